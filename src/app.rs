@@ -1,0 +1,219 @@
+//! The composition root: open the store, make sure the first owner exists, build the state and
+//! the routes, and serve on an already bound listener until the shutdown future completes.
+
+use std::future::Future;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use rand::distributions::{Alphanumeric, DistString};
+use rand::rngs::OsRng;
+
+use crate::auth::password::Hasher;
+use crate::config::Config;
+use crate::domain::{Email, Role, Secret};
+use crate::store::{organizations, users, Store, StoreError};
+
+/// What every request can reach. Built once, shared behind an `Arc`.
+pub struct App {
+    pub config: Config,
+    pub store: Store,
+    pub hasher: Hasher,
+}
+
+pub type AppState = Arc<App>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Setup(String),
+    #[error("cannot listen on {addr}: {cause}")]
+    Bind {
+        addr: SocketAddr,
+        cause: std::io::Error,
+    },
+}
+
+impl App {
+    /// Opens the database (migrating it) and prepares the password hasher. Blocking: call it
+    /// before the server starts or from a blocking thread.
+    pub fn open(config: Config) -> Result<App, StartError> {
+        create_private_dir(&config.server.data_dir)?;
+        let store = Store::open(
+            &config.database.path(&config.server),
+            config.database.pool_size,
+            config.database.busy_timeout.0,
+        )?;
+        let hasher = Hasher::new(&config.auth).map_err(|e| StartError::Setup(e.to_string()))?;
+        Ok(App {
+            config,
+            store,
+            hasher,
+        })
+    }
+}
+
+/// Opens everything, binds `server.bind`, and serves until SIGTERM or SIGINT.
+pub async fn run(config: Config) -> Result<(), StartError> {
+    let app = tokio::task::spawn_blocking(move || -> Result<App, StartError> {
+        let app = App::open(config)?;
+        bootstrap(&app)?;
+        Ok(app)
+    })
+    .await
+    .map_err(|e| StartError::Setup(e.to_string()))??;
+    let addr = app.config.server.bind;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|cause| StartError::Bind { addr, cause })?;
+    serve(Arc::new(app), listener, shutdown_signal()).await;
+    Ok(())
+}
+
+/// Serves on `listener` until `shutdown` completes, then lets in-flight requests finish
+/// (up to `server.shutdown_grace`).
+pub async fn serve(
+    app: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let grace = app.config.server.shutdown_grace.0;
+    match listener.local_addr() {
+        Ok(addr) => tracing::info!("listening on http://{addr}"),
+        Err(e) => tracing::warn!(error = %e, "listening on an unknown address"),
+    }
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = warp::serve(crate::http::routes(app.clone()))
+        .incoming(listener)
+        .graceful(async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections, finishing requests in flight");
+            let _ = stopping_tx.send(());
+        })
+        .run();
+    let mut server = std::pin::pin!(server);
+    tokio::select! {
+        () = &mut server => {}
+        _ = async {
+            let _ = stopping_rx.await;
+            tokio::time::sleep(grace).await;
+        } => tracing::warn!("requests still in flight after {grace:?}; stopping anyway"),
+    }
+    tracing::info!("stopped");
+}
+
+/// Completes on the first SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+/// On an empty database: the first organization and its owner, from `bootstrap.*` or with a
+/// random password written to `<data_dir>/initial-admin-password` (mode 0600).
+pub fn bootstrap(app: &App) -> Result<(), StartError> {
+    let existing = app.store.read_blocking(users::count)?;
+    if existing > 0 {
+        return Ok(());
+    }
+    let settings = &app.config.bootstrap;
+    let (email, password, generated) = if settings.admin_email.is_empty() {
+        let password = Alphanumeric.sample_string(&mut OsRng, 24);
+        ("admin@localhost".to_string(), Secret::new(password), true)
+    } else {
+        (
+            settings.admin_email.clone(),
+            Secret::new(settings.admin_password.clone()),
+            false,
+        )
+    };
+    let email = Email::parse(&email)
+        .map_err(|why| StartError::Setup(format!("bootstrap.admin_email {why}")))?;
+    if !generated {
+        app.hasher
+            .check_strength(&password, email.as_str())
+            .map_err(|weak| StartError::Setup(format!("bootstrap.admin_password {}", weak.0)))?;
+    }
+    let hash = app
+        .hasher
+        .hash_blocking(&password)
+        .map_err(|e| StartError::Setup(e.to_string()))?;
+    let organization = settings.organization.trim().to_string();
+    app.store.write_blocking(|tx| {
+        let org = organizations::create(tx, &organization)?;
+        users::create(
+            tx,
+            &users::NewUser {
+                organization_id: org,
+                email: &email,
+                name: "Administrator",
+                role: Role::Owner,
+                password_hash: &hash,
+            },
+        )?;
+        Ok(())
+    })?;
+    if generated {
+        let path = app.config.server.data_dir.join("initial-admin-password");
+        write_private_file(&path, format!("{}\n", password.expose()).as_bytes())?;
+        tracing::warn!(
+            "created organization {organization:?} with owner {email}; its password is in {} \
+             (readable by this user only): log in and change it",
+            path.display()
+        );
+    } else {
+        tracing::info!("created organization {organization:?} with owner {email}");
+    }
+    Ok(())
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), StartError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| StartError::Setup(format!("creating {}: {e}", dir.display())))
+}
+
+/// Writes `contents` to a new file readable by its owner only, replacing any older one.
+pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), StartError> {
+    let fail = |e: std::io::Error| StartError::Setup(format!("writing {}: {e}", path.display()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(fail)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(fail)?;
+    }
+    file.write_all(contents).map_err(fail)?;
+    file.sync_all().map_err(fail)?;
+    Ok(())
+}

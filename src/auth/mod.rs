@@ -1,0 +1,3 @@
+//! Who is calling and what they may do: pure logic over plain values, no warp, no SQL.
+
+pub mod password;

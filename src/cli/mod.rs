@@ -1,0 +1,253 @@
+//! The command line: `serve` and the administration commands. Each command group has its own
+//! file; this one parses, loads the configuration, sets up logging and maps errors to exit codes.
+
+mod admin;
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, LogFormat, LogLevel, Source};
+use crate::domain::Secret;
+
+#[derive(Parser)]
+#[command(
+    name = "claribi",
+    version,
+    about = "clariBI on-prem authentication and API server"
+)]
+pub struct Cli {
+    /// Configuration file (default: ./claribi.toml when it exists).
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server until SIGTERM or SIGINT.
+    Serve,
+    /// Validate the configuration and print the effective values (secrets redacted).
+    CheckConfig,
+    /// Manage organizations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Write a consistent copy of the database, also while the server runs.
+    Backup {
+        /// The file to create; an existing file is not overwritten.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    /// Create an organization and its owner; the owner's password is read from standard input.
+    Create {
+        /// The organization's name.
+        #[arg(long)]
+        name: String,
+        /// The owner's email address.
+        #[arg(long, value_name = "EMAIL")]
+        owner_email: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user; the password is read from standard input (one line).
+    Create(UserCreate),
+    /// Set a user's password from standard input (one line) and end all their sessions.
+    SetPassword {
+        #[arg(long, value_name = "EMAIL")]
+        email: String,
+    },
+}
+
+#[derive(Args)]
+struct UserCreate {
+    /// The organization's name.
+    #[arg(long, value_name = "NAME")]
+    org: String,
+    #[arg(long, value_name = "EMAIL")]
+    email: String,
+    /// administrator, analyst, member or viewer (owners come with `org create`).
+    #[arg(long)]
+    role: String,
+    /// The user's display name.
+    #[arg(long, default_value = "")]
+    name: String,
+}
+
+/// A command's failure: the message for standard error and the exit code.
+pub struct Failure {
+    message: String,
+    code: u8,
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Self {
+        Failure {
+            message: message.into(),
+            code: 2,
+        }
+    }
+
+    fn runtime(message: impl std::fmt::Display) -> Self {
+        Failure {
+            message: message.to_string(),
+            code: 1,
+        }
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("claribi: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let source = match &cli.config {
+        Some(path) => Source::Explicit(path),
+        None => Source::Default,
+    };
+    let loaded = Config::load(source).map_err(|e| Failure::usage(e.to_string()))?;
+    init_logging(loaded.config.log.level, loaded.config.log.format);
+    for name in &loaded.unknown_env {
+        tracing::warn!("ignoring environment variable {name}: it names no configuration key");
+    }
+    let config = loaded.config;
+    match cli.command {
+        Command::Serve => serve(config),
+        Command::CheckConfig => {
+            let text = toml_text(&loaded.effective);
+            print!("{text}");
+            Ok(())
+        }
+        Command::Org(OrgCommand::Create { name, owner_email }) => {
+            admin::create_org(config, &name, &owner_email, read_password()?)
+        }
+        Command::User(UserCommand::Create(args)) => admin::create_user(
+            config,
+            &args.org,
+            &args.email,
+            &args.role,
+            &args.name,
+            read_password()?,
+        ),
+        Command::User(UserCommand::SetPassword { email }) => {
+            admin::set_password(config, &email, read_password()?)
+        }
+        Command::Backup { out } => admin::backup(config, &out),
+    }
+}
+
+fn serve(config: Config) -> Result<(), Failure> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    // Blocking threads run SQL (one per pooled connection) and argon2 (one per core); more
+    // would only fight over the same connections.
+    let blocking = config.database.pool_size as usize + cores + 2;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(blocking)
+        .build()
+        .map_err(Failure::runtime)?;
+    runtime
+        .block_on(crate::app::run(config))
+        .map_err(Failure::runtime)
+}
+
+fn init_logging(level: LogLevel, format: LogFormat) {
+    use tracing_subscriber::filter::LevelFilter;
+    let level = match level {
+        LogLevel::Error => LevelFilter::ERROR,
+        LogLevel::Warn => LevelFilter::WARN,
+        LogLevel::Info => LevelFilter::INFO,
+        LogLevel::Debug => LevelFilter::DEBUG,
+        LogLevel::Trace => LevelFilter::TRACE,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let result = match format {
+        LogFormat::Pretty => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    if let Err(e) = result {
+        eprintln!("claribi: logging is not available: {e}");
+    }
+}
+
+/// Exactly one line from standard input, without its line ending; never from an argument, so
+/// that it stays out of shell history and `ps`.
+fn read_password() -> Result<Secret, Failure> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("Password: ");
+        let _ = std::io::stderr().flush();
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Failure::runtime(format!("reading the password: {e}")))?;
+    let password = line.trim_end_matches(['\n', '\r']).to_string();
+    if password.is_empty() {
+        return Err(Failure::usage(
+            "no password on standard input (give it as one line)",
+        ));
+    }
+    Ok(Secret::new(password))
+}
+
+fn toml_text(values: &figment::value::Dict) -> String {
+    use figment::value::Value;
+    let mut out = String::new();
+    let mut sections: Vec<_> = values.iter().collect();
+    sections.sort_by(|a, b| a.0.cmp(b.0));
+    for (section, value) in sections {
+        let Value::Dict(_, keys) = value else {
+            continue;
+        };
+        out.push_str(&format!("[{section}]\n"));
+        let mut keys: Vec<_> = keys.iter().collect();
+        keys.sort_by(|a, b| a.0.cmp(b.0));
+        for (key, value) in keys {
+            out.push_str(&format!("{key} = {}\n", render(value)));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn render(value: &figment::value::Value) -> String {
+    use figment::value::Value;
+    match value {
+        Value::String(_, s) => serde_json::to_string(s).unwrap_or_default(),
+        Value::Array(_, items) => format!(
+            "[{}]",
+            items.iter().map(render).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Bool(_, b) => b.to_string(),
+        Value::Num(_, n) => match n.to_i128() {
+            Some(i) => i.to_string(),
+            None => n.to_f64().map_or_else(String::new, |f| f.to_string()),
+        },
+        Value::Char(_, c) => format!("\"{c}\""),
+        Value::Empty(_, _) => "\"\"".into(),
+        Value::Dict(_, _) => "{...}".into(),
+    }
+}

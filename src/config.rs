@@ -1,0 +1,513 @@
+//! The typed configuration: embedded defaults (the shipped `claribi.toml`), then the config file,
+//! then `CLARIBI_<SECTION>__<KEY>` variables. Loaded and validated once, then passed down.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Format, Toml};
+use figment::value::{Dict, Value};
+use figment::Figment;
+use serde::Deserialize;
+
+/// The shipped `claribi.toml`, compiled in: it is both the documentation and the defaults.
+pub const DEFAULTS: &str = include_str!("../claribi.toml");
+const ENV_PREFIX: &str = "CLARIBI_";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub log: LogConfig,
+    pub auth: AuthConfig,
+    pub rate_limits: RateLimitConfig,
+    pub credits: CreditsConfig,
+    pub bootstrap: BootstrapConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    pub max_body_bytes: u64,
+    pub trusted_proxies: Vec<IpAddr>,
+    pub cors_origins: Vec<String>,
+    pub public_url: String,
+    pub shutdown_grace: ConfigDuration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    path: PathBuf,
+    pub pool_size: u32,
+    pub busy_timeout: ConfigDuration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub level: LogLevel,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub issuer: String,
+    pub access_ttl: ConfigDuration,
+    pub refresh_ttl: ConfigDuration,
+    pub rotate_refresh_tokens: bool,
+    pub max_failed_logins: u32,
+    pub max_failed_logins_per_address: u32,
+    pub failure_window: ConfigDuration,
+    pub lockout: ConfigDuration,
+    pub min_password_length: usize,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    pub max_pending_password_checks: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub general_per_hour: u32,
+    pub generation_per_hour: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreditsConfig {
+    pub monthly_allowance: i64,
+    pub report_generation: i64,
+    pub dashboard_refresh: i64,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapConfig {
+    pub admin_email: String,
+    pub admin_password: String,
+    pub organization: String,
+}
+
+impl std::fmt::Debug for BootstrapConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BootstrapConfig")
+            .field("admin_email", &self.admin_email)
+            .field("admin_password", &"[redacted]")
+            .field("organization", &self.organization)
+            .finish()
+    }
+}
+
+/// A duration written as `"90s"`, `"15m"`, `"1h"` or `"7d"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfigDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for ConfigDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        humantime::parse_duration(text.trim())
+            .map(ConfigDuration)
+            .map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "`{text}` is not a duration ({e}); write it like \"90s\", \"15m\", \"1h\" or \"7d\""
+                ))
+            })
+    }
+}
+
+impl ConfigDuration {
+    pub fn as_secs(self) -> i64 {
+        i64::try_from(self.0.as_secs()).unwrap_or(i64::MAX)
+    }
+}
+
+/// Why the configuration could not be loaded; the message names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+/// The configuration together with what loading it noticed but did not refuse.
+pub struct Loaded {
+    pub config: Config,
+    /// Effective values, for `check-config` (secrets redacted).
+    pub effective: Dict,
+    /// `CLARIBI_*` variables that name no key: reported as warnings once logging is up.
+    pub unknown_env: Vec<String>,
+}
+
+/// Which file to read: an explicit `--config PATH` must exist; the default `./claribi.toml`
+/// is optional.
+pub enum Source<'a> {
+    Explicit(&'a Path),
+    Default,
+}
+
+impl Config {
+    /// Loads defaults, file and environment from the process environment.
+    pub fn load(source: Source<'_>) -> Result<Loaded, ConfigError> {
+        Self::load_with_env(source, std::env::vars())
+    }
+
+    fn load_with_env(
+        source: Source<'_>,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<Loaded, ConfigError> {
+        let defaults = Figment::from(Toml::string(DEFAULTS));
+        let mut figment = defaults.clone();
+        let file = match source {
+            Source::Explicit(path) => {
+                if !path.is_file() {
+                    return Err(ConfigError::File {
+                        path: path.to_owned(),
+                        message: "no such file".into(),
+                    });
+                }
+                Some(path.to_owned())
+            }
+            Source::Default => Some(PathBuf::from("claribi.toml")).filter(|p| p.is_file()),
+        };
+        if let Some(path) = &file {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            // Checked against the defaults so that a typo is an error naming the key, not a
+            // silently ignored line.
+            let file_figment = Figment::from(Toml::string(&text));
+            let file_values: Dict = file_figment.extract().map_err(|e| ConfigError::File {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            if let Some(key) = unknown_key(&defaults, &file_values, "") {
+                return Err(ConfigError::File {
+                    path: path.clone(),
+                    message: format!("unknown key `{key}`"),
+                });
+            }
+            figment = figment.merge(Toml::string(&text));
+        }
+
+        let mut unknown_env = Vec::new();
+        let mut known = Vec::new();
+        // figment's own Env provider would turn an unknown variable into an error; the contract
+        // wants a warning, so the known keys are picked here.
+        for (name, value) in env {
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let key = rest.to_ascii_lowercase().replace("__", ".");
+            if defaults.contains(&key) {
+                known.push((key, value));
+            } else {
+                unknown_env.push(name);
+            }
+        }
+        for (key, value) in known {
+            let parsed: Value = value.parse().unwrap_or_else(|_| Value::from(value.clone()));
+            figment = figment.merge((key.as_str(), parsed));
+        }
+
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(describe(&e)))?;
+        config.validate()?;
+        let mut effective: Dict = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(describe(&e)))?;
+        redact(&mut effective);
+        Ok(Loaded {
+            config,
+            effective,
+            unknown_env,
+        })
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |key: &str, what: &str| Err(ConfigError::Invalid(format!("`{key}` {what}")));
+        if self.server.max_body_bytes < 1024 {
+            return fail("server.max_body_bytes", "must be at least 1024");
+        }
+        if self.database.pool_size == 0 || self.database.pool_size > 64 {
+            return fail("database.pool_size", "must be between 1 and 64");
+        }
+        if self.auth.access_ttl.0 < Duration::from_secs(10) {
+            return fail("auth.access_ttl", "must be at least 10s");
+        }
+        if self.auth.refresh_ttl.0 < self.auth.access_ttl.0 {
+            return fail(
+                "auth.refresh_ttl",
+                "must not be shorter than auth.access_ttl",
+            );
+        }
+        if self.auth.issuer.trim().is_empty() {
+            return fail("auth.issuer", "must not be empty");
+        }
+        if self.auth.max_failed_logins == 0 || self.auth.max_failed_logins_per_address == 0 {
+            return fail(
+                "auth.max_failed_logins",
+                "and its per-address twin must be at least 1",
+            );
+        }
+        if self.auth.min_password_length < 8 {
+            return fail("auth.min_password_length", "must be at least 8");
+        }
+        if argon2::Params::new(
+            self.auth.argon2_memory_kib,
+            self.auth.argon2_iterations,
+            self.auth.argon2_parallelism,
+            None,
+        )
+        .is_err()
+        {
+            return fail(
+                "auth.argon2_memory_kib",
+                "and argon2_iterations/argon2_parallelism are not valid argon2 parameters",
+            );
+        }
+        if self.rate_limits.general_per_hour == 0 || self.rate_limits.generation_per_hour == 0 {
+            return fail("rate_limits", "limits must be at least 1");
+        }
+        if self.credits.monthly_allowance < 0
+            || self.credits.report_generation < 0
+            || self.credits.dashboard_refresh < 0
+        {
+            return fail("credits", "values must not be negative");
+        }
+        for origin in &self.server.cors_origins {
+            if !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                return fail(
+                    "server.cors_origins",
+                    "entries must start with http:// or https://",
+                );
+            }
+        }
+        let bootstrap = &self.bootstrap;
+        if bootstrap.admin_email.is_empty() != bootstrap.admin_password.is_empty() {
+            return fail(
+                "bootstrap.admin_password",
+                "and bootstrap.admin_email must be set together",
+            );
+        }
+        if bootstrap.organization.trim().is_empty() {
+            return fail("bootstrap.organization", "must not be empty");
+        }
+        Ok(())
+    }
+}
+
+impl DatabaseConfig {
+    /// The database file: `database.path`, or `claribi.db` in the data directory.
+    pub fn path(&self, server: &ServerConfig) -> PathBuf {
+        if self.path.as_os_str().is_empty() {
+            server.data_dir.join("claribi.db")
+        } else {
+            self.path.clone()
+        }
+    }
+}
+
+/// figment's message, with the key it concerns.
+fn describe(error: &figment::Error) -> String {
+    error
+        .clone()
+        .into_iter()
+        .map(|e| match e.path.join(".") {
+            key if key.is_empty() => e.kind.to_string(),
+            key => format!("`{key}`: {}", e.kind),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn unknown_key(defaults: &Figment, values: &Dict, prefix: &str) -> Option<String> {
+    for (name, value) in values {
+        let key = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        if !defaults.contains(&key) {
+            return Some(key);
+        }
+        if let Value::Dict(_, inner) = value {
+            if let Some(found) = unknown_key(defaults, inner, &key) {
+                return Some(found);
+            }
+        }
+    }
+    None
+}
+
+fn redact(values: &mut Dict) {
+    if let Some(Value::Dict(_, bootstrap)) = values.get_mut("bootstrap") {
+        if let Some(Value::String(_, password)) = bootstrap.get_mut("admin_password") {
+            if !password.is_empty() {
+                *password = "[redacted]".into();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
+        vars.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    fn load(vars: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
+        Config::load_with_env(Source::Default, env(vars))
+    }
+
+    #[test]
+    fn embedded_defaults_match_the_contract() {
+        figment::Jail::expect_with(|_| {
+            let cfg = load(&[]).map_err(|e| e.to_string())?.config;
+            assert_eq!(cfg.server.bind.to_string(), "127.0.0.1:8080");
+            assert_eq!(cfg.auth.access_ttl.0, Duration::from_secs(3600));
+            assert_eq!(cfg.auth.refresh_ttl.0, Duration::from_secs(7 * 86400));
+            assert_eq!(cfg.auth.max_failed_logins, 5);
+            assert_eq!(cfg.server.max_body_bytes, 65536);
+            assert_eq!(cfg.log.format, LogFormat::Pretty);
+            assert_eq!(
+                cfg.database.path(&cfg.server),
+                PathBuf::from("./data/claribi.db")
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn file_then_environment_override_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "claribi.toml",
+                "[server]\nbind = \"127.0.0.1:9000\"\n[auth]\naccess_ttl = \"15m\"\n",
+            )?;
+            let cfg = load(&[("CLARIBI_AUTH__ACCESS_TTL", "90s")])
+                .map_err(|e| e.to_string())?
+                .config;
+            assert_eq!(cfg.server.bind.port(), 9000);
+            assert_eq!(cfg.auth.access_ttl.0, Duration::from_secs(90));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_duration_names_the_key() {
+        figment::Jail::expect_with(|_| {
+            let err = load(&[("CLARIBI_AUTH__ACCESS_TTL", "soon")])
+                .err()
+                .ok_or("accepted")?;
+            let text = err.to_string();
+            assert!(text.contains("auth.access_ttl"), "{text}");
+            assert!(text.contains("soon"), "{text}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_an_error() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("claribi.toml", "[auth]\naccess_tll = \"1h\"\n")?;
+            let err = load(&[]).err().ok_or("accepted")?;
+            assert!(err.to_string().contains("auth.access_tll"), "{err}");
+            jail.create_file("claribi.toml", "[nonsense]\nx = 1\n")?;
+            let err = load(&[]).err().ok_or("accepted")?;
+            assert!(err.to_string().contains("nonsense"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_unknown_variable_is_only_a_warning() {
+        figment::Jail::expect_with(|_| {
+            let loaded = load(&[("CLARIBI_AUTH__ACESS_TTL", "1h"), ("PATH", "/bin")])
+                .map_err(|e| e.to_string())?;
+            assert_eq!(
+                loaded.unknown_env,
+                vec!["CLARIBI_AUTH__ACESS_TTL".to_string()]
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn lists_and_numbers_come_from_the_environment() {
+        figment::Jail::expect_with(|_| {
+            let cfg = load(&[
+                ("CLARIBI_SERVER__TRUSTED_PROXIES", "[\"127.0.0.1\"]"),
+                ("CLARIBI_DATABASE__POOL_SIZE", "8"),
+                ("CLARIBI_AUTH__ROTATE_REFRESH_TOKENS", "true"),
+            ])
+            .map_err(|e| e.to_string())?
+            .config;
+            assert_eq!(cfg.server.trusted_proxies.len(), 1);
+            assert_eq!(cfg.database.pool_size, 8);
+            assert!(cfg.auth.rotate_refresh_tokens);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_bootstrap_password_is_redacted() {
+        figment::Jail::expect_with(|_| {
+            let loaded = load(&[
+                ("CLARIBI_BOOTSTRAP__ADMIN_EMAIL", "a@example.com"),
+                ("CLARIBI_BOOTSTRAP__ADMIN_PASSWORD", "hunter2hunter2"),
+            ])
+            .map_err(|e| e.to_string())?;
+            let shown = format!("{:?} {:?}", loaded.effective, loaded.config);
+            assert!(!shown.contains("hunter2"), "{shown}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_explicit_file_is_an_error() {
+        let err = Config::load_with_env(Source::Explicit(Path::new("/nonexistent.toml")), env(&[]));
+        assert!(matches!(err, Err(ConfigError::File { .. })));
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        figment::Jail::expect_with(|_| {
+            let err = load(&[("CLARIBI_DATABASE__POOL_SIZE", "0")])
+                .err()
+                .ok_or("accepted")?;
+            assert!(err.to_string().contains("database.pool_size"), "{err}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,216 @@
+//! `ApiError`: the one table from what went wrong to (status, `error` code, message).
+//! It knows nothing of warp; `http::reply` turns it into a response.
+
+use std::collections::BTreeMap;
+
+use crate::store::StoreError;
+
+/// Field name -> what is wrong with it, for `400 invalid`.
+pub type FieldErrors = BTreeMap<String, Vec<String>>;
+
+/// Every error a client can see. The message is safe to send; causes are logged, never sent.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    Invalid {
+        message: String,
+        errors: FieldErrors,
+    },
+    #[error("{0}")]
+    ParseError(String),
+    #[error("authentication credentials were not provided")]
+    NotAuthenticated,
+    #[error("the token is not valid or has expired")]
+    TokenNotValid,
+    #[error("the email or password is wrong")]
+    InvalidCredentials,
+    #[error("a one-time code from the authenticator app (or a recovery code) is required")]
+    MfaRequired,
+    #[error("the one-time code is wrong or was already used")]
+    MfaInvalid,
+    /// A wrong TOTP code inside a body (`confirm`, `disable`): a 400, not a 401.
+    #[error("the one-time code is wrong or was already used")]
+    MfaCodeRejected,
+    #[error("the API key is not valid")]
+    ApiKeyInvalid,
+    #[error("the API key has been revoked")]
+    ApiKeyRevoked,
+    #[error("the API key has expired")]
+    ApiKeyExpired,
+    #[error("this refresh token was already used; the session has been revoked")]
+    TokenReused,
+    #[error("the organization's monthly credits are insufficient: {0}")]
+    InsufficientCredits(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// The scope missing from an API key, if a single scope would grant the call.
+    #[error("{}", insufficient_scope_message(.0.as_deref()))]
+    InsufficientScope(Option<&'static str>),
+    #[error("this endpoint needs an interactive session (log in with a password); API keys cannot use it")]
+    InteractiveSessionRequired,
+    #[error("{0}")]
+    ScopeExceedsRole(String),
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(u64),
+    #[error("the request body must be JSON (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    #[error("{message}")]
+    Throttled { message: String, retry_after: u64 },
+    #[error("the server is busy; try again shortly")]
+    Unavailable { retry_after: u64 },
+    #[error("internal error")]
+    Internal(String),
+}
+
+fn insufficient_scope_message(scope: Option<&str>) -> String {
+    match scope {
+        Some(scope) => format!("this API key lacks the scope `{scope}`"),
+        None => "this API key's scopes do not cover this endpoint".into(),
+    }
+}
+
+impl ApiError {
+    /// `400 invalid` naming one field.
+    pub fn field(field: &str, problem: impl Into<String>) -> Self {
+        let problem = problem.into();
+        let mut errors = FieldErrors::new();
+        errors.insert(field.to_string(), vec![problem.clone()]);
+        ApiError::Invalid {
+            message: format!("{field}: {problem}"),
+            errors,
+        }
+    }
+
+    /// `400 invalid` for several fields at once.
+    pub fn fields(errors: FieldErrors) -> Self {
+        let message = errors
+            .iter()
+            .map(|(field, problems)| format!("{field}: {}", problems.join(", ")))
+            .collect::<Vec<_>>()
+            .join("; ");
+        ApiError::Invalid { message, errors }
+    }
+
+    pub fn denied(message: impl Into<String>) -> Self {
+        ApiError::PermissionDenied(message.into())
+    }
+
+    pub fn status(&self) -> u16 {
+        use ApiError::*;
+        match self {
+            Invalid { .. } | ParseError(_) | MfaCodeRejected => 400,
+            NotAuthenticated | TokenNotValid | InvalidCredentials | MfaRequired | MfaInvalid
+            | ApiKeyInvalid | ApiKeyRevoked | ApiKeyExpired | TokenReused => 401,
+            InsufficientCredits(_) => 402,
+            PermissionDenied(_)
+            | InsufficientScope(_)
+            | InteractiveSessionRequired
+            | ScopeExceedsRole(_) => 403,
+            NotFound => 404,
+            MethodNotAllowed { .. } => 405,
+            Conflict(_) => 409,
+            PayloadTooLarge(_) => 413,
+            UnsupportedMediaType => 415,
+            Throttled { .. } => 429,
+            Internal(_) => 500,
+            Unavailable { .. } => 503,
+        }
+    }
+
+    /// The stable machine code of the contract's error table.
+    pub fn code(&self) -> &'static str {
+        use ApiError::*;
+        match self {
+            Invalid { .. } => "invalid",
+            ParseError(_) => "parse_error",
+            NotAuthenticated => "not_authenticated",
+            TokenNotValid => "token_not_valid",
+            InvalidCredentials => "invalid_credentials",
+            MfaRequired => "mfa_required",
+            MfaInvalid | MfaCodeRejected => "mfa_invalid",
+            ApiKeyInvalid => "api_key_invalid",
+            ApiKeyRevoked => "api_key_revoked",
+            ApiKeyExpired => "api_key_expired",
+            TokenReused => "token_reused",
+            InsufficientCredits(_) => "insufficient_credits",
+            PermissionDenied(_) => "permission_denied",
+            InsufficientScope(_) => "insufficient_scope",
+            InteractiveSessionRequired => "interactive_session_required",
+            ScopeExceedsRole(_) => "scope_exceeds_role",
+            NotFound => "not_found",
+            MethodNotAllowed { .. } => "method_not_allowed",
+            Conflict(_) => "conflict",
+            PayloadTooLarge(_) => "payload_too_large",
+            UnsupportedMediaType => "unsupported_media_type",
+            Throttled { .. } => "throttled",
+            Unavailable { .. } => "unavailable",
+            Internal(_) => "internal_error",
+        }
+    }
+
+    /// What the client may read: for a 500, never the cause.
+    pub fn public_message(&self) -> String {
+        match self {
+            ApiError::Internal(_) => {
+                "internal error; the server log has the details under this request id".into()
+            }
+            other => other.to_string(),
+        }
+    }
+
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::Throttled { retry_after, .. } | ApiError::Unavailable { retry_after } => {
+                Some(*retry_after)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => ApiError::NotFound,
+            StoreError::Conflict(what) => ApiError::Conflict(what),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_causes_never_reach_the_client() {
+        let err = ApiError::from(StoreError::Sqlite("no such table: users".into()));
+        assert_eq!(err.status(), 500);
+        assert_eq!(err.code(), "internal_error");
+        assert!(!err.public_message().contains("users"));
+    }
+
+    #[test]
+    fn field_errors_name_the_field() {
+        let err = ApiError::field("email", "is not a valid email address");
+        assert_eq!(err.status(), 400);
+        let ApiError::Invalid { errors, message } = &err else {
+            panic!("not invalid")
+        };
+        assert_eq!(errors["email"], vec!["is not a valid email address"]);
+        assert!(message.contains("email"));
+    }
+
+    #[test]
+    fn scope_message_names_the_scope() {
+        let err = ApiError::InsufficientScope(Some("reports:delete"));
+        assert!(err.public_message().contains("reports:delete"));
+        assert_eq!(err.status(), 403);
+    }
+}

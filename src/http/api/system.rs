@@ -1,0 +1,28 @@
+//! `GET /healthz` (the process answers) and `GET /readyz` (the database answers).
+
+use serde::Serialize;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::http::reply::{self, Response};
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+}
+
+/// GET /healthz
+pub fn healthz() -> Response {
+    reply::ok(&Health { status: "ok" })
+}
+
+/// GET /readyz
+pub async fn readyz(app: &AppState) -> Result<Response, ApiError> {
+    app.store.ping().await.map_err(|e| ApiError::Unavailable {
+        retry_after: {
+            tracing::warn!(error = %e, "readiness check failed");
+            5
+        },
+    })?;
+    Ok(reply::ok(&Health { status: "ready" }))
+}

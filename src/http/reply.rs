@@ -1,0 +1,122 @@
+//! Turning results into responses: JSON bodies, `204`s, and `ApiError` in the contract's shape
+//! with the headers its status calls for. Application errors are replies, never rejections.
+
+use serde::Serialize;
+use warp::http::{header, HeaderValue, StatusCode};
+
+use crate::error::{ApiError, FieldErrors};
+
+use super::request::RequestId;
+
+pub type Response = warp::reply::Response;
+
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => {
+            let mut response = Response::new(body.into());
+            *response.status_mut() = status;
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "response serialization failed");
+            let mut response = Response::new(Vec::new().into());
+            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            response
+        }
+    }
+}
+
+pub fn ok<T: Serialize>(value: &T) -> Response {
+    json(StatusCode::OK, value)
+}
+
+pub fn created<T: Serialize>(value: &T) -> Response {
+    json(StatusCode::CREATED, value)
+}
+
+pub fn no_content() -> Response {
+    let mut response = Response::new(Vec::new().into());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}
+
+pub fn redirect(location: &'static str) -> Response {
+    let mut response = Response::new(Vec::new().into());
+    *response.status_mut() = StatusCode::FOUND;
+    response
+        .headers_mut()
+        .insert(header::LOCATION, HeaderValue::from_static(location));
+    response
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'static str,
+    message: String,
+    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a FieldErrors>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mfa_required: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+}
+
+/// The contract's error shape, with `WWW-Authenticate`, `Retry-After` or `Allow` as due.
+pub fn error(err: &ApiError, request_id: &RequestId) -> Response {
+    let status = err.status();
+    let body = ErrorBody {
+        error: err.code(),
+        message: err.public_message(),
+        status,
+        errors: match err {
+            ApiError::Invalid { errors, .. } => Some(errors),
+            _ => None,
+        },
+        mfa_required: matches!(err, ApiError::MfaRequired).then_some(true),
+        request_id: (status == 500).then(|| request_id.as_str()),
+    };
+    let mut response = json(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        &body,
+    );
+    let headers = response.headers_mut();
+    if status == 401 {
+        let challenge = match err {
+            ApiError::NotAuthenticated | ApiError::InvalidCredentials | ApiError::MfaRequired => {
+                "Bearer realm=\"claribi\"".to_string()
+            }
+            _ => format!(
+                "Bearer realm=\"claribi\", error=\"invalid_token\", error_description=\"{}\"",
+                err.code()
+            ),
+        };
+        if let Ok(value) = HeaderValue::from_str(&challenge) {
+            headers.insert(header::WWW_AUTHENTICATE, value);
+        }
+    }
+    if let ApiError::InsufficientScope(scope) = err {
+        let challenge = match scope {
+            Some(scope) => {
+                format!("Bearer realm=\"claribi\", error=\"insufficient_scope\", scope=\"{scope}\"")
+            }
+            None => "Bearer realm=\"claribi\", error=\"insufficient_scope\"".to_string(),
+        };
+        if let Ok(value) = HeaderValue::from_str(&challenge) {
+            headers.insert(header::WWW_AUTHENTICATE, value);
+        }
+    }
+    if let Some(seconds) = err.retry_after() {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    }
+    if let ApiError::MethodNotAllowed { allow } = err {
+        if let Ok(value) = HeaderValue::from_str(allow) {
+            headers.insert(header::ALLOW, value);
+        }
+    }
+    response
+}

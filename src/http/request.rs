@@ -1,0 +1,190 @@
+//! `RequestCtx`: what every handler may read of a request besides its body: method, path,
+//! query, headers, the client's address and the request id.
+
+use std::net::{IpAddr, SocketAddr};
+
+use warp::http::{HeaderMap, Method};
+
+/// The request id: the client's own when it is sane, otherwise a fresh random one.
+#[derive(Debug, Clone)]
+pub struct RequestId(String);
+
+impl RequestId {
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        let sent = headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| {
+                !v.is_empty()
+                    && v.len() <= 64
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            });
+        match sent {
+            Some(id) => RequestId(id.to_string()),
+            None => RequestId(format!("{:016x}", rand::random::<u64>())),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+pub struct RequestCtx {
+    pub method: Method,
+    pub path: String,
+    pub query: Option<String>,
+    pub headers: HeaderMap,
+    /// The client: the socket's peer, or the X-Forwarded-For entry a trusted proxy added.
+    pub client_ip: Option<IpAddr>,
+    pub id: RequestId,
+}
+
+impl RequestCtx {
+    pub fn new(
+        method: Method,
+        path: String,
+        query: Option<String>,
+        headers: HeaderMap,
+        peer: Option<SocketAddr>,
+        trusted_proxies: &[IpAddr],
+    ) -> Self {
+        let client_ip = client_ip(peer.map(|p| p.ip()), &headers, trusted_proxies);
+        let id = RequestId::from_headers(&headers);
+        RequestCtx {
+            method,
+            path,
+            query,
+            headers,
+            client_ip,
+            id,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn user_agent(&self) -> Option<&str> {
+        self.header("user-agent")
+    }
+
+    /// The value of `name` in the query string (first occurrence, percent-decoded).
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        let query = self.query.as_deref()?;
+        query.split('&').find_map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (key == name).then(|| percent_decode(value))
+        })
+    }
+}
+
+/// Walks X-Forwarded-For from the right while the hop is a trusted proxy: the first untrusted
+/// address is the client. With no trusted proxies the header is ignored.
+fn client_ip(
+    peer: Option<IpAddr>,
+    headers: &HeaderMap,
+    trusted_proxies: &[IpAddr],
+) -> Option<IpAddr> {
+    let mut client = peer?;
+    if !trusted_proxies.contains(&client) {
+        return Some(client);
+    }
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect::<Vec<_>>();
+    for hop in forwarded.iter().rev() {
+        let Ok(ip) = hop.parse::<IpAddr>() else {
+            break;
+        };
+        client = ip;
+        if !trusted_proxies.contains(&ip) {
+            break;
+        }
+    }
+    Some(client)
+}
+
+fn percent_decode(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 3 <= bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(*k, v.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+        let peer: IpAddr = "10.0.0.2".parse().unwrap();
+        let h = headers(&[("x-forwarded-for", "1.2.3.4, 10.0.0.9")]);
+        assert_eq!(client_ip(Some(peer), &h, &[]), Some(peer));
+        let proxy: IpAddr = "10.0.0.2".parse().unwrap();
+        assert_eq!(
+            client_ip(Some(peer), &h, &[proxy]),
+            Some("10.0.0.9".parse().unwrap()),
+            "the last hop is what the trusted proxy saw"
+        );
+        let second: IpAddr = "10.0.0.9".parse().unwrap();
+        assert_eq!(
+            client_ip(Some(peer), &h, &[proxy, second]),
+            Some("1.2.3.4".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn request_ids_are_echoed_only_when_sane() {
+        let id = RequestId::from_headers(&headers(&[("x-request-id", "abc-123_x.y")]));
+        assert_eq!(id.as_str(), "abc-123_x.y");
+        let id = RequestId::from_headers(&headers(&[("x-request-id", "bad id\"<script>")]));
+        assert_eq!(id.as_str().len(), 16);
+    }
+
+    #[test]
+    fn query_params_are_decoded() {
+        let ctx = RequestCtx::new(
+            Method::GET,
+            "/".into(),
+            Some("a=1&email=a%40b.c&x=hello+world&bad=%zz".into()),
+            HeaderMap::new(),
+            None,
+            &[],
+        );
+        assert_eq!(ctx.query_param("email").as_deref(), Some("a@b.c"));
+        assert_eq!(ctx.query_param("x").as_deref(), Some("hello world"));
+        assert_eq!(ctx.query_param("bad").as_deref(), Some("%zz"));
+        assert_eq!(ctx.query_param("missing"), None);
+    }
+}

@@ -1,0 +1,217 @@
+//! The route table: one line per endpoint, served under both `/api/` and `/api/v1/`, with or
+//! without the final `/`. Matching is a scan of this table; a path that matches with another
+//! method is a `405` naming the methods it has.
+
+use warp::http::Method;
+
+use crate::domain::Id;
+
+use super::api::Endpoint;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Get,
+    Post,
+    Patch,
+    Delete,
+}
+
+impl Verb {
+    fn of(method: &Method) -> Option<Verb> {
+        match *method {
+            Method::GET | Method::HEAD => Some(Verb::Get),
+            Method::POST => Some(Verb::Post),
+            Method::PATCH => Some(Verb::Patch),
+            Method::DELETE => Some(Verb::Delete),
+            _ => None,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "GET, HEAD",
+            Verb::Post => "POST",
+            Verb::Patch => "PATCH",
+            Verb::Delete => "DELETE",
+        }
+    }
+}
+
+/// Where a pattern lives: under `/api/` and `/api/v1/`, or at the root (health, pages, public links).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Space {
+    Api,
+    Root,
+}
+
+/// What the request body must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// Ignored if sent.
+    None,
+    /// Required, `Content-Type: application/json`.
+    Json,
+    /// May be empty; if not, as `Json`.
+    OptionalJson,
+}
+
+pub struct Route {
+    pub verb: Verb,
+    pub space: Space,
+    /// Segments separated by `/`, no leading or trailing slash; `{id}` is a positive integer,
+    /// `{token}` any non-empty segment.
+    pub pattern: &'static str,
+    pub endpoint: Endpoint,
+    pub body: BodyKind,
+}
+
+/// Values taken from the path.
+#[derive(Debug, Default, Clone)]
+pub struct Params {
+    pub id: Option<Id>,
+    pub token: Option<String>,
+}
+
+pub enum Match<'r> {
+    Found(&'r Route, Params),
+    /// The path exists, not with this method: the `Allow` header value.
+    WrongMethod(String),
+    NotFound,
+}
+
+pub fn find<'r>(table: &'r [Route], method: &Method, path: &str) -> Match<'r> {
+    let (space, rest) = split_space(path);
+    let Some(rest) = rest else {
+        return Match::NotFound;
+    };
+    let verb = Verb::of(method);
+    let mut allowed: Vec<Verb> = Vec::new();
+    for route in table.iter().filter(|r| r.space == space) {
+        let Some(params) = match_pattern(route.pattern, rest) else {
+            continue;
+        };
+        if Some(route.verb) == verb {
+            return Match::Found(route, params);
+        }
+        if !allowed.contains(&route.verb) {
+            allowed.push(route.verb);
+        }
+    }
+    if allowed.is_empty() {
+        Match::NotFound
+    } else {
+        let mut allow: Vec<&str> = allowed.iter().map(|v| v.as_str()).collect();
+        allow.push("OPTIONS");
+        Match::WrongMethod(allow.join(", "))
+    }
+}
+
+/// `/api/v1/x/` and `/api/x` are both `(Api, "x")`; `/healthz` is `(Root, "healthz")`.
+fn split_space(path: &str) -> (Space, Option<&str>) {
+    let (space, rest) = if let Some(rest) = path.strip_prefix("/api/v1/") {
+        (Space::Api, rest)
+    } else if let Some(rest) = path.strip_prefix("/api/") {
+        (Space::Api, rest)
+    } else if let Some(rest) = path.strip_prefix('/') {
+        (Space::Root, rest)
+    } else {
+        return (Space::Root, None);
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    // An empty segment (`//`) or a leftover slash matches nothing.
+    if rest.starts_with('/') || rest.contains("//") {
+        return (space, None);
+    }
+    (space, Some(rest))
+}
+
+fn match_pattern(pattern: &str, path: &str) -> Option<Params> {
+    let mut params = Params::default();
+    let mut parts = path.split('/');
+    for expected in pattern.split('/') {
+        let actual = parts.next()?;
+        match expected {
+            "{id}" => {
+                let id: Id = actual.parse().ok().filter(|id| *id > 0)?;
+                params.id = Some(id);
+            }
+            "{token}" => {
+                if actual.is_empty() {
+                    return None;
+                }
+                params.token = Some(actual.to_string());
+            }
+            literal if literal == actual => {}
+            _ => return None,
+        }
+    }
+    parts.next().is_none().then_some(params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Vec<Route> {
+        let r = |verb, space, pattern, endpoint| Route {
+            verb,
+            space,
+            pattern,
+            endpoint,
+            body: BodyKind::None,
+        };
+        vec![
+            r(Verb::Get, Space::Root, "healthz", Endpoint::Healthz),
+            r(Verb::Get, Space::Api, "things/{id}", Endpoint::Readyz),
+            r(Verb::Delete, Space::Api, "things/{id}", Endpoint::Healthz),
+            r(Verb::Get, Space::Root, "s/{token}", Endpoint::Readyz),
+        ]
+    }
+
+    fn found(path: &str) -> Option<Params> {
+        match find(&table(), &Method::GET, path) {
+            Match::Found(_, p) => Some(p),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn both_prefixes_and_the_final_slash_are_optional() {
+        for path in [
+            "/api/things/7/",
+            "/api/things/7",
+            "/api/v1/things/7/",
+            "/api/v1/things/7",
+        ] {
+            assert_eq!(found(path).and_then(|p| p.id), Some(7), "{path}");
+        }
+        assert!(found("/healthz").is_some() && found("/healthz/").is_some());
+        assert!(found("/api/healthz").is_none());
+        assert!(found("/things/7").is_none());
+    }
+
+    #[test]
+    fn ids_are_positive_integers_and_extra_segments_do_not_match() {
+        assert!(found("/api/things/abc/").is_none());
+        assert!(found("/api/things/0/").is_none());
+        assert!(found("/api/things/-1/").is_none());
+        assert!(found("/api/things/7/x/").is_none());
+        assert!(found("/api/things//").is_none());
+        assert_eq!(
+            found("/s/abc").and_then(|p| p.token).as_deref(),
+            Some("abc")
+        );
+    }
+
+    #[test]
+    fn a_known_path_with_another_method_is_405_with_allow() {
+        match find(&table(), &Method::PUT, "/api/things/7/") {
+            Match::WrongMethod(allow) => assert_eq!(allow, "GET, HEAD, DELETE, OPTIONS"),
+            _ => panic!("expected 405"),
+        }
+        assert!(matches!(
+            find(&table(), &Method::PUT, "/nowhere"),
+            Match::NotFound
+        ));
+    }
+}

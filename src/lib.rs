@@ -1,0 +1,17 @@
+//! claribi: the clariBI on-prem authentication and API server.
+//!
+//! Modules in reading order; the README's Architecture section has the map and the invariants.
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod store;

@@ -1,0 +1,81 @@
+//! Schema versions through `PRAGMA user_version`: `schema.sql` is version 1, then each step in
+//! `MIGRATIONS` runs once, in order, inside the caller's transaction.
+
+use rusqlite::Transaction;
+
+use super::{StoreError, StoreResult};
+
+const BASELINE: &str = include_str!("../../schema.sql");
+
+/// Steps after the baseline: (version it produces, SQL). Append only; never edit a released one.
+const MIGRATIONS: &[(u32, &str)] = &[];
+
+pub const SCHEMA_VERSION: u32 = 1 + MIGRATIONS.len() as u32;
+
+pub(super) fn migrate(tx: &Transaction<'_>) -> StoreResult<()> {
+    let current: u32 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::Migration {
+            version: current,
+            cause: format!(
+                "the database is at schema version {current}, newer than this binary's {SCHEMA_VERSION}; \
+                 run a newer claribi"
+            ),
+        });
+    }
+    if current == 0 {
+        apply(tx, 1, BASELINE)?;
+    }
+    for &(version, sql) in MIGRATIONS {
+        if version > current.max(1) {
+            apply(tx, version, sql)?;
+        }
+    }
+    Ok(())
+}
+
+fn apply(tx: &Transaction<'_>, version: u32, sql: &str) -> StoreResult<()> {
+    tx.execute_batch(sql)
+        .and_then(|_| tx.pragma_update(None, "user_version", version))
+        .map_err(|e| StoreError::Migration {
+            version,
+            cause: e.to_string(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::open_temp;
+
+    #[test]
+    fn a_new_database_is_at_the_latest_version_and_reopening_is_a_no_op() {
+        let (dir, store) = open_temp();
+        let version: u32 = store
+            .read_blocking(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        drop(store);
+        let again = crate::store::Store::open(
+            &dir.path().join("test.db"),
+            1,
+            std::time::Duration::from_secs(1),
+        );
+        assert!(again.is_ok());
+    }
+
+    #[test]
+    fn a_database_from_a_newer_binary_is_refused() {
+        let (dir, store) = open_temp();
+        store
+            .write_blocking(|tx| Ok(tx.pragma_update(None, "user_version", SCHEMA_VERSION + 1)?))
+            .unwrap();
+        drop(store);
+        let again = crate::store::Store::open(
+            &dir.path().join("test.db"),
+            1,
+            std::time::Duration::from_secs(1),
+        );
+        assert!(matches!(again, Err(StoreError::Migration { .. })));
+    }
+}

@@ -1,0 +1,181 @@
+//! Everything that knows rusqlite and SQL: the pool, the blocking-thread bridge, migrations,
+//! then one file per table family. Nothing here knows warp.
+
+mod migrate;
+pub mod organizations;
+pub mod users;
+
+use std::path::Path;
+use std::time::Duration;
+
+use r2d2::{CustomizeConnection, Pool};
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+pub use migrate::SCHEMA_VERSION;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("sqlite: {0}")]
+    Sqlite(String),
+    #[error("connection pool: {0}")]
+    Pool(String),
+    #[error("database task failed: {0}")]
+    Task(String),
+    #[error("migration to schema version {version} failed: {cause}")]
+    Migration { version: u32, cause: String },
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        match error {
+            rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
+            other => StoreError::Sqlite(other.to_string()),
+        }
+    }
+}
+
+impl From<r2d2::Error> for StoreError {
+    fn from(error: r2d2::Error) -> Self {
+        StoreError::Pool(error.to_string())
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The database: a pool of connections, used from blocking threads only.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool<SqliteConnectionManager>,
+}
+
+#[derive(Debug)]
+struct ConnectionSetup {
+    busy_timeout: Duration,
+}
+
+impl CustomizeConnection<Connection, rusqlite::Error> for ConnectionSetup {
+    fn on_acquire(&self, conn: &mut Connection) -> Result<(), rusqlite::Error> {
+        conn.busy_timeout(self.busy_timeout)?;
+        // WAL lets readers go on while one writer commits; FULL syncs the WAL on every commit,
+        // so an acknowledged write survives a kill or a power loss.
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = ON;",
+        )?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path, pool_size: u32, busy_timeout: Duration) -> StoreResult<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Sqlite(format!("creating {}: {e}", dir.display())))?;
+        }
+        let manager = SqliteConnectionManager::file(path);
+        let pool = Pool::builder()
+            .max_size(pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(10))
+            .connection_customizer(Box::new(ConnectionSetup { busy_timeout }))
+            .build(manager)?;
+        let store = Store { pool };
+        store.write_blocking(|tx| migrate::migrate(tx))?;
+        Ok(store)
+    }
+
+    /// Runs `f` on a pooled connection, on a blocking thread.
+    pub async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.read_blocking(f))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction on a blocking thread; commits when `f`
+    /// returns `Ok`, rolls back otherwise.
+    pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.write_blocking(f))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// `read` for callers that are already off the async threads (CLI, startup).
+    pub fn read_blocking<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let conn = self.pool.get()?;
+        f(&conn)
+    }
+
+    /// `write` for callers that are already off the async threads (CLI, startup).
+    pub fn write_blocking<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let mut conn = self.pool.get()?;
+        // IMMEDIATE takes the write lock up front: two writers never deadlock on an upgrade.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    /// `SELECT 1` through the pool: the readiness probe.
+    pub async fn ping(&self) -> StoreResult<()> {
+        self.read(|conn| {
+            conn.query_row("SELECT 1", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// A consistent copy of the live database into `out`, through SQLite's online backup.
+    pub fn backup_to(&self, out: &Path) -> StoreResult<()> {
+        let conn = self.pool.get()?;
+        let mut target = Connection::open(out)?;
+        {
+            let backup = rusqlite::backup::Backup::new(&conn, &mut target)?;
+            backup.run_to_completion(256, Duration::from_millis(0), None)?;
+        }
+        target.execute_batch("PRAGMA journal_mode = DELETE;")?;
+        Ok(())
+    }
+}
+
+/// Maps a UNIQUE violation to `Conflict(what)`, anything else through `From`.
+pub(crate) fn conflict_on_unique(error: rusqlite::Error, what: &str) -> StoreError {
+    match &error {
+        rusqlite::Error::SqliteFailure(e, _)
+            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+        {
+            StoreError::Conflict(what.to_string())
+        }
+        _ => error.into(),
+    }
+}
+
+#[cfg(test)]
+pub(crate) fn open_temp() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&dir.path().join("test.db"), 2, Duration::from_secs(5)).expect("open");
+    (dir, store)
+}

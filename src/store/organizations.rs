@@ -1,0 +1,50 @@
+//! The `organizations` table.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::StoreResult;
+use crate::domain::{now, Id, UnixTime};
+
+#[derive(Debug, Clone)]
+pub struct Organization {
+    pub id: Id,
+    pub name: String,
+    pub created_at: UnixTime,
+}
+
+pub fn create(conn: &Connection, name: &str) -> StoreResult<Id> {
+    conn.execute(
+        "INSERT INTO organizations (name, created_at) VALUES (?1, ?2)",
+        params![name, now()],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn get(conn: &Connection, id: Id) -> StoreResult<Organization> {
+    Ok(conn.query_row(
+        "SELECT id, name, created_at FROM organizations WHERE id = ?1",
+        [id],
+        |row| {
+            Ok(Organization {
+                id: row.get(0)?,
+                name: row.get(1)?,
+                created_at: row.get(2)?,
+            })
+        },
+    )?)
+}
+
+/// Organizations are named by people on the command line; names are matched exactly.
+pub fn find_by_name(conn: &Connection, name: &str) -> StoreResult<Option<Id>> {
+    Ok(conn
+        .query_row(
+            "SELECT id FROM organizations WHERE name = ?1 ORDER BY id LIMIT 1",
+            [name],
+            |row| row.get(0),
+        )
+        .optional()?)
+}
+
+pub fn count(conn: &Connection) -> StoreResult<i64> {
+    Ok(conn.query_row("SELECT COUNT(*) FROM organizations", [], |row| row.get(0))?)
+}

@@ -1,0 +1,171 @@
+//! The `users` table: accounts, roles, password hashes.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::{conflict_on_unique, StoreError, StoreResult};
+use crate::domain::{now, Email, Id, Role, UnixTime};
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: Id,
+    pub organization_id: Id,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub is_active: bool,
+    pub password_hash: String,
+    pub password_changed_at: UnixTime,
+    pub created_at: UnixTime,
+}
+
+pub struct NewUser<'a> {
+    pub organization_id: Id,
+    pub email: &'a Email,
+    pub name: &'a str,
+    pub role: Role,
+    pub password_hash: &'a str,
+}
+
+const COLUMNS: &str = "id, organization_id, email, name, role, is_active, password_hash, \
+                       password_changed_at, created_at";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<User> {
+    let role: String = row.get(4)?;
+    Ok(User {
+        id: row.get(0)?,
+        organization_id: row.get(1)?,
+        email: row.get(2)?,
+        name: row.get(3)?,
+        role: role.parse().map_err(|_| {
+            rusqlite::Error::FromSqlConversionFailure(
+                4,
+                rusqlite::types::Type::Text,
+                format!("unknown role {role:?}").into(),
+            )
+        })?,
+        is_active: row.get(5)?,
+        password_hash: row.get(6)?,
+        password_changed_at: row.get(7)?,
+        created_at: row.get(8)?,
+    })
+}
+
+pub fn create(conn: &Connection, user: &NewUser<'_>) -> StoreResult<Id> {
+    let at = now();
+    conn.execute(
+        "INSERT INTO users (organization_id, email, name, role, password_hash, password_changed_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        params![
+            user.organization_id,
+            user.email.as_str(),
+            user.name,
+            user.role.as_str(),
+            user.password_hash,
+            at
+        ],
+    )
+    .map_err(|e| conflict_on_unique(e, "a user with this email already exists"))?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn get(conn: &Connection, id: Id) -> StoreResult<User> {
+    Ok(conn.query_row(
+        &format!("SELECT {COLUMNS} FROM users WHERE id = ?1"),
+        [id],
+        from_row,
+    )?)
+}
+
+pub fn find_by_email(conn: &Connection, email: &Email) -> StoreResult<Option<User>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM users WHERE email = ?1"),
+            [email.as_str()],
+            from_row,
+        )
+        .optional()?)
+}
+
+pub fn all(conn: &Connection) -> StoreResult<Vec<User>> {
+    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM users ORDER BY id"))?;
+    let users = stmt.query_map([], from_row)?.collect::<Result<_, _>>()?;
+    Ok(users)
+}
+
+pub fn set_password(conn: &Connection, id: Id, password_hash: &str) -> StoreResult<()> {
+    let changed = conn.execute(
+        "UPDATE users SET password_hash = ?2, password_changed_at = ?3 WHERE id = ?1",
+        params![id, password_hash, now()],
+    )?;
+    if changed == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub fn count(conn: &Connection) -> StoreResult<i64> {
+    Ok(conn.query_row("SELECT COUNT(*) FROM users", [], |row| row.get(0))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{open_temp, organizations};
+
+    #[test]
+    fn email_is_unique_regardless_of_case() {
+        let (_dir, store) = open_temp();
+        store
+            .write_blocking(|tx| {
+                let org = organizations::create(tx, "Acme")?;
+                let email = Email::parse("ada@example.com").unwrap();
+                create(
+                    tx,
+                    &NewUser {
+                        organization_id: org,
+                        email: &email,
+                        name: "Ada",
+                        role: Role::Owner,
+                        password_hash: "x",
+                    },
+                )?;
+                // Stored lower-case by Email, but the column is NOCASE as a second guard.
+                let err = tx.execute(
+                    "INSERT INTO users (organization_id, email, role, password_hash, password_changed_at, created_at)
+                     VALUES (?1, 'ADA@example.com', 'viewer', 'x', 0, 0)",
+                    [org],
+                );
+                assert!(matches!(
+                    err.map_err(|e| conflict_on_unique(e, "dup")),
+                    Err(StoreError::Conflict(_))
+                ));
+                let found = find_by_email(tx, &Email::parse("ADA@EXAMPLE.COM").unwrap())?;
+                assert_eq!(found.map(|u| u.name), Some("Ada".into()));
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn an_organization_has_at_most_one_owner() {
+        let (_dir, store) = open_temp();
+        let result = store.write_blocking(|tx| {
+            let org = organizations::create(tx, "Acme")?;
+            for (i, role) in [Role::Owner, Role::Owner].into_iter().enumerate() {
+                let email = Email::parse(&format!("u{i}@example.com")).unwrap();
+                create(
+                    tx,
+                    &NewUser {
+                        organization_id: org,
+                        email: &email,
+                        name: "",
+                        role,
+                        password_hash: "x",
+                    },
+                )?;
+            }
+            Ok(())
+        });
+        assert!(matches!(result, Err(StoreError::Conflict(_))));
+    }
+}
