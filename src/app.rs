@@ -11,15 +11,17 @@ use rand::distributions::{Alphanumeric, DistString};
 use rand::rngs::OsRng;
 
 use crate::auth::password::Hasher;
+use crate::auth::Auth;
 use crate::config::Config;
 use crate::domain::{Email, Role, Secret};
-use crate::store::{organizations, users, Store, StoreError};
+use crate::store::{meta, organizations, sessions, users, Store, StoreError};
 
 /// What every request can reach. Built once, shared behind an `Arc`.
 pub struct App {
     pub config: Config,
     pub store: Store,
     pub hasher: Hasher,
+    pub auth: Auth,
 }
 
 pub type AppState = Arc<App>;
@@ -48,20 +50,68 @@ impl App {
             config.database.busy_timeout.0,
         )?;
         let hasher = Hasher::new(&config.auth).map_err(|e| StartError::Setup(e.to_string()))?;
+        let auth = Auth::new(&config.auth, &config.server.data_dir)
+            .map_err(|e| StartError::Setup(e.to_string()))?;
         Ok(App {
             config,
             store,
             hasher,
+            auth,
         })
+    }
+
+    /// Replaces the live state with what the database holds. Blocking.
+    pub fn reload_live(&self) -> Result<i64, StoreError> {
+        let (epoch, all_users, names, live_sessions) = self.store.read_blocking(|conn| {
+            Ok((
+                meta::live_epoch(conn)?,
+                users::all(conn)?,
+                organizations::names(conn)?,
+                sessions::live(conn)?,
+            ))
+        })?;
+        self.auth.live.load(&all_users, names, &live_sessions);
+        Ok(epoch)
+    }
+}
+
+/// Once a second: reload the live state if a CLI command changed users or sessions (it bumps
+/// the epoch); every ten minutes, forget sessions past their end.
+async fn watch_live_state(app: AppState, mut epoch: i64) {
+    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ticks: u64 = 0;
+    loop {
+        ticker.tick().await;
+        ticks += 1;
+        match app.store.read(meta::live_epoch).await {
+            Ok(now) if now != epoch => {
+                let reloading = app.clone();
+                match tokio::task::spawn_blocking(move || reloading.reload_live()).await {
+                    Ok(Ok(loaded)) => {
+                        tracing::info!("users or sessions changed from the command line; reloaded");
+                        epoch = loaded;
+                    }
+                    Ok(Err(e)) => tracing::error!(error = %e, "reloading the live state failed"),
+                    Err(e) => tracing::error!(error = %e, "reloading the live state failed"),
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "reading the live-state epoch failed"),
+        }
+        if ticks % 600 == 0 {
+            app.auth.live.prune(crate::domain::now());
+        }
     }
 }
 
 /// Opens everything, binds `server.bind`, and serves until SIGTERM or SIGINT.
 pub async fn run(config: Config) -> Result<(), StartError> {
-    let app = tokio::task::spawn_blocking(move || -> Result<App, StartError> {
+    let (app, epoch) = tokio::task::spawn_blocking(move || -> Result<(App, i64), StartError> {
         let app = App::open(config)?;
         bootstrap(&app)?;
-        Ok(app)
+        let epoch = app.reload_live()?;
+        Ok((app, epoch))
     })
     .await
     .map_err(|e| StartError::Setup(e.to_string()))??;
@@ -69,7 +119,10 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|cause| StartError::Bind { addr, cause })?;
-    serve(Arc::new(app), listener, shutdown_signal()).await;
+    let app = Arc::new(app);
+    let watcher = tokio::spawn(watch_live_state(app.clone(), epoch));
+    serve(app, listener, shutdown_signal()).await;
+    watcher.abort();
     Ok(())
 }
 

@@ -1,3 +1,137 @@
-//! Who is calling and what they may do: pure logic over plain values, no warp, no SQL.
+//! Who is calling and what they may do: tokens, passwords, TOTP, throttling, the role matrix and
+//! the in-memory live state. Pure logic over plain values: no warp, no SQL.
 
+pub mod live;
 pub mod password;
+pub mod permission;
+pub mod principal;
+pub mod throttle;
+pub mod token;
+pub mod totp;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::config::AuthConfig;
+use crate::domain::{Id, UnixTime};
+use crate::error::ApiError;
+use live::{Live, LiveSession};
+use principal::{Method, Principal};
+use throttle::LoginThrottle;
+use token::{Claims, TokenError, TokenKeys, TokenType};
+
+/// Authentication state shared by all requests.
+pub struct Auth {
+    pub tokens: TokenKeys,
+    pub live: Live,
+    pub throttle: LoginThrottle,
+    access_ttl: i64,
+    pub refresh_ttl: i64,
+    pub rotate_refresh_tokens: bool,
+}
+
+/// A freshly issued access token (and refresh token, at login or with rotation).
+pub struct Issued {
+    pub access: String,
+    pub refresh: Option<String>,
+}
+
+impl Auth {
+    pub fn new(config: &AuthConfig, data_dir: &Path) -> Result<Self, TokenError> {
+        Ok(Auth {
+            tokens: TokenKeys::load_or_create(data_dir, &config.issuer)?,
+            live: Live::default(),
+            throttle: LoginThrottle::new(
+                config.max_failed_logins,
+                config.max_failed_logins_per_address,
+                config.failure_window.as_secs(),
+                config.lockout.as_secs(),
+            ),
+            access_ttl: config.access_ttl.as_secs(),
+            refresh_ttl: config.refresh_ttl.as_secs(),
+            rotate_refresh_tokens: config.rotate_refresh_tokens,
+        })
+    }
+
+    /// Resolves an access token against the live state: the session must be live and the
+    /// user active, in the organization the token names. No database, no hashing.
+    pub fn authenticate_jwt(
+        &self,
+        token: &str,
+        now: UnixTime,
+    ) -> Result<(Principal, Arc<LiveSession>), ApiError> {
+        let claims = self
+            .tokens
+            .verify(token, TokenType::Access)
+            .map_err(|_| ApiError::TokenNotValid)?;
+        let user_id = claims.user_id().ok_or(ApiError::TokenNotValid)?;
+        let session = self
+            .live
+            .session(claims.sid)
+            .filter(|s| s.user_id == user_id && s.expires_at > now)
+            .ok_or(ApiError::TokenNotValid)?;
+        let user = self
+            .live
+            .user(user_id)
+            .filter(|u| u.is_active && u.organization_id == claims.org)
+            .ok_or(ApiError::TokenNotValid)?;
+        let principal = Principal {
+            user_id,
+            organization_id: user.organization_id,
+            role: user.role,
+            method: Method::Jwt,
+            session_id: Some(claims.sid),
+            key: None,
+        };
+        Ok((principal, session))
+    }
+
+    /// Verifies a refresh token's signature, type and expiry (not yet its session).
+    pub fn verify_refresh(&self, token: &str) -> Result<Claims, ApiError> {
+        self.tokens
+            .verify(token, TokenType::Refresh)
+            .map_err(|_| ApiError::TokenNotValid)
+    }
+
+    /// An access token for the session, never outliving it; with `refresh_jti`, also the
+    /// refresh token carrying that id.
+    pub fn issue(
+        &self,
+        user_id: Id,
+        organization_id: Id,
+        session_id: Id,
+        session_end: UnixTime,
+        refresh_jti: Option<&str>,
+        now: UnixTime,
+    ) -> Result<Issued, ApiError> {
+        let claims = |typ, jti: String, exp| Claims {
+            iss: self.tokens.issuer().to_string(),
+            sub: user_id.to_string(),
+            org: organization_id,
+            sid: session_id,
+            jti,
+            iat: now,
+            exp,
+            typ,
+        };
+        let sign = |c: &Claims| {
+            self.tokens
+                .issue(c)
+                .map_err(|e| ApiError::Internal(e.to_string()))
+        };
+        let access = sign(&claims(
+            TokenType::Access,
+            token::new_jti(),
+            (now + self.access_ttl).min(session_end),
+        ))?;
+        let refresh = match refresh_jti {
+            Some(jti) => Some(sign(&claims(
+                TokenType::Refresh,
+                jti.to_string(),
+                session_end,
+            ))?),
+            None => None,
+        };
+        Ok(Issued { access, refresh })
+    }
+}

@@ -171,7 +171,7 @@ fn check_strength(password: &str, email: &str, min_length: usize) -> Result<(), 
     if lower == email || (local.len() >= 4 && lower == local) {
         return Err(WeakPassword("must not be your email address".into()));
     }
-    if password.chars().all(|c| Some(c) == password.chars().next()) {
+    if password.chars().all(|c| password.starts_with(c)) {
         return Err(WeakPassword("must not repeat a single character".into()));
     }
     Ok(())

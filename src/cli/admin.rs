@@ -7,7 +7,8 @@ use super::Failure;
 use crate::app::App;
 use crate::config::Config;
 use crate::domain::{Email, Role, Secret};
-use crate::store::{organizations, users, StoreError};
+use crate::store::audit::{self, Entry, Outcome};
+use crate::store::{meta, organizations, sessions, users, StoreError};
 
 fn open(config: Config) -> Result<App, Failure> {
     App::open(config).map_err(Failure::runtime)
@@ -61,6 +62,7 @@ pub fn create_org(
                     password_hash: &hash,
                 },
             )?;
+            meta::bump_live_epoch(tx)?;
             Ok(org)
         })
         .map_err(store_failure)?;
@@ -94,7 +96,7 @@ pub fn create_user(
         .write_blocking(|tx| {
             let org = organizations::find_by_name(tx, org)?
                 .ok_or_else(|| StoreError::Conflict(format!("no organization is named {org:?}")))?;
-            users::create(
+            let id = users::create(
                 tx,
                 &users::NewUser {
                     organization_id: org,
@@ -103,7 +105,9 @@ pub fn create_user(
                     role,
                     password_hash: &hash,
                 },
-            )
+            )?;
+            meta::bump_live_epoch(tx)?;
+            Ok(id)
         })
         .map_err(store_failure)?;
     println!("created user {email} (id {id}) with role {role}");
@@ -114,15 +118,53 @@ pub fn set_password(config: Config, email_raw: &str, password: Secret) -> Result
     let app = open(config)?;
     let email = email(email_raw)?;
     let hash = hash(&app, &password, &email)?;
-    app.store
+    let revoked = app
+        .store
         .write_blocking(|tx| {
-            let user = users::find_by_email(tx, &email)?
-                .ok_or_else(|| StoreError::Conflict(format!("no user has the email {email}")))?;
-            users::set_password(tx, user.id, &hash)
+            let user = find(tx, &email)?;
+            users::set_password(tx, user.id, &hash)?;
+            let revoked = sessions::revoke_all_for_user(tx, user.id, None)?;
+            audit::record(tx, &cli_entry("password.changed", &user))?;
+            // A running server reloads users and sessions within a second.
+            meta::bump_live_epoch(tx)?;
+            Ok(revoked.len())
         })
         .map_err(store_failure)?;
-    println!("password of {email} changed");
+    println!("password of {email} changed; {revoked} session(s) ended");
     Ok(())
+}
+
+pub fn reset_mfa(config: Config, email_raw: &str) -> Result<(), Failure> {
+    let app = open(config)?;
+    let email = email(email_raw)?;
+    app.store
+        .write_blocking(|tx| {
+            let user = find(tx, &email)?;
+            users::set_mfa_enabled(tx, user.id, false)?;
+            audit::record(tx, &cli_entry("mfa.reset", &user))?;
+            meta::bump_live_epoch(tx)
+        })
+        .map_err(store_failure)?;
+    println!("MFA of {email} turned off");
+    Ok(())
+}
+
+fn find(conn: &rusqlite::Connection, email: &Email) -> Result<users::User, StoreError> {
+    users::find_by_email(conn, email)?
+        .ok_or_else(|| StoreError::Conflict(format!("no user has the email {email}")))
+}
+
+/// An audit entry for a change made from the shell (no user, no address).
+fn cli_entry(action: &'static str, target: &users::User) -> Entry {
+    Entry {
+        organization_id: Some(target.organization_id),
+        action,
+        outcome: Outcome::Success,
+        target_type: Some("user"),
+        target_id: Some(target.id),
+        details: r#"{"via":"cli"}"#.into(),
+        ..Entry::default()
+    }
 }
 
 pub fn backup(config: Config, out: &Path) -> Result<(), Failure> {

@@ -68,6 +68,11 @@ enum UserCommand {
         #[arg(long, value_name = "EMAIL")]
         email: String,
     },
+    /// Turn off a user's MFA: they log in with their password alone until they enrol again.
+    ResetMfa {
+        #[arg(long, value_name = "EMAIL")]
+        email: String,
+    },
 }
 
 #[derive(Args)]
@@ -150,6 +155,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::User(UserCommand::SetPassword { email }) => {
             admin::set_password(config, &email, read_password()?)
         }
+        Command::User(UserCommand::ResetMfa { email }) => admin::reset_mfa(config, &email),
         Command::Backup { out } => admin::backup(config, &out),
     }
 }

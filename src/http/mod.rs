@@ -20,19 +20,23 @@ use warp::Filter;
 use crate::app::AppState;
 use crate::error::ApiError;
 
+use crate::auth::permission::Permission as P;
+use crate::auth::principal::{self, Guard, Principal};
 use api::Endpoint as E;
 pub use reply::Response;
 use request::RequestCtx;
 use router::{BodyKind, Match, Route, Space, Verb};
-use BodyKind::None as NoBody;
-use Space::Root;
-use Verb::Get;
+use BodyKind::{Json, None as NoBody};
+use Guard::{Any, Interactive, Permission as Perm, Public};
+use Space::{Api, Root};
+use Verb::{Delete, Get, Post};
 
 const fn route(
     verb: Verb,
     space: Space,
     pattern: &'static str,
     endpoint: E,
+    guard: Guard,
     body: BodyKind,
 ) -> Route {
     Route {
@@ -40,16 +44,29 @@ const fn route(
         space,
         pattern,
         endpoint,
+        guard,
         body,
     }
 }
 
-/// Every endpoint. `Api` routes are served under `/api/` and `/api/v1/`.
+/// Every endpoint, with what it demands of the caller and of the body. `Api` routes are
+/// served under `/api/` and `/api/v1/`.
 #[rustfmt::skip]
 static ROUTES: &[Route] = &[
-    route(Get,    Root, "",        E::Root,    NoBody),
-    route(Get,    Root, "healthz", E::Healthz, NoBody),
-    route(Get,    Root, "readyz",  E::Readyz,  NoBody),
+    route(Get,    Root, "",                      E::Root,           Public,      NoBody),
+    route(Get,    Root, "healthz",               E::Healthz,        Public,      NoBody),
+    route(Get,    Root, "readyz",                E::Readyz,         Public,      NoBody),
+    route(Post,   Api,  "auth/login",            E::Login,          Public,      Json),
+    route(Post,   Api,  "auth/token/refresh",    E::Refresh,        Public,      Json),
+    route(Post,   Api,  "auth/logout",           E::Logout,         Interactive, Json),
+    route(Get,    Api,  "auth/me",               E::Me,             Any,         NoBody),
+    route(Post,   Api,  "auth/password",         E::ChangePassword, Interactive, Json),
+    route(Get,    Api,  "auth/sessions",         E::ListSessions,   Interactive, NoBody),
+    route(Delete, Api,  "auth/sessions/{id}",    E::RevokeSession,  Interactive, NoBody),
+    route(Post,   Api,  "auth/mfa/totp/setup",   E::MfaSetup,       Interactive, NoBody),
+    route(Post,   Api,  "auth/mfa/totp/confirm", E::MfaConfirm,     Interactive, Json),
+    route(Post,   Api,  "auth/mfa/totp/disable", E::MfaDisable,     Interactive, Json),
+    route(Post,   Api,  "users/{id}/reset-mfa",  E::ResetMfa,       Perm(P::UsersManage), NoBody),
 ];
 
 /// The whole application as one warp filter.
@@ -154,12 +171,85 @@ where
         Match::NotFound => return (Err(ApiError::NotFound), "-"),
     };
     let log_path = route.pattern;
+    let authorized = match route.guard {
+        Guard::Public => None,
+        guard => match authenticate(app, ctx).and_then(|p| principal::authorize(p, guard)) {
+            Ok(authorized) => Some(authorized),
+            Err(e) => return (Err(e), log_path),
+        },
+    };
     let body = match read_body(app, ctx, route.body, stream).await {
         Ok(body) => body,
         Err(e) => return (Err(e), log_path),
     };
-    let result = api::dispatch(app, ctx, route.endpoint, params, body).await;
-    (result, log_path)
+    let call = api::Call {
+        app,
+        ctx,
+        params,
+        auth: authorized,
+        body,
+    };
+    (api::dispatch(route.endpoint, call).await, log_path)
+}
+
+const API_KEY_PREFIX: &str = "claribi_key_";
+
+/// The credential of a request, in the forms the product documents.
+enum Credential<'a> {
+    Jwt(&'a str),
+    ApiKey,
+}
+
+fn credential(ctx: &RequestCtx) -> Result<Credential<'_>, ApiError> {
+    if let Some(value) = ctx.header("authorization") {
+        let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value, ""));
+        let rest = rest.trim();
+        if rest.is_empty() {
+            return Err(ApiError::NotAuthenticated);
+        }
+        return if scheme.eq_ignore_ascii_case("bearer") {
+            Ok(if rest.starts_with(API_KEY_PREFIX) {
+                Credential::ApiKey
+            } else {
+                Credential::Jwt(rest)
+            })
+        } else if scheme.eq_ignore_ascii_case("api-key") {
+            Ok(Credential::ApiKey)
+        } else {
+            Err(ApiError::NotAuthenticated)
+        };
+    }
+    match ctx.header("x-api-key").map(str::trim) {
+        Some(key) if !key.is_empty() => Ok(Credential::ApiKey),
+        _ => Err(ApiError::NotAuthenticated),
+    }
+}
+
+/// Resolves the request's credential to a `Principal` from the live state alone. A JWT
+/// session's `last_seen_at` is written in the background, at most once a minute.
+fn authenticate(app: &AppState, ctx: &RequestCtx) -> Result<Principal, ApiError> {
+    let now = crate::domain::now();
+    match credential(ctx)? {
+        Credential::Jwt(token) => {
+            let (principal, session) = app.auth.authenticate_jwt(token, now)?;
+            if session.due_for_touch(now) {
+                if let Some(sid) = principal.session_id {
+                    let store = app.store.clone();
+                    tokio::spawn(async move {
+                        let touched = store
+                            .write(move |tx| crate::store::sessions::touch(tx, sid, now))
+                            .await;
+                        if let Err(e) = touched {
+                            tracing::warn!(error = %e, "recording session activity failed");
+                        }
+                    });
+                }
+            }
+            Ok(principal)
+        }
+        // API keys arrive with their own issue; until then no key exists to match.
+        Credential::ApiKey => Err(ApiError::ApiKeyInvalid),
+    }
 }
 
 async fn read_body<S, B>(
@@ -178,13 +268,6 @@ where
         BodyKind::Json => {
             body::require_json_content_type(ctx)?;
             body::read_limited(ctx, stream, limit).await
-        }
-        BodyKind::OptionalJson => {
-            let bytes = body::read_limited(ctx, stream, limit).await?;
-            if !bytes.is_empty() {
-                body::require_json_content_type(ctx)?;
-            }
-            Ok(bytes)
         }
     }
 }

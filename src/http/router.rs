@@ -4,6 +4,7 @@
 
 use warp::http::Method;
 
+use crate::auth::principal::Guard;
 use crate::domain::Id;
 
 use super::api::Endpoint;
@@ -51,8 +52,6 @@ pub enum BodyKind {
     None,
     /// Required, `Content-Type: application/json`.
     Json,
-    /// May be empty; if not, as `Json`.
-    OptionalJson,
 }
 
 pub struct Route {
@@ -62,6 +61,7 @@ pub struct Route {
     /// `{token}` any non-empty segment.
     pub pattern: &'static str,
     pub endpoint: Endpoint,
+    pub guard: Guard,
     pub body: BodyKind,
 }
 
@@ -158,6 +158,7 @@ mod tests {
             space,
             pattern,
             endpoint,
+            guard: Guard::Public,
             body: BodyKind::None,
         };
         vec![

@@ -8,7 +8,7 @@ use super::{StoreError, StoreResult};
 const BASELINE: &str = include_str!("../../schema.sql");
 
 /// Steps after the baseline: (version it produces, SQL). Append only; never edit a released one.
-const MIGRATIONS: &[(u32, &str)] = &[];
+const MIGRATIONS: &[(u32, &str)] = &[(2, include_str!("migrations/v2_sessions_mfa_audit.sql"))];
 
 pub const SCHEMA_VERSION: u32 = 1 + MIGRATIONS.len() as u32;
 
@@ -62,6 +62,34 @@ mod tests {
             std::time::Duration::from_secs(1),
         );
         assert!(again.is_ok());
+    }
+
+    #[test]
+    fn a_version_1_database_keeps_its_users_through_the_migrations() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.execute_batch(BASELINE).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute_batch(
+                "INSERT INTO organizations (id, name, created_at) VALUES (1, 'Acme', 0);
+                 INSERT INTO users (organization_id, email, role, password_hash, password_changed_at, created_at)
+                 VALUES (1, 'ada@example.com', 'owner', 'h', 0, 0);",
+            )
+            .unwrap();
+        }
+        let store = crate::store::Store::open(&path, 1, std::time::Duration::from_secs(1)).unwrap();
+        let (email, mfa): (String, bool) = store
+            .read_blocking(|c| {
+                Ok(
+                    c.query_row("SELECT email, mfa_enabled FROM users", [], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?,
+                )
+            })
+            .unwrap();
+        assert_eq!((email.as_str(), mfa), ("ada@example.com", false));
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! Everything that knows rusqlite and SQL: the pool, the blocking-thread bridge, migrations,
 //! then one file per table family. Nothing here knows warp.
 
+pub mod audit;
+pub mod meta;
 mod migrate;
 pub mod organizations;
+pub mod sessions;
 pub mod users;
 
 use std::path::Path;
@@ -88,7 +91,7 @@ impl Store {
             .connection_customizer(Box::new(ConnectionSetup { busy_timeout }))
             .build(manager)?;
         let store = Store { pool };
-        store.write_blocking(|tx| migrate::migrate(tx))?;
+        store.write_blocking(migrate::migrate)?;
         Ok(store)
     }
 

@@ -16,6 +16,7 @@ pub struct User {
     pub password_hash: String,
     pub password_changed_at: UnixTime,
     pub created_at: UnixTime,
+    pub mfa_enabled: bool,
 }
 
 pub struct NewUser<'a> {
@@ -27,7 +28,7 @@ pub struct NewUser<'a> {
 }
 
 const COLUMNS: &str = "id, organization_id, email, name, role, is_active, password_hash, \
-                       password_changed_at, created_at";
+                       password_changed_at, created_at, mfa_enabled";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<User> {
     let role: String = row.get(4)?;
@@ -47,6 +48,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<User> {
         password_hash: row.get(6)?,
         password_changed_at: row.get(7)?,
         created_at: row.get(8)?,
+        mfa_enabled: row.get(9)?,
     })
 }
 
@@ -92,15 +94,98 @@ pub fn all(conn: &Connection) -> StoreResult<Vec<User>> {
     Ok(users)
 }
 
+/// Replaces the password and keeps the old hash in the history (the last few are refused).
 pub fn set_password(conn: &Connection, id: Id, password_hash: &str) -> StoreResult<()> {
+    let at = now();
     let changed = conn.execute(
-        "UPDATE users SET password_hash = ?2, password_changed_at = ?3 WHERE id = ?1",
-        params![id, password_hash, now()],
+        "INSERT INTO password_history (user_id, password_hash, created_at)
+         SELECT id, password_hash, ?2 FROM users WHERE id = ?1",
+        params![id, at],
     )?;
     if changed == 0 {
         return Err(StoreError::NotFound);
     }
+    conn.execute(
+        "UPDATE users SET password_hash = ?2, password_changed_at = ?3 WHERE id = ?1",
+        params![id, password_hash, at],
+    )?;
     Ok(())
+}
+
+/// The current hash and the previous ones, newest first, `limit` in all.
+pub fn recent_password_hashes(conn: &Connection, id: Id, limit: usize) -> StoreResult<Vec<String>> {
+    let mut hashes = vec![get(conn, id)?.password_hash];
+    let mut stmt = conn.prepare(
+        "SELECT password_hash FROM password_history WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2",
+    )?;
+    let older = stmt.query_map(params![id, limit.saturating_sub(1) as i64], |row| {
+        row.get(0)
+    })?;
+    for hash in older {
+        hashes.push(hash?);
+    }
+    Ok(hashes)
+}
+
+/// The pending or active TOTP secret.
+pub fn mfa_secret(conn: &Connection, id: Id) -> StoreResult<Option<String>> {
+    Ok(
+        conn.query_row("SELECT mfa_secret FROM users WHERE id = ?1", [id], |row| {
+            row.get(0)
+        })?,
+    )
+}
+
+pub fn set_mfa_secret(conn: &Connection, id: Id, secret: &str) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE users SET mfa_secret = ?2, mfa_last_step = 0 WHERE id = ?1 AND mfa_enabled = 0",
+        params![id, secret],
+    )?;
+    Ok(())
+}
+
+pub fn set_mfa_enabled(conn: &Connection, id: Id, enabled: bool) -> StoreResult<()> {
+    if enabled {
+        conn.execute("UPDATE users SET mfa_enabled = 1 WHERE id = ?1", [id])?;
+    } else {
+        conn.execute(
+            "UPDATE users SET mfa_enabled = 0, mfa_secret = NULL, mfa_last_step = 0 WHERE id = ?1",
+            [id],
+        )?;
+        conn.execute("DELETE FROM recovery_codes WHERE user_id = ?1", [id])?;
+    }
+    Ok(())
+}
+
+/// Records `step` as the last accepted TOTP step; `false` when it (or a later one) was
+/// already accepted: the code is a replay. Atomic, so two parallel uses cannot both pass.
+pub fn accept_totp_step(conn: &Connection, id: Id, step: i64) -> StoreResult<bool> {
+    let changed = conn.execute(
+        "UPDATE users SET mfa_last_step = ?2 WHERE id = ?1 AND mfa_last_step < ?2",
+        params![id, step],
+    )?;
+    Ok(changed == 1)
+}
+
+pub fn replace_recovery_codes(conn: &Connection, id: Id, hashes: &[String]) -> StoreResult<()> {
+    conn.execute("DELETE FROM recovery_codes WHERE user_id = ?1", [id])?;
+    let mut stmt =
+        conn.prepare("INSERT INTO recovery_codes (user_id, code_hash) VALUES (?1, ?2)")?;
+    for hash in hashes {
+        stmt.execute(params![id, hash])?;
+    }
+    Ok(())
+}
+
+/// Marks the unused code with this hash as used; `false` if there is none.
+pub fn use_recovery_code(conn: &Connection, id: Id, hash: &str) -> StoreResult<bool> {
+    let changed = conn.execute(
+        "UPDATE recovery_codes SET used_at = ?3
+         WHERE id = (SELECT id FROM recovery_codes
+                     WHERE user_id = ?1 AND code_hash = ?2 AND used_at IS NULL LIMIT 1)",
+        params![id, hash, now()],
+    )?;
+    Ok(changed == 1)
 }
 
 pub fn count(conn: &Connection) -> StoreResult<i64> {

@@ -1,11 +1,19 @@
-//! The handlers, one file per area, and `dispatch`, which hands each endpoint what it needs.
+//! The handlers, one file per area, and `dispatch`, which hands each endpoint its `Call`.
+//! Shared here: pagination, audit entries and the user object.
 
+mod auth;
+mod mfa;
+mod sessions;
 mod system;
+mod users;
 
 use bytes::Bytes;
+use serde::Serialize;
 
 use crate::app::AppState;
+use crate::auth::principal::Authorized;
 use crate::error::ApiError;
+use crate::store::audit::{Entry, Outcome};
 
 use super::reply::{self, Response};
 use super::request::RequestCtx;
@@ -17,18 +25,174 @@ pub enum Endpoint {
     Root,
     Healthz,
     Readyz,
+    Login,
+    Refresh,
+    Logout,
+    Me,
+    ChangePassword,
+    ListSessions,
+    RevokeSession,
+    MfaSetup,
+    MfaConfirm,
+    MfaDisable,
+    ResetMfa,
 }
 
-pub async fn dispatch(
-    app: &AppState,
-    _ctx: &RequestCtx,
-    endpoint: Endpoint,
-    _params: Params,
-    _body: Bytes,
-) -> Result<Response, ApiError> {
+/// Everything a handler may use of one request.
+pub struct Call<'a> {
+    pub app: &'a AppState,
+    pub ctx: &'a RequestCtx,
+    pub params: Params,
+    /// Set by the route's guard; `None` only on public routes.
+    pub auth: Option<Authorized>,
+    pub body: Bytes,
+}
+
+impl Call<'_> {
+    /// The guard's verdict. A protected handler on a route without a guard fails closed.
+    fn authorized(&self) -> Result<&Authorized, ApiError> {
+        self.auth
+            .as_ref()
+            .ok_or_else(|| ApiError::Internal("route has no guard".into()))
+    }
+
+    fn id(&self) -> Result<crate::domain::Id, ApiError> {
+        self.params.id.ok_or(ApiError::NotFound)
+    }
+
+    fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
+        super::body::parse_json(&self.body)
+    }
+
+    /// An audit entry with this request's address and user agent, and the caller if known.
+    fn audit(&self, action: &'static str, outcome: Outcome) -> Entry {
+        let mut entry = Entry {
+            action,
+            outcome,
+            ip: self.ctx.client_ip.map(|ip| ip.to_string()),
+            user_agent: self.ctx.user_agent().map(str::to_string),
+            ..Entry::default()
+        };
+        if let Some(auth) = &self.auth {
+            let p = auth.principal();
+            entry.organization_id = Some(p.organization_id);
+            entry.user_id = Some(p.user_id);
+            entry.api_key_prefix = p.key_prefix();
+        }
+        entry
+    }
+}
+
+pub async fn dispatch(endpoint: Endpoint, call: Call<'_>) -> Result<Response, ApiError> {
+    use Endpoint::*;
     match endpoint {
-        Endpoint::Root => Ok(reply::redirect("/login")),
-        Endpoint::Healthz => Ok(system::healthz()),
-        Endpoint::Readyz => system::readyz(app).await,
+        Root => Ok(reply::redirect("/login")),
+        Healthz => Ok(system::healthz()),
+        Readyz => system::readyz(call.app).await,
+        Login => auth::login(call).await,
+        Refresh => auth::refresh(call).await,
+        Logout => auth::logout(call).await,
+        Me => auth::me(call),
+        ChangePassword => auth::change_password(call).await,
+        ListSessions => sessions::list(call).await,
+        RevokeSession => sessions::revoke(call).await,
+        MfaSetup => mfa::setup(call).await,
+        MfaConfirm => mfa::confirm(call).await,
+        MfaDisable => mfa::disable(call).await,
+        ResetMfa => users::reset_mfa(call).await,
+    }
+}
+
+/// A JSON object of non-secret details for the audit log.
+fn details(pairs: &[(&str, &str)]) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+/// `GET` lists: `?page=1&page_size=20` (at most 100), DRF's envelope, `404` past the end.
+pub struct PageRequest {
+    pub page: u64,
+    pub size: u64,
+}
+
+#[derive(Serialize)]
+pub struct Page<T: Serialize> {
+    count: u64,
+    next: Option<String>,
+    previous: Option<String>,
+    results: Vec<T>,
+}
+
+impl PageRequest {
+    pub fn from(ctx: &RequestCtx) -> Result<Self, ApiError> {
+        let page = match ctx.query_param("page") {
+            None => 1,
+            Some(p) => p
+                .parse::<u64>()
+                .ok()
+                .filter(|p| *p >= 1)
+                .ok_or(ApiError::NotFound)?,
+        };
+        let size = match ctx.query_param("page_size") {
+            None => 20,
+            Some(s) => s
+                .parse::<u64>()
+                .ok()
+                .filter(|s| *s >= 1)
+                .ok_or_else(|| ApiError::field("page_size", "must be a positive integer"))?
+                .min(100),
+        };
+        Ok(PageRequest { page, size })
+    }
+
+    pub fn offset(&self) -> u64 {
+        (self.page - 1) * self.size
+    }
+
+    /// Wraps one page of `results` out of `count`.
+    pub fn wrap<T: Serialize>(
+        &self,
+        call: &Call<'_>,
+        count: u64,
+        results: Vec<T>,
+    ) -> Result<Page<T>, ApiError> {
+        if self.page > 1 && self.offset() >= count {
+            return Err(ApiError::NotFound);
+        }
+        let link = |page: u64| self.link(call, page);
+        Ok(Page {
+            count,
+            next: (self.offset() + self.size < count).then(|| link(self.page + 1)),
+            previous: (self.page > 1).then(|| link(self.page - 1)),
+            results,
+        })
+    }
+
+    fn link(&self, call: &Call<'_>, page: u64) -> String {
+        let base = &call.app.config.server.public_url;
+        let origin = if base.is_empty() {
+            format!("http://{}", call.ctx.header("host").unwrap_or("localhost"))
+        } else {
+            base.trim_end_matches('/').to_string()
+        };
+        let kept: Vec<&str> = call
+            .ctx
+            .query
+            .as_deref()
+            .unwrap_or("")
+            .split('&')
+            .filter(|p| !p.is_empty() && !p.starts_with("page=") && !p.starts_with("page_size="))
+            .collect();
+        let mut query = kept.join("&");
+        if !query.is_empty() {
+            query.push('&');
+        }
+        format!(
+            "{origin}{}?{query}page={page}&page_size={}",
+            call.ctx.path, self.size
+        )
     }
 }

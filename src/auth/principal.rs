@@ -1,0 +1,215 @@
+//! `Principal`: who is calling, however they authenticated. `Authorized`: a principal that
+//! passed a route's guard; only `authorize` builds one, so a handler that takes it cannot run
+//! without the check.
+
+use std::sync::Arc;
+
+use super::permission::{Permission, Reach};
+use crate::domain::{Id, Role};
+use crate::error::ApiError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Jwt,
+    ApiKey,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Jwt => "jwt",
+            Method::ApiKey => "api_key",
+        }
+    }
+}
+
+/// The API key a request came with.
+#[derive(Debug, Clone)]
+pub struct KeyRef {
+    pub id: Id,
+    pub prefix: Arc<str>,
+    /// `None`: the creator's full permissions.
+    pub scopes: Option<Arc<[Permission]>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user_id: Id,
+    pub organization_id: Id,
+    /// The user's role now, not when the credential was issued.
+    pub role: Role,
+    pub method: Method,
+    /// The session of a JWT.
+    pub session_id: Option<Id>,
+    pub key: Option<KeyRef>,
+}
+
+impl Principal {
+    /// What this caller may do: the role's permissions, cut to the key's scopes.
+    pub fn reach(&self, permission: Permission) -> Option<Reach> {
+        let reach = permission.reach(self.role)?;
+        match &self.key {
+            Some(KeyRef {
+                scopes: Some(scopes),
+                ..
+            }) if !scopes.contains(&permission) => None,
+            _ => Some(reach),
+        }
+    }
+
+    /// The effective permissions, sorted by name.
+    pub fn permissions(&self) -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = super::permission::ALL
+            .into_iter()
+            .filter(|p| self.reach(*p).is_some())
+            .map(Permission::as_str)
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
+    pub fn key_prefix(&self) -> Option<String> {
+        self.key.as_ref().map(|k| k.prefix.to_string())
+    }
+}
+
+/// What a route demands of its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    /// No credentials.
+    Public,
+    /// Any valid credential, JWT or key, scoped or not.
+    Any,
+    /// A JWT session: key, MFA, password and session management.
+    Interactive,
+    /// The role must grant it and a scoped key must carry it.
+    Permission(Permission),
+}
+
+#[derive(Debug, Clone)]
+pub struct Authorized {
+    principal: Principal,
+    reach: Reach,
+}
+
+impl Authorized {
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    /// `All`, or `Own` when the role reaches only what the caller created.
+    pub fn reach(&self) -> Reach {
+        self.reach
+    }
+
+    /// May the caller change a resource created by `created_by`?
+    pub fn may_change(&self, created_by: Option<Id>) -> bool {
+        self.reach == Reach::All || created_by == Some(self.principal.user_id)
+    }
+}
+
+/// The one authorization step of every protected route.
+pub fn authorize(principal: Principal, guard: Guard) -> Result<Authorized, ApiError> {
+    let reach = match guard {
+        Guard::Public | Guard::Any => Reach::All,
+        Guard::Interactive => {
+            if principal.method != Method::Jwt {
+                return Err(ApiError::InteractiveSessionRequired);
+            }
+            Reach::All
+        }
+        Guard::Permission(permission) => {
+            if let Some(KeyRef {
+                scopes: Some(scopes),
+                ..
+            }) = &principal.key
+            {
+                if !scopes.contains(&permission) {
+                    return Err(ApiError::InsufficientScope(
+                        permission.is_scope().then(|| permission.as_str()),
+                    ));
+                }
+            }
+            permission.reach(principal.role).ok_or_else(|| {
+                ApiError::denied(format!(
+                    "your role ({}) does not allow this ({permission})",
+                    principal.role
+                ))
+            })?
+        }
+    };
+    Ok(Authorized { principal, reach })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Permission::*;
+
+    fn principal(role: Role, scopes: Option<Vec<Permission>>) -> Principal {
+        Principal {
+            user_id: 1,
+            organization_id: 1,
+            role,
+            method: if scopes.is_some() {
+                Method::ApiKey
+            } else {
+                Method::Jwt
+            },
+            session_id: None,
+            key: scopes.map(|s| KeyRef {
+                id: 1,
+                prefix: "claribi_key_abcdefgh".into(),
+                scopes: Some(s.into()),
+            }),
+        }
+    }
+
+    #[test]
+    fn scopes_cut_the_role_and_name_the_missing_scope() {
+        let key = principal(Role::Administrator, Some(vec![ReportsRead]));
+        assert!(authorize(key.clone(), Guard::Permission(ReportsRead)).is_ok());
+        match authorize(key.clone(), Guard::Permission(ReportsDelete)) {
+            Err(ApiError::InsufficientScope(Some("reports:delete"))) => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            authorize(key.clone(), Guard::Permission(UsersManage)),
+            Err(ApiError::InsufficientScope(None))
+        ));
+        assert!(matches!(
+            authorize(key, Guard::Interactive),
+            Err(ApiError::InteractiveSessionRequired)
+        ));
+    }
+
+    #[test]
+    fn the_role_limits_a_scope_and_own_is_own() {
+        let viewer_key = principal(Role::Viewer, Some(vec![ReportsGenerate]));
+        assert!(matches!(
+            authorize(viewer_key, Guard::Permission(ReportsGenerate)),
+            Err(ApiError::PermissionDenied(_))
+        ));
+        let analyst = authorize(
+            principal(Role::Analyst, None),
+            Guard::Permission(DashboardsUpdate),
+        )
+        .unwrap();
+        assert!(analyst.may_change(Some(1)) && !analyst.may_change(Some(2)));
+        let admin = authorize(
+            principal(Role::Administrator, None),
+            Guard::Permission(DashboardsUpdate),
+        )
+        .unwrap();
+        assert!(admin.may_change(Some(2)));
+    }
+
+    #[test]
+    fn permissions_are_sorted_and_cut() {
+        let p = principal(Role::Owner, Some(vec![UsageRead, ReportsRead]));
+        assert_eq!(p.permissions(), vec!["reports:read", "usage:read"]);
+        let all = principal(Role::Viewer, None).permissions();
+        assert!(all.windows(2).all(|w| w[0] < w[1]));
+        assert!(all.contains(&"reports:read") && !all.contains(&"reports:generate"));
+    }
+}

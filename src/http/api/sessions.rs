@@ -1,0 +1,86 @@
+//! The caller's own login sessions.
+//!
+//! GET    /api/auth/sessions/
+//! DELETE /api/auth/sessions/{id}/
+
+use serde::Serialize;
+
+use super::{Call, PageRequest};
+use crate::domain::{format_rfc3339, Id};
+use crate::error::ApiError;
+use crate::http::reply::{self, Response};
+use crate::store::audit::{self, Outcome};
+use crate::store::sessions::{self, Session};
+
+#[derive(Serialize)]
+struct SessionDto {
+    id: Id,
+    created_at: String,
+    last_seen_at: String,
+    expires_at: String,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    current: bool,
+}
+
+impl SessionDto {
+    fn new(s: Session, current: Option<Id>) -> Self {
+        SessionDto {
+            id: s.id,
+            created_at: format_rfc3339(s.created_at),
+            last_seen_at: format_rfc3339(s.last_seen_at),
+            expires_at: format_rfc3339(s.expires_at),
+            ip: s.ip,
+            user_agent: s.user_agent,
+            current: Some(s.id) == current,
+        }
+    }
+}
+
+/// GET /api/auth/sessions/
+pub async fn list(call: Call<'_>) -> Result<Response, ApiError> {
+    let page = PageRequest::from(call.ctx)?;
+    let caller = call.authorized()?.principal().clone();
+    let user_id = caller.user_id;
+    let all = call
+        .app
+        .store
+        .read(move |c| sessions::live_for_user(c, user_id))
+        .await?;
+    let count = all.len() as u64;
+    let results = all
+        .into_iter()
+        .skip(page.offset() as usize)
+        .take(page.size as usize)
+        .map(|s| SessionDto::new(s, caller.session_id))
+        .collect();
+    Ok(reply::ok(&page.wrap(&call, count, results)?))
+}
+
+/// DELETE /api/auth/sessions/{id}/
+pub async fn revoke(call: Call<'_>) -> Result<Response, ApiError> {
+    let sid = call.id()?;
+    let caller = call.authorized()?.principal().clone();
+    let app = call.app;
+    let session = app
+        .store
+        .read(move |c| sessions::get(c, sid))
+        .await
+        .map_err(ApiError::from)?;
+    // Another user's session does not exist as far as this caller can tell.
+    if session.user_id != caller.user_id || session.revoked_at.is_some() {
+        return Err(ApiError::NotFound);
+    }
+    let mut entry = call.audit("session.revoked", Outcome::Success);
+    entry.target_type = Some("session");
+    entry.target_id = Some(sid);
+    app.store
+        .write(move |tx| {
+            sessions::revoke(tx, sid)?;
+            audit::record(tx, &entry)?;
+            Ok(())
+        })
+        .await?;
+    app.auth.live.revoke_sessions(&[sid]);
+    Ok(reply::no_content())
+}

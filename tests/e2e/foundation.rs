@@ -1,0 +1,388 @@
+//! The binary, its configuration, storage, error model and CLI (issue: foundation).
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::{raw_http, server, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
+
+#[test]
+fn health_and_readiness_answer_without_credentials() {
+    let s = Server::start();
+    let health = s.get("/healthz").send();
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json()["status"], "ok");
+    assert_eq!(s.get("/readyz").send().status, 200);
+    let id = health.header("x-request-id").expect("request id");
+    assert!(!id.is_empty());
+    let echoed = s.get("/healthz").header("X-Request-Id", "trace-42").send();
+    assert_eq!(echoed.header("x-request-id"), Some("trace-42"));
+    let refused = s
+        .get("/healthz")
+        .header("X-Request-Id", "no spaces <b>")
+        .send();
+    assert_ne!(refused.header("x-request-id"), Some("no spaces <b>"));
+    assert_eq!(health.header("x-content-type-options"), Some("nosniff"));
+}
+
+#[test]
+fn first_start_creates_the_database_and_an_owner_with_a_private_password_file() {
+    let s = server().without_bootstrap().start();
+    let db = s.data_dir().join("claribi.db");
+    assert!(db.is_file());
+    let password_file = s.data_dir().join("initial-admin-password");
+    let password = std::fs::read_to_string(&password_file).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&password_file)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let secret = std::fs::metadata(s.data_dir().join("jwt-secret")).unwrap();
+        assert_eq!(secret.permissions().mode() & 0o777, 0o600);
+    }
+    assert!(s.log().contains("initial-admin-password"));
+    assert!(
+        !s.log().contains(password.trim()),
+        "the log never shows the password"
+    );
+    let login = s.login("admin@localhost", password.trim());
+    assert_eq!(login.status, 200, "{}", login.body);
+    assert_eq!(login.json()["user"]["role"], "owner");
+    assert_eq!(login.json()["user"]["organization"], "Default Organization");
+}
+
+#[test]
+fn the_bootstrap_variables_name_the_first_owner() {
+    let s = Server::start();
+    assert!(!s.data_dir().join("initial-admin-password").exists());
+    let login = s.login(ADMIN_EMAIL, ADMIN_PASSWORD);
+    assert_eq!(login.status, 200, "{}", login.body);
+}
+
+#[test]
+fn routes_answer_under_both_prefixes_with_or_without_the_final_slash() {
+    let s = Server::start();
+    let token = s.owner_token();
+    for path in [
+        "/api/auth/me/",
+        "/api/auth/me",
+        "/api/v1/auth/me/",
+        "/api/v1/auth/me",
+    ] {
+        let me = s.get(path).bearer(&token).send();
+        assert_eq!(me.status, 200, "{path}");
+        assert_eq!(me.json()["email"], ADMIN_EMAIL);
+        assert_eq!(me.header("cache-control"), Some("no-store"));
+    }
+    let root = ureq::AgentBuilder::new()
+        .redirects(0)
+        .build()
+        .get(&s.url("/"))
+        .call();
+    let root = match root {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(root.status(), 302);
+    assert_eq!(root.header("location"), Some("/login"));
+}
+
+#[test]
+fn every_error_has_the_contract_shape() {
+    let s = Server::start();
+    let missing = s.get("/api/v1/nothing-here/").send();
+    assert_eq!(
+        (missing.status, missing.error_code().as_str()),
+        (404, "not_found")
+    );
+
+    let wrong_method = s.request("PUT", "/api/auth/login/").send();
+    assert_eq!(wrong_method.status, 405);
+    assert_eq!(wrong_method.error_code(), "method_not_allowed");
+    assert!(wrong_method.header("allow").unwrap().contains("POST"));
+    assert_eq!(s.request("DELETE", "/healthz").send().status, 405);
+
+    let not_json = s.post("/api/auth/login/").raw("text/plain", b"email=a");
+    assert_eq!(
+        (not_json.status, not_json.error_code().as_str()),
+        (415, "unsupported_media_type")
+    );
+
+    let malformed = s
+        .post("/api/auth/login/")
+        .raw("application/json", b"{\"email\": ");
+    assert_eq!(
+        (malformed.status, malformed.error_code().as_str()),
+        (400, "parse_error")
+    );
+
+    let unknown = s
+        .post("/api/auth/login/")
+        .json(&json!({"email": "a@b.c", "password": "x", "remember_me": true}));
+    assert_eq!(
+        (unknown.status, unknown.error_code().as_str()),
+        (400, "invalid")
+    );
+    assert!(
+        unknown.json()["errors"]["remember_me"].is_array(),
+        "{}",
+        unknown.body
+    );
+
+    let wrong_type = s.post("/api/auth/login/").json(&json!([]));
+    assert_eq!(
+        (wrong_type.status, wrong_type.error_code().as_str()),
+        (400, "invalid")
+    );
+
+    let missing_field = s.post("/api/auth/login/").json(&json!({"email": "a@b.c"}));
+    assert_eq!(missing_field.json()["errors"]["password"][0], "is required");
+
+    let duplicate = s.post("/api/auth/login/").raw(
+        "application/json",
+        br#"{"email":"a@b.c","email":"d@e.f","password":"x"}"#,
+    );
+    assert_eq!(
+        (duplicate.status, duplicate.error_code().as_str()),
+        (400, "invalid")
+    );
+
+    let nul = s.post("/api/auth/login/").raw(
+        "application/json",
+        br#"{"email":"a\u0000@b.c","password":"x"}"#,
+    );
+    assert_eq!((nul.status, nul.error_code().as_str()), (400, "invalid"));
+
+    let big = vec![b' '; 70 * 1024];
+    let too_large = s.post("/api/auth/login/").raw("application/json", &big);
+    assert_eq!(
+        (too_large.status, too_large.error_code().as_str()),
+        (413, "payload_too_large")
+    );
+}
+
+#[test]
+fn an_oversized_chunked_body_is_413_and_huge_headers_are_431() {
+    let s = Server::start();
+    let mut request = b"POST /api/auth/login/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for _ in 0..80 {
+        request.extend_from_slice(b"400\r\n");
+        request.extend_from_slice(&[b' '; 0x400]);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    assert_eq!(raw_http(&s.base, &request), 413);
+
+    let mut huge = b"GET /healthz HTTP/1.1\r\nHost: x\r\n".to_vec();
+    for i in 0..200 {
+        huge.extend_from_slice(format!("X-Filler-{i}: {}\r\n", "a".repeat(4000)).as_bytes());
+    }
+    huge.extend_from_slice(b"\r\n");
+    assert_eq!(raw_http(&s.base, &huge), 431);
+}
+
+#[test]
+fn a_killed_server_keeps_every_acknowledged_user() {
+    let s = Server::start();
+    s.create_user("kept@example.com", "analyst", "kept-password-77");
+    let s = s.kill_and_restart();
+    let login = s.login("kept@example.com", "kept-password-77");
+    assert_eq!(login.status, 200, "{}", login.body);
+    assert_eq!(login.json()["user"]["role"], "analyst");
+}
+
+#[test]
+fn sigterm_stops_the_server_cleanly() {
+    let s = Server::start();
+    assert_eq!(s.get("/healthz").send().status, 200);
+    let status = s.terminate();
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn the_access_log_has_a_line_per_request_and_no_credentials() {
+    let s = Server::start();
+    let token = s.owner_token();
+    s.get("/api/auth/me/").bearer(&token).send();
+    std::thread::sleep(Duration::from_millis(200));
+    let log = s.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("claribi::access") && l.contains("auth/me"))
+        .expect("access log line");
+    for part in ["method=GET", "status=200", "latency_us=", "request_id="] {
+        assert!(line.contains(part), "{line}");
+    }
+    assert!(!log.contains(&token), "a token reached the log");
+    assert!(!log.contains(ADMIN_PASSWORD), "a password reached the log");
+}
+
+fn cli_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut command = std::process::Command::new(crate::support::binary());
+    command.args(args).current_dir(dir);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().expect("run claribi")
+}
+
+#[test]
+fn a_bad_configuration_stops_before_binding_with_status_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = cli_in(
+        dir.path(),
+        &["serve"],
+        &[("CLARIBI_AUTH__ACCESS_TTL", "soon")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("auth.access_ttl"), "{stderr}");
+
+    std::fs::write(dir.path().join("claribi.toml"), "[server]\nbindd = \"x\"\n").unwrap();
+    let out = cli_in(dir.path(), &["check-config"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("server.bindd"));
+
+    let out = cli_in(
+        dir.path(),
+        &["serve", "--config", "/nonexistent/claribi.toml"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!dir.path().join("data").exists(), "nothing was created");
+}
+
+#[test]
+fn check_config_prints_effective_values_with_secrets_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("mine.toml"),
+        "[auth]\naccess_ttl = \"15m\"\n",
+    )
+    .unwrap();
+    let out = cli_in(
+        dir.path(),
+        &["check-config", "--config", "mine.toml"],
+        &[
+            ("CLARIBI_BOOTSTRAP__ADMIN_EMAIL", "a@example.com"),
+            ("CLARIBI_BOOTSTRAP__ADMIN_PASSWORD", "s3cret-bootstrap-pw"),
+            ("CLARIBI_SERVER__BIND", "127.0.0.1:9000"),
+            ("CLARIBI_NOT__A_KEY", "1"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("access_ttl = \"15m\""), "{stdout}");
+    assert!(stdout.contains("bind = \"127.0.0.1:9000\""), "{stdout}");
+    assert!(!stdout.contains("s3cret-bootstrap-pw"), "{stdout}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CLARIBI_NOT__A_KEY"));
+}
+
+#[test]
+fn cli_creates_organizations_and_users_and_backs_up_while_running() {
+    let s = Server::start();
+    let out = s.cli(
+        &[
+            "org",
+            "create",
+            "--name",
+            "Globex",
+            "--owner-email",
+            "hank@globex.test",
+        ],
+        "globex-owner-pw-9\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dup = s.cli(
+        &[
+            "user",
+            "create",
+            "--org",
+            "Globex",
+            "--email",
+            "HANK@globex.test",
+            "--role",
+            "viewer",
+        ],
+        "another-password-1\n",
+    );
+    assert_eq!(dup.status.code(), Some(2), "duplicate email");
+    let weak = s.cli(
+        &[
+            "user",
+            "create",
+            "--org",
+            "Globex",
+            "--email",
+            "w@globex.test",
+            "--role",
+            "viewer",
+        ],
+        "password\n",
+    );
+    assert!(!weak.status.success(), "a common password is refused");
+    let owner = s.cli(
+        &[
+            "user",
+            "create",
+            "--org",
+            "Globex",
+            "--email",
+            "o@globex.test",
+            "--role",
+            "owner",
+        ],
+        "another-password-1\n",
+    );
+    assert!(!owner.status.success(), "a second owner is refused");
+
+    let backup = s.work_dir().join("backup.db");
+    let out = s.cli(&["backup", "--out", backup.to_str().unwrap()], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let conn = rusqlite::Connection::open(&backup).unwrap();
+    let users: i64 = conn
+        .query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(users, 2);
+    let again = s.cli(&["backup", "--out", backup.to_str().unwrap()], "");
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "an existing file is not overwritten"
+    );
+}
+
+#[test]
+fn help_is_clear_for_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["user", "set-password", "--help"],
+        &["org", "create", "--help"],
+        &["backup", "--help"],
+    ] {
+        let out = cli_in(dir.path(), args, &[]);
+        assert!(out.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage"),
+            "{args:?}"
+        );
+    }
+}

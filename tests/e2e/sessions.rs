@@ -1,0 +1,584 @@
+//! Login, tokens, sessions, passwords, MFA and throttling (issue: sessions).
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::support::{server, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
+
+fn totp_at(secret: &str, offset_steps: i64) -> String {
+    let bytes = totp_rs::Secret::Encoded(secret.to_string())
+        .to_bytes()
+        .unwrap();
+    let totp = totp_rs::TOTP::new_unchecked(
+        totp_rs::Algorithm::SHA1,
+        6,
+        1,
+        30,
+        bytes,
+        None,
+        String::new(),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    totp.generate((now + offset_steps * 30) as u64)
+}
+
+fn claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+fn audit_actions(s: &Server) -> Vec<(String, String, Option<i64>, String)> {
+    let conn = rusqlite::Connection::open(s.data_dir().join("claribi.db")).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT action, outcome, user_id, details FROM audit_log ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn login_answers_tokens_and_the_user_object() {
+    let s = Server::start();
+    let login = s.login("Owner@Example.COM", ADMIN_PASSWORD);
+    assert_eq!(login.status, 200, "{}", login.body);
+    assert_eq!(login.header("cache-control"), Some("no-store"));
+    let body = login.json();
+    let user = &body["user"];
+    for field in [
+        "id",
+        "email",
+        "name",
+        "organization",
+        "organization_id",
+        "role",
+        "mfa_enabled",
+    ] {
+        assert!(!user[field].is_null(), "missing {field}");
+    }
+    let access = claims(body["access"].as_str().unwrap());
+    let refresh = claims(body["refresh"].as_str().unwrap());
+    assert_eq!(access["typ"], "access");
+    assert_eq!(refresh["typ"], "refresh");
+    assert_eq!(access["sid"], refresh["sid"]);
+    assert_eq!(access["sub"], user["id"].to_string());
+    assert_eq!(access["iss"], "claribi");
+    let lifetime = access["exp"].as_i64().unwrap() - access["iat"].as_i64().unwrap();
+    assert_eq!(lifetime, 3600);
+    let refresh_lifetime = refresh["exp"].as_i64().unwrap() - refresh["iat"].as_i64().unwrap();
+    assert_eq!(refresh_lifetime, 7 * 86400);
+}
+
+#[test]
+fn wrong_email_wrong_password_and_deactivated_look_the_same() {
+    let s = Server::start();
+    let unknown = s.login("nobody@example.com", ADMIN_PASSWORD);
+    let wrong = s.login(ADMIN_EMAIL, "not-the-password");
+    for r in [&unknown, &wrong] {
+        assert_eq!(r.status, 401);
+        assert_eq!(r.error_code(), "invalid_credentials");
+        assert!(r.header("www-authenticate").unwrap().starts_with("Bearer"));
+    }
+    assert_eq!(unknown.json()["message"], wrong.json()["message"]);
+    // Timing: both paths run one argon2id verification.
+    let time = |email: &str| {
+        let started = Instant::now();
+        for _ in 0..3 {
+            s.login(email, "not-the-password-either");
+        }
+        started.elapsed()
+    };
+    let (a, b) = (time("nobody@example.com"), time(ADMIN_EMAIL));
+    let ratio = a.as_secs_f64() / b.as_secs_f64();
+    assert!((0.5..2.0).contains(&ratio), "unknown {a:?} vs known {b:?}");
+    let long = s.login(ADMIN_EMAIL, &"x".repeat(257));
+    assert_eq!((long.status, long.error_code().as_str()), (400, "invalid"));
+}
+
+#[test]
+fn credentials_are_required_and_checked() {
+    let s = Server::start();
+    let none = s.get("/api/auth/me/").send();
+    assert_eq!(
+        (none.status, none.error_code().as_str()),
+        (401, "not_authenticated")
+    );
+    assert!(none
+        .header("www-authenticate")
+        .unwrap()
+        .starts_with("Bearer"));
+    let garbage = s.get("/api/auth/me/").bearer("not.a.token").send();
+    assert_eq!(
+        (garbage.status, garbage.error_code().as_str()),
+        (401, "token_not_valid")
+    );
+
+    let login = s.login(ADMIN_EMAIL, ADMIN_PASSWORD).json();
+    let refresh = login["refresh"].as_str().unwrap();
+    let as_access = s.get("/api/auth/me/").bearer(refresh).send();
+    assert_eq!(
+        as_access.status, 401,
+        "a refresh token is not an access token"
+    );
+    let access = login["access"].as_str().unwrap();
+    let as_refresh = s
+        .post("/api/auth/token/refresh/")
+        .json(&json!({"refresh": access}));
+    assert_eq!(
+        as_refresh.status, 401,
+        "an access token is not a refresh token"
+    );
+
+    // alg=none with the same claims.
+    use base64::Engine;
+    let header =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
+    let payload = access.split('.').nth(1).unwrap();
+    let forged = format!("{header}.{payload}.");
+    assert_eq!(s.get("/api/auth/me/").bearer(&forged).send().status, 401);
+}
+
+#[test]
+fn refresh_tokens_work_until_logout() {
+    let s = Server::start();
+    let login = s.login(ADMIN_EMAIL, ADMIN_PASSWORD).json();
+    let refresh = login["refresh"].as_str().unwrap();
+    for _ in 0..3 {
+        let r = s
+            .post("/api/auth/token/refresh/")
+            .json(&json!({"refresh": refresh}));
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.json().get("refresh").is_none());
+        let access = r.json()["access"].as_str().unwrap().to_string();
+        assert_eq!(s.get("/api/auth/me/").bearer(&access).send().status, 200);
+    }
+    let access = login["access"].as_str().unwrap();
+    let out = s
+        .post("/api/auth/logout/")
+        .bearer(access)
+        .json(&json!({"refresh": refresh}));
+    assert_eq!(out.status, 204, "{}", out.body);
+    let me = s.get("/api/auth/me/").bearer(access).send();
+    assert_eq!(
+        (me.status, me.error_code().as_str()),
+        (401, "token_not_valid")
+    );
+    let again = s
+        .post("/api/auth/token/refresh/")
+        .json(&json!({"refresh": refresh}));
+    assert_eq!(again.status, 401);
+    assert!(audit_actions(&s).iter().any(|a| a.0 == "session.revoked"));
+}
+
+#[test]
+fn with_rotation_a_reused_refresh_token_kills_the_session() {
+    let s = server()
+        .env("CLARIBI_AUTH__ROTATE_REFRESH_TOKENS", "true")
+        .start();
+    let login = s.login(ADMIN_EMAIL, ADMIN_PASSWORD).json();
+    let first = login["refresh"].as_str().unwrap().to_string();
+    let rotated = s
+        .post("/api/auth/token/refresh/")
+        .json(&json!({"refresh": first}));
+    assert_eq!(rotated.status, 200);
+    let second = rotated.json()["refresh"].as_str().unwrap().to_string();
+    let access = rotated.json()["access"].as_str().unwrap().to_string();
+    assert_ne!(first, second);
+    assert_eq!(s.get("/api/auth/me/").bearer(&access).send().status, 200);
+
+    let reuse = s
+        .post("/api/auth/token/refresh/")
+        .json(&json!({"refresh": first}));
+    assert_eq!(
+        (reuse.status, reuse.error_code().as_str()),
+        (401, "token_reused")
+    );
+    assert_eq!(s.get("/api/auth/me/").bearer(&access).send().status, 401);
+    let original_access = login["access"].as_str().unwrap();
+    assert_eq!(
+        s.get("/api/auth/me/").bearer(original_access).send().status,
+        401
+    );
+    let next = s
+        .post("/api/auth/token/refresh/")
+        .json(&json!({"refresh": second}));
+    assert_eq!(next.status, 401, "every token of the session is dead");
+    assert!(audit_actions(&s)
+        .iter()
+        .any(|a| a.0 == "token.reuse_detected"));
+}
+
+#[test]
+fn sessions_are_listed_and_revoked_by_their_owner_only() {
+    let s = Server::start();
+    let a = s.login(ADMIN_EMAIL, ADMIN_PASSWORD).json();
+    let b = s.login(ADMIN_EMAIL, ADMIN_PASSWORD).json();
+    let a_access = a["access"].as_str().unwrap();
+    let b_access = b["access"].as_str().unwrap();
+    let list = s.get("/api/auth/sessions/").bearer(a_access).send();
+    assert_eq!(list.status, 200);
+    let list = list.json();
+    assert_eq!(list["count"], 2);
+    let a_sid = claims(a_access)["sid"].clone();
+    let b_sid = claims(b_access)["sid"].as_i64().unwrap();
+    let current: Vec<&Value> = list["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["current"] == true)
+        .collect();
+    assert_eq!(current.len(), 1);
+    assert_eq!(current[0]["id"], a_sid);
+    for field in ["created_at", "last_seen_at", "ip", "user_agent"] {
+        assert!(current[0].get(field).is_some(), "{field}");
+    }
+
+    s.create_user("other@example.com", "viewer", "other-password-5");
+    let other = s.login("other@example.com", "other-password-5").json();
+    let other_access = other["access"].as_str().unwrap();
+    let foreign = s
+        .request("DELETE", &format!("/api/auth/sessions/{b_sid}/"))
+        .bearer(other_access)
+        .send();
+    assert_eq!(foreign.status, 404, "another user's session does not exist");
+
+    let revoke = s
+        .request("DELETE", &format!("/api/auth/sessions/{b_sid}/"))
+        .bearer(a_access)
+        .send();
+    assert_eq!(revoke.status, 204);
+    assert_eq!(s.get("/api/auth/me/").bearer(b_access).send().status, 401);
+    assert_eq!(s.get("/api/auth/me/").bearer(a_access).send().status, 200);
+}
+
+#[test]
+fn password_change_applies_the_rules_and_ends_other_sessions() {
+    let s = Server::start();
+    let keep = s.login(ADMIN_EMAIL, ADMIN_PASSWORD).json();
+    let other = s.login(ADMIN_EMAIL, ADMIN_PASSWORD).json();
+    let token = keep["access"].as_str().unwrap();
+    let change = |current: &str, new: &str| {
+        s.post("/api/auth/password/")
+            .bearer(token)
+            .json(&json!({"current_password": current, "new_password": new}))
+    };
+    let wrong = change("not-it", "fresh-password-11");
+    assert_eq!(wrong.status, 400);
+    assert!(wrong.json()["errors"]["current_password"].is_array());
+    let common = change(ADMIN_PASSWORD, "password123");
+    assert!(
+        common.json()["errors"]["new_password"].is_array(),
+        "{}",
+        common.body
+    );
+    let short = change(ADMIN_PASSWORD, "short");
+    assert_eq!(short.status, 400);
+    let same = change(ADMIN_PASSWORD, ADMIN_PASSWORD);
+    assert!(same.json()["errors"]["new_password"][0]
+        .as_str()
+        .unwrap()
+        .contains("last 5"));
+
+    assert_eq!(change(ADMIN_PASSWORD, "fresh-password-11").status, 204);
+    assert_eq!(
+        s.get("/api/auth/me/").bearer(token).send().status,
+        200,
+        "this session stays"
+    );
+    let other_access = other["access"].as_str().unwrap();
+    assert_eq!(
+        s.get("/api/auth/me/").bearer(other_access).send().status,
+        401
+    );
+    assert_eq!(s.login(ADMIN_EMAIL, ADMIN_PASSWORD).status, 401);
+    assert_eq!(s.login(ADMIN_EMAIL, "fresh-password-11").status, 200);
+    let back = change("fresh-password-11", ADMIN_PASSWORD);
+    assert_eq!(back.status, 400, "one of the last five");
+
+    // The CLI ends every session, also in the running server.
+    let out = s.cli(
+        &["user", "set-password", "--email", ADMIN_EMAIL],
+        "cli-password-22\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while s.get("/api/auth/me/").bearer(token).send().status != 401 {
+        assert!(Instant::now() < deadline, "session survived set-password");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(s.login(ADMIN_EMAIL, "cli-password-22").status, 200);
+    let actions = audit_actions(&s);
+    assert!(actions.iter().filter(|a| a.0 == "password.changed").count() >= 2);
+}
+
+fn enable_mfa(s: &Server, token: &str) -> (String, Vec<String>) {
+    let setup = s.post("/api/auth/mfa/totp/setup/").bearer(token).send();
+    assert_eq!(setup.status, 200, "{}", setup.body);
+    let setup = setup.json();
+    let secret = setup["secret"].as_str().unwrap().to_string();
+    assert!(setup["otpauth_url"]
+        .as_str()
+        .unwrap()
+        .starts_with("otpauth://totp/clariBI:"));
+    assert!(setup["qr_png_base64"].as_str().unwrap().len() > 100);
+    let wrong = s
+        .post("/api/auth/mfa/totp/confirm/")
+        .bearer(token)
+        .json(&json!({"code": "000000"}));
+    assert_eq!(
+        (wrong.status, wrong.error_code().as_str()),
+        (400, "mfa_invalid")
+    );
+    let confirm = s
+        .post("/api/auth/mfa/totp/confirm/")
+        .bearer(token)
+        .json(&json!({"code": totp_at(&secret, 0)}));
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    let codes: Vec<String> = confirm.json()["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(codes.len(), 10);
+    (secret, codes)
+}
+
+#[test]
+fn mfa_enrolment_login_replay_recovery_and_disable() {
+    let s = Server::start();
+    let token = s.owner_token();
+    let (secret, codes) = enable_mfa(&s, &token);
+    assert_eq!(
+        s.get("/api/auth/me/").bearer(&token).send().json()["mfa_enabled"],
+        true
+    );
+    let again = s.post("/api/auth/mfa/totp/setup/").bearer(&token).send();
+    assert_eq!(
+        (again.status, again.error_code().as_str()),
+        (409, "conflict")
+    );
+
+    let no_code = s.login(ADMIN_EMAIL, ADMIN_PASSWORD);
+    assert_eq!(
+        (no_code.status, no_code.error_code().as_str()),
+        (401, "mfa_required")
+    );
+    assert_eq!(no_code.json()["mfa_required"], true);
+    let login = |extra: Value| {
+        let mut body = json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        s.post("/api/auth/login/").json(&body)
+    };
+    let wrong = login(json!({"totp_code": "123456"}));
+    assert_eq!(
+        (wrong.status, wrong.error_code().as_str()),
+        (401, "mfa_invalid")
+    );
+    // The confirm step used the current code; the next step's is still fresh.
+    let code = totp_at(&secret, 1);
+    let ok = login(json!({"totp_code": code}));
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    let replay = login(json!({"totp_code": code}));
+    assert_eq!(
+        (replay.status, replay.error_code().as_str()),
+        (401, "mfa_invalid")
+    );
+
+    let recovered = login(json!({"recovery_code": codes[0]}));
+    assert_eq!(recovered.status, 200, "{}", recovered.body);
+    let reused = login(json!({"recovery_code": codes[0]}));
+    assert_eq!(reused.status, 401, "a recovery code works once");
+    assert_eq!(
+        login(json!({"recovery_code": codes[1].to_uppercase()})).status,
+        200
+    );
+
+    let disable = |password: &str, code: &str| {
+        s.post("/api/auth/mfa/totp/disable/")
+            .bearer(&token)
+            .json(&json!({"password": password, "code": code}))
+    };
+    let bad_password = disable("nope-nope-nope", "000000");
+    assert!(bad_password.json()["errors"]["password"].is_array());
+    let bad_code = disable(ADMIN_PASSWORD, "000000");
+    assert_eq!(
+        (bad_code.status, bad_code.error_code().as_str()),
+        (400, "mfa_invalid")
+    );
+    assert_eq!(
+        disable(ADMIN_PASSWORD, &totp_at(&secret, -1)).status,
+        400,
+        "an older step is a replay"
+    );
+    // Wait for a step whose code has not been used yet.
+    let mut done = false;
+    for offset in [0, 1] {
+        let r = disable(ADMIN_PASSWORD, &totp_at(&secret, offset));
+        if r.status == 204 {
+            done = true;
+            break;
+        }
+    }
+    if !done {
+        std::thread::sleep(Duration::from_secs(30));
+        assert_eq!(disable(ADMIN_PASSWORD, &totp_at(&secret, 1)).status, 204);
+    }
+    assert_eq!(s.login(ADMIN_EMAIL, ADMIN_PASSWORD).status, 200);
+    let actions: Vec<String> = audit_actions(&s).into_iter().map(|a| a.0).collect();
+    for action in [
+        "mfa.enabled",
+        "mfa.recovery_code_used",
+        "mfa.disabled",
+        "login.failed",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == action),
+            "{action} in {actions:?}"
+        );
+    }
+}
+
+#[test]
+fn administrators_reset_mfa_by_api_and_by_cli() {
+    let s = Server::start();
+    s.create_user("ana@example.com", "analyst", "analyst-password-3");
+    let ana = s.login("ana@example.com", "analyst-password-3").json();
+    let ana_token = ana["access"].as_str().unwrap();
+    let ana_id = ana["user"]["id"].as_i64().unwrap();
+    enable_mfa(&s, ana_token);
+    assert_eq!(s.login("ana@example.com", "analyst-password-3").status, 401);
+
+    let denied = s
+        .post(&format!("/api/v1/users/{ana_id}/reset-mfa/"))
+        .bearer(ana_token)
+        .send();
+    assert_eq!(
+        (denied.status, denied.error_code().as_str()),
+        (403, "permission_denied")
+    );
+    let owner = s.owner_token();
+    let missing = s
+        .post("/api/v1/users/9999/reset-mfa/")
+        .bearer(&owner)
+        .send();
+    assert_eq!(missing.status, 404);
+    let reset = s
+        .post(&format!("/api/v1/users/{ana_id}/reset-mfa/"))
+        .bearer(&owner)
+        .send();
+    assert_eq!(reset.status, 204);
+    assert_eq!(s.login("ana@example.com", "analyst-password-3").status, 200);
+
+    let token = s.login("ana@example.com", "analyst-password-3").json()["access"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    enable_mfa(&s, &token);
+    let out = s.cli(&["user", "reset-mfa", "--email", "ana@example.com"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while s.login("ana@example.com", "analyst-password-3").status != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "CLI reset not seen by the server"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(audit_actions(&s).iter().any(|a| a.0 == "mfa.reset"));
+}
+
+#[test]
+fn throttling_locks_an_account_and_recovers_after_the_lockout() {
+    let s = server()
+        .env("CLARIBI_AUTH__MAX_FAILED_LOGINS", "3")
+        .env("CLARIBI_AUTH__LOCKOUT", "3s")
+        .start();
+    for _ in 0..3 {
+        assert_eq!(s.login(ADMIN_EMAIL, "wrong-password-x").status, 401);
+    }
+    let locked = s.login(ADMIN_EMAIL, ADMIN_PASSWORD);
+    assert_eq!(
+        (locked.status, locked.error_code().as_str()),
+        (429, "throttled")
+    );
+    let retry: u64 = locked.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=3).contains(&retry), "{retry}");
+    std::thread::sleep(Duration::from_secs(retry + 1));
+    assert_eq!(s.login(ADMIN_EMAIL, ADMIN_PASSWORD).status, 200);
+    let actions = audit_actions(&s);
+    assert!(actions
+        .iter()
+        .any(|a| a.0 == "login.throttled" && a.1 == "denied"));
+    let failed = actions.iter().find(|a| a.0 == "login.failed").unwrap();
+    assert_eq!(failed.2, Some(1), "the account's user id");
+    assert!(failed.3.contains(ADMIN_EMAIL));
+    for entry in &actions {
+        assert!(!entry.3.contains("wrong-password-x") && !entry.3.contains(ADMIN_PASSWORD));
+    }
+}
+
+#[test]
+fn fifty_parallel_wrong_passwords_get_at_most_five_through() {
+    let s = Server::start();
+    let base = s.base.clone();
+    let handles: Vec<_> = (0..50)
+        .map(|i| {
+            let url = format!("{base}/api/auth/login/");
+            std::thread::spawn(move || {
+                let r = ureq::post(&url).send_json(
+                    json!({"email": ADMIN_EMAIL, "password": format!("guess-{i}-guess")}),
+                );
+                match r {
+                    Ok(r) => r.status(),
+                    Err(ureq::Error::Status(code, _)) => code,
+                    Err(e) => panic!("{e}"),
+                }
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let judged = statuses.iter().filter(|s| **s == 401).count();
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    assert!(judged <= 5, "{judged} guesses were checked");
+    assert_eq!(judged + throttled, 50, "{statuses:?}");
+    assert_eq!(
+        s.login(ADMIN_EMAIL, ADMIN_PASSWORD).status,
+        429,
+        "even the right password"
+    );
+}
+
+#[test]
+fn the_address_limit_spans_accounts() {
+    let s = server()
+        .env("CLARIBI_AUTH__MAX_FAILED_LOGINS_PER_ADDRESS", "4")
+        .start();
+    for i in 0..4 {
+        assert_eq!(
+            s.login(&format!("user{i}@example.com"), "whatever-pw-1")
+                .status,
+            401
+        );
+    }
+    assert_eq!(s.login(ADMIN_EMAIL, ADMIN_PASSWORD).status, 429);
+}

@@ -1,0 +1,361 @@
+//! The end-to-end harness: starts the real `claribi` binary on port 0 with its own data
+//! directory, waits for it to listen, and talks HTTP to it as a client would.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const ADMIN_EMAIL: &str = "owner@example.com";
+pub const ADMIN_PASSWORD: &str = "violet-tiger-42";
+
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_claribi"))
+}
+
+/// A running server; killed when dropped.
+pub struct Server {
+    child: Option<Child>,
+    pub base: String,
+    dir: Arc<tempfile::TempDir>,
+    env: Vec<(String, String)>,
+    log: Arc<Mutex<String>>,
+}
+
+pub struct Options {
+    env: Vec<(String, String)>,
+    bootstrap: bool,
+}
+
+impl Options {
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// No bootstrap variables: the server makes admin@localhost with a random password.
+    pub fn without_bootstrap(mut self) -> Self {
+        self.bootstrap = false;
+        self
+    }
+
+    pub fn start(self) -> Server {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let mut env = vec![
+            (
+                "CLARIBI_SERVER__BIND".to_string(),
+                "127.0.0.1:0".to_string(),
+            ),
+            (
+                "CLARIBI_SERVER__DATA_DIR".to_string(),
+                dir.path().join("data").display().to_string(),
+            ),
+            ("CLARIBI_LOG__LEVEL".to_string(), "info".to_string()),
+        ];
+        if self.bootstrap {
+            env.push(("CLARIBI_BOOTSTRAP__ADMIN_EMAIL".into(), ADMIN_EMAIL.into()));
+            env.push((
+                "CLARIBI_BOOTSTRAP__ADMIN_PASSWORD".into(),
+                ADMIN_PASSWORD.into(),
+            ));
+        }
+        env.extend(self.env);
+        Server::spawn(dir, env)
+    }
+}
+
+pub fn server() -> Options {
+    Options {
+        env: Vec::new(),
+        bootstrap: true,
+    }
+}
+
+impl Server {
+    pub fn start() -> Server {
+        server().start()
+    }
+
+    fn spawn(dir: Arc<tempfile::TempDir>, env: Vec<(String, String)>) -> Server {
+        let mut command = Command::new(binary());
+        command
+            .arg("serve")
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in &env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("start claribi");
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let addr = rest.split_whitespace().next().unwrap_or("").to_string();
+                    let _ = tx.send(addr);
+                }
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("server did not start:\n{}", log.lock().unwrap());
+            }
+        };
+        Server {
+            child: Some(child),
+            base: format!("http://{addr}"),
+            dir,
+            env,
+            log,
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn work_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// SIGKILL, then start again on the same data directory.
+    pub fn kill_and_restart(mut self) -> Server {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("kill");
+            child.wait().expect("wait");
+        }
+        Server::spawn(self.dir.clone(), self.env.clone())
+    }
+
+    /// SIGTERM, and the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "server did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Runs a CLI command against this server's configuration, with `stdin` as its input.
+    pub fn cli(&self, args: &[&str], stdin: &str) -> std::process::Output {
+        let mut command = Command::new(binary());
+        command
+            .args(args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in &self.env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("run claribi");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().expect("claribi output")
+    }
+
+    pub fn request(&self, method: &str, path: &str) -> Req {
+        Req {
+            inner: ureq::request(method, &self.url(path)).timeout(Duration::from_secs(30)),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Req {
+        self.request("GET", path)
+    }
+
+    pub fn post(&self, path: &str) -> Req {
+        self.request("POST", path)
+    }
+
+    pub fn login(&self, email: &str, password: &str) -> Resp {
+        self.post("/api/auth/login/")
+            .json(&serde_json::json!({"email": email, "password": password}))
+    }
+
+    /// Logs in as the bootstrap owner and returns the access token.
+    pub fn owner_token(&self) -> String {
+        let resp = self.login(ADMIN_EMAIL, ADMIN_PASSWORD);
+        assert_eq!(resp.status, 200, "{}", resp.body);
+        resp.json()["access"].as_str().unwrap().to_string()
+    }
+
+    /// Creates a user through the CLI and returns nothing; the server sees it within a second.
+    pub fn create_user(&self, email: &str, role: &str, password: &str) {
+        let out = self.cli(
+            &[
+                "user",
+                "create",
+                "--org",
+                "Default Organization",
+                "--email",
+                email,
+                "--role",
+                role,
+            ],
+            &format!("{password}\n"),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Wait for the running server to pick the new user up.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.login(email, password).status != 200 {
+            assert!(
+                Instant::now() < deadline,
+                "user {email} never became usable"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub struct Req {
+    inner: ureq::Request,
+}
+
+/// A response, whatever its status.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Asserts the contract's error shape and returns the `error` code.
+    pub fn error_code(&self) -> String {
+        let body = self.json();
+        assert_eq!(body["status"].as_u64(), Some(self.status as u64), "{body}");
+        assert!(body["message"].is_string(), "{body}");
+        body["error"].as_str().expect("error code").to_string()
+    }
+}
+
+impl Req {
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.inner = self.inner.set(name, value);
+        self
+    }
+
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("Authorization", &format!("Bearer {token}"))
+    }
+
+    pub fn send(self) -> Resp {
+        finish(self.inner.call())
+    }
+
+    pub fn json(self, body: &Value) -> Resp {
+        finish(self.inner.send_json(body.clone()))
+    }
+
+    pub fn raw(self, content_type: &str, body: &[u8]) -> Resp {
+        finish(
+            self.inner
+                .set("Content-Type", content_type)
+                .send_bytes(body),
+        )
+    }
+}
+
+fn finish(result: Result<ureq::Response, ureq::Error>) -> Resp {
+    let response = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("request failed: {e}"),
+    };
+    let status = response.status();
+    let headers = response
+        .headers_names()
+        .into_iter()
+        .filter_map(|name| {
+            response
+                .header(&name)
+                .map(|v| (name.clone(), v.to_string()))
+        })
+        .collect();
+    let body = response.into_string().unwrap_or_default();
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// A raw HTTP/1.1 exchange, for what a client library will not send (chunked bodies, huge
+/// headers). Returns the status code.
+pub fn raw_http(base: &str, request: &[u8]) -> u16 {
+    use std::io::Read;
+    let addr = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let _ = stream.write_all(request);
+    let mut buf = [0u8; 1024];
+    let n = stream.read(&mut buf).unwrap_or(0);
+    let head = String::from_utf8_lossy(&buf[..n]);
+    head.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
