@@ -9,8 +9,9 @@ pub mod throttle;
 pub mod token;
 pub mod totp;
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use crate::config::AuthConfig;
 use crate::domain::{Id, UnixTime};
@@ -23,12 +24,18 @@ use token::{Claims, TokenError, TokenKeys, TokenType};
 /// Authentication state shared by all requests.
 pub struct Auth {
     pub tokens: TokenKeys,
+    /// Access tokens already verified, by their exact text: a hit proves the same signature
+    /// was checked before. Expiry is still checked on every use.
+    verified: RwLock<HashMap<Box<str>, Arc<Claims>>>,
     pub live: Live,
     pub throttle: LoginThrottle,
     access_ttl: i64,
     pub refresh_ttl: i64,
     pub rotate_refresh_tokens: bool,
 }
+
+/// Verified access tokens kept at most; past it, expired ones go, then all.
+const VERIFIED_CACHE_SIZE: usize = 16_384;
 
 /// A freshly issued access token (and refresh token, at login or with rotation).
 pub struct Issued {
@@ -40,6 +47,7 @@ impl Auth {
     pub fn new(config: &AuthConfig, data_dir: &Path) -> Result<Self, TokenError> {
         Ok(Auth {
             tokens: TokenKeys::load_or_create(data_dir, &config.issuer)?,
+            verified: RwLock::new(HashMap::new()),
             live: Live::default(),
             throttle: LoginThrottle::new(
                 config.max_failed_logins,
@@ -60,10 +68,7 @@ impl Auth {
         token: &str,
         now: UnixTime,
     ) -> Result<(Principal, Arc<LiveSession>), ApiError> {
-        let claims = self
-            .tokens
-            .verify(token, TokenType::Access)
-            .map_err(|_| ApiError::TokenNotValid)?;
+        let claims = self.verify_access(token, now)?;
         let user_id = claims.user_id().ok_or(ApiError::TokenNotValid)?;
         let session = self
             .live
@@ -84,6 +89,40 @@ impl Auth {
             key: None,
         };
         Ok((principal, session))
+    }
+
+    /// Verifies an access token, once per token: later uses are a map lookup on the exact
+    /// token text, with the expiry checked again.
+    fn verify_access(&self, token: &str, now: UnixTime) -> Result<Arc<Claims>, ApiError> {
+        let cached = self
+            .verified
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(token)
+            .cloned();
+        let claims = match cached {
+            Some(claims) => claims,
+            None => {
+                let claims = Arc::new(
+                    self.tokens
+                        .verify(token, TokenType::Access)
+                        .map_err(|_| ApiError::TokenNotValid)?,
+                );
+                let mut verified = self.verified.write().unwrap_or_else(|e| e.into_inner());
+                if verified.len() >= VERIFIED_CACHE_SIZE {
+                    verified.retain(|_, c| c.exp > now);
+                    if verified.len() >= VERIFIED_CACHE_SIZE {
+                        verified.clear();
+                    }
+                }
+                verified.insert(token.into(), claims.clone());
+                claims
+            }
+        };
+        if claims.exp <= now {
+            return Err(ApiError::TokenNotValid);
+        }
+        Ok(claims)
     }
 
     /// Verifies a refresh token's signature, type and expiry (not yet its session).

@@ -1,13 +1,16 @@
-//! argon2id hashing and verification, always on a blocking thread, at most one per core at once,
-//! with a bounded queue; plus the password rules and the dummy hash for unknown accounts.
+//! argon2id hashing and verification on a pool of dedicated low-priority threads (one per
+//! core) behind a bounded queue; plus the password rules and the dummy hash for unknown accounts.
+//!
+//! The threads run at the lowest scheduling priority: under load the async threads that answer
+//! other requests always come first, and a login storm cannot stretch their latency.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use rand::rngs::OsRng;
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 use crate::config::AuthConfig;
 use crate::domain::Secret;
@@ -32,12 +35,13 @@ pub enum PasswordError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WeakPassword(pub String);
 
+type Job = Box<dyn FnOnce() + Send>;
+
 #[derive(Clone)]
 pub struct Hasher {
     params: Params,
-    permits: Arc<Semaphore>,
-    waiting: Arc<AtomicUsize>,
-    max_waiting: usize,
+    /// The queue of the hashing threads; full means `Busy`.
+    jobs: SyncSender<Job>,
     dummy_hash: Arc<str>,
     min_length: usize,
 }
@@ -56,11 +60,18 @@ impl Hasher {
         let mut random = [0u8; 24];
         rand::RngCore::fill_bytes(&mut OsRng, &mut random);
         let dummy_hash = hash_with(&params, &Secret::new(hex(&random)))?;
+        let (jobs, queue) = sync_channel::<Job>(config.max_pending_password_checks);
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..cores {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || work(&queue))
+                .map_err(|e| PasswordError::Hash(format!("starting a hashing thread: {e}")))?;
+        }
         Ok(Hasher {
             params,
-            permits: Arc::new(Semaphore::new(cores)),
-            waiting: Arc::new(AtomicUsize::new(0)),
-            max_waiting: config.max_pending_password_checks,
+            jobs,
             dummy_hash: dummy_hash.into(),
             min_length: config.min_password_length,
         })
@@ -95,37 +106,54 @@ impl Hasher {
         check_strength(password.expose(), email, self.min_length)
     }
 
+    /// Queues `job` for a hashing thread; a full queue is refused rather than piling up.
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> T + Send + 'static,
+        job: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
-        // Count ourselves in the queue before waiting; refuse rather than pile up memory.
-        let queued = self.waiting.fetch_add(1, Ordering::AcqRel);
-        let _leave = Leave(&self.waiting);
-        if queued >= self.max_waiting {
-            return Err(PasswordError::Busy);
+        let (done, answer) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = done.send(job());
+        });
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(PasswordError::Busy),
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(PasswordError::Hash("the hashing threads are gone".into()))
+            }
         }
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
+        answer
             .await
-            .map_err(|e| PasswordError::Hash(e.to_string()))?;
-        tokio::task::spawn_blocking(move || {
-            let value = work();
-            drop(permit);
-            value
-        })
-        .await
-        .map_err(|e| PasswordError::Hash(e.to_string()))
+            .map_err(|_| PasswordError::Hash("a hashing job was dropped".into()))
     }
 }
 
-struct Leave<'a>(&'a AtomicUsize);
+/// A hashing thread: lowest priority, then jobs until the queue closes.
+fn work(queue: &Mutex<Receiver<Job>>) {
+    lower_priority();
+    loop {
+        let job = {
+            let queue = queue.lock().unwrap_or_else(|e| e.into_inner());
+            queue.recv()
+        };
+        match job {
+            Ok(job) => job(),
+            Err(_) => return,
+        }
+    }
+}
 
-impl Drop for Leave<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+/// SCHED_BATCH at the highest niceness: the scheduler gives these threads the CPU when the
+/// request threads do not need it. Where that is not possible the thread runs as it is.
+fn lower_priority() {
+    use thread_priority::{
+        set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+        ThreadPriority, ThreadSchedulePolicy,
+    };
+    let policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch);
+    if let Err(e) = set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, policy)
+    {
+        tracing::debug!(error = ?e, "hashing threads keep the normal priority");
     }
 }
 
@@ -228,13 +256,16 @@ mod tests {
         .auth;
         config.argon2_memory_kib = 1024;
         config.argon2_iterations = 1;
-        config.max_pending_password_checks = 0;
+        config.max_pending_password_checks = 1;
         let hasher = Hasher::new(&config).unwrap();
         let secret = Secret::new("anything-at-all");
-        assert!(matches!(
-            hasher.verify(secret.clone(), None).await,
-            Err(PasswordError::Busy)
-        ));
+        // More checks at once than threads plus queue: some are refused, none is lost.
+        let checks = (0..16).map(|_| hasher.verify(secret.clone(), None));
+        let results = futures_util::future::join_all(checks).await;
+        assert!(results
+            .iter()
+            .any(|r| matches!(r, Err(PasswordError::Busy))));
+        assert!(results.iter().any(|r| matches!(r, Ok(false))));
         config.max_pending_password_checks = 4;
         let hasher = Hasher::new(&config).unwrap();
         assert!(!hasher.verify(secret.clone(), None).await.unwrap());

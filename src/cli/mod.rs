@@ -161,10 +161,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 fn serve(config: Config) -> Result<(), Failure> {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    // Blocking threads run SQL (one per pooled connection) and argon2 (one per core); more
-    // would only fight over the same connections.
-    let blocking = config.database.pool_size as usize + cores + 2;
+    // Blocking threads run SQL, one per pooled connection (argon2 has threads of its own);
+    // more would only fight over the same connections.
+    let blocking = config.database.pool_size as usize + 1;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(blocking)
