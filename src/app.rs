@@ -14,7 +14,8 @@ use crate::auth::password::Hasher;
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::domain::{Email, Role, Secret};
-use crate::store::{meta, organizations, sessions, users, Store, StoreError};
+use crate::store::audit::{self, Entry, Outcome};
+use crate::store::{api_keys, meta, organizations, sessions, users, Store, StoreError};
 
 /// What every request can reach. Built once, shared behind an `Arc`.
 pub struct App {
@@ -62,16 +63,62 @@ impl App {
 
     /// Replaces the live state with what the database holds. Blocking.
     pub fn reload_live(&self) -> Result<i64, StoreError> {
-        let (epoch, all_users, names, live_sessions) = self.store.read_blocking(|conn| {
+        let (epoch, all_users, names, live_sessions, keys) = self.store.read_blocking(|conn| {
             Ok((
                 meta::live_epoch(conn)?,
                 users::all(conn)?,
                 organizations::names(conn)?,
                 sessions::live(conn)?,
+                api_keys::all(conn)?,
             ))
         })?;
-        self.auth.live.load(&all_users, names, &live_sessions);
+        self.auth
+            .live
+            .load(&all_users, names, &live_sessions, &keys);
         Ok(epoch)
+    }
+
+    /// Writes the API-key uses counted in memory since the last flush, and audits first uses.
+    pub async fn flush_key_usage(&self) {
+        let usage = self.auth.live.drain_usage();
+        if usage.counts.is_empty() && usage.first_uses.is_empty() {
+            return;
+        }
+        let written = self
+            .store
+            .write(move |tx| {
+                api_keys::record_usage(tx, &usage.counts)?;
+                for (key_id, user_id, organization_id, prefix) in &usage.first_uses {
+                    audit::record(
+                        tx,
+                        &Entry {
+                            organization_id: Some(*organization_id),
+                            action: "api_key.first_used",
+                            outcome: Outcome::Success,
+                            user_id: Some(*user_id),
+                            api_key_prefix: Some(prefix.to_string()),
+                            target_type: Some("api_key"),
+                            target_id: Some(*key_id),
+                            ..Entry::default()
+                        },
+                    )?;
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = written {
+            tracing::error!(error = %e, "recording API key usage failed");
+        }
+    }
+}
+
+/// Every two seconds: write the API-key usage counted in memory.
+async fn flush_usage_periodically(app: AppState) {
+    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(2));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        app.flush_key_usage().await;
     }
 }
 
@@ -86,6 +133,7 @@ async fn watch_live_state(app: AppState, mut epoch: i64) {
         ticks += 1;
         match app.store.read(meta::live_epoch).await {
             Ok(now) if now != epoch => {
+                app.flush_key_usage().await;
                 let reloading = app.clone();
                 match tokio::task::spawn_blocking(move || reloading.reload_live()).await {
                     Ok(Ok(loaded)) => {
@@ -121,8 +169,11 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         .map_err(|cause| StartError::Bind { addr, cause })?;
     let app = Arc::new(app);
     let watcher = tokio::spawn(watch_live_state(app.clone(), epoch));
-    serve(app, listener, shutdown_signal()).await;
+    let flusher = tokio::spawn(flush_usage_periodically(app.clone()));
+    serve(app.clone(), listener, shutdown_signal()).await;
     watcher.abort();
+    flusher.abort();
+    app.flush_key_usage().await;
     Ok(())
 }
 

@@ -1,10 +1,12 @@
 //! Who is calling and what they may do: tokens, passwords, TOTP, throttling, the role matrix and
 //! the in-memory live state. Pure logic over plain values: no warp, no SQL.
 
+pub mod api_key;
 pub mod live;
 pub mod password;
 pub mod permission;
 pub mod principal;
+pub mod rate;
 pub mod throttle;
 pub mod token;
 pub mod totp;
@@ -17,7 +19,7 @@ use crate::config::AuthConfig;
 use crate::domain::{Id, UnixTime};
 use crate::error::ApiError;
 use live::{Live, LiveSession};
-use principal::{Method, Principal};
+use principal::{KeyRef, Method, Principal};
 use throttle::LoginThrottle;
 use token::{Claims, TokenError, TokenKeys, TokenType};
 
@@ -87,8 +89,51 @@ impl Auth {
             method: Method::Jwt,
             session_id: Some(claims.sid),
             key: None,
+            rates: self.live.user_rates(user_id),
         };
         Ok((principal, session))
+    }
+
+    /// Resolves an API key against the live state: the checksum first (a typo costs no
+    /// lookup), then the key by its SHA-256, its state, and its creator's current role.
+    pub fn authenticate_key(&self, key: &str, now: UnixTime) -> Result<Principal, ApiError> {
+        if !api_key::well_formed(key) {
+            return Err(ApiError::ApiKeyInvalid);
+        }
+        let live = self
+            .live
+            .key(&api_key::hash(key))
+            .ok_or(ApiError::ApiKeyInvalid)?;
+        if live.is_revoked() {
+            return Err(ApiError::ApiKeyRevoked);
+        }
+        if live.expires_at.is_some_and(|at| at <= now) {
+            return Err(ApiError::ApiKeyExpired);
+        }
+        // A deactivated creator's keys are revoked with the deactivation; this covers the
+        // moment in between and users switched off from the command line.
+        let user = self
+            .live
+            .user(live.user_id)
+            .filter(|u| u.is_active && u.organization_id == live.organization_id)
+            .ok_or(ApiError::ApiKeyRevoked)?;
+        live.record_use(now);
+        Ok(Principal {
+            user_id: user.id,
+            organization_id: user.organization_id,
+            role: user.role,
+            method: Method::ApiKey,
+            session_id: None,
+            key: Some(KeyRef {
+                id: live.id,
+                name: live.name.clone(),
+                prefix: live.prefix.clone(),
+                created_at: live.created_at,
+                expires_at: live.expires_at,
+                scopes: live.scopes.clone(),
+            }),
+            rates: live.rates.clone(),
+        })
     }
 
     /// Verifies an access token, once per token: later uses are a map lookup on the exact

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::permission::{Permission, Reach};
+use super::rate::RateCounters;
 use crate::domain::{Id, Role};
 use crate::error::ApiError;
 
@@ -27,7 +28,10 @@ impl Method {
 #[derive(Debug, Clone)]
 pub struct KeyRef {
     pub id: Id,
+    pub name: Arc<str>,
     pub prefix: Arc<str>,
+    pub created_at: crate::domain::UnixTime,
+    pub expires_at: Option<crate::domain::UnixTime>,
     /// `None`: the creator's full permissions.
     pub scopes: Option<Arc<[Permission]>>,
 }
@@ -42,6 +46,8 @@ pub struct Principal {
     /// The session of a JWT.
     pub session_id: Option<Id>,
     pub key: Option<KeyRef>,
+    /// The request counters of the key, or of the user for a JWT.
+    pub rates: Arc<RateCounters>,
 }
 
 impl Principal {
@@ -159,9 +165,13 @@ mod tests {
             session_id: None,
             key: scopes.map(|s| KeyRef {
                 id: 1,
+                name: "ci".into(),
                 prefix: "claribi_key_abcdefgh".into(),
+                created_at: 0,
+                expires_at: None,
                 scopes: Some(s.into()),
             }),
+            rates: Arc::default(),
         }
     }
 

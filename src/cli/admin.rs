@@ -8,7 +8,7 @@ use crate::app::App;
 use crate::config::Config;
 use crate::domain::{Email, Role, Secret};
 use crate::store::audit::{self, Entry, Outcome};
-use crate::store::{meta, organizations, sessions, users, StoreError};
+use crate::store::{api_keys, meta, organizations, sessions, users, StoreError};
 
 fn open(config: Config) -> Result<App, Failure> {
     App::open(config).map_err(Failure::runtime)
@@ -165,6 +165,55 @@ fn cli_entry(action: &'static str, target: &users::User) -> Entry {
         details: r#"{"via":"cli"}"#.into(),
         ..Entry::default()
     }
+}
+
+pub fn revoke_key(config: Config, prefix: &str) -> Result<(), Failure> {
+    let app = open(config)?;
+    let prefix = prefix.trim();
+    let revoked = app
+        .store
+        .write_blocking(|tx| {
+            let keys = api_keys::find_by_prefix(tx, prefix)?;
+            let key = match keys.as_slice() {
+                [] => {
+                    return Err(StoreError::Conflict(format!(
+                        "no API key has the prefix {prefix}"
+                    )))
+                }
+                [key] => key,
+                _ => {
+                    return Err(StoreError::Conflict(format!(
+                        "{} keys share the prefix {prefix}; revoke them from the web page",
+                        keys.len()
+                    )))
+                }
+            };
+            let revoked = api_keys::revoke(tx, key.id, None)?;
+            if revoked {
+                audit::record(
+                    tx,
+                    &Entry {
+                        organization_id: Some(key.organization_id),
+                        action: "api_key.revoked",
+                        outcome: Outcome::Success,
+                        api_key_prefix: Some(key.prefix.clone()),
+                        target_type: Some("api_key"),
+                        target_id: Some(key.id),
+                        details: r#"{"via":"cli"}"#.into(),
+                        ..Entry::default()
+                    },
+                )?;
+                meta::bump_live_epoch(tx)?;
+            }
+            Ok(revoked)
+        })
+        .map_err(store_failure)?;
+    if revoked {
+        println!("revoked the API key {prefix}");
+    } else {
+        println!("the API key {prefix} was already revoked");
+    }
+    Ok(())
 }
 
 pub fn backup(config: Config, out: &Path) -> Result<(), Failure> {

@@ -38,6 +38,9 @@ enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage API keys.
+    #[command(subcommand, name = "api-key")]
+    ApiKey(ApiKeyCommand),
     /// Write a consistent copy of the database, also while the server runs.
     Backup {
         /// The file to create; an existing file is not overwritten.
@@ -56,6 +59,15 @@ enum OrgCommand {
         /// The owner's email address.
         #[arg(long, value_name = "EMAIL")]
         owner_email: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ApiKeyCommand {
+    /// Revoke the key with this prefix (claribi_key_ and 8 characters, as listed).
+    Revoke {
+        #[arg(long, value_name = "PREFIX")]
+        prefix: String,
     },
 }
 
@@ -156,6 +168,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             admin::set_password(config, &email, read_password()?)
         }
         Command::User(UserCommand::ResetMfa { email }) => admin::reset_mfa(config, &email),
+        Command::ApiKey(ApiKeyCommand::Revoke { prefix }) => admin::revoke_key(config, &prefix),
         Command::Backup { out } => admin::backup(config, &out),
     }
 }

@@ -22,6 +22,7 @@ use crate::error::ApiError;
 
 use crate::auth::permission::Permission as P;
 use crate::auth::principal::{self, Guard, Principal};
+use crate::auth::rate::RateInfo;
 use api::Endpoint as E;
 pub use reply::Response;
 use request::RequestCtx;
@@ -67,6 +68,12 @@ static ROUTES: &[Route] = &[
     route(Post,   Api,  "auth/mfa/totp/confirm", E::MfaConfirm,     Interactive, Json),
     route(Post,   Api,  "auth/mfa/totp/disable", E::MfaDisable,     Interactive, Json),
     route(Post,   Api,  "users/{id}/reset-mfa",  E::ResetMfa,       Perm(P::UsersManage), NoBody),
+    route(Post,   Api,  "auth/api-keys",         E::CreateKey,      Interactive, Json),
+    route(Get,    Api,  "auth/api-keys",         E::ListKeys,       Interactive, NoBody),
+    route(Get,    Api,  "auth/api-keys/{id}",    E::GetKey,         Interactive, NoBody),
+    route(Delete, Api,  "auth/api-keys/{id}",    E::RevokeKey,      Interactive, NoBody),
+    route(Post,   Api,  "auth/api-keys/{id}/rotate", E::RotateKey,  Interactive, NoBody),
+    route(Get,    Api,  "auth/verify",           E::Verify,         Any,         NoBody),
 ];
 
 /// The whole application as one warp filter.
@@ -128,14 +135,15 @@ where
         peer,
         &app.config.server.trusted_proxies,
     );
-    let (result, log_path) = respond(&app, &ctx, body).await;
+    let mut rate = None;
+    let (result, log_path) = respond(&app, &ctx, body, &mut rate).await;
     let mut response = result.unwrap_or_else(|err| {
         if let ApiError::Internal(cause) = &err {
             tracing::error!(request_id = ctx.id.as_str(), %cause, "request failed");
         }
         reply::error(&err, &ctx.id)
     });
-    finish(&app, &ctx, &mut response);
+    finish(&app, &ctx, &mut response, rate);
     tracing::info!(
         target: "claribi::access",
         method = %ctx.method,
@@ -153,6 +161,7 @@ async fn respond<S, B>(
     app: &AppState,
     ctx: &RequestCtx,
     stream: S,
+    rate: &mut Option<RateInfo>,
 ) -> (Result<Response, ApiError>, &'static str)
 where
     S: Stream<Item = Result<B, warp::Error>>,
@@ -173,7 +182,10 @@ where
     let log_path = route.pattern;
     let authorized = match route.guard {
         Guard::Public => None,
-        guard => match authenticate(app, ctx).and_then(|p| principal::authorize(p, guard)) {
+        guard => match authenticate(app, ctx).and_then(|p| {
+            limit_rate(app, &p, rate)?;
+            principal::authorize(p, guard)
+        }) {
             Ok(authorized) => Some(authorized),
             Err(e) => return (Err(e), log_path),
         },
@@ -192,12 +204,10 @@ where
     (api::dispatch(route.endpoint, call).await, log_path)
 }
 
-const API_KEY_PREFIX: &str = "claribi_key_";
-
 /// The credential of a request, in the forms the product documents.
 enum Credential<'a> {
     Jwt(&'a str),
-    ApiKey,
+    ApiKey(&'a str),
 }
 
 fn credential(ctx: &RequestCtx) -> Result<Credential<'_>, ApiError> {
@@ -208,20 +218,43 @@ fn credential(ctx: &RequestCtx) -> Result<Credential<'_>, ApiError> {
             return Err(ApiError::NotAuthenticated);
         }
         return if scheme.eq_ignore_ascii_case("bearer") {
-            Ok(if rest.starts_with(API_KEY_PREFIX) {
-                Credential::ApiKey
+            Ok(if rest.starts_with(crate::auth::api_key::PREFIX) {
+                Credential::ApiKey(rest)
             } else {
                 Credential::Jwt(rest)
             })
         } else if scheme.eq_ignore_ascii_case("api-key") {
-            Ok(Credential::ApiKey)
+            Ok(Credential::ApiKey(rest))
         } else {
             Err(ApiError::NotAuthenticated)
         };
     }
     match ctx.header("x-api-key").map(str::trim) {
-        Some(key) if !key.is_empty() => Ok(Credential::ApiKey),
+        Some(key) if !key.is_empty() => Ok(Credential::ApiKey(key)),
         _ => Err(ApiError::NotAuthenticated),
+    }
+}
+
+/// Counts the request against the caller's hourly limit; past it, `429`.
+fn limit_rate(
+    app: &AppState,
+    principal: &Principal,
+    rate: &mut Option<RateInfo>,
+) -> Result<(), ApiError> {
+    let now = crate::domain::now();
+    let limit = app.config.rate_limits.general_per_hour;
+    match principal.rates.general.hit(now, limit) {
+        Ok(info) => {
+            *rate = Some(info);
+            Ok(())
+        }
+        Err(info) => {
+            *rate = Some(info);
+            Err(ApiError::Throttled {
+                message: format!("more than {limit} requests this hour"),
+                retry_after: (info.reset - now).max(1) as u64,
+            })
+        }
     }
 }
 
@@ -247,8 +280,7 @@ fn authenticate(app: &AppState, ctx: &RequestCtx) -> Result<Principal, ApiError>
             }
             Ok(principal)
         }
-        // API keys arrive with their own issue; until then no key exists to match.
-        Credential::ApiKey => Err(ApiError::ApiKeyInvalid),
+        Credential::ApiKey(key) => app.auth.authenticate_key(key, now),
     }
 }
 
@@ -310,7 +342,7 @@ fn allowed_origin<'a>(app: &AppState, ctx: &'a RequestCtx) -> Option<&'a str> {
 
 /// Headers every response carries: request id, no-store on the API, the security headers,
 /// and CORS for listed origins.
-fn finish(app: &AppState, ctx: &RequestCtx, response: &mut Response) {
+fn finish(app: &AppState, ctx: &RequestCtx, response: &mut Response, rate: Option<RateInfo>) {
     let api = ctx.path.starts_with("/api/");
     let origin = allowed_origin(app, ctx).and_then(|o| HeaderValue::from_str(o).ok());
     let headers = response.headers_mut();
@@ -343,6 +375,11 @@ fn finish(app: &AppState, ctx: &RequestCtx, response: &mut Response) {
                 "x-request-id, retry-after, x-ratelimit-limit, x-ratelimit-remaining, x-ratelimit-reset",
             ),
         );
+    }
+    if let Some(rate) = rate {
+        headers.insert("x-ratelimit-limit", HeaderValue::from(rate.limit));
+        headers.insert("x-ratelimit-remaining", HeaderValue::from(rate.remaining));
+        headers.insert("x-ratelimit-reset", HeaderValue::from(rate.reset));
     }
     if ctx.method == Method::HEAD {
         *response.body_mut() = Vec::new().into();

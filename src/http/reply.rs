@@ -34,6 +34,10 @@ pub fn ok<T: Serialize>(value: &T) -> Response {
     json(StatusCode::OK, value)
 }
 
+pub fn created<T: Serialize>(value: &T) -> Response {
+    json(StatusCode::CREATED, value)
+}
+
 pub fn no_content() -> Response {
     let mut response = Response::new(Vec::new().into());
     *response.status_mut() = StatusCode::NO_CONTENT;

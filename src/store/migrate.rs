@@ -8,7 +8,10 @@ use super::{StoreError, StoreResult};
 const BASELINE: &str = include_str!("../../schema.sql");
 
 /// Steps after the baseline: (version it produces, SQL). Append only; never edit a released one.
-const MIGRATIONS: &[(u32, &str)] = &[(2, include_str!("migrations/v2_sessions_mfa_audit.sql"))];
+const MIGRATIONS: &[(u32, &str)] = &[
+    (2, include_str!("migrations/v2_sessions_mfa_audit.sql")),
+    (3, include_str!("migrations/v3_api_keys.sql")),
+];
 
 pub const SCHEMA_VERSION: u32 = 1 + MIGRATIONS.len() as u32;
 

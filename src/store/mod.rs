@@ -1,6 +1,7 @@
 //! Everything that knows rusqlite and SQL: the pool, the blocking-thread bridge, migrations,
 //! then one file per table family. Nothing here knows warp.
 
+pub mod api_keys;
 pub mod audit;
 pub mod meta;
 mod migrate;

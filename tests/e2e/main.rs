@@ -1,5 +1,6 @@
 //! End-to-end tests: the real binary, over HTTP. One test binary keeps link time down.
 
+mod api_keys;
 mod foundation;
 mod sessions;
 mod support;

@@ -1,6 +1,7 @@
 //! The handlers, one file per area, and `dispatch`, which hands each endpoint its `Call`.
 //! Shared here: pagination, audit entries and the user object.
 
+mod api_keys;
 mod auth;
 mod mfa;
 mod sessions;
@@ -36,6 +37,12 @@ pub enum Endpoint {
     MfaConfirm,
     MfaDisable,
     ResetMfa,
+    CreateKey,
+    ListKeys,
+    GetKey,
+    RevokeKey,
+    RotateKey,
+    Verify,
 }
 
 /// Everything a handler may use of one request.
@@ -100,6 +107,12 @@ pub async fn dispatch(endpoint: Endpoint, call: Call<'_>) -> Result<Response, Ap
         MfaConfirm => mfa::confirm(call).await,
         MfaDisable => mfa::disable(call).await,
         ResetMfa => users::reset_mfa(call).await,
+        CreateKey => api_keys::create(call).await,
+        ListKeys => api_keys::list(call).await,
+        GetKey => api_keys::get(call).await,
+        RevokeKey => api_keys::revoke(call).await,
+        RotateKey => api_keys::rotate(call).await,
+        Verify => api_keys::verify(call),
     }
 }
 

@@ -1,0 +1,389 @@
+//! API keys: created from a JWT session, shown once, revoked or rotated at once.
+//!
+//! POST   /api/auth/api-keys/              {name, description?, scopes?, expires_in_days?}
+//! GET    /api/auth/api-keys/              ?all=true for administrators
+//! GET    /api/auth/api-keys/{id}/
+//! DELETE /api/auth/api-keys/{id}/
+//! POST   /api/auth/api-keys/{id}/rotate/
+//! GET    /api/v1/auth/verify/             any credential
+
+use serde::{Deserialize, Serialize};
+
+use super::{details, Call, PageRequest};
+use crate::auth::api_key;
+use crate::auth::permission::Permission;
+use crate::auth::principal::{Authorized, Principal};
+use crate::domain::{clean_text, format_rfc3339, now, Id, UnixTime};
+use crate::error::{ApiError, FieldErrors};
+use crate::http::reply::{self, Response};
+use crate::store::api_keys::{self, ApiKey, NewApiKey};
+use crate::store::audit::{self, Outcome};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateRequest {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    scopes: Option<Vec<String>>,
+    #[serde(default)]
+    expires_in_days: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct KeyDto {
+    id: Id,
+    name: String,
+    description: String,
+    /// The whole key: in the create and rotate answers only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+    prefix: String,
+    scopes: Option<Vec<String>>,
+    created_at: String,
+    expires_at: Option<String>,
+    last_used_at: Option<String>,
+    usage_count: i64,
+    status: &'static str,
+}
+
+impl KeyDto {
+    fn new(key: ApiKey, secret: Option<String>, now: UnixTime) -> Self {
+        let status = if key.revoked_at.is_some() {
+            "revoked"
+        } else if key.expires_at.is_some_and(|at| at <= now) {
+            "expired"
+        } else {
+            "active"
+        };
+        KeyDto {
+            id: key.id,
+            name: key.name,
+            description: key.description,
+            key: secret,
+            prefix: key.prefix,
+            scopes: key
+                .scopes
+                .map(|s| s.split_whitespace().map(str::to_string).collect()),
+            created_at: format_rfc3339(key.created_at),
+            expires_at: key.expires_at.map(format_rfc3339),
+            last_used_at: key.last_used_at.map(format_rfc3339),
+            usage_count: key.usage_count,
+            status,
+        }
+    }
+}
+
+/// The validated form of a create request.
+struct KeySpec {
+    name: String,
+    description: String,
+    scopes: Option<Vec<Permission>>,
+    expires_in_days: Option<i64>,
+}
+
+fn validate(request: CreateRequest, creator: &Principal) -> Result<KeySpec, ApiError> {
+    let mut errors = FieldErrors::new();
+    let name = clean_text(&request.name, 1, 100)
+        .map_err(|e| errors.insert("name".into(), vec![e.describe()]))
+        .unwrap_or_default();
+    let description = clean_text(request.description.as_deref().unwrap_or(""), 0, 500)
+        .map_err(|e| errors.insert("description".into(), vec![e.describe()]))
+        .unwrap_or_default();
+    if let Some(days) = request.expires_in_days {
+        if ![30, 90, 365].contains(&days) {
+            errors.insert(
+                "expires_in_days".into(),
+                vec!["must be 30, 90, 365 or null (never)".into()],
+            );
+        }
+    }
+    let scopes = match request.scopes {
+        None => None,
+        Some(names) if names.is_empty() => {
+            errors.insert(
+                "scopes".into(),
+                vec!["must not be empty; leave it out for full access".into()],
+            );
+            None
+        }
+        Some(names) => {
+            let mut scopes = Vec::new();
+            for name in &names {
+                match name.parse::<Permission>() {
+                    Ok(scope) if !scopes.contains(&scope) => scopes.push(scope),
+                    Ok(_) => {}
+                    Err(()) => errors
+                        .entry("scopes".into())
+                        .or_default()
+                        .push(format!("unknown scope `{name}`")),
+                }
+            }
+            Some(scopes)
+        }
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::fields(errors));
+    }
+    if let Some(scopes) = &scopes {
+        let beyond: Vec<&str> = scopes
+            .iter()
+            .filter(|s| s.reach(creator.role).is_none())
+            .map(|s| s.as_str())
+            .collect();
+        if !beyond.is_empty() {
+            return Err(ApiError::ScopeExceedsRole(format!(
+                "your role ({}) can never use: {}",
+                creator.role,
+                beyond.join(", ")
+            )));
+        }
+    }
+    Ok(KeySpec {
+        name,
+        description,
+        scopes,
+        expires_in_days: request.expires_in_days,
+    })
+}
+
+fn scopes_text(scopes: &Option<Vec<Permission>>) -> Option<String> {
+    scopes.as_ref().map(|s| {
+        let mut names: Vec<&str> = s.iter().map(|p| p.as_str()).collect();
+        names.sort_unstable();
+        names.join(" ")
+    })
+}
+
+/// POST /api/auth/api-keys/
+pub async fn create(call: Call<'_>) -> Result<Response, ApiError> {
+    let request: CreateRequest = call.json()?;
+    let creator = call.authorized()?.principal().clone();
+    let spec = validate(request, &creator)?;
+    let entry = call.audit("api_key.created", Outcome::Success);
+    let (key, secret) = insert_key(&call, &creator, spec, entry, None).await?;
+    Ok(reply::created(&KeyDto::new(key, Some(secret), now())))
+}
+
+/// Stores a new key (revoking `replaces` in the same transaction) and makes it live.
+async fn insert_key(
+    call: &Call<'_>,
+    owner: &Principal,
+    spec: KeySpec,
+    mut entry: audit::Entry,
+    replaces: Option<Id>,
+) -> Result<(ApiKey, String), ApiError> {
+    let generated = api_key::generate();
+    let hash = api_key::hash_hex(&generated.hash);
+    let prefix = generated.prefix.clone();
+    let scopes = scopes_text(&spec.scopes);
+    let (user_id, organization_id, by) = (owner.user_id, owner.organization_id, owner.user_id);
+    let key = call
+        .app
+        .store
+        .write(move |tx| {
+            if let Some(old) = replaces {
+                api_keys::revoke(tx, old, Some(by))?;
+            }
+            let key = api_keys::create(
+                tx,
+                &NewApiKey {
+                    user_id,
+                    organization_id,
+                    name: &spec.name,
+                    description: &spec.description,
+                    key_hash: &hash,
+                    prefix: &prefix,
+                    scopes: scopes.as_deref(),
+                    expires_in_days: spec.expires_in_days,
+                },
+            )?;
+            entry.target_type = Some("api_key");
+            entry.target_id = Some(key.id);
+            entry.details = details(&[("prefix", &key.prefix), ("name", &key.name)]);
+            audit::record(tx, &entry)?;
+            Ok(key)
+        })
+        .await?;
+    if let Some(old) = replaces {
+        call.app.auth.live.revoke_keys(&[old]);
+    }
+    call.app.auth.live.put_key(&key);
+    Ok((key, generated.key))
+}
+
+/// A key the caller may see: their own, or any of the organization's for administrators.
+async fn visible_key(call: &Call<'_>, auth: &Authorized) -> Result<ApiKey, ApiError> {
+    let id = call.id()?;
+    let caller = auth.principal();
+    let key = call.app.store.read(move |c| api_keys::get(c, id)).await?;
+    let own = key.user_id == caller.user_id;
+    let admin_reach = caller.role.is_admin() && key.organization_id == caller.organization_id;
+    if own || admin_reach {
+        Ok(key)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+/// GET /api/auth/api-keys/
+pub async fn list(call: Call<'_>) -> Result<Response, ApiError> {
+    let page = PageRequest::from(call.ctx)?;
+    let caller = call.authorized()?.principal().clone();
+    let all = match call.ctx.query_param("all").as_deref() {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") => true,
+        Some(_) => return Err(ApiError::field("all", "must be true or false")),
+    };
+    if all && !caller.role.is_admin() {
+        return Err(ApiError::denied(
+            "only administrators may list the organization's keys",
+        ));
+    }
+    let user = (!all).then_some(caller.user_id);
+    let (organization, offset, size) = (caller.organization_id, page.offset(), page.size);
+    let (count, keys) = call
+        .app
+        .store
+        .read(move |c| api_keys::page(c, organization, user, offset, size))
+        .await?;
+    let now = now();
+    let results = keys
+        .into_iter()
+        .map(|k| KeyDto::new(k, None, now))
+        .collect();
+    Ok(reply::ok(&page.wrap(&call, count, results)?))
+}
+
+/// GET /api/auth/api-keys/{id}/
+pub async fn get(call: Call<'_>) -> Result<Response, ApiError> {
+    let auth = call.authorized()?.clone();
+    let key = visible_key(&call, &auth).await?;
+    Ok(reply::ok(&KeyDto::new(key, None, now())))
+}
+
+/// DELETE /api/auth/api-keys/{id}/
+pub async fn revoke(call: Call<'_>) -> Result<Response, ApiError> {
+    let auth = call.authorized()?.clone();
+    let key = visible_key(&call, &auth).await?;
+    let mut entry = call.audit("api_key.revoked", Outcome::Success);
+    entry.target_type = Some("api_key");
+    entry.target_id = Some(key.id);
+    entry.details = details(&[("prefix", &key.prefix), ("name", &key.name)]);
+    let (id, by) = (key.id, auth.principal().user_id);
+    call.app
+        .store
+        .write(move |tx| {
+            if api_keys::revoke(tx, id, Some(by))? {
+                audit::record(tx, &entry)?;
+            }
+            Ok(())
+        })
+        .await?;
+    // Before the answer leaves: the next request with this key is refused.
+    call.app.auth.live.revoke_keys(&[id]);
+    Ok(reply::no_content())
+}
+
+/// POST /api/auth/api-keys/{id}/rotate/
+pub async fn rotate(call: Call<'_>) -> Result<Response, ApiError> {
+    let auth = call.authorized()?.clone();
+    let old = visible_key(&call, &auth).await?;
+    if old.revoked_at.is_some() {
+        return Err(ApiError::Conflict("a revoked key cannot be rotated".into()));
+    }
+    let scopes = old.scopes.as_deref().map(|text| {
+        text.split_whitespace()
+            .filter_map(|s| s.parse::<Permission>().ok())
+            .collect()
+    });
+    let spec = KeySpec {
+        name: old.name.clone(),
+        description: old.description.clone(),
+        scopes,
+        expires_in_days: old.expires_in_days,
+    };
+    // The new key belongs to the old key's owner, whoever rotates it.
+    let owner = call
+        .app
+        .auth
+        .live
+        .user(old.user_id)
+        .ok_or(ApiError::NotFound)?;
+    let mut owner_principal = auth.principal().clone();
+    owner_principal.user_id = owner.id;
+    owner_principal.organization_id = owner.organization_id;
+    let mut entry = call.audit("api_key.rotated", Outcome::Success);
+    entry.details = details(&[("replaces", &old.prefix)]);
+    let (key, secret) = insert_key(&call, &owner_principal, spec, entry, Some(old.id)).await?;
+    Ok(reply::created(&KeyDto::new(key, Some(secret), now())))
+}
+
+#[derive(Serialize)]
+struct VerifyUser {
+    id: Id,
+    email: String,
+    role: &'static str,
+}
+
+#[derive(Serialize)]
+struct VerifyOrganization {
+    id: Id,
+    name: String,
+}
+
+#[derive(Serialize)]
+struct VerifyKey {
+    id: Id,
+    name: String,
+    prefix: String,
+    scopes: Option<Vec<String>>,
+    created_at: String,
+    expires_at: Option<String>,
+}
+
+#[derive(Serialize)]
+struct VerifyResponse {
+    valid: bool,
+    auth_method: &'static str,
+    user: VerifyUser,
+    organization: VerifyOrganization,
+    api_key: Option<VerifyKey>,
+    permissions: Vec<&'static str>,
+}
+
+/// GET /api/v1/auth/verify/
+pub fn verify(call: Call<'_>) -> Result<Response, ApiError> {
+    let principal = call.authorized()?.principal();
+    let live = &call.app.auth.live;
+    let user = live
+        .user(principal.user_id)
+        .ok_or(ApiError::TokenNotValid)?;
+    let api_key = principal.key.as_ref().map(|key| VerifyKey {
+        id: key.id,
+        name: key.name.to_string(),
+        prefix: key.prefix.to_string(),
+        scopes: key
+            .scopes
+            .as_ref()
+            .map(|s| s.iter().map(|p| p.as_str().to_string()).collect()),
+        created_at: format_rfc3339(key.created_at),
+        expires_at: key.expires_at.map(format_rfc3339),
+    });
+    Ok(reply::ok(&VerifyResponse {
+        valid: true,
+        auth_method: principal.method.as_str(),
+        user: VerifyUser {
+            id: user.id,
+            email: user.email.to_string(),
+            role: user.role.as_str(),
+        },
+        organization: VerifyOrganization {
+            id: user.organization_id,
+            name: live.organization_name(user.organization_id).to_string(),
+        },
+        api_key,
+        permissions: principal.permissions(),
+    }))
+}
