@@ -179,6 +179,7 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::NotFound => ApiError::NotFound,
             StoreError::Conflict(what) => ApiError::Conflict(what),
+            StoreError::InsufficientCredits(what) => ApiError::InsufficientCredits(what),
             other => ApiError::Internal(other.to_string()),
         }
     }

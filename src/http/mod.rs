@@ -24,13 +24,14 @@ use crate::auth::permission::Permission as P;
 use crate::auth::principal::{self, Guard, Principal};
 use crate::auth::rate::RateInfo;
 use api::Endpoint as E;
+use api::Shared::{Dashboard as DASHBOARD, Report as REPORT};
 pub use reply::Response;
 use request::RequestCtx;
 use router::{BodyKind, Match, Route, Space, Verb};
-use BodyKind::{Json, None as NoBody};
+use BodyKind::{Json, None as NoBody, OptionalJson};
 use Guard::{Any, Interactive, Permission as Perm, Public};
 use Space::{Api, Root};
-use Verb::{Delete, Get, Post};
+use Verb::{Delete, Get, Patch, Post};
 
 const fn route(
     verb: Verb,
@@ -74,6 +75,44 @@ static ROUTES: &[Route] = &[
     route(Delete, Api,  "auth/api-keys/{id}",    E::RevokeKey,      Interactive, NoBody),
     route(Post,   Api,  "auth/api-keys/{id}/rotate", E::RotateKey,  Interactive, NoBody),
     route(Get,    Api,  "auth/verify",           E::Verify,         Any,         NoBody),
+    route(Get,    Api,  "data-sources",          E::ListDataSources,  Perm(P::DataSourcesRead),  NoBody),
+    route(Post,   Api,  "data-sources",          E::CreateDataSource, Perm(P::DataSourcesWrite), Json),
+    route(Get,    Api,  "data-sources/{id}",     E::GetDataSource,    Perm(P::DataSourcesRead),  NoBody),
+    route(Delete, Api,  "data-sources/{id}",     E::DeleteDataSource, Perm(P::DataSourcesWrite), NoBody),
+    route(Get,    Api,  "reports",               E::ListReports,      Perm(P::ReportsRead),      NoBody),
+    route(Post,   Api,  "reports/generate",      E::GenerateReport,   Perm(P::ReportsGenerate),  Json),
+    route(Get,    Api,  "reports/{id}",          E::GetReport,        Perm(P::ReportsRead),      NoBody),
+    route(Delete, Api,  "reports/{id}",          E::DeleteReport,     Perm(P::ReportsDelete),    NoBody),
+    route(Post,   Api,  "reports/{id}/public-link", E::CreateLink(REPORT), Perm(P::ReportsShare), OptionalJson),
+    route(Get,    Api,  "reports/{id}/public-link", E::ShowLink(REPORT),   Perm(P::ReportsShare), NoBody),
+    route(Delete, Api,  "reports/{id}/public-link", E::RevokeLink(REPORT), Perm(P::ReportsShare), NoBody),
+    route(Get,    Api,  "dashboards",            E::ListDashboards,   Perm(P::DashboardsRead),   NoBody),
+    route(Post,   Api,  "dashboards",            E::CreateDashboard,  Perm(P::DashboardsCreate), Json),
+    route(Get,    Api,  "dashboards/{id}",       E::GetDashboard,     Perm(P::DashboardsRead),   NoBody),
+    route(Patch,  Api,  "dashboards/{id}",       E::UpdateDashboard,  Perm(P::DashboardsUpdate), Json),
+    route(Delete, Api,  "dashboards/{id}",       E::DeleteDashboard,  Perm(P::DashboardsDelete), NoBody),
+    route(Post,   Api,  "dashboards/{id}/refresh", E::RefreshDashboard, Perm(P::DashboardsRefresh), NoBody),
+    route(Post,   Api,  "dashboards/{id}/public-link", E::CreateLink(DASHBOARD), Perm(P::DashboardsShare), OptionalJson),
+    route(Get,    Api,  "dashboards/{id}/public-link", E::ShowLink(DASHBOARD),   Perm(P::DashboardsShare), NoBody),
+    route(Delete, Api,  "dashboards/{id}/public-link", E::RevokeLink(DASHBOARD), Perm(P::DashboardsShare), NoBody),
+    route(Get,    Api,  "usage",                 E::Usage,            Perm(P::UsageRead),        NoBody),
+    route(Get,    Api,  "goals",                 E::ListGoals,        Perm(P::GoalsRead),        NoBody),
+    route(Post,   Api,  "goals",                 E::CreateGoal,       Perm(P::GoalsWrite),       Json),
+    route(Get,    Api,  "goals/{id}",            E::GetGoal,          Perm(P::GoalsRead),        NoBody),
+    route(Patch,  Api,  "goals/{id}",            E::UpdateGoal,       Perm(P::GoalsWrite),       Json),
+    route(Get,    Api,  "goals/{id}/progress",   E::GoalProgress,     Perm(P::GoalsRead),        NoBody),
+    route(Post,   Api,  "goals/{id}/progress",   E::RecordProgress,   Perm(P::GoalsWrite),       Json),
+    route(Get,    Api,  "users",                 E::ListUsers,        Perm(P::UsersManage),      NoBody),
+    route(Post,   Api,  "users",                 E::CreateUser,       Perm(P::UsersManage),      Json),
+    route(Get,    Api,  "users/{id}",            E::GetUser,          Perm(P::UsersManage),      NoBody),
+    route(Patch,  Api,  "users/{id}",            E::UpdateUser,       Perm(P::UsersManage),      Json),
+    route(Get,    Api,  "organization",          E::Organization,     Perm(P::OrganizationRead), NoBody),
+    route(Patch,  Api,  "organization",          E::RenameOrganization, Perm(P::OrganizationManage), Json),
+    route(Post,   Api,  "organization/transfer-ownership", E::TransferOwnership, Perm(P::OrganizationManage), Json),
+    route(Get,    Api,  "audit-logs",            E::AuditLog,         Perm(P::AuditRead),        NoBody),
+    route(Get,    Api,  "audit-logs/export",     E::AuditExport,      Perm(P::AuditRead),        NoBody),
+    route(Get,    Root, "public/reports/{token}",    E::PublicRead(REPORT),    Public, NoBody),
+    route(Get,    Root, "public/dashboards/{token}", E::PublicRead(DASHBOARD), Public, NoBody),
 ];
 
 /// The whole application as one warp filter.
@@ -300,6 +339,13 @@ where
         BodyKind::Json => {
             body::require_json_content_type(ctx)?;
             body::read_limited(ctx, stream, limit).await
+        }
+        BodyKind::OptionalJson => {
+            let bytes = body::read_limited(ctx, stream, limit).await?;
+            if !bytes.is_empty() {
+                body::require_json_content_type(ctx)?;
+            }
+            Ok(bytes)
         }
     }
 }

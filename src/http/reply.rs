@@ -38,6 +38,15 @@ pub fn created<T: Serialize>(value: &T) -> Response {
     json(StatusCode::CREATED, value)
 }
 
+/// A non-JSON body (CSV export, HTML page).
+pub fn text(body: String, content_type: &'static str) -> Response {
+    let mut response = Response::new(body.into());
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
 pub fn no_content() -> Response {
     let mut response = Response::new(Vec::new().into());
     *response.status_mut() = StatusCode::NO_CONTENT;

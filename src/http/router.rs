@@ -52,6 +52,8 @@ pub enum BodyKind {
     None,
     /// Required, `Content-Type: application/json`.
     Json,
+    /// May be empty; if not, as `Json`.
+    OptionalJson,
 }
 
 pub struct Route {

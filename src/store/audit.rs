@@ -1,10 +1,10 @@
 //! The `audit_log` table: append-only records of security events. Details are JSON built by
 //! the caller from non-secret values only.
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, Row};
 
 use super::StoreResult;
-use crate::domain::{now, Id};
+use crate::domain::{now, Id, UnixTime};
 
 /// One event; `details` is a JSON object.
 #[derive(Debug, Clone, Default)]
@@ -67,4 +67,78 @@ pub fn record(conn: &Connection, entry: &Entry) -> StoreResult<Id> {
         ],
     )?;
     Ok(conn.last_insert_rowid())
+}
+
+/// An entry as read back.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub id: Id,
+    pub at: UnixTime,
+    pub action: String,
+    pub outcome: String,
+    pub user_id: Option<Id>,
+    pub api_key_prefix: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub target_type: Option<String>,
+    pub target_id: Option<Id>,
+    pub details: String,
+}
+
+/// `?action=` and `?user_id=` of the audit-log endpoints.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub action: Option<String>,
+    pub user_id: Option<Id>,
+}
+
+fn stored(row: &Row<'_>) -> rusqlite::Result<Stored> {
+    Ok(Stored {
+        id: row.get(0)?,
+        at: row.get(1)?,
+        action: row.get(2)?,
+        outcome: row.get(3)?,
+        user_id: row.get(4)?,
+        api_key_prefix: row.get(5)?,
+        ip: row.get(6)?,
+        user_agent: row.get(7)?,
+        target_type: row.get(8)?,
+        target_id: row.get(9)?,
+        details: row.get(10)?,
+    })
+}
+
+/// The organization's entries, newest first.
+pub fn page(
+    conn: &Connection,
+    organization_id: Id,
+    filter: &Filter,
+    offset: u64,
+    limit: u64,
+) -> StoreResult<(u64, Vec<Stored>)> {
+    const WHERE: &str = "organization_id = ?1 AND (?2 IS NULL OR action = ?2) \
+                         AND (?3 IS NULL OR user_id = ?3)";
+    let count = conn.query_row(
+        &format!("SELECT COUNT(*) FROM audit_log WHERE {WHERE}"),
+        params![organization_id, filter.action, filter.user_id],
+        |row| row.get(0),
+    )?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT id, at, action, outcome, user_id, api_key_prefix, ip, user_agent, target_type,
+                target_id, details
+         FROM audit_log WHERE {WHERE} ORDER BY id DESC LIMIT ?4 OFFSET ?5"
+    ))?;
+    let rows = stmt
+        .query_map(
+            params![
+                organization_id,
+                filter.action,
+                filter.user_id,
+                limit.min(i64::MAX as u64) as i64,
+                offset as i64
+            ],
+            stored,
+        )?
+        .collect::<Result<_, _>>()?;
+    Ok((count, rows))
 }

@@ -3,6 +3,8 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod content;
+pub mod goals;
 pub mod meta;
 mod migrate;
 pub mod organizations;
@@ -30,6 +32,9 @@ pub enum StoreError {
     Pool(String),
     #[error("database task failed: {0}")]
     Task(String),
+    /// The organization's monthly credits would go below zero.
+    #[error("{0}")]
+    InsufficientCredits(String),
     #[error("migration to schema version {version} failed: {cause}")]
     Migration { version: u32, cause: String },
 }

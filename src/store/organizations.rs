@@ -57,3 +57,11 @@ pub fn names(conn: &Connection) -> StoreResult<Vec<(Id, String)>> {
         .collect::<Result<_, _>>()?;
     Ok(rows)
 }
+
+pub fn rename(conn: &Connection, id: Id, name: &str) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE organizations SET name = ?2 WHERE id = ?1",
+        params![id, name],
+    )?;
+    Ok(())
+}

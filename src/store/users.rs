@@ -188,6 +188,55 @@ pub fn use_recovery_code(conn: &Connection, id: Id, hash: &str) -> StoreResult<b
     Ok(changed == 1)
 }
 
+/// One page of an organization's users, by id.
+pub fn page(
+    conn: &Connection,
+    organization_id: Id,
+    offset: u64,
+    limit: u64,
+) -> StoreResult<(u64, Vec<User>)> {
+    let count = conn.query_row(
+        "SELECT COUNT(*) FROM users WHERE organization_id = ?1",
+        [organization_id],
+        |row| row.get(0),
+    )?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM users WHERE organization_id = ?1 ORDER BY id LIMIT ?2 OFFSET ?3"
+    ))?;
+    let users = stmt
+        .query_map(
+            params![organization_id, limit as i64, offset as i64],
+            from_row,
+        )?
+        .collect::<Result<_, _>>()?;
+    Ok((count, users))
+}
+
+pub fn set_role(conn: &Connection, id: Id, role: Role) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE users SET role = ?2 WHERE id = ?1",
+        params![id, role.as_str()],
+    )
+    .map_err(|e| conflict_on_unique(e, "the organization already has an owner"))?;
+    Ok(())
+}
+
+pub fn set_active(conn: &Connection, id: Id, active: bool) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE users SET is_active = ?2 WHERE id = ?1",
+        params![id, active],
+    )?;
+    Ok(())
+}
+
+pub fn set_name(conn: &Connection, id: Id, name: &str) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE users SET name = ?2 WHERE id = ?1",
+        params![id, name],
+    )?;
+    Ok(())
+}
+
 pub fn count(conn: &Connection) -> StoreResult<i64> {
     Ok(conn.query_row("SELECT COUNT(*) FROM users", [], |row| row.get(0))?)
 }

@@ -3,7 +3,10 @@
 
 mod api_keys;
 mod auth;
+mod content;
+mod goals;
 mod mfa;
+mod public_links;
 mod sessions;
 mod system;
 mod users;
@@ -43,7 +46,44 @@ pub enum Endpoint {
     RevokeKey,
     RotateKey,
     Verify,
+    ListDataSources,
+    CreateDataSource,
+    GetDataSource,
+    DeleteDataSource,
+    ListReports,
+    GenerateReport,
+    GetReport,
+    DeleteReport,
+    ListDashboards,
+    CreateDashboard,
+    GetDashboard,
+    UpdateDashboard,
+    DeleteDashboard,
+    RefreshDashboard,
+    Usage,
+    ListGoals,
+    CreateGoal,
+    GetGoal,
+    UpdateGoal,
+    GoalProgress,
+    RecordProgress,
+    CreateLink(Shared),
+    ShowLink(Shared),
+    RevokeLink(Shared),
+    PublicRead(Shared),
+    ListUsers,
+    CreateUser,
+    GetUser,
+    UpdateUser,
+    Organization,
+    RenameOrganization,
+    TransferOwnership,
+    AuditLog,
+    AuditExport,
 }
+
+/// What a public link shares.
+pub use public_links::Kind as Shared;
 
 /// Everything a handler may use of one request.
 pub struct Call<'a> {
@@ -113,7 +153,54 @@ pub async fn dispatch(endpoint: Endpoint, call: Call<'_>) -> Result<Response, Ap
         RevokeKey => api_keys::revoke(call).await,
         RotateKey => api_keys::rotate(call).await,
         Verify => api_keys::verify(call),
+        ListDataSources => content::list_data_sources(call).await,
+        CreateDataSource => content::create_data_source(call).await,
+        GetDataSource => content::get_data_source(call).await,
+        DeleteDataSource => content::delete_data_source(call).await,
+        ListReports => content::list_reports(call).await,
+        GenerateReport => content::generate_report(call).await,
+        GetReport => content::get_report(call).await,
+        DeleteReport => content::delete_report(call).await,
+        ListDashboards => content::list_dashboards(call).await,
+        CreateDashboard => content::create_dashboard(call).await,
+        GetDashboard => content::get_dashboard(call).await,
+        UpdateDashboard => content::update_dashboard(call).await,
+        DeleteDashboard => content::delete_dashboard(call).await,
+        RefreshDashboard => content::refresh_dashboard(call).await,
+        Usage => content::usage(call).await,
+        ListGoals => goals::list(call).await,
+        CreateGoal => goals::create(call).await,
+        GetGoal => goals::get(call).await,
+        UpdateGoal => goals::update(call).await,
+        GoalProgress => goals::progress(call).await,
+        RecordProgress => goals::record_progress(call).await,
+        CreateLink(kind) => public_links::create(call, kind).await,
+        ShowLink(kind) => public_links::show(call, kind).await,
+        RevokeLink(kind) => public_links::revoke(call, kind).await,
+        PublicRead(kind) => public_links::read(call, kind).await,
+        ListUsers => users::list(call).await,
+        CreateUser => users::create(call).await,
+        GetUser => users::get(call).await,
+        UpdateUser => users::update(call).await,
+        Organization => users::organization(call).await,
+        RenameOrganization => users::rename(call).await,
+        TransferOwnership => users::transfer(call).await,
+        AuditLog => users::audit_log(call).await,
+        AuditExport => users::export(call).await,
     }
+}
+
+/// A text field, cleaned and bounded; a problem is added to `errors` under `field`.
+fn text(
+    errors: &mut crate::error::FieldErrors,
+    field: &str,
+    raw: &str,
+    min: usize,
+    max: usize,
+) -> String {
+    crate::domain::clean_text(raw, min, max)
+        .map_err(|e| errors.insert(field.to_string(), vec![e.describe()]))
+        .unwrap_or_default()
 }
 
 /// A JSON object of non-secret details for the audit log.

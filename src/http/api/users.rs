@@ -1,34 +1,271 @@
-//! User administration (administrators and the owner).
+//! User administration (administrators and the owner), the organization, and the audit log.
 //!
-//! POST /api/v1/users/{id}/reset-mfa/
+//! GET|POST  /api/v1/users/          GET|PATCH /api/v1/users/{id}/   {role?, is_active?, name?}
+//! POST      /api/v1/users/{id}/reset-mfa/
+//! GET|PATCH /api/v1/organization/   POST /api/v1/organization/transfer-ownership/
+//! GET       /api/v1/audit-logs/     GET /api/v1/audit-logs/export/?format=csv|json
 
-use super::Call;
-use crate::error::ApiError;
+use serde::{Deserialize, Serialize};
+
+use super::auth::{busy, password_field};
+use super::{text, Call, PageRequest};
+use crate::auth::live::LiveUser;
+use crate::domain::{format_rfc3339, Email, Id, Role, Secret};
+use crate::error::{ApiError, FieldErrors};
 use crate::http::reply::{self, Response};
 use crate::store::audit::{self, Outcome};
-use crate::store::users;
+use crate::store::{api_keys, organizations, sessions, users};
+
+#[derive(Serialize)]
+struct UserDto {
+    id: Id,
+    email: String,
+    name: String,
+    role: &'static str,
+    is_active: bool,
+    mfa_enabled: bool,
+    created_at: String,
+}
+
+impl From<users::User> for UserDto {
+    fn from(u: users::User) -> Self {
+        UserDto {
+            id: u.id,
+            email: u.email,
+            name: u.name,
+            role: u.role.as_str(),
+            is_active: u.is_active,
+            mfa_enabled: u.mfa_enabled,
+            created_at: format_rfc3339(u.created_at),
+        }
+    }
+}
+
+/// A user of the caller's organization whose role is not above the caller's.
+fn manageable(call: &Call<'_>, id: Id) -> Result<std::sync::Arc<LiveUser>, ApiError> {
+    let caller = call.authorized()?.principal();
+    let target = call
+        .app
+        .auth
+        .live
+        .user(id)
+        .filter(|u| u.organization_id == caller.organization_id)
+        .ok_or(ApiError::NotFound)?;
+    if target.role > caller.role {
+        return Err(ApiError::denied("that user's role is above yours"));
+    }
+    Ok(target)
+}
+
+/// GET /api/v1/users/
+pub async fn list(call: Call<'_>) -> Result<Response, ApiError> {
+    let page = PageRequest::from(call.ctx)?;
+    let org = call.authorized()?.principal().organization_id;
+    let (offset, size) = (page.offset(), page.size);
+    let (count, rows) = call
+        .app
+        .store
+        .read(move |c| users::page(c, org, offset, size))
+        .await?;
+    let results: Vec<UserDto> = rows.into_iter().map(Into::into).collect();
+    Ok(reply::ok(&page.wrap(&call, count, results)?))
+}
+
+/// GET /api/v1/users/{id}/
+pub async fn get(call: Call<'_>) -> Result<Response, ApiError> {
+    let org = call.authorized()?.principal().organization_id;
+    let id = call.id()?;
+    let user = call.app.store.read(move |c| users::get(c, id)).await?;
+    if user.organization_id != org {
+        return Err(ApiError::NotFound);
+    }
+    Ok(reply::ok(&UserDto::from(user)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateUser {
+    email: String,
+    password: Secret,
+    role: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// POST /api/v1/users/
+pub async fn create(call: Call<'_>) -> Result<Response, ApiError> {
+    let body: CreateUser = call.json()?;
+    password_field("password", &body.password)?;
+    let mut errors = FieldErrors::new();
+    let email = Email::parse(&body.email)
+        .map_err(|why| errors.insert("email".into(), vec![why.into()]))
+        .ok();
+    let role = body
+        .role
+        .parse::<Role>()
+        .map_err(|why| errors.insert("role".into(), vec![why.into()]))
+        .ok();
+    let name = text(
+        &mut errors,
+        "name",
+        body.name.as_deref().unwrap_or(""),
+        0,
+        100,
+    );
+    let (Some(email), Some(role)) = (email, role) else {
+        return Err(ApiError::fields(errors));
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::fields(errors));
+    }
+    if role == Role::Owner {
+        return Err(ApiError::denied(
+            "an organization has exactly one owner; ownership moves only by transfer",
+        ));
+    }
+    let caller = call.authorized()?.principal().clone();
+    if role > caller.role {
+        return Err(ApiError::denied(
+            "you cannot create a user above your own role",
+        ));
+    }
+    call.app
+        .hasher
+        .check_strength(&body.password, email.as_str())
+        .map_err(|weak| ApiError::field("password", weak.0))?;
+    let hash = call.app.hasher.hash(body.password).await.map_err(busy)?;
+    let mut entry = call.audit("user.created", Outcome::Success);
+    entry.target_type = Some("user");
+    let org = caller.organization_id;
+    let user = call
+        .app
+        .store
+        .write(move |tx| {
+            let id = users::create(
+                tx,
+                &users::NewUser {
+                    organization_id: org,
+                    email: &email,
+                    name: &name,
+                    role,
+                    password_hash: &hash,
+                },
+            )?;
+            entry.target_id = Some(id);
+            entry.details = super::details(&[("email", email.as_str()), ("role", role.as_str())]);
+            audit::record(tx, &entry)?;
+            users::get(tx, id)
+        })
+        .await?;
+    call.app.auth.live.put_user(&user);
+    Ok(reply::created(&UserDto::from(user)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateUser {
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    is_active: Option<bool>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// PATCH /api/v1/users/{id}/: a role change or deactivation holds from the next request.
+pub async fn update(call: Call<'_>) -> Result<Response, ApiError> {
+    let body: UpdateUser = call.json()?;
+    let id = call.id()?;
+    let target = manageable(&call, id)?;
+    let caller = call.authorized()?.principal().clone();
+    let mut errors = FieldErrors::new();
+    let role = match &body.role {
+        Some(r) => r
+            .parse::<Role>()
+            .map_err(|why| errors.insert("role".into(), vec![why.into()]))
+            .ok(),
+        None => None,
+    };
+    let name = body
+        .name
+        .as_deref()
+        .map(|n| text(&mut errors, "name", n, 0, 100));
+    if !errors.is_empty() {
+        return Err(ApiError::fields(errors));
+    }
+    if let Some(role) = role {
+        if (role == Role::Owner) != (target.role == Role::Owner) {
+            return Err(ApiError::denied("ownership moves only by transfer"));
+        }
+        if role > caller.role {
+            return Err(ApiError::denied(
+                "you cannot raise a user above your own role",
+            ));
+        }
+    }
+    if body.is_active == Some(false) && (target.role == Role::Owner || id == caller.user_id) {
+        return Err(ApiError::denied(
+            "the owner and yourself cannot be deactivated",
+        ));
+    }
+    let ctx_entry = call.audit("user.role_changed", Outcome::Success);
+    let (updated, revoked_sessions, revoked_keys) = call
+        .app
+        .store
+        .write(move |tx| {
+            let before = users::get(tx, id)?;
+            let record = |action: &'static str, details: String| {
+                let mut entry = ctx_entry.clone();
+                entry.action = action;
+                entry.target_type = Some("user");
+                entry.target_id = Some(id);
+                entry.details = details;
+                audit::record(tx, &entry)
+            };
+            if let Some(name) = &name {
+                users::set_name(tx, id, name)?;
+            }
+            if let Some(role) = role.filter(|r| *r != before.role) {
+                users::set_role(tx, id, role)?;
+                record(
+                    "user.role_changed",
+                    super::details(&[("from", before.role.as_str()), ("to", role.as_str())]),
+                )?;
+            }
+            let (mut s, mut k) = (Vec::new(), Vec::new());
+            match body.is_active {
+                Some(false) if before.is_active => {
+                    users::set_active(tx, id, false)?;
+                    // Deactivation ends every session and revokes every key.
+                    s = sessions::revoke_all_for_user(tx, id, None)?;
+                    k = api_keys::revoke_all_for_user(tx, id, Some(caller.user_id))?;
+                    record("user.deactivated", "{}".into())?;
+                }
+                Some(true) if !before.is_active => {
+                    users::set_active(tx, id, true)?;
+                    record("user.activated", "{}".into())?;
+                }
+                _ => {}
+            }
+            Ok((users::get(tx, id)?, s, k))
+        })
+        .await?;
+    let live = &call.app.auth.live;
+    live.put_user(&updated);
+    live.revoke_sessions(&revoked_sessions);
+    live.revoke_keys(&revoked_keys);
+    Ok(reply::ok(&UserDto::from(updated)))
+}
 
 /// POST /api/v1/users/{id}/reset-mfa/: the user then logs in with the password alone.
 pub async fn reset_mfa(call: Call<'_>) -> Result<Response, ApiError> {
     let target_id = call.id()?;
-    let caller = call.authorized()?.principal().clone();
-    let app = call.app;
-    let target = app
-        .auth
-        .live
-        .user(target_id)
-        .filter(|u| u.organization_id == caller.organization_id)
-        .ok_or(ApiError::NotFound)?;
-    // An administrator cannot act on the owner: that would be a step up.
-    if target.role > caller.role {
-        return Err(ApiError::denied(
-            "you cannot reset the MFA of a user whose role is above yours",
-        ));
-    }
+    manageable(&call, target_id)?;
     let mut entry = call.audit("mfa.reset", Outcome::Success);
     entry.target_type = Some("user");
     entry.target_id = Some(target_id);
-    let updated = app
+    let updated = call
+        .app
         .store
         .write(move |tx| {
             users::set_mfa_enabled(tx, target_id, false)?;
@@ -36,6 +273,247 @@ pub async fn reset_mfa(call: Call<'_>) -> Result<Response, ApiError> {
             users::get(tx, target_id)
         })
         .await?;
-    app.auth.live.put_user(&updated);
+    call.app.auth.live.put_user(&updated);
     Ok(reply::no_content())
+}
+
+// ---- organization --------------------------------------------------------------------------
+
+#[derive(Serialize)]
+struct OrganizationDto {
+    id: Id,
+    name: String,
+    created_at: String,
+}
+
+/// GET /api/v1/organization/
+pub async fn organization(call: Call<'_>) -> Result<Response, ApiError> {
+    let org = call.authorized()?.principal().organization_id;
+    let o = call
+        .app
+        .store
+        .read(move |c| organizations::get(c, org))
+        .await?;
+    Ok(reply::ok(&OrganizationDto {
+        id: o.id,
+        name: o.name,
+        created_at: format_rfc3339(o.created_at),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rename {
+    name: String,
+}
+
+/// PATCH /api/v1/organization/
+pub async fn rename(call: Call<'_>) -> Result<Response, ApiError> {
+    let body: Rename = call.json()?;
+    let mut errors = FieldErrors::new();
+    let name = text(&mut errors, "name", &body.name, 1, 100);
+    if !errors.is_empty() {
+        return Err(ApiError::fields(errors));
+    }
+    let org = call.authorized()?.principal().organization_id;
+    let mut entry = call.audit("organization.renamed", Outcome::Success);
+    entry.target_type = Some("organization");
+    entry.target_id = Some(org);
+    let o = call
+        .app
+        .store
+        .write(move |tx| {
+            let before = organizations::get(tx, org)?;
+            organizations::rename(tx, org, &name)?;
+            entry.details = super::details(&[("from", &before.name), ("to", &name)]);
+            audit::record(tx, &entry)?;
+            organizations::get(tx, org)
+        })
+        .await?;
+    call.app.auth.live.put_organization(o.id, &o.name);
+    Ok(reply::ok(&OrganizationDto {
+        id: o.id,
+        name: o.name,
+        created_at: format_rfc3339(o.created_at),
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Transfer {
+    user_id: Id,
+    password: Secret,
+}
+
+/// POST /api/v1/organization/transfer-ownership/: the old owner becomes an administrator.
+pub async fn transfer(call: Call<'_>) -> Result<Response, ApiError> {
+    let body: Transfer = call.json()?;
+    password_field("password", &body.password)?;
+    let caller = call.authorized()?.principal().clone();
+    let owner_id = caller.user_id;
+    let owner = call
+        .app
+        .store
+        .read(move |c| users::get(c, owner_id))
+        .await?;
+    let ok = call
+        .app
+        .hasher
+        .verify(body.password, Some(owner.password_hash.clone()))
+        .await
+        .map_err(busy)?;
+    if !ok {
+        return Err(ApiError::field("password", "is wrong"));
+    }
+    let target = call
+        .app
+        .auth
+        .live
+        .user(body.user_id)
+        .filter(|u| u.organization_id == caller.organization_id)
+        .ok_or_else(|| ApiError::field("user_id", "no such user in your organization"))?;
+    if target.id == owner_id || !target.is_active {
+        return Err(ApiError::field("user_id", "must be another, active user"));
+    }
+    let mut entry = call.audit("ownership.transferred", Outcome::Success);
+    entry.target_type = Some("user");
+    entry.target_id = Some(target.id);
+    let target_id = target.id;
+    let (old, new) = call
+        .app
+        .store
+        .write(move |tx| {
+            // Demote first: the schema allows one owner at a time.
+            users::set_role(tx, owner_id, Role::Administrator)?;
+            users::set_role(tx, target_id, Role::Owner)?;
+            audit::record(tx, &entry)?;
+            Ok((users::get(tx, owner_id)?, users::get(tx, target_id)?))
+        })
+        .await?;
+    call.app.auth.live.put_user(&old);
+    call.app.auth.live.put_user(&new);
+    Ok(reply::no_content())
+}
+
+// ---- audit log -----------------------------------------------------------------------------
+
+#[derive(Serialize)]
+struct AuditDto {
+    id: Id,
+    at: String,
+    action: String,
+    outcome: String,
+    user_id: Option<Id>,
+    api_key_prefix: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    target_type: Option<String>,
+    target_id: Option<Id>,
+    details: serde_json::Value,
+}
+
+impl From<audit::Stored> for AuditDto {
+    fn from(e: audit::Stored) -> Self {
+        AuditDto {
+            id: e.id,
+            at: format_rfc3339(e.at),
+            action: e.action,
+            outcome: e.outcome,
+            user_id: e.user_id,
+            api_key_prefix: e.api_key_prefix,
+            ip: e.ip,
+            user_agent: e.user_agent,
+            target_type: e.target_type,
+            target_id: e.target_id,
+            details: serde_json::from_str(&e.details).unwrap_or_default(),
+        }
+    }
+}
+
+fn filters(call: &Call<'_>) -> Result<audit::Filter, ApiError> {
+    let user_id = match call.ctx.query_param("user_id") {
+        Some(v) if !v.is_empty() => Some(
+            v.parse::<Id>()
+                .map_err(|_| ApiError::field("user_id", "must be an integer"))?,
+        ),
+        _ => None,
+    };
+    Ok(audit::Filter {
+        action: call.ctx.query_param("action").filter(|a| !a.is_empty()),
+        user_id,
+    })
+}
+
+/// GET /api/v1/audit-logs/
+pub async fn audit_log(call: Call<'_>) -> Result<Response, ApiError> {
+    let page = PageRequest::from(call.ctx)?;
+    let filter = filters(&call)?;
+    let org = call.authorized()?.principal().organization_id;
+    let (offset, size) = (page.offset(), page.size);
+    let (count, rows) = call
+        .app
+        .store
+        .read(move |c| audit::page(c, org, &filter, offset, size))
+        .await?;
+    let results: Vec<AuditDto> = rows.into_iter().map(Into::into).collect();
+    Ok(reply::ok(&page.wrap(&call, count, results)?))
+}
+
+/// GET /api/v1/audit-logs/export/?format=csv|json
+pub async fn export(call: Call<'_>) -> Result<Response, ApiError> {
+    let format = call
+        .ctx
+        .query_param("format")
+        .unwrap_or_else(|| "json".into());
+    if format != "csv" && format != "json" {
+        return Err(ApiError::field("format", "must be csv or json"));
+    }
+    let filter = filters(&call)?;
+    let org = call.authorized()?.principal().organization_id;
+    let rows = call
+        .app
+        .store
+        .read(move |c| audit::page(c, org, &filter, 0, u64::MAX >> 1))
+        .await?
+        .1;
+    let entries: Vec<AuditDto> = rows.into_iter().map(Into::into).collect();
+    if format == "json" {
+        return Ok(reply::ok(&entries));
+    }
+    let mut csv = String::from(
+        "id,at,action,outcome,user_id,api_key_prefix,ip,user_agent,target_type,target_id,details\n",
+    );
+    for e in &entries {
+        let fields = [
+            e.id.to_string(),
+            e.at.clone(),
+            e.action.clone(),
+            e.outcome.clone(),
+            e.user_id.map(|v| v.to_string()).unwrap_or_default(),
+            e.api_key_prefix.clone().unwrap_or_default(),
+            e.ip.clone().unwrap_or_default(),
+            e.user_agent.clone().unwrap_or_default(),
+            e.target_type.clone().unwrap_or_default(),
+            e.target_id.map(|v| v.to_string()).unwrap_or_default(),
+            e.details.to_string(),
+        ];
+        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
+        csv.push_str(&line.join(","));
+        csv.push('\n');
+    }
+    Ok(reply::text(csv, "text/csv; charset=utf-8"))
+}
+
+/// RFC 4180 quoting; a leading formula character is defused for spreadsheets.
+fn csv_field(value: &str) -> String {
+    let value = if value.starts_with(['=', '+', '-', '@']) {
+        format!("'{value}")
+    } else {
+        value.to_string()
+    };
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value
+    }
 }

@@ -1,0 +1,328 @@
+//! Goals with milestones and recorded progress.
+//!
+//! GET|POST /api/v1/goals/        GET|PATCH /api/v1/goals/{id}/
+//! GET|POST /api/v1/goals/{id}/progress/   {value}
+
+use serde::{Deserialize, Serialize};
+
+use super::{text, Call, PageRequest};
+use crate::domain::{format_rfc3339, Id};
+use crate::error::{ApiError, FieldErrors};
+use crate::http::reply::{self, Response};
+use crate::store::goals::{self, Goal, GoalFields};
+
+#[derive(Serialize)]
+struct MilestoneDto {
+    id: Id,
+    name: String,
+    target_value: f64,
+    reached_at: Option<String>,
+}
+
+#[derive(Serialize)]
+struct GoalDto {
+    id: Id,
+    name: String,
+    description: String,
+    unit: String,
+    target_value: f64,
+    current_value: f64,
+    due_date: Option<String>,
+    milestones: Vec<MilestoneDto>,
+    created_by: Option<Id>,
+    created_at: String,
+}
+
+impl From<Goal> for GoalDto {
+    fn from(g: Goal) -> Self {
+        GoalDto {
+            id: g.id,
+            name: g.name,
+            description: g.description,
+            unit: g.unit,
+            target_value: g.target_value,
+            current_value: g.current_value,
+            due_date: g.due_date,
+            milestones: g
+                .milestones
+                .into_iter()
+                .map(|m| MilestoneDto {
+                    id: m.id,
+                    name: m.name,
+                    target_value: m.target_value,
+                    reached_at: m.reached_at.map(format_rfc3339),
+                })
+                .collect(),
+            created_by: g.created_by,
+            created_at: format_rfc3339(g.created_at),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MilestoneBody {
+    name: String,
+    target_value: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GoalBody {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    unit: Option<String>,
+    #[serde(default)]
+    target_value: Option<f64>,
+    #[serde(default)]
+    current_value: Option<f64>,
+    #[serde(default)]
+    due_date: Option<String>,
+    #[serde(default)]
+    milestones: Option<Vec<MilestoneBody>>,
+}
+
+struct ValidGoal {
+    name: String,
+    description: String,
+    unit: String,
+    target_value: f64,
+    due_date: Option<String>,
+    milestones: Option<Vec<(String, f64)>>,
+}
+
+fn finite(errors: &mut FieldErrors, field: &str, value: f64) {
+    if !value.is_finite() {
+        errors.insert(field.into(), vec!["must be a finite number".into()]);
+    }
+}
+
+/// Validates a body against `current` (PATCH) or as a new goal (`None`).
+fn validate(body: &GoalBody, current: Option<&Goal>) -> Result<ValidGoal, ApiError> {
+    let mut errors = FieldErrors::new();
+    let name = match (&body.name, current) {
+        (Some(n), _) => text(&mut errors, "name", n, 1, 200),
+        (None, Some(g)) => g.name.clone(),
+        (None, None) => {
+            errors.insert("name".into(), vec!["is required".into()]);
+            String::new()
+        }
+    };
+    let description = match (&body.description, current) {
+        (Some(d), _) => text(&mut errors, "description", d, 0, 2000),
+        (None, Some(g)) => g.description.clone(),
+        (None, None) => String::new(),
+    };
+    let unit = match (&body.unit, current) {
+        (Some(u), _) => text(&mut errors, "unit", u, 0, 50),
+        (None, Some(g)) => g.unit.clone(),
+        (None, None) => String::new(),
+    };
+    let target_value = match (body.target_value, current) {
+        (Some(v), _) => {
+            finite(&mut errors, "target_value", v);
+            v
+        }
+        (None, Some(g)) => g.target_value,
+        (None, None) => {
+            errors.insert("target_value".into(), vec!["is required".into()]);
+            0.0
+        }
+    };
+    if let Some(v) = body.current_value {
+        finite(&mut errors, "current_value", v);
+    }
+    let due_date = match (&body.due_date, current) {
+        (Some(d), _) => {
+            let format = time::macros::format_description!("[year]-[month]-[day]");
+            if time::Date::parse(d, format).is_err() {
+                errors.insert(
+                    "due_date".into(),
+                    vec!["must be a date like 2026-12-31".into()],
+                );
+            }
+            Some(d.clone())
+        }
+        (None, Some(g)) => g.due_date.clone(),
+        (None, None) => None,
+    };
+    let milestones = body.milestones.as_ref().map(|list| {
+        if list.len() > 50 {
+            errors.insert("milestones".into(), vec!["at most 50".into()]);
+        }
+        list.iter()
+            .map(|m| {
+                let name = text(&mut errors, "milestones", &m.name, 1, 200);
+                finite(&mut errors, "milestones", m.target_value);
+                (name, m.target_value)
+            })
+            .collect()
+    });
+    if !errors.is_empty() {
+        return Err(ApiError::fields(errors));
+    }
+    Ok(ValidGoal {
+        name,
+        description,
+        unit,
+        target_value,
+        due_date,
+        milestones,
+    })
+}
+
+fn fields(v: &ValidGoal) -> GoalFields<'_> {
+    GoalFields {
+        name: &v.name,
+        description: &v.description,
+        unit: &v.unit,
+        target_value: v.target_value,
+        due_date: v.due_date.as_deref(),
+        milestones: v.milestones.as_deref(),
+    }
+}
+
+/// GET /api/v1/goals/
+pub async fn list(call: Call<'_>) -> Result<Response, ApiError> {
+    let page = PageRequest::from(call.ctx)?;
+    let org = call.authorized()?.principal().organization_id;
+    let (offset, size) = (page.offset(), page.size);
+    let (count, rows) = call
+        .app
+        .store
+        .read(move |c| goals::list(c, org, offset, size))
+        .await?;
+    let results: Vec<GoalDto> = rows.into_iter().map(Into::into).collect();
+    Ok(reply::ok(&page.wrap(&call, count, results)?))
+}
+
+/// GET /api/v1/goals/{id}/
+pub async fn get(call: Call<'_>) -> Result<Response, ApiError> {
+    let (org, id) = (call.authorized()?.principal().organization_id, call.id()?);
+    let g = call.app.store.read(move |c| goals::get(c, org, id)).await?;
+    Ok(reply::ok(&GoalDto::from(g)))
+}
+
+/// POST /api/v1/goals/
+pub async fn create(call: Call<'_>) -> Result<Response, ApiError> {
+    let body: GoalBody = call.json()?;
+    let valid = validate(&body, None)?;
+    let p = call.authorized()?.principal();
+    let (org, by, current) = (
+        p.organization_id,
+        p.user_id,
+        body.current_value.unwrap_or(0.0),
+    );
+    let g = call
+        .app
+        .store
+        .write(move |tx| goals::create(tx, org, &fields(&valid), current, by))
+        .await?;
+    Ok(reply::created(&GoalDto::from(g)))
+}
+
+/// PATCH /api/v1/goals/{id}/
+pub async fn update(call: Call<'_>) -> Result<Response, ApiError> {
+    let body: GoalBody = call.json()?;
+    if body.current_value.is_some() {
+        return Err(ApiError::field(
+            "current_value",
+            "record progress with POST .../progress/",
+        ));
+    }
+    let (org, id) = (call.authorized()?.principal().organization_id, call.id()?);
+    let current = call.app.store.read(move |c| goals::get(c, org, id)).await?;
+    let valid = validate(&body, Some(&current))?;
+    let g = call
+        .app
+        .store
+        .write(move |tx| goals::update(tx, org, id, &fields(&valid)))
+        .await?;
+    Ok(reply::ok(&GoalDto::from(g)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProgressBody {
+    value: f64,
+}
+
+#[derive(Serialize)]
+struct HistoryEntry {
+    at: String,
+    value: f64,
+}
+
+#[derive(Serialize)]
+struct ProgressDto {
+    goal_id: Id,
+    target_value: f64,
+    current_value: f64,
+    percent: f64,
+    milestones_reached: usize,
+    milestones_total: usize,
+    history: Vec<HistoryEntry>,
+}
+
+fn progress_dto(g: Goal, history: Vec<(i64, f64)>) -> ProgressDto {
+    let percent = if g.target_value == 0.0 {
+        if g.current_value >= 0.0 {
+            100.0
+        } else {
+            0.0
+        }
+    } else {
+        ((g.current_value / g.target_value * 100.0).max(0.0) * 10.0).round() / 10.0
+    };
+    ProgressDto {
+        goal_id: g.id,
+        target_value: g.target_value,
+        current_value: g.current_value,
+        percent,
+        milestones_reached: g
+            .milestones
+            .iter()
+            .filter(|m| m.reached_at.is_some())
+            .count(),
+        milestones_total: g.milestones.len(),
+        history: history
+            .into_iter()
+            .map(|(at, value)| HistoryEntry {
+                at: format_rfc3339(at),
+                value,
+            })
+            .collect(),
+    }
+}
+
+/// GET /api/v1/goals/{id}/progress/
+pub async fn progress(call: Call<'_>) -> Result<Response, ApiError> {
+    let (org, id) = (call.authorized()?.principal().organization_id, call.id()?);
+    let (g, history) = call
+        .app
+        .store
+        .read(move |c| Ok((goals::get(c, org, id)?, goals::history(c, id)?)))
+        .await?;
+    Ok(reply::ok(&progress_dto(g, history)))
+}
+
+/// POST /api/v1/goals/{id}/progress/
+pub async fn record_progress(call: Call<'_>) -> Result<Response, ApiError> {
+    let body: ProgressBody = call.json()?;
+    if !body.value.is_finite() {
+        return Err(ApiError::field("value", "must be a finite number"));
+    }
+    let (org, id) = (call.authorized()?.principal().organization_id, call.id()?);
+    let (g, history) = call
+        .app
+        .store
+        .write(move |tx| {
+            let g = goals::record_progress(tx, org, id, body.value)?;
+            Ok((g, goals::history(tx, id)?))
+        })
+        .await?;
+    Ok(reply::created(&progress_dto(g, history)))
+}

@@ -1,0 +1,231 @@
+//! Public share links of reports and dashboards, and the reads they open without credentials.
+//!
+//! POST|GET|DELETE /api/v1/reports/{id}/public-link/     {expires_in_days?: 1..365 | null}
+//! POST|GET|DELETE /api/v1/dashboards/{id}/public-link/
+//! GET /public/reports/{token}/   GET /public/dashboards/{token}/   GET /s/{token}
+
+use rand::rngs::OsRng;
+use rand::Rng;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::{content::DashboardDto, Call};
+use crate::domain::{format_rfc3339, now, Id, UnixTime};
+use crate::error::ApiError;
+use crate::http::reply::{self, Response};
+use crate::store::audit::{self, Outcome};
+use crate::store::content::{self, PublicLink};
+use crate::store::StoreError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Report,
+    Dashboard,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Report => "report",
+            Kind::Dashboard => "dashboard",
+        }
+    }
+}
+
+/// Absent and `null` differ: absent is 30 days, `null` never.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    Option::<i64>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct LinkBody {
+    #[serde(default, deserialize_with = "present")]
+    expires_in_days: Option<Option<i64>>,
+}
+
+#[derive(Serialize)]
+struct LinkDto {
+    token: String,
+    url: String,
+    expires_at: Option<String>,
+    created_at: String,
+    view_count: i64,
+}
+
+fn link_dto(call: &Call<'_>, link: PublicLink) -> LinkDto {
+    let base = &call.app.config.server.public_url;
+    let origin = if base.is_empty() {
+        format!("http://{}", call.ctx.header("host").unwrap_or("localhost"))
+    } else {
+        base.trim_end_matches('/').to_string()
+    };
+    LinkDto {
+        url: format!("{origin}/s/{}", link.token),
+        token: link.token,
+        expires_at: link.expires_at.map(format_rfc3339),
+        created_at: format_rfc3339(link.created_at),
+        view_count: link.view_count,
+    }
+}
+
+/// The resource must exist in the caller's organization (404 otherwise).
+fn exists(conn: &rusqlite::Connection, kind: Kind, org: Id, id: Id) -> Result<(), StoreError> {
+    match kind {
+        Kind::Report => content::get_report(conn, org, id).map(|_| ()),
+        Kind::Dashboard => content::get_dashboard(conn, org, id).map(|_| ()),
+    }
+}
+
+fn new_token() -> String {
+    const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    // 32 characters of base62: about 190 random bits.
+    (0..32)
+        .map(|_| BASE62[OsRng.gen_range(0..BASE62.len())] as char)
+        .collect()
+}
+
+/// POST .../{id}/public-link/
+pub async fn create(call: Call<'_>, kind: Kind) -> Result<Response, ApiError> {
+    let body: LinkBody = if call.body.is_empty() {
+        LinkBody::default()
+    } else {
+        call.json()?
+    };
+    let days = match body.expires_in_days {
+        None => Some(30),
+        Some(None) => None,
+        Some(Some(d)) if (1..=365).contains(&d) => Some(d),
+        Some(Some(_)) => {
+            return Err(ApiError::field(
+                "expires_in_days",
+                "must be between 1 and 365, or null for never",
+            ))
+        }
+    };
+    let p = call.authorized()?.principal();
+    let (org, by, id) = (p.organization_id, p.user_id, call.id()?);
+    let expires_at: Option<UnixTime> = days.map(|d| now() + d * 86_400);
+    let mut entry = call.audit("public_link.created", Outcome::Success);
+    entry.target_type = Some(kind.as_str());
+    entry.target_id = Some(id);
+    let link = call
+        .app
+        .store
+        .write(move |tx| {
+            exists(tx, kind, org, id)?;
+            let link =
+                content::create_link(tx, org, kind.as_str(), id, &new_token(), expires_at, by)?;
+            audit::record(tx, &entry)?;
+            Ok(link)
+        })
+        .await?;
+    Ok(reply::created(&link_dto(&call, link)))
+}
+
+/// GET .../{id}/public-link/
+pub async fn show(call: Call<'_>, kind: Kind) -> Result<Response, ApiError> {
+    let (org, id) = (call.authorized()?.principal().organization_id, call.id()?);
+    let link = call
+        .app
+        .store
+        .read(move |c| {
+            exists(c, kind, org, id)?;
+            content::current_link(c, kind.as_str(), id)
+        })
+        .await?;
+    Ok(reply::ok(&link_dto(&call, link)))
+}
+
+/// DELETE .../{id}/public-link/
+pub async fn revoke(call: Call<'_>, kind: Kind) -> Result<Response, ApiError> {
+    let (org, id) = (call.authorized()?.principal().organization_id, call.id()?);
+    let mut entry = call.audit("public_link.revoked", Outcome::Success);
+    entry.target_type = Some(kind.as_str());
+    entry.target_id = Some(id);
+    call.app
+        .store
+        .write(move |tx| {
+            exists(tx, kind, org, id)?;
+            content::revoke_link(tx, kind.as_str(), id)?;
+            audit::record(tx, &entry)?;
+            Ok(())
+        })
+        .await?;
+    Ok(reply::no_content())
+}
+
+#[derive(Serialize)]
+struct PublicReport {
+    title: String,
+    summary: String,
+    content: String,
+    created_at: String,
+    completed_at: Option<String>,
+}
+
+#[derive(Serialize)]
+struct PublicDashboard {
+    name: String,
+    description: String,
+    widgets: serde_json::Value,
+    updated_at: String,
+    last_refreshed_at: Option<String>,
+}
+
+/// GET /public/reports/{token}/ and /public/dashboards/{token}/: no credentials, a view counted.
+pub async fn read(call: Call<'_>, kind: Kind) -> Result<Response, ApiError> {
+    let token = call.params.token.clone().ok_or(ApiError::NotFound)?;
+    let shared = call
+        .app
+        .store
+        .write(move |tx| {
+            let link = content::view_link(tx, kind.as_str(), &token)?;
+            Ok(match kind {
+                Kind::Report => {
+                    let r = content::get_report(tx, link.organization_id, link.resource_id)?;
+                    Shared::Report(PublicReport {
+                        title: r.title,
+                        summary: r.summary,
+                        content: r.content,
+                        created_at: format_rfc3339(r.created_at),
+                        completed_at: r.completed_at.map(format_rfc3339),
+                    })
+                }
+                Kind::Dashboard => {
+                    let d = content::get_dashboard(tx, link.organization_id, link.resource_id)?;
+                    let dto = DashboardDto::from(d);
+                    Shared::Dashboard(dto.into())
+                }
+            })
+        })
+        .await?;
+    match shared {
+        Shared::Report(r) => Ok(reply::ok(&r)),
+        Shared::Dashboard(d) => Ok(reply::ok(&d)),
+    }
+}
+
+enum Shared {
+    Report(PublicReport),
+    Dashboard(PublicDashboard),
+}
+
+impl From<DashboardDto> for PublicDashboard {
+    fn from(d: DashboardDto) -> Self {
+        let DashboardDto {
+            name,
+            description,
+            widgets,
+            updated_at,
+            last_refreshed_at,
+            ..
+        } = d;
+        PublicDashboard {
+            name,
+            description,
+            widgets,
+            updated_at,
+            last_refreshed_at,
+        }
+    }
+}
