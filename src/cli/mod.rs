@@ -2,6 +2,7 @@
 //! file; this one parses, loads the configuration, sets up logging and maps errors to exit codes.
 
 mod admin;
+mod demo;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -41,6 +42,9 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand, name = "api-key")]
     ApiKey(ApiKeyCommand),
+    /// Demo content for trying a new installation.
+    #[command(subcommand)]
+    Demo(DemoCommand),
     /// Write a consistent copy of the database, also while the server runs.
     Backup {
         /// The file to create; an existing file is not overwritten.
@@ -59,6 +63,19 @@ enum OrgCommand {
         /// The owner's email address.
         #[arg(long, value_name = "EMAIL")]
         owner_email: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum DemoCommand {
+    /// Fill an organization with data sources, reports, dashboards and a goal.
+    Seed {
+        /// The organization's name.
+        #[arg(long, value_name = "NAME")]
+        org: String,
+        /// How many reports to create.
+        #[arg(long, default_value_t = 20)]
+        reports: u64,
     },
 }
 
@@ -109,14 +126,14 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn usage(message: impl Into<String>) -> Self {
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
         Failure {
             message: message.into(),
             code: 2,
         }
     }
 
-    fn runtime(message: impl std::fmt::Display) -> Self {
+    pub(crate) fn runtime(message: impl std::fmt::Display) -> Self {
         Failure {
             message: message.to_string(),
             code: 1,
@@ -169,6 +186,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::User(UserCommand::ResetMfa { email }) => admin::reset_mfa(config, &email),
         Command::ApiKey(ApiKeyCommand::Revoke { prefix }) => admin::revoke_key(config, &prefix),
+        Command::Demo(DemoCommand::Seed { org, reports }) => demo::seed(config, &org, reports),
         Command::Backup { out } => admin::backup(config, &out),
     }
 }

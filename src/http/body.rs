@@ -10,27 +10,34 @@ use crate::error::{ApiError, FieldErrors};
 use super::request::RequestCtx;
 
 /// Reads the whole body, refusing past `limit` bytes whether or not a Content-Length was sent.
+/// An oversized body that is not huge is read to its end and dropped, so that the client,
+/// still sending, receives the `413` rather than a reset connection.
 pub async fn read_limited<S, B>(ctx: &RequestCtx, stream: S, limit: u64) -> Result<Bytes, ApiError>
 where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
 {
-    if let Some(length) = ctx
+    let drain_cap = limit.saturating_mul(16).max(1 << 20);
+    let declared = ctx
         .header("content-length")
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        if length > limit {
-            return Err(ApiError::PayloadTooLarge(limit));
-        }
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > drain_cap) {
+        return Err(ApiError::PayloadTooLarge(limit));
     }
     let mut stream = std::pin::pin!(stream);
     let mut body = BytesMut::new();
+    let mut total = 0u64;
     while let Some(chunk) = stream.next().await {
         let mut chunk = chunk.map_err(|e| {
             ApiError::ParseError(format!("the request body could not be read: {e}"))
         })?;
-        if (body.len() + chunk.remaining()) as u64 > limit {
+        total += chunk.remaining() as u64;
+        if total > drain_cap {
             return Err(ApiError::PayloadTooLarge(limit));
+        }
+        if total > limit {
+            chunk.advance(chunk.remaining());
+            continue;
         }
         while chunk.has_remaining() {
             let part = chunk.chunk();
@@ -38,6 +45,9 @@ where
             let n = part.len();
             chunk.advance(n);
         }
+    }
+    if total > limit {
+        return Err(ApiError::PayloadTooLarge(limit));
     }
     Ok(body.freeze())
 }

@@ -243,6 +243,44 @@ pub fn delete_report(conn: &Connection, organization_id: Id, id: Id) -> StoreRes
     revoke_links(conn, "report", id)
 }
 
+/// Demo content: `count` completed reports on `data_source_id`, charged nothing.
+pub fn seed_reports(
+    conn: &Connection,
+    organization_id: Id,
+    data_source_id: Id,
+    created_by: Id,
+    count: u64,
+) -> StoreResult<()> {
+    let at = now();
+    let mut stmt = conn.prepare(
+        "INSERT INTO reports (organization_id, title, status, data_source_id, prompt, summary,
+                              content, credits_used, created_by, created_at, completed_at)
+         VALUES (?1, ?2, 'completed', ?3, ?4, ?5, ?6, 0, ?7, ?8, ?8)",
+    )?;
+    let regions = ["North", "South", "East", "West"];
+    for n in 0..count {
+        let region = regions[(n % 4) as usize];
+        let week = n % 52 + 1;
+        stmt.execute(params![
+            organization_id,
+            format!("Weekly sales, {region}, week {week}"),
+            data_source_id,
+            format!("How did {region} sell in week {week}?"),
+            format!(
+                "{region} sold {} units in week {week}.",
+                1000 + (n * 37) % 900
+            ),
+            format!(
+                "# Weekly sales\n\nRegion {region}, week {week}: {} units.",
+                1000 + (n * 37) % 900
+            ),
+            created_by,
+            at - (count - n) as i64 * 60,
+        ])?;
+    }
+    recount(conn, organization_id)
+}
+
 /// Figures the report generator summarises: (reports, dashboards, goals, data sources).
 pub fn figures(conn: &Connection, organization_id: Id) -> StoreResult<(u64, u64, u64, u64)> {
     let goals = conn.query_row(
@@ -307,8 +345,9 @@ pub fn create_dashboard(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
         params![organization_id, name, description, widgets, created_by, at],
     )?;
+    let id = conn.last_insert_rowid();
     add_count(conn, organization_id, "dashboard", 1)?;
-    get_dashboard(conn, organization_id, conn.last_insert_rowid())
+    get_dashboard(conn, organization_id, id)
 }
 
 pub fn get_dashboard(conn: &Connection, organization_id: Id, id: Id) -> StoreResult<Dashboard> {

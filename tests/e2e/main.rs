@@ -2,5 +2,6 @@
 
 mod api_keys;
 mod foundation;
+mod resources;
 mod sessions;
 mod support;
