@@ -93,6 +93,8 @@ impl Store {
         let pool = Pool::builder()
             .max_size(pool_size)
             .min_idle(Some(1))
+            // A broken SQLite file handle is not something a probe query would catch.
+            .test_on_check_out(false)
             .connection_timeout(Duration::from_secs(10))
             .connection_customizer(Box::new(ConnectionSetup { busy_timeout }))
             .build(manager)?;
