@@ -143,14 +143,15 @@ fn work(queue: &Mutex<Receiver<Job>>) {
     }
 }
 
-/// SCHED_BATCH at the highest niceness: the scheduler gives these threads the CPU when the
-/// request threads do not need it. Where that is not possible the thread runs as it is.
+/// SCHED_IDLE: a waking request thread preempts a hashing thread at once, and under full load
+/// hashing still gets a small share of the CPU (Linux gives SCHED_IDLE the lowest weight, not
+/// nothing). Where that is not possible the thread runs as it is.
 fn lower_priority() {
     use thread_priority::{
         set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
         ThreadPriority, ThreadSchedulePolicy,
     };
-    let policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch);
+    let policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
     if let Err(e) = set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, policy)
     {
         tracing::debug!(error = ?e, "hashing threads keep the normal priority");
