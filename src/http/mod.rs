@@ -113,6 +113,7 @@ static ROUTES: &[Route] = &[
     route(Get,    Api,  "audit-logs/export",     E::AuditExport,      Perm(P::AuditRead),        NoBody),
     route(Get,    Root, "public/reports/{token}",    E::PublicRead(REPORT),    Public, NoBody),
     route(Get,    Root, "public/dashboards/{token}", E::PublicRead(DASHBOARD), Public, NoBody),
+    route(Get,    Root, "s/{token}",                 E::SharePage,             Public, NoBody),
 ];
 
 /// The whole application as one warp filter.

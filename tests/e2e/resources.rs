@@ -808,7 +808,18 @@ fn public_links_work_until_revoked_replaced_or_expired() {
         assert_eq!(shared["title"], "Q4");
         assert!(shared.get("credits_used").is_none() && shared.get("prompt").is_none());
     }
-    assert_eq!(ok(s.get(&path).bearer(&t).send(), 200)["view_count"], 3);
+    let page = s.get(&format!("/s/{token}")).send();
+    assert_eq!(page.status, 200);
+    assert!(page
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(page.body.contains("<h1>Q4</h1>"));
+    assert!(!page
+        .header("content-security-policy")
+        .unwrap()
+        .contains("unsafe-inline"));
+    assert_eq!(ok(s.get(&path).bearer(&t).send(), 200)["view_count"], 4);
     assert_eq!(
         s.get(&format!("/public/dashboards/{token}/")).send().status,
         404,

@@ -229,3 +229,93 @@ impl From<DashboardDto> for PublicDashboard {
         }
     }
 }
+
+/// GET /s/{token}: the shared report or dashboard as a plain HTML page (no script, no style;
+/// every value escaped). A view is counted as for the JSON reads.
+pub async fn page(call: Call<'_>) -> Result<Response, ApiError> {
+    let token = call.params.token.clone().ok_or(ApiError::NotFound)?;
+    let html = call
+        .app
+        .store
+        .write(move |tx| {
+            let kind = content::link_type(tx, &token)?;
+            let link = content::view_link(tx, &kind, &token)?;
+            Ok(if kind == "report" {
+                let r = content::get_report(tx, link.organization_id, link.resource_id)?;
+                render(
+                    &r.title,
+                    &[
+                        ("Summary", escape(&r.summary)),
+                        ("Report", format!("<pre>{}</pre>", escape(&r.content))),
+                        (
+                            "Completed",
+                            escape(&r.completed_at.map(format_rfc3339).unwrap_or_default()),
+                        ),
+                    ],
+                )
+            } else {
+                let d = content::get_dashboard(tx, link.organization_id, link.resource_id)?;
+                let widgets: Vec<serde_json::Value> =
+                    serde_json::from_str(&d.widgets).unwrap_or_default();
+                let items: String = widgets
+                    .iter()
+                    .map(|w| format!("<li><pre>{}</pre></li>", escape(&w.to_string())))
+                    .collect();
+                render(
+                    &d.name,
+                    &[
+                        ("Description", escape(&d.description)),
+                        ("Widgets", format!("<ul>{items}</ul>")),
+                        ("Updated", escape(&format_rfc3339(d.updated_at))),
+                        (
+                            "Last refreshed",
+                            escape(&d.last_refreshed_at.map(format_rfc3339).unwrap_or_default()),
+                        ),
+                    ],
+                )
+            })
+        })
+        .await?;
+    Ok(reply::text(html, "text/html; charset=utf-8"))
+}
+
+/// A page from a title and (heading, already escaped HTML) sections.
+fn render(title: &str, sections: &[(&str, String)]) -> String {
+    let body: String = sections
+        .iter()
+        .map(|(heading, html)| format!("<h2>{heading}</h2>\n{html}\n"))
+        .collect();
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"robots\" content=\"noindex\"><title>{t} - clariBI</title></head>\n\
+         <body><h1>{t}</h1>\n{body}<p>Shared from clariBI.</p></body></html>\n",
+        t = escape(title)
+    )
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_pages_escape_everything() {
+        let html = render("<script>x</script>", &[("Summary", escape("a & \"b\""))]);
+        assert!(!html.contains("<script>"));
+        assert!(html.contains("&lt;script&gt;") && html.contains("a &amp; &quot;b&quot;"));
+    }
+}
