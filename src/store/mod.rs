@@ -19,6 +19,8 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 pub use migrate::SCHEMA_VERSION;
+/// The connection type the read and write closures receive.
+pub use rusqlite::Connection as Conn;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

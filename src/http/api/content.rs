@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{details, text, Call, PageRequest};
+use super::{details, org_page, text, Call};
 use crate::auth::principal::Authorized;
 use crate::domain::{format_rfc3339, now, Id};
 use crate::error::{ApiError, FieldErrors};
@@ -64,15 +64,7 @@ struct NewDataSource {
 
 /// GET /api/v1/data-sources/
 pub async fn list_data_sources(call: Call<'_>) -> Result<Response, ApiError> {
-    let page = PageRequest::from(call.ctx)?;
-    let (org, offset, size) = (org(&call)?, page.offset(), page.size);
-    let (count, rows) = call
-        .app
-        .store
-        .read(move |c| content::list_data_sources(c, org, offset, size))
-        .await?;
-    let results: Vec<DataSourceDto> = rows.into_iter().map(Into::into).collect();
-    Ok(reply::ok(&page.wrap(&call, count, results)?))
+    org_page::<_, DataSourceDto, _>(call, content::list_data_sources).await
 }
 
 /// GET /api/v1/data-sources/{id}/
@@ -166,15 +158,7 @@ impl From<Report> for ReportDto {
 
 /// GET /api/v1/reports/
 pub async fn list_reports(call: Call<'_>) -> Result<Response, ApiError> {
-    let page = PageRequest::from(call.ctx)?;
-    let (org, offset, size) = (org(&call)?, page.offset(), page.size);
-    let (count, rows) = call
-        .app
-        .store
-        .read(move |c| content::list_reports(c, org, offset, size))
-        .await?;
-    let results: Vec<ReportDto> = rows.into_iter().map(Into::into).collect();
-    Ok(reply::ok(&page.wrap(&call, count, results)?))
+    org_page::<_, ReportDto, _>(call, content::list_reports).await
 }
 
 /// GET /api/v1/reports/{id}/
@@ -393,15 +377,7 @@ fn widgets_json(errors: &mut FieldErrors, widgets: &[serde_json::Value]) -> Stri
 
 /// GET /api/v1/dashboards/
 pub async fn list_dashboards(call: Call<'_>) -> Result<Response, ApiError> {
-    let page = PageRequest::from(call.ctx)?;
-    let (org, offset, size) = (org(&call)?, page.offset(), page.size);
-    let (count, rows) = call
-        .app
-        .store
-        .read(move |c| content::list_dashboards(c, org, offset, size))
-        .await?;
-    let results: Vec<DashboardDto> = rows.into_iter().map(Into::into).collect();
-    Ok(reply::ok(&page.wrap(&call, count, results)?))
+    org_page::<_, DashboardDto, _>(call, content::list_dashboards).await
 }
 
 /// GET /api/v1/dashboards/{id}/

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{text, Call, PageRequest};
+use super::{org_page, text, Call};
 use crate::domain::{format_rfc3339, Id};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::reply::{self, Response};
@@ -187,16 +187,7 @@ fn fields(v: &ValidGoal) -> GoalFields<'_> {
 
 /// GET /api/v1/goals/
 pub async fn list(call: Call<'_>) -> Result<Response, ApiError> {
-    let page = PageRequest::from(call.ctx)?;
-    let org = call.authorized()?.principal().organization_id;
-    let (offset, size) = (page.offset(), page.size);
-    let (count, rows) = call
-        .app
-        .store
-        .read(move |c| goals::list(c, org, offset, size))
-        .await?;
-    let results: Vec<GoalDto> = rows.into_iter().map(Into::into).collect();
-    Ok(reply::ok(&page.wrap(&call, count, results)?))
+    org_page::<_, GoalDto, _>(call, goals::list).await
 }
 
 /// GET /api/v1/goals/{id}/

@@ -205,6 +205,33 @@ fn text(
         .unwrap_or_default()
 }
 
+/// `GET` of a list of the caller's organization: `query(conn, organization, offset, limit)`
+/// reads one page and the count, each row becomes its DTO.
+async fn org_page<Row, Dto, Q>(call: Call<'_>, query: Q) -> Result<Response, ApiError>
+where
+    Row: Send + 'static,
+    Dto: Serialize + From<Row>,
+    Q: FnOnce(
+            &crate::store::Conn,
+            crate::domain::Id,
+            u64,
+            u64,
+        ) -> crate::store::StoreResult<(u64, Vec<Row>)>
+        + Send
+        + 'static,
+{
+    let page = PageRequest::from(call.ctx)?;
+    let org = call.authorized()?.principal().organization_id;
+    let (offset, size) = (page.offset(), page.size);
+    let (count, rows) = call
+        .app
+        .store
+        .read(move |c| query(c, org, offset, size))
+        .await?;
+    let results: Vec<Dto> = rows.into_iter().map(Dto::from).collect();
+    Ok(reply::ok(&page.wrap(&call, count, results)?))
+}
+
 /// A JSON object of non-secret details for the audit log.
 fn details(pairs: &[(&str, &str)]) -> String {
     let map: serde_json::Map<String, serde_json::Value> = pairs

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::auth::{busy, password_field};
-use super::{text, Call, PageRequest};
+use super::{org_page, text, Call, PageRequest};
 use crate::auth::live::LiveUser;
 use crate::domain::{format_rfc3339, Email, Id, Role, Secret};
 use crate::error::{ApiError, FieldErrors};
@@ -59,16 +59,7 @@ fn manageable(call: &Call<'_>, id: Id) -> Result<std::sync::Arc<LiveUser>, ApiEr
 
 /// GET /api/v1/users/
 pub async fn list(call: Call<'_>) -> Result<Response, ApiError> {
-    let page = PageRequest::from(call.ctx)?;
-    let org = call.authorized()?.principal().organization_id;
-    let (offset, size) = (page.offset(), page.size);
-    let (count, rows) = call
-        .app
-        .store
-        .read(move |c| users::page(c, org, offset, size))
-        .await?;
-    let results: Vec<UserDto> = rows.into_iter().map(Into::into).collect();
-    Ok(reply::ok(&page.wrap(&call, count, results)?))
+    org_page::<_, UserDto, _>(call, users::page).await
 }
 
 /// GET /api/v1/users/{id}/
@@ -286,6 +277,16 @@ struct OrganizationDto {
     created_at: String,
 }
 
+impl From<organizations::Organization> for OrganizationDto {
+    fn from(o: organizations::Organization) -> Self {
+        OrganizationDto {
+            id: o.id,
+            name: o.name,
+            created_at: format_rfc3339(o.created_at),
+        }
+    }
+}
+
 /// GET /api/v1/organization/
 pub async fn organization(call: Call<'_>) -> Result<Response, ApiError> {
     let org = call.authorized()?.principal().organization_id;
@@ -294,11 +295,7 @@ pub async fn organization(call: Call<'_>) -> Result<Response, ApiError> {
         .store
         .read(move |c| organizations::get(c, org))
         .await?;
-    Ok(reply::ok(&OrganizationDto {
-        id: o.id,
-        name: o.name,
-        created_at: format_rfc3339(o.created_at),
-    }))
+    Ok(reply::ok(&OrganizationDto::from(o)))
 }
 
 #[derive(Deserialize)]
@@ -331,11 +328,7 @@ pub async fn rename(call: Call<'_>) -> Result<Response, ApiError> {
         })
         .await?;
     call.app.auth.live.put_organization(o.id, &o.name);
-    Ok(reply::ok(&OrganizationDto {
-        id: o.id,
-        name: o.name,
-        created_at: format_rfc3339(o.created_at),
-    }))
+    Ok(reply::ok(&OrganizationDto::from(o)))
 }
 
 #[derive(Deserialize)]
