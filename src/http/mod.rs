@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use bytes::{Buf, Bytes};
 use futures_util::Stream;
-use warp::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use warp::http::{header, HeaderMap, HeaderValue, Method};
 use warp::path::FullPath;
 use warp::Filter;
 
@@ -431,5 +431,4 @@ fn finish(app: &AppState, ctx: &RequestCtx, response: &mut Response, rate: Optio
     if ctx.method == Method::HEAD {
         *response.body_mut() = Vec::new().into();
     }
-    debug_assert!(response.status() != StatusCode::CONTINUE);
 }

@@ -45,10 +45,6 @@ pub fn find_by_name(conn: &Connection, name: &str) -> StoreResult<Option<Id>> {
         .optional()?)
 }
 
-pub fn count(conn: &Connection) -> StoreResult<i64> {
-    Ok(conn.query_row("SELECT COUNT(*) FROM organizations", [], |row| row.get(0))?)
-}
-
 /// Every organization's id and name, for the live state.
 pub fn names(conn: &Connection) -> StoreResult<Vec<(Id, String)>> {
     let mut stmt = conn.prepare("SELECT id, name FROM organizations")?;

@@ -9,11 +9,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{details, Call, PageRequest};
+use super::{details, text, Call, PageRequest};
 use crate::auth::api_key;
 use crate::auth::permission::Permission;
 use crate::auth::principal::{Authorized, Principal};
-use crate::domain::{clean_text, format_rfc3339, now, Id, UnixTime};
+use crate::domain::{format_rfc3339, now, Id, UnixTime};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::reply::{self, Response};
 use crate::store::api_keys::{self, ApiKey, NewApiKey};
@@ -85,12 +85,14 @@ struct KeySpec {
 
 fn validate(request: CreateRequest, creator: &Principal) -> Result<KeySpec, ApiError> {
     let mut errors = FieldErrors::new();
-    let name = clean_text(&request.name, 1, 100)
-        .map_err(|e| errors.insert("name".into(), vec![e.describe()]))
-        .unwrap_or_default();
-    let description = clean_text(request.description.as_deref().unwrap_or(""), 0, 500)
-        .map_err(|e| errors.insert("description".into(), vec![e.describe()]))
-        .unwrap_or_default();
+    let name = text(&mut errors, "name", &request.name, 1, 100);
+    let description = text(
+        &mut errors,
+        "description",
+        request.description.as_deref().unwrap_or(""),
+        0,
+        500,
+    );
     if let Some(days) = request.expires_in_days {
         if ![30, 90, 365].contains(&days) {
             errors.insert(
