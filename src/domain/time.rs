@@ -1,6 +1,8 @@
 //! Time as unix seconds in storage, RFC 3339 in UTC on the wire.
 
-use time::format_description::well_known::Rfc3339;
+use std::fmt;
+
+use serde::{Serialize, Serializer};
 use time::OffsetDateTime;
 
 pub type UnixTime = i64;
@@ -9,12 +11,59 @@ pub fn now() -> UnixTime {
     OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// A stored time as the API shows it, `2026-11-27T10:00:00Z`: response bodies hold these
+/// rather than formatted strings, so a list of rows is serialized without one allocation per
+/// timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timestamp(pub UnixTime);
+
+impl Timestamp {
+    /// The 20 bytes of `YYYY-MM-DDTHH:MM:SSZ`; times outside years 0..=9999 (never stored)
+    /// show as the epoch rather than as a malformed string.
+    fn to_ascii(self) -> [u8; 20] {
+        let t = OffsetDateTime::from_unix_timestamp(self.0)
+            .ok()
+            .filter(|t| (0..=9999).contains(&t.year()))
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+        let mut out = *b"0000-00-00T00:00:00Z";
+        let mut put = |at: usize, value: u32, width: usize| {
+            let mut v = value;
+            for i in (at..at + width).rev() {
+                out[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, t.year().unsigned_abs(), 4);
+        put(5, u8::from(t.month()).into(), 2);
+        put(8, t.day().into(), 2);
+        put(11, t.hour().into(), 2);
+        put(14, t.minute().into(), 2);
+        put(17, t.second().into(), 2);
+        out
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ascii = self.to_ascii();
+        // Only ASCII digits and separators were written.
+        f.write_str(std::str::from_utf8(&ascii).map_err(|_| fmt::Error)?)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let ascii = self.to_ascii();
+        match std::str::from_utf8(&ascii) {
+            Ok(text) => serializer.serialize_str(text),
+            Err(e) => Err(serde::ser::Error::custom(e)),
+        }
+    }
+}
+
 /// `2026-11-27T10:00:00Z`.
 pub fn format_rfc3339(at: UnixTime) -> String {
-    OffsetDateTime::from_unix_timestamp(at)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
+    Timestamp(at).to_string()
 }
 
 #[cfg(test)]
@@ -25,5 +74,29 @@ mod tests {
     fn formats_utc_with_z() {
         assert_eq!(format_rfc3339(1_795_773_600), "2026-11-27T10:00:00Z");
         assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(format_rfc3339(253_402_300_799), "9999-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn agrees_with_the_time_crate_and_serializes_as_a_string() {
+        use time::format_description::well_known::Rfc3339;
+        for at in [1, 59, 86_399, 1_700_000_000, 1_795_773_600, 4_102_444_799] {
+            let expected = OffsetDateTime::from_unix_timestamp(at)
+                .unwrap()
+                .format(&Rfc3339)
+                .unwrap();
+            assert_eq!(Timestamp(at).to_string(), expected);
+            assert_eq!(
+                serde_json::to_string(&Timestamp(at)).unwrap(),
+                format!("\"{expected}\"")
+            );
+        }
+    }
+
+    #[test]
+    fn out_of_range_shows_the_epoch() {
+        assert_eq!(format_rfc3339(i64::MAX), "1970-01-01T00:00:00Z");
+        assert_eq!(format_rfc3339(-100_000_000_000), "1970-01-01T00:00:00Z");
     }
 }

@@ -11,8 +11,10 @@ use super::request::RequestId;
 pub type Response = warp::reply::Response;
 
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
-    match serde_json::to_vec(value) {
-        Ok(body) => {
+    // A page of rows is a few KiB: start there rather than growing from serde_json's 128 bytes.
+    let mut body = Vec::with_capacity(4096);
+    match serde_json::to_writer(&mut body, value) {
+        Ok(()) => {
             let mut response = Response::new(body.into());
             *response.status_mut() = status;
             response.headers_mut().insert(

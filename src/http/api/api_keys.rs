@@ -13,7 +13,7 @@ use super::{details, text, Call, PageRequest};
 use crate::auth::api_key;
 use crate::auth::permission::Permission;
 use crate::auth::principal::{Authorized, Principal};
-use crate::domain::{format_rfc3339, now, Id, UnixTime};
+use crate::domain::{now, Id, Timestamp, UnixTime};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::reply::{self, Response};
 use crate::store::api_keys::{self, ApiKey, NewApiKey};
@@ -41,9 +41,9 @@ struct KeyDto {
     key: Option<String>,
     prefix: String,
     scopes: Option<Vec<String>>,
-    created_at: String,
-    expires_at: Option<String>,
-    last_used_at: Option<String>,
+    created_at: Timestamp,
+    expires_at: Option<Timestamp>,
+    last_used_at: Option<Timestamp>,
     usage_count: i64,
     status: &'static str,
 }
@@ -66,9 +66,9 @@ impl KeyDto {
             scopes: key
                 .scopes
                 .map(|s| s.split_whitespace().map(str::to_string).collect()),
-            created_at: format_rfc3339(key.created_at),
-            expires_at: key.expires_at.map(format_rfc3339),
-            last_used_at: key.last_used_at.map(format_rfc3339),
+            created_at: Timestamp(key.created_at),
+            expires_at: key.expires_at.map(Timestamp),
+            last_used_at: key.last_used_at.map(Timestamp),
             usage_count: key.usage_count,
             status,
         }
@@ -341,8 +341,8 @@ struct VerifyKey {
     name: String,
     prefix: String,
     scopes: Option<Vec<String>>,
-    created_at: String,
-    expires_at: Option<String>,
+    created_at: Timestamp,
+    expires_at: Option<Timestamp>,
 }
 
 #[derive(Serialize)]
@@ -370,8 +370,8 @@ pub fn verify(call: Call<'_>) -> Result<Response, ApiError> {
             .scopes
             .as_ref()
             .map(|s| s.iter().map(|p| p.as_str().to_string()).collect()),
-        created_at: format_rfc3339(key.created_at),
-        expires_at: key.expires_at.map(format_rfc3339),
+        created_at: Timestamp(key.created_at),
+        expires_at: key.expires_at.map(Timestamp),
     });
     Ok(reply::ok(&VerifyResponse {
         valid: true,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{details, org_page, text, Call};
 use crate::auth::principal::Authorized;
-use crate::domain::{format_rfc3339, now, Id};
+use crate::domain::{now, Id, Timestamp};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::reply::{self, Response};
 use crate::store::audit::{self, Outcome};
@@ -39,7 +39,7 @@ struct DataSourceDto {
     source_type: String,
     status: String,
     created_by: Option<Id>,
-    created_at: String,
+    created_at: Timestamp,
 }
 
 impl From<DataSource> for DataSourceDto {
@@ -50,7 +50,7 @@ impl From<DataSource> for DataSourceDto {
             source_type: d.source_type,
             status: d.status,
             created_by: d.created_by,
-            created_at: format_rfc3339(d.created_at),
+            created_at: Timestamp(d.created_at),
         }
     }
 }
@@ -134,8 +134,8 @@ struct ReportDto {
     content: String,
     credits_used: i64,
     created_by: Option<Id>,
-    created_at: String,
-    completed_at: Option<String>,
+    created_at: Timestamp,
+    completed_at: Option<Timestamp>,
 }
 
 impl From<Report> for ReportDto {
@@ -150,8 +150,8 @@ impl From<Report> for ReportDto {
             content: r.content,
             credits_used: r.credits_used,
             created_by: r.created_by,
-            created_at: format_rfc3339(r.created_at),
-            completed_at: r.completed_at.map(format_rfc3339),
+            created_at: Timestamp(r.created_at),
+            completed_at: r.completed_at.map(Timestamp),
         }
     }
 }
@@ -284,7 +284,7 @@ fn compose(
         source.name,
         source.source_type,
         source.status,
-        format_rfc3339(source.created_at)
+        Timestamp(source.created_at)
     );
     (summary, content)
 }
@@ -325,9 +325,9 @@ pub(super) struct DashboardDto {
     pub(super) description: String,
     pub(super) widgets: serde_json::Value,
     created_by: Option<Id>,
-    created_at: String,
-    pub(super) updated_at: String,
-    pub(super) last_refreshed_at: Option<String>,
+    created_at: Timestamp,
+    pub(super) updated_at: Timestamp,
+    pub(super) last_refreshed_at: Option<Timestamp>,
 }
 
 impl From<Dashboard> for DashboardDto {
@@ -338,9 +338,9 @@ impl From<Dashboard> for DashboardDto {
             description: d.description,
             widgets: serde_json::from_str(&d.widgets).unwrap_or_default(),
             created_by: d.created_by,
-            created_at: format_rfc3339(d.created_at),
-            updated_at: format_rfc3339(d.updated_at),
-            last_refreshed_at: d.last_refreshed_at.map(format_rfc3339),
+            created_at: Timestamp(d.created_at),
+            updated_at: Timestamp(d.updated_at),
+            last_refreshed_at: d.last_refreshed_at.map(Timestamp),
         }
     }
 }
@@ -520,8 +520,8 @@ struct ByKind {
 
 #[derive(Serialize)]
 struct UsageDto {
-    period_start: String,
-    period_end: String,
+    period_start: Timestamp,
+    period_end: Timestamp,
     credits_included: i64,
     credits_used: i64,
     credits_remaining: i64,
@@ -540,8 +540,8 @@ pub async fn usage(call: Call<'_>) -> Result<Response, ApiError> {
     let included = call.app.config.credits.monthly_allowance;
     let used = reports + refreshes;
     Ok(reply::ok(&UsageDto {
-        period_start: format_rfc3339(start),
-        period_end: format_rfc3339(end),
+        period_start: Timestamp(start),
+        period_end: Timestamp(end),
         credits_included: included,
         credits_used: used,
         credits_remaining: (included - used).max(0),

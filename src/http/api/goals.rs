@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{org_page, text, Call};
-use crate::domain::{format_rfc3339, Id};
+use crate::domain::{Id, Timestamp};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::reply::{self, Response};
 use crate::store::goals::{self, Goal, GoalFields};
@@ -16,7 +16,7 @@ struct MilestoneDto {
     id: Id,
     name: String,
     target_value: f64,
-    reached_at: Option<String>,
+    reached_at: Option<Timestamp>,
 }
 
 #[derive(Serialize)]
@@ -30,7 +30,7 @@ struct GoalDto {
     due_date: Option<String>,
     milestones: Vec<MilestoneDto>,
     created_by: Option<Id>,
-    created_at: String,
+    created_at: Timestamp,
 }
 
 impl From<Goal> for GoalDto {
@@ -50,11 +50,11 @@ impl From<Goal> for GoalDto {
                     id: m.id,
                     name: m.name,
                     target_value: m.target_value,
-                    reached_at: m.reached_at.map(format_rfc3339),
+                    reached_at: m.reached_at.map(Timestamp),
                 })
                 .collect(),
             created_by: g.created_by,
-            created_at: format_rfc3339(g.created_at),
+            created_at: Timestamp(g.created_at),
         }
     }
 }
@@ -243,7 +243,7 @@ struct ProgressBody {
 
 #[derive(Serialize)]
 struct HistoryEntry {
-    at: String,
+    at: Timestamp,
     value: f64,
 }
 
@@ -282,7 +282,7 @@ fn progress_dto(g: Goal, history: Vec<(i64, f64)>) -> ProgressDto {
         history: history
             .into_iter()
             .map(|(at, value)| HistoryEntry {
-                at: format_rfc3339(at),
+                at: Timestamp(at),
                 value,
             })
             .collect(),

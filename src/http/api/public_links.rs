@@ -9,7 +9,7 @@ use rand::Rng;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{content::DashboardDto, Call};
-use crate::domain::{format_rfc3339, now, Id, UnixTime};
+use crate::domain::{format_rfc3339, now, Id, Timestamp, UnixTime};
 use crate::error::ApiError;
 use crate::http::reply::{self, Response};
 use crate::store::audit::{self, Outcome};
@@ -47,8 +47,8 @@ struct LinkBody {
 struct LinkDto {
     token: String,
     url: String,
-    expires_at: Option<String>,
-    created_at: String,
+    expires_at: Option<Timestamp>,
+    created_at: Timestamp,
     view_count: i64,
 }
 
@@ -62,8 +62,8 @@ fn link_dto(call: &Call<'_>, link: PublicLink) -> LinkDto {
     LinkDto {
         url: format!("{origin}/s/{}", link.token),
         token: link.token,
-        expires_at: link.expires_at.map(format_rfc3339),
-        created_at: format_rfc3339(link.created_at),
+        expires_at: link.expires_at.map(Timestamp),
+        created_at: Timestamp(link.created_at),
         view_count: link.view_count,
     }
 }
@@ -159,8 +159,8 @@ struct PublicReport {
     title: String,
     summary: String,
     content: String,
-    created_at: String,
-    completed_at: Option<String>,
+    created_at: Timestamp,
+    completed_at: Option<Timestamp>,
 }
 
 #[derive(Serialize)]
@@ -168,8 +168,8 @@ struct PublicDashboard {
     name: String,
     description: String,
     widgets: serde_json::Value,
-    updated_at: String,
-    last_refreshed_at: Option<String>,
+    updated_at: Timestamp,
+    last_refreshed_at: Option<Timestamp>,
 }
 
 /// GET /public/reports/{token}/ and /public/dashboards/{token}/: no credentials, a view counted.
@@ -187,8 +187,8 @@ pub async fn read(call: Call<'_>, kind: Kind) -> Result<Response, ApiError> {
                         title: r.title,
                         summary: r.summary,
                         content: r.content,
-                        created_at: format_rfc3339(r.created_at),
-                        completed_at: r.completed_at.map(format_rfc3339),
+                        created_at: Timestamp(r.created_at),
+                        completed_at: r.completed_at.map(Timestamp),
                     })
                 }
                 Kind::Dashboard => {

@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::{Call, PageRequest};
-use crate::domain::{format_rfc3339, Id};
+use crate::domain::{Id, Timestamp};
 use crate::error::ApiError;
 use crate::http::reply::{self, Response};
 use crate::store::audit::{self, Outcome};
@@ -15,9 +15,9 @@ use crate::store::sessions::{self, Session};
 #[derive(Serialize)]
 struct SessionDto {
     id: Id,
-    created_at: String,
-    last_seen_at: String,
-    expires_at: String,
+    created_at: Timestamp,
+    last_seen_at: Timestamp,
+    expires_at: Timestamp,
     ip: Option<String>,
     user_agent: Option<String>,
     current: bool,
@@ -27,9 +27,9 @@ impl SessionDto {
     fn new(s: Session, current: Option<Id>) -> Self {
         SessionDto {
             id: s.id,
-            created_at: format_rfc3339(s.created_at),
-            last_seen_at: format_rfc3339(s.last_seen_at),
-            expires_at: format_rfc3339(s.expires_at),
+            created_at: Timestamp(s.created_at),
+            last_seen_at: Timestamp(s.last_seen_at),
+            expires_at: Timestamp(s.expires_at),
             ip: s.ip,
             user_agent: s.user_agent,
             current: Some(s.id) == current,

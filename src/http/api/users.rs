@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::{busy, password_field};
 use super::{org_page, text, Call, PageRequest};
 use crate::auth::live::LiveUser;
-use crate::domain::{format_rfc3339, Email, Id, Role, Secret};
+use crate::domain::{Email, Id, Role, Secret, Timestamp};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::reply::{self, Response};
 use crate::store::audit::{self, Outcome};
@@ -24,7 +24,7 @@ struct UserDto {
     role: &'static str,
     is_active: bool,
     mfa_enabled: bool,
-    created_at: String,
+    created_at: Timestamp,
 }
 
 impl From<users::User> for UserDto {
@@ -36,7 +36,7 @@ impl From<users::User> for UserDto {
             role: u.role.as_str(),
             is_active: u.is_active,
             mfa_enabled: u.mfa_enabled,
-            created_at: format_rfc3339(u.created_at),
+            created_at: Timestamp(u.created_at),
         }
     }
 }
@@ -274,7 +274,7 @@ pub async fn reset_mfa(call: Call<'_>) -> Result<Response, ApiError> {
 struct OrganizationDto {
     id: Id,
     name: String,
-    created_at: String,
+    created_at: Timestamp,
 }
 
 impl From<organizations::Organization> for OrganizationDto {
@@ -282,7 +282,7 @@ impl From<organizations::Organization> for OrganizationDto {
         OrganizationDto {
             id: o.id,
             name: o.name,
-            created_at: format_rfc3339(o.created_at),
+            created_at: Timestamp(o.created_at),
         }
     }
 }
@@ -393,7 +393,7 @@ pub async fn transfer(call: Call<'_>) -> Result<Response, ApiError> {
 #[derive(Serialize)]
 struct AuditDto {
     id: Id,
-    at: String,
+    at: Timestamp,
     action: String,
     outcome: String,
     user_id: Option<Id>,
@@ -409,7 +409,7 @@ impl From<audit::Stored> for AuditDto {
     fn from(e: audit::Stored) -> Self {
         AuditDto {
             id: e.id,
-            at: format_rfc3339(e.at),
+            at: Timestamp(e.at),
             action: e.action,
             outcome: e.outcome,
             user_id: e.user_id,
@@ -479,7 +479,7 @@ pub async fn export(call: Call<'_>) -> Result<Response, ApiError> {
     for e in &entries {
         let fields = [
             e.id.to_string(),
-            e.at.clone(),
+            e.at.to_string(),
             e.action.clone(),
             e.outcome.clone(),
             e.user_id.map(|v| v.to_string()).unwrap_or_default(),
