@@ -19,11 +19,8 @@ fn add_count(conn: &Connection, organization_id: Id, kind: &str, delta: i64) -> 
 
 fn count_of(conn: &Connection, organization_id: Id, kind: &str) -> StoreResult<u64> {
     Ok(conn
-        .query_row(
-            "SELECT count FROM row_counts WHERE organization_id = ?1 AND kind = ?2",
-            params![organization_id, kind],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT count FROM row_counts WHERE organization_id = ?1 AND kind = ?2")?
+        .query_row(params![organization_id, kind], |r| r.get(0))
         .optional()?
         .unwrap_or(0))
 }

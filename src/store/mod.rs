@@ -105,7 +105,8 @@ impl Store {
         Ok(store)
     }
 
-    /// Runs `f` on a pooled connection, on a blocking thread.
+    /// Runs `f` in one read transaction on a pooled connection, on a blocking thread: every
+    /// statement of `f` sees the same snapshot (a count and the page it goes with agree).
     pub async fn read<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
@@ -136,7 +137,10 @@ impl Store {
         f: impl FnOnce(&Connection) -> StoreResult<T>,
     ) -> StoreResult<T> {
         let conn = self.pool.get()?;
-        f(&conn)
+        let snapshot = Snapshot::begin(&conn)?;
+        let value = f(&conn)?;
+        snapshot.end()?;
+        Ok(value)
     }
 
     /// `write` for callers that are already off the async threads (CLI, startup).
@@ -171,6 +175,37 @@ impl Store {
         }
         target.execute_batch("PRAGMA journal_mode = DELETE;")?;
         Ok(())
+    }
+}
+
+/// A read transaction: a shared lock from the first SELECT to `end`, never the write lock.
+/// `BEGIN` and `COMMIT` are cached statements, so a read parses no SQL of its own; dropped
+/// without `end` (an error in between), it rolls back.
+struct Snapshot<'c> {
+    conn: &'c Connection,
+    open: bool,
+}
+
+impl<'c> Snapshot<'c> {
+    fn begin(conn: &'c Connection) -> StoreResult<Self> {
+        conn.prepare_cached("BEGIN DEFERRED")?.execute([])?;
+        Ok(Snapshot { conn, open: true })
+    }
+
+    fn end(mut self) -> StoreResult<()> {
+        self.conn.prepare_cached("COMMIT")?.execute([])?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl Drop for Snapshot<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            if let Err(e) = self.conn.execute_batch("ROLLBACK") {
+                tracing::error!(error = %e, "ending a read transaction failed");
+            }
+        }
     }
 }
 
