@@ -36,6 +36,15 @@ pub struct ServerConfig {
     pub cors_origins: Vec<String>,
     pub public_url: String,
     pub shutdown_grace: ConfigDuration,
+    pub scheduling: Scheduling,
+}
+
+/// `server.scheduling`: the Linux scheduling policy of the server's threads (see `sched`).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheduling {
+    Batch,
+    Normal,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -402,6 +411,7 @@ mod tests {
             assert_eq!(cfg.auth.max_failed_logins, 5);
             assert_eq!(cfg.server.max_body_bytes, 65536);
             assert_eq!(cfg.log.format, LogFormat::Pretty);
+            assert_eq!(cfg.server.scheduling, Scheduling::Batch);
             assert_eq!(
                 cfg.database.path(&cfg.server),
                 PathBuf::from("./data/claribi.db")

@@ -147,14 +147,8 @@ fn work(queue: &Mutex<Receiver<Job>>) {
 /// hashing still gets a small share of the CPU (Linux gives SCHED_IDLE the lowest weight, not
 /// nothing). Where that is not possible the thread runs as it is.
 fn lower_priority() {
-    use thread_priority::{
-        set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
-        ThreadPriority, ThreadSchedulePolicy,
-    };
-    let policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
-    if let Err(e) = set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, policy)
-    {
-        tracing::debug!(error = ?e, "hashing threads keep the normal priority");
+    if let Err(e) = crate::sched::set_current_thread(crate::sched::Policy::Idle) {
+        tracing::debug!(error = %e, "hashing threads keep the normal priority");
     }
 }
 

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Config, LogFormat, LogLevel, Source};
+use crate::config::{Config, LogFormat, LogLevel, Scheduling, Source};
 use crate::domain::Secret;
 
 #[derive(Parser)]
@@ -195,6 +195,12 @@ fn serve(config: Config) -> Result<(), Failure> {
     // Blocking threads run SQL, one per pooled connection (argon2 has threads of its own);
     // more would only fight over the same connections.
     let blocking = config.database.pool_size as usize + 1;
+    // Before any other thread starts: the runtime's threads and the hashing threads inherit it.
+    if config.server.scheduling == Scheduling::Batch {
+        if let Err(e) = crate::sched::set_current_thread(crate::sched::Policy::Batch) {
+            tracing::warn!(error = %e, "server.scheduling = \"batch\" not applied");
+        }
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(blocking)

@@ -221,6 +221,49 @@ fn the_access_log_has_a_line_per_request_and_no_credentials() {
     assert!(!log.contains(ADMIN_PASSWORD), "a password reached the log");
 }
 
+/// (thread name, Linux scheduling policy: 0 normal, 3 batch, 5 idle) of each thread.
+fn thread_policies(pid: u32) -> Vec<(String, u32)> {
+    let mut threads = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let stat = std::fs::read_to_string(task.unwrap().path().join("stat")).unwrap();
+        let (name, rest) = stat.split_once(" (").unwrap().1.rsplit_once(") ").unwrap();
+        let policy = rest.split(' ').nth(38).unwrap().parse().unwrap();
+        threads.push((name.to_string(), policy));
+    }
+    threads
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn server_threads_run_batch_and_password_hashing_idle() {
+    let s = Server::start();
+    let threads = thread_policies(s.pid());
+    let hashers: Vec<_> = threads
+        .iter()
+        .filter(|(n, _)| n.starts_with("argon2"))
+        .collect();
+    assert!(!hashers.is_empty(), "{threads:?}");
+    assert!(hashers.iter().all(|(_, p)| *p == 5), "{threads:?}");
+    let others: Vec<_> = threads
+        .iter()
+        .filter(|(n, _)| !n.starts_with("argon2"))
+        .collect();
+    assert!(
+        others.iter().any(|(n, _)| n.starts_with("tokio")),
+        "{threads:?}"
+    );
+    assert!(others.iter().all(|(_, p)| *p == 3), "{threads:?}");
+
+    let normal = server().env("CLARIBI_SERVER__SCHEDULING", "normal").start();
+    let threads = thread_policies(normal.pid());
+    assert!(
+        threads
+            .iter()
+            .all(|(n, p)| *p == if n.starts_with("argon2") { 5 } else { 0 }),
+        "{threads:?}"
+    );
+}
+
 fn cli_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     let mut command = std::process::Command::new(crate::support::binary());
     command.args(args).current_dir(dir);
