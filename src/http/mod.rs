@@ -9,10 +9,12 @@ mod router;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::LazyLock;
 use std::time::Instant;
 
 use bytes::{Buf, Bytes};
 use futures_util::Stream;
+use warp::http::header::HeaderName;
 use warp::http::{header, HeaderMap, HeaderValue, Method};
 use warp::path::FullPath;
 use warp::Filter;
@@ -27,7 +29,7 @@ use api::Endpoint as E;
 use api::Shared::{Dashboard as DASHBOARD, Report as REPORT};
 pub use reply::Response;
 use request::RequestCtx;
-use router::{BodyKind, Match, Route, Space, Verb};
+use router::{BodyKind, Match, Route, Router, Space, Verb};
 use BodyKind::{Json, None as NoBody, OptionalJson};
 use Guard::{Any, Interactive, Permission as Perm, Public};
 use Space::{Api, Root};
@@ -115,6 +117,8 @@ static ROUTES: &[Route] = &[
     route(Get,    Root, "public/dashboards/{token}", E::PublicRead(DASHBOARD), Public, NoBody),
     route(Get,    Root, "s/{token}",                 E::SharePage,             Public, NoBody),
 ];
+
+static ROUTER: LazyLock<Router<'static>> = LazyLock::new(|| Router::new(ROUTES));
 
 /// The whole application as one warp filter.
 pub fn routes(
@@ -207,7 +211,7 @@ where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
 {
-    let (route, params) = match router::find(ROUTES, &ctx.method, &ctx.path) {
+    let (route, params) = match ROUTER.find(&ctx.method, &ctx.path) {
         Match::Found(route, params) => (route, params),
         Match::WrongMethod(allow) => {
             let result = if ctx.method == Method::OPTIONS {
@@ -389,13 +393,15 @@ fn allowed_origin<'a>(app: &AppState, ctx: &'a RequestCtx) -> Option<&'a str> {
 
 /// Headers every response carries: request id, no-store on the API, the security headers,
 /// and CORS for listed origins.
+const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+const X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+const X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+
 fn finish(app: &AppState, ctx: &RequestCtx, response: &mut Response, rate: Option<RateInfo>) {
     let api = ctx.path.starts_with("/api/");
     let origin = allowed_origin(app, ctx).and_then(|o| HeaderValue::from_str(o).ok());
     let headers = response.headers_mut();
-    if let Ok(id) = HeaderValue::from_str(ctx.id.as_str()) {
-        headers.insert("x-request-id", id);
-    }
+    headers.insert(request::X_REQUEST_ID, ctx.id.header_value().clone());
     if api {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
@@ -424,11 +430,52 @@ fn finish(app: &AppState, ctx: &RequestCtx, response: &mut Response, rate: Optio
         );
     }
     if let Some(rate) = rate {
-        headers.insert("x-ratelimit-limit", HeaderValue::from(rate.limit));
-        headers.insert("x-ratelimit-remaining", HeaderValue::from(rate.remaining));
-        headers.insert("x-ratelimit-reset", HeaderValue::from(rate.reset));
+        headers.insert(X_RATELIMIT_LIMIT, HeaderValue::from(rate.limit));
+        headers.insert(X_RATELIMIT_REMAINING, HeaderValue::from(rate.remaining));
+        headers.insert(X_RATELIMIT_RESET, HeaderValue::from(rate.reset));
     }
     if ctx.method == Method::HEAD {
         *response.body_mut() = Vec::new().into();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A concrete path for a pattern: `{id}` as 7, `{token}` as `tok`.
+    fn example(route: &Route) -> String {
+        let path = route.pattern.replace("{id}", "7").replace("{token}", "tok");
+        match route.space {
+            Space::Api => format!("/api/v1/{path}/"),
+            Space::Root => format!("/{path}"),
+        }
+    }
+
+    #[test]
+    fn every_route_of_the_table_is_found_for_its_method() {
+        for route in ROUTES {
+            let head = route.pattern.split('/').next().unwrap();
+            assert!(
+                !head.starts_with('{'),
+                "{}: starts with a parameter",
+                route.pattern
+            );
+            let method = match route.verb {
+                Verb::Get => Method::GET,
+                Verb::Post => Method::POST,
+                Verb::Patch => Method::PATCH,
+                Verb::Delete => Method::DELETE,
+            };
+            match ROUTER.find(&method, &example(route)) {
+                Match::Found(found, _) => assert!(
+                    std::ptr::eq(found, route),
+                    "{} found {}",
+                    route.pattern,
+                    found.pattern
+                ),
+                _ => panic!("{} {:?} not found", route.pattern, route.verb),
+            }
+        }
     }
 }

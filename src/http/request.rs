@@ -3,31 +3,51 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use warp::http::{HeaderMap, Method};
+use warp::http::header::HeaderName;
+use warp::http::{HeaderMap, HeaderValue, Method};
 
-/// The request id: the client's own when it is sane, otherwise a fresh random one.
+/// `X-Request-Id`, read from requests and written on every response.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The request id: the client's own when it is sane, otherwise a fresh random one. Kept as the
+/// header value it is sent back as.
 #[derive(Debug, Clone)]
-pub struct RequestId(String);
+pub struct RequestId(HeaderValue);
 
 impl RequestId {
     pub fn from_headers(headers: &HeaderMap) -> Self {
-        let sent = headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| {
-                !v.is_empty()
-                    && v.len() <= 64
-                    && v.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-            });
+        let sent = headers.get(X_REQUEST_ID).filter(|v| {
+            let v = v.as_bytes();
+            !v.is_empty()
+                && v.len() <= 64
+                && v.iter()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        });
         match sent {
-            Some(id) => RequestId(id.to_string()),
-            None => RequestId(format!("{:016x}", rand::random::<u64>())),
+            Some(id) => RequestId(id.clone()),
+            None => RequestId::random(),
         }
     }
 
-    pub fn as_str(&self) -> &str {
+    fn random() -> Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut n = rand::random::<u64>();
+        let mut text = [0u8; 16];
+        for digit in text.iter_mut().rev() {
+            *digit = HEX[(n & 0xf) as usize];
+            n >>= 4;
+        }
+        // Sixteen hex digits are always a valid header value.
+        RequestId(HeaderValue::from_bytes(&text).unwrap_or(HeaderValue::from_static("0")))
+    }
+
+    pub fn header_value(&self) -> &HeaderValue {
         &self.0
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only the characters checked above, or hex digits: always visible ASCII.
+        self.0.to_str().unwrap_or("-")
     }
 }
 
@@ -170,6 +190,9 @@ mod tests {
         assert_eq!(id.as_str(), "abc-123_x.y");
         let id = RequestId::from_headers(&headers(&[("x-request-id", "bad id\"<script>")]));
         assert_eq!(id.as_str().len(), 16);
+        assert!(id.as_str().bytes().all(|b| b.is_ascii_hexdigit()));
+        let other = RequestId::from_headers(&HeaderMap::new());
+        assert_ne!(id.as_str(), other.as_str(), "fresh ids are random");
     }
 
     #[test]

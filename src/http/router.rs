@@ -1,6 +1,10 @@
 //! The route table: one line per endpoint, served under both `/api/` and `/api/v1/`, with or
-//! without the final `/`. Matching is a scan of this table; a path that matches with another
-//! method is a `405` naming the methods it has.
+//! without the final `/`. The table is compiled once into a `Router`: patterns split into
+//! segments and grouped by their first one, so a request is split once and compared with the
+//! few routes that share its first segment. A path that matches with another method is a
+//! `405` naming the methods it has.
+
+use std::collections::HashMap;
 
 use warp::http::Method;
 
@@ -39,7 +43,7 @@ impl Verb {
 }
 
 /// Where a pattern lives: under `/api/` and `/api/v1/`, or at the root (health, pages, public links).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Space {
     Api,
     Root,
@@ -81,30 +85,96 @@ pub enum Match<'r> {
     NotFound,
 }
 
-pub fn find<'r>(table: &'r [Route], method: &Method, path: &str) -> Match<'r> {
-    let (space, rest) = split_space(path);
-    let Some(rest) = rest else {
-        return Match::NotFound;
-    };
-    let verb = Verb::of(method);
-    let mut allowed: Vec<Verb> = Vec::new();
-    for route in table.iter().filter(|r| r.space == space) {
-        let Some(params) = match_pattern(route.pattern, rest) else {
-            continue;
-        };
-        if Some(route.verb) == verb {
-            return Match::Found(route, params);
-        }
-        if !allowed.contains(&route.verb) {
-            allowed.push(route.verb);
+/// One segment of a compiled pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Segment<'t> {
+    Literal(&'t str),
+    Id,
+    Token,
+}
+
+impl<'t> Segment<'t> {
+    fn parse(text: &'t str) -> Self {
+        match text {
+            "{id}" => Segment::Id,
+            "{token}" => Segment::Token,
+            literal => Segment::Literal(literal),
         }
     }
-    if allowed.is_empty() {
-        Match::NotFound
-    } else {
-        let mut allow: Vec<&str> = allowed.iter().map(|v| v.as_str()).collect();
-        allow.push("OPTIONS");
-        Match::WrongMethod(allow.join(", "))
+}
+
+struct Compiled<'t> {
+    route: &'t Route,
+    segments: Vec<Segment<'t>>,
+}
+
+/// The compiled table. Every pattern starts with a literal segment (tested for the real
+/// table), which is the key of its group.
+pub struct Router<'t> {
+    groups: HashMap<(Space, &'t str), Vec<Compiled<'t>>>,
+    longest: usize,
+}
+
+/// The most segments any path is split into; longer paths match nothing.
+const MAX_SEGMENTS: usize = 8;
+
+impl<'t> Router<'t> {
+    pub fn new(table: &'t [Route]) -> Self {
+        let mut groups: HashMap<(Space, &'t str), Vec<Compiled<'t>>> = HashMap::new();
+        let mut longest = 0;
+        for route in table {
+            let segments: Vec<Segment<'t>> = route.pattern.split('/').map(Segment::parse).collect();
+            longest = longest.max(segments.len());
+            let head = route.pattern.split('/').next().unwrap_or("");
+            groups
+                .entry((route.space, head))
+                .or_default()
+                .push(Compiled { route, segments });
+        }
+        Router {
+            groups,
+            longest: longest.min(MAX_SEGMENTS),
+        }
+    }
+
+    pub fn find(&self, method: &Method, path: &str) -> Match<'t> {
+        let (space, rest) = split_space(path);
+        let Some(rest) = rest else {
+            return Match::NotFound;
+        };
+        let mut parts = [""; MAX_SEGMENTS];
+        let mut count = 0;
+        for part in rest.split('/') {
+            if count == self.longest {
+                return Match::NotFound;
+            }
+            parts[count] = part;
+            count += 1;
+        }
+        let parts = &parts[..count];
+        let Some(candidates) = self.groups.get(&(space, parts[0])) else {
+            return Match::NotFound;
+        };
+        let verb = Verb::of(method);
+        let mut allowed: Vec<Verb> = Vec::new();
+        for candidate in candidates {
+            let Some(params) = match_segments(&candidate.segments, parts) else {
+                continue;
+            };
+            if Some(candidate.route.verb) == verb {
+                return Match::Found(candidate.route, params);
+            }
+            if !allowed.contains(&candidate.route.verb) {
+                allowed.push(candidate.route.verb);
+            }
+        }
+        if allowed.is_empty() {
+            Match::NotFound
+        } else {
+            let mut allow: Vec<&str> = allowed.iter().map(|v| v.as_str()).collect();
+            allow.push("OPTIONS");
+            Match::WrongMethod(allow.join(", "))
+        }
     }
 }
 
@@ -127,27 +197,28 @@ fn split_space(path: &str) -> (Space, Option<&str>) {
     (space, Some(rest))
 }
 
-fn match_pattern(pattern: &str, path: &str) -> Option<Params> {
+fn match_segments(pattern: &[Segment<'_>], parts: &[&str]) -> Option<Params> {
+    if pattern.len() != parts.len() {
+        return None;
+    }
     let mut params = Params::default();
-    let mut parts = path.split('/');
-    for expected in pattern.split('/') {
-        let actual = parts.next()?;
-        match expected {
-            "{id}" => {
+    for (expected, actual) in pattern.iter().zip(parts) {
+        match *expected {
+            Segment::Id => {
                 let id: Id = actual.parse().ok().filter(|id| *id > 0)?;
                 params.id = Some(id);
             }
-            "{token}" => {
+            Segment::Token => {
                 if actual.is_empty() {
                     return None;
                 }
                 params.token = Some(actual.to_string());
             }
-            literal if literal == actual => {}
-            _ => return None,
+            Segment::Literal(literal) if literal == *actual => {}
+            Segment::Literal(_) => return None,
         }
     }
-    parts.next().is_none().then_some(params)
+    Some(params)
 }
 
 #[cfg(test)]
@@ -172,7 +243,8 @@ mod tests {
     }
 
     fn found(path: &str) -> Option<Params> {
-        match find(&table(), &Method::GET, path) {
+        let table = table();
+        match Router::new(&table).find(&Method::GET, path) {
             Match::Found(_, p) => Some(p),
             _ => None,
         }
@@ -208,12 +280,18 @@ mod tests {
 
     #[test]
     fn a_known_path_with_another_method_is_405_with_allow() {
-        match find(&table(), &Method::PUT, "/api/things/7/") {
+        let table = table();
+        let router = Router::new(&table);
+        match router.find(&Method::PUT, "/api/things/7/") {
             Match::WrongMethod(allow) => assert_eq!(allow, "GET, HEAD, DELETE, OPTIONS"),
             _ => panic!("expected 405"),
         }
         assert!(matches!(
-            find(&table(), &Method::PUT, "/nowhere"),
+            router.find(&Method::PUT, "/nowhere"),
+            Match::NotFound
+        ));
+        assert!(matches!(
+            router.find(&Method::GET, "/api/a/b/c/d/e/f/g/h/i/j"),
             Match::NotFound
         ));
     }
