@@ -3,6 +3,7 @@
 
 pub mod api;
 mod body;
+mod pages;
 mod reply;
 mod request;
 mod router;
@@ -27,6 +28,7 @@ use crate::auth::principal::{self, Guard, Principal};
 use crate::auth::rate::RateInfo;
 use api::Endpoint as E;
 use api::Shared::{Dashboard as DASHBOARD, Report as REPORT};
+use pages::Page;
 pub use reply::Response;
 use request::RequestCtx;
 use router::{BodyKind, Match, Route, Router, Space, Verb};
@@ -116,6 +118,12 @@ static ROUTES: &[Route] = &[
     route(Get,    Root, "public/reports/{token}",    E::PublicRead(REPORT),    Public, NoBody),
     route(Get,    Root, "public/dashboards/{token}", E::PublicRead(DASHBOARD), Public, NoBody),
     route(Get,    Root, "s/{token}",                 E::SharePage,             Public, NoBody),
+    route(Get,    Root, "login",                     E::Page(Page::Login),     Public, NoBody),
+    route(Get,    Root, "settings/developer/api-keys", E::Page(Page::ApiKeys), Public, NoBody),
+    route(Get,    Root, "settings/security",         E::Page(Page::Security),  Public, NoBody),
+    route(Get,    Root, "admin/users",               E::Page(Page::Users),     Public, NoBody),
+    route(Get,    Root, "admin/audit",               E::Page(Page::Audit),     Public, NoBody),
+    route(Get,    Root, "assets/{token}",            E::Asset,                 Public, NoBody),
 ];
 
 static ROUTER: LazyLock<Router<'static>> = LazyLock::new(|| Router::new(ROUTES));

@@ -1,7 +1,9 @@
 //! End-to-end tests: the real binary, over HTTP. One test binary keeps link time down.
 
 mod api_keys;
+mod browser;
 mod foundation;
 mod resources;
 mod sessions;
 mod support;
+mod web;

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::support::{server, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
 
-fn totp_at(secret: &str, offset_steps: i64) -> String {
+pub fn totp_at(secret: &str, offset_steps: i64) -> String {
     let bytes = totp_rs::Secret::Encoded(secret.to_string())
         .to_bytes()
         .unwrap();

@@ -72,6 +72,10 @@ pub enum Endpoint {
     RevokeLink(Shared),
     PublicRead(Shared),
     SharePage,
+    /// A web page of the contract's section 6.
+    Page(super::pages::Page),
+    /// `/assets/{file}`: the pages' scripts and stylesheet.
+    Asset,
     ListUsers,
     CreateUser,
     GetUser,
@@ -180,6 +184,8 @@ pub async fn dispatch(endpoint: Endpoint, call: Call<'_>) -> Result<Response, Ap
         RevokeLink(kind) => public_links::revoke(call, kind).await,
         PublicRead(kind) => public_links::read(call, kind).await,
         SharePage => public_links::page(call).await,
+        Page(page) => super::pages::page(page, call.ctx),
+        Asset => super::pages::asset(call.params.token.as_deref(), call.ctx),
         ListUsers => users::list(call).await,
         CreateUser => users::create(call).await,
         GetUser => users::get(call).await,

@@ -1,0 +1,99 @@
+// /settings/security: two-factor authentication, password change, sessions.
+"use strict";
+
+function showMfa(enabled) {
+  $("#mfa-status").textContent = enabled
+    ? "Two-factor authentication is on: signing in asks for a code from your authenticator app."
+    : "Two-factor authentication is off.";
+  $("#mfa-off").hidden = enabled;
+  $("#mfa-disable").hidden = !enabled;
+  $("#mfa-enrol").hidden = true;
+}
+
+async function startEnrolment(event) {
+  await act(event.target, async () => {
+    const setup = await api("POST", "/api/auth/mfa/totp/setup/");
+    $("#mfa-qr").src = `data:image/png;base64,${setup.qr_png_base64}`;
+    $("#mfa-secret").textContent = setup.secret;
+    $("#mfa-off").hidden = true;
+    $("#mfa-enrol").hidden = false;
+    $("#mfa-code").focus();
+  });
+}
+
+async function confirmEnrolment(event) {
+  event.preventDefault();
+  await act($("#mfa-confirm-submit"), async () => {
+    const answer = await api("POST", "/api/auth/mfa/totp/confirm/", { code: $("#mfa-code").value.trim() });
+    $("#mfa-code").value = "";
+    $("#mfa-secret").textContent = "";
+    $("#mfa-qr").removeAttribute("src");
+    $("#recovery-codes").replaceChildren(...answer.recovery_codes.map((c) => el("li", {}, c)));
+    showMfa(true);
+    $("#mfa-codes").hidden = false;
+    await refreshUser();
+  });
+}
+
+async function disableMfa(event) {
+  event.preventDefault();
+  await act($("#mfa-disable-submit"), async () => {
+    await api("POST", "/api/auth/mfa/totp/disable/", {
+      password: $("#disable-password").value,
+      code: $("#disable-code").value.trim(),
+    });
+    $("#mfa-disable").reset();
+    showMfa(false);
+    say("Two-factor authentication is off.", "ok");
+    await refreshUser();
+  });
+}
+
+async function changePassword(event) {
+  event.preventDefault();
+  if ($("#new-password").value !== $("#repeat-password").value) {
+    return say("The two new passwords differ.");
+  }
+  await act($("#password-submit"), async () => {
+    await api("POST", "/api/auth/password/", {
+      current_password: $("#current-password").value,
+      new_password: $("#new-password").value,
+    });
+    $("#password").reset();
+    say("Password changed. Your other sessions were signed out.", "ok");
+    await loadSessions();
+  });
+}
+
+async function loadSessions() {
+  const page = await api("GET", "/api/auth/sessions/?page_size=100");
+  $("#sessions tbody").replaceChildren(...page.results.map((s) => el("tr", { "data-session-id": s.id },
+    el("td", {}, when(s.created_at), s.current ? [" ", el("span", { class: "badge current" }, "this session")] : null),
+    el("td", {}, when(s.last_seen_at)),
+    el("td", {}, s.ip || "—"),
+    el("td", { class: "muted" }, s.user_agent || "—"),
+    el("td", {}, s.current
+      ? el("button", { class: "secondary", onclick: logout }, "Sign out")
+      : el("button", { class: "danger", "data-revoke-session": s.id, onclick: (e) => act(e.target, async () => {
+        await api("DELETE", `/api/auth/sessions/${s.id}/`);
+        say("Session signed out.", "ok");
+        await loadSessions();
+      }) }, "Sign out")),
+  )));
+}
+
+if (requireSession()) {
+  $("#mfa-start").addEventListener("click", startEnrolment);
+  $("#mfa-confirm").addEventListener("submit", confirmEnrolment);
+  $("#mfa-disable").addEventListener("submit", disableMfa);
+  $("#mfa-codes-done").addEventListener("click", () => {
+    $("#recovery-codes").replaceChildren();
+    $("#mfa-codes").hidden = true;
+  });
+  $("#password").addEventListener("submit", changePassword);
+  act(null, async () => {
+    const me = await refreshUser();
+    showMfa(me.mfa_enabled);
+    await loadSessions();
+  });
+}

@@ -1,0 +1,154 @@
+//! The admin web pages and their scripts and stylesheet, compiled into the binary from
+//! `assets/` by rust-embed. Pages are static: they talk to the JSON API with the tokens they
+//! keep in `sessionStorage`. Every answer carries an `ETag` (from the file's SHA-256) and is
+//! revalidated (`Cache-Control: no-cache`), so an upgrade is seen at once and an unchanged file
+//! costs a `304`.
+
+use rust_embed::RustEmbed;
+use warp::http::{header, HeaderValue, StatusCode};
+
+use crate::error::ApiError;
+
+use super::reply::Response;
+use super::request::RequestCtx;
+
+#[derive(RustEmbed)]
+#[folder = "assets/"]
+struct Assets;
+
+/// A page of the contract's section 6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    Login,
+    ApiKeys,
+    Security,
+    Users,
+    Audit,
+}
+
+impl Page {
+    fn file(self) -> &'static str {
+        match self {
+            Page::Login => "login.html",
+            Page::ApiKeys => "api-keys.html",
+            Page::Security => "security.html",
+            Page::Users => "users.html",
+            Page::Audit => "audit.html",
+        }
+    }
+}
+
+/// Scripts from this server only, no inline code, no framing; images may be data: URLs (the
+/// MFA QR code).
+const PAGE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; \
+     frame-ancestors 'none'";
+
+pub fn page(page: Page, ctx: &RequestCtx) -> Result<Response, ApiError> {
+    let mut response = serve(page.file(), ctx)?;
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PAGE_POLICY),
+    );
+    Ok(response)
+}
+
+/// `/assets/{file}`: scripts and the stylesheet. Pages themselves are only served at their
+/// own paths.
+pub fn asset(file: Option<&str>, ctx: &RequestCtx) -> Result<Response, ApiError> {
+    match file {
+        Some(file) if !file.ends_with(".html") => serve(file, ctx),
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+fn serve(file: &str, ctx: &RequestCtx) -> Result<Response, ApiError> {
+    let content_type = content_type(file).ok_or(ApiError::NotFound)?;
+    let embedded = Assets::get(file).ok_or(ApiError::NotFound)?;
+    let hash = embedded.metadata.sha256_hash();
+    let etag = format!(
+        "\"{}\"",
+        hash[..12]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    let unchanged = ctx
+        .header("if-none-match")
+        .is_some_and(|sent| sent.split(',').any(|tag| tag.trim() == etag));
+    let mut response = if unchanged {
+        let mut r = Response::new(Vec::new().into());
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
+    } else {
+        let mut r = Response::new(embedded.data.into_owned().into());
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        r
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(etag) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, etag);
+    }
+    Ok(response)
+}
+
+fn content_type(file: &str) -> Option<&'static str> {
+    let (_, extension) = file.rsplit_once('.')?;
+    Some(match extension {
+        "html" => "text/html; charset=utf-8",
+        "js" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::permission::SCOPES;
+
+    #[test]
+    fn every_page_and_every_file_it_loads_is_embedded() {
+        for page in [
+            Page::Login,
+            Page::ApiKeys,
+            Page::Security,
+            Page::Users,
+            Page::Audit,
+        ] {
+            let html = Assets::get(page.file()).expect("page embedded");
+            let html = std::str::from_utf8(&html.data).unwrap();
+            for reference in html.split("\"/assets/").skip(1) {
+                let file = reference.split('"').next().unwrap();
+                assert!(
+                    Assets::get(file).is_some(),
+                    "{}: /assets/{file}",
+                    page.file()
+                );
+                assert!(content_type(file).is_some(), "{file}");
+            }
+            assert!(
+                !html.contains("<script>") && !html.contains(" style="),
+                "{}: inline code or style would be refused by the policy",
+                page.file()
+            );
+        }
+    }
+
+    #[test]
+    fn the_key_page_offers_exactly_the_server_scopes() {
+        let script = Assets::get("api-keys.js").unwrap();
+        let script = std::str::from_utf8(&script.data).unwrap();
+        let list = script.split("const SCOPES = [").nth(1).unwrap();
+        let list = list.split("];").next().unwrap();
+        let offered: Vec<&str> = list
+            .split(',')
+            .map(|s| s.trim().trim_matches('"'))
+            .filter(|s| !s.is_empty())
+            .collect();
+        let server: Vec<&str> = SCOPES.iter().map(|s| s.as_str()).collect();
+        assert_eq!(offered, server);
+    }
+}

@@ -1,0 +1,259 @@
+//! The web pages of the contract's section 6, driven in headless Chromium against the real
+//! binary: what an administrator clicks, checked both on the page and through the API.
+
+use serde_json::json;
+
+use crate::browser::Browser;
+use crate::sessions::totp_at;
+use crate::support::{Server, ADMIN_EMAIL, ADMIN_PASSWORD};
+
+const KEYS_PAGE: &str = "/settings/developer/api-keys";
+
+fn sign_in(browser: &Browser, server: &Server, email: &str, password: &str) {
+    browser.open(&server.url("/login"));
+    browser.fill("#email", email);
+    browser.fill("#password", password);
+    browser.click("#submit");
+    browser.wait_for(&format!("location.pathname === '{KEYS_PAGE}'"));
+}
+
+#[test]
+fn pages_send_the_security_headers_and_root_leads_to_login() {
+    let s = Server::start();
+    for path in [
+        "/login",
+        KEYS_PAGE,
+        "/settings/security",
+        "/admin/users",
+        "/admin/audit",
+    ] {
+        let r = s.get(path).send();
+        assert_eq!(r.status, 200, "{path}");
+        assert!(r.header("content-type").unwrap().starts_with("text/html"));
+        let policy = r.header("content-security-policy").unwrap();
+        assert!(policy.contains("script-src 'self'"), "{policy}");
+        assert!(!policy.contains("unsafe-inline"), "{policy}");
+        assert_eq!(r.header("x-frame-options"), Some("DENY"));
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+        assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
+        let etag = r.header("etag").unwrap().to_string();
+        let again = s.get(path).header("If-None-Match", &etag).send();
+        assert_eq!(again.status, 304, "{path}");
+    }
+    assert_eq!(s.get("/assets/common.js").send().status, 200);
+    assert_eq!(s.get("/assets/login.html").send().status, 404);
+    assert_eq!(s.get("/assets/nothing.js").send().status, 404);
+
+    let browser = Browser::start();
+    browser.open(&s.url("/"));
+    browser.wait_for("location.pathname === '/login'");
+}
+
+#[test]
+fn sign_in_then_generate_use_and_revoke_a_key_shown_once() {
+    let s = Server::start();
+    let browser = Browser::start();
+    browser.open(&s.url("/login"));
+    browser.fill("#email", ADMIN_EMAIL);
+    browser.fill("#password", "not-the-password");
+    browser.click("#submit");
+    assert!(
+        browser.text("#message").contains("email or password"),
+        "a wrong password is reported"
+    );
+    sign_in(&browser, &s, ADMIN_EMAIL, ADMIN_PASSWORD);
+
+    // Tokens live in sessionStorage only.
+    let storage = browser.run(
+        "return [sessionStorage.getItem('claribi.access'), localStorage.length, document.cookie];",
+        json!([]),
+    );
+    assert!(
+        storage[0].as_str().is_some_and(|t| t.len() > 20),
+        "{storage}"
+    );
+    assert_eq!(storage[1], json!(0));
+    assert_eq!(storage[2], json!(""));
+    assert!(browser.text("#whoami").contains(ADMIN_EMAIL));
+
+    // A key scoped to reading reports, 30 days, with a name that is not HTML.
+    browser.click("#generate");
+    let name = "<img src=x onerror=alert(1)> nightly";
+    browser.fill("#name", name);
+    browser.select("#expiry", "30");
+    browser.click("input.scope[value='reports:read']");
+    browser.click("#create-submit");
+    let key = browser.text("#new-key-value");
+    assert!(key.starts_with("claribi_key_") && key.len() == 48, "{key}");
+    assert!(browser
+        .text("#new-key .warning")
+        .contains("not be shown again"));
+
+    let reports = s.get("/api/v1/reports/").bearer(&key).send();
+    assert_eq!(reports.status, 200, "the key from the page works");
+    let dashboards = s.get("/api/v1/dashboards/").bearer(&key).send();
+    assert_eq!(dashboards.status, 403, "and only in its scope");
+
+    let listed = s
+        .get("/api/auth/api-keys/")
+        .bearer(&s.owner_token())
+        .send()
+        .json();
+    let id = listed["results"][0]["id"].as_i64().unwrap();
+    assert!(listed["results"][0]["expires_at"].is_string());
+    let row = format!("tr[data-key-id='{id}']");
+    assert_eq!(
+        browser.text(&format!("{row} td:first-child")),
+        name,
+        "the name is text, not markup"
+    );
+    assert_eq!(
+        browser.run(
+            "return document.querySelectorAll('#keys img').length;",
+            json!([])
+        ),
+        json!(0)
+    );
+
+    // Shown once: gone after dismissing and after a reload.
+    browser.click("#dismiss");
+    browser.open(&s.url(KEYS_PAGE));
+    browser.text(&format!("{row} td:first-child"));
+    let html = browser.run("return document.documentElement.outerHTML;", json!([]));
+    assert!(!html.as_str().unwrap().contains(&key));
+
+    // Revoke, with a confirmation: the key stops working.
+    browser.click(&format!("button[data-revoke='{id}']"));
+    browser.click(&format!("button[data-confirm-revoke='{id}']"));
+    browser.wait_for(&format!(
+        "document.querySelector(\"{row} .badge\").textContent === 'revoked'"
+    ));
+    assert_eq!(s.get("/api/v1/reports/").bearer(&key).send().status, 401);
+}
+
+#[test]
+fn mfa_enrolment_then_sign_in_with_a_recovery_code_and_sessions() {
+    let s = Server::start();
+    let browser = Browser::start();
+    sign_in(&browser, &s, ADMIN_EMAIL, ADMIN_PASSWORD);
+    browser.open(&s.url("/settings/security"));
+    assert!(browser.text("#mfa-status").contains("off"));
+    assert!(browser.text("tr .badge.current").contains("this session"));
+
+    browser.click("#mfa-start");
+    let secret = browser.text("#mfa-secret");
+    let qr = browser.wait_for(
+        "document.querySelector('#mfa-qr').naturalWidth > 0 && document.querySelector('#mfa-qr').src",
+    );
+    assert!(qr.as_str().unwrap().starts_with("data:image/png;base64,"));
+    browser.fill("#mfa-code", &totp_at(&secret, 0));
+    browser.click("#mfa-confirm-submit");
+    browser.text("#recovery-codes li");
+    let codes = browser.run(
+        "return [...document.querySelectorAll('#recovery-codes li')].map(li => li.textContent);",
+        json!([]),
+    );
+    let codes: Vec<String> = serde_json::from_value(codes).unwrap();
+    assert_eq!(codes.len(), 10);
+    assert!(browser.text("#mfa-status").contains("on"));
+
+    // Sign out, then in again: the page asks for the second factor; a recovery code works once.
+    browser.click("#logout");
+    browser.wait_for("location.pathname === '/login'");
+    browser.fill("#email", ADMIN_EMAIL);
+    browser.fill("#password", ADMIN_PASSWORD);
+    browser.click("#submit");
+    browser.click("#use-recovery");
+    browser.fill("#code", &codes[0]);
+    browser.click("#submit");
+    browser.wait_for(&format!("location.pathname === '{KEYS_PAGE}'"));
+
+    // The earlier session was ended by signing out: one session is left, this one.
+    browser.open(&s.url("/settings/security"));
+    browser.text("tr .badge.current");
+    assert_eq!(
+        browser.run(
+            "return document.querySelectorAll('#sessions tbody tr').length;",
+            json!([])
+        ),
+        json!(1)
+    );
+
+    // Change the password from the page: the new one signs in, the old one does not.
+    browser.fill("#current-password", ADMIN_PASSWORD);
+    browser.fill("#new-password", "lantern-quartz-93");
+    browser.fill("#repeat-password", "lantern-quartz-93");
+    browser.click("#password-submit");
+    assert!(browser.text("#message").contains("Password changed"));
+    assert_eq!(s.login(ADMIN_EMAIL, ADMIN_PASSWORD).status, 401);
+}
+
+#[test]
+fn administrators_manage_users_and_read_the_audit_log_others_are_told_no() {
+    let s = Server::start();
+    let browser = Browser::start();
+    sign_in(&browser, &s, ADMIN_EMAIL, ADMIN_PASSWORD);
+
+    browser.open(&s.url("/admin/users"));
+    browser.fill("#email", "dana@example.com");
+    browser.fill("#name", "Dana");
+    browser.fill("#password", "copper-meadow-17");
+    browser.select("#role", "viewer");
+    browser.click("#create-submit");
+    assert!(browser
+        .text("#message")
+        .contains("dana@example.com added as viewer"));
+
+    let token = s.owner_token();
+    let users = s.get("/api/v1/users/").bearer(&token).send().json();
+    let dana = users["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "dana@example.com")
+        .unwrap()
+        .clone();
+    let id = dana["id"].as_i64().unwrap();
+    assert_eq!(dana["role"], "viewer");
+
+    browser.select(&format!("select[data-role-of='{id}']"), "analyst");
+    assert!(browser.text("#message").contains("now analyst"));
+    let path = format!("/api/v1/users/{id}/");
+    assert_eq!(s.get(&path).bearer(&token).send().json()["role"], "analyst");
+
+    browser.click(&format!("button[data-toggle-active='{id}']"));
+    assert!(browser.text("#message").contains("deactivated"));
+    assert_eq!(
+        s.get(&path).bearer(&token).send().json()["is_active"],
+        false
+    );
+    assert_eq!(s.login("dana@example.com", "copper-meadow-17").status, 401);
+    browser.click(&format!("button[data-toggle-active='{id}']"));
+    assert!(browser.text("#message").contains("reactivated"));
+
+    // The audit log shows the role change; a filter narrows it to one action.
+    browser.open(&s.url("/admin/audit"));
+    browser.text("#entries tbody tr td");
+    browser.fill("#action", "user.role_changed");
+    browser.click("#apply");
+    browser.wait_for("document.querySelector('#position').textContent.startsWith('1 entry')");
+    let actions = browser.run(
+        "return [...document.querySelectorAll('#entries tbody tr td:nth-child(2)')].map(t => t.textContent);",
+        json!([]),
+    );
+    assert_eq!(actions, json!(["user.role_changed"]));
+
+    // Dana, an analyst, sees no admin links and is told the page is not for her.
+    browser.click("#logout");
+    browser.wait_for("location.pathname === '/login'");
+    sign_in(&browser, &s, "dana@example.com", "copper-meadow-17");
+    assert_eq!(
+        browser.run(
+            "return document.querySelectorAll('header.nav a[href^=\"/admin\"]').length;",
+            json!([])
+        ),
+        json!(0)
+    );
+    browser.open(&s.url("/admin/users"));
+    assert!(browser.text("#message").contains("Only administrators"));
+}
