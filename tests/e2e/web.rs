@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::browser::Browser;
 use crate::sessions::totp_at;
-use crate::support::{Server, ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::support::{server, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
 
 const KEYS_PAGE: &str = "/settings/developer/api-keys";
 
@@ -50,7 +50,7 @@ fn pages_send_the_security_headers_and_root_leads_to_login() {
 }
 
 #[test]
-fn sign_in_then_generate_use_and_revoke_a_key_shown_once() {
+fn sign_in_then_generate_use_rotate_and_revoke_a_key_shown_once() {
     let s = Server::start();
     let browser = Browser::start();
     browser.open(&s.url("/login"));
@@ -122,13 +122,43 @@ fn sign_in_then_generate_use_and_revoke_a_key_shown_once() {
     let html = browser.run("return document.documentElement.outerHTML;", json!([]));
     assert!(!html.as_str().unwrap().contains(&key));
 
+    // Rotate: a new key is shown once, the old one stops working.
+    browser.click(&format!("button[data-rotate='{id}']"));
+    browser.wait_for(&format!(
+        "document.querySelector(\"{row} .badge\").textContent === 'revoked'"
+    ));
+    let rotated = browser.text("#new-key-value");
+    assert!(rotated.starts_with("claribi_key_") && rotated != key);
+    assert_eq!(s.get("/api/v1/reports/").bearer(&key).send().status, 401);
+    assert_eq!(
+        s.get("/api/v1/reports/").bearer(&rotated).send().status,
+        200
+    );
+    browser.click("#dismiss");
+
     // Revoke, with a confirmation: the key stops working.
+    let listed = s
+        .get("/api/auth/api-keys/")
+        .bearer(&s.owner_token())
+        .send()
+        .json();
+    let active = listed["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["status"] == "active")
+        .unwrap();
+    let id = active["id"].as_i64().unwrap();
+    let row = format!("tr[data-key-id='{id}']");
     browser.click(&format!("button[data-revoke='{id}']"));
     browser.click(&format!("button[data-confirm-revoke='{id}']"));
     browser.wait_for(&format!(
         "document.querySelector(\"{row} .badge\").textContent === 'revoked'"
     ));
-    assert_eq!(s.get("/api/v1/reports/").bearer(&key).send().status, 401);
+    assert_eq!(
+        s.get("/api/v1/reports/").bearer(&rotated).send().status,
+        401
+    );
 }
 
 #[test]
@@ -256,4 +286,28 @@ fn administrators_manage_users_and_read_the_audit_log_others_are_told_no() {
     );
     browser.open(&s.url("/admin/users"));
     assert!(browser.text("#message").contains("Only administrators"));
+}
+
+#[test]
+fn an_expired_access_token_is_refreshed_without_signing_in_again() {
+    let s = server().env("CLARIBI_AUTH__ACCESS_TTL", "10s").start();
+    let browser = Browser::start();
+    sign_in(&browser, &s, ADMIN_EMAIL, ADMIN_PASSWORD);
+    let first = browser.run(
+        "return sessionStorage.getItem('claribi.access');",
+        json!([]),
+    );
+    // Past the token's life and the server's 2 s leeway.
+    std::thread::sleep(std::time::Duration::from_secs(13));
+    browser.open(&s.url(KEYS_PAGE));
+    assert!(browser.text("#keys tbody tr td").contains("No keys yet"));
+    assert!(browser.url().ends_with(KEYS_PAGE), "still signed in");
+    let second = browser.run(
+        "return sessionStorage.getItem('claribi.access');",
+        json!([]),
+    );
+    assert!(
+        second.is_string() && second != first,
+        "a new access token was fetched"
+    );
 }
