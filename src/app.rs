@@ -11,6 +11,7 @@ use rand::distributions::{Alphanumeric, DistString};
 use rand::rngs::OsRng;
 
 use crate::auth::password::Hasher;
+use crate::auth::sealed::SecretSealer;
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::domain::{Email, Role, Secret};
@@ -40,6 +41,31 @@ pub enum StartError {
     },
 }
 
+/// Seals TOTP secrets that a version before sealing stored as they were, in one transaction.
+fn seal_stored_mfa_secrets(store: &Store, sealer: &SecretSealer) -> Result<(), StartError> {
+    let sealed = store.write_blocking(|tx| {
+        let mut sealed = 0;
+        for (id, stored) in users::all_mfa_secrets(tx)? {
+            if SecretSealer::is_sealed(&stored) {
+                continue;
+            }
+            let value = sealer
+                .seal(id, &stored)
+                .map_err(|e| StoreError::Task(e.to_string()))?;
+            users::replace_mfa_secret(tx, id, &value)?;
+            sealed += 1;
+        }
+        Ok(sealed)
+    })?;
+    if sealed > 0 {
+        tracing::info!(
+            count = sealed,
+            "sealed TOTP secrets stored by an earlier version"
+        );
+    }
+    Ok(())
+}
+
 impl App {
     /// Opens the database (migrating it) and prepares the password hasher. Blocking: call it
     /// before the server starts or from a blocking thread.
@@ -53,6 +79,7 @@ impl App {
         let hasher = Hasher::new(&config.auth).map_err(|e| StartError::Setup(e.to_string()))?;
         let auth = Auth::new(&config.auth, &config.server.data_dir)
             .map_err(|e| StartError::Setup(e.to_string()))?;
+        seal_stored_mfa_secrets(&store, &auth.mfa_sealer)?;
         Ok(App {
             config,
             store,

@@ -7,6 +7,7 @@ pub mod password;
 pub mod permission;
 pub mod principal;
 pub mod rate;
+pub mod sealed;
 pub mod throttle;
 pub mod token;
 pub mod totp;
@@ -20,12 +21,24 @@ use crate::domain::{Id, UnixTime};
 use crate::error::ApiError;
 use live::{Live, LiveSession};
 use principal::{KeyRef, Method, Principal};
+use sealed::{SealError, SecretSealer};
 use throttle::LoginThrottle;
 use token::{Claims, TokenError, TokenKeys, TokenType};
+
+/// A key file of the data directory that could not be loaded or created.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error(transparent)]
+    Seal(#[from] SealError),
+}
 
 /// Authentication state shared by all requests.
 pub struct Auth {
     pub tokens: TokenKeys,
+    /// Seals TOTP secrets for the database (shared with blocking closures).
+    pub mfa_sealer: Arc<SecretSealer>,
     /// Access tokens already verified, by their exact text: a hit proves the same signature
     /// was checked before. Expiry is still checked on every use.
     verified: RwLock<HashMap<Box<str>, Arc<Claims>>>,
@@ -46,9 +59,10 @@ pub struct Issued {
 }
 
 impl Auth {
-    pub fn new(config: &AuthConfig, data_dir: &Path) -> Result<Self, TokenError> {
+    pub fn new(config: &AuthConfig, data_dir: &Path) -> Result<Self, KeyError> {
         Ok(Auth {
             tokens: TokenKeys::load_or_create(data_dir, &config.issuer)?,
+            mfa_sealer: Arc::new(SecretSealer::load_or_create(data_dir)?),
             verified: RwLock::new(HashMap::new()),
             live: Live::default(),
             throttle: LoginThrottle::new(

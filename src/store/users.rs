@@ -127,7 +127,7 @@ pub fn recent_password_hashes(conn: &Connection, id: Id, limit: usize) -> StoreR
     Ok(hashes)
 }
 
-/// The pending or active TOTP secret.
+/// The pending or active TOTP secret, as stored (sealed).
 pub fn mfa_secret(conn: &Connection, id: Id) -> StoreResult<Option<String>> {
     Ok(
         conn.query_row("SELECT mfa_secret FROM users WHERE id = ?1", [id], |row| {
@@ -136,6 +136,25 @@ pub fn mfa_secret(conn: &Connection, id: Id) -> StoreResult<Option<String>> {
     )
 }
 
+/// Every stored TOTP secret, pending or active, by user.
+pub fn all_mfa_secrets(conn: &Connection) -> StoreResult<Vec<(Id, String)>> {
+    let mut stmt = conn.prepare("SELECT id, mfa_secret FROM users WHERE mfa_secret IS NOT NULL")?;
+    let rows = stmt
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Replaces a stored secret as it is (the same secret in another form), enabled or not.
+pub fn replace_mfa_secret(conn: &Connection, id: Id, stored: &str) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE users SET mfa_secret = ?2 WHERE id = ?1",
+        params![id, stored],
+    )?;
+    Ok(())
+}
+
+/// Stores a new pending secret (in the sealed form `auth::sealed` makes).
 pub fn set_mfa_secret(conn: &Connection, id: Id, secret: &str) -> StoreResult<()> {
     conn.execute(
         "UPDATE users SET mfa_secret = ?2, mfa_last_step = 0 WHERE id = ?1 AND mfa_enabled = 0",

@@ -358,6 +358,74 @@ fn enable_mfa(s: &Server, token: &str) -> (String, Vec<String>) {
 }
 
 #[test]
+fn totp_secrets_are_sealed_at_rest_and_plain_ones_from_earlier_versions_get_sealed() {
+    let s = Server::start();
+    let (secret, _) = enable_mfa(&s, &s.owner_token());
+    let db = s.data_dir().join("claribi.db");
+    let stored = |db: &std::path::Path| -> String {
+        rusqlite::Connection::open(db)
+            .unwrap()
+            .query_row(
+                "SELECT mfa_secret FROM users WHERE email = ?1",
+                [ADMIN_EMAIL],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let sealed = stored(&db);
+    assert!(
+        sealed.starts_with("v1.") && !sealed.contains(&secret),
+        "{sealed}"
+    );
+    for file in ["claribi.db", "claribi.db-wal"] {
+        if let Ok(bytes) = std::fs::read(s.data_dir().join(file)) {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{file} holds the secret in the clear"
+            );
+        }
+    }
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let key = std::fs::metadata(s.data_dir().join("mfa-key")).unwrap();
+        assert_eq!(key.len(), 32);
+        assert_eq!(key.permissions().mode() & 0o777, 0o600);
+    }
+
+    // A database from a version that stored the secret as it is: sealed at the next start,
+    // and the authenticator goes on working.
+    let data_dir = s.data_dir();
+    let s = s.kill_and_restart_with(|| {
+        rusqlite::Connection::open(data_dir.join("claribi.db"))
+            .unwrap()
+            .execute(
+                "UPDATE users SET mfa_secret = ?1 WHERE email = ?2",
+                [secret.as_str(), ADMIN_EMAIL],
+            )
+            .unwrap();
+    });
+    assert!(s
+        .log()
+        .contains("sealed TOTP secrets stored by an earlier version"));
+    let resealed = stored(&db);
+    assert!(resealed.starts_with("v1.") && resealed != sealed);
+    let login = s.post("/api/auth/login/").json(&json!({
+        "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "totp_code": totp_at(&secret, 1)
+    }));
+    assert_eq!(login.status, 200, "{}", login.body);
+
+    // Another key in the data directory: the secret does not open, which is a server error
+    // that names the key file, not a wrong code.
+    let key = s.data_dir().join("mfa-key");
+    let s = s.kill_and_restart_with(|| std::fs::write(&key, [9u8; 32]).unwrap());
+    let login = s.post("/api/auth/login/").json(&json!({
+        "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "totp_code": totp_at(&secret, 0)
+    }));
+    assert_eq!(login.status, 500, "{}", login.body);
+    assert!(s.log().contains("mfa-key replaced"), "{}", s.log());
+}
+
+#[test]
 fn mfa_enrolment_login_replay_recovery_and_disable() {
     let s = Server::start();
     let token = s.owner_token();

@@ -154,6 +154,16 @@ impl Server {
         Server::spawn(self.dir.clone(), self.env.clone())
     }
 
+    /// Kills the server, runs `change` on its stopped files, and starts it again.
+    pub fn kill_and_restart_with(mut self, change: impl FnOnce()) -> Server {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("kill");
+            child.wait().expect("wait");
+        }
+        change();
+        Server::spawn(self.dir.clone(), self.env.clone())
+    }
+
     /// SIGTERM, and the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running");

@@ -249,19 +249,39 @@ pub async fn login(call: Call<'_>) -> Result<Response, ApiError> {
 pub async fn check_totp(app: &App, user: &users::User, code: String) -> Result<bool, ApiError> {
     let (id, email) = (user.id, user.email.clone());
     let at = now() as u64;
-    let accepted = app
+    let sealer = app.auth.mfa_sealer.clone();
+    let verdict = app
         .store
         .write(move |tx| {
-            let Some(secret) = users::mfa_secret(tx, id)? else {
-                return Ok(false);
+            let Some(stored) = users::mfa_secret(tx, id)? else {
+                return Ok(Verdict::Refused);
             };
-            match totp::matching_step(&secret, &email, &code, at) {
-                Some(step) => users::accept_totp_step(tx, id, step),
-                None => Ok(false),
-            }
+            let Ok(secret) = sealer.open(id, &stored) else {
+                return Ok(Verdict::Unreadable);
+            };
+            Ok(match totp::matching_step(&secret, &email, &code, at) {
+                Some(step) if users::accept_totp_step(tx, id, step)? => Verdict::Accepted,
+                _ => Verdict::Refused,
+            })
         })
         .await?;
-    Ok(accepted)
+    match verdict {
+        Verdict::Accepted => Ok(true),
+        Verdict::Refused => Ok(false),
+        Verdict::Unreadable => Err(ApiError::Internal(format!(
+            "the TOTP secret of user {id} does not open: was {}/mfa-key replaced?",
+            app.config.server.data_dir.display()
+        ))),
+    }
+}
+
+/// What a user's stored TOTP secret said of a code.
+enum Verdict {
+    Accepted,
+    /// A wrong or replayed code, or no secret.
+    Refused,
+    /// The sealed secret does not open with this data directory's key.
+    Unreadable,
 }
 
 /// Writes an audit entry on its own; a failure is logged, not shown to the client.

@@ -33,9 +33,13 @@ pub async fn setup(call: Call<'_>) -> Result<Response, ApiError> {
         ));
     }
     let enrolment = totp::enrol(&user.email).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let secret = enrolment.secret_base32.clone();
+    let sealed = app
+        .auth
+        .mfa_sealer
+        .seal(user_id, &enrolment.secret_base32)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     app.store
-        .write(move |tx| users::set_mfa_secret(tx, user_id, &secret))
+        .write(move |tx| users::set_mfa_secret(tx, user_id, &sealed))
         .await?;
     Ok(reply::ok(&SetupResponse {
         secret: enrolment.secret_base32,
