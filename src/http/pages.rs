@@ -4,6 +4,9 @@
 //! revalidated (`Cache-Control: no-cache`), so an upgrade is seen at once and an unchanged file
 //! costs a `304`.
 
+use std::borrow::Cow;
+
+use bytes::Bytes;
 use rust_embed::RustEmbed;
 use warp::http::{header, HeaderValue, StatusCode};
 
@@ -81,7 +84,12 @@ fn serve(file: &str, ctx: &RequestCtx) -> Result<Response, ApiError> {
         *r.status_mut() = StatusCode::NOT_MODIFIED;
         r
     } else {
-        let mut r = Response::new(embedded.data.into_owned().into());
+        // Compiled-in files are served from the binary's memory, not copied.
+        let body = match embedded.data {
+            Cow::Borrowed(bytes) => Bytes::from_static(bytes),
+            Cow::Owned(bytes) => Bytes::from(bytes),
+        };
+        let mut r = Response::new(body.into());
         r.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         r
