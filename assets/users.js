@@ -9,9 +9,12 @@ function roleCell(user) {
   const select = el("select", { "data-role-of": user.id },
     ...ROLES.map((r) => el("option", { value: r, selected: r === user.role }, r)));
   select.addEventListener("change", () => act(select, async () => {
-    await api("PATCH", `/api/v1/users/${user.id}/`, { role: select.value });
-    say(`${user.email} is now ${select.value}.`, "ok");
-    await load();
+    try {
+      await api("PATCH", `/api/v1/users/${user.id}/`, { role: select.value });
+      say(`${user.email} is now ${select.value}.`, "ok");
+    } finally {
+      await load(); // a refused change shows the role the user still has
+    }
   }));
   return el("td", {}, select);
 }
