@@ -327,6 +327,22 @@ fn create_private_dir(dir: &Path) -> Result<(), StartError> {
         .map_err(|e| StartError::Setup(format!("creating {}: {e}", dir.display())))
 }
 
+/// A key file of the data directory: its bytes, or `len` fresh random bytes written with mode
+/// 0600 at first start. A file shorter than `len` is an error, never silently replaced.
+pub fn load_or_create_key(path: &Path, len: usize) -> Result<Vec<u8>, String> {
+    match std::fs::read(path) {
+        Ok(bytes) if bytes.len() >= len => Ok(bytes),
+        Ok(_) => Err(format!("{} is shorter than {len} bytes", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut bytes = vec![0u8; len];
+            rand::RngCore::fill_bytes(&mut OsRng, &mut bytes);
+            write_private_file(path, &bytes).map_err(|e| e.to_string())?;
+            Ok(bytes)
+        }
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
 /// Writes `contents` to a new file readable by its owner only, replacing any older one.
 pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), StartError> {
     let fail = |e: std::io::Error| StartError::Setup(format!("writing {}: {e}", path.display()));

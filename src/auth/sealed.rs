@@ -35,24 +35,9 @@ impl SecretSealer {
     /// Loads `<data_dir>/mfa-key`, creating a random 256-bit one (mode 0600) at first start.
     pub fn load_or_create(data_dir: &Path) -> Result<Self, SealError> {
         let path = data_dir.join("mfa-key");
-        let key = match std::fs::read(&path) {
-            Ok(bytes) if bytes.len() == 32 => bytes,
-            Ok(_) => {
-                return Err(SealError::Key(format!(
-                    "{} must hold exactly 32 bytes",
-                    path.display()
-                )))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut bytes = vec![0u8; 32];
-                rand::rngs::OsRng.fill_bytes(&mut bytes);
-                crate::app::write_private_file(&path, &bytes)
-                    .map_err(|e| SealError::Key(e.to_string()))?;
-                bytes
-            }
-            Err(e) => return Err(SealError::Key(format!("{}: {e}", path.display()))),
-        };
+        let key = crate::app::load_or_create_key(&path, 32).map_err(SealError::Key)?;
         Self::from_key(&key)
+            .map_err(|_| SealError::Key(format!("{} must hold exactly 32 bytes", path.display())))
     }
 
     pub fn from_key(key: &[u8]) -> Result<Self, SealError> {

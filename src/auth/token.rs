@@ -58,24 +58,8 @@ pub struct TokenKeys {
 impl TokenKeys {
     /// Loads `<data_dir>/jwt-secret`, creating a random 256-bit one (mode 0600) at first start.
     pub fn load_or_create(data_dir: &Path, issuer: &str) -> Result<Self, TokenError> {
-        let path = data_dir.join("jwt-secret");
-        let secret = match std::fs::read(&path) {
-            Ok(bytes) if bytes.len() >= 32 => bytes,
-            Ok(_) => {
-                return Err(TokenError::Secret(format!(
-                    "{} is shorter than 32 bytes",
-                    path.display()
-                )))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut bytes = vec![0u8; 32];
-                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
-                crate::app::write_private_file(&path, &bytes)
-                    .map_err(|e| TokenError::Secret(e.to_string()))?;
-                bytes
-            }
-            Err(e) => return Err(TokenError::Secret(format!("{}: {e}", path.display()))),
-        };
+        let secret = crate::app::load_or_create_key(&data_dir.join("jwt-secret"), 32)
+            .map_err(TokenError::Secret)?;
         Ok(Self::from_secret(&secret, issuer))
     }
 
