@@ -66,7 +66,7 @@ pub fn hash(key: &str) -> KeyHash {
 }
 
 pub fn hash_hex(hash: &KeyHash) -> String {
-    hash.iter().map(|b| format!("{b:02x}")).collect()
+    crate::domain::hex(hash)
 }
 
 pub fn parse_hash_hex(text: &str) -> Option<KeyHash> {

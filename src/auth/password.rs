@@ -13,7 +13,7 @@ use rand::rngs::OsRng;
 use tokio::sync::oneshot;
 
 use crate::config::AuthConfig;
-use crate::domain::Secret;
+use crate::domain::{hex, Secret};
 
 /// Longer passwords are refused before hashing: argon2 takes any length, an attacker's
 /// megabyte-long password should not cost us anything.
@@ -198,10 +198,6 @@ fn check_strength(password: &str, email: &str, min_length: usize) -> Result<(), 
         return Err(WeakPassword("must not repeat a single character".into()));
     }
     Ok(())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

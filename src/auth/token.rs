@@ -67,7 +67,7 @@ impl TokenKeys {
         // The key id names the secret without revealing it, so that a rotated secret can be
         // told apart from the old one later.
         let digest = Sha256::digest(secret);
-        let kid: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+        let kid = crate::domain::hex(&digest[..4]);
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(kid.clone());
         TokenKeys {
@@ -115,7 +115,7 @@ impl TokenKeys {
 /// A random token id: 128 bits, hex.
 pub fn new_jti() -> String {
     let bytes: [u8; 16] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::domain::hex(&bytes)
 }
 
 #[cfg(test)]

@@ -12,5 +12,23 @@ pub use secret::Secret;
 pub use text::{clean_text, TextError};
 pub use time::{format_rfc3339, now, Timestamp, UnixTime};
 
+/// Lower-case hexadecimal of `bytes` (digests, key hashes, token ids).
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    out
+}
+
+#[cfg(test)]
+#[test]
+fn hex_is_two_lower_case_digits_per_byte() {
+    assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+    assert_eq!(hex(&[]), "");
+}
+
 /// Ids of users, organizations, keys, sessions and resources are SQLite rowids.
 pub type Id = i64;

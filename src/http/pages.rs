@@ -69,13 +69,7 @@ fn serve(file: &str, ctx: &RequestCtx) -> Result<Response, ApiError> {
     let content_type = content_type(file).ok_or(ApiError::NotFound)?;
     let embedded = Assets::get(file).ok_or(ApiError::NotFound)?;
     let hash = embedded.metadata.sha256_hash();
-    let etag = format!(
-        "\"{}\"",
-        hash[..12]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
+    let etag = format!("\"{}\"", crate::domain::hex(&hash[..12]));
     let unchanged = ctx
         .header("if-none-match")
         .is_some_and(|sent| sent.split(',').any(|tag| tag.trim() == etag));

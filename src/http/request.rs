@@ -30,15 +30,9 @@ impl RequestId {
     }
 
     fn random() -> Self {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut n = rand::random::<u64>();
-        let mut text = [0u8; 16];
-        for digit in text.iter_mut().rev() {
-            *digit = HEX[(n & 0xf) as usize];
-            n >>= 4;
-        }
+        let text = crate::domain::hex(&rand::random::<[u8; 8]>());
         // Sixteen hex digits are always a valid header value.
-        RequestId(HeaderValue::from_bytes(&text).unwrap_or(HeaderValue::from_static("0")))
+        RequestId(HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("0")))
     }
 
     pub fn header_value(&self) -> &HeaderValue {
