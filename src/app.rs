@@ -2,9 +2,7 @@
 //! the routes, and serve on an already bound listener until the shutdown future completes.
 
 use std::future::Future;
-use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 
 use rand::distributions::{Alphanumeric, DistString};
@@ -14,9 +12,10 @@ use crate::auth::password::Hasher;
 use crate::auth::sealed::SecretSealer;
 use crate::auth::Auth;
 use crate::config::Config;
-use crate::domain::{Email, Role, Secret};
+use crate::domain::{Email, Secret};
+use crate::ops::{self, Actor};
 use crate::store::audit::{self, Entry, Outcome};
-use crate::store::{api_keys, meta, organizations, sessions, users, Store, StoreError};
+use crate::store::{api_keys, users, Store, StoreError};
 
 /// What every request can reach. Built once, shared behind an `Arc`.
 pub struct App {
@@ -24,6 +23,8 @@ pub struct App {
     pub store: Store,
     pub hasher: Hasher,
     pub auth: Auth,
+    /// This process's name in the `servers` table (random, new at every start).
+    pub server_id: String,
 }
 
 pub type AppState = Arc<App>;
@@ -70,7 +71,7 @@ impl App {
     /// Opens the database (migrating it) and prepares the password hasher. Blocking: call it
     /// before the server starts or from a blocking thread.
     pub fn open(config: Config) -> Result<App, StartError> {
-        create_private_dir(&config.server.data_dir)?;
+        crate::data_dir::create(&config.server.data_dir).map_err(StartError::Setup)?;
         let store = Store::open(
             &config.database.path(&config.server),
             config.database.pool_size,
@@ -80,29 +81,15 @@ impl App {
         let auth = Auth::new(&config.auth, &config.server.data_dir)
             .map_err(|e| StartError::Setup(e.to_string()))?;
         seal_stored_mfa_secrets(&store, &auth.mfa_sealer)?;
+        let mut id = [0u8; 8];
+        rand::RngCore::fill_bytes(&mut OsRng, &mut id);
         Ok(App {
             config,
             store,
             hasher,
             auth,
+            server_id: crate::domain::hex(&id),
         })
-    }
-
-    /// Replaces the live state with what the database holds. Blocking.
-    pub fn reload_live(&self) -> Result<i64, StoreError> {
-        let (epoch, all_users, names, live_sessions, keys) = self.store.read_blocking(|conn| {
-            Ok((
-                meta::live_epoch(conn)?,
-                users::all(conn)?,
-                organizations::names(conn)?,
-                sessions::live(conn)?,
-                api_keys::all(conn)?,
-            ))
-        })?;
-        self.auth
-            .live
-            .load(&all_users, names, &live_sessions, &keys);
-        Ok(epoch)
     }
 
     /// Writes the API-key uses counted in memory since the last flush, and audits first uses.
@@ -149,58 +136,45 @@ async fn flush_usage_periodically(app: AppState) {
     }
 }
 
-/// Once a second: reload the live state if a CLI command changed users or sessions (it bumps
-/// the epoch); every ten minutes, forget sessions past their end.
-async fn watch_live_state(app: AppState, mut epoch: i64) {
-    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
+/// Every ten minutes: forget sessions past their end.
+async fn prune_live_periodically(app: AppState) {
+    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(600));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut ticks: u64 = 0;
     loop {
         ticker.tick().await;
-        ticks += 1;
-        match app.store.read(meta::live_epoch).await {
-            Ok(now) if now != epoch => {
-                app.flush_key_usage().await;
-                let reloading = app.clone();
-                match tokio::task::spawn_blocking(move || reloading.reload_live()).await {
-                    Ok(Ok(loaded)) => {
-                        tracing::info!("users or sessions changed from the command line; reloaded");
-                        epoch = loaded;
-                    }
-                    Ok(Err(e)) => tracing::error!(error = %e, "reloading the live state failed"),
-                    Err(e) => tracing::error!(error = %e, "reloading the live state failed"),
-                }
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "reading the live-state epoch failed"),
-        }
-        if ticks % 600 == 0 {
-            app.auth.live.prune(crate::domain::now());
-        }
+        app.auth.live.prune(crate::domain::now());
     }
 }
 
 /// Opens everything, binds `server.bind`, and serves until SIGTERM or SIGINT.
 pub async fn run(config: Config) -> Result<(), StartError> {
-    let (app, epoch) = tokio::task::spawn_blocking(move || -> Result<(App, i64), StartError> {
-        let app = App::open(config)?;
-        bootstrap(&app)?;
-        let epoch = app.reload_live()?;
-        Ok((app, epoch))
-    })
-    .await
-    .map_err(|e| StartError::Setup(e.to_string()))??;
+    let app = tokio::task::spawn_blocking(move || App::open(config))
+        .await
+        .map_err(|e| StartError::Setup(e.to_string()))??;
+    let app = Arc::new(app);
+    bootstrap(&app).await?;
     let addr = app.config.server.bind;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|cause| StartError::Bind { addr, cause })?;
-    let app = Arc::new(app);
-    let watcher = tokio::spawn(watch_live_state(app.clone(), epoch));
+    let address = listener
+        .local_addr()
+        .map_or_else(|_| addr.to_string(), |a| a.to_string());
+    // List once, then follow the feed from the position the listing was read at.
+    let starting = app.clone();
+    let applied = tokio::task::spawn_blocking(move || ops::feed::start(&starting, &address))
+        .await
+        .map_err(|e| StartError::Setup(e.to_string()))??;
+    let follower = tokio::spawn(ops::feed::follow(app.clone(), applied));
     let flusher = tokio::spawn(flush_usage_periodically(app.clone()));
+    let pruner = tokio::spawn(prune_live_periodically(app.clone()));
     serve(app.clone(), listener, shutdown_signal()).await;
-    watcher.abort();
+    follower.abort();
     flusher.abort();
+    pruner.abort();
     app.flush_key_usage().await;
+    let stopping = app.clone();
+    let _ = tokio::task::spawn_blocking(move || ops::feed::stop(&stopping)).await;
     Ok(())
 }
 
@@ -266,8 +240,8 @@ pub async fn shutdown_signal() {
 
 /// On an empty database: the first organization and its owner, from `bootstrap.*` or with a
 /// random password written to `<data_dir>/initial-admin-password` (mode 0600).
-pub fn bootstrap(app: &App) -> Result<(), StartError> {
-    let existing = app.store.read_blocking(users::count)?;
+pub async fn bootstrap(app: &AppState) -> Result<(), StartError> {
+    let existing = app.store.read(users::count).await?;
     if existing > 0 {
         return Ok(());
     }
@@ -291,26 +265,24 @@ pub fn bootstrap(app: &App) -> Result<(), StartError> {
     }
     let hash = app
         .hasher
-        .hash_blocking(&password)
+        .hash(password.clone())
+        .await
         .map_err(|e| StartError::Setup(e.to_string()))?;
     let organization = settings.organization.trim().to_string();
-    app.store.write_blocking(|tx| {
-        let org = organizations::create(tx, &organization)?;
-        users::create(
-            tx,
-            &users::NewUser {
-                organization_id: org,
-                email: &email,
-                name: "Administrator",
-                role: Role::Owner,
-                password_hash: &hash,
-            },
-        )?;
-        Ok(())
-    })?;
+    ops::accounts::create_organization(
+        app,
+        &Actor::System("bootstrap"),
+        organization.clone(),
+        email.clone(),
+        "Administrator".into(),
+        hash,
+    )
+    .await
+    .map_err(|e| StartError::Setup(format!("creating the first organization: {e}")))?;
     if generated {
         let path = app.config.server.data_dir.join("initial-admin-password");
-        write_private_file(&path, format!("{}\n", password.expose()).as_bytes())?;
+        crate::data_dir::write_private_file(&path, format!("{}\n", password.expose()).as_bytes())
+            .map_err(StartError::Setup)?;
         tracing::warn!(
             "created organization {organization:?} with owner {email}; its password is in {} \
              (readable by this user only): log in and change it",
@@ -319,48 +291,5 @@ pub fn bootstrap(app: &App) -> Result<(), StartError> {
     } else {
         tracing::info!("created organization {organization:?} with owner {email}");
     }
-    Ok(())
-}
-
-fn create_private_dir(dir: &Path) -> Result<(), StartError> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| StartError::Setup(format!("creating {}: {e}", dir.display())))
-}
-
-/// A key file of the data directory: its bytes, or `len` fresh random bytes written with mode
-/// 0600 at first start. A file shorter than `len` is an error, never silently replaced.
-pub fn load_or_create_key(path: &Path, len: usize) -> Result<Vec<u8>, String> {
-    match std::fs::read(path) {
-        Ok(bytes) if bytes.len() >= len => Ok(bytes),
-        Ok(_) => Err(format!("{} is shorter than {len} bytes", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut bytes = vec![0u8; len];
-            rand::RngCore::fill_bytes(&mut OsRng, &mut bytes);
-            write_private_file(path, &bytes).map_err(|e| e.to_string())?;
-            Ok(bytes)
-        }
-        Err(e) => Err(format!("{}: {e}", path.display())),
-    }
-}
-
-/// Writes `contents` to a new file readable by its owner only, replacing any older one.
-pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), StartError> {
-    let fail = |e: std::io::Error| StartError::Setup(format!("writing {}: {e}", path.display()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path).map_err(fail)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(fail)?;
-    }
-    file.write_all(contents).map_err(fail)?;
-    file.sync_all().map_err(fail)?;
     Ok(())
 }

@@ -24,6 +24,13 @@ pub struct Config {
     pub rate_limits: RateLimitConfig,
     pub credits: CreditsConfig,
     pub bootstrap: BootstrapConfig,
+    pub cluster: ClusterConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    pub lease: ConfigDuration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -37,6 +44,7 @@ pub struct ServerConfig {
     pub public_url: String,
     pub shutdown_grace: ConfigDuration,
     pub scheduling: Scheduling,
+    pub apply_timeout: ConfigDuration,
 }
 
 /// `server.scheduling`: the Linux scheduling policy of the server's threads (see `sched`).
@@ -299,6 +307,12 @@ impl Config {
                 "auth.argon2_memory_kib",
                 "and argon2_iterations/argon2_parallelism are not valid argon2 parameters",
             );
+        }
+        if self.cluster.lease.0 < Duration::from_secs(1) {
+            return fail("cluster.lease", "must be at least 1s");
+        }
+        if self.server.apply_timeout.0 < Duration::from_millis(100) {
+            return fail("server.apply_timeout", "must be at least 100ms");
         }
         if self.rate_limits.general_per_hour == 0 || self.rate_limits.generation_per_hour == 0 {
             return fail("rate_limits", "limits must be at least 1");

@@ -64,6 +64,15 @@ pub enum ApiError {
     Throttled { message: String, retry_after: u64 },
     #[error("the server is busy; try again shortly")]
     Unavailable { retry_after: u64 },
+    /// The change is committed, but not every server confirmed it in time.
+    #[error("the change is committed, but these servers did not confirm it within {waited:?}: {servers}")]
+    NotConfirmed {
+        servers: String,
+        waited: std::time::Duration,
+    },
+    /// This server has not been able to follow the database's change feed within its lease.
+    #[error("this server is catching up with the database; try again shortly")]
+    NotCurrent,
     #[error("internal error")]
     Internal(String),
 }
@@ -119,7 +128,7 @@ impl ApiError {
             UnsupportedMediaType => 415,
             Throttled { .. } => 429,
             Internal(_) => 500,
-            Unavailable { .. } => 503,
+            Unavailable { .. } | NotConfirmed { .. } | NotCurrent => 503,
         }
     }
 
@@ -149,7 +158,7 @@ impl ApiError {
             PayloadTooLarge(_) => "payload_too_large",
             UnsupportedMediaType => "unsupported_media_type",
             Throttled { .. } => "throttled",
-            Unavailable { .. } => "unavailable",
+            Unavailable { .. } | NotConfirmed { .. } | NotCurrent => "unavailable",
             Internal(_) => "internal_error",
         }
     }
@@ -169,6 +178,7 @@ impl ApiError {
             ApiError::Throttled { retry_after, .. } | ApiError::Unavailable { retry_after } => {
                 Some(*retry_after)
             }
+            ApiError::NotConfirmed { .. } | ApiError::NotCurrent => Some(1),
             _ => None,
         }
     }

@@ -1,22 +1,70 @@
 //! The in-memory state that authenticates a request without a database round trip: users
-//! (role, active), organization names and live sessions. Loaded at start, changed by the code
-//! paths that change the database (before they answer), reloaded when a CLI command bumps the
-//! epoch.
+//! (role, active), organization names, sessions and API keys. It changes only through
+//! `apply`, one object at a time, each object stamped with the feed sequence number of the
+//! state it holds: an older state never replaces a newer one, so nothing applied is undone.
+//! Counters (rate limits, key usage) belong to their key or user and survive every update.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use super::api_key::{parse_hash_hex, KeyHash};
+use super::api_key::KeyHash;
 use super::permission::Permission;
 use super::rate::RateCounters;
 use crate::domain::{Id, Role, UnixTime};
-use crate::store::{api_keys::ApiKey, sessions::Session, users::User};
 
 /// Sessions write `last_seen_at` at most this often.
 const TOUCH_EVERY: i64 = 60;
 
+/// A feed sequence number: the state an object holds includes every change up to it.
+pub type Seq = i64;
+
+/// The state of one object, as the database holds it: the input of `apply`.
 #[derive(Debug, Clone)]
+pub enum Update {
+    User(UserState),
+    Session(SessionState),
+    Key(KeyState),
+    Organization { id: Id, name: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct UserState {
+    pub id: Id,
+    pub organization_id: Id,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub is_active: bool,
+    pub mfa_enabled: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionState {
+    pub id: Id,
+    pub user_id: Id,
+    pub expires_at: UnixTime,
+    pub last_seen_at: UnixTime,
+    pub revoked: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct KeyState {
+    pub id: Id,
+    pub user_id: Id,
+    pub organization_id: Id,
+    pub name: String,
+    pub prefix: String,
+    pub hash: KeyHash,
+    pub scopes: Option<Vec<Permission>>,
+    pub created_at: UnixTime,
+    pub expires_at: Option<UnixTime>,
+    pub revoked: bool,
+    pub last_used_at: Option<UnixTime>,
+    pub ever_used: bool,
+}
+
+#[derive(Debug)]
 pub struct LiveUser {
     pub id: Id,
     pub organization_id: Id,
@@ -25,18 +73,20 @@ pub struct LiveUser {
     pub role: Role,
     pub is_active: bool,
     pub mfa_enabled: bool,
+    seq: Seq,
 }
 
-impl From<&User> for LiveUser {
-    fn from(u: &User) -> Self {
+impl LiveUser {
+    fn new(u: UserState, seq: Seq) -> Self {
         LiveUser {
             id: u.id,
             organization_id: u.organization_id,
-            email: u.email.as_str().into(),
-            name: u.name.as_str().into(),
+            email: u.email.into(),
+            name: u.name.into(),
             role: u.role,
             is_active: u.is_active,
             mfa_enabled: u.mfa_enabled,
+            seq,
         }
     }
 }
@@ -45,7 +95,11 @@ impl From<&User> for LiveUser {
 pub struct LiveSession {
     pub user_id: Id,
     pub expires_at: UnixTime,
-    last_seen_written: AtomicI64,
+    /// Revoked sessions stay (until their end) so that an older state cannot bring them back.
+    pub revoked: bool,
+    seq: Seq,
+    /// Shared by every state of this session.
+    last_seen_written: Arc<AtomicI64>,
 }
 
 impl LiveSession {
@@ -58,9 +112,25 @@ impl LiveSession {
                 .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
     }
+
+    /// Usable now: not revoked, not past its end.
+    pub fn is_live(&self, now: UnixTime) -> bool {
+        !self.revoked && self.expires_at > now
+    }
 }
 
-/// An API key as the hot path needs it; usage is counted here and written in batches.
+/// What is counted for a key between its states: request counters and usage not yet written.
+#[derive(Debug, Default)]
+pub struct KeyCounters {
+    pub rates: Arc<RateCounters>,
+    uses: AtomicU64,
+    last_used: AtomicI64,
+    ever_used: AtomicBool,
+    /// The first use since creation is still to be audited.
+    first_use_pending: AtomicBool,
+}
+
+/// An API key as the hot path needs it.
 #[derive(Debug)]
 pub struct LiveKey {
     pub id: Id,
@@ -71,26 +141,18 @@ pub struct LiveKey {
     pub scopes: Option<Arc<[Permission]>>,
     pub created_at: UnixTime,
     pub expires_at: Option<UnixTime>,
-    revoked: AtomicBool,
-    pub rates: Arc<RateCounters>,
-    /// Uses not yet written.
-    uses: AtomicU64,
-    last_used: AtomicI64,
-    ever_used: AtomicBool,
-    /// The first use since creation is still to be audited.
-    first_use_pending: AtomicBool,
+    pub revoked: bool,
+    seq: Seq,
+    pub counters: Arc<KeyCounters>,
 }
 
 impl LiveKey {
-    pub fn is_revoked(&self) -> bool {
-        self.revoked.load(Ordering::Acquire)
-    }
-
     pub fn record_use(&self, now: UnixTime) {
-        self.uses.fetch_add(1, Ordering::Relaxed);
-        self.last_used.fetch_max(now, Ordering::Relaxed);
-        if !self.ever_used.load(Ordering::Relaxed) && !self.ever_used.swap(true, Ordering::AcqRel) {
-            self.first_use_pending.store(true, Ordering::Release);
+        let c = &self.counters;
+        c.uses.fetch_add(1, Ordering::Relaxed);
+        c.last_used.fetch_max(now, Ordering::Relaxed);
+        if !c.ever_used.load(Ordering::Relaxed) && !c.ever_used.swap(true, Ordering::AcqRel) {
+            c.first_use_pending.store(true, Ordering::Release);
         }
     }
 }
@@ -103,14 +165,31 @@ pub struct Usage {
     pub first_uses: Vec<(Id, Id, Id, Arc<str>)>,
 }
 
-#[derive(Default)]
 pub struct Live {
+    /// Unix milliseconds until which this state counts as current: a follower moves it on
+    /// after each successful read of the feed. `i64::MAX` when nothing follows (one process
+    /// that makes every change itself, or a command-line tool).
+    current_until_ms: AtomicI64,
     users: RwLock<HashMap<Id, Arc<LiveUser>>>,
-    organizations: RwLock<HashMap<Id, Arc<str>>>,
+    organizations: RwLock<HashMap<Id, (Arc<str>, Seq)>>,
     sessions: RwLock<HashMap<Id, Arc<LiveSession>>>,
     keys: RwLock<HashMap<KeyHash, Arc<LiveKey>>>,
     key_hashes: RwLock<HashMap<Id, KeyHash>>,
     user_rates: RwLock<HashMap<Id, Arc<RateCounters>>>,
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        Live {
+            current_until_ms: AtomicI64::new(i64::MAX),
+            users: RwLock::default(),
+            organizations: RwLock::default(),
+            sessions: RwLock::default(),
+            keys: RwLock::default(),
+            key_hashes: RwLock::default(),
+            user_rates: RwLock::default(),
+        }
+    }
 }
 
 fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
@@ -124,41 +203,83 @@ fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 }
 
 impl Live {
-    /// Replaces everything with what the database holds. Flush usage first: counts not yet
-    /// written are dropped with the old keys.
-    pub fn load(
-        &self,
-        users: &[User],
-        organizations: Vec<(Id, String)>,
-        sessions: &[Session],
-        keys: &[ApiKey],
-    ) {
-        let mut by_hash = HashMap::new();
-        let mut hashes = HashMap::new();
-        for key in keys {
-            if let Some((hash, live)) = live_key(key) {
-                hashes.insert(key.id, hash);
-                by_hash.insert(hash, Arc::new(live));
+    /// Brings in the state of one object, read at feed position `seq`, unless the object
+    /// already holds a state at least that recent. Returns whether anything changed.
+    pub fn apply(&self, update: Update, seq: Seq) -> bool {
+        match update {
+            Update::User(user) => {
+                let mut users = write(&self.users);
+                if users.get(&user.id).is_some_and(|u| u.seq >= seq) {
+                    return false;
+                }
+                users.insert(user.id, Arc::new(LiveUser::new(user, seq)));
+            }
+            Update::Organization { id, name } => {
+                let mut organizations = write(&self.organizations);
+                if organizations.get(&id).is_some_and(|(_, at)| *at >= seq) {
+                    return false;
+                }
+                organizations.insert(id, (name.into(), seq));
+            }
+            Update::Session(s) => {
+                let mut sessions = write(&self.sessions);
+                let seen = match sessions.get(&s.id) {
+                    Some(old) if old.seq >= seq => return false,
+                    Some(old) => old.last_seen_written.clone(),
+                    None => Arc::new(AtomicI64::new(s.last_seen_at)),
+                };
+                sessions.insert(
+                    s.id,
+                    Arc::new(LiveSession {
+                        user_id: s.user_id,
+                        expires_at: s.expires_at,
+                        revoked: s.revoked,
+                        seq,
+                        last_seen_written: seen,
+                    }),
+                );
+            }
+            Update::Key(k) => {
+                let mut keys = write(&self.keys);
+                let counters = match keys.get(&k.hash) {
+                    Some(old) if old.seq >= seq => return false,
+                    Some(old) => old.counters.clone(),
+                    None => Arc::new(KeyCounters {
+                        last_used: AtomicI64::new(k.last_used_at.unwrap_or(0)),
+                        ever_used: AtomicBool::new(k.ever_used),
+                        ..KeyCounters::default()
+                    }),
+                };
+                write(&self.key_hashes).insert(k.id, k.hash);
+                keys.insert(
+                    k.hash,
+                    Arc::new(LiveKey {
+                        id: k.id,
+                        user_id: k.user_id,
+                        organization_id: k.organization_id,
+                        name: k.name.into(),
+                        prefix: k.prefix.into(),
+                        scopes: k.scopes.map(Into::into),
+                        created_at: k.created_at,
+                        expires_at: k.expires_at,
+                        revoked: k.revoked,
+                        seq,
+                        counters,
+                    }),
+                );
             }
         }
-        *write(&self.keys) = by_hash;
-        *write(&self.key_hashes) = hashes;
-        let users: HashMap<_, _> = users
-            .iter()
-            .map(|u| (u.id, Arc::new(LiveUser::from(u))))
-            .collect();
-        let organizations = organizations
-            .into_iter()
-            .map(|(id, name)| (id, Arc::from(name.as_str())))
-            .collect();
-        let sessions = sessions
-            .iter()
-            .filter(|s| s.revoked_at.is_none())
-            .map(|s| (s.id, Arc::new(live_session(s))))
-            .collect();
-        *write(&self.users) = users;
-        *write(&self.organizations) = organizations;
-        *write(&self.sessions) = sessions;
+        true
+    }
+
+    /// Whether this state may still answer for the database at `now_ms`.
+    pub fn is_current(&self, now_ms: i64) -> bool {
+        now_ms < self.current_until_ms.load(Ordering::Acquire)
+    }
+
+    /// Set by the follower: current until `until_ms` unless it reads the feed again.
+    pub fn current_until(&self, until_ms: i64) {
+        self.current_until_ms.store(until_ms, Ordering::Release);
     }
 
     pub fn user(&self, id: Id) -> Option<Arc<LiveUser>> {
@@ -168,7 +289,7 @@ impl Live {
     pub fn organization_name(&self, id: Id) -> Arc<str> {
         read(&self.organizations)
             .get(&id)
-            .cloned()
+            .map(|(name, _)| name.clone())
             .unwrap_or_else(|| Arc::from(""))
     }
 
@@ -176,58 +297,14 @@ impl Live {
         read(&self.sessions).get(&id).cloned()
     }
 
-    pub fn put_user(&self, user: &User) {
-        write(&self.users).insert(user.id, Arc::new(LiveUser::from(user)));
-    }
-
-    /// Adds a user (and its organization's name) that a CLI command created and the epoch
-    /// reload has not brought in yet. Never replaces: a newer change may already be here.
-    pub fn adopt_user(&self, user: &User, organization_name: &str) {
-        write(&self.users)
-            .entry(user.id)
-            .or_insert_with(|| Arc::new(LiveUser::from(user)));
-        write(&self.organizations)
-            .entry(user.organization_id)
-            .or_insert_with(|| Arc::from(organization_name));
-    }
-
-    pub fn put_organization(&self, id: Id, name: &str) {
-        write(&self.organizations).insert(id, Arc::from(name));
-    }
-
-    pub fn put_session(&self, session: &Session) {
-        if session.revoked_at.is_none() {
-            write(&self.sessions).insert(session.id, Arc::new(live_session(session)));
-        }
-    }
-
-    pub fn revoke_sessions(&self, ids: &[Id]) {
-        let mut sessions = write(&self.sessions);
-        for id in ids {
-            sessions.remove(id);
-        }
-    }
-
     pub fn key(&self, hash: &KeyHash) -> Option<Arc<LiveKey>> {
         read(&self.keys).get(hash).cloned()
     }
 
-    pub fn put_key(&self, key: &ApiKey) {
-        if let Some((hash, live)) = live_key(key) {
-            write(&self.key_hashes).insert(key.id, hash);
-            write(&self.keys).insert(hash, Arc::new(live));
-        }
-    }
-
-    /// Marks keys revoked: their next request answers `api_key_revoked`.
-    pub fn revoke_keys(&self, ids: &[Id]) {
-        let hashes = read(&self.key_hashes);
-        let keys = read(&self.keys);
-        for id in ids {
-            if let Some(key) = hashes.get(id).and_then(|h| keys.get(h)) {
-                key.revoked.store(true, Ordering::Release);
-            }
-        }
+    /// The key with this id, if this server knows it.
+    pub fn key_by_id(&self, id: Id) -> Option<Arc<LiveKey>> {
+        let hash = *read(&self.key_hashes).get(&id)?;
+        self.key(&hash)
     }
 
     /// The request counters of a JWT user.
@@ -245,13 +322,14 @@ impl Live {
             first_uses: Vec::new(),
         };
         for key in read(&self.keys).values() {
-            let uses = key.uses.swap(0, Ordering::AcqRel);
+            let c = &key.counters;
+            let uses = c.uses.swap(0, Ordering::AcqRel);
             if uses > 0 {
                 usage
                     .counts
-                    .push((key.id, uses, key.last_used.load(Ordering::Acquire)));
+                    .push((key.id, uses, c.last_used.load(Ordering::Acquire)));
             }
-            if key.first_use_pending.swap(false, Ordering::AcqRel) {
+            if c.first_use_pending.swap(false, Ordering::AcqRel) {
                 usage.first_uses.push((
                     key.id,
                     key.user_id,
@@ -263,46 +341,19 @@ impl Live {
         usage
     }
 
-    /// Drops sessions past their end.
+    /// Drops sessions past their end (revoked ones included: an ended session cannot be
+    /// brought back by any state, since its end is checked on every use).
     pub fn prune(&self, now: UnixTime) {
         write(&self.sessions).retain(|_, s| s.expires_at > now);
     }
-}
 
-fn live_key(key: &ApiKey) -> Option<(KeyHash, LiveKey)> {
-    let hash = parse_hash_hex(&key.key_hash)?;
-    let scopes = key.scopes.as_deref().map(|text| {
-        text.split_whitespace()
-            .filter_map(|s| s.parse::<Permission>().ok())
-            .collect::<Vec<_>>()
-            .into()
-    });
-    Some((
-        hash,
-        LiveKey {
-            id: key.id,
-            user_id: key.user_id,
-            organization_id: key.organization_id,
-            name: key.name.as_str().into(),
-            prefix: key.prefix.as_str().into(),
-            scopes,
-            created_at: key.created_at,
-            expires_at: key.expires_at,
-            revoked: AtomicBool::new(key.revoked_at.is_some()),
-            rates: Arc::default(),
-            uses: AtomicU64::new(0),
-            last_used: AtomicI64::new(key.last_used_at.unwrap_or(0)),
-            ever_used: AtomicBool::new(key.usage_count > 0),
-            first_use_pending: AtomicBool::new(false),
-        },
-    ))
-}
-
-fn live_session(s: &Session) -> LiveSession {
-    LiveSession {
-        user_id: s.user_id,
-        expires_at: s.expires_at,
-        last_seen_written: AtomicI64::new(s.last_seen_at),
+    /// How many objects of each kind are held: (users, sessions, keys).
+    pub fn sizes(&self) -> (usize, usize, usize) {
+        (
+            read(&self.users).len(),
+            read(&self.sessions).len(),
+            read(&self.keys).len(),
+        )
     }
 }
 
@@ -310,15 +361,80 @@ fn live_session(s: &Session) -> LiveSession {
 mod tests {
     use super::*;
 
+    fn key(revoked: bool) -> Update {
+        Update::Key(KeyState {
+            id: 1,
+            user_id: 2,
+            organization_id: 3,
+            name: "k".into(),
+            prefix: "claribi_key_abcdefgh".into(),
+            hash: [7; 32],
+            scopes: None,
+            created_at: 0,
+            expires_at: None,
+            revoked,
+            last_used_at: None,
+            ever_used: false,
+        })
+    }
+
+    fn session(revoked: bool) -> Update {
+        Update::Session(SessionState {
+            id: 5,
+            user_id: 2,
+            expires_at: i64::MAX,
+            last_seen_at: 1000,
+            revoked,
+        })
+    }
+
     #[test]
-    fn touches_once_a_minute() {
-        let s = LiveSession {
-            user_id: 1,
-            expires_at: 0,
-            last_seen_written: AtomicI64::new(1000),
-        };
+    fn an_older_state_never_replaces_a_newer_one() {
+        let live = Live::default();
+        assert!(live.apply(key(false), 10));
+        assert!(live.apply(key(true), 12));
+        // A follower that read the key before the revoke applies what it read: ignored.
+        assert!(!live.apply(key(false), 11));
+        assert!(live.key(&[7; 32]).unwrap().revoked);
+        assert!(live.apply(session(true), 12));
+        assert!(!live.apply(session(false), 11));
+        assert!(!live.session(5).unwrap().is_live(0));
+    }
+
+    #[test]
+    fn counters_stay_with_their_key_across_updates() {
+        let live = Live::default();
+        live.apply(key(false), 1);
+        let first = live.key(&[7; 32]).unwrap();
+        first.counters.rates.general.hit(3600, 10).unwrap();
+        first.record_use(3600);
+        live.apply(key(false), 2);
+        let second = live.key(&[7; 32]).unwrap();
+        assert!(Arc::ptr_eq(&first.counters, &second.counters));
+        assert_eq!(
+            second
+                .counters
+                .rates
+                .general
+                .hit(3600, 10)
+                .unwrap()
+                .remaining,
+            8
+        );
+        let usage = live.drain_usage();
+        assert_eq!(usage.counts, vec![(1, 1, 3600)]);
+        assert_eq!(usage.first_uses.len(), 1);
+    }
+
+    #[test]
+    fn touches_once_a_minute_across_states() {
+        let live = Live::default();
+        live.apply(session(false), 1);
+        let s = live.session(5).unwrap();
         assert!(!s.due_for_touch(1030));
         assert!(s.due_for_touch(1060));
+        live.apply(session(false), 2);
+        let s = live.session(5).unwrap();
         assert!(!s.due_for_touch(1061));
         assert!(s.due_for_touch(1125));
     }

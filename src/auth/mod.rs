@@ -89,7 +89,7 @@ impl Auth {
         let session = self
             .live
             .session(claims.sid)
-            .filter(|s| s.user_id == user_id && s.expires_at > now)
+            .filter(|s| s.user_id == user_id && s.is_live(now))
             .ok_or(ApiError::TokenNotValid)?;
         let user = self
             .live
@@ -118,14 +118,13 @@ impl Auth {
             .live
             .key(&api_key::hash(key))
             .ok_or(ApiError::ApiKeyInvalid)?;
-        if live.is_revoked() {
+        if live.revoked {
             return Err(ApiError::ApiKeyRevoked);
         }
         if live.expires_at.is_some_and(|at| at <= now) {
             return Err(ApiError::ApiKeyExpired);
         }
-        // A deactivated creator's keys are revoked with the deactivation; this covers the
-        // moment in between and users switched off from the command line.
+        // A deactivated creator's keys are revoked with the deactivation, in the same change.
         let user = self
             .live
             .user(live.user_id)
@@ -146,7 +145,7 @@ impl Auth {
                 expires_at: live.expires_at,
                 scopes: live.scopes.clone(),
             }),
-            rates: live.rates.clone(),
+            rates: live.counters.rates.clone(),
         })
     }
 

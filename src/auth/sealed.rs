@@ -35,7 +35,7 @@ impl SecretSealer {
     /// Loads `<data_dir>/mfa-key`, creating a random 256-bit one (mode 0600) at first start.
     pub fn load_or_create(data_dir: &Path) -> Result<Self, SealError> {
         let path = data_dir.join("mfa-key");
-        let key = crate::app::load_or_create_key(&path, 32).map_err(SealError::Key)?;
+        let key = crate::data_dir::load_or_create_key(&path, 32).map_err(SealError::Key)?;
         Self::from_key(&key)
             .map_err(|_| SealError::Key(format!("{} must hold exactly 32 bytes", path.display())))
     }

@@ -58,7 +58,7 @@ pub struct TokenKeys {
 impl TokenKeys {
     /// Loads `<data_dir>/jwt-secret`, creating a random 256-bit one (mode 0600) at first start.
     pub fn load_or_create(data_dir: &Path, issuer: &str) -> Result<Self, TokenError> {
-        let secret = crate::app::load_or_create_key(&data_dir.join("jwt-secret"), 32)
+        let secret = crate::data_dir::load_or_create_key(&data_dir.join("jwt-secret"), 32)
             .map_err(TokenError::Secret)?;
         Ok(Self::from_secret(&secret, issuer))
     }

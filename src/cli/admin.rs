@@ -1,35 +1,57 @@
-//! `org create`, `user create`, `user set-password` and `backup`: administration from the
-//! shell, against the same database as the server (also while it runs).
+//! `org create`, `user create|set-password|reset-mfa|deactivate|activate`, `api-key revoke`
+//! and `backup`: administration from the shell, through the same operations as the API, on the
+//! same database as a running server. A change that reaches the live state returns once every
+//! running server has confirmed it (or exits 1 naming the one that did not).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use super::Failure;
-use crate::app::App;
+use crate::app::{App, AppState};
 use crate::config::Config;
 use crate::domain::{Email, Role, Secret};
-use crate::store::audit::{self, Entry, Outcome};
-use crate::store::{api_keys, meta, organizations, sessions, users, StoreError};
+use crate::error::ApiError;
+use crate::ops::{accounts, keys, Actor};
+use crate::store::organizations;
 
-fn open(config: Config) -> Result<App, Failure> {
-    App::open(config).map_err(Failure::runtime)
+const SHELL: Actor = Actor::System("cli");
+
+/// Opens the application and runs `f` on a small runtime of its own (the operations are
+/// async; the hashing threads and the database pool are the application's).
+fn with_app<T, F, Fut>(config: Config, f: F) -> Result<T, Failure>
+where
+    F: FnOnce(AppState) -> Fut,
+    Fut: std::future::Future<Output = Result<T, Failure>>,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Failure::runtime)?;
+    let app: AppState = Arc::new(App::open(config).map_err(Failure::runtime)?);
+    runtime.block_on(f(app))
+}
+
+/// What an operation's refusal means at the shell: the input was wrong (2), or the change
+/// could not be made or confirmed (1).
+fn failure(error: ApiError) -> Failure {
+    match error {
+        ApiError::Invalid { message, .. } => Failure::usage(message),
+        ApiError::Conflict(what) | ApiError::PermissionDenied(what) => Failure::usage(what),
+        ApiError::Internal(cause) => Failure::runtime(cause),
+        other => Failure::runtime(other),
+    }
 }
 
 fn email(raw: &str) -> Result<Email, Failure> {
     Email::parse(raw).map_err(|why| Failure::usage(format!("--email {why}")))
 }
 
-fn hash(app: &App, password: &Secret, email: &Email) -> Result<String, Failure> {
-    app.hasher
-        .check_strength(password, email.as_str())
-        .map_err(|weak| Failure::usage(format!("the password {}", weak.0)))?;
-    app.hasher.hash_blocking(password).map_err(Failure::runtime)
-}
-
-fn store_failure(error: StoreError) -> Failure {
-    match error {
-        StoreError::Conflict(what) => Failure::usage(what),
-        other => Failure::runtime(other),
-    }
+fn find_organization(app: &AppState, name: &str) -> Result<crate::domain::Id, Failure> {
+    let wanted = name.to_string();
+    app.store
+        .read_blocking(|c| organizations::find_by_name(c, &wanted))
+        .map_err(Failure::runtime)?
+        .ok_or_else(|| Failure::usage(format!("no organization is named {name:?}")))
 }
 
 pub fn create_org(
@@ -38,36 +60,26 @@ pub fn create_org(
     owner_email: &str,
     password: Secret,
 ) -> Result<(), Failure> {
-    let app = open(config)?;
     let name = crate::domain::clean_text(name, 1, 100)
         .map_err(|e| Failure::usage(format!("--name {}", e.describe())))?;
     let owner = email(owner_email)?;
-    let hash = hash(&app, &password, &owner)?;
-    let org = app
-        .store
-        .write_blocking(|tx| {
-            if organizations::find_by_name(tx, &name)?.is_some() {
-                return Err(StoreError::Conflict(format!(
-                    "an organization named {name:?} already exists"
-                )));
-            }
-            let org = organizations::create(tx, &name)?;
-            users::create(
-                tx,
-                &users::NewUser {
-                    organization_id: org,
-                    email: &owner,
-                    name: "",
-                    role: Role::Owner,
-                    password_hash: &hash,
-                },
-            )?;
-            meta::bump_live_epoch(tx)?;
-            Ok(org)
-        })
-        .map_err(store_failure)?;
-    println!("created organization {name:?} (id {org}) with owner {owner}");
-    Ok(())
+    with_app(config, |app| async move {
+        let hash = accounts::hash_new_password(&app, "password", password, owner.as_str())
+            .await
+            .map_err(failure)?;
+        let (org, _) = accounts::create_organization(
+            &app,
+            &SHELL,
+            name.clone(),
+            owner.clone(),
+            String::new(),
+            hash,
+        )
+        .await
+        .map_err(failure)?;
+        println!("created organization {name:?} (id {org}) with owner {owner}");
+        Ok(())
+    })
 }
 
 pub fn create_user(
@@ -78,7 +90,6 @@ pub fn create_user(
     name: &str,
     password: Secret,
 ) -> Result<(), Failure> {
-    let app = open(config)?;
     let email = email(email_raw)?;
     let role: Role = role
         .parse()
@@ -90,130 +101,87 @@ pub fn create_user(
     }
     let name = crate::domain::clean_text(name, 0, 100)
         .map_err(|e| Failure::usage(format!("--name {}", e.describe())))?;
-    let hash = hash(&app, &password, &email)?;
-    let id = app
-        .store
-        .write_blocking(|tx| {
-            let org = organizations::find_by_name(tx, org)?
-                .ok_or_else(|| StoreError::Conflict(format!("no organization is named {org:?}")))?;
-            let id = users::create(
-                tx,
-                &users::NewUser {
-                    organization_id: org,
-                    email: &email,
-                    name: &name,
-                    role,
-                    password_hash: &hash,
-                },
-            )?;
-            meta::bump_live_epoch(tx)?;
-            Ok(id)
-        })
-        .map_err(store_failure)?;
-    println!("created user {email} (id {id}) with role {role}");
-    Ok(())
+    let org = org.to_string();
+    with_app(config, |app| async move {
+        let organization = find_organization(&app, &org)?;
+        let user = accounts::create_user(&app, &SHELL, organization, email, name, role, password)
+            .await
+            .map_err(failure)?;
+        println!(
+            "created user {} (id {}) with role {}",
+            user.email, user.id, user.role
+        );
+        Ok(())
+    })
 }
 
 pub fn set_password(config: Config, email_raw: &str, password: Secret) -> Result<(), Failure> {
-    let app = open(config)?;
     let email = email(email_raw)?;
-    let hash = hash(&app, &password, &email)?;
-    let revoked = app
-        .store
-        .write_blocking(|tx| {
-            let user = find(tx, &email)?;
-            users::set_password(tx, user.id, &hash)?;
-            let revoked = sessions::revoke_all_for_user(tx, user.id, None)?;
-            audit::record(tx, &cli_entry("password.changed", &user))?;
-            // A running server reloads users and sessions within a second.
-            meta::bump_live_epoch(tx)?;
-            Ok(revoked.len())
-        })
-        .map_err(store_failure)?;
-    println!("password of {email} changed; {revoked} session(s) ended");
-    Ok(())
+    with_app(config, |app| async move {
+        let user = accounts::find_by_email(&app, &email)
+            .await
+            .map_err(failure)?;
+        let hash = accounts::checked_new_password(&app, &user, "password", password)
+            .await
+            .map_err(failure)?;
+        let ended = accounts::set_password(&app, &SHELL, user.id, hash, None)
+            .await
+            .map_err(failure)?;
+        println!("password of {email} changed; {ended} session(s) ended");
+        Ok(())
+    })
 }
 
 pub fn reset_mfa(config: Config, email_raw: &str) -> Result<(), Failure> {
-    let app = open(config)?;
     let email = email(email_raw)?;
-    app.store
-        .write_blocking(|tx| {
-            let user = find(tx, &email)?;
-            users::set_mfa_enabled(tx, user.id, false)?;
-            audit::record(tx, &cli_entry("mfa.reset", &user))?;
-            meta::bump_live_epoch(tx)
-        })
-        .map_err(store_failure)?;
-    println!("MFA of {email} turned off");
-    Ok(())
+    with_app(config, |app| async move {
+        let user = accounts::find_by_email(&app, &email)
+            .await
+            .map_err(failure)?;
+        accounts::reset_mfa(&app, &SHELL, user.id)
+            .await
+            .map_err(failure)?;
+        println!("MFA of {email} turned off");
+        Ok(())
+    })
 }
 
-fn find(conn: &rusqlite::Connection, email: &Email) -> Result<users::User, StoreError> {
-    users::find_by_email(conn, email)?
-        .ok_or_else(|| StoreError::Conflict(format!("no user has the email {email}")))
-}
-
-/// An audit entry for a change made from the shell (no user, no address).
-fn cli_entry(action: &'static str, target: &users::User) -> Entry {
-    Entry {
-        organization_id: Some(target.organization_id),
-        action,
-        outcome: Outcome::Success,
-        target_type: Some("user"),
-        target_id: Some(target.id),
-        details: r#"{"via":"cli"}"#.into(),
-        ..Entry::default()
-    }
+/// `user deactivate` (every session ends, every key is revoked) and `user activate`.
+pub fn set_active(config: Config, email_raw: &str, active: bool) -> Result<(), Failure> {
+    let email = email(email_raw)?;
+    with_app(config, |app| async move {
+        let user = accounts::find_by_email(&app, &email)
+            .await
+            .map_err(failure)?;
+        let wanted = accounts::UserChange {
+            is_active: Some(active),
+            ..accounts::UserChange::default()
+        };
+        accounts::update_user(&app, &SHELL, user.id, wanted)
+            .await
+            .map_err(failure)?;
+        if active {
+            println!("{email} is active again");
+        } else {
+            println!("{email} deactivated: their sessions ended and their API keys are revoked");
+        }
+        Ok(())
+    })
 }
 
 pub fn revoke_key(config: Config, prefix: &str) -> Result<(), Failure> {
-    let app = open(config)?;
-    let prefix = prefix.trim();
-    let revoked = app
-        .store
-        .write_blocking(|tx| {
-            let keys = api_keys::find_by_prefix(tx, prefix)?;
-            let key = match keys.as_slice() {
-                [] => {
-                    return Err(StoreError::Conflict(format!(
-                        "no API key has the prefix {prefix}"
-                    )))
-                }
-                [key] => key,
-                _ => {
-                    return Err(StoreError::Conflict(format!(
-                        "{} keys share the prefix {prefix}; revoke them from the web page",
-                        keys.len()
-                    )))
-                }
-            };
-            let revoked = api_keys::revoke(tx, key.id, None)?;
-            if revoked {
-                audit::record(
-                    tx,
-                    &Entry {
-                        organization_id: Some(key.organization_id),
-                        action: "api_key.revoked",
-                        outcome: Outcome::Success,
-                        api_key_prefix: Some(key.prefix.clone()),
-                        target_type: Some("api_key"),
-                        target_id: Some(key.id),
-                        details: r#"{"via":"cli"}"#.into(),
-                        ..Entry::default()
-                    },
-                )?;
-                meta::bump_live_epoch(tx)?;
-            }
-            Ok(revoked)
-        })
-        .map_err(store_failure)?;
-    if revoked {
-        println!("revoked the API key {prefix}");
-    } else {
-        println!("the API key {prefix} was already revoked");
-    }
-    Ok(())
+    let prefix = prefix.trim().to_string();
+    with_app(config, |app| async move {
+        let revoked = keys::revoke_by_prefix(&app, &SHELL, &prefix)
+            .await
+            .map_err(failure)?;
+        if revoked {
+            println!("revoked the API key {prefix}");
+        } else {
+            println!("the API key {prefix} was already revoked");
+        }
+        Ok(())
+    })
 }
 
 pub fn backup(config: Config, out: &Path) -> Result<(), Failure> {
@@ -223,7 +191,7 @@ pub fn backup(config: Config, out: &Path) -> Result<(), Failure> {
             out.display()
         )));
     }
-    let app = open(config)?;
+    let app = App::open(config).map_err(Failure::runtime)?;
     app.store.backup_to(out).map_err(Failure::runtime)?;
     println!("backup written to {}", out.display());
     Ok(())

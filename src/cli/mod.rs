@@ -102,6 +102,16 @@ enum UserCommand {
         #[arg(long, value_name = "EMAIL")]
         email: String,
     },
+    /// Deactivate a user: every session ends and every API key of theirs is revoked.
+    Deactivate {
+        #[arg(long, value_name = "EMAIL")]
+        email: String,
+    },
+    /// Let a deactivated user log in again (their revoked keys stay revoked).
+    Activate {
+        #[arg(long, value_name = "EMAIL")]
+        email: String,
+    },
 }
 
 #[derive(Args)]
@@ -185,6 +195,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
             admin::set_password(config, &email, read_password()?)
         }
         Command::User(UserCommand::ResetMfa { email }) => admin::reset_mfa(config, &email),
+        Command::User(UserCommand::Deactivate { email }) => {
+            admin::set_active(config, &email, false)
+        }
+        Command::User(UserCommand::Activate { email }) => admin::set_active(config, &email, true),
         Command::ApiKey(ApiKeyCommand::Revoke { prefix }) => admin::revoke_key(config, &prefix),
         Command::Demo(DemoCommand::Seed { org, reports }) => demo::seed(config, &org, reports),
         Command::Backup { out } => admin::backup(config, &out),

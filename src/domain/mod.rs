@@ -23,6 +23,15 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// A flat JSON object of strings (audit details, built from non-secret values only).
+pub fn json_object(pairs: &[(&str, &str)]) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
 #[cfg(test)]
 #[test]
 fn hex_is_two_lower_case_digits_per_byte() {

@@ -310,9 +310,14 @@ fn limit_rate(
     }
 }
 
-/// Resolves the request's credential to a `Principal` from the live state alone. A JWT
+/// Resolves the request's credential to a `Principal` from the live state alone (no SQL). A JWT
 /// session's `last_seen_at` is written in the background, at most once a minute.
 fn authenticate(app: &AppState, ctx: &RequestCtx) -> Result<Principal, ApiError> {
+    // A server that could not follow the change feed within its lease may have missed a
+    // revocation: it refuses rather than answer from a stale state.
+    if !app.auth.live.is_current(crate::ops::feed::now_ms()) {
+        return Err(ApiError::NotCurrent);
+    }
     let now = crate::domain::now();
     match credential(ctx)? {
         Credential::Jwt(token) => {

@@ -12,6 +12,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (2, include_str!("migrations/v2_sessions_mfa_audit.sql")),
     (3, include_str!("migrations/v3_api_keys.sql")),
     (4, include_str!("migrations/v4_content.sql")),
+    (5, include_str!("migrations/v5_change_feed.sql")),
 ];
 
 pub const SCHEMA_VERSION: u32 = 1 + MIGRATIONS.len() as u32;

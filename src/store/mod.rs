@@ -4,8 +4,9 @@
 pub mod api_keys;
 pub mod audit;
 pub mod content;
+pub mod credentials;
+pub mod feed;
 pub mod goals;
-pub mod meta;
 mod migrate;
 pub mod organizations;
 pub mod sessions;
@@ -21,6 +22,8 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 pub use migrate::SCHEMA_VERSION;
 /// The connection type the read and write closures receive.
 pub use rusqlite::Connection as Conn;
+/// The transaction a write closure receives.
+pub type Tx<'c> = Transaction<'c>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -131,6 +134,21 @@ impl Store {
             .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
+    /// `write_blocking` whose closure fails with the caller's own error type (the transaction
+    /// rolls back on any `Err`).
+    pub fn write_with<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut conn = self.pool.get().map_err(StoreError::from)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
+        let value = f(&tx)?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(value)
+    }
+
     /// `read` for callers that are already off the async threads (CLI, startup).
     pub fn read_blocking<T>(
         &self,
@@ -148,12 +166,8 @@ impl Store {
         &self,
         f: impl FnOnce(&Transaction<'_>) -> StoreResult<T>,
     ) -> StoreResult<T> {
-        let mut conn = self.pool.get()?;
         // IMMEDIATE takes the write lock up front: two writers never deadlock on an upgrade.
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = f(&tx)?;
-        tx.commit()?;
-        Ok(value)
+        self.write_with(f)
     }
 
     /// `SELECT 1` through the pool: the readiness probe.

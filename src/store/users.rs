@@ -17,6 +17,8 @@ pub struct User {
     pub password_changed_at: UnixTime,
     pub created_at: UnixTime,
     pub mfa_enabled: bool,
+    /// Moves on whenever the user's sessions are ended wholesale (see `end_sessions`).
+    pub session_epoch: i64,
 }
 
 pub struct NewUser<'a> {
@@ -28,7 +30,7 @@ pub struct NewUser<'a> {
 }
 
 const COLUMNS: &str = "id, organization_id, email, name, role, is_active, password_hash, \
-                       password_changed_at, created_at, mfa_enabled";
+                       password_changed_at, created_at, mfa_enabled, session_epoch";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<User> {
     let role: String = row.get(4)?;
@@ -49,6 +51,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<User> {
         password_changed_at: row.get(7)?,
         created_at: row.get(8)?,
         mfa_enabled: row.get(9)?,
+        session_epoch: row.get(10)?,
     })
 }
 
@@ -258,6 +261,26 @@ pub fn set_name(conn: &Connection, id: Id, name: &str) -> StoreResult<()> {
 
 pub fn count(conn: &Connection) -> StoreResult<i64> {
     Ok(conn.query_row("SELECT COUNT(*) FROM users", [], |row| row.get(0))?)
+}
+
+/// Moves the user's session epoch on: a login that verified the password before this commit
+/// cannot open its session after it (`session_epoch_is`). Called with every wholesale end of
+/// sessions: password change or reset, deactivation.
+pub fn bump_session_epoch(conn: &Connection, id: Id) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE users SET session_epoch = session_epoch + 1 WHERE id = ?1",
+        [id],
+    )?;
+    Ok(())
+}
+
+/// Whether the user is still active at the session epoch `epoch`.
+pub fn may_open_session(conn: &Connection, id: Id, epoch: i64) -> StoreResult<bool> {
+    Ok(conn
+        .prepare_cached("SELECT session_epoch = ?2 AND is_active FROM users WHERE id = ?1")?
+        .query_row(params![id, epoch], |row| row.get(0))
+        .optional()?
+        .unwrap_or(false))
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 mod api_keys;
 mod browser;
 mod foundation;
+mod live_state;
 mod resources;
 mod sessions;
 mod support;

@@ -145,6 +145,21 @@ impl Server {
         format!("{}{}", self.base, path)
     }
 
+    /// A second server on the same data directory and database, on a port of its own.
+    pub fn beside(&self) -> Server {
+        Server::spawn(self.dir.clone(), self.env.clone())
+    }
+
+    /// Sends a signal (`STOP`, `CONT`, `KILL`, ...) to the server process.
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{name}"), &self.pid().to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -{name} failed");
+    }
+
     /// SIGKILL, then start again on the same data directory.
     pub fn kill_and_restart(mut self) -> Server {
         if let Some(mut child) = self.child.take() {
@@ -183,6 +198,16 @@ impl Server {
 
     /// Runs a CLI command against this server's configuration, with `stdin` as its input.
     pub fn cli(&self, args: &[&str], stdin: &str) -> std::process::Output {
+        self.cli_with(&[], args, stdin)
+    }
+
+    /// `cli` with extra environment variables.
+    pub fn cli_with(
+        &self,
+        env: &[(&str, &str)],
+        args: &[&str],
+        stdin: &str,
+    ) -> std::process::Output {
         let mut command = Command::new(binary());
         command
             .args(args)
@@ -191,6 +216,9 @@ impl Server {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, v) in &self.env {
+            command.env(k, v);
+        }
+        for (k, v) in env {
             command.env(k, v);
         }
         let mut child = command.spawn().expect("run claribi");
@@ -229,7 +257,7 @@ impl Server {
         resp.json()["access"].as_str().unwrap().to_string()
     }
 
-    /// Creates a user through the CLI and returns nothing; the server sees it within a second.
+    /// Creates a user through the CLI; the command returns once the running server has it.
     pub fn create_user(&self, email: &str, role: &str, password: &str) {
         let out = self.cli(
             &[
@@ -249,15 +277,8 @@ impl Server {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        // Wait for the running server to pick the new user up.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while self.login(email, password).status != 200 {
-            assert!(
-                Instant::now() < deadline,
-                "user {email} never became usable"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let first = self.login(email, password);
+        assert_eq!(first.status, 200, "user {email} not usable: {}", first.body);
     }
 }
 

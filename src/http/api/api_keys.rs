@@ -9,15 +9,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{details, text, Call, PageRequest};
-use crate::auth::api_key;
+use super::{text, Call, PageRequest};
 use crate::auth::permission::Permission;
 use crate::auth::principal::{Authorized, Principal};
 use crate::domain::{now, Id, Timestamp, UnixTime};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::reply::{self, Response};
-use crate::store::api_keys::{self, ApiKey, NewApiKey};
-use crate::store::audit::{self, Outcome};
+use crate::ops::keys::{self, KeySpec};
+use crate::store::api_keys::{self, ApiKey};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -73,14 +72,6 @@ impl KeyDto {
             status,
         }
     }
-}
-
-/// The validated form of a create request.
-struct KeySpec {
-    name: String,
-    description: String,
-    scopes: Option<Vec<Permission>>,
-    expires_in_days: Option<i64>,
 }
 
 fn validate(request: CreateRequest, creator: &Principal) -> Result<KeySpec, ApiError> {
@@ -150,69 +141,16 @@ fn validate(request: CreateRequest, creator: &Principal) -> Result<KeySpec, ApiE
     })
 }
 
-fn scopes_text(scopes: &Option<Vec<Permission>>) -> Option<String> {
-    scopes.as_ref().map(|s| {
-        let mut names: Vec<&str> = s.iter().map(|p| p.as_str()).collect();
-        names.sort_unstable();
-        names.join(" ")
-    })
-}
-
 /// POST /api/auth/api-keys/
 pub async fn create(call: Call<'_>) -> Result<Response, ApiError> {
     let request: CreateRequest = call.json()?;
-    let creator = call.authorized()?.principal().clone();
-    let spec = validate(request, &creator)?;
-    let entry = call.audit("api_key.created", Outcome::Success);
-    let (key, secret) = insert_key(&call, &creator, spec, entry, None).await?;
-    Ok(reply::created(&KeyDto::new(key, Some(secret), now())))
-}
-
-/// Stores a new key (revoking `replaces` in the same transaction) and makes it live.
-async fn insert_key(
-    call: &Call<'_>,
-    owner: &Principal,
-    spec: KeySpec,
-    mut entry: audit::Entry,
-    replaces: Option<Id>,
-) -> Result<(ApiKey, String), ApiError> {
-    let generated = api_key::generate();
-    let hash = api_key::hash_hex(&generated.hash);
-    let prefix = generated.prefix.clone();
-    let scopes = scopes_text(&spec.scopes);
-    let (user_id, organization_id, by) = (owner.user_id, owner.organization_id, owner.user_id);
-    let key = call
-        .app
-        .store
-        .write(move |tx| {
-            if let Some(old) = replaces {
-                api_keys::revoke(tx, old, Some(by))?;
-            }
-            let key = api_keys::create(
-                tx,
-                &NewApiKey {
-                    user_id,
-                    organization_id,
-                    name: &spec.name,
-                    description: &spec.description,
-                    key_hash: &hash,
-                    prefix: &prefix,
-                    scopes: scopes.as_deref(),
-                    expires_in_days: spec.expires_in_days,
-                },
-            )?;
-            entry.target_type = Some("api_key");
-            entry.target_id = Some(key.id);
-            entry.details = details(&[("prefix", &key.prefix), ("name", &key.name)]);
-            audit::record(tx, &entry)?;
-            Ok(key)
-        })
-        .await?;
-    if let Some(old) = replaces {
-        call.app.auth.live.revoke_keys(&[old]);
-    }
-    call.app.auth.live.put_key(&key);
-    Ok((key, generated.key))
+    let spec = validate(request, call.authorized()?.principal())?;
+    let created = keys::create(call.app, &call.actor(), spec).await?;
+    Ok(reply::created(&KeyDto::new(
+        created.key,
+        Some(created.secret),
+        now(),
+    )))
 }
 
 /// A key the caller may see: their own, or any of the organization's for administrators.
@@ -269,57 +207,29 @@ pub async fn get(call: Call<'_>) -> Result<Response, ApiError> {
 pub async fn revoke(call: Call<'_>) -> Result<Response, ApiError> {
     let auth = call.authorized()?.clone();
     let key = visible_key(&call, &auth).await?;
-    let mut entry = call.audit("api_key.revoked", Outcome::Success);
-    entry.target_type = Some("api_key");
-    entry.target_id = Some(key.id);
-    entry.details = details(&[("prefix", &key.prefix), ("name", &key.name)]);
-    let (id, by) = (key.id, auth.principal().user_id);
-    call.app
-        .store
-        .write(move |tx| {
-            if api_keys::revoke(tx, id, Some(by))? {
-                audit::record(tx, &entry)?;
-            }
-            Ok(())
-        })
-        .await?;
-    // Before the answer leaves: the next request with this key is refused.
-    call.app.auth.live.revoke_keys(&[id]);
+    // The answer leaves once the key is refused here and on every other server.
+    keys::revoke(call.app, &call.actor(), &key).await?;
     Ok(reply::no_content())
 }
 
-/// POST /api/auth/api-keys/{id}/rotate/
+/// POST /api/auth/api-keys/{id}/rotate/: only the key's creator; the successor is theirs.
 pub async fn rotate(call: Call<'_>) -> Result<Response, ApiError> {
     let auth = call.authorized()?.clone();
     let old = visible_key(&call, &auth).await?;
+    if old.user_id != auth.principal().user_id {
+        return Err(ApiError::denied(
+            "only the key's creator may rotate it; administrators may revoke it",
+        ));
+    }
     if old.revoked_at.is_some() {
         return Err(ApiError::Conflict("a revoked key cannot be rotated".into()));
     }
-    let scopes = old.scopes.as_deref().map(|text| {
-        text.split_whitespace()
-            .filter_map(|s| s.parse::<Permission>().ok())
-            .collect()
-    });
-    let spec = KeySpec {
-        name: old.name.clone(),
-        description: old.description.clone(),
-        scopes,
-        expires_in_days: old.expires_in_days,
-    };
-    // The new key belongs to the old key's owner, whoever rotates it.
-    let owner = call
-        .app
-        .auth
-        .live
-        .user(old.user_id)
-        .ok_or(ApiError::NotFound)?;
-    let mut owner_principal = auth.principal().clone();
-    owner_principal.user_id = owner.id;
-    owner_principal.organization_id = owner.organization_id;
-    let mut entry = call.audit("api_key.rotated", Outcome::Success);
-    entry.details = details(&[("replaces", &old.prefix)]);
-    let (key, secret) = insert_key(&call, &owner_principal, spec, entry, Some(old.id)).await?;
-    Ok(reply::created(&KeyDto::new(key, Some(secret), now())))
+    let created = keys::rotate(call.app, &call.actor(), &old).await?;
+    Ok(reply::created(&KeyDto::new(
+        created.key,
+        Some(created.secret),
+        now(),
+    )))
 }
 
 #[derive(Serialize)]

@@ -8,16 +8,17 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{details, Call};
+use super::Call;
 use crate::app::App;
 use crate::auth::live::LiveUser;
-use crate::auth::password::{PasswordError, MAX_PASSWORD_BYTES};
-use crate::auth::{token, totp};
-use crate::domain::{now, Email, Id, Secret};
+use crate::auth::password::MAX_PASSWORD_BYTES;
+use crate::auth::token;
+use crate::domain::{now, Id, Secret};
 use crate::error::ApiError;
 use crate::http::reply::{self, Response};
-use crate::store::audit::{self, Outcome};
-use crate::store::{organizations, sessions, users};
+use crate::ops::accounts::busy;
+use crate::ops::{accounts, sessions};
+use crate::store::users;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,6 +48,22 @@ impl UserDto {
             id: user.id,
             email: user.email.to_string(),
             name: user.name.to_string(),
+            organization: app
+                .auth
+                .live
+                .organization_name(user.organization_id)
+                .to_string(),
+            organization_id: user.organization_id,
+            role: user.role.as_str(),
+            mfa_enabled: user.mfa_enabled,
+        }
+    }
+
+    fn from_row(app: &App, user: &users::User) -> Self {
+        UserDto {
+            id: user.id,
+            email: user.email.clone(),
+            name: user.name.clone(),
             organization: app
                 .auth
                 .live
@@ -87,208 +104,26 @@ pub fn password_field(field: &str, password: &Secret) -> Result<(), ApiError> {
     Ok(())
 }
 
-pub fn busy(error: PasswordError) -> ApiError {
-    match error {
-        PasswordError::Busy => ApiError::Unavailable { retry_after: 1 },
-        other => ApiError::Internal(other.to_string()),
-    }
-}
-
 /// POST /api/auth/login/
 pub async fn login(call: Call<'_>) -> Result<Response, ApiError> {
     let request: LoginRequest = call.json()?;
     password_field("password", &request.password)?;
-    let app = call.app;
-    let attempted = request.email.trim().to_lowercase();
-    // A malformed address cannot belong to anyone: it fails like a wrong password.
-    let email = Email::parse(&request.email).ok();
-    let started = now();
-
-    let attempt = match app
-        .auth
-        .throttle
-        .begin(&attempted, call.ctx.client_ip, started)
-    {
-        Ok(attempt) => attempt,
-        Err(wait) => {
-            let mut entry = call.audit("login.throttled", Outcome::Denied);
-            entry.details = details(&[("email", &attempted)]);
-            record(app, entry).await;
-            return Err(ApiError::Throttled {
-                message: "too many failed logins; try again later".into(),
-                retry_after: wait.0,
-            });
-        }
-    };
-
-    let user = match email {
-        Some(email) => {
-            app.store
-                .read(move |c| users::find_by_email(c, &email))
-                .await?
-        }
-        None => None,
-    };
-    let password_ok = app
-        .hasher
-        .verify(
-            request.password,
-            user.as_ref().map(|u| u.password_hash.clone()),
-        )
-        .await
-        .map_err(busy)?;
-
-    let failure = |reason: &str, user: Option<&users::User>| {
-        let mut entry = call.audit("login.failed", Outcome::Failure);
-        entry.user_id = user.map(|u| u.id);
-        entry.organization_id = user.map(|u| u.organization_id);
-        entry.details = details(&[("email", &attempted), ("reason", reason)]);
-        entry
-    };
-    let user = match user {
-        Some(user) if password_ok && user.is_active => user,
-        other => {
-            let reason = match &other {
-                None => "unknown_email",
-                Some(u) if !u.is_active && password_ok => "inactive",
-                Some(_) => "wrong_password",
-            };
-            attempt.failed(now());
-            record(app, failure(reason, other.as_ref())).await;
-            return Err(ApiError::InvalidCredentials);
-        }
-    };
-
-    if user.mfa_enabled {
-        let verdict = match (&request.totp_code, &request.recovery_code) {
-            (None, None) => {
-                // The password was right: not a failure, but no session without the code.
-                drop(attempt);
-                return Err(ApiError::MfaRequired);
-            }
-            (Some(code), _) => check_totp(app, &user, code.clone()).await?,
-            (None, Some(code)) => {
-                let hash = totp::hash_recovery_code(code);
-                let id = user.id;
-                let used = app
-                    .store
-                    .write(move |tx| users::use_recovery_code(tx, id, &hash))
-                    .await?;
-                if used {
-                    let mut entry = failure("", Some(&user));
-                    entry.action = "mfa.recovery_code_used";
-                    entry.outcome = Outcome::Success;
-                    entry.details = "{}".into();
-                    record(app, entry).await;
-                }
-                used
-            }
-        };
-        if !verdict {
-            attempt.failed(now());
-            record(app, failure("mfa_invalid", Some(&user))).await;
-            return Err(ApiError::MfaInvalid);
-        }
-    }
-    attempt.succeeded(now());
-    if app.auth.live.user(user.id).is_none() {
-        let org_id = user.organization_id;
-        let org = app
-            .store
-            .read(move |c| organizations::get(c, org_id))
-            .await?;
-        app.auth.live.adopt_user(&user, &org.name);
-    }
-
-    let now = now();
-    let refresh_jti = token::new_jti();
-    let expires_at = now + app.auth.refresh_ttl;
-    let ip = call.ctx.client_ip.map(|ip| ip.to_string());
-    let user_agent = call.ctx.user_agent().map(str::to_string);
-    let mut entry = call.audit("login.succeeded", Outcome::Success);
-    entry.user_id = Some(user.id);
-    entry.organization_id = Some(user.organization_id);
-    let (user_id, jti) = (user.id, refresh_jti.clone());
-    let session = app
-        .store
-        .write(move |tx| {
-            let session = sessions::create(
-                tx,
-                &sessions::NewSession {
-                    user_id,
-                    expires_at,
-                    ip: ip.as_deref(),
-                    user_agent: user_agent.as_deref(),
-                    refresh_jti: &jti,
-                },
-            )?;
-            entry.target_type = Some("session");
-            entry.target_id = Some(session.id);
-            audit::record(tx, &entry)?;
-            Ok(session)
-        })
-        .await?;
-    app.auth.live.put_session(&session);
-    let issued = app.auth.issue(
-        user.id,
-        user.organization_id,
-        session.id,
-        session.expires_at,
-        Some(&refresh_jti),
-        now,
-    )?;
-    let live_user = LiveUser::from(&user);
+    let done = sessions::login(
+        call.app,
+        &call.actor(),
+        sessions::Credentials {
+            email: request.email,
+            password: request.password,
+            totp_code: request.totp_code,
+            recovery_code: request.recovery_code,
+        },
+    )
+    .await?;
     Ok(reply::ok(&LoginResponse {
-        access: issued.access,
-        refresh: issued.refresh.unwrap_or_default(),
-        user: UserDto::new(app, &live_user),
+        access: done.issued.access,
+        refresh: done.issued.refresh.unwrap_or_default(),
+        user: UserDto::from_row(call.app, &done.user),
     }))
-}
-
-/// Checks a TOTP code for `user` and records its step, so that it cannot be used again.
-pub async fn check_totp(app: &App, user: &users::User, code: String) -> Result<bool, ApiError> {
-    let (id, email) = (user.id, user.email.clone());
-    let at = now() as u64;
-    let sealer = app.auth.mfa_sealer.clone();
-    let verdict = app
-        .store
-        .write(move |tx| {
-            let Some(stored) = users::mfa_secret(tx, id)? else {
-                return Ok(Verdict::Refused);
-            };
-            let Ok(secret) = sealer.open(id, &stored) else {
-                return Ok(Verdict::Unreadable);
-            };
-            Ok(match totp::matching_step(&secret, &email, &code, at) {
-                Some(step) if users::accept_totp_step(tx, id, step)? => Verdict::Accepted,
-                _ => Verdict::Refused,
-            })
-        })
-        .await?;
-    match verdict {
-        Verdict::Accepted => Ok(true),
-        Verdict::Refused => Ok(false),
-        Verdict::Unreadable => Err(ApiError::Internal(format!(
-            "the TOTP secret of user {id} does not open: was {}/mfa-key replaced?",
-            app.config.server.data_dir.display()
-        ))),
-    }
-}
-
-/// What a user's stored TOTP secret said of a code.
-enum Verdict {
-    Accepted,
-    /// A wrong or replayed code, or no secret.
-    Refused,
-    /// The sealed secret does not open with this data directory's key.
-    Unreadable,
-}
-
-/// Writes an audit entry on its own; a failure is logged, not shown to the client.
-pub async fn record(app: &App, entry: audit::Entry) {
-    if let Err(e) = app.store.write(move |tx| audit::record(tx, &entry)).await {
-        tracing::error!(error = %e, "writing the audit log failed");
-    }
 }
 
 #[derive(Deserialize)]
@@ -308,7 +143,7 @@ pub async fn refresh(call: Call<'_>) -> Result<Response, ApiError> {
         .auth
         .live
         .session(claims.sid)
-        .filter(|s| s.user_id == user_id && s.expires_at > now)
+        .filter(|s| s.user_id == user_id && s.is_live(now))
         .ok_or(ApiError::TokenNotValid)?;
     let user = app
         .auth
@@ -319,26 +154,13 @@ pub async fn refresh(call: Call<'_>) -> Result<Response, ApiError> {
 
     let next_jti = if app.auth.rotate_refresh_tokens {
         let next = token::new_jti();
-        let (sid, presented, replacement) = (claims.sid, claims.jti.clone(), next.clone());
-        let rotated = app
-            .store
-            .write(move |tx| sessions::rotate_refresh(tx, sid, &presented, &replacement))
-            .await?;
-        if !rotated {
-            // A refresh token that was already exchanged: someone else holds a copy.
-            let mut entry = call.audit("token.reuse_detected", Outcome::Denied);
-            entry.user_id = Some(user.id);
-            entry.organization_id = Some(user.organization_id);
-            entry.target_type = Some("session");
-            entry.target_id = Some(sid);
-            app.store
-                .write(move |tx| {
-                    let _ = sessions::revoke(tx, sid);
-                    audit::record(tx, &entry)?;
-                    Ok(())
-                })
+        let actor = call.actor();
+        let rotated =
+            sessions::rotate_refresh(app, &actor, claims.sid, claims.jti.clone(), next.clone())
                 .await?;
-            app.auth.live.revoke_sessions(&[sid]);
+        if !rotated {
+            sessions::reuse_detected(app, &actor, user.id, user.organization_id, claims.sid)
+                .await?;
             return Err(ApiError::TokenReused);
         }
         Some(next)
@@ -363,28 +185,11 @@ pub async fn refresh(call: Call<'_>) -> Result<Response, ApiError> {
 pub async fn logout(call: Call<'_>) -> Result<Response, ApiError> {
     let request: RefreshRequest = call.json()?;
     let caller = call.authorized()?.principal().clone();
-    let app = call.app;
-    let claims = app.auth.verify_refresh(request.refresh.expose())?;
+    let claims = call.app.auth.verify_refresh(request.refresh.expose())?;
     if claims.user_id() != Some(caller.user_id) {
         return Err(ApiError::TokenNotValid);
     }
-    let sid = claims.sid;
-    let mut entry = call.audit("session.revoked", Outcome::Success);
-    entry.target_type = Some("session");
-    entry.target_id = Some(sid);
-    entry.details = details(&[("reason", "logout")]);
-    app.store
-        .write(move |tx| {
-            // Logging out of a session that already ended is not an error.
-            match sessions::revoke(tx, sid) {
-                Ok(()) | Err(crate::store::StoreError::NotFound) => {}
-                Err(e) => return Err(e),
-            }
-            audit::record(tx, &entry)?;
-            Ok(())
-        })
-        .await?;
-    app.auth.live.revoke_sessions(&[sid]);
+    sessions::end(call.app, &call.actor(), claims.sid, "logout").await?;
     Ok(reply::no_content())
 }
 
@@ -407,9 +212,6 @@ struct PasswordChange {
     new_password: Secret,
 }
 
-/// Passwords a user may not reuse: the current one and the four before it.
-const PASSWORD_HISTORY: usize = 5;
-
 /// POST /api/auth/password/
 pub async fn change_password(call: Call<'_>) -> Result<Response, ApiError> {
     let request: PasswordChange = call.json()?;
@@ -427,40 +229,8 @@ pub async fn change_password(call: Call<'_>) -> Result<Response, ApiError> {
     if !current_ok {
         return Err(ApiError::field("current_password", "is wrong"));
     }
-    app.hasher
-        .check_strength(&request.new_password, &user.email)
-        .map_err(|weak| ApiError::field("new_password", weak.0))?;
-    let history = app
-        .store
-        .read(move |c| users::recent_password_hashes(c, user_id, PASSWORD_HISTORY))
-        .await?;
-    for old in history {
-        if app
-            .hasher
-            .verify(request.new_password.clone(), Some(old))
-            .await
-            .map_err(busy)?
-        {
-            return Err(ApiError::field(
-                "new_password",
-                format!("must not be one of your last {PASSWORD_HISTORY} passwords"),
-            ));
-        }
-    }
-    let hash = app.hasher.hash(request.new_password).await.map_err(busy)?;
-    let keep = caller.session_id;
-    let mut entry = call.audit("password.changed", Outcome::Success);
-    entry.target_type = Some("user");
-    entry.target_id = Some(user_id);
-    let revoked = app
-        .store
-        .write(move |tx| {
-            users::set_password(tx, user_id, &hash)?;
-            let revoked = sessions::revoke_all_for_user(tx, user_id, keep)?;
-            audit::record(tx, &entry)?;
-            Ok(revoked)
-        })
-        .await?;
-    app.auth.live.revoke_sessions(&revoked);
+    let hash =
+        accounts::checked_new_password(app, &user, "new_password", request.new_password).await?;
+    accounts::set_password(app, &call.actor(), user_id, hash, caller.session_id).await?;
     Ok(reply::no_content())
 }

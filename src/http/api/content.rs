@@ -95,9 +95,15 @@ pub async fn create_data_source(call: Call<'_>) -> Result<Response, ApiError> {
     let p = call.authorized()?.principal();
     let (org, by) = (p.organization_id, p.user_id);
     let d = call
-        .app
-        .store
-        .write(move |tx| content::create_data_source(tx, org, &name, &request.source_type, by))
+        .change(move |c| {
+            Ok(content::create_data_source(
+                c.tx,
+                org,
+                &name,
+                &request.source_type,
+                by,
+            )?)
+        })
         .await?;
     Ok(reply::created(&DataSourceDto::from(d)))
 }
@@ -108,16 +114,15 @@ pub async fn delete_data_source(call: Call<'_>) -> Result<Response, ApiError> {
     let mut entry = call.audit("data_source.deleted", Outcome::Success);
     entry.target_type = Some("data_source");
     entry.target_id = Some(id);
-    call.app
-        .store
-        .write(move |tx| {
-            let d = content::get_data_source(tx, org, id)?;
-            content::delete_data_source(tx, org, id)?;
-            entry.details = details(&[("name", &d.name)]);
-            audit::record(tx, &entry)?;
-            Ok(())
-        })
-        .await?;
+    call.change(move |c| {
+        let tx = c.tx;
+        let d = content::get_data_source(tx, org, id)?;
+        content::delete_data_source(tx, org, id)?;
+        entry.details = details(&[("name", &d.name)]);
+        audit::record(tx, &entry)?;
+        Ok(())
+    })
+    .await?;
     Ok(reply::no_content())
 }
 
@@ -221,19 +226,21 @@ pub async fn generate_report(call: Call<'_>) -> Result<Response, ApiError> {
     let (cost, allowance) = (credits.report_generation, credits.monthly_allowance);
     let organization = call.app.auth.live.organization_name(org).to_string();
     let report = call
-        .app
-        .store
-        .write(move |tx| {
+        .change(move |c| {
+            let tx = c.tx;
             let source = match content::get_data_source(tx, org, source_id) {
                 Ok(source) => source,
                 Err(crate::store::StoreError::NotFound) => {
-                    return Err(crate::store::StoreError::Conflict(String::new()))
+                    return Err(ApiError::field(
+                        "data_source_id",
+                        "no such data source in your organization",
+                    ))
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             };
             let figures = content::figures(tx, org)?;
             let (summary, body) = compose(&organization, &source, &title, &prompt, figures);
-            content::create_report(
+            Ok(content::create_report(
                 tx,
                 &NewReport {
                     organization_id: org,
@@ -246,15 +253,9 @@ pub async fn generate_report(call: Call<'_>) -> Result<Response, ApiError> {
                     created_by: by,
                 },
                 allowance,
-            )
+            )?)
         })
-        .await
-        .map_err(|e| match e {
-            crate::store::StoreError::Conflict(_) => {
-                ApiError::field("data_source_id", "no such data source in your organization")
-            }
-            other => other.into(),
-        })?;
+        .await?;
     Ok(reply::created(&ReportDto::from(report)))
 }
 
@@ -305,14 +306,13 @@ pub async fn delete_report(call: Call<'_>) -> Result<Response, ApiError> {
     entry.target_type = Some("report");
     entry.target_id = Some(id);
     entry.details = details(&[("title", &report.title)]);
-    call.app
-        .store
-        .write(move |tx| {
-            content::delete_report(tx, org, id)?;
-            audit::record(tx, &entry)?;
-            Ok(())
-        })
-        .await?;
+    call.change(move |c| {
+        let tx = c.tx;
+        content::delete_report(tx, org, id)?;
+        audit::record(tx, &entry)?;
+        Ok(())
+    })
+    .await?;
     Ok(reply::no_content())
 }
 
@@ -416,9 +416,16 @@ pub async fn create_dashboard(call: Call<'_>) -> Result<Response, ApiError> {
     let p = call.authorized()?.principal();
     let (org, by) = (p.organization_id, p.user_id);
     let d = call
-        .app
-        .store
-        .write(move |tx| content::create_dashboard(tx, org, &name, &description, &widgets, by))
+        .change(move |c| {
+            Ok(content::create_dashboard(
+                c.tx,
+                org,
+                &name,
+                &description,
+                &widgets,
+                by,
+            )?)
+        })
         .await?;
     Ok(reply::created(&DashboardDto::from(d)))
 }
@@ -455,9 +462,16 @@ pub async fn update_dashboard(call: Call<'_>) -> Result<Response, ApiError> {
         return Err(ApiError::fields(errors));
     }
     let d = call
-        .app
-        .store
-        .write(move |tx| content::update_dashboard(tx, org, id, &name, &description, &widgets))
+        .change(move |c| {
+            Ok(content::update_dashboard(
+                c.tx,
+                org,
+                id,
+                &name,
+                &description,
+                &widgets,
+            )?)
+        })
         .await?;
     Ok(reply::ok(&DashboardDto::from(d)))
 }
@@ -480,14 +494,13 @@ pub async fn delete_dashboard(call: Call<'_>) -> Result<Response, ApiError> {
     entry.target_type = Some("dashboard");
     entry.target_id = Some(id);
     entry.details = details(&[("name", &current.name)]);
-    call.app
-        .store
-        .write(move |tx| {
-            content::delete_dashboard(tx, org, id)?;
-            audit::record(tx, &entry)?;
-            Ok(())
-        })
-        .await?;
+    call.change(move |c| {
+        let tx = c.tx;
+        content::delete_dashboard(tx, org, id)?;
+        audit::record(tx, &entry)?;
+        Ok(())
+    })
+    .await?;
     Ok(reply::no_content())
 }
 
@@ -503,9 +516,7 @@ pub async fn refresh_dashboard(call: Call<'_>) -> Result<Response, ApiError> {
     let credits = &call.app.config.credits;
     let (cost, allowance) = (credits.dashboard_refresh, credits.monthly_allowance);
     let d = call
-        .app
-        .store
-        .write(move |tx| content::refresh_dashboard(tx, org, id, cost, allowance))
+        .change(move |c| Ok(content::refresh_dashboard(c.tx, org, id, cost, allowance)?))
         .await?;
     Ok(reply::ok(&DashboardDto::from(d)))
 }

@@ -208,9 +208,7 @@ pub async fn create(call: Call<'_>) -> Result<Response, ApiError> {
         body.current_value.unwrap_or(0.0),
     );
     let g = call
-        .app
-        .store
-        .write(move |tx| goals::create(tx, org, &fields(&valid), current, by))
+        .change(move |c| Ok(goals::create(c.tx, org, &fields(&valid), current, by)?))
         .await?;
     Ok(reply::created(&GoalDto::from(g)))
 }
@@ -228,9 +226,7 @@ pub async fn update(call: Call<'_>) -> Result<Response, ApiError> {
     let current = call.app.store.read(move |c| goals::get(c, org, id)).await?;
     let valid = validate(&body, Some(&current))?;
     let g = call
-        .app
-        .store
-        .write(move |tx| goals::update(tx, org, id, &fields(&valid)))
+        .change(move |c| Ok(goals::update(c.tx, org, id, &fields(&valid))?))
         .await?;
     Ok(reply::ok(&GoalDto::from(g)))
 }
@@ -308,9 +304,8 @@ pub async fn record_progress(call: Call<'_>) -> Result<Response, ApiError> {
     }
     let (org, id) = (call.authorized()?.principal().organization_id, call.id()?);
     let (g, history) = call
-        .app
-        .store
-        .write(move |tx| {
+        .change(move |c| {
+            let tx = c.tx;
             let g = goals::record_progress(tx, org, id, body.value)?;
             Ok((g, goals::history(tx, id)?))
         })

@@ -6,13 +6,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::auth::{busy, check_totp, password_field};
+use super::auth::password_field;
 use super::Call;
-use crate::auth::totp;
 use crate::domain::Secret;
 use crate::error::ApiError;
 use crate::http::reply::{self, Response};
-use crate::store::audit::{self, Outcome};
+use crate::ops::accounts::busy;
+use crate::ops::mfa;
 use crate::store::users;
 
 #[derive(Serialize)]
@@ -25,24 +25,9 @@ struct SetupResponse {
 /// POST /api/auth/mfa/totp/setup/
 pub async fn setup(call: Call<'_>) -> Result<Response, ApiError> {
     let user_id = call.authorized()?.principal().user_id;
-    let app = call.app;
-    let user = app.store.read(move |c| users::get(c, user_id)).await?;
-    if user.mfa_enabled {
-        return Err(ApiError::Conflict(
-            "MFA is already enabled; disable it first to enrol again".into(),
-        ));
-    }
-    let enrolment = totp::enrol(&user.email).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let sealed = app
-        .auth
-        .mfa_sealer
-        .seal(user_id, &enrolment.secret_base32)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    app.store
-        .write(move |tx| users::set_mfa_secret(tx, user_id, &sealed))
-        .await?;
+    let enrolment = mfa::setup(call.app, &call.actor(), user_id).await?;
     Ok(reply::ok(&SetupResponse {
-        secret: enrolment.secret_base32,
+        secret: enrolment.secret,
         otpauth_url: enrolment.otpauth_url,
         qr_png_base64: enrolment.qr_png_base64,
     }))
@@ -63,38 +48,8 @@ struct ConfirmResponse {
 pub async fn confirm(call: Call<'_>) -> Result<Response, ApiError> {
     let request: ConfirmRequest = call.json()?;
     let user_id = call.authorized()?.principal().user_id;
-    let app = call.app;
-    let user = app.store.read(move |c| users::get(c, user_id)).await?;
-    if user.mfa_enabled {
-        return Err(ApiError::Conflict("MFA is already enabled".into()));
-    }
-    let pending = app
-        .store
-        .read(move |c| users::mfa_secret(c, user_id))
-        .await?;
-    if pending.is_none() {
-        return Err(ApiError::field("code", "start with the setup step first"));
-    }
-    if !check_totp(app, &user, request.code).await? {
-        return Err(ApiError::MfaCodeRejected);
-    }
-    let (codes, hashes) = totp::new_recovery_codes();
-    let mut entry = call.audit("mfa.enabled", Outcome::Success);
-    entry.target_type = Some("user");
-    entry.target_id = Some(user_id);
-    let updated = app
-        .store
-        .write(move |tx| {
-            users::set_mfa_enabled(tx, user_id, true)?;
-            users::replace_recovery_codes(tx, user_id, &hashes)?;
-            audit::record(tx, &entry)?;
-            users::get(tx, user_id)
-        })
-        .await?;
-    app.auth.live.put_user(&updated);
-    Ok(reply::ok(&ConfirmResponse {
-        recovery_codes: codes,
-    }))
+    let recovery_codes = mfa::confirm(call.app, &call.actor(), user_id, request.code).await?;
+    Ok(reply::ok(&ConfirmResponse { recovery_codes }))
 }
 
 #[derive(Deserialize)]
@@ -110,6 +65,7 @@ pub async fn disable(call: Call<'_>) -> Result<Response, ApiError> {
     password_field("password", &request.password)?;
     let user_id = call.authorized()?.principal().user_id;
     let app = call.app;
+    let actor = call.actor();
     let user = app.store.read(move |c| users::get(c, user_id)).await?;
     if !user.mfa_enabled {
         return Err(ApiError::Conflict("MFA is not enabled".into()));
@@ -122,20 +78,9 @@ pub async fn disable(call: Call<'_>) -> Result<Response, ApiError> {
     if !password_ok {
         return Err(ApiError::field("password", "is wrong"));
     }
-    if !check_totp(app, &user, request.code).await? {
+    if !mfa::check_totp(app, &actor, &user, request.code).await? {
         return Err(ApiError::MfaCodeRejected);
     }
-    let mut entry = call.audit("mfa.disabled", Outcome::Success);
-    entry.target_type = Some("user");
-    entry.target_id = Some(user_id);
-    let updated = app
-        .store
-        .write(move |tx| {
-            users::set_mfa_enabled(tx, user_id, false)?;
-            audit::record(tx, &entry)?;
-            users::get(tx, user_id)
-        })
-        .await?;
-    app.auth.live.put_user(&updated);
+    mfa::disable(app, &actor, user_id).await?;
     Ok(reply::no_content())
 }

@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::app::AppState;
 use crate::auth::principal::Authorized;
 use crate::error::ApiError;
+use crate::ops::Actor;
 use crate::store::audit::{Entry, Outcome};
 
 use super::reply::{self, Response};
@@ -116,22 +117,28 @@ impl Call<'_> {
         super::body::parse_json(&self.body)
     }
 
+    /// The request as the maker of a change: its caller, address and user agent.
+    fn actor(&self) -> Actor {
+        Actor::request(
+            self.auth.as_ref().map(|a| a.principal().clone()),
+            self.ctx.client_ip.map(|ip| ip.to_string()),
+            self.ctx.user_agent().map(str::to_string),
+        )
+    }
+
     /// An audit entry with this request's address and user agent, and the caller if known.
     fn audit(&self, action: &'static str, outcome: Outcome) -> Entry {
-        let mut entry = Entry {
-            action,
-            outcome,
-            ip: self.ctx.client_ip.map(|ip| ip.to_string()),
-            user_agent: self.ctx.user_agent().map(str::to_string),
-            ..Entry::default()
-        };
-        if let Some(auth) = &self.auth {
-            let p = auth.principal();
-            entry.organization_id = Some(p.organization_id);
-            entry.user_id = Some(p.user_id);
-            entry.api_key_prefix = p.key_prefix();
-        }
-        entry
+        self.actor().entry(action, outcome)
+    }
+
+    /// A content change by the caller through the operations layer: one transaction that
+    /// first re-checks the caller's credential.
+    async fn change<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut crate::ops::Change<'_>) -> Result<T, ApiError> + Send + 'static,
+    {
+        crate::ops::change(self.app, &self.actor(), f).await
     }
 }
 
@@ -240,11 +247,7 @@ where
 
 /// A JSON object of non-secret details for the audit log.
 fn details(pairs: &[(&str, &str)]) -> String {
-    let map: serde_json::Map<String, serde_json::Value> = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
-        .collect();
-    serde_json::Value::Object(map).to_string()
+    crate::domain::json_object(pairs)
 }
 
 /// `GET` lists: `?page=1&page_size=20` (at most 100), DRF's envelope, `404` past the end.

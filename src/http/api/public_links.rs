@@ -109,9 +109,8 @@ pub async fn create(call: Call<'_>, kind: Kind) -> Result<Response, ApiError> {
     entry.target_type = Some(kind.as_str());
     entry.target_id = Some(id);
     let link = call
-        .app
-        .store
-        .write(move |tx| {
+        .change(move |c| {
+            let tx = c.tx;
             exists(tx, kind, org, id)?;
             let link =
                 content::create_link(tx, org, kind.as_str(), id, &new_token(), expires_at, by)?;
@@ -142,15 +141,14 @@ pub async fn revoke(call: Call<'_>, kind: Kind) -> Result<Response, ApiError> {
     let mut entry = call.audit("public_link.revoked", Outcome::Success);
     entry.target_type = Some(kind.as_str());
     entry.target_id = Some(id);
-    call.app
-        .store
-        .write(move |tx| {
-            exists(tx, kind, org, id)?;
-            content::revoke_link(tx, kind.as_str(), id)?;
-            audit::record(tx, &entry)?;
-            Ok(())
-        })
-        .await?;
+    call.change(move |c| {
+        let tx = c.tx;
+        exists(tx, kind, org, id)?;
+        content::revoke_link(tx, kind.as_str(), id)?;
+        audit::record(tx, &entry)?;
+        Ok(())
+    })
+    .await?;
     Ok(reply::no_content())
 }
 
@@ -176,9 +174,8 @@ struct PublicDashboard {
 pub async fn read(call: Call<'_>, kind: Kind) -> Result<Response, ApiError> {
     let token = call.params.token.clone().ok_or(ApiError::NotFound)?;
     let shared = call
-        .app
-        .store
-        .write(move |tx| {
+        .change(move |c| {
+            let tx = c.tx;
             let link = content::view_link(tx, kind.as_str(), &token)?;
             Ok(match kind {
                 Kind::Report => {
@@ -235,9 +232,8 @@ impl From<DashboardDto> for PublicDashboard {
 pub async fn page(call: Call<'_>) -> Result<Response, ApiError> {
     let token = call.params.token.clone().ok_or(ApiError::NotFound)?;
     let html = call
-        .app
-        .store
-        .write(move |tx| {
+        .change(move |c| {
+            let tx = c.tx;
             let kind = content::link_type(tx, &token)?;
             let link = content::view_link(tx, &kind, &token)?;
             Ok(if kind == "report" {

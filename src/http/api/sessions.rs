@@ -9,7 +9,6 @@ use super::{Call, PageRequest};
 use crate::domain::{Id, Timestamp};
 use crate::error::ApiError;
 use crate::http::reply::{self, Response};
-use crate::store::audit::{self, Outcome};
 use crate::store::sessions::{self, Session};
 
 #[derive(Serialize)]
@@ -61,26 +60,11 @@ pub async fn list(call: Call<'_>) -> Result<Response, ApiError> {
 pub async fn revoke(call: Call<'_>) -> Result<Response, ApiError> {
     let sid = call.id()?;
     let caller = call.authorized()?.principal().clone();
-    let app = call.app;
-    let session = app
-        .store
-        .read(move |c| sessions::get(c, sid))
-        .await
-        .map_err(ApiError::from)?;
+    let session = call.app.store.read(move |c| sessions::get(c, sid)).await?;
     // Another user's session does not exist as far as this caller can tell.
     if session.user_id != caller.user_id || session.revoked_at.is_some() {
         return Err(ApiError::NotFound);
     }
-    let mut entry = call.audit("session.revoked", Outcome::Success);
-    entry.target_type = Some("session");
-    entry.target_id = Some(sid);
-    app.store
-        .write(move |tx| {
-            sessions::revoke(tx, sid)?;
-            audit::record(tx, &entry)?;
-            Ok(())
-        })
-        .await?;
-    app.auth.live.revoke_sessions(&[sid]);
+    crate::ops::sessions::end(call.app, &call.actor(), sid, "revoked").await?;
     Ok(reply::no_content())
 }

@@ -1,4 +1,5 @@
-//! `GET /healthz` (the process answers) and `GET /readyz` (the database answers).
+//! `GET /healthz` (the process answers) and `GET /readyz` (the database answers and this
+//! server is following its change feed).
 
 use serde::Serialize;
 
@@ -18,6 +19,9 @@ pub fn healthz() -> Response {
 
 /// GET /readyz
 pub async fn readyz(app: &AppState) -> Result<Response, ApiError> {
+    if !app.auth.live.is_current(crate::ops::feed::now_ms()) {
+        return Err(ApiError::NotCurrent);
+    }
     app.store.ping().await.map_err(|e| ApiError::Unavailable {
         retry_after: {
             tracing::warn!(error = %e, "readiness check failed");

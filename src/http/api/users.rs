@@ -7,14 +7,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::auth::{busy, password_field};
+use super::auth::password_field;
 use super::{org_page, text, Call, PageRequest};
-use crate::auth::live::LiveUser;
+use crate::auth::principal::Method;
 use crate::domain::{Email, Id, Role, Secret, Timestamp};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::reply::{self, Response};
-use crate::store::audit::{self, Outcome};
-use crate::store::{api_keys, organizations, sessions, users};
+use crate::ops::accounts::{self, busy};
+use crate::store::{audit, organizations, users};
 
 #[derive(Serialize)]
 struct UserDto {
@@ -39,22 +39,6 @@ impl From<users::User> for UserDto {
             created_at: Timestamp(u.created_at),
         }
     }
-}
-
-/// A user of the caller's organization whose role is not above the caller's.
-fn manageable(call: &Call<'_>, id: Id) -> Result<std::sync::Arc<LiveUser>, ApiError> {
-    let caller = call.authorized()?.principal();
-    let target = call
-        .app
-        .auth
-        .live
-        .user(id)
-        .filter(|u| u.organization_id == caller.organization_id)
-        .ok_or(ApiError::NotFound)?;
-    if target.role > caller.role {
-        return Err(ApiError::denied("that user's role is above yours"));
-    }
-    Ok(target)
 }
 
 /// GET /api/v1/users/
@@ -109,46 +93,17 @@ pub async fn create(call: Call<'_>) -> Result<Response, ApiError> {
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));
     }
-    if role == Role::Owner {
-        return Err(ApiError::denied(
-            "an organization has exactly one owner; ownership moves only by transfer",
-        ));
-    }
-    let caller = call.authorized()?.principal().clone();
-    if role > caller.role {
-        return Err(ApiError::denied(
-            "you cannot create a user above your own role",
-        ));
-    }
-    call.app
-        .hasher
-        .check_strength(&body.password, email.as_str())
-        .map_err(|weak| ApiError::field("password", weak.0))?;
-    let hash = call.app.hasher.hash(body.password).await.map_err(busy)?;
-    let mut entry = call.audit("user.created", Outcome::Success);
-    entry.target_type = Some("user");
-    let org = caller.organization_id;
-    let user = call
-        .app
-        .store
-        .write(move |tx| {
-            let id = users::create(
-                tx,
-                &users::NewUser {
-                    organization_id: org,
-                    email: &email,
-                    name: &name,
-                    role,
-                    password_hash: &hash,
-                },
-            )?;
-            entry.target_id = Some(id);
-            entry.details = super::details(&[("email", email.as_str()), ("role", role.as_str())]);
-            audit::record(tx, &entry)?;
-            users::get(tx, id)
-        })
-        .await?;
-    call.app.auth.live.put_user(&user);
+    let org = call.authorized()?.principal().organization_id;
+    let user = accounts::create_user(
+        call.app,
+        &call.actor(),
+        org,
+        email,
+        name,
+        role,
+        body.password,
+    )
+    .await?;
     Ok(reply::created(&UserDto::from(user)))
 }
 
@@ -167,8 +122,6 @@ struct UpdateUser {
 pub async fn update(call: Call<'_>) -> Result<Response, ApiError> {
     let body: UpdateUser = call.json()?;
     let id = call.id()?;
-    let target = manageable(&call, id)?;
-    let caller = call.authorized()?.principal().clone();
     let mut errors = FieldErrors::new();
     let role = match &body.role {
         Some(r) => r
@@ -184,87 +137,22 @@ pub async fn update(call: Call<'_>) -> Result<Response, ApiError> {
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));
     }
-    if let Some(role) = role {
-        if (role == Role::Owner) != (target.role == Role::Owner) {
-            return Err(ApiError::denied("ownership moves only by transfer"));
-        }
-        if role > caller.role {
-            return Err(ApiError::denied(
-                "you cannot raise a user above your own role",
-            ));
-        }
-    }
-    if body.is_active == Some(false) && (target.role == Role::Owner || id == caller.user_id) {
-        return Err(ApiError::denied(
-            "the owner and yourself cannot be deactivated",
-        ));
-    }
-    let ctx_entry = call.audit("user.role_changed", Outcome::Success);
-    let (updated, revoked_sessions, revoked_keys) = call
-        .app
-        .store
-        .write(move |tx| {
-            let before = users::get(tx, id)?;
-            let record = |action: &'static str, details: String| {
-                let mut entry = ctx_entry.clone();
-                entry.action = action;
-                entry.target_type = Some("user");
-                entry.target_id = Some(id);
-                entry.details = details;
-                audit::record(tx, &entry)
-            };
-            if let Some(name) = &name {
-                users::set_name(tx, id, name)?;
-            }
-            if let Some(role) = role.filter(|r| *r != before.role) {
-                users::set_role(tx, id, role)?;
-                record(
-                    "user.role_changed",
-                    super::details(&[("from", before.role.as_str()), ("to", role.as_str())]),
-                )?;
-            }
-            let (mut s, mut k) = (Vec::new(), Vec::new());
-            match body.is_active {
-                Some(false) if before.is_active => {
-                    users::set_active(tx, id, false)?;
-                    // Deactivation ends every session and revokes every key.
-                    s = sessions::revoke_all_for_user(tx, id, None)?;
-                    k = api_keys::revoke_all_for_user(tx, id, Some(caller.user_id))?;
-                    record("user.deactivated", "{}".into())?;
-                }
-                Some(true) if !before.is_active => {
-                    users::set_active(tx, id, true)?;
-                    record("user.activated", "{}".into())?;
-                }
-                _ => {}
-            }
-            Ok((users::get(tx, id)?, s, k))
-        })
-        .await?;
-    let live = &call.app.auth.live;
-    live.put_user(&updated);
-    live.revoke_sessions(&revoked_sessions);
-    live.revoke_keys(&revoked_keys);
+    let wanted = accounts::UserChange {
+        role,
+        is_active: body.is_active,
+        name,
+    };
+    let updated = accounts::update_user(call.app, &call.actor(), id, wanted).await?;
     Ok(reply::ok(&UserDto::from(updated)))
 }
 
 /// POST /api/v1/users/{id}/reset-mfa/: the user then logs in with the password alone.
 pub async fn reset_mfa(call: Call<'_>) -> Result<Response, ApiError> {
     let target_id = call.id()?;
-    manageable(&call, target_id)?;
-    let mut entry = call.audit("mfa.reset", Outcome::Success);
-    entry.target_type = Some("user");
-    entry.target_id = Some(target_id);
-    let updated = call
-        .app
-        .store
-        .write(move |tx| {
-            users::set_mfa_enabled(tx, target_id, false)?;
-            audit::record(tx, &entry)?;
-            users::get(tx, target_id)
-        })
-        .await?;
-    call.app.auth.live.put_user(&updated);
+    if call.authorized()?.principal().method == Method::ApiKey {
+        return Err(ApiError::InteractiveSessionRequired);
+    }
+    accounts::reset_mfa(call.app, &call.actor(), target_id).await?;
     Ok(reply::no_content())
 }
 
@@ -313,21 +201,7 @@ pub async fn rename(call: Call<'_>) -> Result<Response, ApiError> {
         return Err(ApiError::fields(errors));
     }
     let org = call.authorized()?.principal().organization_id;
-    let mut entry = call.audit("organization.renamed", Outcome::Success);
-    entry.target_type = Some("organization");
-    entry.target_id = Some(org);
-    let o = call
-        .app
-        .store
-        .write(move |tx| {
-            let before = organizations::get(tx, org)?;
-            organizations::rename(tx, org, &name)?;
-            entry.details = super::details(&[("from", &before.name), ("to", &name)]);
-            audit::record(tx, &entry)?;
-            organizations::get(tx, org)
-        })
-        .await?;
-    call.app.auth.live.put_organization(o.id, &o.name);
+    let o = accounts::rename_organization(call.app, &call.actor(), org, name).await?;
     Ok(reply::ok(&OrganizationDto::from(o)))
 }
 
@@ -342,8 +216,7 @@ struct Transfer {
 pub async fn transfer(call: Call<'_>) -> Result<Response, ApiError> {
     let body: Transfer = call.json()?;
     password_field("password", &body.password)?;
-    let caller = call.authorized()?.principal().clone();
-    let owner_id = caller.user_id;
+    let owner_id = call.authorized()?.principal().user_id;
     let owner = call
         .app
         .store
@@ -358,33 +231,7 @@ pub async fn transfer(call: Call<'_>) -> Result<Response, ApiError> {
     if !ok {
         return Err(ApiError::field("password", "is wrong"));
     }
-    let target = call
-        .app
-        .auth
-        .live
-        .user(body.user_id)
-        .filter(|u| u.organization_id == caller.organization_id)
-        .ok_or_else(|| ApiError::field("user_id", "no such user in your organization"))?;
-    if target.id == owner_id || !target.is_active {
-        return Err(ApiError::field("user_id", "must be another, active user"));
-    }
-    let mut entry = call.audit("ownership.transferred", Outcome::Success);
-    entry.target_type = Some("user");
-    entry.target_id = Some(target.id);
-    let target_id = target.id;
-    let (old, new) = call
-        .app
-        .store
-        .write(move |tx| {
-            // Demote first: the schema allows one owner at a time.
-            users::set_role(tx, owner_id, Role::Administrator)?;
-            users::set_role(tx, target_id, Role::Owner)?;
-            audit::record(tx, &entry)?;
-            Ok((users::get(tx, owner_id)?, users::get(tx, target_id)?))
-        })
-        .await?;
-    call.app.auth.live.put_user(&old);
-    call.app.auth.live.put_user(&new);
+    accounts::transfer_ownership(call.app, &call.actor(), owner_id, body.user_id).await?;
     Ok(reply::no_content())
 }
 

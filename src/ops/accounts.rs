@@ -1,0 +1,366 @@
+//! Organizations and users: creation (one path for the first start, the shell and the API),
+//! role and status changes, passwords, MFA resets, renames and ownership transfers. The rules
+//! live here once, whoever calls.
+
+use super::{change, Actor, Change};
+use crate::app::{App, AppState};
+use crate::auth::password::PasswordError;
+use crate::domain::{Email, Id, Role, Secret};
+use crate::error::ApiError;
+use crate::store::feed::Kind;
+use crate::store::{api_keys, organizations, sessions, users};
+
+/// Passwords a user may not reuse: the current one and the four before it.
+pub const PASSWORD_HISTORY: usize = 5;
+
+/// A hashing thread that could not be had: `503` with `Retry-After`.
+pub fn busy(error: PasswordError) -> ApiError {
+    match error {
+        PasswordError::Busy => ApiError::Unavailable { retry_after: 1 },
+        other => ApiError::Internal(other.to_string()),
+    }
+}
+
+/// The argon2id hash of a new password that passes the strength rules, naming `field`.
+pub async fn hash_new_password(
+    app: &App,
+    field: &str,
+    password: Secret,
+    email: &str,
+) -> Result<String, ApiError> {
+    app.hasher
+        .check_strength(&password, email)
+        .map_err(|weak| ApiError::field(field, weak.0))?;
+    app.hasher.hash(password).await.map_err(busy)
+}
+
+/// A user the actor may manage: in the caller's organization (else `404`) and not above the
+/// caller's role. The shell may manage everyone.
+fn manageable(c: &Change<'_>, target: &users::User) -> Result<(), ApiError> {
+    if let Some(caller) = c.actor().principal() {
+        if target.organization_id != caller.organization_id {
+            return Err(ApiError::NotFound);
+        }
+        if target.role > caller.role {
+            return Err(ApiError::denied("that user's role is above yours"));
+        }
+    }
+    Ok(())
+}
+
+fn user_created(c: &Change<'_>, user: &users::User) -> Result<(), ApiError> {
+    let mut entry = c
+        .actor()
+        .entry("user.created", crate::store::audit::Outcome::Success);
+    entry.organization_id = Some(user.organization_id);
+    entry.target_type = Some("user");
+    entry.target_id = Some(user.id);
+    let mut details = vec![("email", user.email.as_str()), ("role", user.role.as_str())];
+    if let super::Actor::System(via) = c.actor() {
+        details.push(("via", via));
+    }
+    entry.details = crate::domain::json_object(&details);
+    c.record(&entry)?;
+    Ok(())
+}
+
+/// A new organization and its owner (first start and `claribi org create`). Organization
+/// names are unique, ignoring case.
+pub async fn create_organization(
+    app: &AppState,
+    actor: &Actor,
+    name: String,
+    owner: Email,
+    owner_name: String,
+    password_hash: String,
+) -> Result<(Id, users::User), ApiError> {
+    change(app, actor, move |c| {
+        if organizations::find_by_name(c.tx, &name)?.is_some() {
+            return Err(ApiError::Conflict(format!(
+                "an organization named {name:?} already exists"
+            )));
+        }
+        let org = organizations::create(c.tx, &name)?;
+        let id = users::create(
+            c.tx,
+            &users::NewUser {
+                organization_id: org,
+                email: &owner,
+                name: &owner_name,
+                role: Role::Owner,
+                password_hash: &password_hash,
+            },
+        )?;
+        let user = users::get(c.tx, id)?;
+        user_created(c, &user)?;
+        c.touch(Kind::Organization, org);
+        c.touch(Kind::User, id);
+        Ok((org, user))
+    })
+    .await
+}
+
+/// A new user of an organization, below the owner and not above the caller's own role.
+pub async fn create_user(
+    app: &AppState,
+    actor: &Actor,
+    organization_id: Id,
+    email: Email,
+    name: String,
+    role: Role,
+    password: Secret,
+) -> Result<users::User, ApiError> {
+    if role == Role::Owner {
+        return Err(ApiError::denied(
+            "an organization has exactly one owner; ownership moves only by transfer",
+        ));
+    }
+    if actor.principal().is_some_and(|caller| role > caller.role) {
+        return Err(ApiError::denied(
+            "you cannot create a user above your own role",
+        ));
+    }
+    let hash = hash_new_password(app, "password", password, email.as_str()).await?;
+    change(app, actor, move |c| {
+        let id = users::create(
+            c.tx,
+            &users::NewUser {
+                organization_id,
+                email: &email,
+                name: &name,
+                role,
+                password_hash: &hash,
+            },
+        )?;
+        let user = users::get(c.tx, id)?;
+        user_created(c, &user)?;
+        c.touch(Kind::User, id);
+        Ok(user)
+    })
+    .await
+}
+
+/// What `PATCH /users/{id}/` (or the shell) changes; `None` leaves it.
+#[derive(Debug, Clone, Default)]
+pub struct UserChange {
+    pub role: Option<Role>,
+    pub is_active: Option<bool>,
+    pub name: Option<String>,
+}
+
+/// A role change, a deactivation (which ends every session and revokes every key) or a
+/// reactivation, and a name change; audited, in force on every server before it returns.
+pub async fn update_user(
+    app: &AppState,
+    actor: &Actor,
+    id: Id,
+    wanted: UserChange,
+) -> Result<users::User, ApiError> {
+    change(app, actor, move |c| {
+        let before = users::get(c.tx, id)?;
+        manageable(c, &before)?;
+        let caller = c.actor().principal().map(|p| (p.user_id, p.role));
+        if let Some(role) = wanted.role {
+            if (role == Role::Owner) != (before.role == Role::Owner) {
+                return Err(ApiError::denied("ownership moves only by transfer"));
+            }
+            if caller.is_some_and(|(_, caller_role)| role > caller_role) {
+                return Err(ApiError::denied(
+                    "you cannot raise a user above your own role",
+                ));
+            }
+        }
+        if wanted.is_active == Some(false)
+            && (before.role == Role::Owner || caller.is_some_and(|(me, _)| me == id))
+        {
+            return Err(ApiError::denied(
+                "the owner and yourself cannot be deactivated",
+            ));
+        }
+        let audit_in = |c: &Change<'_>, action: &'static str, details: String| {
+            let mut entry = c
+                .actor()
+                .entry(action, crate::store::audit::Outcome::Success);
+            entry.organization_id = Some(before.organization_id);
+            entry.target_type = Some("user");
+            entry.target_id = Some(id);
+            if !details.is_empty() {
+                entry.details = details;
+            }
+            c.record(&entry)
+        };
+        if let Some(name) = &wanted.name {
+            users::set_name(c.tx, id, name)?;
+        }
+        if let Some(role) = wanted.role.filter(|r| *r != before.role) {
+            users::set_role(c.tx, id, role)?;
+            audit_in(
+                c,
+                "user.role_changed",
+                crate::domain::json_object(&[
+                    ("from", before.role.as_str()),
+                    ("to", role.as_str()),
+                ]),
+            )?;
+        }
+        match wanted.is_active {
+            Some(false) if before.is_active => {
+                users::set_active(c.tx, id, false)?;
+                users::bump_session_epoch(c.tx, id)?;
+                let ended = sessions::revoke_all_for_user(c.tx, id, None)?;
+                let by = caller.map(|(me, _)| me);
+                let revoked = api_keys::revoke_all_for_user(c.tx, id, by)?;
+                c.touch_all(Kind::Session, &ended);
+                c.touch_all(Kind::ApiKey, &revoked);
+                audit_in(c, "user.deactivated", String::new())?;
+            }
+            Some(true) if !before.is_active => {
+                users::set_active(c.tx, id, true)?;
+                audit_in(c, "user.activated", String::new())?;
+            }
+            _ => {}
+        }
+        c.touch(Kind::User, id);
+        Ok(users::get(c.tx, id)?)
+    })
+    .await
+}
+
+/// Sets a new password (already hashed) and ends the user's sessions but `keep`; a login that
+/// checked the old password cannot open a session after this commits.
+pub async fn set_password(
+    app: &AppState,
+    actor: &Actor,
+    user_id: Id,
+    hash: String,
+    keep: Option<Id>,
+) -> Result<usize, ApiError> {
+    change(app, actor, move |c| {
+        let user = users::get(c.tx, user_id)?;
+        users::set_password(c.tx, user_id, &hash)?;
+        users::bump_session_epoch(c.tx, user_id)?;
+        let ended = sessions::revoke_all_for_user(c.tx, user_id, keep)?;
+        c.touch_all(Kind::Session, &ended);
+        c.touch(Kind::User, user_id);
+        c.audit_in(user.organization_id, "password.changed", "user", user_id)?;
+        Ok(ended.len())
+    })
+    .await
+}
+
+/// A new password for a user, refused when it is weak or one of their last five.
+pub async fn checked_new_password(
+    app: &AppState,
+    user: &users::User,
+    field: &str,
+    password: Secret,
+) -> Result<String, ApiError> {
+    app.hasher
+        .check_strength(&password, &user.email)
+        .map_err(|weak| ApiError::field(field, weak.0))?;
+    let id = user.id;
+    let history = app
+        .store
+        .read(move |c| users::recent_password_hashes(c, id, PASSWORD_HISTORY))
+        .await?;
+    for old in history {
+        if app
+            .hasher
+            .verify(password.clone(), Some(old))
+            .await
+            .map_err(busy)?
+        {
+            return Err(ApiError::field(
+                field,
+                format!("must not be one of your last {PASSWORD_HISTORY} passwords"),
+            ));
+        }
+    }
+    app.hasher.hash(password).await.map_err(busy)
+}
+
+/// Turns MFA off for a user (administrators, the shell): they log in with the password alone.
+pub async fn reset_mfa(app: &AppState, actor: &Actor, user_id: Id) -> Result<(), ApiError> {
+    change(app, actor, move |c| {
+        let user = users::get(c.tx, user_id)?;
+        manageable(c, &user)?;
+        users::set_mfa_enabled(c.tx, user_id, false)?;
+        c.audit_in(user.organization_id, "mfa.reset", "user", user_id)?;
+        c.touch(Kind::User, user_id);
+        Ok(())
+    })
+    .await
+}
+
+/// Renames the caller's organization; names are unique, ignoring case.
+pub async fn rename_organization(
+    app: &AppState,
+    actor: &Actor,
+    organization_id: Id,
+    name: String,
+) -> Result<organizations::Organization, ApiError> {
+    change(app, actor, move |c| {
+        let before = organizations::get(c.tx, organization_id)?;
+        if organizations::find_by_name(c.tx, &name)?.is_some_and(|other| other != organization_id) {
+            return Err(ApiError::Conflict(format!(
+                "an organization named {name:?} already exists"
+            )));
+        }
+        organizations::rename(c.tx, organization_id, &name)?;
+        c.audit(
+            "organization.renamed",
+            "organization",
+            organization_id,
+            Some(crate::domain::json_object(&[
+                ("from", &before.name),
+                ("to", &name),
+            ])),
+        )?;
+        c.touch(Kind::Organization, organization_id);
+        Ok(organizations::get(c.tx, organization_id)?)
+    })
+    .await
+}
+
+/// Moves ownership to another active user of the organization; the old owner becomes an
+/// administrator (a demotion, in force everywhere before this returns).
+pub async fn transfer_ownership(
+    app: &AppState,
+    actor: &Actor,
+    owner_id: Id,
+    target_id: Id,
+) -> Result<(), ApiError> {
+    change(app, actor, move |c| {
+        let owner = users::get(c.tx, owner_id)?;
+        let target = match users::get(c.tx, target_id) {
+            Ok(t) if t.organization_id == owner.organization_id => t,
+            Ok(_) | Err(crate::store::StoreError::NotFound) => {
+                return Err(ApiError::field(
+                    "user_id",
+                    "no such user in your organization",
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if target.id == owner_id || !target.is_active {
+            return Err(ApiError::field("user_id", "must be another, active user"));
+        }
+        // Demote first: the schema allows one owner at a time.
+        users::set_role(c.tx, owner_id, Role::Administrator)?;
+        users::set_role(c.tx, target_id, Role::Owner)?;
+        c.audit("ownership.transferred", "user", target_id, None)?;
+        c.touch(Kind::User, owner_id);
+        c.touch(Kind::User, target_id);
+        Ok(())
+    })
+    .await
+}
+
+/// The user with this email (shell commands name users by email).
+pub async fn find_by_email(app: &AppState, email: &Email) -> Result<users::User, ApiError> {
+    let wanted = email.clone();
+    app.store
+        .read(move |c| users::find_by_email(c, &wanted))
+        .await?
+        .ok_or_else(|| ApiError::field("email", format!("no user has the email {email}")))
+}

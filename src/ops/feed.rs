@@ -1,0 +1,314 @@
+//! Following the change feed: the states of changed objects for the live state, the listing
+//! at start, the follower every server runs (it polls the feed head, applies what is new one
+//! object at a time and publishes what it has applied with a heartbeat), and the wait of a
+//! change for the other servers' confirmations.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use crate::app::AppState;
+use crate::auth::api_key::parse_hash_hex;
+use crate::auth::live::{KeyState, SessionState, Update, UserState};
+use crate::auth::permission::Permission;
+use crate::domain::Id;
+use crate::error::ApiError;
+use crate::store::feed::{self, Kind};
+use crate::store::{api_keys, organizations, sessions, users, Conn, StoreError, StoreResult};
+
+/// How often a server looks at the feed head. A poll is one indexed read of one row; 20 ms
+/// keeps the confirmation of a change from the shell or another server to a few tens of
+/// milliseconds (measured in the README) at a cost too small to see under load.
+pub const POLL: Duration = Duration::from_millis(20);
+
+/// A server publishes its position at least this often, and at once when it has moved.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// How often a waiting change looks at what the other servers have applied.
+const CONFIRM_POLL: Duration = Duration::from_millis(5);
+
+/// Entries read at most per poll; a longer backlog is read over several polls.
+const BATCH: u32 = 10_000;
+
+/// Feed entries older than this are pruned once every server has applied them.
+const KEEP_CHANGES: i64 = 7 * 86_400;
+
+/// Unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn user_state(u: users::User) -> UserState {
+    UserState {
+        id: u.id,
+        organization_id: u.organization_id,
+        email: u.email,
+        name: u.name,
+        role: u.role,
+        is_active: u.is_active,
+        mfa_enabled: u.mfa_enabled,
+    }
+}
+
+fn session_state(s: sessions::Session) -> SessionState {
+    SessionState {
+        id: s.id,
+        user_id: s.user_id,
+        expires_at: s.expires_at,
+        last_seen_at: s.last_seen_at,
+        revoked: s.revoked_at.is_some(),
+    }
+}
+
+fn key_state(k: api_keys::ApiKey) -> StoreResult<KeyState> {
+    let hash = parse_hash_hex(&k.key_hash)
+        .ok_or_else(|| StoreError::Sqlite(format!("API key {} has a malformed hash", k.id)))?;
+    Ok(KeyState {
+        id: k.id,
+        user_id: k.user_id,
+        organization_id: k.organization_id,
+        name: k.name,
+        prefix: k.prefix,
+        hash,
+        scopes: k.scopes.as_deref().map(|text| {
+            text.split_whitespace()
+                .filter_map(|s| s.parse::<Permission>().ok())
+                .collect()
+        }),
+        created_at: k.created_at,
+        expires_at: k.expires_at,
+        revoked: k.revoked_at.is_some(),
+        last_used_at: k.last_used_at,
+        ever_used: k.usage_count > 0,
+    })
+}
+
+fn found<T>(result: StoreResult<T>) -> StoreResult<Option<T>> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(StoreError::NotFound) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The current state of one object, for the live state.
+pub fn read_object(conn: &Conn, kind: Kind, id: Id) -> StoreResult<Option<Update>> {
+    Ok(match kind {
+        Kind::User => found(users::get(conn, id))?.map(|u| Update::User(user_state(u))),
+        Kind::Session => found(sessions::get(conn, id))?.map(|s| Update::Session(session_state(s))),
+        Kind::ApiKey => match found(api_keys::get(conn, id))? {
+            Some(k) => Some(Update::Key(key_state(k)?)),
+            None => None,
+        },
+        Kind::Organization => found(organizations::get(conn, id))?.map(|o| Update::Organization {
+            id: o.id,
+            name: o.name,
+        }),
+    })
+}
+
+/// Everything the live state mirrors, and the feed position it was read at (one snapshot).
+pub fn list_all(conn: &Conn) -> StoreResult<(i64, Vec<Update>)> {
+    let head = feed::head(conn)?;
+    let mut updates: Vec<Update> = Vec::new();
+    updates.extend(
+        organizations::names(conn)?
+            .into_iter()
+            .map(|(id, name)| Update::Organization { id, name }),
+    );
+    updates.extend(
+        users::all(conn)?
+            .into_iter()
+            .map(|u| Update::User(user_state(u))),
+    );
+    updates.extend(
+        sessions::live(conn)?
+            .into_iter()
+            .map(|s| Update::Session(session_state(s))),
+    );
+    for key in api_keys::all(conn)? {
+        updates.push(Update::Key(key_state(key)?));
+    }
+    Ok((head, updates))
+}
+
+/// What one poll found: the states to apply and the position they bring the server to.
+struct Polled {
+    seq: i64,
+    updates: Vec<Update>,
+}
+
+fn poll(conn: &Conn, applied: i64) -> StoreResult<Polled> {
+    let head = feed::head(conn)?;
+    if head <= applied {
+        return Ok(Polled {
+            seq: applied,
+            updates: Vec::new(),
+        });
+    }
+    let changes = feed::since(conn, applied, BATCH)?;
+    if changes.first().is_none_or(|c| c.seq != applied + 1) {
+        // The entries after our position were pruned (a server stopped for days): list
+        // everything again. States are stamped, so this undoes nothing newer.
+        let (seq, updates) = list_all(conn)?;
+        return Ok(Polled { seq, updates });
+    }
+    let seq = changes.last().map_or(applied, |c| c.seq);
+    let objects: BTreeSet<(Kind, Id)> = changes.iter().map(|c| (c.kind, c.object_id)).collect();
+    let mut updates = Vec::with_capacity(objects.len());
+    for (kind, id) in objects {
+        updates.extend(read_object(conn, kind, id)?);
+    }
+    Ok(Polled { seq, updates })
+}
+
+/// At start: the whole live state from one snapshot, and this server's row in `servers`.
+/// Returns the feed position the state was read at. Blocking.
+pub fn start(app: &crate::app::App, address: &str) -> StoreResult<i64> {
+    let (seq, updates) = app.store.read_blocking(list_all)?;
+    for update in updates {
+        app.auth.live.apply(update, seq);
+    }
+    let now = now_ms();
+    app.store.write_blocking(|tx| {
+        // Rows of servers silent for a day are from servers that were killed.
+        feed::prune_servers(tx, now - 86_400_000)?;
+        feed::register(
+            tx,
+            &feed::Server {
+                id: app.server_id.clone(),
+                host: host_name(),
+                pid: i64::from(std::process::id()),
+                address: address.to_string(),
+                heartbeat_ms: now,
+                applied_seq: seq,
+            },
+        )
+    })?;
+    app.auth
+        .live
+        .current_until(now + app.config.cluster.lease.0.as_millis() as i64);
+    Ok(seq)
+}
+
+/// At a clean stop: this server no longer counts among those that must confirm.
+pub fn stop(app: &crate::app::App) {
+    let id = app.server_id.clone();
+    if let Err(e) = app.store.write_blocking(|tx| feed::unregister(tx, &id)) {
+        tracing::warn!(error = %e, "removing this server from the servers table failed");
+    }
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// Runs for the life of the server: polls the feed, applies what is new, heartbeats, and
+/// keeps the live state's lease (past it, authenticated requests answer `503`).
+pub async fn follow(app: AppState, mut applied: i64) {
+    let lease_ms = app.config.cluster.lease.0.as_millis() as i64;
+    let mut ticker = tokio::time::interval(POLL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_beat = Instant::now();
+    let mut failing = false;
+    let mut last_prune = Instant::now();
+    loop {
+        ticker.tick().await;
+        let started = now_ms();
+        let store = app.store.clone();
+        let polled = tokio::task::spawn_blocking(move || store.read_blocking(|c| poll(c, applied)))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))
+            .and_then(|r| r);
+        let polled = match polled {
+            Ok(polled) => polled,
+            Err(e) => {
+                if !failing {
+                    tracing::error!(error = %e, "reading the change feed failed; retrying");
+                    failing = true;
+                }
+                continue;
+            }
+        };
+        if failing {
+            tracing::info!("reading the change feed works again");
+            failing = false;
+        }
+        let moved = polled.seq != applied;
+        for update in polled.updates {
+            app.auth.live.apply(update, polled.seq);
+        }
+        applied = polled.seq;
+        // The state is current as of the moment this poll started.
+        app.auth.live.current_until(started + lease_ms);
+        if moved || last_beat.elapsed() >= HEARTBEAT {
+            let (store, id, at) = (app.store.clone(), app.server_id.clone(), now_ms());
+            let beat = tokio::task::spawn_blocking(move || {
+                store.write_blocking(|tx| {
+                    if !feed::heartbeat(tx, &id, applied, at)? {
+                        // Pruned as dead while paused: come back.
+                        tracing::warn!("this server's row was gone; registering again");
+                    }
+                    Ok(())
+                })
+            })
+            .await;
+            match beat {
+                Ok(Ok(())) => last_beat = Instant::now(),
+                Ok(Err(e)) => tracing::warn!(error = %e, "publishing the applied position failed"),
+                Err(e) => tracing::warn!(error = %e, "publishing the applied position failed"),
+            }
+        }
+        if last_prune.elapsed() >= Duration::from_secs(3600) {
+            last_prune = Instant::now();
+            let before = crate::domain::now() - KEEP_CHANGES;
+            if let Err(e) = app.store.write(move |tx| feed::prune(tx, before)).await {
+                tracing::warn!(error = %e, "pruning the change feed failed");
+            }
+        }
+    }
+}
+
+/// Waits until every other server with a live lease has applied `seq`, up to `timeout`;
+/// a server whose heartbeat is older than the lease no longer counts (it stops answering
+/// authenticated requests itself). Past `timeout`, names the servers that did not confirm.
+pub async fn confirm(app: &AppState, seq: i64, timeout: Duration) -> Result<(), ApiError> {
+    let deadline = Instant::now() + timeout;
+    let lease_ms = app.config.cluster.lease.0.as_millis() as i64;
+    loop {
+        let me = app.server_id.clone();
+        let pending = app
+            .store
+            .read(move |c| {
+                let servers = feed::live_servers(c, now_ms() - lease_ms, &me)?;
+                Ok(servers
+                    .into_iter()
+                    .filter(|s| s.applied_seq < seq)
+                    .collect::<Vec<_>>())
+            })
+            .await?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            let names: Vec<String> = pending
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{} (pid {} on {}, {}, at change {} of {seq})",
+                        s.id, s.pid, s.host, s.address, s.applied_seq
+                    )
+                })
+                .collect();
+            return Err(ApiError::NotConfirmed {
+                servers: names.join(", "),
+                waited: timeout,
+            });
+        }
+        tokio::time::sleep(CONFIRM_POLL).await;
+    }
+}

@@ -1,0 +1,150 @@
+//! TOTP enrolment and use: the secret sealed at rest, codes accepted once, recovery codes.
+
+use super::{change, Actor};
+use crate::app::AppState;
+use crate::auth::totp;
+use crate::domain::{now, Id};
+use crate::error::ApiError;
+use crate::store::audit::Outcome;
+use crate::store::feed::Kind;
+use crate::store::users;
+
+/// What a user's stored TOTP secret said of a code.
+enum Verdict {
+    Accepted,
+    /// A wrong or replayed code, or no secret.
+    Refused,
+    /// The sealed secret does not open with this data directory's key.
+    Unreadable,
+}
+
+/// Checks a TOTP code for `user` and records its step, so that it cannot be used again.
+pub async fn check_totp(
+    app: &AppState,
+    actor: &Actor,
+    user: &users::User,
+    code: String,
+) -> Result<bool, ApiError> {
+    let (id, email) = (user.id, user.email.clone());
+    let at = now() as u64;
+    let sealer = app.auth.mfa_sealer.clone();
+    let verdict = change(app, actor, move |c| {
+        let Some(stored) = users::mfa_secret(c.tx, id)? else {
+            return Ok(Verdict::Refused);
+        };
+        let Ok(secret) = sealer.open(id, &stored) else {
+            return Ok(Verdict::Unreadable);
+        };
+        Ok(match totp::matching_step(&secret, &email, &code, at) {
+            Some(step) if users::accept_totp_step(c.tx, id, step)? => Verdict::Accepted,
+            _ => Verdict::Refused,
+        })
+    })
+    .await?;
+    match verdict {
+        Verdict::Accepted => Ok(true),
+        Verdict::Refused => Ok(false),
+        Verdict::Unreadable => Err(ApiError::Internal(format!(
+            "the TOTP secret of user {id} does not open: was {}/mfa-key replaced?",
+            app.config.server.data_dir.display()
+        ))),
+    }
+}
+
+/// Uses one recovery code (each works once); audited when it worked.
+pub async fn use_recovery_code(
+    app: &AppState,
+    actor: &Actor,
+    user: &users::User,
+    code: &str,
+) -> Result<bool, ApiError> {
+    let hash = super::sessions::recovery_hash(code);
+    let (id, organization_id) = (user.id, user.organization_id);
+    change(app, actor, move |c| {
+        let used = users::use_recovery_code(c.tx, id, &hash)?;
+        if used {
+            let mut entry = c.actor().entry("mfa.recovery_code_used", Outcome::Success);
+            entry.user_id = Some(id);
+            entry.organization_id = Some(organization_id);
+            c.record(&entry)?;
+        }
+        Ok(used)
+    })
+    .await
+}
+
+/// What enrolment shows once.
+pub struct Enrolment {
+    pub secret: String,
+    pub otpauth_url: String,
+    pub qr_png_base64: String,
+}
+
+/// Starts enrolment: a new secret, sealed and stored; nothing is enabled yet.
+pub async fn setup(app: &AppState, actor: &Actor, user_id: Id) -> Result<Enrolment, ApiError> {
+    let user = app.store.read(move |c| users::get(c, user_id)).await?;
+    if user.mfa_enabled {
+        return Err(ApiError::Conflict(
+            "MFA is already enabled; disable it first to enrol again".into(),
+        ));
+    }
+    let enrolment = totp::enrol(&user.email).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let sealed = app
+        .auth
+        .mfa_sealer
+        .seal(user_id, &enrolment.secret_base32)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    change(app, actor, move |c| {
+        Ok(users::set_mfa_secret(c.tx, user_id, &sealed)?)
+    })
+    .await?;
+    Ok(Enrolment {
+        secret: enrolment.secret_base32,
+        otpauth_url: enrolment.otpauth_url,
+        qr_png_base64: enrolment.qr_png_base64,
+    })
+}
+
+/// Confirms enrolment with a first code: MFA is on; answers the recovery codes (shown once).
+pub async fn confirm(
+    app: &AppState,
+    actor: &Actor,
+    user_id: Id,
+    code: String,
+) -> Result<Vec<String>, ApiError> {
+    let user = app.store.read(move |c| users::get(c, user_id)).await?;
+    if user.mfa_enabled {
+        return Err(ApiError::Conflict("MFA is already enabled".into()));
+    }
+    let pending = app
+        .store
+        .read(move |c| users::mfa_secret(c, user_id))
+        .await?;
+    if pending.is_none() {
+        return Err(ApiError::field("code", "start with the setup step first"));
+    }
+    if !check_totp(app, actor, &user, code).await? {
+        return Err(ApiError::MfaCodeRejected);
+    }
+    let (codes, hashes) = totp::new_recovery_codes();
+    change(app, actor, move |c| {
+        users::set_mfa_enabled(c.tx, user_id, true)?;
+        users::replace_recovery_codes(c.tx, user_id, &hashes)?;
+        c.audit("mfa.enabled", "user", user_id, None)?;
+        c.touch(Kind::User, user_id);
+        Ok(())
+    })
+    .await?;
+    Ok(codes)
+}
+
+/// Turns MFA off for the caller, whose password and code the transport has checked.
+pub async fn disable(app: &AppState, actor: &Actor, user_id: Id) -> Result<(), ApiError> {
+    change(app, actor, move |c| {
+        users::set_mfa_enabled(c.tx, user_id, false)?;
+        c.audit("mfa.disabled", "user", user_id, None)?;
+        c.touch(Kind::User, user_id);
+        Ok(())
+    })
+    .await
+}

@@ -1,0 +1,244 @@
+//! The operations layer: every change to organizations, users, sessions, MFA, keys and the
+//! audited content, one function each, named in domain words. An operation owns its whole
+//! change: one transaction that re-checks the caller's credential, writes, audits and appends
+//! to the change feed; then this process's live state; then the confirmation of every other
+//! server that follows the feed. Transports (`http/api`, `cli`)
+//! parse, call and map; they never open a transaction or touch the live state themselves.
+
+pub mod accounts;
+pub mod feed;
+pub mod keys;
+pub mod mfa;
+pub mod sessions;
+
+use crate::app::AppState;
+use crate::auth::live::Update;
+use crate::auth::principal::{Method, Principal};
+use crate::domain::Id;
+use crate::error::ApiError;
+use crate::store::audit::{self, Entry, Outcome};
+use crate::store::feed::Kind;
+use crate::store::{credentials, Tx};
+
+/// Who makes a change.
+#[derive(Debug, Clone)]
+pub enum Actor {
+    /// The server's own start (`bootstrap`) or an administrator at the shell (`cli`): no
+    /// credential to re-check; every change waits for every running server to confirm it.
+    System(&'static str),
+    /// An HTTP request, with its caller once authenticated.
+    Request(Box<RequestActor>),
+}
+
+#[derive(Debug, Clone)]
+pub struct RequestActor {
+    pub principal: Option<Principal>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl Actor {
+    pub fn request(
+        principal: Option<Principal>,
+        ip: Option<String>,
+        user_agent: Option<String>,
+    ) -> Actor {
+        Actor::Request(Box::new(RequestActor {
+            principal,
+            ip,
+            user_agent,
+        }))
+    }
+
+    pub fn principal(&self) -> Option<&Principal> {
+        match self {
+            Actor::System(_) => None,
+            Actor::Request(r) => r.principal.as_ref(),
+        }
+    }
+
+    /// An audit entry with the actor's address, user agent and identity. Changes from the
+    /// shell or the start say so in `details` (`{"via":"cli"}`) unless the caller sets others.
+    pub fn entry(&self, action: &'static str, outcome: Outcome) -> Entry {
+        let mut entry = Entry {
+            action,
+            outcome,
+            ..Entry::default()
+        };
+        match self {
+            Actor::System(via) => entry.details = format!(r#"{{"via":"{via}"}}"#),
+            Actor::Request(r) => {
+                entry.ip = r.ip.clone();
+                entry.user_agent = r.user_agent.clone();
+                if let Some(p) = &r.principal {
+                    entry.organization_id = Some(p.organization_id);
+                    entry.user_id = Some(p.user_id);
+                    entry.api_key_prefix = p.key_prefix();
+                }
+            }
+        }
+        entry
+    }
+}
+
+/// One change in progress, inside its transaction. Everything it touches gets a feed entry;
+/// the operation returns once this server and every other server on the database has it.
+pub struct Change<'t> {
+    pub tx: &'t Tx<'t>,
+    actor: &'t Actor,
+    touched: Vec<(Kind, Id)>,
+}
+
+impl<'t> Change<'t> {
+    pub fn actor(&self) -> &Actor {
+        self.actor
+    }
+
+    /// Marks an object the live state mirrors as changed: it gets a feed entry, and its new
+    /// state reaches this process's live state before the operation returns.
+    pub fn touch(&mut self, kind: Kind, id: Id) {
+        self.touched.push((kind, id));
+    }
+
+    pub fn touch_all(&mut self, kind: Kind, ids: &[Id]) {
+        self.touched.extend(ids.iter().map(|id| (kind, *id)));
+    }
+
+    /// Records an audit entry in this transaction.
+    pub fn record(&self, entry: &Entry) -> Result<Id, ApiError> {
+        Ok(audit::record(self.tx, entry)?)
+    }
+
+    /// Records a successful `action` of the actor on a target.
+    pub fn audit(
+        &self,
+        action: &'static str,
+        target_type: &'static str,
+        target_id: Id,
+        details: Option<String>,
+    ) -> Result<Id, ApiError> {
+        let mut entry = self.actor.entry(action, Outcome::Success);
+        entry.target_type = Some(target_type);
+        entry.target_id = Some(target_id);
+        if let Some(details) = details {
+            entry.details = details;
+        }
+        self.record(&entry)
+    }
+
+    /// Like `audit`, for an entry that belongs to `organization_id` (shell changes have no
+    /// organization of their own).
+    pub fn audit_in(
+        &self,
+        organization_id: Id,
+        action: &'static str,
+        target_type: &'static str,
+        target_id: Id,
+    ) -> Result<Id, ApiError> {
+        let mut entry = self.actor.entry(action, Outcome::Success);
+        entry.organization_id = Some(organization_id);
+        entry.target_type = Some(target_type);
+        entry.target_id = Some(target_id);
+        self.record(&entry)
+    }
+}
+
+/// What a committed change left to do after the transaction: the states to apply here.
+struct Committed<T> {
+    value: T,
+    seq: i64,
+    updates: Vec<Update>,
+}
+
+/// Runs one change: re-checks the actor's credential, runs `f`, appends a feed entry for
+/// every object it touched and reads their new states, all in one transaction; then applies
+/// those states here and waits for the confirmations the change needs.
+pub async fn change<T, F>(app: &AppState, actor: &Actor, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Change<'_>) -> Result<T, ApiError> + Send + 'static,
+{
+    let store = app.store.clone();
+    let who = actor.clone();
+    let committed = tokio::task::spawn_blocking(move || {
+        store.write_with(|tx| -> Result<Committed<T>, ApiError> {
+            recheck(tx, &who)?;
+            let mut change = Change {
+                tx,
+                actor: &who,
+                touched: Vec::new(),
+            };
+            let value = f(&mut change)?;
+            let mut touched = change.touched;
+            touched.sort_unstable();
+            touched.dedup();
+            let mut seq = 0;
+            for &(kind, id) in &touched {
+                seq = crate::store::feed::append(tx, kind, id)?;
+            }
+            // Read after the writes, under the write lock: the newest state there is.
+            let mut updates = Vec::with_capacity(touched.len());
+            for &(kind, id) in &touched {
+                updates.extend(feed::read_object(tx, kind, id)?);
+            }
+            Ok(Committed {
+                value,
+                seq,
+                updates,
+            })
+        })
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("database task failed: {e}")))??;
+    for update in committed.updates {
+        app.auth.live.apply(update, committed.seq);
+    }
+    if committed.seq > 0 {
+        // Every server on the database has it before the answer: a revocation is refused
+        // everywhere, and a new session or key works everywhere, from the next request on.
+        // The shell gives up after `apply_timeout`; a request waits for each other server
+        // until it confirms or its lease runs out (it then refuses requests itself).
+        let config = &app.config;
+        let timeout = match actor {
+            Actor::System(_) => config.server.apply_timeout.0,
+            Actor::Request(_) => config.cluster.lease.0 + config.server.apply_timeout.0,
+        };
+        feed::confirm(app, committed.seq, timeout).await?;
+    }
+    Ok(committed.value)
+}
+
+/// Refuses a change whose credential was revoked (or whose user was deactivated or demoted)
+/// after the request was authenticated: the write sees the committed state, so a revoke that
+/// answered before this commit wins.
+fn recheck(tx: &Tx<'_>, actor: &Actor) -> Result<(), ApiError> {
+    let Some(p) = actor.principal() else {
+        return Ok(());
+    };
+    let now = crate::domain::now();
+    let state = match (p.method, &p.key, p.session_id) {
+        (Method::ApiKey, Some(key), _) => credentials::key(tx, key.id)?,
+        (Method::Jwt, _, Some(sid)) => credentials::session(tx, sid)?,
+        _ => {
+            return Err(ApiError::Internal(
+                "a principal without a credential".into(),
+            ))
+        }
+    };
+    let refused = || match p.method {
+        Method::ApiKey => ApiError::ApiKeyRevoked,
+        Method::Jwt => ApiError::TokenNotValid,
+    };
+    let Some(state) = state else {
+        return Err(refused());
+    };
+    if state.revoked || state.expires_at.is_some_and(|at| at <= now) || !state.user_active {
+        return Err(refused());
+    }
+    if state.user_id != p.user_id || state.role < p.role {
+        return Err(ApiError::denied(
+            "your role changed while this request was running; send it again",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,234 @@
+//! Login sessions: the login itself (throttle, password, second factor, then the session),
+//! logout, revoking one session, and the revocation that follows a reused refresh token.
+
+use super::accounts::busy;
+use super::{change, mfa, Actor};
+use crate::app::AppState;
+use crate::auth::{token, totp, Issued};
+use crate::domain::{now, Email, Id, Secret};
+use crate::error::ApiError;
+use crate::store::audit::{self, Entry, Outcome};
+use crate::store::feed::Kind;
+use crate::store::{sessions, users};
+
+/// What a login presents.
+pub struct Credentials {
+    pub email: String,
+    pub password: Secret,
+    pub totp_code: Option<String>,
+    pub recovery_code: Option<String>,
+}
+
+/// A successful login: the user and the session's tokens.
+pub struct LoggedIn {
+    pub user: users::User,
+    pub issued: Issued,
+}
+
+/// Writes an audit entry on its own; a failure is logged, not shown to the client.
+pub async fn record(app: &AppState, entry: Entry) {
+    if let Err(e) = app.store.write(move |tx| audit::record(tx, &entry)).await {
+        tracing::error!(error = %e, "writing the audit log failed");
+    }
+}
+
+/// The whole login: throttle, password (hashed off the async threads, against a dummy hash
+/// for unknown accounts), second factor, then the session, which opens only if no wholesale
+/// end of the user's sessions committed since the password was checked.
+pub async fn login(
+    app: &AppState,
+    actor: &Actor,
+    given: Credentials,
+) -> Result<LoggedIn, ApiError> {
+    let attempted = given.email.trim().to_lowercase();
+    // A malformed address cannot belong to anyone: it fails like a wrong password.
+    let email = Email::parse(&given.email).ok();
+    let client_ip = match actor {
+        Actor::Request(r) => r.ip.as_deref().and_then(|ip| ip.parse().ok()),
+        Actor::System(_) => None,
+    };
+    let attempt = match app.auth.throttle.begin(&attempted, client_ip, now()) {
+        Ok(attempt) => attempt,
+        Err(wait) => {
+            let mut entry = actor.entry("login.throttled", Outcome::Denied);
+            entry.details = crate::domain::json_object(&[("email", &attempted)]);
+            record(app, entry).await;
+            return Err(ApiError::Throttled {
+                message: "too many failed logins; try again later".into(),
+                retry_after: wait.0,
+            });
+        }
+    };
+
+    let user = match email {
+        Some(email) => {
+            app.store
+                .read(move |c| users::find_by_email(c, &email))
+                .await?
+        }
+        None => None,
+    };
+    let password_ok = app
+        .hasher
+        .verify(
+            given.password,
+            user.as_ref().map(|u| u.password_hash.clone()),
+        )
+        .await
+        .map_err(busy)?;
+
+    let failure = |reason: &str, user: Option<&users::User>| {
+        let mut entry = actor.entry("login.failed", Outcome::Failure);
+        entry.user_id = user.map(|u| u.id);
+        entry.organization_id = user.map(|u| u.organization_id);
+        entry.details = crate::domain::json_object(&[("email", &attempted), ("reason", reason)]);
+        entry
+    };
+    let user = match user {
+        Some(user) if password_ok && user.is_active => user,
+        other => {
+            let reason = match &other {
+                None => "unknown_email",
+                Some(u) if !u.is_active && password_ok => "inactive",
+                Some(_) => "wrong_password",
+            };
+            attempt.failed(now());
+            record(app, failure(reason, other.as_ref())).await;
+            return Err(ApiError::InvalidCredentials);
+        }
+    };
+
+    if user.mfa_enabled {
+        let verdict = match (given.totp_code, given.recovery_code) {
+            (None, None) => {
+                // The password was right: not a failure, but no session without the code.
+                drop(attempt);
+                return Err(ApiError::MfaRequired);
+            }
+            (Some(code), _) => mfa::check_totp(app, actor, &user, code).await?,
+            (None, Some(code)) => mfa::use_recovery_code(app, actor, &user, &code).await?,
+        };
+        if !verdict {
+            attempt.failed(now());
+            record(app, failure("mfa_invalid", Some(&user))).await;
+            return Err(ApiError::MfaInvalid);
+        }
+    }
+    attempt.succeeded(now());
+
+    let refresh_jti = token::new_jti();
+    let expires_at = now() + app.auth.refresh_ttl;
+    let (ip, user_agent) = match actor {
+        Actor::Request(r) => (r.ip.clone(), r.user_agent.clone()),
+        Actor::System(_) => (None, None),
+    };
+    let (user_id, organization_id, epoch, jti) = (
+        user.id,
+        user.organization_id,
+        user.session_epoch,
+        refresh_jti.clone(),
+    );
+    let session = change(app, actor, move |c| {
+        if !users::may_open_session(c.tx, user_id, epoch)? {
+            // The password was changed or reset, or the user deactivated, after it was checked.
+            return Err(ApiError::InvalidCredentials);
+        }
+        let session = sessions::create(
+            c.tx,
+            &sessions::NewSession {
+                user_id,
+                expires_at,
+                ip: ip.as_deref(),
+                user_agent: user_agent.as_deref(),
+                refresh_jti: &jti,
+            },
+        )?;
+        let mut entry = c.actor().entry("login.succeeded", Outcome::Success);
+        entry.user_id = Some(user_id);
+        entry.organization_id = Some(organization_id);
+        entry.target_type = Some("session");
+        entry.target_id = Some(session.id);
+        c.record(&entry)?;
+        c.touch(Kind::Session, session.id);
+        // The user too: a server that has not seen this user yet (made by another server a
+        // moment ago) learns it with the session.
+        c.touch(Kind::User, user_id);
+        Ok(session)
+    })
+    .await?;
+    let issued = app.auth.issue(
+        user.id,
+        user.organization_id,
+        session.id,
+        session.expires_at,
+        Some(&refresh_jti),
+        now(),
+    )?;
+    Ok(LoggedIn { user, issued })
+}
+
+/// Ends one session (logout, or `DELETE /auth/sessions/{id}/`); ending an ended session is
+/// not an error.
+pub async fn end(
+    app: &AppState,
+    actor: &Actor,
+    sid: Id,
+    reason: &'static str,
+) -> Result<(), ApiError> {
+    change(app, actor, move |c| {
+        match sessions::revoke(c.tx, sid) {
+            Ok(()) | Err(crate::store::StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+        c.audit(
+            "session.revoked",
+            "session",
+            sid,
+            Some(crate::domain::json_object(&[("reason", reason)])),
+        )?;
+        c.touch(Kind::Session, sid);
+        Ok(())
+    })
+    .await
+}
+
+/// A refresh token presented twice: someone else holds a copy; the whole session ends.
+pub async fn reuse_detected(
+    app: &AppState,
+    actor: &Actor,
+    user_id: Id,
+    organization_id: Id,
+    sid: Id,
+) -> Result<(), ApiError> {
+    change(app, actor, move |c| {
+        let _ = sessions::revoke(c.tx, sid);
+        let mut entry = c.actor().entry("token.reuse_detected", Outcome::Denied);
+        entry.user_id = Some(user_id);
+        entry.organization_id = Some(organization_id);
+        entry.target_type = Some("session");
+        entry.target_id = Some(sid);
+        c.record(&entry)?;
+        c.touch(Kind::Session, sid);
+        Ok(())
+    })
+    .await
+}
+
+/// Exchanges a refresh token's id for the next one (rotation); `false`: already used.
+pub async fn rotate_refresh(
+    app: &AppState,
+    actor: &Actor,
+    sid: Id,
+    presented: String,
+    next: String,
+) -> Result<bool, ApiError> {
+    change(app, actor, move |c| {
+        Ok(sessions::rotate_refresh(c.tx, sid, &presented, &next)?)
+    })
+    .await
+}
+
+/// Codes of a recovery-code login, for `mfa`.
+pub(super) fn recovery_hash(code: &str) -> String {
+    totp::hash_recovery_code(code)
+}

@@ -1,0 +1,286 @@
+//! The change feed (`changes`, `feed_head`) and the servers that follow it (`servers`): SQL
+//! only. What an entry means to the live state is decided above, in `ops::feed`.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{StoreError, StoreResult};
+use crate::domain::{now, Id};
+
+/// What kind of object a change touched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    User,
+    Session,
+    ApiKey,
+    Organization,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::User => "user",
+            Kind::Session => "session",
+            Kind::ApiKey => "api_key",
+            Kind::Organization => "organization",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Kind> {
+        Some(match text {
+            "user" => Kind::User,
+            "session" => Kind::Session,
+            "api_key" => Kind::ApiKey,
+            "organization" => Kind::Organization,
+            _ => return None,
+        })
+    }
+}
+
+/// One entry of the feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Change {
+    pub seq: i64,
+    pub kind: Kind,
+    pub object_id: Id,
+}
+
+/// Appends an entry in the caller's transaction and returns its sequence number. The update of
+/// `feed_head` takes that row's lock until commit, so sequence numbers commit in order.
+pub fn append(conn: &Connection, kind: Kind, object_id: Id) -> StoreResult<i64> {
+    let seq: i64 = conn
+        .prepare_cached("UPDATE feed_head SET seq = seq + 1 WHERE id = 1 RETURNING seq")?
+        .query_row([], |row| row.get(0))?;
+    conn.prepare_cached("INSERT INTO changes (seq, kind, object_id, at) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![seq, kind.as_str(), object_id, now()])?;
+    Ok(seq)
+}
+
+/// The sequence number of the last committed change (0 on a new database).
+pub fn head(conn: &Connection) -> StoreResult<i64> {
+    Ok(conn
+        .prepare_cached("SELECT seq FROM feed_head WHERE id = 1")?
+        .query_row([], |row| row.get(0))?)
+}
+
+/// The lowest sequence number still kept, if any: below it, entries were pruned.
+pub fn oldest(conn: &Connection) -> StoreResult<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT MIN(seq) FROM changes")?
+        .query_row([], |row| row.get(0))?)
+}
+
+/// Entries after `after`, oldest first, at most `limit`.
+pub fn since(conn: &Connection, after: i64, limit: u32) -> StoreResult<Vec<Change>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, kind, object_id FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![after, limit], |row| {
+        let kind: String = row.get(1)?;
+        Ok((row.get::<_, i64>(0)?, kind, row.get::<_, Id>(2)?))
+    })?;
+    let mut changes = Vec::new();
+    for row in rows {
+        let (seq, kind, object_id) = row?;
+        let kind = Kind::parse(&kind)
+            .ok_or_else(|| StoreError::Sqlite(format!("change {seq} has unknown kind {kind:?}")))?;
+        changes.push(Change {
+            seq,
+            kind,
+            object_id,
+        });
+    }
+    Ok(changes)
+}
+
+/// Drops entries older than `before` (unix seconds) that every server named in `servers`
+/// has applied. A server that finds its next entry gone lists everything again.
+pub fn prune(conn: &Connection, before: i64) -> StoreResult<usize> {
+    Ok(conn.execute(
+        "DELETE FROM changes WHERE at < ?1
+           AND seq <= COALESCE((SELECT MIN(applied_seq) FROM servers), seq)",
+        [before],
+    )?)
+}
+
+/// A server following the feed, as it last reported itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Server {
+    pub id: String,
+    pub host: String,
+    pub pid: i64,
+    pub address: String,
+    pub heartbeat_ms: i64,
+    pub applied_seq: i64,
+}
+
+pub fn register(conn: &Connection, server: &Server) -> StoreResult<()> {
+    conn.execute(
+        "INSERT INTO servers (id, host, pid, address, started_at, heartbeat_ms, applied_seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (id) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms,
+                                        applied_seq = excluded.applied_seq",
+        params![
+            server.id,
+            server.host,
+            server.pid,
+            server.address,
+            now(),
+            server.heartbeat_ms,
+            server.applied_seq
+        ],
+    )?;
+    Ok(())
+}
+
+/// Publishes what the server has applied. `false` when its row is gone (pruned as dead).
+pub fn heartbeat(conn: &Connection, id: &str, applied_seq: i64, at_ms: i64) -> StoreResult<bool> {
+    let changed = conn
+        .prepare_cached("UPDATE servers SET heartbeat_ms = ?2, applied_seq = ?3 WHERE id = ?1")?
+        .execute(params![id, at_ms, applied_seq])?;
+    Ok(changed == 1)
+}
+
+pub fn unregister(conn: &Connection, id: &str) -> StoreResult<()> {
+    conn.execute("DELETE FROM servers WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+/// Servers whose last heartbeat is at or after `since_ms`, but `except`.
+pub fn live_servers(conn: &Connection, since_ms: i64, except: &str) -> StoreResult<Vec<Server>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, host, pid, address, heartbeat_ms, applied_seq FROM servers
+         WHERE heartbeat_ms >= ?1 AND id <> ?2 ORDER BY id",
+    )?;
+    let servers = stmt
+        .query_map(params![since_ms, except], |row| {
+            Ok(Server {
+                id: row.get(0)?,
+                host: row.get(1)?,
+                pid: row.get(2)?,
+                address: row.get(3)?,
+                heartbeat_ms: row.get(4)?,
+                applied_seq: row.get(5)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(servers)
+}
+
+/// Forgets servers silent since before `before_ms` (killed ones leave their row behind).
+pub fn prune_servers(conn: &Connection, before_ms: i64) -> StoreResult<usize> {
+    Ok(conn.execute("DELETE FROM servers WHERE heartbeat_ms < ?1", [before_ms])?)
+}
+
+/// Whether a server row exists (tests and diagnostics).
+pub fn server(conn: &Connection, id: &str) -> StoreResult<Option<Server>> {
+    Ok(conn
+        .query_row(
+            "SELECT id, host, pid, address, heartbeat_ms, applied_seq FROM servers WHERE id = ?1",
+            [id],
+            |row| {
+                Ok(Server {
+                    id: row.get(0)?,
+                    host: row.get(1)?,
+                    pid: row.get(2)?,
+                    address: row.get(3)?,
+                    heartbeat_ms: row.get(4)?,
+                    applied_seq: row.get(5)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::open_temp;
+
+    #[test]
+    fn entries_are_numbered_in_commit_order_and_read_back_in_order() {
+        let (_dir, store) = open_temp();
+        let first = store
+            .write_blocking(|tx| append(tx, Kind::ApiKey, 7))
+            .unwrap();
+        let second = store
+            .write_blocking(|tx| {
+                append(tx, Kind::User, 3)?;
+                append(tx, Kind::Session, 9)
+            })
+            .unwrap();
+        assert_eq!((first, second), (1, 3));
+        let read = store.read_blocking(|c| since(c, 1, 10)).unwrap();
+        assert_eq!(
+            read,
+            vec![
+                Change {
+                    seq: 2,
+                    kind: Kind::User,
+                    object_id: 3
+                },
+                Change {
+                    seq: 3,
+                    kind: Kind::Session,
+                    object_id: 9
+                },
+            ]
+        );
+        assert_eq!(store.read_blocking(head).unwrap(), 3);
+    }
+
+    #[test]
+    fn a_rolled_back_change_leaves_no_entry_and_no_gap() {
+        let (_dir, store) = open_temp();
+        let failed: StoreResult<()> = store.write_blocking(|tx| {
+            append(tx, Kind::ApiKey, 1)?;
+            Err(StoreError::NotFound)
+        });
+        assert!(failed.is_err());
+        let seq = store
+            .write_blocking(|tx| append(tx, Kind::ApiKey, 2))
+            .unwrap();
+        assert_eq!(seq, 1);
+    }
+
+    #[test]
+    fn live_servers_are_those_with_a_recent_heartbeat() {
+        let (_dir, store) = open_temp();
+        let row = |id: &str, at: i64| Server {
+            id: id.into(),
+            host: "h".into(),
+            pid: 1,
+            address: "127.0.0.1:1".into(),
+            heartbeat_ms: at,
+            applied_seq: 0,
+        };
+        store
+            .write_blocking(|tx| {
+                register(tx, &row("a", 1_000))?;
+                register(tx, &row("b", 5_000))?;
+                register(tx, &row("me", 5_000))
+            })
+            .unwrap();
+        let live = store
+            .read_blocking(|c| live_servers(c, 4_000, "me"))
+            .unwrap();
+        assert_eq!(
+            live.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+            ["b"]
+        );
+        assert!(store
+            .write_blocking(|tx| heartbeat(tx, "a", 4, 6_000))
+            .unwrap());
+        assert_eq!(
+            store
+                .read_blocking(|c| server(c, "a"))
+                .unwrap()
+                .unwrap()
+                .applied_seq,
+            4
+        );
+        assert_eq!(
+            store.write_blocking(|tx| prune_servers(tx, 5_500)).unwrap(),
+            2
+        );
+    }
+}
