@@ -6,7 +6,7 @@ use crate::app::App;
 use crate::config::Config;
 use crate::domain::Role;
 use crate::store::goals::{self, GoalFields};
-use crate::store::{content, organizations, users, StoreError};
+use crate::store::{dashboards, data_sources, organizations, reports, users, StoreError};
 
 pub fn seed(config: Config, organization: &str, reports: u64) -> Result<(), Failure> {
     let app = App::open(config).map_err(Failure::runtime)?;
@@ -25,9 +25,9 @@ pub fn seed(config: Config, organization: &str, reports: u64) -> Result<(), Fail
                 ("Web analytics", "google_analytics"),
                 ("Budget sheet", "google_sheets"),
             ] {
-                sources.push(content::create_data_source(tx, org, name, kind, owner.id)?);
+                sources.push(data_sources::create(tx, org, name, kind, owner.id)?);
             }
-            content::seed_reports(tx, org, sources[0].id, owner.id, reports)?;
+            reports::seed(tx, org, sources[0].id, owner.id, reports)?;
             for (name, widgets) in [
                 (
                     "Sales overview",
@@ -35,7 +35,7 @@ pub fn seed(config: Config, organization: &str, reports: u64) -> Result<(), Fail
                 ),
                 ("Marketing", r#"[{"type":"chart","metric":"sessions"}]"#),
             ] {
-                content::create_dashboard(tx, org, name, "", widgets, owner.id)?;
+                dashboards::create(tx, org, name, "", widgets, owner.id)?;
             }
             let milestones = [
                 ("Half way".to_string(), 500.0),

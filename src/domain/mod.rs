@@ -10,7 +10,7 @@ pub use email::Email;
 pub use role::Role;
 pub use secret::Secret;
 pub use text::{clean_text, TextError};
-pub use time::{format_rfc3339, now, Timestamp, UnixTime};
+pub use time::{format_rfc3339, month_bounds, now, Timestamp, UnixTime};
 
 /// Lower-case hexadecimal of `bytes` (digests, key hashes, token ids).
 pub fn hex(bytes: &[u8]) -> String {

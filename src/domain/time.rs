@@ -1,9 +1,10 @@
-//! Time as unix seconds in storage, RFC 3339 in UTC on the wire.
+//! Time as unix seconds in storage, RFC 3339 in UTC on the wire, and the calendar months that
+//! credits are counted in.
 
 use std::fmt;
 
 use serde::{Serialize, Serializer};
-use time::OffsetDateTime;
+use time::{Date, Month, OffsetDateTime};
 
 pub type UnixTime = i64;
 
@@ -66,6 +67,23 @@ pub fn format_rfc3339(at: UnixTime) -> String {
     Timestamp(at).to_string()
 }
 
+/// The first second of the current calendar month (UTC) and of the next.
+pub fn month_bounds(at: UnixTime) -> (UnixTime, UnixTime) {
+    let date = OffsetDateTime::from_unix_timestamp(at)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        .date();
+    let start = date.replace_day(1).unwrap_or(date);
+    let (year, month) = match start.month() {
+        Month::December => (start.year() + 1, Month::January),
+        m => (start.year(), m.next()),
+    };
+    let next = Date::from_calendar_date(year, month, 1).unwrap_or(start);
+    (
+        start.midnight().assume_utc().unix_timestamp(),
+        next.midnight().assume_utc().unix_timestamp(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +116,16 @@ mod tests {
     fn out_of_range_shows_the_epoch() {
         assert_eq!(format_rfc3339(i64::MAX), "1970-01-01T00:00:00Z");
         assert_eq!(format_rfc3339(-100_000_000_000), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn month_bounds_cover_the_calendar_month() {
+        // 2026-11-27T10:00:00Z
+        let (start, next) = month_bounds(1_795_773_600);
+        assert_eq!(format_rfc3339(start), "2026-11-01T00:00:00Z");
+        assert_eq!(format_rfc3339(next), "2026-12-01T00:00:00Z");
+        let (start, next) = month_bounds(next + 86_400 * 20);
+        assert_eq!(format_rfc3339(start), "2026-12-01T00:00:00Z");
+        assert_eq!(format_rfc3339(next), "2027-01-01T00:00:00Z");
     }
 }

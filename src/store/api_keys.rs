@@ -2,7 +2,7 @@
 
 use rusqlite::{params, Connection, Row};
 
-use super::StoreResult;
+use super::{Count, StoreResult};
 use crate::domain::{now, Id, UnixTime};
 
 #[derive(Debug, Clone)]
@@ -103,23 +103,21 @@ pub fn page(
     offset: u64,
     limit: u64,
 ) -> StoreResult<(u64, Vec<ApiKey>)> {
-    let count: u64 = conn.query_row(
-        "SELECT COUNT(*) FROM api_keys WHERE organization_id = ?1 AND user_id IS COALESCE(?2, user_id)",
-        params![organization_id, user_id],
-        |row| row.get(0),
-    )?;
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM api_keys
-         WHERE organization_id = ?1 AND user_id IS COALESCE(?2, user_id)
-         ORDER BY id DESC LIMIT ?3 OFFSET ?4"
-    ))?;
-    let keys = stmt
-        .query_map(
-            params![organization_id, user_id, limit as i64, offset as i64],
-            from_row,
-        )?
-        .collect::<Result<_, _>>()?;
-    Ok((count, keys))
+    super::page(
+        conn,
+        Count::Query(
+            "SELECT COUNT(*) FROM api_keys WHERE organization_id = ?1 AND user_id IS COALESCE(?2, user_id)",
+        ),
+        &format!(
+            "SELECT {COLUMNS} FROM api_keys
+             WHERE organization_id = ?1 AND user_id IS COALESCE(?2, user_id)
+             ORDER BY id DESC LIMIT ?3 OFFSET ?4"
+        ),
+        &[&organization_id, &user_id],
+        offset,
+        limit,
+        from_row,
+    )
 }
 
 /// Revokes the key; `false` when it was already revoked.

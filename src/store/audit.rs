@@ -3,7 +3,7 @@
 
 use rusqlite::{params, Connection, Row};
 
-use super::StoreResult;
+use super::{Count, StoreResult};
 use crate::domain::{now, Id, UnixTime};
 
 /// One event; `details` is a JSON object.
@@ -118,27 +118,17 @@ pub fn page(
 ) -> StoreResult<(u64, Vec<Stored>)> {
     const WHERE: &str = "organization_id = ?1 AND (?2 IS NULL OR action = ?2) \
                          AND (?3 IS NULL OR user_id = ?3)";
-    let count = conn.query_row(
-        &format!("SELECT COUNT(*) FROM audit_log WHERE {WHERE}"),
-        params![organization_id, filter.action, filter.user_id],
-        |row| row.get(0),
-    )?;
-    let mut stmt = conn.prepare(&format!(
-        "SELECT id, at, action, outcome, user_id, api_key_prefix, ip, user_agent, target_type,
-                target_id, details
-         FROM audit_log WHERE {WHERE} ORDER BY id DESC LIMIT ?4 OFFSET ?5"
-    ))?;
-    let rows = stmt
-        .query_map(
-            params![
-                organization_id,
-                filter.action,
-                filter.user_id,
-                limit.min(i64::MAX as u64) as i64,
-                offset as i64
-            ],
-            stored,
-        )?
-        .collect::<Result<_, _>>()?;
-    Ok((count, rows))
+    super::page(
+        conn,
+        Count::Query(&format!("SELECT COUNT(*) FROM audit_log WHERE {WHERE}")),
+        &format!(
+            "SELECT id, at, action, outcome, user_id, api_key_prefix, ip, user_agent, target_type,
+                    target_id, details
+             FROM audit_log WHERE {WHERE} ORDER BY id DESC LIMIT ?4 OFFSET ?5"
+        ),
+        &[&organization_id, &filter.action, &filter.user_id],
+        offset,
+        limit,
+        stored,
+    )
 }

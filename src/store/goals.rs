@@ -2,7 +2,7 @@
 
 use rusqlite::{params, Connection, Row};
 
-use super::StoreResult;
+use super::{Count, StoreResult};
 use crate::domain::{now, Id, UnixTime};
 
 #[derive(Debug, Clone)]
@@ -144,17 +144,17 @@ pub fn list(
     offset: u64,
     limit: u64,
 ) -> StoreResult<(u64, Vec<Goal>)> {
-    let count = conn.query_row(
-        "SELECT COUNT(*) FROM goals WHERE organization_id = ?1",
-        [organization_id],
-        |r| r.get(0),
+    let (count, goals) = super::page(
+        conn,
+        Count::Query("SELECT COUNT(*) FROM goals WHERE organization_id = ?1"),
+        &format!(
+            "SELECT {GOAL} FROM goals WHERE organization_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3"
+        ),
+        &[&organization_id],
+        offset,
+        limit,
+        goal,
     )?;
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {GOAL} FROM goals WHERE organization_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3"
-    ))?;
-    let goals: Vec<Goal> = stmt
-        .query_map(params![organization_id, limit as i64, offset as i64], goal)?
-        .collect::<Result<_, _>>()?;
     let goals = goals
         .into_iter()
         .map(|g| with_milestones(conn, g))

@@ -3,13 +3,18 @@
 
 pub mod api_keys;
 pub mod audit;
-pub mod content;
 pub mod credentials;
+pub mod dashboards;
+pub mod data_sources;
 pub mod feed;
 pub mod goals;
 mod migrate;
 pub mod organizations;
+pub mod public_links;
+pub mod reports;
+mod row_counts;
 pub mod sessions;
+pub mod usage;
 pub mod users;
 
 use std::path::Path;
@@ -17,7 +22,7 @@ use std::time::Duration;
 
 use r2d2::{CustomizeConnection, Pool};
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::{Connection, Row, ToSql, Transaction, TransactionBehavior};
 
 pub use migrate::SCHEMA_VERSION;
 /// The connection type the read and write closures receive.
@@ -221,6 +226,45 @@ impl Drop for Snapshot<'_> {
             }
         }
     }
+}
+
+/// Where a page's total comes from.
+pub(crate) enum Count<'a> {
+    /// A `SELECT COUNT(*)` taking the same parameters as the page's select.
+    Query(&'a str),
+    /// Already known, e.g. from the `row_counts` table, so no table is scanned for it.
+    Known(u64),
+}
+
+/// One page of a list and the total it is part of, for every paginated table: `select` takes
+/// `params` followed by the limit and the offset as its last two parameters. Both statements
+/// are cached per connection; run inside one read, the count and the page agree.
+pub(crate) fn page<T>(
+    conn: &Connection,
+    count: Count<'_>,
+    select: &str,
+    params: &[&dyn ToSql],
+    offset: u64,
+    limit: u64,
+    row: fn(&Row<'_>) -> rusqlite::Result<T>,
+) -> StoreResult<(u64, Vec<T>)> {
+    let count = match count {
+        Count::Known(n) => n,
+        Count::Query(sql) => conn.prepare_cached(sql)?.query_row(params, |r| r.get(0))?,
+    };
+    // SQLite binds signed integers. Saturating is exact here: an offset of i64::MAX is past
+    // the end of any table, and a limit of i64::MAX takes every row.
+    let (limit, offset) = (
+        i64::try_from(limit).unwrap_or(i64::MAX),
+        i64::try_from(offset).unwrap_or(i64::MAX),
+    );
+    let mut all = params.to_vec();
+    all.extend([&limit as &dyn ToSql, &offset]);
+    let rows = conn
+        .prepare_cached(select)?
+        .query_map(&*all, row)?
+        .collect::<Result<_, _>>()?;
+    Ok((count, rows))
 }
 
 /// Maps a UNIQUE violation to `Conflict(what)`, anything else through `From`.

@@ -2,7 +2,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{conflict_on_unique, StoreError, StoreResult};
+use super::{conflict_on_unique, Count, StoreError, StoreResult};
 use crate::domain::{now, Email, Id, Role, UnixTime};
 
 #[derive(Debug, Clone)]
@@ -217,21 +217,17 @@ pub fn page(
     offset: u64,
     limit: u64,
 ) -> StoreResult<(u64, Vec<User>)> {
-    let count = conn.query_row(
-        "SELECT COUNT(*) FROM users WHERE organization_id = ?1",
-        [organization_id],
-        |row| row.get(0),
-    )?;
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM users WHERE organization_id = ?1 ORDER BY id LIMIT ?2 OFFSET ?3"
-    ))?;
-    let users = stmt
-        .query_map(
-            params![organization_id, limit as i64, offset as i64],
-            from_row,
-        )?
-        .collect::<Result<_, _>>()?;
-    Ok((count, users))
+    super::page(
+        conn,
+        Count::Query("SELECT COUNT(*) FROM users WHERE organization_id = ?1"),
+        &format!(
+            "SELECT {COLUMNS} FROM users WHERE organization_id = ?1 ORDER BY id LIMIT ?2 OFFSET ?3"
+        ),
+        &[&organization_id],
+        offset,
+        limit,
+        from_row,
+    )
 }
 
 pub fn set_role(conn: &Connection, id: Id, role: Role) -> StoreResult<()> {

@@ -1,14 +1,20 @@
 //! The handlers, one file per area, and `dispatch`, which hands each endpoint its `Call`.
-//! Shared here: pagination, audit entries and the user object.
+//! Shared here: pagination, audit entries, the user object, the caller's organization and the
+//! hourly generation limit.
 
 mod api_keys;
+mod audit_log;
 mod auth;
-mod content;
+mod dashboards;
+mod data_sources;
 mod goals;
 mod mfa;
+mod organization;
 mod public_links;
+mod reports;
 mod sessions;
 mod system;
+mod usage;
 mod users;
 
 use bytes::Bytes;
@@ -109,8 +115,32 @@ impl Call<'_> {
             .ok_or_else(|| ApiError::Internal("route has no guard".into()))
     }
 
+    /// The caller's organization: every content query is scoped by it.
+    fn organization_id(&self) -> Result<crate::domain::Id, ApiError> {
+        Ok(self.authorized()?.principal().organization_id)
+    }
+
     fn id(&self) -> Result<crate::domain::Id, ApiError> {
         self.params.id.ok_or(ApiError::NotFound)
+    }
+
+    /// Counts a report generation or a dashboard refresh against the caller's hourly
+    /// generation limit (one counter for both).
+    fn limit_generation(&self) -> Result<(), ApiError> {
+        let now = crate::domain::now();
+        let limit = self.app.config.rate_limits.generation_per_hour;
+        self.authorized()?
+            .principal()
+            .rates
+            .generation
+            .hit(now, limit)
+            .map(|_| ())
+            .map_err(|info| ApiError::Throttled {
+                message: format!(
+                    "more than {limit} report generations and dashboard refreshes this hour"
+                ),
+                retry_after: (info.reset - now).max(1) as u64,
+            })
     }
 
     fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
@@ -165,21 +195,21 @@ pub async fn dispatch(endpoint: Endpoint, call: Call<'_>) -> Result<Response, Ap
         RevokeKey => api_keys::revoke(call).await,
         RotateKey => api_keys::rotate(call).await,
         Verify => api_keys::verify(call),
-        ListDataSources => content::list_data_sources(call).await,
-        CreateDataSource => content::create_data_source(call).await,
-        GetDataSource => content::get_data_source(call).await,
-        DeleteDataSource => content::delete_data_source(call).await,
-        ListReports => content::list_reports(call).await,
-        GenerateReport => content::generate_report(call).await,
-        GetReport => content::get_report(call).await,
-        DeleteReport => content::delete_report(call).await,
-        ListDashboards => content::list_dashboards(call).await,
-        CreateDashboard => content::create_dashboard(call).await,
-        GetDashboard => content::get_dashboard(call).await,
-        UpdateDashboard => content::update_dashboard(call).await,
-        DeleteDashboard => content::delete_dashboard(call).await,
-        RefreshDashboard => content::refresh_dashboard(call).await,
-        Usage => content::usage(call).await,
+        ListDataSources => data_sources::list(call).await,
+        CreateDataSource => data_sources::create(call).await,
+        GetDataSource => data_sources::get(call).await,
+        DeleteDataSource => data_sources::delete(call).await,
+        ListReports => reports::list(call).await,
+        GenerateReport => reports::generate(call).await,
+        GetReport => reports::get(call).await,
+        DeleteReport => reports::delete(call).await,
+        ListDashboards => dashboards::list(call).await,
+        CreateDashboard => dashboards::create(call).await,
+        GetDashboard => dashboards::get(call).await,
+        UpdateDashboard => dashboards::update(call).await,
+        DeleteDashboard => dashboards::delete(call).await,
+        RefreshDashboard => dashboards::refresh(call).await,
+        Usage => usage::get(call).await,
         ListGoals => goals::list(call).await,
         CreateGoal => goals::create(call).await,
         GetGoal => goals::get(call).await,
@@ -197,11 +227,11 @@ pub async fn dispatch(endpoint: Endpoint, call: Call<'_>) -> Result<Response, Ap
         CreateUser => users::create(call).await,
         GetUser => users::get(call).await,
         UpdateUser => users::update(call).await,
-        Organization => users::organization(call).await,
-        RenameOrganization => users::rename(call).await,
-        TransferOwnership => users::transfer(call).await,
-        AuditLog => users::audit_log(call).await,
-        AuditExport => users::export(call).await,
+        Organization => organization::get(call).await,
+        RenameOrganization => organization::rename(call).await,
+        TransferOwnership => organization::transfer(call).await,
+        AuditLog => audit_log::list(call).await,
+        AuditExport => audit_log::export(call).await,
     }
 }
 
@@ -234,7 +264,7 @@ where
         + 'static,
 {
     let page = PageRequest::from(call.ctx)?;
-    let org = call.authorized()?.principal().organization_id;
+    let org = call.organization_id()?;
     let (offset, size) = (page.offset(), page.size);
     let (count, rows) = call
         .app

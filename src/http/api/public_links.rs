@@ -8,13 +8,13 @@ use rand::rngs::OsRng;
 use rand::Rng;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::{content::DashboardDto, Call};
+use super::{dashboards::DashboardDto, Call};
 use crate::domain::{format_rfc3339, now, Id, Timestamp, UnixTime};
 use crate::error::ApiError;
 use crate::http::reply::{self, Response};
 use crate::store::audit::{self, Outcome};
-use crate::store::content::{self, PublicLink};
-use crate::store::StoreError;
+use crate::store::public_links::{self, PublicLink};
+use crate::store::{dashboards, reports, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -71,8 +71,8 @@ fn link_dto(call: &Call<'_>, link: PublicLink) -> LinkDto {
 /// The resource must exist in the caller's organization (404 otherwise).
 fn exists(conn: &rusqlite::Connection, kind: Kind, org: Id, id: Id) -> Result<(), StoreError> {
     match kind {
-        Kind::Report => content::get_report(conn, org, id).map(|_| ()),
-        Kind::Dashboard => content::get_dashboard(conn, org, id).map(|_| ()),
+        Kind::Report => reports::get(conn, org, id).map(|_| ()),
+        Kind::Dashboard => dashboards::get(conn, org, id).map(|_| ()),
     }
 }
 
@@ -113,7 +113,7 @@ pub async fn create(call: Call<'_>, kind: Kind) -> Result<Response, ApiError> {
             let tx = c.tx;
             exists(tx, kind, org, id)?;
             let link =
-                content::create_link(tx, org, kind.as_str(), id, &new_token(), expires_at, by)?;
+                public_links::create(tx, org, kind.as_str(), id, &new_token(), expires_at, by)?;
             audit::record(tx, &entry)?;
             Ok(link)
         })
@@ -123,13 +123,13 @@ pub async fn create(call: Call<'_>, kind: Kind) -> Result<Response, ApiError> {
 
 /// GET .../{id}/public-link/
 pub async fn show(call: Call<'_>, kind: Kind) -> Result<Response, ApiError> {
-    let (org, id) = (call.authorized()?.principal().organization_id, call.id()?);
+    let (org, id) = (call.organization_id()?, call.id()?);
     let link = call
         .app
         .store
         .read(move |c| {
             exists(c, kind, org, id)?;
-            content::current_link(c, kind.as_str(), id)
+            public_links::current(c, kind.as_str(), id)
         })
         .await?;
     Ok(reply::ok(&link_dto(&call, link)))
@@ -137,14 +137,14 @@ pub async fn show(call: Call<'_>, kind: Kind) -> Result<Response, ApiError> {
 
 /// DELETE .../{id}/public-link/
 pub async fn revoke(call: Call<'_>, kind: Kind) -> Result<Response, ApiError> {
-    let (org, id) = (call.authorized()?.principal().organization_id, call.id()?);
+    let (org, id) = (call.organization_id()?, call.id()?);
     let mut entry = call.audit("public_link.revoked", Outcome::Success);
     entry.target_type = Some(kind.as_str());
     entry.target_id = Some(id);
     call.change(move |c| {
         let tx = c.tx;
         exists(tx, kind, org, id)?;
-        content::revoke_link(tx, kind.as_str(), id)?;
+        public_links::revoke(tx, kind.as_str(), id)?;
         audit::record(tx, &entry)?;
         Ok(())
     })
@@ -176,10 +176,10 @@ pub async fn read(call: Call<'_>, kind: Kind) -> Result<Response, ApiError> {
     let shared = call
         .change(move |c| {
             let tx = c.tx;
-            let link = content::view_link(tx, kind.as_str(), &token)?;
+            let link = public_links::view(tx, kind.as_str(), &token)?;
             Ok(match kind {
                 Kind::Report => {
-                    let r = content::get_report(tx, link.organization_id, link.resource_id)?;
+                    let r = reports::get(tx, link.organization_id, link.resource_id)?;
                     Shared::Report(PublicReport {
                         title: r.title,
                         summary: r.summary,
@@ -189,7 +189,7 @@ pub async fn read(call: Call<'_>, kind: Kind) -> Result<Response, ApiError> {
                     })
                 }
                 Kind::Dashboard => {
-                    let d = content::get_dashboard(tx, link.organization_id, link.resource_id)?;
+                    let d = dashboards::get(tx, link.organization_id, link.resource_id)?;
                     let dto = DashboardDto::from(d);
                     Shared::Dashboard(dto.into())
                 }
@@ -234,10 +234,10 @@ pub async fn page(call: Call<'_>) -> Result<Response, ApiError> {
     let html = call
         .change(move |c| {
             let tx = c.tx;
-            let kind = content::link_type(tx, &token)?;
-            let link = content::view_link(tx, &kind, &token)?;
+            let kind = public_links::resource_type(tx, &token)?;
+            let link = public_links::view(tx, &kind, &token)?;
             Ok(if kind == "report" {
-                let r = content::get_report(tx, link.organization_id, link.resource_id)?;
+                let r = reports::get(tx, link.organization_id, link.resource_id)?;
                 render(
                     &r.title,
                     &[
@@ -250,7 +250,7 @@ pub async fn page(call: Call<'_>) -> Result<Response, ApiError> {
                     ],
                 )
             } else {
-                let d = content::get_dashboard(tx, link.organization_id, link.resource_id)?;
+                let d = dashboards::get(tx, link.organization_id, link.resource_id)?;
                 let widgets: Vec<serde_json::Value> =
                     serde_json::from_str(&d.widgets).unwrap_or_default();
                 let items: String = widgets

@@ -1,0 +1,216 @@
+//! Dashboards of the caller's organization: widgets as JSON, refreshes charged in credits.
+//!
+//! GET|POST        /api/v1/dashboards/             GET|PATCH|DELETE /api/v1/dashboards/{id}/
+//! POST            /api/v1/dashboards/{id}/refresh/
+
+use serde::{Deserialize, Serialize};
+
+use super::{details, org_page, text, Call};
+use crate::domain::{Id, Timestamp};
+use crate::error::{ApiError, FieldErrors};
+use crate::http::reply::{self, Response};
+use crate::store::audit::{self, Outcome};
+use crate::store::dashboards::{self, Dashboard};
+
+/// Also the source of a shared dashboard's public view (`public_links`).
+#[derive(Serialize)]
+pub(super) struct DashboardDto {
+    id: Id,
+    pub(super) name: String,
+    pub(super) description: String,
+    pub(super) widgets: serde_json::Value,
+    created_by: Option<Id>,
+    created_at: Timestamp,
+    pub(super) updated_at: Timestamp,
+    pub(super) last_refreshed_at: Option<Timestamp>,
+}
+
+impl From<Dashboard> for DashboardDto {
+    fn from(d: Dashboard) -> Self {
+        DashboardDto {
+            id: d.id,
+            name: d.name,
+            description: d.description,
+            widgets: serde_json::from_str(&d.widgets).unwrap_or_default(),
+            created_by: d.created_by,
+            created_at: Timestamp(d.created_at),
+            updated_at: Timestamp(d.updated_at),
+            last_refreshed_at: d.last_refreshed_at.map(Timestamp),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DashboardBody {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    widgets: Option<Vec<serde_json::Value>>,
+}
+
+/// Widgets: at most 50 JSON objects, each with a string `type`.
+fn widgets_json(errors: &mut FieldErrors, widgets: &[serde_json::Value]) -> String {
+    if widgets.len() > 50 {
+        errors.insert(
+            "widgets".into(),
+            vec!["must hold at most 50 widgets".into()],
+        );
+    }
+    for (i, w) in widgets.iter().enumerate() {
+        if !w.get("type").is_some_and(|t| t.is_string()) {
+            errors
+                .entry("widgets".into())
+                .or_default()
+                .push(format!("widget {i} must be an object with a string `type`"));
+        }
+    }
+    serde_json::to_string(widgets).unwrap_or_else(|_| "[]".into())
+}
+
+/// GET /api/v1/dashboards/
+pub async fn list(call: Call<'_>) -> Result<Response, ApiError> {
+    org_page::<_, DashboardDto, _>(call, dashboards::list).await
+}
+
+/// GET /api/v1/dashboards/{id}/
+pub async fn get(call: Call<'_>) -> Result<Response, ApiError> {
+    let (org, id) = (call.organization_id()?, call.id()?);
+    let d = call
+        .app
+        .store
+        .read(move |c| dashboards::get(c, org, id))
+        .await?;
+    Ok(reply::ok(&DashboardDto::from(d)))
+}
+
+/// POST /api/v1/dashboards/
+pub async fn create(call: Call<'_>) -> Result<Response, ApiError> {
+    let request: DashboardBody = call.json()?;
+    let mut errors = FieldErrors::new();
+    let name = match &request.name {
+        Some(name) => text(&mut errors, "name", name, 1, 100),
+        None => {
+            errors.insert("name".into(), vec!["is required".into()]);
+            String::new()
+        }
+    };
+    let description = text(
+        &mut errors,
+        "description",
+        request.description.as_deref().unwrap_or(""),
+        0,
+        1000,
+    );
+    let widgets = widgets_json(&mut errors, request.widgets.as_deref().unwrap_or(&[]));
+    if !errors.is_empty() {
+        return Err(ApiError::fields(errors));
+    }
+    let p = call.authorized()?.principal();
+    let (org, by) = (p.organization_id, p.user_id);
+    let d = call
+        .change(move |c| {
+            Ok(dashboards::create(
+                c.tx,
+                org,
+                &name,
+                &description,
+                &widgets,
+                by,
+            )?)
+        })
+        .await?;
+    Ok(reply::created(&DashboardDto::from(d)))
+}
+
+/// PATCH /api/v1/dashboards/{id}/
+pub async fn update(call: Call<'_>) -> Result<Response, ApiError> {
+    let request: DashboardBody = call.json()?;
+    let auth = call.authorized()?.clone();
+    let (org, id) = (auth.principal().organization_id, call.id()?);
+    let current = call
+        .app
+        .store
+        .read(move |c| dashboards::get(c, org, id))
+        .await?;
+    if !auth.may_change(current.created_by) {
+        return Err(ApiError::denied(
+            "you may change only dashboards you created",
+        ));
+    }
+    let mut errors = FieldErrors::new();
+    let name = match &request.name {
+        Some(name) => text(&mut errors, "name", name, 1, 100),
+        None => current.name,
+    };
+    let description = match &request.description {
+        Some(d) => text(&mut errors, "description", d, 0, 1000),
+        None => current.description,
+    };
+    let widgets = match &request.widgets {
+        Some(w) => widgets_json(&mut errors, w),
+        None => current.widgets,
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::fields(errors));
+    }
+    let d = call
+        .change(move |c| {
+            Ok(dashboards::update(
+                c.tx,
+                org,
+                id,
+                &name,
+                &description,
+                &widgets,
+            )?)
+        })
+        .await?;
+    Ok(reply::ok(&DashboardDto::from(d)))
+}
+
+/// DELETE /api/v1/dashboards/{id}/
+pub async fn delete(call: Call<'_>) -> Result<Response, ApiError> {
+    let auth = call.authorized()?.clone();
+    let (org, id) = (auth.principal().organization_id, call.id()?);
+    let current = call
+        .app
+        .store
+        .read(move |c| dashboards::get(c, org, id))
+        .await?;
+    if !auth.may_change(current.created_by) {
+        return Err(ApiError::denied(
+            "you may delete only dashboards you created",
+        ));
+    }
+    let mut entry = call.audit("dashboard.deleted", Outcome::Success);
+    entry.target_type = Some("dashboard");
+    entry.target_id = Some(id);
+    entry.details = details(&[("name", &current.name)]);
+    call.change(move |c| {
+        let tx = c.tx;
+        dashboards::delete(tx, org, id)?;
+        audit::record(tx, &entry)?;
+        Ok(())
+    })
+    .await?;
+    Ok(reply::no_content())
+}
+
+/// POST /api/v1/dashboards/{id}/refresh/
+pub async fn refresh(call: Call<'_>) -> Result<Response, ApiError> {
+    let (org, id) = (call.organization_id()?, call.id()?);
+    call.app
+        .store
+        .read(move |c| dashboards::get(c, org, id))
+        .await?;
+    call.limit_generation()?;
+    let credits = &call.app.config.credits;
+    let (cost, allowance) = (credits.dashboard_refresh, credits.monthly_allowance);
+    let d = call
+        .change(move |c| Ok(dashboards::refresh(c.tx, org, id, cost, allowance)?))
+        .await?;
+    Ok(reply::ok(&DashboardDto::from(d)))
+}

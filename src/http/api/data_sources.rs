@@ -1,0 +1,115 @@
+//! Data sources of the caller's organization: what reports are generated from.
+//!
+//! GET|POST        /api/v1/data-sources/           GET|DELETE /api/v1/data-sources/{id}/
+
+use serde::{Deserialize, Serialize};
+
+use super::{details, org_page, text, Call};
+use crate::domain::{Id, Timestamp};
+use crate::error::{ApiError, FieldErrors};
+use crate::http::reply::{self, Response};
+use crate::store::audit::{self, Outcome};
+use crate::store::data_sources::{self, DataSource};
+
+const SOURCE_TYPES: [&str; 6] = [
+    "file",
+    "database",
+    "api",
+    "google_analytics",
+    "google_sheets",
+    "bigquery_query",
+];
+
+#[derive(Serialize)]
+struct DataSourceDto {
+    id: Id,
+    name: String,
+    source_type: String,
+    status: String,
+    created_by: Option<Id>,
+    created_at: Timestamp,
+}
+
+impl From<DataSource> for DataSourceDto {
+    fn from(d: DataSource) -> Self {
+        DataSourceDto {
+            id: d.id,
+            name: d.name,
+            source_type: d.source_type,
+            status: d.status,
+            created_by: d.created_by,
+            created_at: Timestamp(d.created_at),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewDataSource {
+    name: String,
+    source_type: String,
+}
+
+/// GET /api/v1/data-sources/
+pub async fn list(call: Call<'_>) -> Result<Response, ApiError> {
+    org_page::<_, DataSourceDto, _>(call, data_sources::list).await
+}
+
+/// GET /api/v1/data-sources/{id}/
+pub async fn get(call: Call<'_>) -> Result<Response, ApiError> {
+    let (org, id) = (call.organization_id()?, call.id()?);
+    let d = call
+        .app
+        .store
+        .read(move |c| data_sources::get(c, org, id))
+        .await?;
+    Ok(reply::ok(&DataSourceDto::from(d)))
+}
+
+/// POST /api/v1/data-sources/
+pub async fn create(call: Call<'_>) -> Result<Response, ApiError> {
+    let request: NewDataSource = call.json()?;
+    let mut errors = FieldErrors::new();
+    let name = text(&mut errors, "name", &request.name, 1, 100);
+    if !SOURCE_TYPES.contains(&request.source_type.as_str()) {
+        errors.insert(
+            "source_type".into(),
+            vec![format!("must be one of {}", SOURCE_TYPES.join(", "))],
+        );
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::fields(errors));
+    }
+    let p = call.authorized()?.principal();
+    let (org, by) = (p.organization_id, p.user_id);
+    let d = call
+        .change(move |c| {
+            Ok(data_sources::create(
+                c.tx,
+                org,
+                &name,
+                &request.source_type,
+                by,
+            )?)
+        })
+        .await?;
+    Ok(reply::created(&DataSourceDto::from(d)))
+}
+
+/// DELETE /api/v1/data-sources/{id}/
+pub async fn delete(call: Call<'_>) -> Result<Response, ApiError> {
+    let (org, id) = (call.organization_id()?, call.id()?);
+    let mut entry = call.audit("data_source.deleted", Outcome::Success);
+    entry.target_type = Some("data_source");
+    entry.target_id = Some(id);
+    call.change(move |c| {
+        let tx = c.tx;
+        let d = data_sources::get(tx, org, id)?;
+        data_sources::delete(tx, org, id)?;
+        entry.details = details(&[("name", &d.name)]);
+        audit::record(tx, &entry)?;
+        Ok(())
+    })
+    .await?;
+    Ok(reply::no_content())
+}

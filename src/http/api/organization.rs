@@ -1,0 +1,90 @@
+//! The caller's organization: its name, and the owner handing ownership to another user.
+//!
+//! GET|PATCH /api/v1/organization/   POST /api/v1/organization/transfer-ownership/
+
+use serde::{Deserialize, Serialize};
+
+use super::auth::password_field;
+use super::{text, Call};
+use crate::domain::{Id, Secret, Timestamp};
+use crate::error::{ApiError, FieldErrors};
+use crate::http::reply::{self, Response};
+use crate::ops::accounts::{self, busy};
+use crate::store::{organizations, users};
+
+#[derive(Serialize)]
+struct OrganizationDto {
+    id: Id,
+    name: String,
+    created_at: Timestamp,
+}
+
+impl From<organizations::Organization> for OrganizationDto {
+    fn from(o: organizations::Organization) -> Self {
+        OrganizationDto {
+            id: o.id,
+            name: o.name,
+            created_at: Timestamp(o.created_at),
+        }
+    }
+}
+
+/// GET /api/v1/organization/
+pub async fn get(call: Call<'_>) -> Result<Response, ApiError> {
+    let org = call.organization_id()?;
+    let o = call
+        .app
+        .store
+        .read(move |c| organizations::get(c, org))
+        .await?;
+    Ok(reply::ok(&OrganizationDto::from(o)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rename {
+    name: String,
+}
+
+/// PATCH /api/v1/organization/
+pub async fn rename(call: Call<'_>) -> Result<Response, ApiError> {
+    let body: Rename = call.json()?;
+    let mut errors = FieldErrors::new();
+    let name = text(&mut errors, "name", &body.name, 1, 100);
+    if !errors.is_empty() {
+        return Err(ApiError::fields(errors));
+    }
+    let org = call.organization_id()?;
+    let o = accounts::rename_organization(call.app, &call.actor(), org, name).await?;
+    Ok(reply::ok(&OrganizationDto::from(o)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Transfer {
+    user_id: Id,
+    password: Secret,
+}
+
+/// POST /api/v1/organization/transfer-ownership/: the old owner becomes an administrator.
+pub async fn transfer(call: Call<'_>) -> Result<Response, ApiError> {
+    let body: Transfer = call.json()?;
+    password_field("password", &body.password)?;
+    let owner_id = call.authorized()?.principal().user_id;
+    let owner = call
+        .app
+        .store
+        .read(move |c| users::get(c, owner_id))
+        .await?;
+    let ok = call
+        .app
+        .hasher
+        .verify(body.password, Some(owner.password_hash.clone()))
+        .await
+        .map_err(busy)?;
+    if !ok {
+        return Err(ApiError::field("password", "is wrong"));
+    }
+    accounts::transfer_ownership(call.app, &call.actor(), owner_id, body.user_id).await?;
+    Ok(reply::no_content())
+}

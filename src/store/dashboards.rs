@@ -1,0 +1,137 @@
+//! The `dashboards` table: widgets as JSON text, refreshes charged to the month's credits.
+//! Every query is scoped by organization: a row of another organization is not found.
+
+use rusqlite::{params, Connection, Row};
+
+use super::row_counts::{add_count, count_of};
+use super::{public_links, usage, Count, StoreError, StoreResult};
+use crate::domain::{now, Id, UnixTime};
+
+#[derive(Debug, Clone)]
+pub struct Dashboard {
+    pub id: Id,
+    pub name: String,
+    pub description: String,
+    pub widgets: String,
+    pub created_by: Option<Id>,
+    pub created_at: UnixTime,
+    pub updated_at: UnixTime,
+    pub last_refreshed_at: Option<UnixTime>,
+}
+
+const COLUMNS: &str =
+    "id, name, description, widgets, created_by, created_at, updated_at, last_refreshed_at";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Dashboard> {
+    Ok(Dashboard {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        description: row.get(2)?,
+        widgets: row.get(3)?,
+        created_by: row.get(4)?,
+        created_at: row.get(5)?,
+        updated_at: row.get(6)?,
+        last_refreshed_at: row.get(7)?,
+    })
+}
+
+pub fn create(
+    conn: &Connection,
+    organization_id: Id,
+    name: &str,
+    description: &str,
+    widgets: &str,
+    created_by: Id,
+) -> StoreResult<Dashboard> {
+    let at = now();
+    conn.execute(
+        "INSERT INTO dashboards (organization_id, name, description, widgets, created_by, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        params![organization_id, name, description, widgets, created_by, at],
+    )?;
+    let id = conn.last_insert_rowid();
+    add_count(conn, organization_id, "dashboard", 1)?;
+    get(conn, organization_id, id)
+}
+
+pub fn get(conn: &Connection, organization_id: Id, id: Id) -> StoreResult<Dashboard> {
+    Ok(conn.query_row(
+        &format!("SELECT {COLUMNS} FROM dashboards WHERE id = ?1 AND organization_id = ?2"),
+        params![id, organization_id],
+        from_row,
+    )?)
+}
+
+/// One page of the organization's dashboards, newest first; the total comes from
+/// `row_counts`.
+pub fn list(
+    conn: &Connection,
+    organization_id: Id,
+    offset: u64,
+    limit: u64,
+) -> StoreResult<(u64, Vec<Dashboard>)> {
+    super::page(
+        conn,
+        Count::Known(count_of(conn, organization_id, "dashboard")?),
+        &format!(
+            "SELECT {COLUMNS} FROM dashboards WHERE organization_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3"
+        ),
+        &[&organization_id],
+        offset,
+        limit,
+        from_row,
+    )
+}
+
+pub fn update(
+    conn: &Connection,
+    organization_id: Id,
+    id: Id,
+    name: &str,
+    description: &str,
+    widgets: &str,
+) -> StoreResult<Dashboard> {
+    conn.execute(
+        "UPDATE dashboards SET name = ?3, description = ?4, widgets = ?5, updated_at = ?6
+         WHERE id = ?1 AND organization_id = ?2",
+        params![id, organization_id, name, description, widgets, now()],
+    )?;
+    get(conn, organization_id, id)
+}
+
+/// Marks the dashboard refreshed and charges its credits.
+pub fn refresh(
+    conn: &Connection,
+    organization_id: Id,
+    id: Id,
+    credits: i64,
+    allowance: i64,
+) -> StoreResult<Dashboard> {
+    get(conn, organization_id, id)?;
+    usage::charge(
+        conn,
+        organization_id,
+        "dashboard_refresh",
+        credits,
+        id,
+        allowance,
+    )?;
+    conn.execute(
+        "UPDATE dashboards SET last_refreshed_at = ?2 WHERE id = ?1",
+        params![id, now()],
+    )?;
+    get(conn, organization_id, id)
+}
+
+/// Deletes the dashboard and revokes its public link.
+pub fn delete(conn: &Connection, organization_id: Id, id: Id) -> StoreResult<()> {
+    let n = conn.execute(
+        "DELETE FROM dashboards WHERE id = ?1 AND organization_id = ?2",
+        params![id, organization_id],
+    )?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    add_count(conn, organization_id, "dashboard", -1)?;
+    public_links::revoke_all(conn, "dashboard", id)
+}

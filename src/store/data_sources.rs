@@ -1,0 +1,84 @@
+//! The `data_sources` table: what an organization's reports are generated from. Every query is
+//! scoped by organization: a row of another organization is not found.
+
+use rusqlite::{params, Connection, Row};
+
+use super::{Count, StoreError, StoreResult};
+use crate::domain::{now, Id, UnixTime};
+
+#[derive(Debug, Clone)]
+pub struct DataSource {
+    pub id: Id,
+    pub name: String,
+    pub source_type: String,
+    pub status: String,
+    pub created_by: Option<Id>,
+    pub created_at: UnixTime,
+}
+
+const COLUMNS: &str = "id, name, source_type, status, created_by, created_at";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<DataSource> {
+    Ok(DataSource {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        source_type: row.get(2)?,
+        status: row.get(3)?,
+        created_by: row.get(4)?,
+        created_at: row.get(5)?,
+    })
+}
+
+pub fn create(
+    conn: &Connection,
+    organization_id: Id,
+    name: &str,
+    source_type: &str,
+    created_by: Id,
+) -> StoreResult<DataSource> {
+    conn.execute(
+        "INSERT INTO data_sources (organization_id, name, source_type, created_by, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![organization_id, name, source_type, created_by, now()],
+    )?;
+    get(conn, organization_id, conn.last_insert_rowid())
+}
+
+pub fn get(conn: &Connection, organization_id: Id, id: Id) -> StoreResult<DataSource> {
+    Ok(conn.query_row(
+        &format!("SELECT {COLUMNS} FROM data_sources WHERE id = ?1 AND organization_id = ?2"),
+        params![id, organization_id],
+        from_row,
+    )?)
+}
+
+/// One page of the organization's data sources, newest first.
+pub fn list(
+    conn: &Connection,
+    organization_id: Id,
+    offset: u64,
+    limit: u64,
+) -> StoreResult<(u64, Vec<DataSource>)> {
+    super::page(
+        conn,
+        Count::Query("SELECT COUNT(*) FROM data_sources WHERE organization_id = ?1"),
+        &format!(
+            "SELECT {COLUMNS} FROM data_sources WHERE organization_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3"
+        ),
+        &[&organization_id],
+        offset,
+        limit,
+        from_row,
+    )
+}
+
+pub fn delete(conn: &Connection, organization_id: Id, id: Id) -> StoreResult<()> {
+    let n = conn.execute(
+        "DELETE FROM data_sources WHERE id = ?1 AND organization_id = ?2",
+        params![id, organization_id],
+    )?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! The `public_links` table: share tokens of reports and dashboards, at most one working per
+//! resource, with their expiry and view counts.
+
+use rusqlite::{params, Connection, Row};
+
+use super::StoreResult;
+use crate::domain::{now, Id, UnixTime};
+
+#[derive(Debug, Clone)]
+pub struct PublicLink {
+    pub id: Id,
+    pub organization_id: Id,
+    pub resource_type: String,
+    pub resource_id: Id,
+    pub token: String,
+    pub created_at: UnixTime,
+    pub expires_at: Option<UnixTime>,
+    pub view_count: i64,
+}
+
+const COLUMNS: &str =
+    "id, organization_id, resource_type, resource_id, token, created_at, expires_at, view_count";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<PublicLink> {
+    Ok(PublicLink {
+        id: row.get(0)?,
+        organization_id: row.get(1)?,
+        resource_type: row.get(2)?,
+        resource_id: row.get(3)?,
+        token: row.get(4)?,
+        created_at: row.get(5)?,
+        expires_at: row.get(6)?,
+        view_count: row.get(7)?,
+    })
+}
+
+/// A new link for the resource, replacing (revoking) the one it had.
+pub fn create(
+    conn: &Connection,
+    organization_id: Id,
+    resource_type: &str,
+    resource_id: Id,
+    token: &str,
+    expires_at: Option<UnixTime>,
+    created_by: Id,
+) -> StoreResult<PublicLink> {
+    revoke_all(conn, resource_type, resource_id)?;
+    conn.execute(
+        "INSERT INTO public_links (organization_id, resource_type, resource_id, token, created_by, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![organization_id, resource_type, resource_id, token, created_by, now(), expires_at],
+    )?;
+    Ok(conn.query_row(
+        &format!("SELECT {COLUMNS} FROM public_links WHERE id = ?1"),
+        [conn.last_insert_rowid()],
+        from_row,
+    )?)
+}
+
+/// The resource's link that still works, if any.
+pub fn current(conn: &Connection, resource_type: &str, resource_id: Id) -> StoreResult<PublicLink> {
+    Ok(conn.query_row(
+        &format!(
+            "SELECT {COLUMNS} FROM public_links
+             WHERE resource_type = ?1 AND resource_id = ?2 AND revoked_at IS NULL
+               AND (expires_at IS NULL OR expires_at > ?3)
+             ORDER BY id DESC LIMIT 1"
+        ),
+        params![resource_type, resource_id, now()],
+        from_row,
+    )?)
+}
+
+/// Revokes every unrevoked link of the resource (a new link replaces them; a deleted resource
+/// takes them along).
+pub(super) fn revoke_all(
+    conn: &Connection,
+    resource_type: &str,
+    resource_id: Id,
+) -> StoreResult<()> {
+    conn.execute(
+        "UPDATE public_links SET revoked_at = ?3
+         WHERE resource_type = ?1 AND resource_id = ?2 AND revoked_at IS NULL",
+        params![resource_type, resource_id, now()],
+    )?;
+    Ok(())
+}
+
+/// Revokes the resource's working link; `NotFound` when there is none.
+pub fn revoke(conn: &Connection, resource_type: &str, resource_id: Id) -> StoreResult<PublicLink> {
+    let working = current(conn, resource_type, resource_id)?;
+    revoke_all(conn, resource_type, resource_id)?;
+    Ok(working)
+}
+
+/// Resolves a token to its working link and counts the view.
+pub fn view(conn: &Connection, resource_type: &str, token: &str) -> StoreResult<PublicLink> {
+    let found = conn.query_row(
+        &format!(
+            "SELECT {COLUMNS} FROM public_links
+             WHERE token = ?1 AND resource_type = ?2 AND revoked_at IS NULL
+               AND (expires_at IS NULL OR expires_at > ?3)"
+        ),
+        params![token, resource_type, now()],
+        from_row,
+    )?;
+    conn.execute(
+        "UPDATE public_links SET view_count = view_count + 1 WHERE id = ?1",
+        [found.id],
+    )?;
+    Ok(found)
+}
+
+/// The resource type of a working token, for `/s/{token}`.
+pub fn resource_type(conn: &Connection, token: &str) -> StoreResult<String> {
+    Ok(conn.query_row(
+        "SELECT resource_type FROM public_links WHERE token = ?1 AND revoked_at IS NULL
+           AND (expires_at IS NULL OR expires_at > ?2)",
+        params![token, now()],
+        |r| r.get(0),
+    )?)
+}

@@ -1,0 +1,184 @@
+//! The `reports` table: generated reports, charged to the month's credits, and the demo
+//! seeding. Every query is scoped by organization: a row of another organization is not found.
+
+use rusqlite::{params, Connection, Row};
+
+use super::row_counts::{add_count, count_of, recount};
+use super::{public_links, usage, Count, StoreError, StoreResult};
+use crate::domain::{now, Id, UnixTime};
+
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub id: Id,
+    pub title: String,
+    pub status: String,
+    pub data_source_id: Option<Id>,
+    pub prompt: String,
+    pub summary: String,
+    pub content: String,
+    pub credits_used: i64,
+    pub created_by: Option<Id>,
+    pub created_at: UnixTime,
+    pub completed_at: Option<UnixTime>,
+}
+
+const COLUMNS: &str = "id, title, status, data_source_id, prompt, summary, content, credits_used, \
+                       created_by, created_at, completed_at";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Report> {
+    Ok(Report {
+        id: row.get(0)?,
+        title: row.get(1)?,
+        status: row.get(2)?,
+        data_source_id: row.get(3)?,
+        prompt: row.get(4)?,
+        summary: row.get(5)?,
+        content: row.get(6)?,
+        credits_used: row.get(7)?,
+        created_by: row.get(8)?,
+        created_at: row.get(9)?,
+        completed_at: row.get(10)?,
+    })
+}
+
+pub struct NewReport<'a> {
+    pub organization_id: Id,
+    pub title: &'a str,
+    pub data_source_id: Id,
+    pub prompt: &'a str,
+    pub summary: &'a str,
+    pub content: &'a str,
+    pub credits: i64,
+    pub created_by: Id,
+}
+
+/// Stores a completed report and charges its credits in the caller's transaction.
+pub fn create(conn: &Connection, r: &NewReport<'_>, allowance: i64) -> StoreResult<Report> {
+    let at = now();
+    conn.execute(
+        "INSERT INTO reports (organization_id, title, status, data_source_id, prompt, summary,
+                              content, credits_used, created_by, created_at, completed_at)
+         VALUES (?1, ?2, 'completed', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+        params![
+            r.organization_id,
+            r.title,
+            r.data_source_id,
+            r.prompt,
+            r.summary,
+            r.content,
+            r.credits,
+            r.created_by,
+            at
+        ],
+    )?;
+    let id = conn.last_insert_rowid();
+    usage::charge(
+        conn,
+        r.organization_id,
+        "report_generation",
+        r.credits,
+        id,
+        allowance,
+    )?;
+    add_count(conn, r.organization_id, "report", 1)?;
+    get(conn, r.organization_id, id)
+}
+
+pub fn get(conn: &Connection, organization_id: Id, id: Id) -> StoreResult<Report> {
+    Ok(conn.query_row(
+        &format!("SELECT {COLUMNS} FROM reports WHERE id = ?1 AND organization_id = ?2"),
+        params![id, organization_id],
+        from_row,
+    )?)
+}
+
+/// One page of the organization's reports, newest first; the total comes from `row_counts`.
+pub fn list(
+    conn: &Connection,
+    organization_id: Id,
+    offset: u64,
+    limit: u64,
+) -> StoreResult<(u64, Vec<Report>)> {
+    super::page(
+        conn,
+        Count::Known(count_of(conn, organization_id, "report")?),
+        &format!(
+            "SELECT {COLUMNS} FROM reports WHERE organization_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3"
+        ),
+        &[&organization_id],
+        offset,
+        limit,
+        from_row,
+    )
+}
+
+/// Deletes the report and revokes its public link.
+pub fn delete(conn: &Connection, organization_id: Id, id: Id) -> StoreResult<()> {
+    let n = conn.execute(
+        "DELETE FROM reports WHERE id = ?1 AND organization_id = ?2",
+        params![id, organization_id],
+    )?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    add_count(conn, organization_id, "report", -1)?;
+    public_links::revoke_all(conn, "report", id)
+}
+
+/// Demo content: `count` completed reports on `data_source_id`, charged nothing.
+pub fn seed(
+    conn: &Connection,
+    organization_id: Id,
+    data_source_id: Id,
+    created_by: Id,
+    count: u64,
+) -> StoreResult<()> {
+    let at = now();
+    let mut stmt = conn.prepare(
+        "INSERT INTO reports (organization_id, title, status, data_source_id, prompt, summary,
+                              content, credits_used, created_by, created_at, completed_at)
+         VALUES (?1, ?2, 'completed', ?3, ?4, ?5, ?6, 0, ?7, ?8, ?8)",
+    )?;
+    let regions = ["North", "South", "East", "West"];
+    for n in 0..count {
+        let region = regions[(n % 4) as usize];
+        let week = n % 52 + 1;
+        stmt.execute(params![
+            organization_id,
+            format!("Weekly sales, {region}, week {week}"),
+            data_source_id,
+            format!("How did {region} sell in week {week}?"),
+            format!(
+                "{region} sold {} units in week {week}.",
+                1000 + (n * 37) % 900
+            ),
+            format!(
+                "# Weekly sales\n\nRegion {region}, week {week}: {} units.",
+                1000 + (n * 37) % 900
+            ),
+            created_by,
+            at - (count - n) as i64 * 60,
+        ])?;
+    }
+    recount(conn, organization_id)
+}
+
+/// Figures the report generator summarises: (reports, dashboards, goals, data sources).
+pub fn figures(conn: &Connection, organization_id: Id) -> StoreResult<(u64, u64, u64, u64)> {
+    let goals = conn.query_row(
+        "SELECT COUNT(*) FROM goals WHERE organization_id = ?1",
+        [organization_id],
+        |r| r.get(0),
+    )?;
+    let sources = conn.query_row(
+        "SELECT COUNT(*) FROM data_sources WHERE organization_id = ?1",
+        [organization_id],
+        |r| r.get(0),
+    )?;
+    Ok((
+        count_of(conn, organization_id, "report")?,
+        count_of(conn, organization_id, "dashboard")?,
+        goals,
+        sources,
+    ))
+}
