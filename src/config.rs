@@ -2,6 +2,8 @@
 //! then `CLARIBI_<SECTION>__<KEY>` variables. Loaded and validated once, then passed down.
 
 use std::net::{IpAddr, SocketAddr};
+
+use ipnet::IpNet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -39,12 +41,31 @@ pub struct ServerConfig {
     pub bind: SocketAddr,
     pub data_dir: PathBuf,
     pub max_body_bytes: u64,
-    pub trusted_proxies: Vec<IpAddr>,
+    #[serde(deserialize_with = "ip_nets")]
+    pub trusted_proxies: Vec<IpNet>,
     pub cors_origins: Vec<String>,
     pub public_url: String,
     pub shutdown_grace: ConfigDuration,
     pub scheduling: Scheduling,
     pub apply_timeout: ConfigDuration,
+}
+
+/// An address (`10.0.0.1`, `::1`) or a CIDR range (`10.0.0.0/8`, `fd00::/8`).
+pub fn parse_ip_net(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    if let Ok(net) = text.parse::<IpNet>() {
+        return Ok(net.trunc());
+    }
+    text.parse::<IpAddr>()
+        .map(IpNet::from)
+        .map_err(|_| format!("`{text}` is neither an IP address nor a CIDR range"))
+}
+
+fn ip_nets<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>, D::Error> {
+    Vec::<String>::deserialize(deserializer)?
+        .iter()
+        .map(|t| parse_ip_net(t).map_err(serde::de::Error::custom))
+        .collect()
 }
 
 /// `server.scheduling`: the Linux scheduling policy of the server's threads (see `sched`).
@@ -192,6 +213,15 @@ impl Config {
         Self::load_with_env(source, std::env::vars())
     }
 
+    /// `load` with exactly these variables and the default file source (tests).
+    #[cfg(test)]
+    pub(crate) fn load_from_env_for_test(vars: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
+        Self::load_with_env(
+            Source::Default,
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
     fn load_with_env(
         source: Source<'_>,
         env: impl Iterator<Item = (String, String)>,
@@ -274,8 +304,8 @@ impl Config {
         if self.database.pool_size == 0 || self.database.pool_size > 64 {
             return fail("database.pool_size", "must be between 1 and 64");
         }
-        if self.auth.access_ttl.0 < Duration::from_secs(10) {
-            return fail("auth.access_ttl", "must be at least 10s");
+        if self.auth.access_ttl.0 < Duration::from_secs(1) {
+            return fail("auth.access_ttl", "must be at least 1s");
         }
         if self.auth.refresh_ttl.0 < self.auth.access_ttl.0 {
             return fail(
@@ -493,13 +523,19 @@ mod tests {
     fn lists_and_numbers_come_from_the_environment() {
         figment::Jail::expect_with(|_| {
             let cfg = load(&[
-                ("CLARIBI_SERVER__TRUSTED_PROXIES", "[\"127.0.0.1\"]"),
+                (
+                    "CLARIBI_SERVER__TRUSTED_PROXIES",
+                    "[\"127.0.0.1\", \"10.0.0.0/8\"]",
+                ),
                 ("CLARIBI_DATABASE__POOL_SIZE", "8"),
                 ("CLARIBI_AUTH__ROTATE_REFRESH_TOKENS", "true"),
             ])
             .map_err(|e| e.to_string())?
             .config;
-            assert_eq!(cfg.server.trusted_proxies.len(), 1);
+            assert_eq!(cfg.server.trusted_proxies.len(), 2);
+            assert!(
+                cfg.server.trusted_proxies[1].contains(&"10.200.0.1".parse::<IpAddr>().unwrap())
+            );
             assert_eq!(cfg.database.pool_size, 8);
             assert!(cfg.auth.rotate_refresh_tokens);
             Ok(())

@@ -1,43 +1,91 @@
 //! Login throttling per account and per client address. An attempt reserves its place before
 //! the password is checked, so parallel guesses cannot slip past the limit: with `max` failures
 //! allowed, at most `max` attempts are ever judged before the lock.
+//!
+//! The state is bounded whatever an attacker sends: entries expire on time (a sweep at most
+//! once a minute per shard drops those with no failure in the window and no lock), the map
+//! holds at most `capacity` entries, IPv6 clients count per /64, and at the bound a new account
+//! or address is refused rather than an old entry evicted: no victim's counter is ever reset.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Mutex;
 
 use crate::domain::UnixTime;
 
+/// Entries kept at most, over all shards: about 40 MB at the worst.
+pub const CAPACITY: usize = 100_000;
+const SHARDS: usize = 16;
+/// A shard drops expired entries at most this often (seconds).
+const SWEEP_EVERY: i64 = 60;
+/// A refused attempt is audited at most once per key and this many seconds.
+const AUDIT_EVERY: i64 = 60;
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Key {
-    Account(String),
+pub enum Key {
+    Account(Box<str>),
+    /// An IPv4 address, or the /64 of an IPv6 address.
     Address(IpAddr),
+}
+
+/// The address as the throttle counts it: IPv4 (mapped ones too), IPv6 by its /64.
+pub fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
 }
 
 #[derive(Debug, Default)]
 struct Counter {
+    /// Failures within the window, oldest first (at most `max` of them).
     failures: Vec<UnixTime>,
     in_flight: u32,
     locked_until: UnixTime,
+    /// Refused attempts not yet audited, and when the last audit of them was.
+    refused: u32,
+    refused_audited_at: UnixTime,
 }
 
 impl Counter {
-    fn idle(&self, now: UnixTime) -> bool {
-        self.failures.is_empty() && self.in_flight == 0 && self.locked_until <= now
+    fn idle(&self, now: UnixTime, window: i64) -> bool {
+        self.in_flight == 0
+            && self.locked_until <= now
+            && self.failures.last().is_none_or(|at| now - at >= window)
     }
 }
 
+#[derive(Default)]
+struct Shard {
+    counters: HashMap<Key, Counter>,
+    swept_at: UnixTime,
+}
+
 pub struct LoginThrottle {
-    counters: Mutex<HashMap<Key, Counter>>,
+    shards: Vec<Mutex<Shard>>,
+    hasher: std::collections::hash_map::RandomState,
+    per_shard: usize,
     max_per_account: u32,
     max_per_address: u32,
     window: i64,
     lockout: i64,
 }
 
-/// Seconds until another attempt may be made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryAfter(pub u64);
+/// Why an attempt may not go on, and what of it is to be audited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// Seconds until another attempt may be made.
+    pub retry_after: u64,
+    /// Keys whose refusals are due for an audit entry, with the number refused since the last.
+    pub audit: Vec<(Key, u32)>,
+}
 
 /// A reserved attempt. Dropping it without a verdict releases the place without counting a
 /// failure (the password was right but a code is still needed, or the check never ran).
@@ -54,12 +102,70 @@ impl LoginThrottle {
         window_secs: i64,
         lockout_secs: i64,
     ) -> Self {
+        Self::with_capacity(
+            max_per_account,
+            max_per_address,
+            window_secs,
+            lockout_secs,
+            CAPACITY,
+        )
+    }
+
+    pub fn with_capacity(
+        max_per_account: u32,
+        max_per_address: u32,
+        window_secs: i64,
+        lockout_secs: i64,
+        capacity: usize,
+    ) -> Self {
         LoginThrottle {
-            counters: Mutex::new(HashMap::new()),
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            hasher: std::collections::hash_map::RandomState::new(),
+            per_shard: capacity.div_ceil(SHARDS).max(1),
             max_per_account,
             max_per_address,
             window: window_secs,
             lockout: lockout_secs,
+        }
+    }
+
+    fn shard(&self, key: &Key) -> std::sync::MutexGuard<'_, Shard> {
+        let mut h = self.hasher.build_hasher();
+        key.hash(&mut h);
+        let index = (h.finish() as usize) % SHARDS;
+        self.shards[index].lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn sweep(&self, shard: &mut Shard, now: UnixTime, force: bool) {
+        if !force && now - shard.swept_at < SWEEP_EVERY {
+            return;
+        }
+        shard.swept_at = now;
+        let window = self.window;
+        shard.counters.retain(|_, c| {
+            c.failures.retain(|at| now - at < window);
+            !c.idle(now, window)
+        });
+    }
+
+    /// How many entries are held (tests, diagnostics).
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).counters.len())
+            .sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drops every expired entry now (the periodic sweeps do the same, lazily).
+    pub fn sweep_all(&self, now: UnixTime) {
+        for shard in &self.shards {
+            let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            self.sweep(&mut shard, now, true);
+            shard.counters.shrink_to_fit();
         }
     }
 
@@ -70,33 +176,51 @@ impl LoginThrottle {
         account: &str,
         address: Option<IpAddr>,
         now: UnixTime,
-    ) -> Result<Attempt<'_>, RetryAfter> {
-        let mut keys = vec![(Key::Account(account.to_string()), self.max_per_account)];
+    ) -> Result<Attempt<'_>, Refused> {
+        let mut keys = vec![(Key::Account(account.into()), self.max_per_account)];
         if let Some(ip) = address {
-            keys.push((Key::Address(ip), self.max_per_address));
-        }
-        let mut counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        if counters.len() > 100_000 {
-            counters.retain(|_, c| !c.idle(now));
+            keys.push((Key::Address(address_key(ip)), self.max_per_address));
         }
         let mut wait = 0u64;
+        let mut full = false;
         for (key, max) in &keys {
-            let Some(counter) = counters.get_mut(key) else {
-                continue;
-            };
-            counter.failures.retain(|at| now - at < self.window);
-            if counter.locked_until > now {
-                wait = wait.max((counter.locked_until - now) as u64);
-            } else if counter.failures.len() as u32 + counter.in_flight >= *max {
-                let oldest = counter.failures.first().copied().unwrap_or(now);
-                wait = wait.max((oldest + self.window - now).max(1) as u64);
+            let mut shard = self.shard(key);
+            self.sweep(&mut shard, now, false);
+            let len = shard.counters.len();
+            match shard.counters.get_mut(key) {
+                Some(counter) => {
+                    counter.failures.retain(|at| now - at < self.window);
+                    if counter.locked_until > now {
+                        wait = wait.max((counter.locked_until - now) as u64);
+                    } else if counter.failures.len() as u32 + counter.in_flight >= *max {
+                        let oldest = counter.failures.first().copied().unwrap_or(now);
+                        wait = wait.max((oldest + self.window - now).max(1) as u64);
+                    }
+                }
+                None if len >= self.per_shard => {
+                    self.sweep(&mut shard, now, true);
+                    full |= shard.counters.len() >= self.per_shard;
+                }
+                None => {}
             }
         }
+        if full && wait == 0 {
+            // At the bound: refuse the newcomer, never forget a counter.
+            wait = SWEEP_EVERY as u64;
+            tracing::warn!("login throttle is full; refusing logins of new accounts and addresses");
+        }
         if wait > 0 {
-            return Err(RetryAfter(wait));
+            return Err(Refused {
+                retry_after: wait,
+                audit: self.refusal(&keys, now),
+            });
         }
         for (key, _) in &keys {
-            counters.entry(key.clone()).or_default().in_flight += 1;
+            self.shard(key)
+                .counters
+                .entry(key.clone())
+                .or_default()
+                .in_flight += 1;
         }
         Ok(Attempt {
             throttle: self,
@@ -105,10 +229,28 @@ impl LoginThrottle {
         })
     }
 
+    /// Counts a refusal against the keys that exist and returns those due for an audit.
+    fn refusal(&self, keys: &[(Key, u32)], now: UnixTime) -> Vec<(Key, u32)> {
+        let mut due = Vec::new();
+        for (key, _) in keys {
+            let mut shard = self.shard(key);
+            let Some(counter) = shard.counters.get_mut(key) else {
+                continue;
+            };
+            counter.refused = counter.refused.saturating_add(1);
+            if now - counter.refused_audited_at >= AUDIT_EVERY {
+                due.push((key.clone(), counter.refused));
+                counter.refused = 0;
+                counter.refused_audited_at = now;
+            }
+        }
+        due
+    }
+
     fn settle(&self, keys: &[(Key, u32)], failed: bool, clear_account: bool, now: UnixTime) {
-        let mut counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
         for (key, max) in keys {
-            let Some(counter) = counters.get_mut(key) else {
+            let mut shard = self.shard(key);
+            let Some(counter) = shard.counters.get_mut(key) else {
                 continue;
             };
             counter.in_flight = counter.in_flight.saturating_sub(1);
@@ -122,8 +264,8 @@ impl LoginThrottle {
             } else if clear_account && matches!(key, Key::Account(_)) {
                 counter.failures.clear();
             }
-            if counter.idle(now) {
-                counters.remove(key);
+            if counter.idle(now, self.window) && counter.refused == 0 {
+                shard.counters.remove(key);
             }
         }
     }
@@ -160,13 +302,17 @@ mod tests {
         Some("127.0.0.1".parse().unwrap())
     }
 
+    fn wait(r: Result<Attempt<'_>, Refused>) -> Option<u64> {
+        r.err().map(|e| e.retry_after)
+    }
+
     #[test]
     fn locks_after_max_failures_then_recovers() {
         let t = LoginThrottle::new(3, 50, 900, 60);
         for _ in 0..3 {
             t.begin("a@x", ip(), 1000).unwrap().failed(1000);
         }
-        assert_eq!(t.begin("a@x", ip(), 1001).err(), Some(RetryAfter(59)));
+        assert_eq!(wait(t.begin("a@x", ip(), 1001)), Some(59));
         assert!(t.begin("b@x", ip(), 1001).is_ok(), "other accounts go on");
         assert!(t.begin("a@x", ip(), 1060).is_ok(), "after the lockout");
     }
@@ -210,5 +356,87 @@ mod tests {
         assert!(t
             .begin("fresh@x", Some("10.0.0.1".parse().unwrap()), 1000)
             .is_ok());
+    }
+
+    #[test]
+    fn entries_with_one_old_failure_expire_on_time() {
+        let t = LoginThrottle::new(5, 1_000_000, 900, 900);
+        for n in 0..1000 {
+            t.begin(&format!("user{n}@x"), ip(), 1000)
+                .unwrap()
+                .failed(1000);
+        }
+        assert_eq!(t.len(), 1001);
+        // Later logins of others sweep the shards they land in once the window has passed
+        // (500 of them reach all 16 shards but with odds of about 1e-13).
+        for n in 0..500 {
+            drop(t.begin(&format!("later{n}@x"), None, 1000 + 900 + 61));
+        }
+        assert_eq!(t.len(), 0);
+    }
+
+    #[test]
+    fn ipv6_clients_count_per_64_and_mapped_ipv4_as_ipv4() {
+        let t = LoginThrottle::new(100, 3, 900, 60);
+        for n in 1..=3 {
+            let ip: IpAddr = format!("2001:db8:1:2::{n}").parse().unwrap();
+            t.begin(&format!("u{n}@x"), Some(ip), 1000)
+                .unwrap()
+                .failed(1000);
+        }
+        let same_64: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        assert!(t.begin("v@x", Some(same_64), 1000).is_err());
+        let other_64: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert!(t.begin("v@x", Some(other_64), 1000).is_ok());
+        assert_eq!(
+            address_key("::ffff:10.1.2.3".parse().unwrap()),
+            "10.1.2.3".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn at_the_bound_newcomers_are_refused_and_no_counter_is_reset() {
+        let t = LoginThrottle::with_capacity(3, 1_000_000, 900, 900, SHARDS * 4);
+        // The victim has two failures.
+        t.begin("victim@x", None, 1000).unwrap().failed(1000);
+        t.begin("victim@x", None, 1000).unwrap().failed(1000);
+        // The attacker fills the map with fresh accounts.
+        let mut refused = 0;
+        for n in 0..10_000 {
+            match t.begin(&format!("spam{n}@x"), None, 1000) {
+                Ok(a) => a.failed(1000),
+                Err(_) => refused += 1,
+            }
+        }
+        assert!(refused > 0);
+        assert!(t.len() <= SHARDS * 4);
+        // The victim's counter is intact: one more failure locks the account.
+        t.begin("victim@x", None, 1000).unwrap().failed(1000);
+        assert!(t.begin("victim@x", None, 1001).is_err());
+    }
+
+    #[test]
+    fn refusals_are_audited_once_a_minute_with_their_count() {
+        let t = LoginThrottle::new(1, 50, 900, 900);
+        t.begin("a@x", ip(), 1000).unwrap().failed(1000);
+        let first = t.begin("a@x", ip(), 1001).err().unwrap();
+        let localhost = Key::Address("127.0.0.1".parse().unwrap());
+        assert_eq!(
+            first.audit,
+            vec![(Key::Account("a@x".into()), 1), (localhost.clone(), 1)]
+        );
+        for s in 2..30 {
+            assert!(t
+                .begin("a@x", ip(), 1000 + s)
+                .err()
+                .unwrap()
+                .audit
+                .is_empty());
+        }
+        let later = t.begin("a@x", ip(), 1061).err().unwrap();
+        assert_eq!(
+            later.audit,
+            vec![(Key::Account("a@x".into()), 29), (localhost, 29)]
+        );
     }
 }

@@ -289,21 +289,46 @@ fn toml_text(values: &figment::value::Dict) -> String {
     out
 }
 
+/// A value as TOML. JSON's scalars and arrays are valid TOML; going through serde also renders
+/// every number kind figment may hold (a value from the environment keeps the integer type it
+/// was parsed as).
 fn render(value: &figment::value::Value) -> String {
     use figment::value::Value;
     match value {
-        Value::String(_, s) => serde_json::to_string(s).unwrap_or_default(),
-        Value::Array(_, items) => format!(
-            "[{}]",
-            items.iter().map(render).collect::<Vec<_>>().join(", ")
-        ),
-        Value::Bool(_, b) => b.to_string(),
-        Value::Num(_, n) => match n.to_i128() {
-            Some(i) => i.to_string(),
-            None => n.to_f64().map_or_else(String::new, |f| f.to_string()),
-        },
-        Value::Char(_, c) => format!("\"{c}\""),
         Value::Empty(_, _) => "\"\"".into(),
         Value::Dict(_, _) => "{...}".into(),
+        other => serde_json::to_string(other).unwrap_or_else(|_| "\"\"".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_config_prints_every_effective_value_as_toml_whatever_its_layer() {
+        figment::Jail::expect_with(|_| {
+            let loaded = Config::load_from_env_for_test(&[
+                ("CLARIBI_AUTH__MAX_FAILED_LOGINS", "3"),
+                ("CLARIBI_SERVER__TRUSTED_PROXIES", "[\"10.0.0.0/8\"]"),
+                ("CLARIBI_AUTH__ROTATE_REFRESH_TOKENS", "true"),
+            ])
+            .map_err(|e| e.to_string())?;
+            let text = toml_text(&loaded.effective);
+            assert!(text.contains("max_failed_logins = 3\n"), "{text}");
+            // What it prints loads back as the same configuration.
+            use figment::providers::Format as _;
+            let again: figment::value::Dict =
+                figment::Figment::from(figment::providers::Toml::string(&text))
+                    .extract()
+                    .map_err(|e| format!("not TOML: {e}\n{text}"))?;
+            let auth = again["auth"].as_dict().ok_or("no [auth]")?;
+            assert_eq!(auth["max_failed_logins"].to_i128(), Some(3));
+            assert_eq!(auth["rotate_refresh_tokens"].to_bool(), Some(true));
+            let server = again["server"].as_dict().ok_or("no [server]")?;
+            let proxies = server["trusted_proxies"].as_array().ok_or("no proxies")?;
+            assert_eq!(proxies[0].as_str(), Some("10.0.0.0/8"));
+            Ok(())
+        });
     }
 }

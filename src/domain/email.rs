@@ -2,6 +2,9 @@
 
 use std::fmt;
 
+/// The longest address accepted anywhere, login included (RFC 5321's path limit).
+pub const MAX_EMAIL_BYTES: usize = 254;
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
 
@@ -12,8 +15,8 @@ impl Email {
         if email.is_empty() {
             return Err("is required");
         }
-        if email.len() > 254 {
-            return Err("is longer than 254 characters");
+        if email.len() > MAX_EMAIL_BYTES {
+            return Err("must be at most 254 bytes");
         }
         if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err("must not contain spaces or control characters");

@@ -6,7 +6,7 @@ mod secret;
 mod text;
 mod time;
 
-pub use email::Email;
+pub use email::{Email, MAX_EMAIL_BYTES};
 pub use role::Role;
 pub use secret::Secret;
 pub use text::{clean_text, TextError};

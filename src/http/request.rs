@@ -3,6 +3,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use ipnet::IpNet;
+
 use warp::http::header::HeaderName;
 use warp::http::{HeaderMap, HeaderValue, Method};
 
@@ -62,7 +64,7 @@ impl RequestCtx {
         query: Option<String>,
         headers: HeaderMap,
         peer: Option<SocketAddr>,
-        trusted_proxies: &[IpAddr],
+        trusted_proxies: &[IpNet],
     ) -> Self {
         let client_ip = client_ip(peer.map(|p| p.ip()), &headers, trusted_proxies);
         let id = RequestId::from_headers(&headers);
@@ -94,15 +96,36 @@ impl RequestCtx {
     }
 }
 
+/// An IPv4 peer of a dual-stack socket (`::ffff:a.b.c.d`) as the IPv4 address it is.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// One `X-Forwarded-For` entry: an address, possibly with a port (`1.2.3.4:5678`,
+/// `[2001:db8::1]:443`).
+fn forwarded_hop(hop: &str) -> Option<IpAddr> {
+    if let Ok(ip) = hop.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Ok(socket) = hop.parse::<std::net::SocketAddr>() {
+        return Some(socket.ip());
+    }
+    hop.strip_prefix('[')?.strip_suffix(']')?.parse().ok()
+}
+
 /// Walks X-Forwarded-For from the right while the hop is a trusted proxy: the first untrusted
 /// address is the client. With no trusted proxies the header is ignored.
 fn client_ip(
     peer: Option<IpAddr>,
     headers: &HeaderMap,
-    trusted_proxies: &[IpAddr],
+    trusted_proxies: &[IpNet],
 ) -> Option<IpAddr> {
-    let mut client = peer?;
-    if !trusted_proxies.contains(&client) {
+    let trusted = |ip: &IpAddr| trusted_proxies.iter().any(|net| net.contains(ip));
+    let mut client = canonical(peer?);
+    if !trusted(&client) {
         return Some(client);
     }
     let forwarded = headers
@@ -113,11 +136,11 @@ fn client_ip(
         .map(str::trim)
         .collect::<Vec<_>>();
     for hop in forwarded.iter().rev() {
-        let Ok(ip) = hop.parse::<IpAddr>() else {
+        let Some(ip) = forwarded_hop(hop).map(canonical) else {
             break;
         };
         client = ip;
-        if !trusted_proxies.contains(&ip) {
+        if !trusted(&ip) {
             break;
         }
     }
@@ -160,18 +183,43 @@ mod tests {
         map
     }
 
+    fn net(text: &str) -> IpNet {
+        crate::config::parse_ip_net(text).unwrap()
+    }
+
+    #[test]
+    fn mapped_peers_ports_and_ranges_are_understood() {
+        let h = headers(&[("x-forwarded-for", "203.0.113.7:51234")]);
+        let mapped: IpAddr = "::ffff:10.1.2.3".parse().unwrap();
+        assert_eq!(
+            client_ip(Some(mapped), &h, &[net("10.0.0.0/8")]),
+            Some("203.0.113.7".parse().unwrap()),
+            "a mapped IPv4 peer matches its IPv4 range; the port is dropped"
+        );
+        assert_eq!(
+            client_ip(Some(mapped), &h, &[]),
+            Some("10.1.2.3".parse().unwrap()),
+            "the client is reported in its IPv4 form"
+        );
+        let h = headers(&[("x-forwarded-for", "[2001:db8::5]:443, 10.9.9.9")]);
+        assert_eq!(
+            client_ip(Some("10.0.0.1".parse().unwrap()), &h, &[net("10.0.0.0/8")]),
+            Some("2001:db8::5".parse().unwrap())
+        );
+    }
+
     #[test]
     fn forwarded_for_counts_only_behind_a_trusted_proxy() {
         let peer: IpAddr = "10.0.0.2".parse().unwrap();
         let h = headers(&[("x-forwarded-for", "1.2.3.4, 10.0.0.9")]);
         assert_eq!(client_ip(Some(peer), &h, &[]), Some(peer));
-        let proxy: IpAddr = "10.0.0.2".parse().unwrap();
+        let proxy = net("10.0.0.2");
         assert_eq!(
             client_ip(Some(peer), &h, &[proxy]),
             Some("10.0.0.9".parse().unwrap()),
             "the last hop is what the trusted proxy saw"
         );
-        let second: IpAddr = "10.0.0.9".parse().unwrap();
+        let second = net("10.0.0.9");
         assert_eq!(
             client_ip(Some(peer), &h, &[proxy, second]),
             Some("1.2.3.4".parse().unwrap())

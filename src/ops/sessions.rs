@@ -4,6 +4,7 @@
 use super::accounts::busy;
 use super::{change, mfa, Actor};
 use crate::app::AppState;
+use crate::auth::throttle::{Key as ThrottleKey, Refused};
 use crate::auth::{token, totp, Issued};
 use crate::domain::{now, Email, Id, Secret};
 use crate::error::ApiError;
@@ -32,6 +33,96 @@ pub async fn record(app: &AppState, entry: Entry) {
     }
 }
 
+/// A refused attempt: `429`, audited at most once a minute per account (in the account's
+/// organization, with its `user_id`) and per address, with the number refused since.
+pub async fn throttled(app: &AppState, actor: &Actor, refused: Refused) -> ApiError {
+    for (key, count) in refused.audit {
+        let mut entry = actor.entry("login.throttled", Outcome::Denied);
+        let count = count.to_string();
+        match key {
+            ThrottleKey::Account(email) => {
+                if let Ok(parsed) = Email::parse(&email) {
+                    let user = app
+                        .store
+                        .read(move |c| users::find_by_email(c, &parsed))
+                        .await
+                        .ok()
+                        .flatten();
+                    if let Some(user) = user {
+                        entry.organization_id = Some(user.organization_id);
+                        entry.user_id = Some(user.id);
+                        entry.target_type = Some("user");
+                        entry.target_id = Some(user.id);
+                    }
+                }
+                entry.details =
+                    crate::domain::json_object(&[("email", &email), ("refused", &count)]);
+            }
+            ThrottleKey::Address(ip) => {
+                let ip = ip.to_string();
+                entry.details =
+                    crate::domain::json_object(&[("address", &ip), ("refused", &count)]);
+            }
+        }
+        record(app, entry).await;
+    }
+    ApiError::Throttled {
+        message: "too many failed logins; try again later".into(),
+        retry_after: refused.retry_after,
+    }
+}
+
+/// A password (and, for MFA disable, a code) presented again inside a session: checked like a
+/// login of that account, so that a stolen access token buys no free guesses. `field` names
+/// the body field a wrong password is reported under.
+pub async fn recheck_password(
+    app: &AppState,
+    actor: &Actor,
+    user: &users::User,
+    field: &str,
+    password: Secret,
+    code: Option<String>,
+) -> Result<(), ApiError> {
+    let client_ip = match actor {
+        Actor::Request(r) => r.ip.as_deref().and_then(|ip| ip.parse().ok()),
+        Actor::System(_) => None,
+    };
+    let attempt = match app.auth.throttle.begin(&user.email, client_ip, now()) {
+        Ok(attempt) => attempt,
+        Err(refused) => return Err(throttled(app, actor, refused).await),
+    };
+    let ok = app
+        .hasher
+        .verify(password, Some(user.password_hash.clone()))
+        .await
+        .map_err(busy)?;
+    let failure = |reason: &str| {
+        let mut entry = actor.entry("login.failed", Outcome::Failure);
+        entry.user_id = Some(user.id);
+        entry.organization_id = Some(user.organization_id);
+        entry.details = crate::domain::json_object(&[
+            ("email", &user.email),
+            ("reason", reason),
+            ("check", field),
+        ]);
+        entry
+    };
+    if !ok {
+        attempt.failed(now());
+        record(app, failure("wrong_password")).await;
+        return Err(ApiError::field(field, "is wrong"));
+    }
+    if let Some(code) = code {
+        if !mfa::check_totp(app, actor, user, code).await? {
+            attempt.failed(now());
+            record(app, failure("mfa_invalid")).await;
+            return Err(ApiError::MfaCodeRejected);
+        }
+    }
+    drop(attempt);
+    Ok(())
+}
+
 /// The whole login: throttle, password (hashed off the async threads, against a dummy hash
 /// for unknown accounts), second factor, then the session, which opens only if no wholesale
 /// end of the user's sessions committed since the password was checked.
@@ -47,17 +138,15 @@ pub async fn login(
         Actor::Request(r) => r.ip.as_deref().and_then(|ip| ip.parse().ok()),
         Actor::System(_) => None,
     };
+    if attempted.len() > crate::domain::MAX_EMAIL_BYTES {
+        return Err(ApiError::field(
+            "email",
+            format!("must be at most {} bytes", crate::domain::MAX_EMAIL_BYTES),
+        ));
+    }
     let attempt = match app.auth.throttle.begin(&attempted, client_ip, now()) {
         Ok(attempt) => attempt,
-        Err(wait) => {
-            let mut entry = actor.entry("login.throttled", Outcome::Denied);
-            entry.details = crate::domain::json_object(&[("email", &attempted)]);
-            record(app, entry).await;
-            return Err(ApiError::Throttled {
-                message: "too many failed logins; try again later".into(),
-                retry_after: wait.0,
-            });
-        }
+        Err(refused) => return Err(throttled(app, actor, refused).await),
     };
 
     let user = match email {
