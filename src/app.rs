@@ -72,8 +72,10 @@ impl App {
     /// before the server starts or from a blocking thread.
     pub fn open(config: Config) -> Result<App, StartError> {
         crate::data_dir::create(&config.server.data_dir).map_err(StartError::Setup)?;
+        let database = config.database.path(&config.server);
+        crate::data_dir::prepare_database(&database).map_err(StartError::Setup)?;
         let store = Store::open(
-            &config.database.path(&config.server),
+            &database,
             config.database.pool_size,
             config.database.busy_timeout.0,
         )?;

@@ -17,7 +17,8 @@ use crate::domain::UnixTime;
 /// Entries kept at most, over all shards: about 40 MB at the worst.
 pub const CAPACITY: usize = 100_000;
 const SHARDS: usize = 16;
-/// A shard drops expired entries at most this often (seconds).
+/// A shard drops expired entries at most this often (seconds), or once per failure window
+/// when that is shorter.
 const SWEEP_EVERY: i64 = 60;
 /// A refused attempt is audited at most once per key and this many seconds.
 const AUDIT_EVERY: i64 = 60;
@@ -137,7 +138,7 @@ impl LoginThrottle {
     }
 
     fn sweep(&self, shard: &mut Shard, now: UnixTime, force: bool) {
-        if !force && now - shard.swept_at < SWEEP_EVERY {
+        if !force && now - shard.swept_at < SWEEP_EVERY.min(self.window.max(1)) {
             return;
         }
         shard.swept_at = now;

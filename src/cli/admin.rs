@@ -192,6 +192,8 @@ pub fn backup(config: Config, out: &Path) -> Result<(), Failure> {
         )));
     }
     let app = App::open(config).map_err(Failure::runtime)?;
+    // Created first with mode 0600: the copy holds password hashes and the audit log.
+    crate::data_dir::create_private_new(out).map_err(Failure::runtime)?;
     app.store.backup_to(out).map_err(Failure::runtime)?;
     println!("backup written to {}", out.display());
     Ok(())

@@ -13,6 +13,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (3, include_str!("migrations/v3_api_keys.sql")),
     (4, include_str!("migrations/v4_content.sql")),
     (5, include_str!("migrations/v5_change_feed.sql")),
+    (
+        6,
+        include_str!("migrations/v6_unique_organization_names.sql"),
+    ),
 ];
 
 pub const SCHEMA_VERSION: u32 = 1 + MIGRATIONS.len() as u32;
@@ -95,6 +99,30 @@ mod tests {
             })
             .unwrap();
         assert_eq!((email.as_str(), mfa), ("ada@example.com", false));
+    }
+
+    #[test]
+    fn organizations_that_shared_a_name_are_told_apart_by_the_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.execute_batch(BASELINE).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute_batch(
+                "INSERT INTO organizations (id, name, created_at) VALUES (1, 'Acme', 0);
+                 INSERT INTO organizations (id, name, created_at) VALUES (2, 'ACME', 0);
+                 INSERT INTO organizations (id, name, created_at) VALUES (3, 'Globex', 0);",
+            )
+            .unwrap();
+        }
+        let store = crate::store::Store::open(&path, 1, std::time::Duration::from_secs(1)).unwrap();
+        let names = store
+            .read_blocking(crate::store::organizations::names)
+            .unwrap();
+        let mut names: Vec<String> = names.into_iter().map(|(_, n)| n).collect();
+        names.sort();
+        assert_eq!(names, ["ACME (2)", "Acme", "Globex"]);
     }
 
     #[test]

@@ -16,7 +16,8 @@ pub fn create(conn: &Connection, name: &str) -> StoreResult<Id> {
     conn.execute(
         "INSERT INTO organizations (name, created_at) VALUES (?1, ?2)",
         params![name, now()],
-    )?;
+    )
+    .map_err(|e| super::conflict_on_unique(e, "an organization with this name already exists"))?;
     Ok(conn.last_insert_rowid())
 }
 
@@ -34,11 +35,12 @@ pub fn get(conn: &Connection, id: Id) -> StoreResult<Organization> {
     )?)
 }
 
-/// Organizations are named by people on the command line; names are matched exactly.
+/// Organizations are named by people on the command line; names are unique ignoring case,
+/// so a name matches at most one.
 pub fn find_by_name(conn: &Connection, name: &str) -> StoreResult<Option<Id>> {
     Ok(conn
         .query_row(
-            "SELECT id FROM organizations WHERE name = ?1 ORDER BY id LIMIT 1",
+            "SELECT id FROM organizations WHERE name = ?1 COLLATE NOCASE",
             [name],
             |row| row.get(0),
         )
@@ -58,6 +60,28 @@ pub fn rename(conn: &Connection, id: Id, name: &str) -> StoreResult<()> {
     conn.execute(
         "UPDATE organizations SET name = ?2 WHERE id = ?1",
         params![id, name],
-    )?;
+    )
+    .map_err(|e| super::conflict_on_unique(e, "an organization with this name already exists"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{open_temp, StoreError};
+
+    #[test]
+    fn names_are_unique_ignoring_case() {
+        let (_dir, store) = open_temp();
+        let acme = store.write_blocking(|tx| create(tx, "Acme")).unwrap();
+        let again = store.write_blocking(|tx| create(tx, "ACME"));
+        assert!(matches!(again, Err(StoreError::Conflict(_))));
+        let globex = store.write_blocking(|tx| create(tx, "Globex")).unwrap();
+        let renamed = store.write_blocking(|tx| rename(tx, globex, "acme"));
+        assert!(matches!(renamed, Err(StoreError::Conflict(_))));
+        assert_eq!(
+            store.read_blocking(|c| find_by_name(c, "aCmE")).unwrap(),
+            Some(acme)
+        );
+    }
 }
