@@ -305,6 +305,8 @@ fn render(value: &figment::value::Value) -> String {
 mod tests {
     use super::*;
 
+    // figment's Jail wants its own (large) error type from the closure.
+    #[allow(clippy::result_large_err)]
     #[test]
     fn check_config_prints_every_effective_value_as_toml_whatever_its_layer() {
         figment::Jail::expect_with(|_| {

@@ -3,6 +3,7 @@
 mod api_keys;
 mod browser;
 mod foundation;
+mod hardening;
 mod live_state;
 mod resources;
 mod sessions;

@@ -16,7 +16,6 @@ use crate::auth::token;
 use crate::domain::{now, Id, Secret};
 use crate::error::ApiError;
 use crate::http::reply::{self, Response};
-use crate::ops::accounts::busy;
 use crate::ops::{accounts, sessions};
 use crate::store::users;
 
@@ -221,16 +220,18 @@ pub async fn change_password(call: Call<'_>) -> Result<Response, ApiError> {
     let app = call.app;
     let user_id = caller.user_id;
     let user = app.store.read(move |c| users::get(c, user_id)).await?;
-    let current_ok = app
-        .hasher
-        .verify(request.current_password, Some(user.password_hash.clone()))
-        .await
-        .map_err(busy)?;
-    if !current_ok {
-        return Err(ApiError::field("current_password", "is wrong"));
-    }
+    let actor = call.actor();
+    sessions::recheck_password(
+        app,
+        &actor,
+        &user,
+        "current_password",
+        request.current_password,
+        None,
+    )
+    .await?;
     let hash =
         accounts::checked_new_password(app, &user, "new_password", request.new_password).await?;
-    accounts::set_password(app, &call.actor(), user_id, hash, caller.session_id).await?;
+    accounts::set_password(app, &actor, user_id, hash, caller.session_id).await?;
     Ok(reply::no_content())
 }

@@ -11,7 +11,6 @@ use super::Call;
 use crate::domain::Secret;
 use crate::error::ApiError;
 use crate::http::reply::{self, Response};
-use crate::ops::accounts::busy;
 use crate::ops::mfa;
 use crate::store::users;
 
@@ -70,17 +69,15 @@ pub async fn disable(call: Call<'_>) -> Result<Response, ApiError> {
     if !user.mfa_enabled {
         return Err(ApiError::Conflict("MFA is not enabled".into()));
     }
-    let password_ok = app
-        .hasher
-        .verify(request.password, Some(user.password_hash.clone()))
-        .await
-        .map_err(busy)?;
-    if !password_ok {
-        return Err(ApiError::field("password", "is wrong"));
-    }
-    if !mfa::check_totp(app, &actor, &user, request.code).await? {
-        return Err(ApiError::MfaCodeRejected);
-    }
+    crate::ops::sessions::recheck_password(
+        app,
+        &actor,
+        &user,
+        "password",
+        request.password,
+        Some(request.code),
+    )
+    .await?;
     mfa::disable(app, &actor, user_id).await?;
     Ok(reply::no_content())
 }

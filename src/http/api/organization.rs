@@ -9,7 +9,7 @@ use super::{text, Call};
 use crate::domain::{Id, Secret, Timestamp};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::reply::{self, Response};
-use crate::ops::accounts::{self, busy};
+use crate::ops::{accounts, sessions};
 use crate::store::{organizations, users};
 
 #[derive(Serialize)]
@@ -76,15 +76,9 @@ pub async fn transfer(call: Call<'_>) -> Result<Response, ApiError> {
         .store
         .read(move |c| users::get(c, owner_id))
         .await?;
-    let ok = call
-        .app
-        .hasher
-        .verify(body.password, Some(owner.password_hash.clone()))
-        .await
-        .map_err(busy)?;
-    if !ok {
-        return Err(ApiError::field("password", "is wrong"));
-    }
-    accounts::transfer_ownership(call.app, &call.actor(), owner_id, body.user_id).await?;
+    let actor = call.actor();
+    // A wrong password here counts as a failed login of the owner's account.
+    sessions::recheck_password(call.app, &actor, &owner, "password", body.password, None).await?;
+    accounts::transfer_ownership(call.app, &actor, owner_id, body.user_id).await?;
     Ok(reply::no_content())
 }

@@ -1,0 +1,367 @@
+//! Limits and abuse (contract 9.2): bounded throttle state and audit, no privilege through
+//! rotation, password re-checks counted, client addresses behind proxies, unique organization
+//! names, private files, short TTLs.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::api_keys::create_key;
+use crate::support::{server, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+fn audit_rows(s: &Server, action: &str) -> Vec<(Option<i64>, Option<i64>, String)> {
+    let conn = rusqlite::Connection::open(s.data_dir().join("claribi.db")).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT organization_id, user_id, details FROM audit_log WHERE action = ?1")
+        .unwrap();
+    stmt.query_map([action], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn twenty_thousand_failed_logins_with_distinct_long_emails_leave_no_lasting_state() {
+    let s = server()
+        .env("CLARIBI_AUTH__FAILURE_WINDOW", "2s")
+        .env("CLARIBI_AUTH__LOCKOUT", "2s")
+        .env("CLARIBI_AUTH__ARGON2_MEMORY_KIB", "1024")
+        .env("CLARIBI_AUTH__ARGON2_ITERATIONS", "1")
+        .env("CLARIBI_SERVER__TRUSTED_PROXIES", r#"["127.0.0.1"]"#)
+        .start();
+    // Warm up: a login or two, so that the pools and caches are in place.
+    for _ in 0..3 {
+        assert_eq!(s.login(ADMIN_EMAIL, ADMIN_PASSWORD).status, 200);
+    }
+    let before = rss_kib(s.pid());
+    let counts: Vec<(u32, u32)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|t| {
+                let s = &s;
+                scope.spawn(move || {
+                    let agent = ureq::agent();
+                    let (mut refused, mut failed) = (0, 0);
+                    for n in 0..5000 {
+                        let email = format!("{}{t}x{n:05}@example.com", "a".repeat(181));
+                        assert_eq!(email.len(), 200);
+                        let r = agent
+                            .post(&s.url("/api/auth/login/"))
+                            .set("X-Forwarded-For", &format!("198.51.100.{}", t + 1))
+                            .send_json(json!({"email": email, "password": "wrong-password-1"}));
+                        match r {
+                            Err(ureq::Error::Status(429, _)) => refused += 1,
+                            Err(ureq::Error::Status(401, _)) => failed += 1,
+                            other => panic!("unexpected answer {other:?}"),
+                        }
+                    }
+                    (refused, failed)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let refused: u32 = counts.iter().map(|c| c.0).sum();
+    assert!(
+        refused > 15_000,
+        "the address limit did not hold: {counts:?}"
+    );
+    // Past the failure window and the lockout, the next login sweeps everything away.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(s.login(ADMIN_EMAIL, ADMIN_PASSWORD).status, 200);
+    std::thread::sleep(Duration::from_millis(500));
+    let after = rss_kib(s.pid());
+    assert!(
+        after < before + 6 * 1024,
+        "RSS grew from {before} KiB to {after} KiB"
+    );
+    // Refusals are audited per address at most once a minute, with their count.
+    let throttled = audit_rows(&s, "login.throttled");
+    assert!(
+        !throttled.is_empty() && throttled.len() <= 8,
+        "{} login.throttled rows",
+        throttled.len()
+    );
+    let counted: u64 = throttled
+        .iter()
+        .map(|(_, _, d)| {
+            let v: Value = serde_json::from_str(d).unwrap();
+            v["refused"].as_str().unwrap().parse::<u64>().unwrap()
+        })
+        .sum();
+    assert!(counted >= 4, "{throttled:?}");
+}
+
+#[test]
+fn a_refused_login_is_audited_in_the_accounts_organization_once_a_minute() {
+    let s = server().env("CLARIBI_AUTH__MAX_FAILED_LOGINS", "2").start();
+    let owner_id = s.login(ADMIN_EMAIL, ADMIN_PASSWORD).json()["user"]["id"]
+        .as_i64()
+        .unwrap();
+    for _ in 0..2 {
+        assert_eq!(s.login(ADMIN_EMAIL, "not-the-password").status, 401);
+    }
+    for _ in 0..10 {
+        assert_eq!(s.login(ADMIN_EMAIL, ADMIN_PASSWORD).status, 429);
+    }
+    let rows: Vec<_> = audit_rows(&s, "login.throttled")
+        .into_iter()
+        .filter(|(_, user, _)| *user == Some(owner_id))
+        .collect();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(rows[0].0.is_some(), "no organization: {rows:?}");
+    assert!(rows[0].2.contains(r#""refused":"1""#), "{rows:?}");
+}
+
+#[test]
+fn an_email_longer_than_254_bytes_is_refused_at_login_naming_the_field() {
+    let s = Server::start();
+    let email = format!("{}@example.com", "a".repeat(250));
+    let r = s
+        .post("/api/auth/login/")
+        .json(&json!({"email": email, "password": "whatever-1"}));
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.json()["errors"]["email"].is_array(), "{}", r.body);
+    assert!(audit_rows(&s, "login.failed").is_empty());
+}
+
+#[test]
+fn only_the_creator_rotates_a_key_and_reset_mfa_needs_a_session() {
+    let s = Server::start();
+    let owner = s.owner_token();
+    let owner_key = create_key(&s, &owner, json!({"name": "owner's"}));
+    s.create_user("adam@example.com", "administrator", "admin-password-5");
+    let admin = s.login("adam@example.com", "admin-password-5").json()["access"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let listed = s.get("/api/auth/api-keys/?all=true").bearer(&admin).send();
+    assert_eq!(listed.json()["count"], 1);
+    let rotate = s
+        .post(&format!("/api/auth/api-keys/{}/rotate/", owner_key["id"]))
+        .bearer(&admin)
+        .send();
+    assert_eq!(rotate.status, 403, "{}", rotate.body);
+    assert_eq!(rotate.error_code(), "permission_denied");
+    // The owner's key still acts as the owner, and only the owner holds it.
+    let org = s
+        .request("PATCH", "/api/v1/organization/")
+        .bearer(owner_key["key"].as_str().unwrap())
+        .json(&json!({"name": "Renamed with the owner's key"}));
+    assert_eq!(org.status, 200);
+    // Administrators may still revoke it.
+    let revoke = s
+        .request(
+            "DELETE",
+            &format!("/api/auth/api-keys/{}/", owner_key["id"]),
+        )
+        .bearer(&admin)
+        .send();
+    assert_eq!(revoke.status, 204);
+
+    let admin_key = create_key(&s, &admin, json!({"name": "admin's"}));
+    let users = s.get("/api/v1/users/").bearer(&owner).send().json();
+    let adam = users["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "adam@example.com")
+        .unwrap()["id"]
+        .clone();
+    let reset = s
+        .post(&format!("/api/v1/users/{adam}/reset-mfa/"))
+        .bearer(admin_key["key"].as_str().unwrap())
+        .send();
+    assert_eq!(reset.status, 403);
+    assert_eq!(reset.error_code(), "interactive_session_required");
+}
+
+#[test]
+fn wrong_passwords_in_a_session_count_towards_the_lockout() {
+    let s = server().env("CLARIBI_AUTH__MAX_FAILED_LOGINS", "3").start();
+    let token = s.owner_token();
+    let change = |current: &str| {
+        s.post("/api/auth/password/")
+            .bearer(&token)
+            .json(&json!({"current_password": current, "new_password": "another-password-77"}))
+    };
+    for _ in 0..3 {
+        let r = change("a-wrong-guess-1");
+        assert_eq!(r.status, 400);
+        assert!(r.json()["errors"]["current_password"].is_array());
+    }
+    // The account is locked: the next guess, and even the right password, wait.
+    assert_eq!(change(ADMIN_PASSWORD).status, 429);
+    let login = s.login(ADMIN_EMAIL, ADMIN_PASSWORD);
+    assert_eq!(login.status, 429);
+    assert!(login.header("retry-after").is_some());
+    let disable = s
+        .post("/api/auth/mfa/totp/disable/")
+        .bearer(&token)
+        .json(&json!({"password": ADMIN_PASSWORD, "code": "123456"}));
+    assert!(
+        disable.status == 429 || disable.status == 409,
+        "{}",
+        disable.body
+    );
+    let transfer = s
+        .post("/api/v1/organization/transfer-ownership/")
+        .bearer(&token)
+        .json(&json!({"user_id": 999, "password": ADMIN_PASSWORD}));
+    assert_eq!(transfer.status, 429, "{}", transfer.body);
+}
+
+#[test]
+fn a_trusted_proxy_range_names_the_client_on_a_dual_stack_socket() {
+    let s = server()
+        .env("CLARIBI_SERVER__BIND", "[::]:0")
+        .env("CLARIBI_SERVER__TRUSTED_PROXIES", r#"["127.0.0.0/8"]"#)
+        .env("CLARIBI_AUTH__MAX_FAILED_LOGINS_PER_ADDRESS", "2")
+        .start();
+    let port = s.base.rsplit(':').next().unwrap();
+    let v4 = format!("http://127.0.0.1:{port}/api/auth/login/");
+    let login = |forwarded: &str| match ureq::post(&v4)
+        .set("X-Forwarded-For", forwarded)
+        .send_json(json!({"email": ADMIN_EMAIL, "password": "wrong-password-2"}))
+    {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(code, _)) => code,
+        Err(e) => panic!("{e}"),
+    };
+    // Two clients behind the proxy, one with a port: each is counted alone.
+    assert_eq!(login("203.0.113.9:4444"), 401);
+    assert_eq!(login("203.0.113.9:5555"), 401);
+    assert_eq!(
+        login("203.0.113.9"),
+        429,
+        "the same client, whatever its port"
+    );
+    assert_eq!(
+        login("198.51.100.20"),
+        401,
+        "another client is not locked out"
+    );
+    let ips: Vec<String> = audit_rows(&s, "login.failed")
+        .into_iter()
+        .map(|(_, _, d)| d)
+        .collect();
+    assert_eq!(ips.len(), 3, "{ips:?}");
+    let conn = rusqlite::Connection::open(s.data_dir().join("claribi.db")).unwrap();
+    let seen: Vec<String> = conn
+        .prepare("SELECT ip FROM audit_log WHERE action = 'login.failed' ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(seen, ["203.0.113.9", "203.0.113.9", "198.51.100.20"]);
+}
+
+#[test]
+fn organization_names_are_unique_ignoring_case() {
+    let s = Server::start();
+    let owner = s.owner_token();
+    let made = s.cli(
+        &[
+            "org",
+            "create",
+            "--name",
+            "Globex",
+            "--owner-email",
+            "hank@globex.test",
+        ],
+        "globex-owner-pw-9\n",
+    );
+    assert!(made.status.success());
+    let again = s.cli(
+        &[
+            "org",
+            "create",
+            "--name",
+            "GLOBEX",
+            "--owner-email",
+            "other@globex.test",
+        ],
+        "globex-owner-pw-9\n",
+    );
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let rename = s
+        .request("PATCH", "/api/v1/organization/")
+        .bearer(&owner)
+        .json(&json!({"name": "globex"}));
+    assert_eq!(rename.status, 409, "{}", rename.body);
+    assert_eq!(rename.error_code(), "conflict");
+}
+
+#[cfg(unix)]
+#[test]
+fn every_file_of_a_data_directory_made_under_umask_022_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    // The default umask of a shell; the test binary may have inherited a stricter one.
+    unsafe { libc::umask(0o022) };
+    let s = server().without_bootstrap().start();
+    let password = std::fs::read_to_string(s.data_dir().join("initial-admin-password")).unwrap();
+    let token = s.login("admin@localhost", password.trim()).json()["access"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    create_key(&s, &token, json!({"name": "a write"}));
+    let backup = s.data_dir().join("copy.db");
+    let out = s.cli(&["backup", "--out", backup.to_str().unwrap()], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut seen = Vec::new();
+    let mut dirs = vec![s.data_dir()];
+    while let Some(dir) = dirs.pop() {
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{}", dir.display());
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", path.display());
+            seen.push(path.file_name().unwrap().to_string_lossy().to_string());
+        }
+    }
+    for name in [
+        "claribi.db",
+        "claribi.db-wal",
+        "claribi.db-shm",
+        "jwt-secret",
+        "mfa-key",
+        "copy.db",
+    ] {
+        assert!(
+            seen.iter().any(|s| s == name),
+            "{name} not checked: {seen:?}"
+        );
+    }
+}
+
+#[test]
+fn an_access_token_may_live_one_second() {
+    let s = server()
+        .env("CLARIBI_AUTH__ACCESS_TTL", "1s")
+        .env("CLARIBI_AUTH__REFRESH_TTL", "1m")
+        .start();
+    let token = s.owner_token();
+    assert_eq!(s.get("/api/auth/me/").bearer(&token).send().status, 200);
+    std::thread::sleep(Duration::from_millis(3500));
+    assert_eq!(s.get("/api/auth/me/").bearer(&token).send().status, 401);
+}
