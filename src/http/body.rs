@@ -68,12 +68,14 @@ pub fn require_json_content_type(ctx: &RequestCtx) -> Result<(), ApiError> {
 /// Parses `bytes` into `T` (a `deny_unknown_fields` wire type). Malformed JSON is
 /// `parse_error`; a wrong shape, unknown, missing or duplicate field is `invalid` naming it.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    // JSON can only carry a NUL as the escape \u0000; no field of ours may hold one.
+    // JSON can only carry a NUL as the escape \u0000; no field of ours may hold one. The
+    // answer names the field that holds it.
     if bytes.windows(6).any(|w| w == b"\\u0000") {
-        return Err(ApiError::field(
-            "non_field_errors",
-            "strings must not contain NUL characters",
-        ));
+        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) {
+            if let Some(field) = nul_field(&value, "") {
+                return Err(ApiError::field(&field, "must not contain NUL characters"));
+            }
+        }
     }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
@@ -83,6 +85,46 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })?;
     deserializer.end().map_err(|e| classify("", &e))?;
     Ok(value)
+}
+
+fn child(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+/// The path (`name`, `widgets.0.type`) of the first string or key holding a NUL character.
+fn nul_field(value: &serde_json::Value, path: &str) -> Option<String> {
+    use serde_json::Value;
+    let here = || {
+        if path.is_empty() {
+            "non_field_errors".to_string()
+        } else {
+            path.to_string()
+        }
+    };
+    match value {
+        Value::String(s) if s.contains('\0') => Some(here()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_field(v, &child(path, &i.to_string()))),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            let inner = child(path, k);
+            if k.contains('\0') {
+                Some(if path.is_empty() {
+                    "non_field_errors".into()
+                } else {
+                    path.to_string()
+                })
+            } else {
+                nul_field(v, &inner)
+            }
+        }),
+        _ => None,
+    }
 }
 
 fn classify(path: &str, error: &serde_json::Error) -> ApiError {
@@ -193,8 +235,16 @@ mod tests {
     }
 
     #[test]
-    fn nul_characters_are_refused() {
-        let err = parse_json::<Login>(br#"{"email":"a\u0000b"}"#).unwrap_err();
-        assert_eq!(err.code(), "invalid");
+    fn nul_characters_are_refused_naming_their_field() {
+        let (code, e) = errors(parse_json::<Login>(br#"{"email":"a\u0000b"}"#).unwrap_err());
+        assert_eq!(code, "invalid");
+        assert!(e.contains_key("email"), "{e:?}");
+        let (_, e) = errors(
+            parse_json::<serde_json::Value>(br#"{"widgets":[{"type":"ok"},{"type":"x\u0000"}]}"#)
+                .unwrap_err(),
+        );
+        assert!(e.contains_key("widgets.1.type"), "{e:?}");
+        // An escaped backslash before `u0000` is no NUL.
+        assert!(parse_json::<serde_json::Value>(br#"{"a":"\\u0000"}"#).is_ok());
     }
 }

@@ -97,10 +97,7 @@ pub fn create(
     )?;
     let id = conn.last_insert_rowid();
     replace_milestones(conn, id, fields.milestones.unwrap_or(&[]))?;
-    conn.execute(
-        "INSERT INTO goal_progress (goal_id, value, at) VALUES (?1, ?2, ?3)",
-        params![id, current_value, now()],
-    )?;
+    // The starting value is the goal's, not a recorded progress entry: history stays empty.
     mark_reached(conn, id, current_value)?;
     get(conn, organization_id, id)
 }

@@ -79,10 +79,11 @@ fn the_happy_path_of_every_resource() {
     assert_eq!(report["status"], "completed");
     assert_eq!(report["credits_used"], 5);
     assert!(report["summary"].as_str().unwrap().contains("Warehouse"));
-    assert!(report["content"]
-        .as_str()
-        .unwrap()
-        .contains("How did we do?"));
+    assert_eq!(report["prompt"], "How did we do?");
+    assert!(
+        !report["content"].as_str().unwrap().contains("How did we do?"),
+        "the content is shared by public links: it must not quote the prompt"
+    );
     for field in ["completed_at", "created_by", "data_source_id", "prompt"] {
         assert!(!report[field].is_null(), "{field}");
     }
@@ -134,7 +135,11 @@ fn the_happy_path_of_every_resource() {
         .iter()
         .map(|h| h["value"].as_f64().unwrap())
         .collect();
-    assert_eq!(history, vec![50.0, 120.0], "oldest first");
+    assert_eq!(
+        history,
+        vec![120.0],
+        "only recorded progress; the starting value is no entry"
+    );
     let goal = ok(
         s.request("PATCH", &format!("/api/v1/goals/{}/", f.goal))
             .bearer(&t)
@@ -800,6 +805,10 @@ fn public_links_work_until_revoked_replaced_or_expired() {
         let shared = ok(s.get(&format!("/public/reports/{token}/")).send(), 200);
         assert_eq!(shared["title"], "Q4");
         assert!(shared.get("credits_used").is_none() && shared.get("prompt").is_none());
+        assert!(
+            !shared.to_string().contains("How did we do?"),
+            "the prompt leaks into a public read: {shared}"
+        );
     }
     let page = s.get(&format!("/s/{token}")).send();
     assert_eq!(page.status, 200);
@@ -808,6 +817,10 @@ fn public_links_work_until_revoked_replaced_or_expired() {
         .unwrap()
         .starts_with("text/html"));
     assert!(page.body.contains("<h1>Q4</h1>"));
+    assert!(
+        !page.body.contains("How did we do?"),
+        "the prompt leaks into /s/"
+    );
     assert!(!page
         .header("content-security-policy")
         .unwrap()

@@ -284,6 +284,9 @@ fn details(pairs: &[(&str, &str)]) -> String {
 pub struct PageRequest {
     pub page: u64,
     pub size: u64,
+    /// `(page - 1) * size`, computed checked: a page whose first row lies beyond `u64` is
+    /// past the end of any list.
+    offset: u64,
 }
 
 #[derive(Serialize)]
@@ -313,11 +316,21 @@ impl PageRequest {
                 .ok_or_else(|| ApiError::field("page_size", "must be a positive integer"))?
                 .min(100),
         };
-        Ok(PageRequest { page, size })
+        Self::new(page, size)
+    }
+
+    /// A page of `size` rows (1 to 100); `404` for a page that starts beyond any list.
+    pub fn new(page: u64, size: u64) -> Result<Self, ApiError> {
+        let offset = page
+            .checked_sub(1)
+            .and_then(|before| before.checked_mul(size))
+            .filter(|offset| i64::try_from(*offset).is_ok())
+            .ok_or(ApiError::NotFound)?;
+        Ok(PageRequest { page, size, offset })
     }
 
     pub fn offset(&self) -> u64 {
-        (self.page - 1) * self.size
+        self.offset
     }
 
     /// Wraps one page of `results` out of `count`.
@@ -333,7 +346,7 @@ impl PageRequest {
         let link = |page: u64| self.link(call, page);
         Ok(Page {
             count,
-            next: (self.offset() + self.size < count).then(|| link(self.page + 1)),
+            next: (self.offset().saturating_add(self.size) < count).then(|| link(self.page + 1)),
             previous: (self.page > 1).then(|| link(self.page - 1)),
             results,
         })
@@ -362,5 +375,23 @@ impl PageRequest {
             "{origin}{}?{query}page={page}&page_size={}",
             call.ctx.path, self.size
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PageRequest;
+
+    #[test]
+    fn a_page_beyond_any_list_is_not_found_rather_than_wrapped() {
+        assert_eq!(PageRequest::new(3, 20).unwrap().offset(), 40);
+        // (page - 1) * size wraps to 0 in u64 for this page: it must not read page 1.
+        let wrapping = (u64::MAX / 20) + 2;
+        assert!(matches!(
+            PageRequest::new(wrapping, 20),
+            Err(crate::error::ApiError::NotFound)
+        ));
+        assert!(PageRequest::new(u64::MAX, 100).is_err());
+        assert!(PageRequest::new(0, 20).is_err());
     }
 }

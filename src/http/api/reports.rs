@@ -141,10 +141,12 @@ fn compose(
         source.source_type.replace('_', " "),
         source.name
     );
+    // The prompt is the organization's own: it stays in the report's `prompt` field and never
+    // enters the content, which a public link shares.
     let question = if prompt.is_empty() {
-        "No question was asked; this is an overview.".to_string()
+        "No question was asked; this is an overview."
     } else {
-        format!("Question: {prompt}")
+        "This report answers the question recorded with it."
     };
     let content = format!(
         "# {title}\n\n{question}\n\n## Source\n- name: {}\n- type: {}\n- status: {}\n- connected: {}\n\n\
