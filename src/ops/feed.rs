@@ -277,7 +277,8 @@ pub async fn follow(app: AppState, mut applied: i64) {
 /// a server whose heartbeat is older than the lease no longer counts (it stops answering
 /// authenticated requests itself). Past `timeout`, names the servers that did not confirm.
 pub async fn confirm(app: &AppState, seq: i64, timeout: Duration) -> Result<(), ApiError> {
-    let deadline = Instant::now() + timeout;
+    let started = Instant::now();
+    let deadline = started + timeout;
     let lease_ms = app.config.cluster.lease.0.as_millis() as i64;
     loop {
         let me = app.server_id.clone();
@@ -292,6 +293,11 @@ pub async fn confirm(app: &AppState, seq: i64, timeout: Duration) -> Result<(), 
             })
             .await?;
         if pending.is_empty() {
+            tracing::debug!(
+                seq,
+                waited_us = started.elapsed().as_micros() as u64,
+                "change confirmed by every server following the feed"
+            );
             return Ok(());
         }
         if Instant::now() >= deadline {
