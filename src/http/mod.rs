@@ -3,6 +3,8 @@
 
 pub mod api;
 mod body;
+#[cfg(test)]
+mod in_process;
 mod pages;
 mod reply;
 mod request;

@@ -81,7 +81,10 @@ fn the_happy_path_of_every_resource() {
     assert!(report["summary"].as_str().unwrap().contains("Warehouse"));
     assert_eq!(report["prompt"], "How did we do?");
     assert!(
-        !report["content"].as_str().unwrap().contains("How did we do?"),
+        !report["content"]
+            .as_str()
+            .unwrap()
+            .contains("How did we do?"),
         "the content is shared by public links: it must not quote the prompt"
     );
     for field in ["completed_at", "created_by", "data_source_id", "prompt"] {

@@ -1,0 +1,313 @@
+//! In-process tests of the whole pipeline: the route table, authentication, handlers and the
+//! operations layer against a temporary store, through `warp::test`, with cheap argon2. Breadth
+//! lives here; the end-to-end suite keeps to what needs the real binary.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use crate::app::{App, AppState};
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::ops::{self, Actor};
+
+const OWNER: &str = "owner@example.com";
+const PASSWORD: &str = "violet-tiger-42";
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    app: AppState,
+}
+
+async fn harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data").display().to_string();
+    let loaded = Config::load_from_env_for_test(&[
+        ("CLARIBI_SERVER__DATA_DIR", &data),
+        ("CLARIBI_BOOTSTRAP__ADMIN_EMAIL", OWNER),
+        ("CLARIBI_BOOTSTRAP__ADMIN_PASSWORD", PASSWORD),
+        ("CLARIBI_AUTH__ARGON2_MEMORY_KIB", "64"),
+        ("CLARIBI_AUTH__ARGON2_ITERATIONS", "1"),
+    ])
+    .unwrap();
+    let app: AppState = Arc::new(App::open(loaded.config).unwrap());
+    crate::app::bootstrap(&app).await.unwrap();
+    let starting = app.clone();
+    tokio::task::spawn_blocking(move || ops::feed::start(&starting, "in-process"))
+        .await
+        .unwrap()
+        .unwrap();
+    Harness { _dir: dir, app }
+}
+
+struct Answer {
+    status: u16,
+    body: Value,
+}
+
+impl Harness {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        let mut request = warp::test::request()
+            .method(method)
+            .path(path)
+            .remote_addr("127.0.0.1:40000".parse().unwrap());
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let response = request.reply(&super::routes(self.app.clone())).await;
+        Answer {
+            status: response.status().as_u16(),
+            body: serde_json::from_slice(response.body()).unwrap_or(Value::Null),
+        }
+    }
+
+    async fn login(&self, email: &str, password: &str) -> Answer {
+        self.call(
+            "POST",
+            "/api/auth/login/",
+            None,
+            Some(json!({"email": email, "password": password})),
+        )
+        .await
+    }
+
+    async fn owner(&self) -> String {
+        let answer = self.login(OWNER, PASSWORD).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        answer.body["access"].as_str().unwrap().to_string()
+    }
+
+    async fn key(&self, token: &str, body: Value) -> Value {
+        let answer = self
+            .call("POST", "/api/auth/api-keys/", Some(token), Some(body))
+            .await;
+        assert_eq!(answer.status, 201, "{}", answer.body);
+        answer.body
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_key_is_refused_on_the_next_request_and_its_writes_fail() {
+    let h = harness().await;
+    let owner = h.owner().await;
+    let key = h.key(&owner, json!({"name": "etl"})).await;
+    let secret = key["key"].as_str().unwrap();
+    assert_eq!(
+        h.call("GET", "/api/v1/auth/verify/", Some(secret), None)
+            .await
+            .status,
+        200
+    );
+    // A principal authenticated before the revoke, as a request waiting for its body is.
+    let principal = h
+        .app
+        .auth
+        .authenticate_key(secret, crate::domain::now())
+        .unwrap();
+    let revoke = h
+        .call(
+            "DELETE",
+            &format!("/api/auth/api-keys/{}/", key["id"]),
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(revoke.status, 204);
+    let after = h
+        .call("GET", "/api/v1/auth/verify/", Some(secret), None)
+        .await;
+    assert_eq!(
+        (after.status, after.body["error"].as_str()),
+        (401, Some("api_key_revoked"))
+    );
+    let actor = Actor::request(Some(principal), None, None);
+    let organization = actor.principal().unwrap().organization_id;
+    let write = ops::change(&h.app, &actor, move |c| {
+        Ok(crate::store::data_sources::create(
+            c.tx,
+            organization,
+            "late",
+            "file",
+            1,
+        )?)
+    })
+    .await;
+    assert!(matches!(write, Err(ApiError::ApiKeyRevoked)), "{write:?}");
+    let sources = h
+        .call("GET", "/api/v1/data-sources/", Some(&owner), None)
+        .await;
+    assert_eq!(sources.body["count"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_is_rotated_once_and_only_by_its_creator() {
+    let h = harness().await;
+    let owner = h.owner().await;
+    let key = h
+        .key(&owner, json!({"name": "ci", "scopes": ["reports:read"]}))
+        .await;
+    let path = format!("/api/auth/api-keys/{}/rotate/", key["id"]);
+    let rotated = h.call("POST", &path, Some(&owner), None).await;
+    assert_eq!(rotated.status, 201);
+    assert_eq!(rotated.body["scopes"], json!(["reports:read"]));
+    assert_eq!(h.call("POST", &path, Some(&owner), None).await.status, 409);
+
+    let made = h
+        .call(
+            "POST",
+            "/api/v1/users/",
+            Some(&owner),
+            Some(json!({"email": "adam@example.com", "password": "admin-password-5", "role": "administrator"})),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    let admin = h.login("adam@example.com", "admin-password-5").await.body["access"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let successor = format!("/api/auth/api-keys/{}/rotate/", rotated.body["id"]);
+    let refused = h.call("POST", &successor, Some(&admin), None).await;
+    assert_eq!(
+        (refused.status, refused.body["error"].as_str()),
+        (403, Some("permission_denied"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_that_checked_the_password_before_a_reset_opens_no_session() {
+    let h = harness().await;
+    let user = h
+        .app
+        .store
+        .read(|c| {
+            crate::store::users::find_by_email(c, &crate::domain::Email::parse(OWNER).unwrap())
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    // The password is reset between the login's password check and its session insert.
+    let hash = h
+        .app
+        .hasher
+        .hash(crate::domain::Secret::new("another-pass-99".to_string()))
+        .await
+        .unwrap();
+    ops::accounts::set_password(&h.app, &Actor::System("test"), user.id, hash, None)
+        .await
+        .unwrap();
+    let epoch = user.session_epoch;
+    let opened = ops::change(&h.app, &Actor::System("test"), move |c| {
+        Ok(crate::store::users::may_open_session(c.tx, user.id, epoch)?)
+    })
+    .await
+    .unwrap();
+    assert!(
+        !opened,
+        "the epoch read with the old password must no longer open a session"
+    );
+    assert_eq!(h.login(OWNER, PASSWORD).await.status, 401);
+    assert_eq!(h.login(OWNER, "another-pass-99").await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deactivation_ends_sessions_and_keys_and_demotion_narrows_at_once() {
+    let h = harness().await;
+    let owner = h.owner().await;
+    let made = h
+        .call(
+            "POST",
+            "/api/v1/users/",
+            Some(&owner),
+            Some(json!({"email": "ana@example.com", "password": "analyst-pass-3", "role": "analyst"})),
+        )
+        .await;
+    let id = made.body["id"].clone();
+    let ana = h.login("ana@example.com", "analyst-pass-3").await.body["access"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let key = h.key(&ana, json!({"name": "ana's"})).await;
+    let dashboard = json!({"name": "mine"});
+    assert_eq!(
+        h.call(
+            "POST",
+            "/api/v1/dashboards/",
+            Some(&ana),
+            Some(dashboard.clone())
+        )
+        .await
+        .status,
+        201
+    );
+    let demote = h
+        .call(
+            "PATCH",
+            &format!("/api/v1/users/{id}/"),
+            Some(&owner),
+            Some(json!({"role": "viewer"})),
+        )
+        .await;
+    assert_eq!(demote.status, 200);
+    assert_eq!(
+        h.call("POST", "/api/v1/dashboards/", Some(&ana), Some(dashboard))
+            .await
+            .status,
+        403
+    );
+    let off = h
+        .call(
+            "PATCH",
+            &format!("/api/v1/users/{id}/"),
+            Some(&owner),
+            Some(json!({"is_active": false})),
+        )
+        .await;
+    assert_eq!(off.status, 200);
+    assert_eq!(
+        h.call("GET", "/api/auth/me/", Some(&ana), None)
+            .await
+            .status,
+        401
+    );
+    let with_key = h
+        .call(
+            "GET",
+            "/api/v1/auth/verify/",
+            Some(key["key"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(with_key.status, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_cannot_follow_the_feed_refuses_authenticated_requests() {
+    let h = harness().await;
+    let owner = h.owner().await;
+    assert_eq!(
+        h.call("GET", "/api/auth/me/", Some(&owner), None)
+            .await
+            .status,
+        200
+    );
+    // The lease ran out without a successful read of the feed.
+    h.app.auth.live.current_until(ops::feed::now_ms() - 1);
+    let me = h.call("GET", "/api/auth/me/", Some(&owner), None).await;
+    assert_eq!(
+        (me.status, me.body["error"].as_str()),
+        (503, Some("unavailable"))
+    );
+    assert_eq!(h.call("GET", "/readyz", None, None).await.status, 503);
+    assert_eq!(h.call("GET", "/healthz", None, None).await.status, 200);
+}
