@@ -25,6 +25,8 @@ pub struct App {
     pub auth: Auth,
     /// This process's name in the `servers` table (random, new at every start).
     pub server_id: String,
+    /// What the connection loop has seen (open connections, clients gone, timeouts).
+    pub connections: Arc<crate::http::server::ConnectionStats>,
 }
 
 pub type AppState = Arc<App>;
@@ -91,6 +93,7 @@ impl App {
             hasher,
             auth,
             server_id: crate::domain::hex(&id),
+            connections: Arc::default(),
         })
     }
 
@@ -150,6 +153,7 @@ async fn prune_live_periodically(app: AppState) {
 
 /// Opens everything, binds `server.bind`, and serves until SIGTERM or SIGINT.
 pub async fn run(config: Config) -> Result<(), StartError> {
+    raise_open_files_limit(config.server.max_connections);
     let app = tokio::task::spawn_blocking(move || App::open(config))
         .await
         .map_err(|e| StartError::Setup(e.to_string()))??;
@@ -180,6 +184,19 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     Ok(())
 }
 
+/// Raises the soft limit of open files to the hard one (systemd gives services 1024 soft): every
+/// connection costs a descriptor, and a server out of them cannot even accept `/healthz`.
+fn raise_open_files_limit(max_connections: u32) {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < u64::from(max_connections) + 256 => tracing::warn!(
+            "the open-files limit is {limit}: fewer than server.max_connections \
+             ({max_connections}) + 256; raise LimitNOFILE (the packaged unit sets 65536)"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-files limit"),
+    }
+}
+
 /// Serves on `listener` until `shutdown` completes, then lets in-flight requests finish
 /// (up to `server.shutdown_grace`).
 pub async fn serve(
@@ -193,14 +210,11 @@ pub async fn serve(
         Err(e) => tracing::warn!(error = %e, "listening on an unknown address"),
     }
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = warp::serve(crate::http::routes(app.clone()))
-        .incoming(listener)
-        .graceful(async move {
-            shutdown.await;
-            tracing::info!("shutting down: no new connections, finishing requests in flight");
-            let _ = stopping_tx.send(());
-        })
-        .run();
+    let server = crate::http::server::run(app.clone(), listener, async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new connections, finishing requests in flight");
+        let _ = stopping_tx.send(());
+    });
     let mut server = std::pin::pin!(server);
     tokio::select! {
         () = &mut server => {}

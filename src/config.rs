@@ -48,6 +48,10 @@ pub struct ServerConfig {
     pub shutdown_grace: ConfigDuration,
     pub scheduling: Scheduling,
     pub apply_timeout: ConfigDuration,
+    pub header_read_timeout: ConfigDuration,
+    pub body_read_timeout: ConfigDuration,
+    pub idle_timeout: ConfigDuration,
+    pub max_connections: u32,
 }
 
 /// An address (`10.0.0.1`, `::1`) or a CIDR range (`10.0.0.0/8`, `fd00::/8`).
@@ -337,6 +341,21 @@ impl Config {
                 "auth.argon2_memory_kib",
                 "and argon2_iterations/argon2_parallelism are not valid argon2 parameters",
             );
+        }
+        if self.server.max_connections == 0 {
+            return fail("server.max_connections", "must be at least 1");
+        }
+        for (key, value) in [
+            (
+                "server.header_read_timeout",
+                self.server.header_read_timeout.0,
+            ),
+            ("server.body_read_timeout", self.server.body_read_timeout.0),
+            ("server.idle_timeout", self.server.idle_timeout.0),
+        ] {
+            if value < Duration::from_millis(100) {
+                return fail(key, "must be at least 100ms");
+            }
         }
         if self.cluster.lease.0 < Duration::from_secs(1) {
             return fail("cluster.lease", "must be at least 1s");

@@ -56,6 +56,8 @@ pub enum ApiError {
     MethodNotAllowed { allow: String },
     #[error("{0}")]
     Conflict(String),
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(u64),
     #[error("the request body must be JSON (Content-Type: application/json)")]
@@ -123,6 +125,7 @@ impl ApiError {
             | ScopeExceedsRole(_) => 403,
             NotFound => 404,
             MethodNotAllowed { .. } => 405,
+            RequestTimeout => 408,
             Conflict(_) => 409,
             PayloadTooLarge(_) => 413,
             UnsupportedMediaType => 415,
@@ -154,6 +157,7 @@ impl ApiError {
             ScopeExceedsRole(_) => "scope_exceeds_role",
             NotFound => "not_found",
             MethodNotAllowed { .. } => "method_not_allowed",
+            RequestTimeout => "request_timeout",
             Conflict(_) => "conflict",
             PayloadTooLarge(_) => "payload_too_large",
             UnsupportedMediaType => "unsupported_media_type",

@@ -9,6 +9,7 @@ mod pages;
 mod reply;
 mod request;
 mod router;
+pub mod server;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -142,6 +143,7 @@ pub fn routes(
         .and(warp::path::full())
         .and(query)
         .and(warp::header::headers_cloned())
+        .and(warp::ext::optional::<server::Peer>())
         .and(warp::addr::remote())
         .and(warp::body::stream())
         .then(
@@ -149,9 +151,12 @@ pub fn routes(
                   path: FullPath,
                   query: Option<String>,
                   headers: HeaderMap,
-                  peer: Option<SocketAddr>,
+                  served: Option<server::Peer>,
+                  remote: Option<SocketAddr>,
                   body| {
                 let app = app.clone();
+                // Our connection loop sets `Peer`; warp's test requests set its own.
+                let peer = served.map(|p| p.0).or(remote);
                 async move { handle(app, method, path, query, headers, peer, body).await }
             },
         )
@@ -354,14 +359,22 @@ where
     B: Buf,
 {
     let limit = app.config.server.max_body_bytes;
+    let deadline = app.config.server.body_read_timeout.0;
+    // A body that trickles in slower than `server.body_read_timeout` is a 408, not a
+    // connection held open for as long as the client likes.
+    let read = |stream| async move {
+        tokio::time::timeout(deadline, body::read_limited(ctx, stream, limit))
+            .await
+            .map_err(|_| ApiError::RequestTimeout)?
+    };
     match kind {
         BodyKind::None => Ok(Bytes::new()),
         BodyKind::Json => {
             body::require_json_content_type(ctx)?;
-            body::read_limited(ctx, stream, limit).await
+            read(stream).await
         }
         BodyKind::OptionalJson => {
-            let bytes = body::read_limited(ctx, stream, limit).await?;
+            let bytes = read(stream).await?;
             if !bytes.is_empty() {
                 body::require_json_content_type(ctx)?;
             }

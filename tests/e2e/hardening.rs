@@ -365,3 +365,102 @@ fn an_access_token_may_live_one_second() {
     std::thread::sleep(Duration::from_millis(3500));
     assert_eq!(s.get("/api/auth/me/").bearer(&token).send().status, 401);
 }
+
+/// Opens a connection and sends the start of a request that never ends.
+fn half_open(addr: &str) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: slow\r\nX-Slow: ")
+        .unwrap();
+    stream
+}
+
+#[test]
+fn eleven_hundred_half_open_connections_do_not_stop_new_clients() {
+    use std::io::Read;
+    let s = server()
+        .open_files(1024)
+        .env("CLARIBI_SERVER__HEADER_READ_TIMEOUT", "3s")
+        .start();
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let attackers: Vec<_> = (0..1100).map(|_| half_open(&addr)).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    for _ in 0..5 {
+        let started = std::time::Instant::now();
+        let r = ureq::get(&s.url("/healthz"))
+            .timeout(Duration::from_secs(5))
+            .call()
+            .expect("healthz while 1,100 connections hang");
+        assert_eq!(r.status(), 200);
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(1), "/healthz took {took:?}");
+    }
+    // Past the header timeout the server closes them itself.
+    let mut stream = attackers.into_iter().next().unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(6)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let started = std::time::Instant::now();
+    let n = stream.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "a half-open request got an answer");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "not closed at the header timeout"
+    );
+    drop(stream);
+    std::thread::sleep(Duration::from_millis(300));
+    let log = s.log();
+    assert!(
+        !log.contains("ERROR"),
+        "client behaviour logged as errors:\n{log}"
+    );
+    assert!(!log.contains("accepting a connection failed"), "{log}");
+}
+
+#[test]
+fn a_body_that_does_not_arrive_in_time_is_a_408_and_idle_connections_are_closed() {
+    use std::io::{Read, Write};
+    let s = server()
+        .env("CLARIBI_SERVER__BODY_READ_TIMEOUT", "1s")
+        .env("CLARIBI_SERVER__IDLE_TIMEOUT", "1s")
+        .start();
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream
+        .write_all(
+            b"POST /api/auth/login/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+              Content-Length: 40\r\n\r\n{\"email\":",
+        )
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = vec![0u8; 1024];
+    let n = stream.read(&mut answer).unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+
+    // A keep-alive connection that asks nothing more is closed after the idle timeout.
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = stream.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let started = std::time::Instant::now();
+    assert_eq!(stream.read(&mut buf).unwrap_or(0), 0);
+    let idle = started.elapsed();
+    assert!(
+        idle >= Duration::from_millis(800) && idle < Duration::from_secs(3),
+        "closed after {idle:?}"
+    );
+}

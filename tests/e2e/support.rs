@@ -39,6 +39,11 @@ impl Options {
         self
     }
 
+    /// Starts the server with this soft limit of open files (as systemd gives services 1024).
+    pub fn open_files(self, soft: u32) -> Self {
+        self.env("CLARIBI_TEST_NOFILE", &soft.to_string())
+    }
+
     /// No bootstrap variables: the server makes admin@localhost with a random password.
     pub fn without_bootstrap(mut self) -> Self {
         self.bootstrap = false;
@@ -83,7 +88,16 @@ impl Server {
     }
 
     fn spawn(dir: Arc<tempfile::TempDir>, env: Vec<(String, String)>) -> Server {
-        let mut command = Command::new(binary());
+        let nofile = env.iter().find(|(k, _)| k == "CLARIBI_TEST_NOFILE");
+        let mut command = match nofile {
+            // prlimit sets the limit on itself, then executes the server in its place.
+            Some((_, soft)) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={soft}:")).arg("--").arg(binary());
+                c
+            }
+            None => Command::new(binary()),
+        };
         command
             .arg("serve")
             .current_dir(dir.path())
