@@ -25,6 +25,8 @@ pub struct App {
     pub auth: Auth,
     /// This process's name in the `servers` table (random, new at every start).
     pub server_id: String,
+    /// Public-link views not yet written (flushed with key usage).
+    pub views: crate::ops::views::ViewCounts,
     /// What the connection loop has seen (open connections, clients gone, timeouts).
     pub connections: Arc<crate::http::server::ConnectionStats>,
 }
@@ -93,19 +95,24 @@ impl App {
             hasher,
             auth,
             server_id: crate::domain::hex(&id),
+            views: crate::ops::views::ViewCounts::default(),
             connections: Arc::default(),
         })
     }
 
-    /// Writes the API-key uses counted in memory since the last flush, and audits first uses.
-    pub async fn flush_key_usage(&self) {
+    /// Writes the API-key uses and public-link views counted in memory since the last flush,
+    /// and audits first uses of keys.
+    pub async fn flush_usage(&self) {
         let usage = self.auth.live.drain_usage();
-        if usage.counts.is_empty() && usage.first_uses.is_empty() {
+        let views = self.views.drain();
+        if usage.counts.is_empty() && usage.first_uses.is_empty() && views.is_empty() {
             return;
         }
+        let counted = views.clone();
         let written = self
             .store
             .write(move |tx| {
+                crate::store::public_links::record_views(tx, &counted)?;
                 api_keys::record_usage(tx, &usage.counts)?;
                 for (key_id, user_id, organization_id, prefix) in &usage.first_uses {
                     audit::record(
@@ -126,18 +133,21 @@ impl App {
             })
             .await;
         if let Err(e) = written {
-            tracing::error!(error = %e, "recording API key usage failed");
+            // Views are put back for the next flush; key uses of this batch are lost (they only
+            // inform `usage_count` and `last_used_at`).
+            self.views.restore(&views);
+            tracing::error!(error = %e, "recording API key usage and link views failed");
         }
     }
 }
 
-/// Every two seconds: write the API-key usage counted in memory.
+/// Every two seconds: write the API-key usage and link views counted in memory.
 async fn flush_usage_periodically(app: AppState) {
     let mut ticker = tokio::time::interval(std::time::Duration::from_secs(2));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        app.flush_key_usage().await;
+        app.flush_usage().await;
     }
 }
 
@@ -178,7 +188,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     follower.abort();
     flusher.abort();
     pruner.abort();
-    app.flush_key_usage().await;
+    app.flush_usage().await;
     let stopping = app.clone();
     let _ = tokio::task::spawn_blocking(move || ops::feed::stop(&stopping)).await;
     Ok(())

@@ -10,6 +10,7 @@ pub mod feed;
 pub mod keys;
 pub mod mfa;
 pub mod sessions;
+pub mod views;
 
 use crate::app::AppState;
 use crate::auth::live::Update;

@@ -93,9 +93,9 @@ pub fn revoke(conn: &Connection, resource_type: &str, resource_id: Id) -> StoreR
     Ok(working)
 }
 
-/// Resolves a token to its working link and counts the view.
-pub fn view(conn: &Connection, resource_type: &str, token: &str) -> StoreResult<PublicLink> {
-    let found = conn.query_row(
+/// Resolves a token to its working link (a read: views are counted in memory).
+pub fn find(conn: &Connection, resource_type: &str, token: &str) -> StoreResult<PublicLink> {
+    Ok(conn.query_row(
         &format!(
             "SELECT {COLUMNS} FROM public_links
              WHERE token = ?1 AND resource_type = ?2 AND revoked_at IS NULL
@@ -103,12 +103,17 @@ pub fn view(conn: &Connection, resource_type: &str, token: &str) -> StoreResult<
         ),
         params![token, resource_type, now()],
         from_row,
-    )?;
-    conn.execute(
-        "UPDATE public_links SET view_count = view_count + 1 WHERE id = ?1",
-        [found.id],
-    )?;
-    Ok(found)
+    )?)
+}
+
+/// Adds views counted in memory: `(link id, views)`.
+pub fn record_views(conn: &Connection, views: &[(Id, u64)]) -> StoreResult<()> {
+    let mut stmt =
+        conn.prepare_cached("UPDATE public_links SET view_count = view_count + ?2 WHERE id = ?1")?;
+    for (id, count) in views {
+        stmt.execute(params![id, i64::try_from(*count).unwrap_or(i64::MAX)])?;
+    }
+    Ok(())
 }
 
 /// The resource type of a working token, for `/s/{token}`.

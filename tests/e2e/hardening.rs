@@ -464,3 +464,55 @@ fn a_body_that_does_not_arrive_in_time_is_a_408_and_idle_connections_are_closed(
         "closed after {idle:?}"
     );
 }
+
+#[test]
+fn public_reads_take_no_write_lock_and_their_views_are_counted() {
+    let s = Server::start();
+    let owner = s.owner_token();
+    let source = s
+        .post("/api/v1/data-sources/")
+        .bearer(&owner)
+        .json(&json!({"name": "Warehouse", "source_type": "database"}))
+        .json();
+    let report = s
+        .post("/api/v1/reports/generate/")
+        .bearer(&owner)
+        .json(&json!({"title": "Shared", "data_source_id": source["id"]}))
+        .json();
+    let link_path = format!("/api/v1/reports/{}/public-link/", report["id"]);
+    let link = s.post(&link_path).bearer(&owner).send().json();
+    let token = link["token"].as_str().unwrap();
+    // Another process holds the write lock, as a long backup or a stuck writer would.
+    let blocker = rusqlite::Connection::open(s.data_dir().join("claribi.db")).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let started = std::time::Instant::now();
+    for _ in 0..3 {
+        assert_eq!(
+            s.get(&format!("/public/reports/{token}/")).send().status,
+            200
+        );
+    }
+    assert_eq!(s.get(&format!("/s/{token}")).send().status, 200);
+    assert_eq!(s.get("/public/reports/no-such-token/").send().status, 404);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "public reads waited for the write lock: {:?}",
+        started.elapsed()
+    );
+    blocker.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(
+        s.get(&link_path).bearer(&owner).send().json()["view_count"],
+        4
+    );
+    // Written in the next batch, within a few seconds.
+    std::thread::sleep(Duration::from_millis(2500));
+    let conn = rusqlite::Connection::open(s.data_dir().join("claribi.db")).unwrap();
+    let stored: i64 = conn
+        .query_row(
+            "SELECT view_count FROM public_links WHERE token = ?1",
+            [token],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stored, 4);
+}

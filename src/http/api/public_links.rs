@@ -64,7 +64,8 @@ fn link_dto(call: &Call<'_>, link: PublicLink) -> LinkDto {
         token: link.token,
         expires_at: link.expires_at.map(Timestamp),
         created_at: Timestamp(link.created_at),
-        view_count: link.view_count,
+        view_count: link.view_count
+            + i64::try_from(call.app.views.pending(link.id)).unwrap_or(i64::MAX),
     }
 }
 
@@ -173,29 +174,35 @@ struct PublicDashboard {
 /// GET /public/reports/{token}/ and /public/dashboards/{token}/: no credentials, a view counted.
 pub async fn read(call: Call<'_>, kind: Kind) -> Result<Response, ApiError> {
     let token = call.params.token.clone().ok_or(ApiError::NotFound)?;
-    let shared = call
-        .change(move |c| {
-            let tx = c.tx;
-            let link = public_links::view(tx, kind.as_str(), &token)?;
-            Ok(match kind {
-                Kind::Report => {
-                    let r = reports::get(tx, link.organization_id, link.resource_id)?;
-                    Shared::Report(PublicReport {
-                        title: r.title,
-                        summary: r.summary,
-                        content: r.content,
-                        created_at: Timestamp(r.created_at),
-                        completed_at: r.completed_at.map(Timestamp),
-                    })
-                }
-                Kind::Dashboard => {
-                    let d = dashboards::get(tx, link.organization_id, link.resource_id)?;
-                    let dto = DashboardDto::from(d);
-                    Shared::Dashboard(dto.into())
-                }
-            })
+    let app = call.app;
+    let shared = app
+        .store
+        .read(move |tx| {
+            let link = public_links::find(tx, kind.as_str(), &token)?;
+            Ok((
+                link.id,
+                match kind {
+                    Kind::Report => {
+                        let r = reports::get(tx, link.organization_id, link.resource_id)?;
+                        Shared::Report(PublicReport {
+                            title: r.title,
+                            summary: r.summary,
+                            content: r.content,
+                            created_at: Timestamp(r.created_at),
+                            completed_at: r.completed_at.map(Timestamp),
+                        })
+                    }
+                    Kind::Dashboard => {
+                        let d = dashboards::get(tx, link.organization_id, link.resource_id)?;
+                        let dto = DashboardDto::from(d);
+                        Shared::Dashboard(dto.into())
+                    }
+                },
+            ))
         })
         .await?;
+    let (link, shared) = shared;
+    app.views.count(link);
     match shared {
         Shared::Report(r) => Ok(reply::ok(&r)),
         Shared::Dashboard(d) => Ok(reply::ok(&d)),
@@ -231,47 +238,54 @@ impl From<DashboardDto> for PublicDashboard {
 /// every value escaped). A view is counted as for the JSON reads.
 pub async fn page(call: Call<'_>) -> Result<Response, ApiError> {
     let token = call.params.token.clone().ok_or(ApiError::NotFound)?;
-    let html = call
-        .change(move |c| {
-            let tx = c.tx;
+    let app = call.app;
+    let (link, html) = app
+        .store
+        .read(move |tx| {
             let kind = public_links::resource_type(tx, &token)?;
-            let link = public_links::view(tx, &kind, &token)?;
-            Ok(if kind == "report" {
-                let r = reports::get(tx, link.organization_id, link.resource_id)?;
-                render(
-                    &r.title,
-                    &[
-                        ("Summary", escape(&r.summary)),
-                        ("Report", format!("<pre>{}</pre>", escape(&r.content))),
-                        (
-                            "Completed",
-                            escape(&r.completed_at.map(format_rfc3339).unwrap_or_default()),
-                        ),
-                    ],
-                )
-            } else {
-                let d = dashboards::get(tx, link.organization_id, link.resource_id)?;
-                let widgets: Vec<serde_json::Value> =
-                    serde_json::from_str(&d.widgets).unwrap_or_default();
-                let items: String = widgets
-                    .iter()
-                    .map(|w| format!("<li><pre>{}</pre></li>", escape(&w.to_string())))
-                    .collect();
-                render(
-                    &d.name,
-                    &[
-                        ("Description", escape(&d.description)),
-                        ("Widgets", format!("<ul>{items}</ul>")),
-                        ("Updated", escape(&format_rfc3339(d.updated_at))),
-                        (
-                            "Last refreshed",
-                            escape(&d.last_refreshed_at.map(format_rfc3339).unwrap_or_default()),
-                        ),
-                    ],
-                )
-            })
+            let link = public_links::find(tx, &kind, &token)?;
+            Ok((
+                link.id,
+                if kind == "report" {
+                    let r = reports::get(tx, link.organization_id, link.resource_id)?;
+                    render(
+                        &r.title,
+                        &[
+                            ("Summary", escape(&r.summary)),
+                            ("Report", format!("<pre>{}</pre>", escape(&r.content))),
+                            (
+                                "Completed",
+                                escape(&r.completed_at.map(format_rfc3339).unwrap_or_default()),
+                            ),
+                        ],
+                    )
+                } else {
+                    let d = dashboards::get(tx, link.organization_id, link.resource_id)?;
+                    let widgets: Vec<serde_json::Value> =
+                        serde_json::from_str(&d.widgets).unwrap_or_default();
+                    let items: String = widgets
+                        .iter()
+                        .map(|w| format!("<li><pre>{}</pre></li>", escape(&w.to_string())))
+                        .collect();
+                    render(
+                        &d.name,
+                        &[
+                            ("Description", escape(&d.description)),
+                            ("Widgets", format!("<ul>{items}</ul>")),
+                            ("Updated", escape(&format_rfc3339(d.updated_at))),
+                            (
+                                "Last refreshed",
+                                escape(
+                                    &d.last_refreshed_at.map(format_rfc3339).unwrap_or_default(),
+                                ),
+                            ),
+                        ],
+                    )
+                },
+            ))
         })
         .await?;
+    app.views.count(link);
     Ok(reply::text(html, "text/html; charset=utf-8"))
 }
 
