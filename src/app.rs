@@ -178,10 +178,11 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         .map_or_else(|_| addr.to_string(), |a| a.to_string());
     // List once, then follow the feed from the position the listing was read at.
     let starting = app.clone();
-    let applied = tokio::task::spawn_blocking(move || ops::feed::start(&starting, &address))
+    let me = tokio::task::spawn_blocking(move || ops::feed::start(&starting, &address))
         .await
-        .map_err(|e| StartError::Setup(e.to_string()))??;
-    let follower = tokio::spawn(ops::feed::follow(app.clone(), applied));
+        .map_err(|e| StartError::Setup(e.to_string()))??
+        .1;
+    let follower = tokio::spawn(ops::feed::follow(app.clone(), me));
     let flusher = tokio::spawn(flush_usage_periodically(app.clone()));
     let pruner = tokio::spawn(prune_live_periodically(app.clone()));
     serve(app.clone(), listener, shutdown_signal()).await;

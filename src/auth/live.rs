@@ -174,7 +174,6 @@ pub struct Live {
     organizations: RwLock<HashMap<Id, (Arc<str>, Seq)>>,
     sessions: RwLock<HashMap<Id, Arc<LiveSession>>>,
     keys: RwLock<HashMap<KeyHash, Arc<LiveKey>>>,
-    key_hashes: RwLock<HashMap<Id, KeyHash>>,
     user_rates: RwLock<HashMap<Id, Arc<RateCounters>>>,
 }
 
@@ -186,7 +185,6 @@ impl Default for Live {
             organizations: RwLock::default(),
             sessions: RwLock::default(),
             keys: RwLock::default(),
-            key_hashes: RwLock::default(),
             user_rates: RwLock::default(),
         }
     }
@@ -250,7 +248,6 @@ impl Live {
                         ..KeyCounters::default()
                     }),
                 };
-                write(&self.key_hashes).insert(k.id, k.hash);
                 keys.insert(
                     k.hash,
                     Arc::new(LiveKey {
@@ -301,12 +298,6 @@ impl Live {
         read(&self.keys).get(hash).cloned()
     }
 
-    /// The key with this id, if this server knows it.
-    pub fn key_by_id(&self, id: Id) -> Option<Arc<LiveKey>> {
-        let hash = *read(&self.key_hashes).get(&id)?;
-        self.key(&hash)
-    }
-
     /// The request counters of a JWT user.
     pub fn user_rates(&self, user_id: Id) -> Arc<RateCounters> {
         if let Some(rates) = read(&self.user_rates).get(&user_id) {
@@ -345,15 +336,6 @@ impl Live {
     /// brought back by any state, since its end is checked on every use).
     pub fn prune(&self, now: UnixTime) {
         write(&self.sessions).retain(|_, s| s.expires_at > now);
-    }
-
-    /// How many objects of each kind are held: (users, sessions, keys).
-    pub fn sizes(&self) -> (usize, usize, usize) {
-        (
-            read(&self.users).len(),
-            read(&self.sessions).len(),
-            read(&self.keys).len(),
-        )
     }
 }
 

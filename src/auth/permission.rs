@@ -132,6 +132,14 @@ impl FromStr for Permission {
     }
 }
 
+/// The scopes of a stored key (space-separated names); names this version does not know are
+/// skipped, so a key never gains a permission from a name it cannot read.
+pub fn parse_scopes(text: &str) -> Vec<Permission> {
+    text.split_whitespace()
+        .filter_map(|s| s.parse::<Permission>().ok())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

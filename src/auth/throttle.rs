@@ -1,6 +1,7 @@
 //! Login throttling per account and per client address. An attempt reserves its place before
-//! the password is checked, so parallel guesses cannot slip past the limit: with `max` failures
-//! allowed, at most `max` attempts are ever judged before the lock.
+//! the password is checked, under the locks of the shards it counts in, so parallel guesses
+//! cannot slip past the limit: with `max` failures allowed, at most `max` attempts are ever
+//! judged before the lock.
 //!
 //! The state is bounded whatever an attacker sends: entries expire on time (a sweep at most
 //! once a minute drops those with no failure in the window and no lock), the map
@@ -132,9 +133,14 @@ impl LoginThrottle {
         }
     }
 
+    fn index(&self, key: &Key) -> usize {
+        (self.hasher.hash_one(key) as usize) % SHARDS
+    }
+
     fn shard(&self, key: &Key) -> std::sync::MutexGuard<'_, Shard> {
-        let index = (self.hasher.hash_one(key) as usize) % SHARDS;
-        self.shards[index].lock().unwrap_or_else(|e| e.into_inner())
+        self.shards[self.index(key)]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Sweeps every shard, one lock at a time, when a sweep is due.
@@ -197,10 +203,22 @@ impl LoginThrottle {
             keys.push((Key::Address(address_key(ip)), self.max_per_address));
         }
         self.sweep_if_due(now);
+        // The check and the reservation happen under the locks of every shard involved
+        // (taken in index order), so parallel attempts cannot all pass the same check.
+        let index: Vec<usize> = keys.iter().map(|(k, _)| self.index(k)).collect();
+        let mut order = index.clone();
+        order.sort_unstable();
+        order.dedup();
+        let mut guards: Vec<(usize, std::sync::MutexGuard<'_, Shard>)> = order
+            .iter()
+            .map(|&i| (i, self.shards[i].lock().unwrap_or_else(|e| e.into_inner())))
+            .collect();
         let mut wait = 0u64;
         let mut full = false;
-        for (key, max) in &keys {
-            let mut shard = self.shard(key);
+        for ((key, max), i) in keys.iter().zip(&index) {
+            let Some((_, shard)) = guards.iter_mut().find(|(j, _)| j == i) else {
+                continue;
+            };
             let len = shard.counters.len();
             match shard.counters.get_mut(key) {
                 Some(counter) => {
@@ -213,7 +231,7 @@ impl LoginThrottle {
                     }
                 }
                 None if len >= self.per_shard => {
-                    self.sweep(&mut shard, now);
+                    self.sweep(shard, now);
                     full |= shard.counters.len() >= self.per_shard;
                 }
                 None => {}
@@ -225,41 +243,37 @@ impl LoginThrottle {
             tracing::warn!("login throttle is full; refusing logins of new accounts and addresses");
         }
         if wait > 0 {
+            let mut audit = Vec::new();
+            for ((key, _), i) in keys.iter().zip(&index) {
+                let Some((_, shard)) = guards.iter_mut().find(|(j, _)| j == i) else {
+                    continue;
+                };
+                let Some(counter) = shard.counters.get_mut(key) else {
+                    continue;
+                };
+                counter.refused = counter.refused.saturating_add(1);
+                if now - counter.refused_audited_at >= AUDIT_EVERY {
+                    audit.push((key.clone(), counter.refused));
+                    counter.refused = 0;
+                    counter.refused_audited_at = now;
+                }
+            }
             return Err(Refused {
                 retry_after: wait,
-                audit: self.refusal(&keys, now),
+                audit,
             });
         }
-        for (key, _) in &keys {
-            self.shard(key)
-                .counters
-                .entry(key.clone())
-                .or_default()
-                .in_flight += 1;
+        for ((key, _), i) in keys.iter().zip(&index) {
+            if let Some((_, shard)) = guards.iter_mut().find(|(j, _)| j == i) {
+                shard.counters.entry(key.clone()).or_default().in_flight += 1;
+            }
         }
+        drop(guards);
         Ok(Attempt {
             throttle: self,
             keys,
             settled: false,
         })
-    }
-
-    /// Counts a refusal against the keys that exist and returns those due for an audit.
-    fn refusal(&self, keys: &[(Key, u32)], now: UnixTime) -> Vec<(Key, u32)> {
-        let mut due = Vec::new();
-        for (key, _) in keys {
-            let mut shard = self.shard(key);
-            let Some(counter) = shard.counters.get_mut(key) else {
-                continue;
-            };
-            counter.refused = counter.refused.saturating_add(1);
-            if now - counter.refused_audited_at >= AUDIT_EVERY {
-                due.push((key.clone(), counter.refused));
-                counter.refused = 0;
-                counter.refused_audited_at = now;
-            }
-        }
-        due
     }
 
     fn settle(&self, keys: &[(Key, u32)], failed: bool, clear_account: bool, now: UnixTime) {

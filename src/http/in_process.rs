@@ -124,6 +124,20 @@ async fn a_revoked_key_is_refused_on_the_next_request_and_its_writes_fail() {
         )
         .await;
     assert_eq!(revoke.status, 204);
+    // Revoking it again answers only once every server has the revocation: it is a change
+    // with a feed entry of its own, not a no-op that skips the confirmation.
+    let before = h.app.store.read(crate::store::feed::head).await.unwrap();
+    let again = h
+        .call(
+            "DELETE",
+            &format!("/api/auth/api-keys/{}/", key["id"]),
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(again.status, 204);
+    let now = h.app.store.read(crate::store::feed::head).await.unwrap();
+    assert_eq!(now, before + 1);
     let after = h
         .call("GET", "/api/v1/auth/verify/", Some(secret), None)
         .await;

@@ -177,6 +177,11 @@ pub async fn run(
         let _ = stream.set_nodelay(true);
         let activity = Arc::new(Activity::default());
         activity.last_done.store(millis(epoch), Ordering::Release);
+        // A new connection owes its first request's headers within the header timeout, even
+        // before it sends a byte: a silent connection is a slow client too.
+        activity
+            .head_started
+            .store(millis(epoch).max(1), Ordering::Release);
         let io = TokioIo::new(Watched {
             io: stream,
             activity: activity.clone(),

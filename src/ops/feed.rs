@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use crate::app::AppState;
 use crate::auth::api_key::parse_hash_hex;
 use crate::auth::live::{KeyState, SessionState, Update, UserState};
-use crate::auth::permission::Permission;
 use crate::domain::Id;
 use crate::error::ApiError;
 use crate::store::feed::{self, Kind};
@@ -72,11 +71,10 @@ fn key_state(k: api_keys::ApiKey) -> StoreResult<KeyState> {
         name: k.name,
         prefix: k.prefix,
         hash,
-        scopes: k.scopes.as_deref().map(|text| {
-            text.split_whitespace()
-                .filter_map(|s| s.parse::<Permission>().ok())
-                .collect()
-        }),
+        scopes: k
+            .scopes
+            .as_deref()
+            .map(crate::auth::permission::parse_scopes),
         created_at: k.created_at,
         expires_at: k.expires_at,
         revoked: k.revoked_at.is_some(),
@@ -124,7 +122,7 @@ pub fn list_all(conn: &Conn) -> StoreResult<(i64, Vec<Update>)> {
             .map(|u| Update::User(user_state(u))),
     );
     updates.extend(
-        sessions::live(conn)?
+        sessions::unexpired(conn)?
             .into_iter()
             .map(|s| Update::Session(session_state(s))),
     );
@@ -166,31 +164,35 @@ fn poll(conn: &Conn, applied: i64) -> StoreResult<Polled> {
 
 /// At start: the whole live state from one snapshot, and this server's row in `servers`.
 /// Returns the feed position the state was read at. Blocking.
-pub fn start(app: &crate::app::App, address: &str) -> StoreResult<i64> {
+pub fn start(app: &crate::app::App, address: &str) -> StoreResult<(i64, feed::Server)> {
+    let mut me = feed::Server {
+        id: app.server_id.clone(),
+        host: host_name(),
+        pid: i64::from(std::process::id()),
+        address: address.to_string(),
+        heartbeat_ms: now_ms(),
+        applied_seq: 0,
+    };
+    // Registered before the listing, at position 0: a change committed while this server
+    // lists waits for it like for any other server, instead of missing it.
+    app.store.write_blocking(|tx| {
+        // Rows of servers silent for a day are from servers that were killed.
+        feed::prune_servers(tx, me.heartbeat_ms - 86_400_000)?;
+        feed::register(tx, &me)
+    })?;
+    let started = now_ms();
     let (seq, updates) = app.store.read_blocking(list_all)?;
     for update in updates {
         app.auth.live.apply(update, seq);
     }
-    let now = now_ms();
-    app.store.write_blocking(|tx| {
-        // Rows of servers silent for a day are from servers that were killed.
-        feed::prune_servers(tx, now - 86_400_000)?;
-        feed::register(
-            tx,
-            &feed::Server {
-                id: app.server_id.clone(),
-                host: host_name(),
-                pid: i64::from(std::process::id()),
-                address: address.to_string(),
-                heartbeat_ms: now,
-                applied_seq: seq,
-            },
-        )
-    })?;
+    me.applied_seq = seq;
+    me.heartbeat_ms = now_ms();
+    app.store
+        .write_blocking(|tx| feed::heartbeat(tx, &me.id, seq, me.heartbeat_ms))?;
     app.auth
         .live
-        .current_until(now + app.config.cluster.lease.0.as_millis() as i64);
-    Ok(seq)
+        .current_until(started + app.config.cluster.lease.0.as_millis() as i64);
+    Ok((seq, me))
 }
 
 /// At a clean stop: this server no longer counts among those that must confirm.
@@ -209,7 +211,12 @@ fn host_name() -> String {
 
 /// Runs for the life of the server: polls the feed, applies what is new, heartbeats, and
 /// keeps the live state's lease (past it, authenticated requests answer `503`).
-pub async fn follow(app: AppState, mut applied: i64) {
+///
+/// The lease is renewed only by a poll whose position was then published: it runs until the
+/// start of that poll plus `cluster.lease`. A server that reads but cannot publish therefore
+/// stops answering no later than another server stops waiting for it (see `confirm`).
+pub async fn follow(app: AppState, me: feed::Server) {
+    let mut applied = me.applied_seq;
     let lease_ms = app.config.cluster.lease.0.as_millis() as i64;
     let mut ticker = tokio::time::interval(POLL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -243,22 +250,28 @@ pub async fn follow(app: AppState, mut applied: i64) {
             app.auth.live.apply(update, polled.seq);
         }
         applied = polled.seq;
-        // The state is current as of the moment this poll started.
-        app.auth.live.current_until(started + lease_ms);
         if moved || last_beat.elapsed() >= HEARTBEAT {
-            let (store, id, at) = (app.store.clone(), app.server_id.clone(), now_ms());
+            let (store, at) = (app.store.clone(), now_ms());
+            let mut row = me.clone();
+            row.applied_seq = applied;
+            row.heartbeat_ms = at;
             let beat = tokio::task::spawn_blocking(move || {
                 store.write_blocking(|tx| {
-                    if !feed::heartbeat(tx, &id, applied, at)? {
+                    if !feed::heartbeat(tx, &row.id, row.applied_seq, row.heartbeat_ms)? {
                         // Pruned as dead while paused: come back.
                         tracing::warn!("this server's row was gone; registering again");
+                        feed::register(tx, &row)?;
                     }
                     Ok(())
                 })
             })
             .await;
             match beat {
-                Ok(Ok(())) => last_beat = Instant::now(),
+                Ok(Ok(())) => {
+                    last_beat = Instant::now();
+                    // Current as of the start of the poll whose position is now published.
+                    app.auth.live.current_until(started + lease_ms);
+                }
                 Ok(Err(e)) => tracing::warn!(error = %e, "publishing the applied position failed"),
                 Err(e) => tracing::warn!(error = %e, "publishing the applied position failed"),
             }
@@ -276,6 +289,10 @@ pub async fn follow(app: AppState, mut applied: i64) {
 /// Waits until every other server with a live lease has applied `seq`, up to `timeout`;
 /// a server whose heartbeat is older than the lease no longer counts (it stops answering
 /// authenticated requests itself). Past `timeout`, names the servers that did not confirm.
+///
+/// Why waiting a lease is enough: a server's lease runs from the start of its last published
+/// poll. Any poll that started after `seq` committed reads it, so a server that never
+/// publishes `seq` has a lease that started before the commit and ends within `lease` of it.
 pub async fn confirm(app: &AppState, seq: i64, timeout: Duration) -> Result<(), ApiError> {
     let started = Instant::now();
     let deadline = started + timeout;

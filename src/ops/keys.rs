@@ -91,8 +91,10 @@ pub async fn revoke(app: &AppState, actor: &Actor, key: &ApiKey) -> Result<(), A
     change(app, actor, move |c| {
         if api_keys::revoke(c.tx, id, by)? {
             c.audit("api_key.revoked", "api_key", id, Some(details))?;
-            c.touch(Kind::ApiKey, id);
         }
+        // Touched even when it was revoked already: a second revoke answers only once every
+        // server has the first (two concurrent DELETEs, a retried request, a re-run command).
+        c.touch(Kind::ApiKey, id);
         Ok(())
     })
     .await
@@ -106,11 +108,10 @@ pub async fn rotate(app: &AppState, actor: &Actor, old: &ApiKey) -> Result<Creat
     let spec = KeySpec {
         name: old.name.clone(),
         description: old.description.clone(),
-        scopes: old.scopes.as_deref().map(|text| {
-            text.split_whitespace()
-                .filter_map(|s| s.parse::<Permission>().ok())
-                .collect()
-        }),
+        scopes: old
+            .scopes
+            .as_deref()
+            .map(crate::auth::permission::parse_scopes),
         expires_in_days: old.expires_in_days,
     };
     let (old_id, user_id, organization_id) = (old.id, old.user_id, old.organization_id);
@@ -166,6 +167,7 @@ pub async fn revoke_by_prefix(
                 ))
             }
         };
+        c.touch(Kind::ApiKey, key.id);
         if !api_keys::revoke(c.tx, key.id, None)? {
             return Ok(false);
         }
@@ -177,7 +179,6 @@ pub async fn revoke_by_prefix(
         entry.target_type = Some("api_key");
         entry.target_id = Some(key.id);
         c.record(&entry)?;
-        c.touch(Kind::ApiKey, key.id);
         Ok(true)
     })
     .await

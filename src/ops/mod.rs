@@ -51,6 +51,14 @@ impl Actor {
         }))
     }
 
+    /// The client's address, for the login throttle.
+    pub fn client_ip(&self) -> Option<std::net::IpAddr> {
+        match self {
+            Actor::Request(r) => r.ip.as_deref().and_then(|ip| ip.parse().ok()),
+            Actor::System(_) => None,
+        }
+    }
+
     pub fn principal(&self) -> Option<&Principal> {
         match self {
             Actor::System(_) => None,
@@ -197,14 +205,27 @@ where
     if committed.seq > 0 {
         // Every server on the database has it before the answer: a revocation is refused
         // everywhere, and a new session or key works everywhere, from the next request on.
-        // The shell gives up after `apply_timeout`; a request waits for each other server
-        // until it confirms or its lease runs out (it then refuses requests itself).
         let config = &app.config;
-        let timeout = match actor {
-            Actor::System(_) => config.server.apply_timeout.0,
-            Actor::Request(_) => config.cluster.lease.0 + config.server.apply_timeout.0,
-        };
-        feed::confirm(app, committed.seq, timeout).await?;
+        match actor {
+            // The shell says which server did not confirm, and exits 1.
+            Actor::System(_) => {
+                feed::confirm(app, committed.seq, config.server.apply_timeout.0).await?
+            }
+            // A request waits a lease at most: by then a server that has not confirmed has
+            // stopped answering authenticated requests (see `feed::confirm`), so the promise
+            // holds and the committed change is answered as done.
+            Actor::Request(_) => {
+                let lease = config.cluster.lease.0 + std::time::Duration::from_millis(250);
+                match feed::confirm(app, committed.seq, lease).await {
+                    Ok(()) => {}
+                    Err(ApiError::NotConfirmed { servers, .. }) => tracing::warn!(
+                        seq = committed.seq,
+                        "not confirmed within the lease by {servers}; they refuse requests now"
+                    ),
+                    Err(other) => return Err(other),
+                }
+            }
+        }
     }
     Ok(committed.value)
 }

@@ -83,10 +83,7 @@ pub async fn recheck_password(
     password: Secret,
     code: Option<String>,
 ) -> Result<(), ApiError> {
-    let client_ip = match actor {
-        Actor::Request(r) => r.ip.as_deref().and_then(|ip| ip.parse().ok()),
-        Actor::System(_) => None,
-    };
+    let client_ip = actor.client_ip();
     let attempt = match app.auth.throttle.begin(&user.email, client_ip, now()) {
         Ok(attempt) => attempt,
         Err(refused) => return Err(throttled(app, actor, refused).await),
@@ -134,10 +131,7 @@ pub async fn login(
     let attempted = given.email.trim().to_lowercase();
     // A malformed address cannot belong to anyone: it fails like a wrong password.
     let email = Email::parse(&given.email).ok();
-    let client_ip = match actor {
-        Actor::Request(r) => r.ip.as_deref().and_then(|ip| ip.parse().ok()),
-        Actor::System(_) => None,
-    };
+    let client_ip = actor.client_ip();
     if attempted.len() > crate::domain::MAX_EMAIL_BYTES {
         return Err(ApiError::field(
             "email",

@@ -1,7 +1,7 @@
 //! The change feed (`changes`, `feed_head`) and the servers that follow it (`servers`): SQL
 //! only. What an entry means to the live state is decided above, in `ops::feed`.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 
 use super::{StoreError, StoreResult};
 use crate::domain::{now, Id};
@@ -59,13 +59,6 @@ pub fn append(conn: &Connection, kind: Kind, object_id: Id) -> StoreResult<i64> 
 pub fn head(conn: &Connection) -> StoreResult<i64> {
     Ok(conn
         .prepare_cached("SELECT seq FROM feed_head WHERE id = 1")?
-        .query_row([], |row| row.get(0))?)
-}
-
-/// The lowest sequence number still kept, if any: below it, entries were pruned.
-pub fn oldest(conn: &Connection) -> StoreResult<Option<i64>> {
-    Ok(conn
-        .prepare_cached("SELECT MIN(seq) FROM changes")?
         .query_row([], |row| row.get(0))?)
 }
 
@@ -171,8 +164,10 @@ pub fn prune_servers(conn: &Connection, before_ms: i64) -> StoreResult<usize> {
     Ok(conn.execute("DELETE FROM servers WHERE heartbeat_ms < ?1", [before_ms])?)
 }
 
-/// Whether a server row exists (tests and diagnostics).
+/// A server's row (tests).
+#[cfg(test)]
 pub fn server(conn: &Connection, id: &str) -> StoreResult<Option<Server>> {
+    use rusqlite::OptionalExtension;
     Ok(conn
         .query_row(
             "SELECT id, host, pid, address, heartbeat_ms, applied_seq FROM servers WHERE id = ?1",

@@ -122,7 +122,7 @@ mod tests {
             .unwrap();
         let mut names: Vec<String> = names.into_iter().map(|(_, n)| n).collect();
         names.sort();
-        assert_eq!(names, ["ACME (2)", "Acme", "Globex"]);
+        assert_eq!(names, ["ACME (organization 2)", "Acme", "Globex"]);
     }
 
     #[test]

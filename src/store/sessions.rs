@@ -68,10 +68,11 @@ pub fn get(conn: &Connection, id: Id) -> StoreResult<Session> {
     )?)
 }
 
-/// Sessions that can still be used: not revoked, not past their end.
-pub fn live(conn: &Connection) -> StoreResult<Vec<Session>> {
+/// Sessions not past their end, revoked ones included: the live state keeps those as revoked,
+/// so that a listing never leaves an older, unrevoked state of one behind.
+pub fn unexpired(conn: &Connection) -> StoreResult<Vec<Session>> {
     let mut stmt = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM sessions WHERE revoked_at IS NULL AND expires_at > ?1"
+        "SELECT {COLUMNS} FROM sessions WHERE expires_at > ?1"
     ))?;
     let sessions = stmt
         .query_map([now()], from_row)?

@@ -425,8 +425,21 @@ fn a_body_that_does_not_arrive_in_time_is_a_408_and_idle_connections_are_closed(
     let s = server()
         .env("CLARIBI_SERVER__BODY_READ_TIMEOUT", "1s")
         .env("CLARIBI_SERVER__IDLE_TIMEOUT", "1s")
+        .env("CLARIBI_SERVER__HEADER_READ_TIMEOUT", "1s")
         .start();
     let addr = s.base.trim_start_matches("http://").to_string();
+    // A connection that never sends a byte is closed at the header timeout.
+    let mut silent = std::net::TcpStream::connect(&addr).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(silent.read(&mut [0u8; 16]).unwrap_or(0), 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     let mut stream = std::net::TcpStream::connect(&addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
