@@ -1,6 +1,8 @@
 //! Turning results into responses: JSON bodies, `204`s, and `ApiError` in the contract's shape
 //! with the headers its status calls for. Application errors are replies, never rejections.
 
+use std::sync::{Arc, Mutex};
+
 use serde::Serialize;
 use warp::http::{header, HeaderValue, StatusCode};
 
@@ -46,6 +48,27 @@ pub fn text(body: String, content_type: &'static str) -> Response {
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// A body produced while it is sent (the audit export), in chunks from `chunks`.
+///
+/// warp 0.4 has no public streaming body, so the response carries the channel as an extension
+/// and our connection loop (`server.rs`) sends from it. Outside that loop (`warp::test`) the
+/// body reads as empty.
+#[derive(Clone)]
+pub struct Streamed(pub Arc<Mutex<Option<Chunks>>>);
+
+pub type Chunks = tokio::sync::mpsc::Receiver<Result<bytes::Bytes, std::io::Error>>;
+
+pub fn streamed(content_type: &'static str, chunks: Chunks) -> Response {
+    let mut response = Response::new(Vec::new().into());
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+        .extensions_mut()
+        .insert(Streamed(Arc::new(Mutex::new(Some(chunks)))));
     response
 }
 

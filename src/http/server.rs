@@ -109,6 +109,34 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
     }
 }
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type Body = http_body_util::combinators::BoxBody<bytes::Bytes, BoxError>;
+
+/// The response's body, or the chunks of a streamed one (`reply::streamed`).
+fn with_streamed_body(response: warp::reply::Response, head: bool) -> hyper::Response<Body> {
+    use http_body_util::BodyExt;
+    let streamed = response
+        .extensions()
+        .get::<super::reply::Streamed>()
+        .and_then(|s| s.0.lock().unwrap_or_else(|e| e.into_inner()).take());
+    let (parts, body) = response.into_parts();
+    let body = match streamed {
+        Some(chunks) if !head => {
+            let frames = futures_util::stream::unfold(chunks, |mut chunks| async move {
+                let next = chunks.recv().await?;
+                Some((
+                    next.map(hyper::body::Frame::data)
+                        .map_err(|e| Box::new(e) as BoxError),
+                    chunks,
+                ))
+            });
+            http_body_util::StreamBody::new(frames).boxed()
+        }
+        _ => body.map_err(|e| Box::new(e) as BoxError).boxed(),
+    };
+    hyper::Response::from_parts(parts, body)
+}
+
 /// Whether a connection error is the client's doing (gone, reset, malformed) rather than ours.
 fn client_side(error: &hyper::Error) -> bool {
     error.is_incomplete_message()
@@ -195,13 +223,14 @@ pub async fn run(
                 request.extensions_mut().insert(Peer(peer));
                 activity.in_flight.fetch_add(1, Ordering::AcqRel);
                 activity.head_started.store(0, Ordering::Release);
+                let head = request.method() == hyper::Method::HEAD;
                 let answer = hyper::service::Service::call(&inner, request);
                 let activity = activity.clone();
                 async move {
                     let response = answer.await;
                     activity.last_done.store(millis(epoch), Ordering::Release);
                     activity.in_flight.fetch_sub(1, Ordering::AcqRel);
-                    response
+                    response.map(|r| with_streamed_body(r, head))
                 }
             })
         };

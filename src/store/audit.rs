@@ -108,6 +108,38 @@ fn stored(row: &Row<'_>) -> rusqlite::Result<Stored> {
     })
 }
 
+/// Up to `limit` of the organization's entries older than `before` (all with `None`), newest
+/// first: the export reads the log in such batches, in constant memory.
+pub fn batch_before(
+    conn: &Connection,
+    organization_id: Id,
+    filter: &Filter,
+    before: Option<Id>,
+    limit: u32,
+) -> StoreResult<Vec<Stored>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, at, action, outcome, user_id, api_key_prefix, ip, user_agent, target_type,
+                target_id, details
+         FROM audit_log
+         WHERE organization_id = ?1 AND (?2 IS NULL OR action = ?2)
+           AND (?3 IS NULL OR user_id = ?3) AND (?4 IS NULL OR id < ?4)
+         ORDER BY id DESC LIMIT ?5",
+    )?;
+    let rows = stmt
+        .query_map(
+            params![
+                organization_id,
+                filter.action,
+                filter.user_id,
+                before,
+                limit
+            ],
+            stored,
+        )?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 /// The organization's entries, newest first.
 pub fn page(
     conn: &Connection,

@@ -81,40 +81,98 @@ pub async fn export(call: Call<'_>) -> Result<Response, ApiError> {
     if format != "csv" && format != "json" {
         return Err(ApiError::field("format", "must be csv or json"));
     }
+    let json = format == "json";
     let filter = filters(&call)?;
     let org = call.organization_id()?;
-    let rows = call
-        .app
-        .store
-        .read(move |c| audit::page(c, org, &filter, 0, u64::MAX >> 1))
-        .await?
-        .1;
-    let entries: Vec<AuditDto> = rows.into_iter().map(Into::into).collect();
-    if format == "json" {
-        return Ok(reply::ok(&entries));
-    }
-    let mut csv = String::from(
-        "id,at,action,outcome,user_id,api_key_prefix,ip,user_agent,target_type,target_id,details\n",
-    );
-    for e in &entries {
-        let fields = [
-            e.id.to_string(),
-            e.at.to_string(),
-            e.action.clone(),
-            e.outcome.clone(),
-            e.user_id.map(|v| v.to_string()).unwrap_or_default(),
-            e.api_key_prefix.clone().unwrap_or_default(),
-            e.ip.clone().unwrap_or_default(),
-            e.user_agent.clone().unwrap_or_default(),
-            e.target_type.clone().unwrap_or_default(),
-            e.target_id.map(|v| v.to_string()).unwrap_or_default(),
-            e.details.to_string(),
-        ];
-        let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
-        csv.push_str(&line.join(","));
-        csv.push('\n');
-    }
-    Ok(reply::text(csv, "text/csv; charset=utf-8"))
+    // Streamed in batches of EXPORT_BATCH entries, each read in its own short snapshot, so
+    // the export takes constant memory and holds no database thread while the client reads.
+    // It covers the entries that existed when it started (it walks ids downward).
+    let (chunks, sent) = tokio::sync::mpsc::channel(4);
+    let store = call.app.store.clone();
+    tokio::spawn(async move {
+        let opening = if json {
+            "[".to_string()
+        } else {
+            CSV_HEADER.to_string()
+        };
+        if chunks.send(Ok(opening.into())).await.is_err() {
+            return;
+        }
+        let (mut before, mut first) = (None, true);
+        loop {
+            let wanted = filter.clone();
+            let rows = store
+                .read(move |c| audit::batch_before(c, org, &wanted, before, EXPORT_BATCH))
+                .await;
+            let rows = match rows {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::error!(error = %e, "reading the audit log for an export failed");
+                    let _ = chunks
+                        .send(Err(std::io::Error::other("the export was cut short")))
+                        .await;
+                    return;
+                }
+            };
+            let Some(last) = rows.last() else { break };
+            before = Some(last.id);
+            let mut chunk = String::with_capacity(rows.len() * 256);
+            for row in rows {
+                let entry = AuditDto::from(row);
+                if json {
+                    if !first {
+                        chunk.push(',');
+                    }
+                    chunk.push_str(&serde_json::to_string(&entry).unwrap_or_default());
+                } else {
+                    chunk.push_str(&csv_line(&entry));
+                }
+                first = false;
+            }
+            if chunks.send(Ok(chunk.into())).await.is_err() {
+                // The client went away.
+                return;
+            }
+        }
+        if json {
+            let _ = chunks.send(Ok("]".into())).await;
+        }
+    });
+    let content_type = if json {
+        "application/json"
+    } else {
+        "text/csv; charset=utf-8"
+    };
+    Ok(reply::streamed(content_type, sent))
+}
+
+/// Entries read per batch of an export.
+const EXPORT_BATCH: u32 = 500;
+
+const CSV_HEADER: &str =
+    "id,at,action,outcome,user_id,api_key_prefix,ip,user_agent,target_type,target_id,details\n";
+
+fn csv_line(e: &AuditDto) -> String {
+    let fields = [
+        e.id.to_string(),
+        e.at.to_string(),
+        e.action.clone(),
+        e.outcome.clone(),
+        e.user_id.map(|v| v.to_string()).unwrap_or_default(),
+        e.api_key_prefix.clone().unwrap_or_default(),
+        e.ip.clone().unwrap_or_default(),
+        e.user_agent.clone().unwrap_or_default(),
+        e.target_type.clone().unwrap_or_default(),
+        e.target_id.map(|v| v.to_string()).unwrap_or_default(),
+        e.details.to_string(),
+    ];
+    let mut line = fields
+        .iter()
+        .map(|f| csv_field(f))
+        .collect::<Vec<_>>()
+        .join(",");
+    line.push('\n');
+    line
 }
 
 /// RFC 4180 quoting; a leading formula character is defused for spreadsheets.
