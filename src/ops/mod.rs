@@ -222,7 +222,12 @@ where
                         seq = committed.seq,
                         "not confirmed within the lease by {servers}; they refuse requests now"
                     ),
-                    Err(other) => return Err(other),
+                    // The servers table could not be read: waiting out the lease keeps the
+                    // promise all the same, and the committed change is not reported as failed.
+                    Err(other) => {
+                        tracing::warn!(error = %other, "confirming a change failed; waiting a lease");
+                        tokio::time::sleep(lease).await;
+                    }
                 }
             }
         }
