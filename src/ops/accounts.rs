@@ -75,11 +75,7 @@ pub async fn create_organization(
     password_hash: String,
 ) -> Result<(Id, users::User), ApiError> {
     change(app, actor, move |c| {
-        if organizations::find_by_name(c.tx, &name)?.is_some() {
-            return Err(ApiError::Conflict(format!(
-                "an organization named {name:?} already exists"
-            )));
-        }
+        // Names are unique ignoring case: the index answers `409 conflict`.
         let org = organizations::create(c.tx, &name)?;
         let id = users::create(
             c.tx,
@@ -177,31 +173,17 @@ pub async fn update_user(
                 "the owner and yourself cannot be deactivated",
             ));
         }
-        let audit_in = |c: &Change<'_>, action: &'static str, details: String| {
-            let mut entry = c
-                .actor()
-                .entry(action, crate::store::audit::Outcome::Success);
-            entry.organization_id = Some(before.organization_id);
-            entry.target_type = Some("user");
-            entry.target_id = Some(id);
-            if !details.is_empty() {
-                entry.details = details;
-            }
-            c.record(&entry)
-        };
+        let org = before.organization_id;
         if let Some(name) = &wanted.name {
             users::set_name(c.tx, id, name)?;
         }
         if let Some(role) = wanted.role.filter(|r| *r != before.role) {
             users::set_role(c.tx, id, role)?;
-            audit_in(
-                c,
-                "user.role_changed",
-                crate::domain::json_object(&[
-                    ("from", before.role.as_str()),
-                    ("to", role.as_str()),
-                ]),
-            )?;
+            let details = crate::domain::json_object(&[
+                ("from", before.role.as_str()),
+                ("to", role.as_str()),
+            ]);
+            c.audit_in(org, "user.role_changed", "user", id, Some(details))?;
         }
         match wanted.is_active {
             Some(false) if before.is_active => {
@@ -212,11 +194,11 @@ pub async fn update_user(
                 let revoked = api_keys::revoke_all_for_user(c.tx, id, by)?;
                 c.touch_all(Kind::Session, &ended);
                 c.touch_all(Kind::ApiKey, &revoked);
-                audit_in(c, "user.deactivated", String::new())?;
+                c.audit_in(org, "user.deactivated", "user", id, None)?;
             }
             Some(true) if !before.is_active => {
                 users::set_active(c.tx, id, true)?;
-                audit_in(c, "user.activated", String::new())?;
+                c.audit_in(org, "user.activated", "user", id, None)?;
             }
             _ => {}
         }
@@ -242,7 +224,13 @@ pub async fn set_password(
         let ended = sessions::revoke_all_for_user(c.tx, user_id, keep)?;
         c.touch_all(Kind::Session, &ended);
         c.touch(Kind::User, user_id);
-        c.audit_in(user.organization_id, "password.changed", "user", user_id)?;
+        c.audit_in(
+            user.organization_id,
+            "password.changed",
+            "user",
+            user_id,
+            None,
+        )?;
         Ok(ended.len())
     })
     .await
@@ -285,7 +273,7 @@ pub async fn reset_mfa(app: &AppState, actor: &Actor, user_id: Id) -> Result<(),
         let user = users::get(c.tx, user_id)?;
         manageable(c, &user)?;
         users::set_mfa_enabled(c.tx, user_id, false)?;
-        c.audit_in(user.organization_id, "mfa.reset", "user", user_id)?;
+        c.audit_in(user.organization_id, "mfa.reset", "user", user_id, None)?;
         c.touch(Kind::User, user_id);
         Ok(())
     })
@@ -301,11 +289,6 @@ pub async fn rename_organization(
 ) -> Result<organizations::Organization, ApiError> {
     change(app, actor, move |c| {
         let before = organizations::get(c.tx, organization_id)?;
-        if organizations::find_by_name(c.tx, &name)?.is_some_and(|other| other != organization_id) {
-            return Err(ApiError::Conflict(format!(
-                "an organization named {name:?} already exists"
-            )));
-        }
         organizations::rename(c.tx, organization_id, &name)?;
         c.audit(
             "organization.renamed",

@@ -58,7 +58,7 @@ pub async fn use_recovery_code(
     user: &users::User,
     code: &str,
 ) -> Result<bool, ApiError> {
-    let hash = super::sessions::recovery_hash(code);
+    let hash = totp::hash_recovery_code(code);
     let (id, organization_id) = (user.id, user.organization_id);
     change(app, actor, move |c| {
         let used = users::use_recovery_code(c.tx, id, &hash)?;

@@ -143,11 +143,15 @@ impl<'t> Change<'t> {
         action: &'static str,
         target_type: &'static str,
         target_id: Id,
+        details: Option<String>,
     ) -> Result<Id, ApiError> {
         let mut entry = self.actor.entry(action, Outcome::Success);
         entry.organization_id = Some(organization_id);
         entry.target_type = Some(target_type);
         entry.target_id = Some(target_id);
+        if let Some(details) = details {
+            entry.details = details;
+        }
         self.record(&entry)
     }
 }

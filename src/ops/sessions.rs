@@ -5,7 +5,7 @@ use super::accounts::busy;
 use super::{change, mfa, Actor};
 use crate::app::AppState;
 use crate::auth::throttle::{Key as ThrottleKey, Refused};
-use crate::auth::{token, totp, Issued};
+use crate::auth::{token, Issued};
 use crate::domain::{now, Email, Id, Secret};
 use crate::error::ApiError;
 use crate::store::audit::{self, Entry, Outcome};
@@ -309,9 +309,4 @@ pub async fn rotate_refresh(
         Ok(sessions::rotate_refresh(c.tx, sid, &presented, &next)?)
     })
     .await
-}
-
-/// Codes of a recovery-code login, for `mfa`.
-pub(super) fn recovery_hash(code: &str) -> String {
-    totp::hash_recovery_code(code)
 }
