@@ -12,7 +12,7 @@ use crate::auth::live::{KeyState, SessionState, Update, UserState};
 use crate::domain::Id;
 use crate::error::ApiError;
 use crate::store::feed::{self, Kind};
-use crate::store::{api_keys, organizations, sessions, users, Conn, StoreError, StoreResult};
+use crate::store::{api_keys, organizations, sessions, users, Db, StoreError, StoreResult};
 
 /// How often a server looks at the feed head. A poll is one indexed read of one row; 20 ms
 /// keeps the confirmation of a change from the shell or another server to a few tens of
@@ -92,7 +92,7 @@ fn found<T>(result: StoreResult<T>) -> StoreResult<Option<T>> {
 }
 
 /// The current state of one object, for the live state.
-pub fn read_object(conn: &Conn, kind: Kind, id: Id) -> StoreResult<Option<Update>> {
+pub fn read_object(conn: &Db<'_>, kind: Kind, id: Id) -> StoreResult<Option<Update>> {
     Ok(match kind {
         Kind::User => found(users::get(conn, id))?.map(|u| Update::User(user_state(u))),
         Kind::Session => found(sessions::get(conn, id))?.map(|s| Update::Session(session_state(s))),
@@ -108,7 +108,7 @@ pub fn read_object(conn: &Conn, kind: Kind, id: Id) -> StoreResult<Option<Update
 }
 
 /// Everything the live state mirrors, and the feed position it was read at (one snapshot).
-pub fn list_all(conn: &Conn) -> StoreResult<(i64, Vec<Update>)> {
+pub fn list_all(conn: &Db<'_>) -> StoreResult<(i64, Vec<Update>)> {
     let head = feed::head(conn)?;
     let mut updates: Vec<Update> = Vec::new();
     updates.extend(
@@ -138,7 +138,7 @@ struct Polled {
     updates: Vec<Update>,
 }
 
-fn poll(conn: &Conn, applied: i64) -> StoreResult<Polled> {
+fn poll(conn: &Db<'_>, applied: i64) -> StoreResult<Polled> {
     let head = feed::head(conn)?;
     if head <= applied {
         return Ok(Polled {

@@ -9,7 +9,7 @@ use crate::domain::Id;
 use crate::error::ApiError;
 use crate::store::api_keys::{self, ApiKey, NewApiKey};
 use crate::store::feed::Kind;
-use crate::store::Tx;
+use crate::store::Db;
 
 /// What a new key is: validated by the transport.
 #[derive(Debug, Clone)]
@@ -39,7 +39,7 @@ fn details(key: &ApiKey) -> String {
 }
 
 fn insert(
-    tx: &Tx<'_>,
+    tx: &Db<'_>,
     user_id: Id,
     organization_id: Id,
     spec: &KeySpec,

@@ -6,6 +6,7 @@
 //! parse, call and map; they never open a transaction or touch the live state themselves.
 
 pub mod accounts;
+pub mod content;
 pub mod feed;
 pub mod keys;
 pub mod mfa;
@@ -19,7 +20,7 @@ use crate::domain::Id;
 use crate::error::ApiError;
 use crate::store::audit::{self, Entry, Outcome};
 use crate::store::feed::Kind;
-use crate::store::{credentials, Tx};
+use crate::store::{credentials, Db};
 
 /// Who makes a change.
 #[derive(Debug, Clone)]
@@ -93,7 +94,7 @@ impl Actor {
 /// One change in progress, inside its transaction. Everything it touches gets a feed entry;
 /// the operation returns once this server and every other server on the database has it.
 pub struct Change<'t> {
-    pub tx: &'t Tx<'t>,
+    pub tx: &'t Db<'t>,
     actor: &'t Actor,
     touched: Vec<(Kind, Id)>,
 }
@@ -242,7 +243,7 @@ where
 /// Refuses a change whose credential was revoked (or whose user was deactivated or demoted)
 /// after the request was authenticated: the write sees the committed state, so a revoke that
 /// answered before this commit wins.
-fn recheck(tx: &Tx<'_>, actor: &Actor) -> Result<(), ApiError> {
+fn recheck(tx: &Db<'_>, actor: &Actor) -> Result<(), ApiError> {
     let Some(p) = actor.principal() else {
         return Ok(());
     };

@@ -1,8 +1,8 @@
 //! The `api_keys` table. Usage counts arrive in batches from the live state.
 
-use rusqlite::{params, Connection, Row};
+use rusqlite::{params, Row};
 
-use super::{Count, StoreResult};
+use super::{Count, Db, StoreResult};
 use crate::domain::{now, Id, UnixTime};
 
 #[derive(Debug, Clone)]
@@ -57,10 +57,10 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
     })
 }
 
-pub fn create(conn: &Connection, key: &NewApiKey<'_>) -> StoreResult<ApiKey> {
+pub fn create(db: &Db<'_>, key: &NewApiKey<'_>) -> StoreResult<ApiKey> {
     let at = now();
     let expires_at = key.expires_in_days.map(|days| at + days * 86_400);
-    conn.execute(
+    db.conn.execute(
         "INSERT INTO api_keys (user_id, organization_id, name, description, key_hash, prefix,
                                scopes, expires_in_days, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -77,11 +77,11 @@ pub fn create(conn: &Connection, key: &NewApiKey<'_>) -> StoreResult<ApiKey> {
             expires_at
         ],
     )?;
-    get(conn, conn.last_insert_rowid())
+    get(db, db.conn.last_insert_rowid())
 }
 
-pub fn get(conn: &Connection, id: Id) -> StoreResult<ApiKey> {
-    Ok(conn.query_row(
+pub fn get(db: &Db<'_>, id: Id) -> StoreResult<ApiKey> {
+    Ok(db.conn.query_row(
         &format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"),
         [id],
         from_row,
@@ -89,22 +89,24 @@ pub fn get(conn: &Connection, id: Id) -> StoreResult<ApiKey> {
 }
 
 /// Every key that could still authenticate or answer `revoked`/`expired`.
-pub fn all(conn: &Connection) -> StoreResult<Vec<ApiKey>> {
-    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM api_keys"))?;
+pub fn all(db: &Db<'_>) -> StoreResult<Vec<ApiKey>> {
+    let mut stmt = db
+        .conn
+        .prepare(&format!("SELECT {COLUMNS} FROM api_keys"))?;
     let keys = stmt.query_map([], from_row)?.collect::<Result<_, _>>()?;
     Ok(keys)
 }
 
 /// One page of a user's keys (or, with `user_id` None, of the organization's), newest first.
 pub fn page(
-    conn: &Connection,
+    db: &Db<'_>,
     organization_id: Id,
     user_id: Option<Id>,
     offset: u64,
     limit: u64,
 ) -> StoreResult<(u64, Vec<ApiKey>)> {
     super::page(
-        conn,
+        db,
         Count::Query(
             "SELECT COUNT(*) FROM api_keys WHERE organization_id = ?1 AND user_id IS COALESCE(?2, user_id)",
         ),
@@ -121,8 +123,8 @@ pub fn page(
 }
 
 /// Revokes the key; `false` when it was already revoked.
-pub fn revoke(conn: &Connection, id: Id, by: Option<Id>) -> StoreResult<bool> {
-    let changed = conn.execute(
+pub fn revoke(db: &Db<'_>, id: Id, by: Option<Id>) -> StoreResult<bool> {
+    let changed = db.conn.execute(
         "UPDATE api_keys SET revoked_at = ?2, revoked_by = ?3 WHERE id = ?1 AND revoked_at IS NULL",
         params![id, now(), by],
     )?;
@@ -130,8 +132,8 @@ pub fn revoke(conn: &Connection, id: Id, by: Option<Id>) -> StoreResult<bool> {
 }
 
 /// Revokes every live key of a user (deactivation); returns their ids.
-pub fn revoke_all_for_user(conn: &Connection, user_id: Id, by: Option<Id>) -> StoreResult<Vec<Id>> {
-    let mut stmt = conn.prepare(
+pub fn revoke_all_for_user(db: &Db<'_>, user_id: Id, by: Option<Id>) -> StoreResult<Vec<Id>> {
+    let mut stmt = db.conn.prepare(
         "UPDATE api_keys SET revoked_at = ?2, revoked_by = ?3
          WHERE user_id = ?1 AND revoked_at IS NULL RETURNING id",
     )?;
@@ -141,8 +143,10 @@ pub fn revoke_all_for_user(conn: &Connection, user_id: Id, by: Option<Id>) -> St
     Ok(ids)
 }
 
-pub fn find_by_prefix(conn: &Connection, prefix: &str) -> StoreResult<Vec<ApiKey>> {
-    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM api_keys WHERE prefix = ?1"))?;
+pub fn find_by_prefix(db: &Db<'_>, prefix: &str) -> StoreResult<Vec<ApiKey>> {
+    let mut stmt = db
+        .conn
+        .prepare(&format!("SELECT {COLUMNS} FROM api_keys WHERE prefix = ?1"))?;
     let keys = stmt
         .query_map([prefix], from_row)?
         .collect::<Result<_, _>>()?;
@@ -150,8 +154,8 @@ pub fn find_by_prefix(conn: &Connection, prefix: &str) -> StoreResult<Vec<ApiKey
 }
 
 /// Adds counted uses: `(id, uses, last_used_at)`.
-pub fn record_usage(conn: &Connection, usage: &[(Id, u64, UnixTime)]) -> StoreResult<()> {
-    let mut stmt = conn.prepare(
+pub fn record_usage(db: &Db<'_>, usage: &[(Id, u64, UnixTime)]) -> StoreResult<()> {
+    let mut stmt = db.conn.prepare(
         "UPDATE api_keys SET usage_count = usage_count + ?2,
                              last_used_at = MAX(COALESCE(last_used_at, 0), ?3)
          WHERE id = ?1",

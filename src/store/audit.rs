@@ -1,9 +1,9 @@
 //! The `audit_log` table: append-only records of security events. Details are JSON built by
 //! the caller from non-secret values only.
 
-use rusqlite::{params, Connection, Row};
+use rusqlite::{params, Row};
 
-use super::{Count, StoreResult};
+use super::{Count, Db, StoreResult};
 use crate::domain::{now, Id, UnixTime};
 
 /// One event; `details` is a JSON object.
@@ -39,13 +39,13 @@ impl Outcome {
     }
 }
 
-pub fn record(conn: &Connection, entry: &Entry) -> StoreResult<Id> {
+pub fn record(db: &Db<'_>, entry: &Entry) -> StoreResult<Id> {
     let details = if entry.details.is_empty() {
         "{}"
     } else {
         entry.details.as_str()
     };
-    conn.execute(
+    db.conn.execute(
         "INSERT INTO audit_log (at, organization_id, action, outcome, user_id, api_key_prefix,
                                 ip, user_agent, target_type, target_id, details)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -66,7 +66,7 @@ pub fn record(conn: &Connection, entry: &Entry) -> StoreResult<Id> {
             details
         ],
     )?;
-    Ok(conn.last_insert_rowid())
+    Ok(db.conn.last_insert_rowid())
 }
 
 /// An entry as read back.
@@ -111,13 +111,13 @@ fn stored(row: &Row<'_>) -> rusqlite::Result<Stored> {
 /// Up to `limit` of the organization's entries older than `before` (all with `None`), newest
 /// first: the export reads the log in such batches, in constant memory.
 pub fn batch_before(
-    conn: &Connection,
+    db: &Db<'_>,
     organization_id: Id,
     filter: &Filter,
     before: Option<Id>,
     limit: u32,
 ) -> StoreResult<Vec<Stored>> {
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = db.conn.prepare_cached(
         "SELECT id, at, action, outcome, user_id, api_key_prefix, ip, user_agent, target_type,
                 target_id, details
          FROM audit_log
@@ -142,7 +142,7 @@ pub fn batch_before(
 
 /// The organization's entries, newest first.
 pub fn page(
-    conn: &Connection,
+    db: &Db<'_>,
     organization_id: Id,
     filter: &Filter,
     offset: u64,
@@ -151,7 +151,7 @@ pub fn page(
     const WHERE: &str = "organization_id = ?1 AND (?2 IS NULL OR action = ?2) \
                          AND (?3 IS NULL OR user_id = ?3)";
     super::page(
-        conn,
+        db,
         Count::Query(&format!("SELECT COUNT(*) FROM audit_log WHERE {WHERE}")),
         &format!(
             "SELECT id, at, action, outcome, user_id, api_key_prefix, ip, user_agent, target_type,

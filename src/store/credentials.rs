@@ -1,8 +1,8 @@
 //! The state of a credential as committed: what a write re-checks inside its transaction.
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::OptionalExtension;
 
-use super::StoreResult;
+use super::{Db, StoreResult};
 use crate::domain::{Id, Role, UnixTime};
 
 /// A key or session with its user, as the database holds them now.
@@ -43,8 +43,9 @@ fn finish(
     }))
 }
 
-pub fn key(conn: &Connection, id: Id) -> StoreResult<Option<CredentialState>> {
-    let row = conn
+pub fn key(db: &Db<'_>, id: Id) -> StoreResult<Option<CredentialState>> {
+    let row = db
+        .conn
         .prepare_cached(
             "SELECT k.user_id, u.role, u.is_active, k.revoked_at IS NOT NULL, k.expires_at
              FROM api_keys k JOIN users u ON u.id = k.user_id
@@ -55,8 +56,9 @@ pub fn key(conn: &Connection, id: Id) -> StoreResult<Option<CredentialState>> {
     finish(row)
 }
 
-pub fn session(conn: &Connection, id: Id) -> StoreResult<Option<CredentialState>> {
-    let row = conn
+pub fn session(db: &Db<'_>, id: Id) -> StoreResult<Option<CredentialState>> {
+    let row = db
+        .conn
         .prepare_cached(
             "SELECT s.user_id, u.role, u.is_active, s.revoked_at IS NOT NULL, s.expires_at
              FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?1",

@@ -1,10 +1,10 @@
 //! The `dashboards` table: widgets as JSON text, refreshes charged to the month's credits.
 //! Every query is scoped by organization: a row of another organization is not found.
 
-use rusqlite::{params, Connection, Row};
+use rusqlite::{params, Row};
 
 use super::row_counts::{add_count, count_of};
-use super::{public_links, usage, Count, StoreError, StoreResult};
+use super::{public_links, usage, Count, Db, StoreError, StoreResult};
 use crate::domain::{now, Id, UnixTime};
 
 #[derive(Debug, Clone)]
@@ -36,7 +36,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Dashboard> {
 }
 
 pub fn create(
-    conn: &Connection,
+    db: &Db<'_>,
     organization_id: Id,
     name: &str,
     description: &str,
@@ -44,18 +44,18 @@ pub fn create(
     created_by: Id,
 ) -> StoreResult<Dashboard> {
     let at = now();
-    conn.execute(
+    db.conn.execute(
         "INSERT INTO dashboards (organization_id, name, description, widgets, created_by, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
         params![organization_id, name, description, widgets, created_by, at],
     )?;
-    let id = conn.last_insert_rowid();
-    add_count(conn, organization_id, "dashboard", 1)?;
-    get(conn, organization_id, id)
+    let id = db.conn.last_insert_rowid();
+    add_count(db, organization_id, "dashboard", 1)?;
+    get(db, organization_id, id)
 }
 
-pub fn get(conn: &Connection, organization_id: Id, id: Id) -> StoreResult<Dashboard> {
-    Ok(conn.query_row(
+pub fn get(db: &Db<'_>, organization_id: Id, id: Id) -> StoreResult<Dashboard> {
+    Ok(db.conn.query_row(
         &format!("SELECT {COLUMNS} FROM dashboards WHERE id = ?1 AND organization_id = ?2"),
         params![id, organization_id],
         from_row,
@@ -65,14 +65,14 @@ pub fn get(conn: &Connection, organization_id: Id, id: Id) -> StoreResult<Dashbo
 /// One page of the organization's dashboards, newest first; the total comes from
 /// `row_counts`.
 pub fn list(
-    conn: &Connection,
+    db: &Db<'_>,
     organization_id: Id,
     offset: u64,
     limit: u64,
 ) -> StoreResult<(u64, Vec<Dashboard>)> {
     super::page(
-        conn,
-        Count::Known(count_of(conn, organization_id, "dashboard")?),
+        db,
+        Count::Known(count_of(db, organization_id, "dashboard")?),
         &format!(
             "SELECT {COLUMNS} FROM dashboards WHERE organization_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3"
         ),
@@ -84,54 +84,54 @@ pub fn list(
 }
 
 pub fn update(
-    conn: &Connection,
+    db: &Db<'_>,
     organization_id: Id,
     id: Id,
     name: &str,
     description: &str,
     widgets: &str,
 ) -> StoreResult<Dashboard> {
-    conn.execute(
+    db.conn.execute(
         "UPDATE dashboards SET name = ?3, description = ?4, widgets = ?5, updated_at = ?6
          WHERE id = ?1 AND organization_id = ?2",
         params![id, organization_id, name, description, widgets, now()],
     )?;
-    get(conn, organization_id, id)
+    get(db, organization_id, id)
 }
 
 /// Marks the dashboard refreshed and charges its credits.
 pub fn refresh(
-    conn: &Connection,
+    db: &Db<'_>,
     organization_id: Id,
     id: Id,
     credits: i64,
     allowance: i64,
 ) -> StoreResult<Dashboard> {
-    get(conn, organization_id, id)?;
+    get(db, organization_id, id)?;
     usage::charge(
-        conn,
+        db,
         organization_id,
         "dashboard_refresh",
         credits,
         id,
         allowance,
     )?;
-    conn.execute(
+    db.conn.execute(
         "UPDATE dashboards SET last_refreshed_at = ?2 WHERE id = ?1",
         params![id, now()],
     )?;
-    get(conn, organization_id, id)
+    get(db, organization_id, id)
 }
 
 /// Deletes the dashboard and revokes its public link.
-pub fn delete(conn: &Connection, organization_id: Id, id: Id) -> StoreResult<()> {
-    let n = conn.execute(
+pub fn delete(db: &Db<'_>, organization_id: Id, id: Id) -> StoreResult<()> {
+    let n = db.conn.execute(
         "DELETE FROM dashboards WHERE id = ?1 AND organization_id = ?2",
         params![id, organization_id],
     )?;
     if n == 0 {
         return Err(StoreError::NotFound);
     }
-    add_count(conn, organization_id, "dashboard", -1)?;
-    public_links::revoke_all(conn, "dashboard", id)
+    add_count(db, organization_id, "dashboard", -1)?;
+    public_links::revoke_all(db, "dashboard", id)
 }

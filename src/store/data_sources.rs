@@ -1,9 +1,9 @@
 //! The `data_sources` table: what an organization's reports are generated from. Every query is
 //! scoped by organization: a row of another organization is not found.
 
-use rusqlite::{params, Connection, Row};
+use rusqlite::{params, Row};
 
-use super::{Count, StoreError, StoreResult};
+use super::{Count, Db, StoreError, StoreResult};
 use crate::domain::{now, Id, UnixTime};
 
 #[derive(Debug, Clone)]
@@ -30,22 +30,22 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<DataSource> {
 }
 
 pub fn create(
-    conn: &Connection,
+    db: &Db<'_>,
     organization_id: Id,
     name: &str,
     source_type: &str,
     created_by: Id,
 ) -> StoreResult<DataSource> {
-    conn.execute(
+    db.conn.execute(
         "INSERT INTO data_sources (organization_id, name, source_type, created_by, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
         params![organization_id, name, source_type, created_by, now()],
     )?;
-    get(conn, organization_id, conn.last_insert_rowid())
+    get(db, organization_id, db.conn.last_insert_rowid())
 }
 
-pub fn get(conn: &Connection, organization_id: Id, id: Id) -> StoreResult<DataSource> {
-    Ok(conn.query_row(
+pub fn get(db: &Db<'_>, organization_id: Id, id: Id) -> StoreResult<DataSource> {
+    Ok(db.conn.query_row(
         &format!("SELECT {COLUMNS} FROM data_sources WHERE id = ?1 AND organization_id = ?2"),
         params![id, organization_id],
         from_row,
@@ -54,13 +54,13 @@ pub fn get(conn: &Connection, organization_id: Id, id: Id) -> StoreResult<DataSo
 
 /// One page of the organization's data sources, newest first.
 pub fn list(
-    conn: &Connection,
+    db: &Db<'_>,
     organization_id: Id,
     offset: u64,
     limit: u64,
 ) -> StoreResult<(u64, Vec<DataSource>)> {
     super::page(
-        conn,
+        db,
         Count::Query("SELECT COUNT(*) FROM data_sources WHERE organization_id = ?1"),
         &format!(
             "SELECT {COLUMNS} FROM data_sources WHERE organization_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3"
@@ -72,8 +72,8 @@ pub fn list(
     )
 }
 
-pub fn delete(conn: &Connection, organization_id: Id, id: Id) -> StoreResult<()> {
-    let n = conn.execute(
+pub fn delete(db: &Db<'_>, organization_id: Id, id: Id) -> StoreResult<()> {
+    let n = db.conn.execute(
         "DELETE FROM data_sources WHERE id = ?1 AND organization_id = ?2",
         params![id, organization_id],
     )?;

@@ -1,9 +1,9 @@
 //! The change feed (`changes`, `feed_head`) and the servers that follow it (`servers`): SQL
 //! only. What an entry means to the live state is decided above, in `ops::feed`.
 
-use rusqlite::{params, Connection};
+use rusqlite::params;
 
-use super::{StoreError, StoreResult};
+use super::{Db, StoreError, StoreResult};
 use crate::domain::{now, Id};
 
 /// What kind of object a change touched.
@@ -46,25 +46,28 @@ pub struct Change {
 
 /// Appends an entry in the caller's transaction and returns its sequence number. The update of
 /// `feed_head` takes that row's lock until commit, so sequence numbers commit in order.
-pub fn append(conn: &Connection, kind: Kind, object_id: Id) -> StoreResult<i64> {
-    let seq: i64 = conn
+pub fn append(db: &Db<'_>, kind: Kind, object_id: Id) -> StoreResult<i64> {
+    let seq: i64 = db
+        .conn
         .prepare_cached("UPDATE feed_head SET seq = seq + 1 WHERE id = 1 RETURNING seq")?
         .query_row([], |row| row.get(0))?;
-    conn.prepare_cached("INSERT INTO changes (seq, kind, object_id, at) VALUES (?1, ?2, ?3, ?4)")?
+    db.conn
+        .prepare_cached("INSERT INTO changes (seq, kind, object_id, at) VALUES (?1, ?2, ?3, ?4)")?
         .execute(params![seq, kind.as_str(), object_id, now()])?;
     Ok(seq)
 }
 
 /// The sequence number of the last committed change (0 on a new database).
-pub fn head(conn: &Connection) -> StoreResult<i64> {
-    Ok(conn
+pub fn head(db: &Db<'_>) -> StoreResult<i64> {
+    Ok(db
+        .conn
         .prepare_cached("SELECT seq FROM feed_head WHERE id = 1")?
         .query_row([], |row| row.get(0))?)
 }
 
 /// Entries after `after`, oldest first, at most `limit`.
-pub fn since(conn: &Connection, after: i64, limit: u32) -> StoreResult<Vec<Change>> {
-    let mut stmt = conn.prepare_cached(
+pub fn since(db: &Db<'_>, after: i64, limit: u32) -> StoreResult<Vec<Change>> {
+    let mut stmt = db.conn.prepare_cached(
         "SELECT seq, kind, object_id FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![after, limit], |row| {
@@ -87,8 +90,8 @@ pub fn since(conn: &Connection, after: i64, limit: u32) -> StoreResult<Vec<Chang
 
 /// Drops entries older than `before` (unix seconds) that every server named in `servers`
 /// has applied. A server that finds its next entry gone lists everything again.
-pub fn prune(conn: &Connection, before: i64) -> StoreResult<usize> {
-    Ok(conn.execute(
+pub fn prune(db: &Db<'_>, before: i64) -> StoreResult<usize> {
+    Ok(db.conn.execute(
         "DELETE FROM changes WHERE at < ?1
            AND seq <= COALESCE((SELECT MIN(applied_seq) FROM servers), seq)",
         [before],
@@ -106,8 +109,8 @@ pub struct Server {
     pub applied_seq: i64,
 }
 
-pub fn register(conn: &Connection, server: &Server) -> StoreResult<()> {
-    conn.execute(
+pub fn register(db: &Db<'_>, server: &Server) -> StoreResult<()> {
+    db.conn.execute(
         "INSERT INTO servers (id, host, pid, address, started_at, heartbeat_ms, applied_seq)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (id) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms,
@@ -126,21 +129,22 @@ pub fn register(conn: &Connection, server: &Server) -> StoreResult<()> {
 }
 
 /// Publishes what the server has applied. `false` when its row is gone (pruned as dead).
-pub fn heartbeat(conn: &Connection, id: &str, applied_seq: i64, at_ms: i64) -> StoreResult<bool> {
-    let changed = conn
+pub fn heartbeat(db: &Db<'_>, id: &str, applied_seq: i64, at_ms: i64) -> StoreResult<bool> {
+    let changed = db
+        .conn
         .prepare_cached("UPDATE servers SET heartbeat_ms = ?2, applied_seq = ?3 WHERE id = ?1")?
         .execute(params![id, at_ms, applied_seq])?;
     Ok(changed == 1)
 }
 
-pub fn unregister(conn: &Connection, id: &str) -> StoreResult<()> {
-    conn.execute("DELETE FROM servers WHERE id = ?1", [id])?;
+pub fn unregister(db: &Db<'_>, id: &str) -> StoreResult<()> {
+    db.conn.execute("DELETE FROM servers WHERE id = ?1", [id])?;
     Ok(())
 }
 
 /// Servers whose last heartbeat is at or after `since_ms`, but `except`.
-pub fn live_servers(conn: &Connection, since_ms: i64, except: &str) -> StoreResult<Vec<Server>> {
-    let mut stmt = conn.prepare_cached(
+pub fn live_servers(db: &Db<'_>, since_ms: i64, except: &str) -> StoreResult<Vec<Server>> {
+    let mut stmt = db.conn.prepare_cached(
         "SELECT id, host, pid, address, heartbeat_ms, applied_seq FROM servers
          WHERE heartbeat_ms >= ?1 AND id <> ?2 ORDER BY id",
     )?;
@@ -160,15 +164,18 @@ pub fn live_servers(conn: &Connection, since_ms: i64, except: &str) -> StoreResu
 }
 
 /// Forgets servers silent since before `before_ms` (killed ones leave their row behind).
-pub fn prune_servers(conn: &Connection, before_ms: i64) -> StoreResult<usize> {
-    Ok(conn.execute("DELETE FROM servers WHERE heartbeat_ms < ?1", [before_ms])?)
+pub fn prune_servers(db: &Db<'_>, before_ms: i64) -> StoreResult<usize> {
+    Ok(db
+        .conn
+        .execute("DELETE FROM servers WHERE heartbeat_ms < ?1", [before_ms])?)
 }
 
 /// A server's row (tests).
 #[cfg(test)]
-pub fn server(conn: &Connection, id: &str) -> StoreResult<Option<Server>> {
+pub fn server(db: &Db<'_>, id: &str) -> StoreResult<Option<Server>> {
     use rusqlite::OptionalExtension;
-    Ok(conn
+    Ok(db
+        .conn
         .query_row(
             "SELECT id, host, pid, address, heartbeat_ms, applied_seq FROM servers WHERE id = ?1",
             [id],

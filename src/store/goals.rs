@@ -1,8 +1,8 @@
 //! Goals, their milestones and the recorded progress.
 
-use rusqlite::{params, Connection, Row};
+use rusqlite::{params, Row};
 
-use super::{Count, StoreResult};
+use super::{Count, Db, StoreResult};
 use crate::domain::{now, Id, UnixTime};
 
 #[derive(Debug, Clone)]
@@ -55,8 +55,8 @@ fn goal(row: &Row<'_>) -> rusqlite::Result<Goal> {
     })
 }
 
-fn with_milestones(conn: &Connection, mut g: Goal) -> StoreResult<Goal> {
-    let mut stmt = conn.prepare_cached(
+fn with_milestones(db: &Db<'_>, mut g: Goal) -> StoreResult<Goal> {
+    let mut stmt = db.conn.prepare_cached(
         "SELECT id, name, target_value, reached_at FROM goal_milestones WHERE goal_id = ?1 ORDER BY target_value, id",
     )?;
     g.milestones = stmt
@@ -73,13 +73,13 @@ fn with_milestones(conn: &Connection, mut g: Goal) -> StoreResult<Goal> {
 }
 
 pub fn create(
-    conn: &Connection,
+    db: &Db<'_>,
     organization_id: Id,
     fields: &GoalFields<'_>,
     current_value: f64,
     created_by: Id,
 ) -> StoreResult<Goal> {
-    conn.execute(
+    db.conn.execute(
         "INSERT INTO goals (organization_id, name, description, unit, target_value, current_value,
                             due_date, created_by, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -95,20 +95,17 @@ pub fn create(
             now()
         ],
     )?;
-    let id = conn.last_insert_rowid();
-    replace_milestones(conn, id, fields.milestones.unwrap_or(&[]))?;
+    let id = db.conn.last_insert_rowid();
+    replace_milestones(db, id, fields.milestones.unwrap_or(&[]))?;
     // The starting value is the goal's, not a recorded progress entry: history stays empty.
-    mark_reached(conn, id, current_value)?;
-    get(conn, organization_id, id)
+    mark_reached(db, id, current_value)?;
+    get(db, organization_id, id)
 }
 
-fn replace_milestones(
-    conn: &Connection,
-    goal_id: Id,
-    milestones: &[(String, f64)],
-) -> StoreResult<()> {
-    conn.execute("DELETE FROM goal_milestones WHERE goal_id = ?1", [goal_id])?;
-    let mut stmt = conn.prepare_cached(
+fn replace_milestones(db: &Db<'_>, goal_id: Id, milestones: &[(String, f64)]) -> StoreResult<()> {
+    db.conn
+        .execute("DELETE FROM goal_milestones WHERE goal_id = ?1", [goal_id])?;
+    let mut stmt = db.conn.prepare_cached(
         "INSERT INTO goal_milestones (goal_id, name, target_value) VALUES (?1, ?2, ?3)",
     )?;
     for (name, target) in milestones {
@@ -117,8 +114,8 @@ fn replace_milestones(
     Ok(())
 }
 
-fn mark_reached(conn: &Connection, goal_id: Id, value: f64) -> StoreResult<()> {
-    conn.execute(
+fn mark_reached(db: &Db<'_>, goal_id: Id, value: f64) -> StoreResult<()> {
+    db.conn.execute(
         "UPDATE goal_milestones SET reached_at = ?3
          WHERE goal_id = ?1 AND reached_at IS NULL AND target_value <= ?2",
         params![goal_id, value, now()],
@@ -126,23 +123,23 @@ fn mark_reached(conn: &Connection, goal_id: Id, value: f64) -> StoreResult<()> {
     Ok(())
 }
 
-pub fn get(conn: &Connection, organization_id: Id, id: Id) -> StoreResult<Goal> {
-    let g = conn.query_row(
+pub fn get(db: &Db<'_>, organization_id: Id, id: Id) -> StoreResult<Goal> {
+    let g = db.conn.query_row(
         &format!("SELECT {GOAL} FROM goals WHERE id = ?1 AND organization_id = ?2"),
         params![id, organization_id],
         goal,
     )?;
-    with_milestones(conn, g)
+    with_milestones(db, g)
 }
 
 pub fn list(
-    conn: &Connection,
+    db: &Db<'_>,
     organization_id: Id,
     offset: u64,
     limit: u64,
 ) -> StoreResult<(u64, Vec<Goal>)> {
     let (count, goals) = super::page(
-        conn,
+        db,
         Count::Query("SELECT COUNT(*) FROM goals WHERE organization_id = ?1"),
         &format!(
             "SELECT {GOAL} FROM goals WHERE organization_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3"
@@ -154,19 +151,19 @@ pub fn list(
     )?;
     let goals = goals
         .into_iter()
-        .map(|g| with_milestones(conn, g))
+        .map(|g| with_milestones(db, g))
         .collect::<StoreResult<_>>()?;
     Ok((count, goals))
 }
 
 pub fn update(
-    conn: &Connection,
+    db: &Db<'_>,
     organization_id: Id,
     id: Id,
     fields: &GoalFields<'_>,
 ) -> StoreResult<Goal> {
-    let current = get(conn, organization_id, id)?;
-    conn.execute(
+    let current = get(db, organization_id, id)?;
+    db.conn.execute(
         "UPDATE goals SET name = ?2, description = ?3, unit = ?4, target_value = ?5, due_date = ?6
          WHERE id = ?1",
         params![
@@ -179,36 +176,32 @@ pub fn update(
         ],
     )?;
     if let Some(milestones) = fields.milestones {
-        replace_milestones(conn, id, milestones)?;
-        mark_reached(conn, id, current.current_value)?;
+        replace_milestones(db, id, milestones)?;
+        mark_reached(db, id, current.current_value)?;
     }
-    get(conn, organization_id, id)
+    get(db, organization_id, id)
 }
 
 /// Records a new absolute value; returns the goal.
-pub fn record_progress(
-    conn: &Connection,
-    organization_id: Id,
-    id: Id,
-    value: f64,
-) -> StoreResult<Goal> {
-    get(conn, organization_id, id)?;
-    conn.execute(
+pub fn record_progress(db: &Db<'_>, organization_id: Id, id: Id, value: f64) -> StoreResult<Goal> {
+    get(db, organization_id, id)?;
+    db.conn.execute(
         "INSERT INTO goal_progress (goal_id, value, at) VALUES (?1, ?2, ?3)",
         params![id, value, now()],
     )?;
-    conn.execute(
+    db.conn.execute(
         "UPDATE goals SET current_value = ?2 WHERE id = ?1",
         params![id, value],
     )?;
-    mark_reached(conn, id, value)?;
-    get(conn, organization_id, id)
+    mark_reached(db, id, value)?;
+    get(db, organization_id, id)
 }
 
 /// The recorded values, oldest first.
-pub fn history(conn: &Connection, id: Id) -> StoreResult<Vec<(UnixTime, f64)>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT at, value FROM goal_progress WHERE goal_id = ?1 ORDER BY id")?;
+pub fn history(db: &Db<'_>, id: Id) -> StoreResult<Vec<(UnixTime, f64)>> {
+    let mut stmt = db
+        .conn
+        .prepare_cached("SELECT at, value FROM goal_progress WHERE goal_id = ?1 ORDER BY id")?;
     let rows = stmt
         .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;

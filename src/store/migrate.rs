@@ -1,7 +1,7 @@
 //! Schema versions through `PRAGMA user_version`: `schema.sql` is version 1, then each step in
 //! `MIGRATIONS` runs once, in order, inside the caller's transaction.
 
-use rusqlite::Transaction;
+use rusqlite::Connection;
 
 use super::{StoreError, StoreResult};
 
@@ -21,7 +21,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
 
 pub const SCHEMA_VERSION: u32 = 1 + MIGRATIONS.len() as u32;
 
-pub(super) fn migrate(tx: &Transaction<'_>) -> StoreResult<()> {
+pub(super) fn migrate(tx: &Connection) -> StoreResult<()> {
     let current: u32 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     if current > SCHEMA_VERSION {
         return Err(StoreError::Migration {
@@ -43,7 +43,7 @@ pub(super) fn migrate(tx: &Transaction<'_>) -> StoreResult<()> {
     Ok(())
 }
 
-fn apply(tx: &Transaction<'_>, version: u32, sql: &str) -> StoreResult<()> {
+fn apply(tx: &Connection, version: u32, sql: &str) -> StoreResult<()> {
     tx.execute_batch(sql)
         .and_then(|_| tx.pragma_update(None, "user_version", version))
         .map_err(|e| StoreError::Migration {
@@ -61,7 +61,7 @@ mod tests {
     fn a_new_database_is_at_the_latest_version_and_reopening_is_a_no_op() {
         let (dir, store) = open_temp();
         let version: u32 = store
-            .read_blocking(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .read_blocking(|c| Ok(c.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?))
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
         drop(store);
@@ -91,11 +91,10 @@ mod tests {
         let store = crate::store::Store::open(&path, 1, std::time::Duration::from_secs(1)).unwrap();
         let (email, mfa): (String, bool) = store
             .read_blocking(|c| {
-                Ok(
-                    c.query_row("SELECT email, mfa_enabled FROM users", [], |r| {
+                Ok(c.conn
+                    .query_row("SELECT email, mfa_enabled FROM users", [], |r| {
                         Ok((r.get(0)?, r.get(1)?))
-                    })?,
-                )
+                    })?)
             })
             .unwrap();
         assert_eq!((email.as_str(), mfa), ("ada@example.com", false));
@@ -129,7 +128,11 @@ mod tests {
     fn a_database_from_a_newer_binary_is_refused() {
         let (dir, store) = open_temp();
         store
-            .write_blocking(|tx| Ok(tx.pragma_update(None, "user_version", SCHEMA_VERSION + 1)?))
+            .write_blocking(|db| {
+                Ok(db
+                    .conn
+                    .pragma_update(None, "user_version", SCHEMA_VERSION + 1)?)
+            })
             .unwrap();
         drop(store);
         let again = crate::store::Store::open(

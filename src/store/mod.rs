@@ -22,13 +22,16 @@ use std::time::Duration;
 
 use r2d2::{CustomizeConnection, Pool};
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{Connection, Row, ToSql, Transaction, TransactionBehavior};
+use rusqlite::{Connection, Row, ToSql, TransactionBehavior};
 
 pub use migrate::SCHEMA_VERSION;
-/// The connection type the read and write closures receive.
-pub use rusqlite::Connection as Conn;
-/// The transaction a write closure receives.
-pub type Tx<'c> = Transaction<'c>;
+
+/// The database inside one of the store's transactions, as code outside `store/` sees it: a
+/// handle to pass to store functions, never a way to run SQL of its own. Read closures get a
+/// read transaction's, write closures a `BEGIN IMMEDIATE` transaction's.
+pub struct Db<'c> {
+    pub(in crate::store) conn: &'c Connection,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -109,7 +112,7 @@ impl Store {
             .connection_customizer(Box::new(ConnectionSetup { busy_timeout }))
             .build(manager)?;
         let store = Store { pool };
-        store.write_blocking(migrate::migrate)?;
+        store.write_blocking(|db| migrate::migrate(db.conn))?;
         Ok(store)
     }
 
@@ -118,7 +121,7 @@ impl Store {
     pub async fn read<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Db<'_>) -> StoreResult<T> + Send + 'static,
     {
         let store = self.clone();
         tokio::task::spawn_blocking(move || store.read_blocking(f))
@@ -131,7 +134,7 @@ impl Store {
     pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> StoreResult<T> + Send + 'static,
+        F: FnOnce(&Db<'_>) -> StoreResult<T> + Send + 'static,
     {
         let store = self.clone();
         tokio::task::spawn_blocking(move || store.write_blocking(f))
@@ -143,42 +146,36 @@ impl Store {
     /// rolls back on any `Err`).
     pub fn write_with<T, E: From<StoreError>>(
         &self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
+        f: impl FnOnce(&Db<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
         let mut conn = self.pool.get().map_err(StoreError::from)?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StoreError::from)?;
-        let value = f(&tx)?;
+        let value = f(&Db { conn: &tx })?;
         tx.commit().map_err(StoreError::from)?;
         Ok(value)
     }
 
     /// `read` for callers that are already off the async threads (CLI, startup).
-    pub fn read_blocking<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> StoreResult<T>,
-    ) -> StoreResult<T> {
+    pub fn read_blocking<T>(&self, f: impl FnOnce(&Db<'_>) -> StoreResult<T>) -> StoreResult<T> {
         let conn = self.pool.get()?;
         let snapshot = Snapshot::begin(&conn)?;
-        let value = f(&conn)?;
+        let value = f(&Db { conn: &conn })?;
         snapshot.end()?;
         Ok(value)
     }
 
     /// `write` for callers that are already off the async threads (CLI, startup).
-    pub fn write_blocking<T>(
-        &self,
-        f: impl FnOnce(&Transaction<'_>) -> StoreResult<T>,
-    ) -> StoreResult<T> {
+    pub fn write_blocking<T>(&self, f: impl FnOnce(&Db<'_>) -> StoreResult<T>) -> StoreResult<T> {
         // IMMEDIATE takes the write lock up front: two writers never deadlock on an upgrade.
         self.write_with(f)
     }
 
     /// `SELECT 1` through the pool: the readiness probe.
     pub async fn ping(&self) -> StoreResult<()> {
-        self.read(|conn| {
-            conn.query_row("SELECT 1", [], |_| Ok(()))?;
+        self.read(|db| {
+            db.conn.query_row("SELECT 1", [], |_| Ok(()))?;
             Ok(())
         })
         .await
@@ -240,7 +237,7 @@ pub(crate) enum Count<'a> {
 /// `params` followed by the limit and the offset as its last two parameters. Both statements
 /// are cached per connection; run inside one read, the count and the page agree.
 pub(crate) fn page<T>(
-    conn: &Connection,
+    db: &Db<'_>,
     count: Count<'_>,
     select: &str,
     params: &[&dyn ToSql],
@@ -250,7 +247,10 @@ pub(crate) fn page<T>(
 ) -> StoreResult<(u64, Vec<T>)> {
     let count = match count {
         Count::Known(n) => n,
-        Count::Query(sql) => conn.prepare_cached(sql)?.query_row(params, |r| r.get(0))?,
+        Count::Query(sql) => db
+            .conn
+            .prepare_cached(sql)?
+            .query_row(params, |r| r.get(0))?,
     };
     // SQLite binds signed integers. Saturating is exact here: an offset of i64::MAX is past
     // the end of any table, and a limit of i64::MAX takes every row.
@@ -260,7 +260,8 @@ pub(crate) fn page<T>(
     );
     let mut all = params.to_vec();
     all.extend([&limit as &dyn ToSql, &offset]);
-    let rows = conn
+    let rows = db
+        .conn
         .prepare_cached(select)?
         .query_map(&*all, row)?
         .collect::<Result<_, _>>()?;

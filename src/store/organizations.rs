@@ -1,8 +1,8 @@
 //! The `organizations` table.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, OptionalExtension};
 
-use super::StoreResult;
+use super::{Db, StoreResult};
 use crate::domain::{now, Id, UnixTime};
 
 #[derive(Debug, Clone)]
@@ -12,17 +12,20 @@ pub struct Organization {
     pub created_at: UnixTime,
 }
 
-pub fn create(conn: &Connection, name: &str) -> StoreResult<Id> {
-    conn.execute(
-        "INSERT INTO organizations (name, created_at) VALUES (?1, ?2)",
-        params![name, now()],
-    )
-    .map_err(|e| super::conflict_on_unique(e, "an organization with this name already exists"))?;
-    Ok(conn.last_insert_rowid())
+pub fn create(db: &Db<'_>, name: &str) -> StoreResult<Id> {
+    db.conn
+        .execute(
+            "INSERT INTO organizations (name, created_at) VALUES (?1, ?2)",
+            params![name, now()],
+        )
+        .map_err(|e| {
+            super::conflict_on_unique(e, "an organization with this name already exists")
+        })?;
+    Ok(db.conn.last_insert_rowid())
 }
 
-pub fn get(conn: &Connection, id: Id) -> StoreResult<Organization> {
-    Ok(conn.query_row(
+pub fn get(db: &Db<'_>, id: Id) -> StoreResult<Organization> {
+    Ok(db.conn.query_row(
         "SELECT id, name, created_at FROM organizations WHERE id = ?1",
         [id],
         |row| {
@@ -37,8 +40,9 @@ pub fn get(conn: &Connection, id: Id) -> StoreResult<Organization> {
 
 /// Organizations are named by people on the command line; names are unique ignoring case,
 /// so a name matches at most one.
-pub fn find_by_name(conn: &Connection, name: &str) -> StoreResult<Option<Id>> {
-    Ok(conn
+pub fn find_by_name(db: &Db<'_>, name: &str) -> StoreResult<Option<Id>> {
+    Ok(db
+        .conn
         .query_row(
             "SELECT id FROM organizations WHERE name = ?1 COLLATE NOCASE",
             [name],
@@ -48,20 +52,23 @@ pub fn find_by_name(conn: &Connection, name: &str) -> StoreResult<Option<Id>> {
 }
 
 /// Every organization's id and name, for the live state.
-pub fn names(conn: &Connection) -> StoreResult<Vec<(Id, String)>> {
-    let mut stmt = conn.prepare("SELECT id, name FROM organizations")?;
+pub fn names(db: &Db<'_>) -> StoreResult<Vec<(Id, String)>> {
+    let mut stmt = db.conn.prepare("SELECT id, name FROM organizations")?;
     let rows = stmt
         .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<Result<_, _>>()?;
     Ok(rows)
 }
 
-pub fn rename(conn: &Connection, id: Id, name: &str) -> StoreResult<()> {
-    conn.execute(
-        "UPDATE organizations SET name = ?2 WHERE id = ?1",
-        params![id, name],
-    )
-    .map_err(|e| super::conflict_on_unique(e, "an organization with this name already exists"))?;
+pub fn rename(db: &Db<'_>, id: Id, name: &str) -> StoreResult<()> {
+    db.conn
+        .execute(
+            "UPDATE organizations SET name = ?2 WHERE id = ?1",
+            params![id, name],
+        )
+        .map_err(|e| {
+            super::conflict_on_unique(e, "an organization with this name already exists")
+        })?;
     Ok(())
 }
 

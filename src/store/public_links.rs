@@ -1,10 +1,27 @@
 //! The `public_links` table: share tokens of reports and dashboards, at most one working per
 //! resource, with their expiry and view counts.
 
-use rusqlite::{params, Connection, Row};
+use rusqlite::{params, Row};
 
-use super::StoreResult;
+use super::{Db, StoreResult};
 use crate::domain::{now, Id, UnixTime};
+
+/// What a public link shares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shared {
+    Report,
+    Dashboard,
+}
+
+impl Shared {
+    /// The `resource_type` column's value, also the audit entries' target type.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Shared::Report => "report",
+            Shared::Dashboard => "dashboard",
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct PublicLink {
@@ -36,7 +53,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<PublicLink> {
 
 /// A new link for the resource, replacing (revoking) the one it had.
 pub fn create(
-    conn: &Connection,
+    db: &Db<'_>,
     organization_id: Id,
     resource_type: &str,
     resource_id: Id,
@@ -44,22 +61,22 @@ pub fn create(
     expires_at: Option<UnixTime>,
     created_by: Id,
 ) -> StoreResult<PublicLink> {
-    revoke_all(conn, resource_type, resource_id)?;
-    conn.execute(
+    revoke_all(db, resource_type, resource_id)?;
+    db.conn.execute(
         "INSERT INTO public_links (organization_id, resource_type, resource_id, token, created_by, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![organization_id, resource_type, resource_id, token, created_by, now(), expires_at],
     )?;
-    Ok(conn.query_row(
+    Ok(db.conn.query_row(
         &format!("SELECT {COLUMNS} FROM public_links WHERE id = ?1"),
-        [conn.last_insert_rowid()],
+        [db.conn.last_insert_rowid()],
         from_row,
     )?)
 }
 
 /// The resource's link that still works, if any.
-pub fn current(conn: &Connection, resource_type: &str, resource_id: Id) -> StoreResult<PublicLink> {
-    Ok(conn.query_row(
+pub fn current(db: &Db<'_>, resource_type: &str, resource_id: Id) -> StoreResult<PublicLink> {
+    Ok(db.conn.query_row(
         &format!(
             "SELECT {COLUMNS} FROM public_links
              WHERE resource_type = ?1 AND resource_id = ?2 AND revoked_at IS NULL
@@ -73,12 +90,8 @@ pub fn current(conn: &Connection, resource_type: &str, resource_id: Id) -> Store
 
 /// Revokes every unrevoked link of the resource (a new link replaces them; a deleted resource
 /// takes them along).
-pub(super) fn revoke_all(
-    conn: &Connection,
-    resource_type: &str,
-    resource_id: Id,
-) -> StoreResult<()> {
-    conn.execute(
+pub(super) fn revoke_all(db: &Db<'_>, resource_type: &str, resource_id: Id) -> StoreResult<()> {
+    db.conn.execute(
         "UPDATE public_links SET revoked_at = ?3
          WHERE resource_type = ?1 AND resource_id = ?2 AND revoked_at IS NULL",
         params![resource_type, resource_id, now()],
@@ -87,15 +100,15 @@ pub(super) fn revoke_all(
 }
 
 /// Revokes the resource's working link; `NotFound` when there is none.
-pub fn revoke(conn: &Connection, resource_type: &str, resource_id: Id) -> StoreResult<PublicLink> {
-    let working = current(conn, resource_type, resource_id)?;
-    revoke_all(conn, resource_type, resource_id)?;
+pub fn revoke(db: &Db<'_>, resource_type: &str, resource_id: Id) -> StoreResult<PublicLink> {
+    let working = current(db, resource_type, resource_id)?;
+    revoke_all(db, resource_type, resource_id)?;
     Ok(working)
 }
 
 /// Resolves a token to its working link (a read: views are counted in memory).
-pub fn find(conn: &Connection, resource_type: &str, token: &str) -> StoreResult<PublicLink> {
-    Ok(conn.query_row(
+pub fn find(db: &Db<'_>, resource_type: &str, token: &str) -> StoreResult<PublicLink> {
+    Ok(db.conn.query_row(
         &format!(
             "SELECT {COLUMNS} FROM public_links
              WHERE token = ?1 AND resource_type = ?2 AND revoked_at IS NULL
@@ -107,9 +120,10 @@ pub fn find(conn: &Connection, resource_type: &str, token: &str) -> StoreResult<
 }
 
 /// Adds views counted in memory: `(link id, views)`.
-pub fn record_views(conn: &Connection, views: &[(Id, u64)]) -> StoreResult<()> {
-    let mut stmt =
-        conn.prepare_cached("UPDATE public_links SET view_count = view_count + ?2 WHERE id = ?1")?;
+pub fn record_views(db: &Db<'_>, views: &[(Id, u64)]) -> StoreResult<()> {
+    let mut stmt = db
+        .conn
+        .prepare_cached("UPDATE public_links SET view_count = view_count + ?2 WHERE id = ?1")?;
     for (id, count) in views {
         stmt.execute(params![id, i64::try_from(*count).unwrap_or(i64::MAX)])?;
     }
@@ -117,8 +131,8 @@ pub fn record_views(conn: &Connection, views: &[(Id, u64)]) -> StoreResult<()> {
 }
 
 /// The resource type of a working token, for `/s/{token}`.
-pub fn resource_type(conn: &Connection, token: &str) -> StoreResult<String> {
-    Ok(conn.query_row(
+pub fn resource_type(db: &Db<'_>, token: &str) -> StoreResult<String> {
+    Ok(db.conn.query_row(
         "SELECT resource_type FROM public_links WHERE token = ?1 AND revoked_at IS NULL
            AND (expires_at IS NULL OR expires_at > ?2)",
         params![token, now()],

@@ -1,10 +1,10 @@
 //! The `reports` table: generated reports, charged to the month's credits, and the demo
 //! seeding. Every query is scoped by organization: a row of another organization is not found.
 
-use rusqlite::{params, Connection, Row};
+use rusqlite::{params, Row};
 
 use super::row_counts::{add_count, count_of, recount};
-use super::{public_links, usage, Count, StoreError, StoreResult};
+use super::{public_links, usage, Count, Db, StoreError, StoreResult};
 use crate::domain::{now, Id, UnixTime};
 
 #[derive(Debug, Clone)]
@@ -53,9 +53,9 @@ pub struct NewReport<'a> {
 }
 
 /// Stores a completed report and charges its credits in the caller's transaction.
-pub fn create(conn: &Connection, r: &NewReport<'_>, allowance: i64) -> StoreResult<Report> {
+pub fn create(db: &Db<'_>, r: &NewReport<'_>, allowance: i64) -> StoreResult<Report> {
     let at = now();
-    conn.execute(
+    db.conn.execute(
         "INSERT INTO reports (organization_id, title, status, data_source_id, prompt, summary,
                               content, credits_used, created_by, created_at, completed_at)
          VALUES (?1, ?2, 'completed', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
@@ -71,21 +71,21 @@ pub fn create(conn: &Connection, r: &NewReport<'_>, allowance: i64) -> StoreResu
             at
         ],
     )?;
-    let id = conn.last_insert_rowid();
+    let id = db.conn.last_insert_rowid();
     usage::charge(
-        conn,
+        db,
         r.organization_id,
         "report_generation",
         r.credits,
         id,
         allowance,
     )?;
-    add_count(conn, r.organization_id, "report", 1)?;
-    get(conn, r.organization_id, id)
+    add_count(db, r.organization_id, "report", 1)?;
+    get(db, r.organization_id, id)
 }
 
-pub fn get(conn: &Connection, organization_id: Id, id: Id) -> StoreResult<Report> {
-    Ok(conn.query_row(
+pub fn get(db: &Db<'_>, organization_id: Id, id: Id) -> StoreResult<Report> {
+    Ok(db.conn.query_row(
         &format!("SELECT {COLUMNS} FROM reports WHERE id = ?1 AND organization_id = ?2"),
         params![id, organization_id],
         from_row,
@@ -94,14 +94,14 @@ pub fn get(conn: &Connection, organization_id: Id, id: Id) -> StoreResult<Report
 
 /// One page of the organization's reports, newest first; the total comes from `row_counts`.
 pub fn list(
-    conn: &Connection,
+    db: &Db<'_>,
     organization_id: Id,
     offset: u64,
     limit: u64,
 ) -> StoreResult<(u64, Vec<Report>)> {
     super::page(
-        conn,
-        Count::Known(count_of(conn, organization_id, "report")?),
+        db,
+        Count::Known(count_of(db, organization_id, "report")?),
         &format!(
             "SELECT {COLUMNS} FROM reports WHERE organization_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3"
         ),
@@ -113,28 +113,28 @@ pub fn list(
 }
 
 /// Deletes the report and revokes its public link.
-pub fn delete(conn: &Connection, organization_id: Id, id: Id) -> StoreResult<()> {
-    let n = conn.execute(
+pub fn delete(db: &Db<'_>, organization_id: Id, id: Id) -> StoreResult<()> {
+    let n = db.conn.execute(
         "DELETE FROM reports WHERE id = ?1 AND organization_id = ?2",
         params![id, organization_id],
     )?;
     if n == 0 {
         return Err(StoreError::NotFound);
     }
-    add_count(conn, organization_id, "report", -1)?;
-    public_links::revoke_all(conn, "report", id)
+    add_count(db, organization_id, "report", -1)?;
+    public_links::revoke_all(db, "report", id)
 }
 
 /// Demo content: `count` completed reports on `data_source_id`, charged nothing.
 pub fn seed(
-    conn: &Connection,
+    db: &Db<'_>,
     organization_id: Id,
     data_source_id: Id,
     created_by: Id,
     count: u64,
 ) -> StoreResult<()> {
     let at = now();
-    let mut stmt = conn.prepare(
+    let mut stmt = db.conn.prepare(
         "INSERT INTO reports (organization_id, title, status, data_source_id, prompt, summary,
                               content, credits_used, created_by, created_at, completed_at)
          VALUES (?1, ?2, 'completed', ?3, ?4, ?5, ?6, 0, ?7, ?8, ?8)",
@@ -160,24 +160,24 @@ pub fn seed(
             at - (count - n) as i64 * 60,
         ])?;
     }
-    recount(conn, organization_id)
+    recount(db, organization_id)
 }
 
 /// Figures the report generator summarises: (reports, dashboards, goals, data sources).
-pub fn figures(conn: &Connection, organization_id: Id) -> StoreResult<(u64, u64, u64, u64)> {
-    let goals = conn.query_row(
+pub fn figures(db: &Db<'_>, organization_id: Id) -> StoreResult<(u64, u64, u64, u64)> {
+    let goals = db.conn.query_row(
         "SELECT COUNT(*) FROM goals WHERE organization_id = ?1",
         [organization_id],
         |r| r.get(0),
     )?;
-    let sources = conn.query_row(
+    let sources = db.conn.query_row(
         "SELECT COUNT(*) FROM data_sources WHERE organization_id = ?1",
         [organization_id],
         |r| r.get(0),
     )?;
     Ok((
-        count_of(conn, organization_id, "report")?,
-        count_of(conn, organization_id, "dashboard")?,
+        count_of(db, organization_id, "report")?,
+        count_of(db, organization_id, "dashboard")?,
         goals,
         sources,
     ))

@@ -1,8 +1,8 @@
 //! The `sessions` table: one row per login, revoked on logout, reuse, password change.
 
-use rusqlite::{params, Connection, Row};
+use rusqlite::{params, Row};
 
-use super::{StoreError, StoreResult};
+use super::{Db, StoreError, StoreResult};
 use crate::domain::{now, Id, UnixTime};
 
 #[derive(Debug, Clone)]
@@ -43,9 +43,9 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Session> {
     })
 }
 
-pub fn create(conn: &Connection, session: &NewSession<'_>) -> StoreResult<Session> {
+pub fn create(db: &Db<'_>, session: &NewSession<'_>) -> StoreResult<Session> {
     let at = now();
-    conn.execute(
+    db.conn.execute(
         "INSERT INTO sessions (user_id, created_at, expires_at, last_seen_at, ip, user_agent, refresh_jti)
          VALUES (?1, ?2, ?3, ?2, ?4, ?5, ?6)",
         params![
@@ -57,11 +57,11 @@ pub fn create(conn: &Connection, session: &NewSession<'_>) -> StoreResult<Sessio
             session.refresh_jti
         ],
     )?;
-    get(conn, conn.last_insert_rowid())
+    get(db, db.conn.last_insert_rowid())
 }
 
-pub fn get(conn: &Connection, id: Id) -> StoreResult<Session> {
-    Ok(conn.query_row(
+pub fn get(db: &Db<'_>, id: Id) -> StoreResult<Session> {
+    Ok(db.conn.query_row(
         &format!("SELECT {COLUMNS} FROM sessions WHERE id = ?1"),
         [id],
         from_row,
@@ -70,8 +70,8 @@ pub fn get(conn: &Connection, id: Id) -> StoreResult<Session> {
 
 /// Sessions not past their end, revoked ones included: the live state keeps those as revoked,
 /// so that a listing never leaves an older, unrevoked state of one behind.
-pub fn unexpired(conn: &Connection) -> StoreResult<Vec<Session>> {
-    let mut stmt = conn.prepare(&format!(
+pub fn unexpired(db: &Db<'_>) -> StoreResult<Vec<Session>> {
+    let mut stmt = db.conn.prepare(&format!(
         "SELECT {COLUMNS} FROM sessions WHERE expires_at > ?1"
     ))?;
     let sessions = stmt
@@ -80,8 +80,8 @@ pub fn unexpired(conn: &Connection) -> StoreResult<Vec<Session>> {
     Ok(sessions)
 }
 
-pub fn live_for_user(conn: &Connection, user_id: Id) -> StoreResult<Vec<Session>> {
-    let mut stmt = conn.prepare(&format!(
+pub fn live_for_user(db: &Db<'_>, user_id: Id) -> StoreResult<Vec<Session>> {
+    let mut stmt = db.conn.prepare(&format!(
         "SELECT {COLUMNS} FROM sessions
          WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2 ORDER BY id"
     ))?;
@@ -93,8 +93,8 @@ pub fn live_for_user(conn: &Connection, user_id: Id) -> StoreResult<Vec<Session>
 
 /// Replaces the expected refresh jti if it is still `current`; `false` means the presented
 /// token was already used (or the session is gone): a reuse.
-pub fn rotate_refresh(conn: &Connection, id: Id, current: &str, next: &str) -> StoreResult<bool> {
-    let changed = conn.execute(
+pub fn rotate_refresh(db: &Db<'_>, id: Id, current: &str, next: &str) -> StoreResult<bool> {
+    let changed = db.conn.execute(
         "UPDATE sessions SET refresh_jti = ?3, last_seen_at = ?4
          WHERE id = ?1 AND refresh_jti = ?2 AND revoked_at IS NULL",
         params![id, current, next, now()],
@@ -102,8 +102,8 @@ pub fn rotate_refresh(conn: &Connection, id: Id, current: &str, next: &str) -> S
     Ok(changed == 1)
 }
 
-pub fn revoke(conn: &Connection, id: Id) -> StoreResult<()> {
-    let changed = conn.execute(
+pub fn revoke(db: &Db<'_>, id: Id) -> StoreResult<()> {
+    let changed = db.conn.execute(
         "UPDATE sessions SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
         params![id, now()],
     )?;
@@ -114,12 +114,8 @@ pub fn revoke(conn: &Connection, id: Id) -> StoreResult<()> {
 }
 
 /// Revokes every live session of the user but `keep`; returns the ids revoked.
-pub fn revoke_all_for_user(
-    conn: &Connection,
-    user_id: Id,
-    keep: Option<Id>,
-) -> StoreResult<Vec<Id>> {
-    let mut stmt = conn.prepare(
+pub fn revoke_all_for_user(db: &Db<'_>, user_id: Id, keep: Option<Id>) -> StoreResult<Vec<Id>> {
+    let mut stmt = db.conn.prepare(
         "UPDATE sessions SET revoked_at = ?3
          WHERE user_id = ?1 AND revoked_at IS NULL AND id IS NOT ?2 RETURNING id",
     )?;
@@ -129,8 +125,8 @@ pub fn revoke_all_for_user(
     Ok(ids)
 }
 
-pub fn touch(conn: &Connection, id: Id, at: UnixTime) -> StoreResult<()> {
-    conn.execute(
+pub fn touch(db: &Db<'_>, id: Id, at: UnixTime) -> StoreResult<()> {
+    db.conn.execute(
         "UPDATE sessions SET last_seen_at = ?2 WHERE id = ?1 AND last_seen_at < ?2",
         params![id, at],
     )?;

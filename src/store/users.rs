@@ -1,8 +1,8 @@
 //! The `users` table: accounts, roles, password hashes.
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, OptionalExtension, Row};
 
-use super::{conflict_on_unique, Count, StoreError, StoreResult};
+use super::{conflict_on_unique, Count, Db, StoreError, StoreResult};
 use crate::domain::{now, Email, Id, Role, UnixTime};
 
 #[derive(Debug, Clone)]
@@ -55,9 +55,9 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<User> {
     })
 }
 
-pub fn create(conn: &Connection, user: &NewUser<'_>) -> StoreResult<Id> {
+pub fn create(db: &Db<'_>, user: &NewUser<'_>) -> StoreResult<Id> {
     let at = now();
-    conn.execute(
+    db.conn.execute(
         "INSERT INTO users (organization_id, email, name, role, password_hash, password_changed_at, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
         params![
@@ -70,19 +70,20 @@ pub fn create(conn: &Connection, user: &NewUser<'_>) -> StoreResult<Id> {
         ],
     )
     .map_err(|e| conflict_on_unique(e, "a user with this email already exists"))?;
-    Ok(conn.last_insert_rowid())
+    Ok(db.conn.last_insert_rowid())
 }
 
-pub fn get(conn: &Connection, id: Id) -> StoreResult<User> {
-    Ok(conn.query_row(
+pub fn get(db: &Db<'_>, id: Id) -> StoreResult<User> {
+    Ok(db.conn.query_row(
         &format!("SELECT {COLUMNS} FROM users WHERE id = ?1"),
         [id],
         from_row,
     )?)
 }
 
-pub fn find_by_email(conn: &Connection, email: &Email) -> StoreResult<Option<User>> {
-    Ok(conn
+pub fn find_by_email(db: &Db<'_>, email: &Email) -> StoreResult<Option<User>> {
+    Ok(db
+        .conn
         .query_row(
             &format!("SELECT {COLUMNS} FROM users WHERE email = ?1"),
             [email.as_str()],
@@ -91,16 +92,18 @@ pub fn find_by_email(conn: &Connection, email: &Email) -> StoreResult<Option<Use
         .optional()?)
 }
 
-pub fn all(conn: &Connection) -> StoreResult<Vec<User>> {
-    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM users ORDER BY id"))?;
+pub fn all(db: &Db<'_>) -> StoreResult<Vec<User>> {
+    let mut stmt = db
+        .conn
+        .prepare(&format!("SELECT {COLUMNS} FROM users ORDER BY id"))?;
     let users = stmt.query_map([], from_row)?.collect::<Result<_, _>>()?;
     Ok(users)
 }
 
 /// Replaces the password and keeps the old hash in the history (the last few are refused).
-pub fn set_password(conn: &Connection, id: Id, password_hash: &str) -> StoreResult<()> {
+pub fn set_password(db: &Db<'_>, id: Id, password_hash: &str) -> StoreResult<()> {
     let at = now();
-    let changed = conn.execute(
+    let changed = db.conn.execute(
         "INSERT INTO password_history (user_id, password_hash, created_at)
          SELECT id, password_hash, ?2 FROM users WHERE id = ?1",
         params![id, at],
@@ -108,7 +111,7 @@ pub fn set_password(conn: &Connection, id: Id, password_hash: &str) -> StoreResu
     if changed == 0 {
         return Err(StoreError::NotFound);
     }
-    conn.execute(
+    db.conn.execute(
         "UPDATE users SET password_hash = ?2, password_changed_at = ?3 WHERE id = ?1",
         params![id, password_hash, at],
     )?;
@@ -116,9 +119,9 @@ pub fn set_password(conn: &Connection, id: Id, password_hash: &str) -> StoreResu
 }
 
 /// The current hash and the previous ones, newest first, `limit` in all.
-pub fn recent_password_hashes(conn: &Connection, id: Id, limit: usize) -> StoreResult<Vec<String>> {
-    let mut hashes = vec![get(conn, id)?.password_hash];
-    let mut stmt = conn.prepare(
+pub fn recent_password_hashes(db: &Db<'_>, id: Id, limit: usize) -> StoreResult<Vec<String>> {
+    let mut hashes = vec![get(db, id)?.password_hash];
+    let mut stmt = db.conn.prepare(
         "SELECT password_hash FROM password_history WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2",
     )?;
     let older = stmt.query_map(params![id, limit.saturating_sub(1) as i64], |row| {
@@ -131,17 +134,19 @@ pub fn recent_password_hashes(conn: &Connection, id: Id, limit: usize) -> StoreR
 }
 
 /// The pending or active TOTP secret, as stored (sealed).
-pub fn mfa_secret(conn: &Connection, id: Id) -> StoreResult<Option<String>> {
-    Ok(
-        conn.query_row("SELECT mfa_secret FROM users WHERE id = ?1", [id], |row| {
+pub fn mfa_secret(db: &Db<'_>, id: Id) -> StoreResult<Option<String>> {
+    Ok(db
+        .conn
+        .query_row("SELECT mfa_secret FROM users WHERE id = ?1", [id], |row| {
             row.get(0)
-        })?,
-    )
+        })?)
 }
 
 /// Every stored TOTP secret, pending or active, by user.
-pub fn all_mfa_secrets(conn: &Connection) -> StoreResult<Vec<(Id, String)>> {
-    let mut stmt = conn.prepare("SELECT id, mfa_secret FROM users WHERE mfa_secret IS NOT NULL")?;
+pub fn all_mfa_secrets(db: &Db<'_>) -> StoreResult<Vec<(Id, String)>> {
+    let mut stmt = db
+        .conn
+        .prepare("SELECT id, mfa_secret FROM users WHERE mfa_secret IS NOT NULL")?;
     let rows = stmt
         .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<Result<_, _>>()?;
@@ -149,8 +154,8 @@ pub fn all_mfa_secrets(conn: &Connection) -> StoreResult<Vec<(Id, String)>> {
 }
 
 /// Replaces a stored secret as it is (the same secret in another form), enabled or not.
-pub fn replace_mfa_secret(conn: &Connection, id: Id, stored: &str) -> StoreResult<()> {
-    conn.execute(
+pub fn replace_mfa_secret(db: &Db<'_>, id: Id, stored: &str) -> StoreResult<()> {
+    db.conn.execute(
         "UPDATE users SET mfa_secret = ?2 WHERE id = ?1",
         params![id, stored],
     )?;
@@ -158,41 +163,45 @@ pub fn replace_mfa_secret(conn: &Connection, id: Id, stored: &str) -> StoreResul
 }
 
 /// Stores a new pending secret (in the sealed form `auth::sealed` makes).
-pub fn set_mfa_secret(conn: &Connection, id: Id, secret: &str) -> StoreResult<()> {
-    conn.execute(
+pub fn set_mfa_secret(db: &Db<'_>, id: Id, secret: &str) -> StoreResult<()> {
+    db.conn.execute(
         "UPDATE users SET mfa_secret = ?2, mfa_last_step = 0 WHERE id = ?1 AND mfa_enabled = 0",
         params![id, secret],
     )?;
     Ok(())
 }
 
-pub fn set_mfa_enabled(conn: &Connection, id: Id, enabled: bool) -> StoreResult<()> {
+pub fn set_mfa_enabled(db: &Db<'_>, id: Id, enabled: bool) -> StoreResult<()> {
     if enabled {
-        conn.execute("UPDATE users SET mfa_enabled = 1 WHERE id = ?1", [id])?;
+        db.conn
+            .execute("UPDATE users SET mfa_enabled = 1 WHERE id = ?1", [id])?;
     } else {
-        conn.execute(
+        db.conn.execute(
             "UPDATE users SET mfa_enabled = 0, mfa_secret = NULL, mfa_last_step = 0 WHERE id = ?1",
             [id],
         )?;
-        conn.execute("DELETE FROM recovery_codes WHERE user_id = ?1", [id])?;
+        db.conn
+            .execute("DELETE FROM recovery_codes WHERE user_id = ?1", [id])?;
     }
     Ok(())
 }
 
 /// Records `step` as the last accepted TOTP step; `false` when it (or a later one) was
 /// already accepted: the code is a replay. Atomic, so two parallel uses cannot both pass.
-pub fn accept_totp_step(conn: &Connection, id: Id, step: i64) -> StoreResult<bool> {
-    let changed = conn.execute(
+pub fn accept_totp_step(db: &Db<'_>, id: Id, step: i64) -> StoreResult<bool> {
+    let changed = db.conn.execute(
         "UPDATE users SET mfa_last_step = ?2 WHERE id = ?1 AND mfa_last_step < ?2",
         params![id, step],
     )?;
     Ok(changed == 1)
 }
 
-pub fn replace_recovery_codes(conn: &Connection, id: Id, hashes: &[String]) -> StoreResult<()> {
-    conn.execute("DELETE FROM recovery_codes WHERE user_id = ?1", [id])?;
-    let mut stmt =
-        conn.prepare("INSERT INTO recovery_codes (user_id, code_hash) VALUES (?1, ?2)")?;
+pub fn replace_recovery_codes(db: &Db<'_>, id: Id, hashes: &[String]) -> StoreResult<()> {
+    db.conn
+        .execute("DELETE FROM recovery_codes WHERE user_id = ?1", [id])?;
+    let mut stmt = db
+        .conn
+        .prepare("INSERT INTO recovery_codes (user_id, code_hash) VALUES (?1, ?2)")?;
     for hash in hashes {
         stmt.execute(params![id, hash])?;
     }
@@ -200,8 +209,8 @@ pub fn replace_recovery_codes(conn: &Connection, id: Id, hashes: &[String]) -> S
 }
 
 /// Marks the unused code with this hash as used; `false` if there is none.
-pub fn use_recovery_code(conn: &Connection, id: Id, hash: &str) -> StoreResult<bool> {
-    let changed = conn.execute(
+pub fn use_recovery_code(db: &Db<'_>, id: Id, hash: &str) -> StoreResult<bool> {
+    let changed = db.conn.execute(
         "UPDATE recovery_codes SET used_at = ?3
          WHERE id = (SELECT id FROM recovery_codes
                      WHERE user_id = ?1 AND code_hash = ?2 AND used_at IS NULL LIMIT 1)",
@@ -212,13 +221,13 @@ pub fn use_recovery_code(conn: &Connection, id: Id, hash: &str) -> StoreResult<b
 
 /// One page of an organization's users, by id.
 pub fn page(
-    conn: &Connection,
+    db: &Db<'_>,
     organization_id: Id,
     offset: u64,
     limit: u64,
 ) -> StoreResult<(u64, Vec<User>)> {
     super::page(
-        conn,
+        db,
         Count::Query("SELECT COUNT(*) FROM users WHERE organization_id = ?1"),
         &format!(
             "SELECT {COLUMNS} FROM users WHERE organization_id = ?1 ORDER BY id LIMIT ?2 OFFSET ?3"
@@ -230,40 +239,43 @@ pub fn page(
     )
 }
 
-pub fn set_role(conn: &Connection, id: Id, role: Role) -> StoreResult<()> {
-    conn.execute(
-        "UPDATE users SET role = ?2 WHERE id = ?1",
-        params![id, role.as_str()],
-    )
-    .map_err(|e| conflict_on_unique(e, "the organization already has an owner"))?;
+pub fn set_role(db: &Db<'_>, id: Id, role: Role) -> StoreResult<()> {
+    db.conn
+        .execute(
+            "UPDATE users SET role = ?2 WHERE id = ?1",
+            params![id, role.as_str()],
+        )
+        .map_err(|e| conflict_on_unique(e, "the organization already has an owner"))?;
     Ok(())
 }
 
-pub fn set_active(conn: &Connection, id: Id, active: bool) -> StoreResult<()> {
-    conn.execute(
+pub fn set_active(db: &Db<'_>, id: Id, active: bool) -> StoreResult<()> {
+    db.conn.execute(
         "UPDATE users SET is_active = ?2 WHERE id = ?1",
         params![id, active],
     )?;
     Ok(())
 }
 
-pub fn set_name(conn: &Connection, id: Id, name: &str) -> StoreResult<()> {
-    conn.execute(
+pub fn set_name(db: &Db<'_>, id: Id, name: &str) -> StoreResult<()> {
+    db.conn.execute(
         "UPDATE users SET name = ?2 WHERE id = ?1",
         params![id, name],
     )?;
     Ok(())
 }
 
-pub fn count(conn: &Connection) -> StoreResult<i64> {
-    Ok(conn.query_row("SELECT COUNT(*) FROM users", [], |row| row.get(0))?)
+pub fn count(db: &Db<'_>) -> StoreResult<i64> {
+    Ok(db
+        .conn
+        .query_row("SELECT COUNT(*) FROM users", [], |row| row.get(0))?)
 }
 
 /// Moves the user's session epoch on: a login that verified the password before this commit
 /// cannot open its session after it (`session_epoch_is`). Called with every wholesale end of
 /// sessions: password change or reset, deactivation.
-pub fn bump_session_epoch(conn: &Connection, id: Id) -> StoreResult<()> {
-    conn.execute(
+pub fn bump_session_epoch(db: &Db<'_>, id: Id) -> StoreResult<()> {
+    db.conn.execute(
         "UPDATE users SET session_epoch = session_epoch + 1 WHERE id = ?1",
         [id],
     )?;
@@ -271,8 +283,9 @@ pub fn bump_session_epoch(conn: &Connection, id: Id) -> StoreResult<()> {
 }
 
 /// Whether the user is still active at the session epoch `epoch`.
-pub fn may_open_session(conn: &Connection, id: Id, epoch: i64) -> StoreResult<bool> {
-    Ok(conn
+pub fn may_open_session(db: &Db<'_>, id: Id, epoch: i64) -> StoreResult<bool> {
+    Ok(db
+        .conn
         .prepare_cached("SELECT session_epoch = ?2 AND is_active FROM users WHERE id = ?1")?
         .query_row(params![id, epoch], |row| row.get(0))
         .optional()?
@@ -302,7 +315,7 @@ mod tests {
                     },
                 )?;
                 // Stored lower-case by Email, but the column is NOCASE as a second guard.
-                let err = tx.execute(
+                let err = tx.conn.execute(
                     "INSERT INTO users (organization_id, email, role, password_hash, password_changed_at, created_at)
                      VALUES (?1, 'ADA@example.com', 'viewer', 'x', 0, 0)",
                     [org],

@@ -5,11 +5,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{details, org_page, text, Call};
+use super::{org_page, text, Call};
 use crate::domain::{Id, Timestamp};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::reply::{self, Response};
-use crate::store::audit::{self, Outcome};
+use crate::ops::content::{self, DashboardFields};
 use crate::store::dashboards::{self, Dashboard};
 
 /// Also the source of a shared dashboard's public view (`public_links`).
@@ -108,20 +108,13 @@ pub async fn create(call: Call<'_>) -> Result<Response, ApiError> {
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));
     }
-    let p = call.authorized()?.principal();
-    let (org, by) = (p.organization_id, p.user_id);
-    let d = call
-        .change(move |c| {
-            Ok(dashboards::create(
-                c.tx,
-                org,
-                &name,
-                &description,
-                &widgets,
-                by,
-            )?)
-        })
-        .await?;
+    call.authorized()?;
+    let fields = DashboardFields {
+        name,
+        description,
+        widgets,
+    };
+    let d = content::create_dashboard(call.app, &call.actor(), fields).await?;
     Ok(reply::created(&DashboardDto::from(d)))
 }
 
@@ -141,61 +134,37 @@ pub async fn update(call: Call<'_>) -> Result<Response, ApiError> {
         ));
     }
     let mut errors = FieldErrors::new();
-    let name = match &request.name {
-        Some(name) => text(&mut errors, "name", name, 1, 100),
-        None => current.name,
-    };
-    let description = match &request.description {
-        Some(d) => text(&mut errors, "description", d, 0, 1000),
-        None => current.description,
-    };
-    let widgets = match &request.widgets {
-        Some(w) => widgets_json(&mut errors, w),
-        None => current.widgets,
-    };
+    let name = request
+        .name
+        .as_ref()
+        .map(|name| text(&mut errors, "name", name, 1, 100));
+    let description = request
+        .description
+        .as_ref()
+        .map(|d| text(&mut errors, "description", d, 0, 1000));
+    let widgets = request
+        .widgets
+        .as_ref()
+        .map(|w| widgets_json(&mut errors, w));
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));
     }
-    let d = call
-        .change(move |c| {
-            Ok(dashboards::update(
-                c.tx,
-                org,
-                id,
-                &name,
-                &description,
-                &widgets,
-            )?)
-        })
-        .await?;
+    let reach = auth.reach();
+    let d = content::update_dashboard(call.app, &call.actor(), reach, id, move |now| {
+        DashboardFields {
+            name: name.unwrap_or(now.name),
+            description: description.unwrap_or(now.description),
+            widgets: widgets.unwrap_or(now.widgets),
+        }
+    })
+    .await?;
     Ok(reply::ok(&DashboardDto::from(d)))
 }
 
 /// DELETE /api/v1/dashboards/{id}/
 pub async fn delete(call: Call<'_>) -> Result<Response, ApiError> {
-    let auth = call.authorized()?.clone();
-    let (org, id) = (auth.principal().organization_id, call.id()?);
-    let current = call
-        .app
-        .store
-        .read(move |c| dashboards::get(c, org, id))
-        .await?;
-    if !auth.may_change(current.created_by) {
-        return Err(ApiError::denied(
-            "you may delete only dashboards you created",
-        ));
-    }
-    let mut entry = call.audit("dashboard.deleted", Outcome::Success);
-    entry.target_type = Some("dashboard");
-    entry.target_id = Some(id);
-    entry.details = details(&[("name", &current.name)]);
-    call.change(move |c| {
-        let tx = c.tx;
-        dashboards::delete(tx, org, id)?;
-        audit::record(tx, &entry)?;
-        Ok(())
-    })
-    .await?;
+    let reach = call.authorized()?.reach();
+    content::delete_dashboard(call.app, &call.actor(), reach, call.id()?).await?;
     Ok(reply::no_content())
 }
 
@@ -207,10 +176,6 @@ pub async fn refresh(call: Call<'_>) -> Result<Response, ApiError> {
         .read(move |c| dashboards::get(c, org, id))
         .await?;
     call.limit_generation()?;
-    let credits = &call.app.config.credits;
-    let (cost, allowance) = (credits.dashboard_refresh, credits.monthly_allowance);
-    let d = call
-        .change(move |c| Ok(dashboards::refresh(c.tx, org, id, cost, allowance)?))
-        .await?;
+    let d = content::refresh_dashboard(call.app, &call.actor(), id).await?;
     Ok(reply::ok(&DashboardDto::from(d)))
 }

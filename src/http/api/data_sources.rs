@@ -4,11 +4,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{details, org_page, text, Call};
+use super::{org_page, text, Call};
 use crate::domain::{Id, Timestamp};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::reply::{self, Response};
-use crate::store::audit::{self, Outcome};
+use crate::ops::content;
 use crate::store::data_sources::{self, DataSource};
 
 const SOURCE_TYPES: [&str; 6] = [
@@ -80,36 +80,14 @@ pub async fn create(call: Call<'_>) -> Result<Response, ApiError> {
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));
     }
-    let p = call.authorized()?.principal();
-    let (org, by) = (p.organization_id, p.user_id);
-    let d = call
-        .change(move |c| {
-            Ok(data_sources::create(
-                c.tx,
-                org,
-                &name,
-                &request.source_type,
-                by,
-            )?)
-        })
-        .await?;
+    call.authorized()?;
+    let d = content::create_data_source(call.app, &call.actor(), name, request.source_type).await?;
     Ok(reply::created(&DataSourceDto::from(d)))
 }
 
 /// DELETE /api/v1/data-sources/{id}/
 pub async fn delete(call: Call<'_>) -> Result<Response, ApiError> {
-    let (org, id) = (call.organization_id()?, call.id()?);
-    let mut entry = call.audit("data_source.deleted", Outcome::Success);
-    entry.target_type = Some("data_source");
-    entry.target_id = Some(id);
-    call.change(move |c| {
-        let tx = c.tx;
-        let d = data_sources::get(tx, org, id)?;
-        data_sources::delete(tx, org, id)?;
-        entry.details = details(&[("name", &d.name)]);
-        audit::record(tx, &entry)?;
-        Ok(())
-    })
-    .await?;
+    call.authorized()?;
+    content::delete_data_source(call.app, &call.actor(), call.id()?).await?;
     Ok(reply::no_content())
 }

@@ -9,7 +9,8 @@ use super::{org_page, text, Call};
 use crate::domain::{Id, Timestamp};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::reply::{self, Response};
-use crate::store::goals::{self, Goal, GoalFields};
+use crate::ops::content::{self, GoalSpec};
+use crate::store::goals::{self, Goal};
 
 #[derive(Serialize)]
 struct MilestoneDto {
@@ -85,15 +86,6 @@ struct GoalBody {
     milestones: Option<Vec<MilestoneBody>>,
 }
 
-struct ValidGoal {
-    name: String,
-    description: String,
-    unit: String,
-    target_value: f64,
-    due_date: Option<String>,
-    milestones: Option<Vec<(String, f64)>>,
-}
-
 fn finite(errors: &mut FieldErrors, field: &str, value: f64) {
     if !value.is_finite() {
         errors.insert(field.into(), vec!["must be a finite number".into()]);
@@ -101,7 +93,7 @@ fn finite(errors: &mut FieldErrors, field: &str, value: f64) {
 }
 
 /// Validates a body against `current` (PATCH) or as a new goal (`None`).
-fn validate(body: &GoalBody, current: Option<&Goal>) -> Result<ValidGoal, ApiError> {
+fn validate(body: &GoalBody, current: Option<&Goal>) -> Result<GoalSpec, ApiError> {
     let mut errors = FieldErrors::new();
     let name = match (&body.name, current) {
         (Some(n), _) => text(&mut errors, "name", n, 1, 200),
@@ -164,7 +156,7 @@ fn validate(body: &GoalBody, current: Option<&Goal>) -> Result<ValidGoal, ApiErr
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));
     }
-    Ok(ValidGoal {
+    Ok(GoalSpec {
         name,
         description,
         unit,
@@ -172,17 +164,6 @@ fn validate(body: &GoalBody, current: Option<&Goal>) -> Result<ValidGoal, ApiErr
         due_date,
         milestones,
     })
-}
-
-fn fields(v: &ValidGoal) -> GoalFields<'_> {
-    GoalFields {
-        name: &v.name,
-        description: &v.description,
-        unit: &v.unit,
-        target_value: v.target_value,
-        due_date: v.due_date.as_deref(),
-        milestones: v.milestones.as_deref(),
-    }
 }
 
 /// GET /api/v1/goals/
@@ -201,15 +182,9 @@ pub async fn get(call: Call<'_>) -> Result<Response, ApiError> {
 pub async fn create(call: Call<'_>) -> Result<Response, ApiError> {
     let body: GoalBody = call.json()?;
     let valid = validate(&body, None)?;
-    let p = call.authorized()?.principal();
-    let (org, by, current) = (
-        p.organization_id,
-        p.user_id,
-        body.current_value.unwrap_or(0.0),
-    );
-    let g = call
-        .change(move |c| Ok(goals::create(c.tx, org, &fields(&valid), current, by)?))
-        .await?;
+    call.authorized()?;
+    let current = body.current_value.unwrap_or(0.0);
+    let g = content::create_goal(call.app, &call.actor(), valid, current).await?;
     Ok(reply::created(&GoalDto::from(g)))
 }
 
@@ -225,9 +200,7 @@ pub async fn update(call: Call<'_>) -> Result<Response, ApiError> {
     let (org, id) = (call.authorized()?.principal().organization_id, call.id()?);
     let current = call.app.store.read(move |c| goals::get(c, org, id)).await?;
     let valid = validate(&body, Some(&current))?;
-    let g = call
-        .change(move |c| Ok(goals::update(c.tx, org, id, &fields(&valid))?))
-        .await?;
+    let g = content::update_goal(call.app, &call.actor(), id, valid).await?;
     Ok(reply::ok(&GoalDto::from(g)))
 }
 
@@ -302,13 +275,8 @@ pub async fn record_progress(call: Call<'_>) -> Result<Response, ApiError> {
     if !body.value.is_finite() {
         return Err(ApiError::field("value", "must be a finite number"));
     }
-    let (org, id) = (call.authorized()?.principal().organization_id, call.id()?);
-    let (g, history) = call
-        .change(move |c| {
-            let tx = c.tx;
-            let g = goals::record_progress(tx, org, id, body.value)?;
-            Ok((g, goals::history(tx, id)?))
-        })
-        .await?;
+    call.authorized()?;
+    let (g, history) =
+        content::record_progress(call.app, &call.actor(), call.id()?, body.value).await?;
     Ok(reply::created(&progress_dto(g, history)))
 }

@@ -24,7 +24,6 @@ use crate::app::AppState;
 use crate::auth::principal::Authorized;
 use crate::error::ApiError;
 use crate::ops::Actor;
-use crate::store::audit::{Entry, Outcome};
 
 use super::reply::{self, Response};
 use super::request::RequestCtx;
@@ -155,21 +154,6 @@ impl Call<'_> {
             self.ctx.user_agent().map(str::to_string),
         )
     }
-
-    /// An audit entry with this request's address and user agent, and the caller if known.
-    fn audit(&self, action: &'static str, outcome: Outcome) -> Entry {
-        self.actor().entry(action, outcome)
-    }
-
-    /// A content change by the caller through the operations layer: one transaction that
-    /// first re-checks the caller's credential.
-    async fn change<T, F>(&self, f: F) -> Result<T, ApiError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut crate::ops::Change<'_>) -> Result<T, ApiError> + Send + 'static,
-    {
-        crate::ops::change(self.app, &self.actor(), f).await
-    }
 }
 
 pub async fn dispatch(endpoint: Endpoint, call: Call<'_>) -> Result<Response, ApiError> {
@@ -255,7 +239,7 @@ where
     Row: Send + 'static,
     Dto: Serialize + From<Row>,
     Q: FnOnce(
-            &crate::store::Conn,
+            &crate::store::Db<'_>,
             crate::domain::Id,
             u64,
             u64,
@@ -273,11 +257,6 @@ where
         .await?;
     let results: Vec<Dto> = rows.into_iter().map(Dto::from).collect();
     Ok(reply::ok(&page.wrap(&call, count, results)?))
-}
-
-/// A JSON object of non-secret details for the audit log.
-fn details(pairs: &[(&str, &str)]) -> String {
-    crate::domain::json_object(pairs)
 }
 
 /// `GET` lists: `?page=1&page_size=20` (at most 100), DRF's envelope, `404` past the end.

@@ -4,32 +4,16 @@
 //! POST|GET|DELETE /api/v1/dashboards/{id}/public-link/
 //! GET /public/reports/{token}/   GET /public/dashboards/{token}/   GET /s/{token}
 
-use rand::rngs::OsRng;
-use rand::Rng;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{dashboards::DashboardDto, Call};
 use crate::domain::{format_rfc3339, now, Id, Timestamp, UnixTime};
 use crate::error::ApiError;
 use crate::http::reply::{self, Response};
-use crate::store::audit::{self, Outcome};
+use crate::ops::content;
+pub use crate::store::public_links::Shared as Kind;
 use crate::store::public_links::{self, PublicLink};
-use crate::store::{dashboards, reports, StoreError};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Report,
-    Dashboard,
-}
-
-impl Kind {
-    fn as_str(self) -> &'static str {
-        match self {
-            Kind::Report => "report",
-            Kind::Dashboard => "dashboard",
-        }
-    }
-}
+use crate::store::{dashboards, reports, Db, StoreError};
 
 /// Absent and `null` differ: absent is 30 days, `null` never.
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
@@ -70,19 +54,11 @@ fn link_dto(call: &Call<'_>, link: PublicLink) -> LinkDto {
 }
 
 /// The resource must exist in the caller's organization (404 otherwise).
-fn exists(conn: &rusqlite::Connection, kind: Kind, org: Id, id: Id) -> Result<(), StoreError> {
+fn exists(conn: &Db<'_>, kind: Kind, org: Id, id: Id) -> Result<(), StoreError> {
     match kind {
         Kind::Report => reports::get(conn, org, id).map(|_| ()),
         Kind::Dashboard => dashboards::get(conn, org, id).map(|_| ()),
     }
-}
-
-fn new_token() -> String {
-    const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    // 32 characters of base62: about 190 random bits.
-    (0..32)
-        .map(|_| BASE62[OsRng.gen_range(0..BASE62.len())] as char)
-        .collect()
 }
 
 /// POST .../{id}/public-link/
@@ -103,22 +79,8 @@ pub async fn create(call: Call<'_>, kind: Kind) -> Result<Response, ApiError> {
             ))
         }
     };
-    let p = call.authorized()?.principal();
-    let (org, by, id) = (p.organization_id, p.user_id, call.id()?);
     let expires_at: Option<UnixTime> = days.map(|d| now() + d * 86_400);
-    let mut entry = call.audit("public_link.created", Outcome::Success);
-    entry.target_type = Some(kind.as_str());
-    entry.target_id = Some(id);
-    let link = call
-        .change(move |c| {
-            let tx = c.tx;
-            exists(tx, kind, org, id)?;
-            let link =
-                public_links::create(tx, org, kind.as_str(), id, &new_token(), expires_at, by)?;
-            audit::record(tx, &entry)?;
-            Ok(link)
-        })
-        .await?;
+    let link = content::share(call.app, &call.actor(), kind, call.id()?, expires_at).await?;
     Ok(reply::created(&link_dto(&call, link)))
 }
 
@@ -138,18 +100,7 @@ pub async fn show(call: Call<'_>, kind: Kind) -> Result<Response, ApiError> {
 
 /// DELETE .../{id}/public-link/
 pub async fn revoke(call: Call<'_>, kind: Kind) -> Result<Response, ApiError> {
-    let (org, id) = (call.organization_id()?, call.id()?);
-    let mut entry = call.audit("public_link.revoked", Outcome::Success);
-    entry.target_type = Some(kind.as_str());
-    entry.target_id = Some(id);
-    call.change(move |c| {
-        let tx = c.tx;
-        exists(tx, kind, org, id)?;
-        public_links::revoke(tx, kind.as_str(), id)?;
-        audit::record(tx, &entry)?;
-        Ok(())
-    })
-    .await?;
+    content::unshare(call.app, &call.actor(), kind, call.id()?).await?;
     Ok(reply::no_content())
 }
 

@@ -5,13 +5,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{details, org_page, text, Call};
+use super::{org_page, text, Call};
 use crate::domain::{Id, Timestamp};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::reply::{self, Response};
-use crate::store::audit::{self, Outcome};
-use crate::store::data_sources::{self, DataSource};
-use crate::store::reports::{self, NewReport, Report};
+use crate::ops::content;
+use crate::store::reports::{self, Report};
 
 #[derive(Serialize)]
 struct ReportDto {
@@ -86,102 +85,20 @@ pub async fn generate(call: Call<'_>) -> Result<Response, ApiError> {
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));
     }
-    let auth = call.authorized()?.clone();
+    call.authorized()?;
     call.limit_generation()?;
-    let p = auth.principal();
-    let (org, by, source_id) = (p.organization_id, p.user_id, request.data_source_id);
-    let credits = &call.app.config.credits;
-    let (cost, allowance) = (credits.report_generation, credits.monthly_allowance);
-    let organization = call.app.auth.live.organization_name(org).to_string();
-    let report = call
-        .change(move |c| {
-            let tx = c.tx;
-            let source = match data_sources::get(tx, org, source_id) {
-                Ok(source) => source,
-                Err(crate::store::StoreError::NotFound) => {
-                    return Err(ApiError::field(
-                        "data_source_id",
-                        "no such data source in your organization",
-                    ))
-                }
-                Err(e) => return Err(e.into()),
-            };
-            let figures = reports::figures(tx, org)?;
-            let (summary, body) = compose(&organization, &source, &title, &prompt, figures);
-            Ok(reports::create(
-                tx,
-                &NewReport {
-                    organization_id: org,
-                    title: &title,
-                    data_source_id: source.id,
-                    prompt: &prompt,
-                    summary: &summary,
-                    content: &body,
-                    credits: cost,
-                    created_by: by,
-                },
-                allowance,
-            )?)
-        })
-        .await?;
-    Ok(reply::created(&ReportDto::from(report)))
-}
-
-/// The report text: a deterministic account of what the installation knows.
-fn compose(
-    organization: &str,
-    source: &DataSource,
-    title: &str,
-    prompt: &str,
-    (reports, dashboards, goals, sources): (u64, u64, u64, u64),
-) -> (String, String) {
-    let summary = format!(
-        "{title}: based on the {} data source \"{}\" of {organization}, which holds {reports} \
-         earlier reports, {dashboards} dashboards, {goals} goals and {sources} data sources.",
-        source.source_type.replace('_', " "),
-        source.name
-    );
-    // The prompt is the organization's own: it stays in the report's `prompt` field and never
-    // enters the content, which a public link shares.
-    let question = if prompt.is_empty() {
-        "No question was asked; this is an overview."
-    } else {
-        "This report answers the question recorded with it."
+    let request = content::ReportRequest {
+        title,
+        prompt,
+        data_source_id: request.data_source_id,
     };
-    let content = format!(
-        "# {title}\n\n{question}\n\n## Source\n- name: {}\n- type: {}\n- status: {}\n- connected: {}\n\n\
-         ## Organization figures\n- reports before this one: {reports}\n- dashboards: {dashboards}\n\
-         - goals: {goals}\n- data sources: {sources}\n",
-        source.name,
-        source.source_type,
-        source.status,
-        Timestamp(source.created_at)
-    );
-    (summary, content)
+    let report = content::generate_report(call.app, &call.actor(), request).await?;
+    Ok(reply::created(&ReportDto::from(report)))
 }
 
 /// DELETE /api/v1/reports/{id}/
 pub async fn delete(call: Call<'_>) -> Result<Response, ApiError> {
-    let auth = call.authorized()?.clone();
-    let (org, id) = (auth.principal().organization_id, call.id()?);
-    let report = call
-        .app
-        .store
-        .read(move |c| reports::get(c, org, id))
-        .await?;
-    if !auth.may_change(report.created_by) {
-        return Err(ApiError::denied("you may delete only reports you created"));
-    }
-    let mut entry = call.audit("report.deleted", Outcome::Success);
-    entry.target_type = Some("report");
-    entry.target_id = Some(id);
-    entry.details = details(&[("title", &report.title)]);
-    call.change(move |c| {
-        let tx = c.tx;
-        reports::delete(tx, org, id)?;
-        audit::record(tx, &entry)?;
-        Ok(())
-    })
-    .await?;
+    let reach = call.authorized()?.reach();
+    content::delete_report(call.app, &call.actor(), reach, call.id()?).await?;
     Ok(reply::no_content())
 }

@@ -1,0 +1,428 @@
+//! Changes to the BI content of an organization: data sources, reports, dashboards, goals and
+//! the public links that share reports and dashboards. Each is one transaction that re-checks
+//! the caller's credential (`ops::change`), decides who may change what against the rows it
+//! reads inside that transaction, and records its audit entry there. The caller's
+//! organization and user come from the actor; the transport has validated the fields.
+
+use rand::rngs::OsRng;
+use rand::Rng;
+
+use super::{change, Actor, Change};
+use crate::auth::permission::Reach;
+use crate::auth::principal::Principal;
+use crate::domain::{Id, Timestamp, UnixTime};
+use crate::error::ApiError;
+use crate::store::dashboards::{self, Dashboard};
+use crate::store::data_sources::{self, DataSource};
+use crate::store::goals::{self, Goal, GoalFields};
+use crate::store::public_links::{self, PublicLink, Shared};
+use crate::store::reports::{self, NewReport, Report};
+use crate::store::StoreError;
+
+/// Whose content a change is made for: the organization and user of the request's principal.
+fn owner(actor: &Actor) -> Result<(Id, Id), ApiError> {
+    let p: &Principal = actor
+        .principal()
+        .ok_or_else(|| ApiError::Internal("a content change needs a caller".into()))?;
+    Ok((p.organization_id, p.user_id))
+}
+
+/// A caller whose role reaches only its own content may change only what it created.
+fn may_change(
+    actor: &Actor,
+    reach: Reach,
+    created_by: Option<Id>,
+    refusal: &str,
+) -> Result<(), ApiError> {
+    let (_, user) = owner(actor)?;
+    if reach == Reach::All || created_by == Some(user) {
+        Ok(())
+    } else {
+        Err(ApiError::denied(refusal))
+    }
+}
+
+fn details(pairs: &[(&str, &str)]) -> Option<String> {
+    Some(crate::domain::json_object(pairs))
+}
+
+pub async fn create_data_source(
+    app: &crate::app::AppState,
+    actor: &Actor,
+    name: String,
+    source_type: String,
+) -> Result<DataSource, ApiError> {
+    let (org, by) = owner(actor)?;
+    change(app, actor, move |c| {
+        Ok(data_sources::create(c.tx, org, &name, &source_type, by)?)
+    })
+    .await
+}
+
+pub async fn delete_data_source(
+    app: &crate::app::AppState,
+    actor: &Actor,
+    id: Id,
+) -> Result<(), ApiError> {
+    let (org, _) = owner(actor)?;
+    change(app, actor, move |c| {
+        let source = data_sources::get(c.tx, org, id)?;
+        data_sources::delete(c.tx, org, id)?;
+        c.audit(
+            "data_source.deleted",
+            "data_source",
+            id,
+            details(&[("name", &source.name)]),
+        )?;
+        Ok(())
+    })
+    .await
+}
+
+/// What a generation asks for.
+pub struct ReportRequest {
+    pub title: String,
+    pub prompt: String,
+    pub data_source_id: Id,
+}
+
+/// Generates a report from one of the organization's data sources and charges its credits,
+/// in one transaction: a generation is paid for exactly once or not at all.
+pub async fn generate_report(
+    app: &crate::app::AppState,
+    actor: &Actor,
+    request: ReportRequest,
+) -> Result<Report, ApiError> {
+    let (org, by) = owner(actor)?;
+    let credits = &app.config.credits;
+    let (cost, allowance) = (credits.report_generation, credits.monthly_allowance);
+    let organization = app.auth.live.organization_name(org).to_string();
+    change(app, actor, move |c| {
+        let source = match data_sources::get(c.tx, org, request.data_source_id) {
+            Ok(source) => source,
+            Err(StoreError::NotFound) => {
+                return Err(ApiError::field(
+                    "data_source_id",
+                    "no such data source in your organization",
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let figures = reports::figures(c.tx, org)?;
+        let (summary, body) = compose(
+            &organization,
+            &source,
+            &request.title,
+            &request.prompt,
+            figures,
+        );
+        Ok(reports::create(
+            c.tx,
+            &NewReport {
+                organization_id: org,
+                title: &request.title,
+                data_source_id: source.id,
+                prompt: &request.prompt,
+                summary: &summary,
+                content: &body,
+                credits: cost,
+                created_by: by,
+            },
+            allowance,
+        )?)
+    })
+    .await
+}
+
+/// The report text: a deterministic account of what the installation knows.
+fn compose(
+    organization: &str,
+    source: &DataSource,
+    title: &str,
+    prompt: &str,
+    (reports, dashboards, goals, sources): (u64, u64, u64, u64),
+) -> (String, String) {
+    let summary = format!(
+        "{title}: based on the {} data source \"{}\" of {organization}, which holds {reports} \
+         earlier reports, {dashboards} dashboards, {goals} goals and {sources} data sources.",
+        source.source_type.replace('_', " "),
+        source.name
+    );
+    // The prompt is the organization's own: it stays in the report's `prompt` field and never
+    // enters the content, which a public link shares.
+    let question = if prompt.is_empty() {
+        "No question was asked; this is an overview."
+    } else {
+        "This report answers the question recorded with it."
+    };
+    let content = format!(
+        "# {title}\n\n{question}\n\n## Source\n- name: {}\n- type: {}\n- status: {}\n- connected: {}\n\n\
+         ## Organization figures\n- reports before this one: {reports}\n- dashboards: {dashboards}\n\
+         - goals: {goals}\n- data sources: {sources}\n",
+        source.name,
+        source.source_type,
+        source.status,
+        Timestamp(source.created_at)
+    );
+    (summary, content)
+}
+
+pub async fn delete_report(
+    app: &crate::app::AppState,
+    actor: &Actor,
+    reach: Reach,
+    id: Id,
+) -> Result<(), ApiError> {
+    let (org, _) = owner(actor)?;
+    change(app, actor, move |c| {
+        let report = reports::get(c.tx, org, id)?;
+        may_change(
+            c.actor(),
+            reach,
+            report.created_by,
+            "you may delete only reports you created",
+        )?;
+        reports::delete(c.tx, org, id)?;
+        c.audit(
+            "report.deleted",
+            "report",
+            id,
+            details(&[("title", &report.title)]),
+        )?;
+        Ok(())
+    })
+    .await
+}
+
+/// A dashboard's fields, validated; `widgets` is its JSON text.
+pub struct DashboardFields {
+    pub name: String,
+    pub description: String,
+    pub widgets: String,
+}
+
+pub async fn create_dashboard(
+    app: &crate::app::AppState,
+    actor: &Actor,
+    fields: DashboardFields,
+) -> Result<Dashboard, ApiError> {
+    let (org, by) = owner(actor)?;
+    change(app, actor, move |c| {
+        Ok(dashboards::create(
+            c.tx,
+            org,
+            &fields.name,
+            &fields.description,
+            &fields.widgets,
+            by,
+        )?)
+    })
+    .await
+}
+
+/// Replaces a dashboard's fields; `edit` builds them from the dashboard as it is in the
+/// transaction, so a concurrent change of another field is not undone.
+pub async fn update_dashboard<E>(
+    app: &crate::app::AppState,
+    actor: &Actor,
+    reach: Reach,
+    id: Id,
+    edit: E,
+) -> Result<Dashboard, ApiError>
+where
+    E: FnOnce(Dashboard) -> DashboardFields + Send + 'static,
+{
+    let (org, _) = owner(actor)?;
+    change(app, actor, move |c| {
+        let current = dashboards::get(c.tx, org, id)?;
+        may_change(
+            c.actor(),
+            reach,
+            current.created_by,
+            "you may change only dashboards you created",
+        )?;
+        let fields = edit(current);
+        Ok(dashboards::update(
+            c.tx,
+            org,
+            id,
+            &fields.name,
+            &fields.description,
+            &fields.widgets,
+        )?)
+    })
+    .await
+}
+
+pub async fn delete_dashboard(
+    app: &crate::app::AppState,
+    actor: &Actor,
+    reach: Reach,
+    id: Id,
+) -> Result<(), ApiError> {
+    let (org, _) = owner(actor)?;
+    change(app, actor, move |c| {
+        let dashboard = dashboards::get(c.tx, org, id)?;
+        may_change(
+            c.actor(),
+            reach,
+            dashboard.created_by,
+            "you may delete only dashboards you created",
+        )?;
+        dashboards::delete(c.tx, org, id)?;
+        c.audit(
+            "dashboard.deleted",
+            "dashboard",
+            id,
+            details(&[("name", &dashboard.name)]),
+        )?;
+        Ok(())
+    })
+    .await
+}
+
+/// Refreshes a dashboard and charges its credits, in one transaction.
+pub async fn refresh_dashboard(
+    app: &crate::app::AppState,
+    actor: &Actor,
+    id: Id,
+) -> Result<Dashboard, ApiError> {
+    let (org, _) = owner(actor)?;
+    let credits = &app.config.credits;
+    let (cost, allowance) = (credits.dashboard_refresh, credits.monthly_allowance);
+    change(app, actor, move |c| {
+        Ok(dashboards::refresh(c.tx, org, id, cost, allowance)?)
+    })
+    .await
+}
+
+/// A goal's fields, validated (the owned form of `GoalFields`).
+pub struct GoalSpec {
+    pub name: String,
+    pub description: String,
+    pub unit: String,
+    pub target_value: f64,
+    pub due_date: Option<String>,
+    /// `None`: keep the milestones (an update) or none (a new goal).
+    pub milestones: Option<Vec<(String, f64)>>,
+}
+
+impl GoalSpec {
+    fn fields(&self) -> GoalFields<'_> {
+        GoalFields {
+            name: &self.name,
+            description: &self.description,
+            unit: &self.unit,
+            target_value: self.target_value,
+            due_date: self.due_date.as_deref(),
+            milestones: self.milestones.as_deref(),
+        }
+    }
+}
+
+pub async fn create_goal(
+    app: &crate::app::AppState,
+    actor: &Actor,
+    spec: GoalSpec,
+    current_value: f64,
+) -> Result<Goal, ApiError> {
+    let (org, by) = owner(actor)?;
+    change(app, actor, move |c| {
+        Ok(goals::create(c.tx, org, &spec.fields(), current_value, by)?)
+    })
+    .await
+}
+
+pub async fn update_goal(
+    app: &crate::app::AppState,
+    actor: &Actor,
+    id: Id,
+    spec: GoalSpec,
+) -> Result<Goal, ApiError> {
+    let (org, _) = owner(actor)?;
+    change(app, actor, move |c| {
+        Ok(goals::update(c.tx, org, id, &spec.fields())?)
+    })
+    .await
+}
+
+/// Records a measurement; answers the goal and its whole history as of this change.
+pub async fn record_progress(
+    app: &crate::app::AppState,
+    actor: &Actor,
+    id: Id,
+    value: f64,
+) -> Result<(Goal, Vec<(UnixTime, f64)>), ApiError> {
+    let (org, _) = owner(actor)?;
+    change(app, actor, move |c| {
+        let goal = goals::record_progress(c.tx, org, id, value)?;
+        Ok((goal, goals::history(c.tx, id)?))
+    })
+    .await
+}
+
+/// The shared resource must exist in the caller's organization (`404` otherwise).
+fn shared_exists(c: &Change<'_>, org: Id, shared: Shared, id: Id) -> Result<(), ApiError> {
+    match shared {
+        Shared::Report => reports::get(c.tx, org, id).map(|_| ()),
+        Shared::Dashboard => dashboards::get(c.tx, org, id).map(|_| ()),
+    }
+    .map_err(ApiError::from)
+}
+
+/// 32 characters of base62: about 190 random bits.
+fn new_token() -> String {
+    const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    (0..32)
+        .map(|_| BASE62[OsRng.gen_range(0..BASE62.len())] as char)
+        .collect()
+}
+
+/// A new public link for a report or dashboard, replacing (revoking) the one it had.
+pub async fn share(
+    app: &crate::app::AppState,
+    actor: &Actor,
+    shared: Shared,
+    id: Id,
+    expires_at: Option<UnixTime>,
+) -> Result<PublicLink, ApiError> {
+    let (org, by) = owner(actor)?;
+    change(app, actor, move |c| {
+        shared_exists(c, org, shared, id)?;
+        let link =
+            public_links::create(c.tx, org, shared.as_str(), id, &new_token(), expires_at, by)?;
+        c.audit("public_link.created", shared.as_str(), id, None)?;
+        Ok(link)
+    })
+    .await
+}
+
+/// Revokes the working public link of a report or dashboard (`404` when it has none).
+pub async fn unshare(
+    app: &crate::app::AppState,
+    actor: &Actor,
+    shared: Shared,
+    id: Id,
+) -> Result<(), ApiError> {
+    let (org, _) = owner(actor)?;
+    change(app, actor, move |c| {
+        shared_exists(c, org, shared, id)?;
+        public_links::revoke(c.tx, shared.as_str(), id)?;
+        c.audit("public_link.revoked", shared.as_str(), id, None)?;
+        Ok(())
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn share_tokens_are_long_base62_and_distinct() {
+        let (a, b) = (new_token(), new_token());
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a, b);
+    }
+}
