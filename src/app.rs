@@ -29,6 +29,8 @@ pub struct App {
     pub views: crate::ops::views::ViewCounts,
     /// What the connection loop has seen (open connections, clients gone, timeouts).
     pub connections: Arc<crate::http::server::ConnectionStats>,
+    /// Revocations, synced before they are answered, for `restore`.
+    pub journal: crate::ops::journal::Journal,
 }
 
 pub type AppState = Arc<App>;
@@ -87,6 +89,8 @@ impl App {
         let auth = Auth::new(&config.auth, &config.server.data_dir)
             .map_err(|e| StartError::Setup(e.to_string()))?;
         seal_stored_mfa_secrets(&store, &auth.mfa_sealer)?;
+        let journal = crate::ops::journal::Journal::open(&config.server.data_dir)
+            .map_err(|e| StartError::Setup(format!("opening the revocation journal: {e}")))?;
         let mut id = [0u8; 8];
         rand::RngCore::fill_bytes(&mut OsRng, &mut id);
         Ok(App {
@@ -97,6 +101,7 @@ impl App {
             server_id: crate::domain::hex(&id),
             views: crate::ops::views::ViewCounts::default(),
             connections: Arc::default(),
+            journal,
         })
     }
 
@@ -151,6 +156,58 @@ async fn flush_usage_periodically(app: AppState) {
     }
 }
 
+/// Every `backup.interval`: a consistent copy of the database in `backup.dir`, named by its
+/// time (`claribi-<UTC time>.db`, mode 0600), keeping the newest `backup.keep`.
+async fn back_up_periodically(app: AppState, interval: std::time::Duration) {
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let copying = app.clone();
+        match tokio::task::spawn_blocking(move || back_up_once(&copying)).await {
+            Ok(Ok(path)) => tracing::info!(path = %path.display(), "scheduled backup written"),
+            Ok(Err(e)) => tracing::error!(error = %e, "scheduled backup failed"),
+            Err(e) => tracing::error!(error = %e, "scheduled backup failed"),
+        }
+    }
+}
+
+const BACKUP_PREFIX: &str = "claribi-";
+const BACKUP_SUFFIX: &str = ".db";
+
+fn back_up_once(app: &App) -> Result<std::path::PathBuf, String> {
+    let dir = app.config.backup.dir(&app.config.server);
+    crate::data_dir::create(&dir)?;
+    let stamp = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second].[subsecond digits:3]Z"
+        ))
+        .map_err(|e| e.to_string())?;
+    let path = dir.join(format!("{BACKUP_PREFIX}{stamp}{BACKUP_SUFFIX}"));
+    crate::data_dir::create_private_new(&path)?;
+    if let Err(e) = app.store.backup_to(&path) {
+        let _ = std::fs::remove_file(&path);
+        return Err(e.to_string());
+    }
+    prune_backups(&dir, app.config.backup.keep as usize)?;
+    Ok(path)
+}
+
+/// Removes all but the newest `keep` scheduled backups (their names sort by time).
+fn prune_backups(dir: &std::path::Path, keep: usize) -> Result<(), String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(BACKUP_PREFIX) && n.ends_with(BACKUP_SUFFIX))
+        .collect();
+    names.sort_unstable();
+    let excess = names.len().saturating_sub(keep);
+    for name in &names[..excess] {
+        std::fs::remove_file(dir.join(name)).map_err(|e| format!("removing {name}: {e}"))?;
+    }
+    Ok(())
+}
+
 /// Every ten minutes: forget sessions past their end.
 async fn prune_live_periodically(app: AppState) {
     let mut ticker = tokio::time::interval(std::time::Duration::from_secs(600));
@@ -163,6 +220,7 @@ async fn prune_live_periodically(app: AppState) {
 
 /// Opens everything, binds `server.bind`, and serves until SIGTERM or SIGINT.
 pub async fn run(config: Config) -> Result<(), StartError> {
+    let shutdown = shutdown_signal();
     raise_open_files_limit(config.server.max_connections);
     let app = tokio::task::spawn_blocking(move || App::open(config))
         .await
@@ -182,13 +240,38 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         .await
         .map_err(|e| StartError::Setup(e.to_string()))??
         .1;
+    let metrics = match app.config.metrics.bind {
+        Some(addr) => {
+            crate::telemetry::install().map_err(StartError::Setup)?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|cause| StartError::Bind { addr, cause })?;
+            match listener.local_addr() {
+                Ok(at) => tracing::info!("metrics on http://{at}/metrics"),
+                Err(e) => tracing::warn!(error = %e, "metrics on an unknown address"),
+            }
+            Some(tokio::spawn(crate::http::metrics::serve(
+                app.clone(),
+                listener,
+            )))
+        }
+        None => None,
+    };
     let follower = tokio::spawn(ops::feed::follow(app.clone(), me));
     let flusher = tokio::spawn(flush_usage_periodically(app.clone()));
     let pruner = tokio::spawn(prune_live_periodically(app.clone()));
-    serve(app.clone(), listener, shutdown_signal()).await;
+    let backups = app
+        .config
+        .backup
+        .interval
+        .map(|every| tokio::spawn(back_up_periodically(app.clone(), every.0)));
+    serve(app.clone(), listener, shutdown).await;
     follower.abort();
     flusher.abort();
     pruner.abort();
+    for task in [metrics, backups].into_iter().flatten() {
+        task.abort();
+    }
     app.flush_usage().await;
     let stopping = app.clone();
     let _ = tokio::task::spawn_blocking(move || ops::feed::stop(&stopping)).await;
@@ -238,30 +321,33 @@ pub async fn serve(
 }
 
 /// Completes on the first SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{signal, SignalKind};
+    // Registered now, not when first awaited: a signal that arrives while the server is still
+    // starting is kept, and the server stops cleanly as soon as it serves.
+    let listen = |kind: SignalKind, name: &'static str| {
+        let registered = signal(kind);
+        async move {
+            match registered {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for {name}");
+                    std::future::pending::<()>().await;
+                }
+            }
         }
     };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
+    let (term, interrupt) = (
+        listen(SignalKind::terminate(), "SIGTERM"),
+        listen(SignalKind::interrupt(), "SIGINT"),
+    );
+    async move {
+        tokio::select! {
+            () = term => {}
+            () = interrupt => {}
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
     }
 }
 

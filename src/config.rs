@@ -27,6 +27,63 @@ pub struct Config {
     pub credits: CreditsConfig,
     pub bootstrap: BootstrapConfig,
     pub cluster: ClusterConfig,
+    pub metrics: MetricsConfig,
+    pub backup: BackupConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Where `GET /metrics` is served, apart from the API; `None` (empty): off.
+    #[serde(deserialize_with = "optional_address")]
+    pub bind: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupConfig {
+    /// How often a scheduled backup is written; `None` (empty): never.
+    #[serde(deserialize_with = "optional_duration")]
+    pub interval: Option<ConfigDuration>,
+    dir: PathBuf,
+    pub keep: u32,
+}
+
+impl BackupConfig {
+    /// `backup.dir`, or `backups` in the data directory.
+    pub fn dir(&self, server: &ServerConfig) -> PathBuf {
+        if self.dir.as_os_str().is_empty() {
+            server.data_dir.join("backups")
+        } else {
+            self.dir.clone()
+        }
+    }
+}
+
+fn optional_address<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "`{text}` is not an address and port like \"127.0.0.1:9090\""
+        ))
+    })
+}
+
+fn optional_duration<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<ConfigDuration>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    ConfigDuration::deserialize(serde::de::value::StringDeserializer::<D::Error>::new(text))
+        .map(Some)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -389,6 +446,21 @@ impl Config {
         }
         if bootstrap.organization.trim().is_empty() {
             return fail("bootstrap.organization", "must not be empty");
+        }
+        if let Some(interval) = self.backup.interval {
+            if interval.0 < Duration::from_secs(1) {
+                return fail("backup.interval", "must be at least 1s (or empty: off)");
+            }
+        }
+        if self.backup.keep == 0 {
+            return fail("backup.keep", "must be at least 1");
+        }
+        if self
+            .metrics
+            .bind
+            .is_some_and(|m| m == self.server.bind && m.port() != 0)
+        {
+            return fail("metrics.bind", "must differ from server.bind");
         }
         Ok(())
     }

@@ -19,3 +19,4 @@ pub mod http;
 pub mod ops;
 pub mod sched;
 pub mod store;
+pub mod telemetry;

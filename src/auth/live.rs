@@ -332,6 +332,19 @@ impl Live {
         usage
     }
 
+    /// How many sessions and keys are usable now (neither revoked nor past their end).
+    pub fn active(&self, now: UnixTime) -> (usize, usize) {
+        let sessions = read(&self.sessions)
+            .values()
+            .filter(|s| s.is_live(now))
+            .count();
+        let keys = read(&self.keys)
+            .values()
+            .filter(|k| !k.revoked && k.expires_at.is_none_or(|at| at > now))
+            .count();
+        (sessions, keys)
+    }
+
     /// Drops sessions past their end (revoked ones included: an ended session cannot be
     /// brought back by any state, since its end is checked on every use).
     pub fn prune(&self, now: UnixTime) {

@@ -1,5 +1,5 @@
 //! `org create`, `user create|set-password|reset-mfa|deactivate|activate`, `api-key revoke`
-//! and `backup`: administration from the shell, through the same operations as the API, on the
+//! `backup` and `restore`: administration from the shell, through the same operations as the API, on the
 //! same database as a running server. A change that reaches the live state returns once every
 //! running server has confirmed it (or exits 1 naming the one that did not).
 
@@ -196,5 +196,84 @@ pub fn backup(config: Config, out: &Path) -> Result<(), Failure> {
     crate::data_dir::create_private_new(out).map_err(Failure::runtime)?;
     app.store.backup_to(out).map_err(Failure::runtime)?;
     println!("backup written to {}", out.display());
+    Ok(())
+}
+
+/// `claribi restore --from FILE`: checks the file, refuses while a server runs on the
+/// database, keeps the current database as `<db>.before-restore-<time>`, puts the backup in its
+/// place (migrated to this binary's schema) and re-applies the revocation journal.
+pub fn restore(config: Config, from: &Path) -> Result<(), Failure> {
+    use crate::store::backup;
+    let info = backup::inspect(from).map_err(Failure::usage)?;
+    let database = config.database.path(&config.server);
+    if database.exists() {
+        let store = crate::store::Store::open(&database, 1, config.database.busy_timeout.0)
+            .map_err(Failure::runtime)?;
+        let since = crate::ops::feed::now_ms() - config.cluster.lease.0.as_millis() as i64;
+        let running = store
+            .read_blocking(|c| crate::store::feed::live_servers(c, since, ""))
+            .map_err(Failure::runtime)?;
+        if let Some(s) = running.first() {
+            return Err(Failure::runtime(format!(
+                "a server is running on this database (pid {} on {}, {}): stop it first",
+                s.pid, s.host, s.address
+            )));
+        }
+    }
+    let stamp = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]Z"
+        ))
+        .map_err(Failure::runtime)?;
+    let mut aside = database.as_os_str().to_owned();
+    aside.push(format!(".before-restore-{stamp}"));
+    let aside = std::path::PathBuf::from(aside);
+    if aside.exists() {
+        return Err(Failure::runtime(format!(
+            "{} exists; wait a second and run restore again",
+            aside.display()
+        )));
+    }
+    let kept = backup::set_aside(&database, &aside).map_err(Failure::runtime)?;
+    let installed = crate::data_dir::prepare_database(&database)
+        .and_then(|()| backup::install(from, &database));
+    if let Err(e) = installed {
+        // Leave the installation as it was.
+        let _ = std::fs::remove_file(&database);
+        if kept {
+            let _ = std::fs::rename(&aside, &database);
+        }
+        return Err(Failure::runtime(e));
+    }
+    let journal_path = config.server.data_dir.join(crate::ops::journal::FILE_NAME);
+    let (entries, skipped) = crate::ops::journal::read(&journal_path).map_err(Failure::runtime)?;
+    let file = from
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let position = info.feed_position;
+    let done = with_app(config, move |app| async move {
+        crate::ops::restore::reapply(&app, file, position, entries)
+            .await
+            .map_err(failure)
+    })?;
+    println!(
+        "restored {} (schema version {}, {} organizations, {} users, feed position {position})",
+        from.display(),
+        info.schema_version,
+        info.organizations,
+        info.users
+    );
+    if kept {
+        println!("the previous database is kept at {}", aside.display());
+    }
+    println!(
+        "re-applied {} of {} revocations journaled after the backup ({})",
+        done.applied,
+        done.considered,
+        journal_path.display()
+    );
+    if skipped > 0 {
+        println!("skipped {skipped} unreadable journal lines (writes cut short by a crash)");
+    }
     Ok(())
 }

@@ -13,10 +13,18 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{Config, LogFormat, LogLevel, Scheduling, Source};
 use crate::domain::Secret;
 
+/// `claribi --version`: the release and the commit it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("CLARIBI_BUILD_COMMIT"),
+    ")"
+);
+
 #[derive(Parser)]
 #[command(
     name = "claribi",
-    version,
+    version = VERSION,
     about = "clariBI on-prem authentication and API server"
 )]
 pub struct Cli {
@@ -50,6 +58,13 @@ enum Command {
         /// The file to create; an existing file is not overwritten.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+    },
+    /// Put a backup in place of the database (server stopped). The database it replaces is
+    /// kept beside it, and every revocation made after the backup is made again.
+    Restore {
+        /// A file written by `claribi backup` or a scheduled backup.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
     },
 }
 
@@ -202,6 +217,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::ApiKey(ApiKeyCommand::Revoke { prefix }) => admin::revoke_key(config, &prefix),
         Command::Demo(DemoCommand::Seed { org, reports }) => demo::seed(config, &org, reports),
         Command::Backup { out } => admin::backup(config, &out),
+        Command::Restore { from } => admin::restore(config, &from),
     }
 }
 
@@ -240,7 +256,13 @@ fn init_logging(level: LogLevel, format: LogFormat) {
         .with_ansi(std::io::stderr().is_terminal());
     let result = match format {
         LogFormat::Pretty => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+        // One object a line: timestamp, level, message and the event's fields at the top.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
     };
     if let Err(e) = result {
         eprintln!("claribi: logging is not available: {e}");

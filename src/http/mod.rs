@@ -5,6 +5,7 @@ pub mod api;
 mod body;
 #[cfg(test)]
 mod in_process;
+pub mod metrics;
 mod pages;
 mod reply;
 mod request;
@@ -195,7 +196,8 @@ where
         &app.config.server.trusted_proxies,
     );
     let mut rate = None;
-    let (result, log_path) = respond(&app, &ctx, body, &mut rate).await;
+    let mut served = Served::default();
+    let result = respond(&app, &ctx, body, &mut rate, &mut served).await;
     let mut response = result.unwrap_or_else(|err| {
         if let ApiError::Internal(cause) = &err {
             tracing::error!(request_id = ctx.id.as_str(), %cause, "request failed");
@@ -203,25 +205,48 @@ where
         reply::error(&err, &ctx.id)
     });
     finish(&app, &ctx, &mut response, rate);
+    let (status, elapsed) = (response.status().as_u16(), started.elapsed());
+    crate::telemetry::request(served.route, &ctx.method, status, elapsed);
     tracing::info!(
         target: "claribi::access",
         method = %ctx.method,
-        path = log_path,
-        status = response.status().as_u16(),
-        latency_us = started.elapsed().as_micros() as u64,
+        route = served.route,
+        status,
+        latency_us = elapsed.as_micros() as u64,
         request_id = ctx.id.as_str(),
+        user_id = served.user_id,
+        key_prefix = served.key_prefix.as_deref(),
+        "request"
     );
     response
 }
 
-/// Routes, reads the body and dispatches. Also returns the path to log: a route's pattern
-/// when the path carries a token, so share tokens never reach the log.
+/// What the access log and the metrics say of a request: the route's pattern (never the raw
+/// path, which may carry a share token or an id) and, once authenticated, who called.
+struct Served {
+    route: &'static str,
+    user_id: Option<crate::domain::Id>,
+    key_prefix: Option<std::sync::Arc<str>>,
+}
+
+impl Default for Served {
+    fn default() -> Self {
+        Served {
+            route: "unmatched",
+            user_id: None,
+            key_prefix: None,
+        }
+    }
+}
+
+/// Routes, reads the body and dispatches, noting in `served` what the log may say of it.
 async fn respond<S, B>(
     app: &AppState,
     ctx: &RequestCtx,
     stream: S,
     rate: &mut Option<RateInfo>,
-) -> (Result<Response, ApiError>, &'static str)
+    served: &mut Served,
+) -> Result<Response, ApiError>
 where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
@@ -229,30 +254,30 @@ where
     let (route, params) = match ROUTER.find(&ctx.method, &ctx.path) {
         Match::Found(route, params) => (route, params),
         Match::WrongMethod(allow) => {
-            let result = if ctx.method == Method::OPTIONS {
+            return if ctx.method == Method::OPTIONS {
                 Ok(preflight(app, ctx, &allow))
             } else {
                 Err(ApiError::MethodNotAllowed { allow })
             };
-            return (result, "-");
         }
-        Match::NotFound => return (Err(ApiError::NotFound), "-"),
+        Match::NotFound => return Err(ApiError::NotFound),
     };
-    let log_path = route.pattern;
+    served.route = route.pattern;
     let authorized = match route.guard {
         Guard::Public => None,
-        guard => match authenticate(app, ctx).and_then(|p| {
-            limit_rate(app, &p, rate)?;
-            principal::authorize(p, guard)
-        }) {
-            Ok(authorized) => Some(authorized),
-            Err(e) => return (Err(e), log_path),
-        },
+        guard => {
+            let principal = authenticate(app, ctx).inspect_err(|e| {
+                if e.status() == 401 {
+                    crate::telemetry::auth_failure(e.code());
+                }
+            })?;
+            served.user_id = Some(principal.user_id);
+            served.key_prefix = principal.key.as_ref().map(|k| k.prefix.clone());
+            limit_rate(app, &principal, rate)?;
+            Some(principal::authorize(principal, guard)?)
+        }
     };
-    let body = match read_body(app, ctx, route.body, stream).await {
-        Ok(body) => body,
-        Err(e) => return (Err(e), log_path),
-    };
+    let body = read_body(app, ctx, route.body, stream).await?;
     let call = api::Call {
         app,
         ctx,
@@ -260,7 +285,7 @@ where
         auth: authorized,
         body,
     };
-    (api::dispatch(route.endpoint, call).await, log_path)
+    api::dispatch(route.endpoint, call).await
 }
 
 /// The credential of a request, in the forms the product documents.
@@ -309,6 +334,7 @@ fn limit_rate(
         }
         Err(info) => {
             *rate = Some(info);
+            crate::telemetry::throttled("rate_limit");
             Err(ApiError::Throttled {
                 message: format!("more than {limit} requests this hour"),
                 retry_after: (info.reset - now).max(1) as u64,

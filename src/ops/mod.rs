@@ -8,8 +8,10 @@
 pub mod accounts;
 pub mod content;
 pub mod feed;
+pub mod journal;
 pub mod keys;
 pub mod mfa;
+pub mod restore;
 pub mod sessions;
 pub mod views;
 
@@ -172,10 +174,11 @@ where
     T: Send + 'static,
     F: FnOnce(&mut Change<'_>) -> Result<T, ApiError> + Send + 'static,
 {
-    let store = app.store.clone();
+    let on_blocking = app.clone();
     let who = actor.clone();
     let committed = tokio::task::spawn_blocking(move || {
-        store.write_with(|tx| -> Result<Committed<T>, ApiError> {
+        let app = on_blocking;
+        let committed = app.store.write_with(|tx| -> Result<Committed<T>, ApiError> {
             recheck(tx, &who)?;
             let mut change = Change {
                 tx,
@@ -200,7 +203,15 @@ where
                 seq,
                 updates,
             })
-        })
+        })?;
+        // On disk before the answer, so that a restore can re-apply it (`journal`). The change
+        // is committed either way; if the journal cannot be written the answer is a 503 and a
+        // retry (revoking again) journals it.
+        if let Err(e) = app.journal.record(committed.seq, &committed.updates) {
+            tracing::error!(error = %e, path = %app.journal.path().display(), "writing the revocation journal failed");
+            return Err(ApiError::Unavailable { retry_after: 1 });
+        }
+        Ok(committed)
     })
     .await
     .map_err(|e| ApiError::Internal(format!("database task failed: {e}")))??;

@@ -36,6 +36,7 @@ pub async fn record(app: &AppState, entry: Entry) {
 /// A refused attempt: `429`, audited at most once a minute per account (in the account's
 /// organization, with its `user_id`) and per address, with the number refused since.
 pub async fn throttled(app: &AppState, actor: &Actor, refused: Refused) -> ApiError {
+    crate::telemetry::throttled("login");
     for (key, count) in refused.audit {
         let mut entry = actor.entry("login.throttled", Outcome::Denied);
         let count = count.to_string();

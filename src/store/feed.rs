@@ -57,6 +57,16 @@ pub fn append(db: &Db<'_>, kind: Kind, object_id: Id) -> StoreResult<i64> {
     Ok(seq)
 }
 
+/// Moves the head on to at least `seq`: after a restore, the positions of changes made
+/// after the backup (in the journal) are never given out again.
+pub fn advance_to(db: &Db<'_>, seq: i64) -> StoreResult<()> {
+    db.conn.execute(
+        "UPDATE feed_head SET seq = MAX(seq, ?1) WHERE id = 1",
+        [seq],
+    )?;
+    Ok(())
+}
+
 /// The sequence number of the last committed change (0 on a new database).
 pub fn head(db: &Db<'_>) -> StoreResult<i64> {
     Ok(db

@@ -3,6 +3,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod backup;
 pub mod credentials;
 pub mod dashboards;
 pub mod data_sources;

@@ -5,6 +5,7 @@ mod browser;
 mod foundation;
 mod hardening;
 mod live_state;
+mod operations;
 mod resources;
 mod sessions;
 mod support;

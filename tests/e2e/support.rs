@@ -115,7 +115,11 @@ impl Server {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let addr = rest.split_whitespace().next().unwrap_or("").to_string();
+                    // Pretty logs end the address at a space, JSON logs at the quote.
+                    let addr: String = rest
+                        .chars()
+                        .take_while(|c| !c.is_whitespace() && *c != '"')
+                        .collect();
                     let _ = tx.send(addr);
                 }
                 let mut log = sink.lock().unwrap();
@@ -193,8 +197,20 @@ impl Server {
         Server::spawn(self.dir.clone(), self.env.clone())
     }
 
+    /// SIGTERM (a clean stop), runs `change` on the stopped installation, starts again.
+    pub fn stop_and_restart_with(mut self, change: impl FnOnce(&Server)) -> Server {
+        let status = self.stop();
+        assert!(status.success(), "{status:?}");
+        change(&self);
+        Server::spawn(self.dir.clone(), self.env.clone())
+    }
+
     /// SIGTERM, and the exit status.
     pub fn terminate(mut self) -> std::process::ExitStatus {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running");
         Command::new("kill")
             .args(["-TERM", &child.id().to_string()])

@@ -117,7 +117,9 @@ pub async fn login(call: Call<'_>) -> Result<Response, ApiError> {
             recovery_code: request.recovery_code,
         },
     )
-    .await?;
+    .await
+    .inspect_err(|e| crate::telemetry::login(e.code()))?;
+    crate::telemetry::login("success");
     Ok(reply::ok(&LoginResponse {
         access: done.issued.access,
         refresh: done.issued.refresh.unwrap_or_default(),

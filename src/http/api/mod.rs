@@ -134,11 +134,14 @@ impl Call<'_> {
             .generation
             .hit(now, limit)
             .map(|_| ())
-            .map_err(|info| ApiError::Throttled {
-                message: format!(
-                    "more than {limit} report generations and dashboard refreshes this hour"
-                ),
-                retry_after: (info.reset - now).max(1) as u64,
+            .map_err(|info| {
+                crate::telemetry::throttled("generation");
+                ApiError::Throttled {
+                    message: format!(
+                        "more than {limit} report generations and dashboard refreshes this hour"
+                    ),
+                    retry_after: (info.reset - now).max(1) as u64,
+                }
             })
     }
 

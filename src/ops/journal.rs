@@ -1,0 +1,236 @@
+//! The revocation journal, `<data_dir>/revocations.log`: one JSON line per key revocation,
+//! session revocation and deactivation, appended and synced after the change commits and
+//! before it is answered. A restored backup misses what happened after it was taken; `restore`
+//! re-applies from here every entry whose feed position the backup does not hold, so that a
+//! restore never brings a revoked credential back.
+//!
+//! Entries carry the feed position of their change: a backup holds exactly the changes up to
+//! its own feed head, whatever the clocks say. They also carry what tells the object apart
+//! (a key's prefix, a session's user, a user's email), so that an entry is never applied to a
+//! different object that later took the same id.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::auth::live::Update;
+use crate::domain::Id;
+
+pub const FILE_NAME: &str = "revocations.log";
+
+/// One journaled revocation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Revocation {
+    ApiKey { id: Id, prefix: String },
+    Session { id: Id, user_id: Id },
+    Deactivation { user_id: Id, email: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The feed position of the change that made it.
+    pub seq: i64,
+    /// Unix seconds, for people reading the file.
+    pub at: i64,
+    #[serde(flatten)]
+    pub revocation: Revocation,
+}
+
+/// The revocations among the new states a change produced.
+fn revocations(updates: &[Update]) -> impl Iterator<Item = Revocation> + '_ {
+    updates.iter().filter_map(|update| match update {
+        Update::Key(k) if k.revoked => Some(Revocation::ApiKey {
+            id: k.id,
+            prefix: k.prefix.clone(),
+        }),
+        Update::Session(s) if s.revoked => Some(Revocation::Session {
+            id: s.id,
+            user_id: s.user_id,
+        }),
+        Update::User(u) if !u.is_active => Some(Revocation::Deactivation {
+            user_id: u.id,
+            email: u.email.clone(),
+        }),
+        _ => None,
+    })
+}
+
+/// The open journal of a data directory. Appends are serialized; each is one `write` of
+/// whole lines followed by `fsync`.
+pub struct Journal {
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+impl Journal {
+    pub fn open(data_dir: &Path) -> std::io::Result<Journal> {
+        let path = data_dir.join(FILE_NAME);
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(&path)?;
+        Ok(Journal {
+            path,
+            file: Mutex::new(file),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Journals the revocations among `updates` (committed at feed position `seq`) and syncs
+    /// them to disk. Nothing to journal: no write.
+    pub fn record(&self, seq: i64, updates: &[Update]) -> std::io::Result<usize> {
+        let at = crate::domain::now();
+        let mut lines = Vec::new();
+        let mut count = 0;
+        for revocation in revocations(updates) {
+            let entry = Entry {
+                seq,
+                at,
+                revocation,
+            };
+            serde_json::to_writer(&mut lines, &entry)?;
+            lines.push(b'\n');
+            count += 1;
+        }
+        if count == 0 {
+            return Ok(0);
+        }
+        let mut file = self
+            .file
+            .lock()
+            .map_err(|_| std::io::Error::other("the journal lock is poisoned"))?;
+        file.write_all(&lines)?;
+        file.sync_data()?;
+        Ok(count)
+    }
+}
+
+/// Every entry of a journal file, in file order; a missing file is an empty journal. A line
+/// that does not parse (a write torn by a crash, which was then never answered) is skipped and
+/// counted.
+pub fn read(path: &Path) -> std::io::Result<(Vec<Entry>, usize)> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+        Err(e) => return Err(e),
+    };
+    let (mut entries, mut skipped) = (Vec::new(), 0);
+    for line in BufReader::new(file).lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Entry>(&line) {
+            Ok(entry) => entries.push(entry),
+            Err(_) => skipped += 1,
+        }
+    }
+    Ok((entries, skipped))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::live::{KeyState, SessionState, UserState};
+    use crate::domain::Role;
+
+    fn key(id: Id, revoked: bool) -> Update {
+        Update::Key(KeyState {
+            id,
+            user_id: 2,
+            organization_id: 3,
+            name: "k".into(),
+            prefix: format!("claribi_key_{id:08}"),
+            hash: [7; 32],
+            scopes: None,
+            created_at: 0,
+            expires_at: None,
+            revoked,
+            last_used_at: None,
+            ever_used: false,
+        })
+    }
+
+    #[test]
+    fn records_only_revocations_and_reads_them_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path()).unwrap();
+        let updates = vec![
+            key(1, true),
+            key(2, false),
+            Update::Session(SessionState {
+                id: 9,
+                user_id: 4,
+                expires_at: 100,
+                last_seen_at: 0,
+                revoked: true,
+            }),
+            Update::User(UserState {
+                id: 4,
+                organization_id: 3,
+                email: "a@example.com".into(),
+                name: String::new(),
+                role: Role::Analyst,
+                is_active: false,
+                mfa_enabled: false,
+            }),
+        ];
+        assert_eq!(journal.record(17, &updates).unwrap(), 3);
+        assert_eq!(journal.record(18, &[key(5, false)]).unwrap(), 0);
+        let (entries, skipped) = read(journal.path()).unwrap();
+        assert_eq!(skipped, 0);
+        let kinds: Vec<_> = entries
+            .iter()
+            .map(|e| (e.seq, e.revocation.clone()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (
+                    17,
+                    Revocation::ApiKey {
+                        id: 1,
+                        prefix: "claribi_key_00000001".into()
+                    }
+                ),
+                (17, Revocation::Session { id: 9, user_id: 4 }),
+                (
+                    17,
+                    Revocation::Deactivation {
+                        user_id: 4,
+                        email: "a@example.com".into()
+                    }
+                ),
+            ]
+        );
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(journal.path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_skipped_and_a_missing_file_is_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        assert_eq!(read(&path).unwrap().0.len(), 0);
+        std::fs::write(
+            &path,
+            "{\"seq\":3,\"at\":1,\"kind\":\"session\",\"id\":1,\"user_id\":2}\n{\"seq\":4,\"at\"",
+        )
+        .unwrap();
+        let (entries, skipped) = read(&path).unwrap();
+        assert_eq!((entries.len(), skipped), (1, 1));
+    }
+}

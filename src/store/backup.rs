@@ -1,0 +1,168 @@
+//! Database files as wholes: what a backup file is, putting the current database aside, and
+//! installing a backup in its place (`claribi restore`). Backups themselves are written by
+//! `Store::backup_to`, through SQLite's online backup.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::migrate::SCHEMA_VERSION;
+
+/// What a backup file holds, read without changing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupInfo {
+    pub schema_version: u32,
+    /// The change-feed position the copy was taken at: it holds every change up to here.
+    pub feed_position: i64,
+    pub organizations: i64,
+    pub users: i64,
+}
+
+fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+        [name],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+}
+
+/// Checks that `path` is an intact claribi database of a schema version this binary knows,
+/// and says what it holds. The error says why not, in words for the shell.
+pub fn inspect(path: &Path) -> Result<BackupInfo, String> {
+    if !path.is_file() {
+        return Err(format!("{} is not a file", path.display()));
+    }
+    let not_ours = |why: String| format!("{} is not a claribi database: {why}", path.display());
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| not_ours(e.to_string()))?;
+    let check: String = conn
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .map_err(|e| not_ours(e.to_string()))?;
+    if check != "ok" {
+        return Err(format!("{} is damaged: {check}", path.display()));
+    }
+    let version: u32 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| not_ours(e.to_string()))?;
+    if version == 0 {
+        return Err(not_ours("it has no schema version".into()));
+    }
+    if version > SCHEMA_VERSION {
+        return Err(format!(
+            "{} is at schema version {version}, newer than this binary's {SCHEMA_VERSION}: \
+             restore it with a newer claribi",
+            path.display()
+        ));
+    }
+    for table in ["organizations", "users"] {
+        if !has_table(&conn, table).map_err(|e| not_ours(e.to_string()))? {
+            return Err(not_ours(format!("it has no `{table}` table")));
+        }
+    }
+    let feed_position = if has_table(&conn, "feed_head").map_err(|e| not_ours(e.to_string()))? {
+        conn.query_row("SELECT seq FROM feed_head WHERE id = 1", [], |r| r.get(0))
+            .map_err(|e| not_ours(e.to_string()))?
+    } else {
+        // Before schema version 5 there was no feed: the copy precedes every entry.
+        0
+    };
+    let count = |table: &str| {
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .map_err(|e| not_ours(e.to_string()))
+    };
+    Ok(BackupInfo {
+        schema_version: version,
+        feed_position,
+        organizations: count("organizations")?,
+        users: count("users")?,
+    })
+}
+
+/// Moves the database at `path` (with what its write-ahead log holds) to `to`. Nothing to
+/// move: `false`.
+pub fn set_aside(path: &Path, to: &Path) -> Result<bool, String> {
+    if !path.exists() {
+        return Ok(false);
+    }
+    {
+        let conn = Connection::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(|e| e.to_string())?;
+        // Everything in the WAL into the main file, so that the one file is the whole database.
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map_err(|e| format!("checkpointing {}: {e}", path.display()))?;
+    }
+    std::fs::rename(path, to)
+        .map_err(|e| format!("moving {} to {}: {e}", path.display(), to.display()))?;
+    for suffix in ["-wal", "-shm"] {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        match std::fs::remove_file(&side) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("removing {}: {e}", Path::new(&side).display())),
+        }
+    }
+    Ok(true)
+}
+
+/// Copies the backup at `from` into `to`, a new file the caller created (empty, private).
+pub fn install(from: &Path, to: &Path) -> Result<(), String> {
+    let source = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| format!("{}: {e}", from.display()))?;
+    let mut target = Connection::open(to).map_err(|e| format!("{}: {e}", to.display()))?;
+    let backup = rusqlite::backup::Backup::new(&source, &mut target)
+        .map_err(|e| format!("copying {}: {e}", from.display()))?;
+    backup
+        .run_to_completion(256, Duration::from_millis(0), None)
+        .map_err(|e| format!("copying {}: {e}", from.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::open_temp;
+
+    #[test]
+    fn a_backup_is_recognized_and_other_files_are_refused() {
+        let (dir, store) = open_temp();
+        let copy = dir.path().join("copy.db");
+        store.backup_to(&copy).unwrap();
+        let info = inspect(&copy).unwrap();
+        assert_eq!(info.schema_version, SCHEMA_VERSION);
+        assert_eq!(info.feed_position, 0);
+
+        let text = dir.path().join("notes.txt");
+        std::fs::write(&text, "not a database at all, just some words").unwrap();
+        assert!(inspect(&text)
+            .unwrap_err()
+            .contains("not a claribi database"));
+
+        let other = dir.path().join("other.db");
+        Connection::open(&other)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x); PRAGMA user_version = 3;")
+            .unwrap();
+        assert!(inspect(&other)
+            .unwrap_err()
+            .contains("no `organizations` table"));
+
+        let newer = dir.path().join("newer.db");
+        store.backup_to(&newer).unwrap();
+        Connection::open(&newer)
+            .unwrap()
+            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        assert!(inspect(&newer)
+            .unwrap_err()
+            .contains("newer than this binary"));
+    }
+}
