@@ -155,6 +155,7 @@ function drawNav() {
     ["/settings/security", "Security"],
   ];
   if (Session.isAdmin()) links.push(["/admin/users", "Users"], ["/admin/audit", "Audit log"]);
+  links.push(["/docs/api", "API reference"]);
   const user = Session.user;
   nav.replaceChildren(
     el("span", { class: "brand" }, "clariBI"),

@@ -6,6 +6,7 @@ mod body;
 #[cfg(test)]
 mod in_process;
 pub mod metrics;
+pub(crate) mod openapi;
 mod pages;
 mod reply;
 mod request;
@@ -65,6 +66,7 @@ const fn route(
 static ROUTES: &[Route] = &[
     route(Get,    Root, "",                      E::Root,           Public,      NoBody),
     route(Get,    Root, "healthz",               E::Healthz,        Public,      NoBody),
+    route(Get,    Api,  "schema",                E::Schema,         Public,      NoBody),
     route(Get,    Root, "readyz",                E::Readyz,         Public,      NoBody),
     route(Post,   Api,  "auth/login",            E::Login,          Public,      Json),
     route(Post,   Api,  "auth/token/refresh",    E::Refresh,        Public,      Json),
@@ -123,6 +125,7 @@ static ROUTES: &[Route] = &[
     route(Get,    Root, "public/dashboards/{token}", E::PublicRead(DASHBOARD), Public, NoBody),
     route(Get,    Root, "s/{token}",                 E::SharePage,             Public, NoBody),
     route(Get,    Root, "login",                     E::Page(Page::Login),     Public, NoBody),
+    route(Get,    Root, "docs/api",                  E::Page(Page::ApiDocs),   Public, NoBody),
     route(Get,    Root, "settings/developer/api-keys", E::Page(Page::ApiKeys), Public, NoBody),
     route(Get,    Root, "settings/security",         E::Page(Page::Security),  Public, NoBody),
     route(Get,    Root, "admin/users",               E::Page(Page::Users),     Public, NoBody),

@@ -27,6 +27,7 @@ pub enum Page {
     Security,
     Users,
     Audit,
+    ApiDocs,
 }
 
 impl Page {
@@ -37,6 +38,7 @@ impl Page {
             Page::Security => "security.html",
             Page::Users => "users.html",
             Page::Audit => "audit.html",
+            Page::ApiDocs => "api-docs.html",
         }
     }
 }

@@ -87,12 +87,15 @@ pub fn redirect(location: &'static str) -> Response {
     response
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// The contract's error answer (also the OpenAPI document's `Error`).
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct ErrorBody<'a> {
     error: &'static str,
     message: String,
     status: u16,
+    /// `invalid`: the problems of each field.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<std::collections::HashMap<String, Vec<String>>>)]
     errors: Option<&'a FieldErrors>,
     #[serde(skip_serializing_if = "Option::is_none")]
     mfa_required: Option<bool>,

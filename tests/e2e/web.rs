@@ -26,6 +26,7 @@ fn pages_send_the_security_headers_and_root_leads_to_login() {
         "/settings/security",
         "/admin/users",
         "/admin/audit",
+        "/docs/api",
     ] {
         let r = s.get(path).send();
         assert_eq!(r.status, 200, "{path}");
@@ -310,4 +311,39 @@ fn an_expired_access_token_is_refreshed_without_signing_in_again() {
         second.is_string() && second != first,
         "a new access token was fetched"
     );
+}
+
+#[test]
+fn the_api_reference_renders_the_openapi_document_under_the_pages_policy() {
+    let s = Server::start();
+    let r = s.get("/api/schema/").send();
+    assert_eq!(r.status, 200);
+    assert!(r
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/json"));
+    let doc = r.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let operations: usize = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|item| item.as_object().unwrap().len())
+        .sum();
+
+    // No session needed: the document is public, and so is its page.
+    let browser = Browser::start();
+    browser.open(&s.url("/docs/api"));
+    let shown = browser.wait_for("document.querySelectorAll('section.operation').length");
+    assert_eq!(shown.as_u64(), Some(operations as u64));
+    let card = browser.text("#CreateKey");
+    assert!(
+        card.contains("POST") && card.contains("/api/auth/api-keys/"),
+        "{card}"
+    );
+    assert!(
+        card.contains("scopes"),
+        "the request body's fields are listed: {card}"
+    );
+    assert!(browser.text("#ListReports").contains("reports:read"));
 }

@@ -8,6 +8,7 @@
 //! GET    /api/v1/auth/verify/             any credential
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{text, Call, PageRequest};
 use crate::auth::permission::Permission;
@@ -18,9 +19,9 @@ use crate::http::reply::{self, Response};
 use crate::ops::keys::{self, KeySpec};
 use crate::store::api_keys::{self, ApiKey};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateRequest {
+pub(super) struct CreateRequest {
     name: String,
     #[serde(default)]
     description: Option<String>,
@@ -30,8 +31,8 @@ struct CreateRequest {
     expires_in_days: Option<i64>,
 }
 
-#[derive(Serialize)]
-struct KeyDto {
+#[derive(Serialize, ToSchema)]
+pub(super) struct KeyDto {
     id: Id,
     name: String,
     description: String,
@@ -232,21 +233,21 @@ pub async fn rotate(call: Call<'_>) -> Result<Response, ApiError> {
     )))
 }
 
-#[derive(Serialize)]
-struct VerifyUser {
+#[derive(Serialize, ToSchema)]
+pub(super) struct VerifyUser {
     id: Id,
     email: String,
     role: &'static str,
 }
 
-#[derive(Serialize)]
-struct VerifyOrganization {
+#[derive(Serialize, ToSchema)]
+pub(super) struct VerifyOrganization {
     id: Id,
     name: String,
 }
 
-#[derive(Serialize)]
-struct VerifyKey {
+#[derive(Serialize, ToSchema)]
+pub(super) struct VerifyKey {
     id: Id,
     name: String,
     prefix: String,
@@ -255,8 +256,8 @@ struct VerifyKey {
     expires_at: Option<Timestamp>,
 }
 
-#[derive(Serialize)]
-struct VerifyResponse {
+#[derive(Serialize, ToSchema)]
+pub(super) struct VerifyResponse {
     valid: bool,
     auth_method: &'static str,
     user: VerifyUser,

@@ -3,6 +3,7 @@
 //! GET       /api/v1/audit-logs/     GET /api/v1/audit-logs/export/?format=csv|json
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{Call, PageRequest};
 use crate::domain::{Id, Timestamp};
@@ -10,8 +11,8 @@ use crate::error::ApiError;
 use crate::http::reply::{self, Response};
 use crate::store::audit;
 
-#[derive(Serialize)]
-struct AuditDto {
+#[derive(Serialize, ToSchema)]
+pub(super) struct AuditDto {
     id: Id,
     at: Timestamp,
     action: String,

@@ -7,6 +7,7 @@
 //! POST /api/auth/password/         {current_password, new_password}
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::Call;
 use crate::app::App;
@@ -19,9 +20,9 @@ use crate::http::reply::{self, Response};
 use crate::ops::{accounts, sessions};
 use crate::store::users;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct LoginRequest {
+pub(super) struct LoginRequest {
     email: String,
     password: Secret,
     #[serde(default)]
@@ -30,7 +31,8 @@ struct LoginRequest {
     recovery_code: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = CurrentUser)]
 pub struct UserDto {
     id: Id,
     email: String,
@@ -75,15 +77,15 @@ impl UserDto {
     }
 }
 
-#[derive(Serialize)]
-struct LoginResponse {
+#[derive(Serialize, ToSchema)]
+pub(super) struct LoginResponse {
     access: String,
     refresh: String,
     user: UserDto,
 }
 
-#[derive(Serialize)]
-struct RefreshResponse {
+#[derive(Serialize, ToSchema)]
+pub(super) struct RefreshResponse {
     access: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh: Option<String>,
@@ -127,9 +129,9 @@ pub async fn login(call: Call<'_>) -> Result<Response, ApiError> {
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RefreshRequest {
+pub(super) struct RefreshRequest {
     refresh: Secret,
 }
 
@@ -210,9 +212,9 @@ pub fn me(call: Call<'_>) -> Result<Response, ApiError> {
     Ok(reply::ok(&UserDto::new(call.app, &user)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PasswordChange {
+pub(super) struct PasswordChange {
     current_password: Secret,
     new_password: Secret,
 }

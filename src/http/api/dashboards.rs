@@ -4,6 +4,7 @@
 //! POST            /api/v1/dashboards/{id}/refresh/
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{org_page, text, Call};
 use crate::domain::{Id, Timestamp};
@@ -13,7 +14,7 @@ use crate::ops::content::{self, DashboardFields};
 use crate::store::dashboards::{self, Dashboard};
 
 /// Also the source of a shared dashboard's public view (`public_links`).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(super) struct DashboardDto {
     id: Id,
     pub(super) name: String,
@@ -40,9 +41,9 @@ impl From<Dashboard> for DashboardDto {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct DashboardBody {
+pub(super) struct DashboardBody {
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]

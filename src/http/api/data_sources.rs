@@ -3,6 +3,7 @@
 //! GET|POST        /api/v1/data-sources/           GET|DELETE /api/v1/data-sources/{id}/
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{org_page, text, Call};
 use crate::domain::{Id, Timestamp};
@@ -20,8 +21,8 @@ const SOURCE_TYPES: [&str; 6] = [
     "bigquery_query",
 ];
 
-#[derive(Serialize)]
-struct DataSourceDto {
+#[derive(Serialize, ToSchema)]
+pub(super) struct DataSourceDto {
     id: Id,
     name: String,
     source_type: String,
@@ -43,9 +44,9 @@ impl From<DataSource> for DataSourceDto {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewDataSource {
+pub(super) struct NewDataSource {
     name: String,
     source_type: String,
 }

@@ -4,6 +4,7 @@
 //! GET|POST /api/v1/goals/{id}/progress/   {value}
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{org_page, text, Call};
 use crate::domain::{Id, Timestamp};
@@ -12,16 +13,16 @@ use crate::http::reply::{self, Response};
 use crate::ops::content::{self, GoalSpec};
 use crate::store::goals::{self, Goal};
 
-#[derive(Serialize)]
-struct MilestoneDto {
+#[derive(Serialize, ToSchema)]
+pub(super) struct MilestoneDto {
     id: Id,
     name: String,
     target_value: f64,
     reached_at: Option<Timestamp>,
 }
 
-#[derive(Serialize)]
-struct GoalDto {
+#[derive(Serialize, ToSchema)]
+pub(super) struct GoalDto {
     id: Id,
     name: String,
     description: String,
@@ -60,16 +61,16 @@ impl From<Goal> for GoalDto {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct MilestoneBody {
+pub(super) struct MilestoneBody {
     name: String,
     target_value: f64,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct GoalBody {
+pub(super) struct GoalBody {
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
@@ -204,20 +205,20 @@ pub async fn update(call: Call<'_>) -> Result<Response, ApiError> {
     Ok(reply::ok(&GoalDto::from(g)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ProgressBody {
+pub(super) struct ProgressBody {
     value: f64,
 }
 
-#[derive(Serialize)]
-struct HistoryEntry {
+#[derive(Serialize, ToSchema)]
+pub(super) struct HistoryEntry {
     at: Timestamp,
     value: f64,
 }
 
-#[derive(Serialize)]
-struct ProgressDto {
+#[derive(Serialize, ToSchema)]
+pub(super) struct ProgressDto {
     goal_id: Id,
     target_value: f64,
     current_value: f64,
@@ -235,7 +236,15 @@ fn progress_dto(g: Goal, history: Vec<(i64, f64)>) -> ProgressDto {
             0.0
         }
     } else {
-        ((g.current_value / g.target_value * 100.0).max(0.0) * 10.0).round() / 10.0
+        // Finite whatever the values: a ratio too large for f64 is the largest finite one
+        // (JSON has no infinity; it would be written as null).
+        let ratio = (g.current_value / g.target_value * 100.0).max(0.0);
+        let rounded = (ratio * 10.0).round() / 10.0;
+        match (rounded.is_finite(), ratio.is_finite()) {
+            (true, _) => rounded,
+            (false, true) => ratio,
+            (false, false) => f64::MAX,
+        }
     };
     ProgressDto {
         goal_id: g.id,

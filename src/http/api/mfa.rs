@@ -5,6 +5,7 @@
 //! POST /api/auth/mfa/totp/disable/   {password, code}
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::auth::password_field;
 use super::Call;
@@ -14,8 +15,8 @@ use crate::http::reply::{self, Response};
 use crate::ops::mfa;
 use crate::store::users;
 
-#[derive(Serialize)]
-struct SetupResponse {
+#[derive(Serialize, ToSchema)]
+pub(super) struct SetupResponse {
     secret: String,
     otpauth_url: String,
     qr_png_base64: String,
@@ -32,14 +33,14 @@ pub async fn setup(call: Call<'_>) -> Result<Response, ApiError> {
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ConfirmRequest {
+pub(super) struct ConfirmRequest {
     code: String,
 }
 
-#[derive(Serialize)]
-struct ConfirmResponse {
+#[derive(Serialize, ToSchema)]
+pub(super) struct ConfirmResponse {
     recovery_codes: Vec<String>,
 }
 
@@ -51,9 +52,9 @@ pub async fn confirm(call: Call<'_>) -> Result<Response, ApiError> {
     Ok(reply::ok(&ConfirmResponse { recovery_codes }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct DisableRequest {
+pub(super) struct DisableRequest {
     password: Secret,
     code: String,
 }

@@ -7,6 +7,7 @@ mod audit_log;
 mod auth;
 mod dashboards;
 mod data_sources;
+pub mod docs;
 mod goals;
 mod mfa;
 mod organization;
@@ -33,6 +34,7 @@ use super::router::Params;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
     Root,
+    Schema,
     Healthz,
     Readyz,
     Login,
@@ -163,6 +165,7 @@ pub async fn dispatch(endpoint: Endpoint, call: Call<'_>) -> Result<Response, Ap
     use Endpoint::*;
     match endpoint {
         Root => Ok(reply::redirect("/login")),
+        Schema => Ok(system::schema()),
         Healthz => Ok(system::healthz()),
         Readyz => system::readyz(call.app).await,
         Login => auth::login(call).await,

@@ -3,6 +3,7 @@
 //! GET|PATCH /api/v1/organization/   POST /api/v1/organization/transfer-ownership/
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::auth::password_field;
 use super::{text, Call};
@@ -12,8 +13,8 @@ use crate::http::reply::{self, Response};
 use crate::ops::{accounts, sessions};
 use crate::store::{organizations, users};
 
-#[derive(Serialize)]
-struct OrganizationDto {
+#[derive(Serialize, ToSchema)]
+pub(super) struct OrganizationDto {
     id: Id,
     name: String,
     created_at: Timestamp,
@@ -40,9 +41,9 @@ pub async fn get(call: Call<'_>) -> Result<Response, ApiError> {
     Ok(reply::ok(&OrganizationDto::from(o)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Rename {
+pub(super) struct Rename {
     name: String,
 }
 
@@ -59,9 +60,9 @@ pub async fn rename(call: Call<'_>) -> Result<Response, ApiError> {
     Ok(reply::ok(&OrganizationDto::from(o)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Transfer {
+pub(super) struct Transfer {
     user_id: Id,
     password: Secret,
 }

@@ -5,6 +5,7 @@
 //! GET /public/reports/{token}/   GET /public/dashboards/{token}/   GET /s/{token}
 
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
 
 use super::{dashboards::DashboardDto, Call};
 use crate::domain::{format_rfc3339, now, Id, Timestamp, UnixTime};
@@ -20,15 +21,15 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Er
     Option::<i64>::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct LinkBody {
+pub(super) struct LinkBody {
     #[serde(default, deserialize_with = "present")]
     expires_in_days: Option<Option<i64>>,
 }
 
-#[derive(Serialize)]
-struct LinkDto {
+#[derive(Serialize, ToSchema)]
+pub(super) struct LinkDto {
     token: String,
     url: String,
     expires_at: Option<Timestamp>,
@@ -104,8 +105,8 @@ pub async fn revoke(call: Call<'_>, kind: Kind) -> Result<Response, ApiError> {
     Ok(reply::no_content())
 }
 
-#[derive(Serialize)]
-struct PublicReport {
+#[derive(Serialize, ToSchema)]
+pub(super) struct PublicReport {
     title: String,
     summary: String,
     content: String,
@@ -113,8 +114,8 @@ struct PublicReport {
     completed_at: Option<Timestamp>,
 }
 
-#[derive(Serialize)]
-struct PublicDashboard {
+#[derive(Serialize, ToSchema)]
+pub(super) struct PublicDashboard {
     name: String,
     description: String,
     widgets: serde_json::Value,

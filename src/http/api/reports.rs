@@ -4,6 +4,7 @@
 //! POST            /api/v1/reports/generate/       {title, data_source_id, prompt?}
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{org_page, text, Call};
 use crate::domain::{Id, Timestamp};
@@ -12,8 +13,8 @@ use crate::http::reply::{self, Response};
 use crate::ops::content;
 use crate::store::reports::{self, Report};
 
-#[derive(Serialize)]
-struct ReportDto {
+#[derive(Serialize, ToSchema)]
+pub(super) struct ReportDto {
     id: Id,
     title: String,
     status: String,
@@ -61,9 +62,9 @@ pub async fn get(call: Call<'_>) -> Result<Response, ApiError> {
     Ok(reply::ok(&ReportDto::from(r)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct GenerateRequest {
+pub(super) struct GenerateRequest {
     title: String,
     data_source_id: Id,
     #[serde(default)]

@@ -4,6 +4,7 @@
 //! DELETE /api/auth/sessions/{id}/
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{Call, PageRequest};
 use crate::domain::{Id, Timestamp};
@@ -11,8 +12,8 @@ use crate::error::ApiError;
 use crate::http::reply::{self, Response};
 use crate::store::sessions::{self, Session};
 
-#[derive(Serialize)]
-struct SessionDto {
+#[derive(Serialize, ToSchema)]
+pub(super) struct SessionDto {
     id: Id,
     created_at: Timestamp,
     last_seen_at: Timestamp,

@@ -1,20 +1,26 @@
-//! `GET /healthz` (the process answers) and `GET /readyz` (the database answers and this
-//! server is following its change feed).
+//! `GET /healthz` (the process answers), `GET /readyz` (the database answers and this
+//! server is following its change feed) and `GET /api/schema/` (the OpenAPI document).
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::reply::{self, Response};
 
-#[derive(Serialize)]
-struct Health {
+#[derive(Serialize, ToSchema)]
+pub(super) struct Health {
     status: &'static str,
 }
 
 /// GET /healthz
 pub fn healthz() -> Response {
     reply::ok(&Health { status: "ok" })
+}
+
+/// GET /api/schema/
+pub fn schema() -> Response {
+    reply::text(crate::http::openapi::DOCUMENT.clone(), "application/json")
 }
 
 /// GET /readyz

@@ -3,6 +3,7 @@
 //! GET             /api/v1/usage/
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::Call;
 use crate::domain::{month_bounds, now, Timestamp};
@@ -10,14 +11,14 @@ use crate::error::ApiError;
 use crate::http::reply::{self, Response};
 use crate::store::usage;
 
-#[derive(Serialize)]
-struct ByKind {
+#[derive(Serialize, ToSchema)]
+pub(super) struct ByKind {
     report_generation: i64,
     dashboard_refresh: i64,
 }
 
-#[derive(Serialize)]
-struct UsageDto {
+#[derive(Serialize, ToSchema)]
+pub(super) struct UsageDto {
     period_start: Timestamp,
     period_end: Timestamp,
     credits_included: i64,

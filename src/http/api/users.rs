@@ -4,6 +4,7 @@
 //! POST      /api/v1/users/{id}/reset-mfa/
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::auth::password_field;
 use super::{org_page, text, Call};
@@ -14,8 +15,8 @@ use crate::http::reply::{self, Response};
 use crate::ops::accounts;
 use crate::store::users;
 
-#[derive(Serialize)]
-struct UserDto {
+#[derive(Serialize, ToSchema)]
+pub(super) struct UserDto {
     id: Id,
     email: String,
     name: String,
@@ -55,9 +56,9 @@ pub async fn get(call: Call<'_>) -> Result<Response, ApiError> {
     Ok(reply::ok(&UserDto::from(user)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateUser {
+pub(super) struct CreateUser {
     email: String,
     password: Secret,
     role: String,
@@ -105,9 +106,9 @@ pub async fn create(call: Call<'_>) -> Result<Response, ApiError> {
     Ok(reply::created(&UserDto::from(user)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct UpdateUser {
+pub(super) struct UpdateUser {
     #[serde(default)]
     role: Option<String>,
     #[serde(default)]

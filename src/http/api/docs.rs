@@ -1,0 +1,425 @@
+//! What each endpoint takes and answers, for the OpenAPI document (`http/openapi.rs`). One
+//! exhaustive match: an endpoint added to the route table without a description here does not
+//! compile. The schemas are the handlers' own DTOs (`utoipa::ToSchema`).
+
+use std::borrow::Cow;
+
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::ToSchema;
+
+use super::{
+    api_keys, audit_log, auth, dashboards, data_sources, goals, mfa, organization, public_links,
+    reports, sessions, system, usage, users, Endpoint, Shared,
+};
+
+/// A JSON shape: its name, its schema, and the named schemas it refers to.
+pub struct Shape {
+    pub name: Cow<'static, str>,
+    pub schema: RefOr<Schema>,
+    pub nested: Vec<(String, RefOr<Schema>)>,
+}
+
+fn shape<T: ToSchema>() -> Shape {
+    let mut nested = Vec::new();
+    T::schemas(&mut nested);
+    Shape {
+        name: T::name(),
+        schema: T::schema(),
+        nested,
+    }
+}
+
+/// What a successful answer is.
+pub enum Answer {
+    Json(u16, fn() -> Shape),
+    /// A paginated list of these, in the `{count, next, previous, results}` envelope.
+    List(fn() -> Shape),
+    NoContent,
+    /// The audit export: CSV or JSON (an array of entries) as `?format=` asks.
+    Export(fn() -> Shape),
+}
+
+/// One operation of the document.
+pub struct Doc {
+    pub summary: &'static str,
+    pub tag: &'static str,
+    pub request: Option<fn() -> Shape>,
+    /// The body may be left out entirely.
+    pub request_optional: bool,
+    pub answer: Answer,
+    /// Query parameters: (name, description, schema type).
+    pub query: &'static [(&'static str, &'static str, &'static str)],
+    /// Error answers beyond those every route of its kind has: (status, what).
+    pub errors: &'static [(u16, &'static str)],
+}
+
+impl Doc {
+    fn new(tag: &'static str, summary: &'static str, answer: Answer) -> Doc {
+        Doc {
+            summary,
+            tag,
+            request: None,
+            request_optional: false,
+            answer,
+            query: &[],
+            errors: &[],
+        }
+    }
+
+    fn errors(mut self, errors: &'static [(u16, &'static str)]) -> Doc {
+        self.errors = errors;
+        self
+    }
+
+    fn body<T: ToSchema>(mut self) -> Doc {
+        self.request = Some(shape::<T>);
+        self
+    }
+
+    fn optional_body<T: ToSchema>(mut self) -> Doc {
+        self.request = Some(shape::<T>);
+        self.request_optional = true;
+        self
+    }
+
+    fn query(mut self, query: &'static [(&'static str, &'static str, &'static str)]) -> Doc {
+        self.query = query;
+        self
+    }
+}
+
+fn ok<T: ToSchema>() -> Answer {
+    Answer::Json(200, shape::<T>)
+}
+
+fn created<T: ToSchema>() -> Answer {
+    Answer::Json(201, shape::<T>)
+}
+
+fn list<T: ToSchema>() -> Answer {
+    Answer::List(shape::<T>)
+}
+
+const PAGING: &[(&str, &str, &str)] = &[
+    ("page", "page number, from 1", "integer"),
+    (
+        "page_size",
+        "entries per page, 1 to 100 (default 20)",
+        "integer",
+    ),
+];
+
+/// The description of an endpoint of the API; `None` for the web pages and their files,
+/// which are not part of the API.
+pub fn doc(endpoint: Endpoint) -> Option<Doc> {
+    use Answer::NoContent;
+    use Endpoint::*;
+    let d = Doc::new;
+    Some(match endpoint {
+        Root | Page(_) | Asset | SharePage => return None,
+        Schema => d(
+            "system",
+            "This OpenAPI document",
+            Answer::Json(200, || Shape {
+                name: "OpenApi".into(),
+                schema: utoipa::openapi::ObjectBuilder::new().into(),
+                nested: Vec::new(),
+            }),
+        ),
+        Healthz => d("system", "The process is up", ok::<system::Health>()),
+        Readyz => d(
+            "system",
+            "The database answers and this server follows the change feed",
+            ok::<system::Health>(),
+        ),
+        Login => d(
+            "auth",
+            "Log in with email and password (and a TOTP or recovery code when the account has MFA)",
+            ok::<auth::LoginResponse>(),
+        )
+        .body::<auth::LoginRequest>()
+        .errors(&[
+            (
+                401,
+                "invalid_credentials, or mfa_required / mfa_invalid for an account with MFA",
+            ),
+            (
+                429,
+                "too many failed logins for the account or the address; Retry-After",
+            ),
+            (503, "every password check is busy; Retry-After"),
+        ]),
+        Refresh => d(
+            "auth",
+            "A new access token for a refresh token",
+            ok::<auth::RefreshResponse>(),
+        )
+        .body::<auth::RefreshRequest>()
+        .errors(&[
+            (
+                401,
+                "token_not_valid, or token_reused (the session is then ended)",
+            ),
+            (
+                503,
+                "this server cannot vouch for the live state now; Retry-After",
+            ),
+        ]),
+        Logout => d("auth", "End the session of this refresh token", NoContent)
+            .body::<auth::RefreshRequest>(),
+        Me => d("auth", "The caller", ok::<auth::UserDto>()),
+        ChangePassword => d(
+            "auth",
+            "Change the caller's password; ends the caller's other sessions",
+            NoContent,
+        )
+        .body::<auth::PasswordChange>(),
+        ListSessions => d(
+            "sessions",
+            "The caller's sessions",
+            list::<sessions::SessionDto>(),
+        )
+        .query(PAGING),
+        RevokeSession => d("sessions", "End one of the caller's sessions", NoContent),
+        MfaSetup => d(
+            "mfa",
+            "Start TOTP enrolment: a secret and its QR code",
+            ok::<mfa::SetupResponse>(),
+        )
+        .errors(&[(409, "MFA is already enabled")]),
+        MfaConfirm => d(
+            "mfa",
+            "Confirm enrolment with a code; answers the recovery codes, shown once",
+            ok::<mfa::ConfirmResponse>(),
+        )
+        .body::<mfa::ConfirmRequest>()
+        .errors(&[(409, "MFA is already enabled, or no enrolment was started")]),
+        MfaDisable => d("mfa", "Turn MFA off (password and code)", NoContent)
+            .body::<mfa::DisableRequest>()
+            .errors(&[(409, "MFA is not enabled")]),
+        ResetMfa => d("users", "Turn off a user's MFA (administrators)", NoContent),
+        CreateKey => d(
+            "api-keys",
+            "Create an API key; the answer holds the key, shown this once",
+            created::<api_keys::KeyDto>(),
+        )
+        .body::<api_keys::CreateRequest>(),
+        ListKeys => d(
+            "api-keys",
+            "The caller's keys (`?all=true`: the organization's)",
+            list::<api_keys::KeyDto>(),
+        )
+        .query(&[
+            ("page", "page number, from 1", "integer"),
+            (
+                "page_size",
+                "entries per page, 1 to 100 (default 20)",
+                "integer",
+            ),
+            (
+                "all",
+                "true: every key of the organization (administrators)",
+                "boolean",
+            ),
+        ]),
+        GetKey => d("api-keys", "One key", ok::<api_keys::KeyDto>()),
+        RevokeKey => d(
+            "api-keys",
+            "Revoke a key, in force on every server before the answer",
+            NoContent,
+        ),
+        RotateKey => d(
+            "api-keys",
+            "Replace a key by a new one with the same name and scopes; the old one is revoked",
+            created::<api_keys::KeyDto>(),
+        )
+        .errors(&[(409, "the key is revoked, or another rotation of it won")]),
+        Verify => d(
+            "api-keys",
+            "Who the credential is",
+            ok::<api_keys::VerifyResponse>(),
+        ),
+        ListDataSources => d(
+            "data-sources",
+            "The organization's data sources",
+            list::<data_sources::DataSourceDto>(),
+        )
+        .query(PAGING),
+        CreateDataSource => d(
+            "data-sources",
+            "Add a data source",
+            created::<data_sources::DataSourceDto>(),
+        )
+        .body::<data_sources::NewDataSource>(),
+        GetDataSource => d(
+            "data-sources",
+            "One data source",
+            ok::<data_sources::DataSourceDto>(),
+        ),
+        DeleteDataSource => d("data-sources", "Delete a data source", NoContent),
+        ListReports => d(
+            "reports",
+            "The organization's reports",
+            list::<reports::ReportDto>(),
+        )
+        .query(PAGING),
+        GenerateReport => d(
+            "reports",
+            "Generate a report from a data source, charged in credits",
+            created::<reports::ReportDto>(),
+        )
+        .body::<reports::GenerateRequest>()
+        .errors(&[(402, "insufficient_credits: this month's allowance is spent")]),
+        GetReport => d("reports", "One report", ok::<reports::ReportDto>()),
+        DeleteReport => d("reports", "Delete a report", NoContent),
+        ListDashboards => d(
+            "dashboards",
+            "The organization's dashboards",
+            list::<dashboards::DashboardDto>(),
+        )
+        .query(PAGING),
+        CreateDashboard => d(
+            "dashboards",
+            "Create a dashboard",
+            created::<dashboards::DashboardDto>(),
+        )
+        .body::<dashboards::DashboardBody>(),
+        GetDashboard => d(
+            "dashboards",
+            "One dashboard",
+            ok::<dashboards::DashboardDto>(),
+        ),
+        UpdateDashboard => d(
+            "dashboards",
+            "Change a dashboard",
+            ok::<dashboards::DashboardDto>(),
+        )
+        .body::<dashboards::DashboardBody>(),
+        DeleteDashboard => d("dashboards", "Delete a dashboard", NoContent),
+        RefreshDashboard => d(
+            "dashboards",
+            "Refresh a dashboard, charged in credits",
+            ok::<dashboards::DashboardDto>(),
+        )
+        .errors(&[(402, "insufficient_credits: this month's allowance is spent")]),
+        Usage => d("usage", "This month's credits", ok::<usage::UsageDto>()),
+        ListGoals => d(
+            "goals",
+            "The organization's goals",
+            list::<goals::GoalDto>(),
+        )
+        .query(PAGING),
+        CreateGoal => {
+            d("goals", "Create a goal", created::<goals::GoalDto>()).body::<goals::GoalBody>()
+        }
+        GetGoal => d("goals", "One goal", ok::<goals::GoalDto>()),
+        UpdateGoal => d("goals", "Change a goal", ok::<goals::GoalDto>()).body::<goals::GoalBody>(),
+        GoalProgress => d(
+            "goals",
+            "A goal's recorded progress",
+            ok::<goals::ProgressDto>(),
+        ),
+        RecordProgress => d(
+            "goals",
+            "Record a measurement",
+            created::<goals::ProgressDto>(),
+        )
+        .body::<goals::ProgressBody>(),
+        CreateLink(shared) => d(
+            shared_tag(shared),
+            "Share publicly: a new link (replacing the working one)",
+            created::<public_links::LinkDto>(),
+        )
+        .optional_body::<public_links::LinkBody>(),
+        ShowLink(shared) => d(
+            shared_tag(shared),
+            "The working public link",
+            ok::<public_links::LinkDto>(),
+        ),
+        RevokeLink(shared) => d(
+            shared_tag(shared),
+            "Revoke the working public link",
+            NoContent,
+        ),
+        PublicRead(Shared::Report) => d(
+            "public",
+            "A shared report, without credentials",
+            ok::<public_links::PublicReport>(),
+        ),
+        PublicRead(Shared::Dashboard) => d(
+            "public",
+            "A shared dashboard, without credentials",
+            ok::<public_links::PublicDashboard>(),
+        ),
+        ListUsers => d(
+            "users",
+            "The organization's users",
+            list::<users::UserDto>(),
+        )
+        .query(PAGING),
+        CreateUser => d("users", "Add a user", created::<users::UserDto>())
+            .body::<users::CreateUser>()
+            .errors(&[(409, "a user with this email already exists")]),
+        GetUser => d("users", "One user", ok::<users::UserDto>()),
+        UpdateUser => d(
+            "users",
+            "Change a user's role, name or state (deactivation revokes every session and key)",
+            ok::<users::UserDto>(),
+        )
+        .body::<users::UpdateUser>(),
+        Organization => d(
+            "organization",
+            "The caller's organization",
+            ok::<organization::OrganizationDto>(),
+        ),
+        RenameOrganization => d(
+            "organization",
+            "Rename the organization",
+            ok::<organization::OrganizationDto>(),
+        )
+        .body::<organization::Rename>()
+        .errors(&[(409, "an organization with this name already exists")]),
+        TransferOwnership => d(
+            "organization",
+            "Make another administrator the owner",
+            NoContent,
+        )
+        .body::<organization::Transfer>(),
+        AuditLog => d(
+            "audit",
+            "The organization's audit log, newest first",
+            list::<audit_log::AuditDto>(),
+        )
+        .query(&[
+            ("page", "page number, from 1", "integer"),
+            (
+                "page_size",
+                "entries per page, 1 to 100 (default 20)",
+                "integer",
+            ),
+            (
+                "action",
+                "only entries of this action, e.g. login.failed",
+                "string",
+            ),
+            ("user_id", "only entries of this user", "integer"),
+        ]),
+        AuditExport => d(
+            "audit",
+            "The whole audit log (filtered as the list), streamed",
+            Answer::Export(shape::<audit_log::AuditDto>),
+        )
+        .query(&[
+            ("format", "csv or json (default)", "string"),
+            ("action", "only entries of this action", "string"),
+            ("user_id", "only entries of this user", "integer"),
+        ]),
+    })
+}
+
+fn shared_tag(shared: Shared) -> &'static str {
+    match shared {
+        Shared::Report => "reports",
+        Shared::Dashboard => "dashboards",
+    }
+}
