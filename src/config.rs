@@ -467,6 +467,15 @@ impl Config {
 }
 
 impl DatabaseConfig {
+    /// The same settings on another database file (`restore` builds the new database beside
+    /// the one it replaces).
+    pub fn at(&self, path: PathBuf) -> DatabaseConfig {
+        DatabaseConfig {
+            path,
+            ..self.clone()
+        }
+    }
+
     /// The database file: `database.path`, or `claribi.db` in the data directory.
     pub fn path(&self, server: &ServerConfig) -> PathBuf {
         if self.path.as_os_str().is_empty() {

@@ -16,7 +16,7 @@ const OTHERS: u32 = 0o077;
 
 /// Tightens `path` to `mode` if it lets others in, saying so.
 #[cfg(unix)]
-fn tighten(path: &Path, mode: u32) -> Result<(), String> {
+pub fn tighten(path: &Path, mode: u32) -> Result<(), String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
     if meta.permissions().mode() & OTHERS != 0 {
         tracing::warn!(
@@ -31,7 +31,7 @@ fn tighten(path: &Path, mode: u32) -> Result<(), String> {
 }
 
 #[cfg(not(unix))]
-fn tighten(_path: &Path, _mode: u32) -> Result<(), String> {
+pub fn tighten(_path: &Path, _mode: u32) -> Result<(), String> {
     Ok(())
 }
 
@@ -77,6 +77,41 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)
+}
+
+const LOCK_FILE: &str = "claribi.lock";
+
+/// What `serve` holds for its lifetime: a shared lock on `<data_dir>/claribi.lock` (several
+/// servers may share a data directory), which `restore` needs exclusively.
+pub fn lock_shared(dir: &Path) -> Result<std::fs::File, String> {
+    let file = open_lock(dir)?;
+    file.lock_shared()
+        .map_err(|e| format!("locking {}: {e}", dir.join(LOCK_FILE).display()))?;
+    Ok(file)
+}
+
+/// The lock `restore` takes: `None` while a server holds its shared lock.
+pub fn try_lock_exclusive(dir: &Path) -> Result<Option<std::fs::File>, String> {
+    let file = open_lock(dir)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(format!("locking {}: {e}", dir.join(LOCK_FILE).display()))
+        }
+    }
+}
+
+fn open_lock(dir: &Path) -> Result<std::fs::File, String> {
+    create(dir)?;
+    let path = dir.join(LOCK_FILE);
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    options
+        .open(&path)
+        .map_err(|e| format!("opening {}: {e}", path.display()))
 }
 
 /// A new file readable by its owner only; an existing one is an error (never replaced).
@@ -139,7 +174,8 @@ fn write_new(path: &Path, contents: &[u8]) -> Result<(), (std::io::Error, String
     file.sync_all().map_err(|e| (e, what()))
 }
 
-fn sync_dir(path: &Path) {
+/// Syncs the directory of `path`, so that a new name in it survives a crash (best effort).
+pub fn sync_dir(path: &Path) {
     if let Some(dir) = path.parent() {
         if let Ok(dir) = std::fs::File::open(dir) {
             let _ = dir.sync_all();

@@ -11,7 +11,7 @@ use crate::app::{App, AppState};
 use crate::config::Config;
 use crate::domain::{Email, Role, Secret};
 use crate::error::ApiError;
-use crate::ops::{accounts, keys, Actor};
+use crate::ops::{accounts, keys, restore as ops_restore, Actor};
 use crate::store::organizations;
 
 const SHELL: Actor = Actor::System("cli");
@@ -199,69 +199,128 @@ pub fn backup(config: Config, out: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `claribi restore --from FILE`: checks the file, refuses while a server runs on the
-/// database, keeps the current database as `<db>.before-restore-<time>`, puts the backup in its
-/// place (migrated to this binary's schema) and re-applies the revocation journal.
+/// How far the feed head moves on after a restore, past every position the replaced database,
+/// the backup and the journal know of: positions given out after the restore are then new even
+/// to backups of a database that was lost with the one replaced (no installation makes 2^32
+/// changes between two journaled revocations).
+const RESTORE_GAP: i64 = 1 << 32;
+
+/// `claribi restore --from FILE`: checks the file and the journal, refuses while a server runs
+/// on the data directory or the database, builds the restored database beside the current one
+/// (the backup copied, migrated to this binary's schema, the journal re-applied), and only then
+/// keeps the current database as `<db>.before-restore-<time>` and puts the new one in its
+/// place. Any failure before that last step leaves the installation as it was.
 pub fn restore(config: Config, from: &Path) -> Result<(), Failure> {
+    use crate::ops::journal;
     use crate::store::backup;
-    let info = backup::inspect(from).map_err(Failure::usage)?;
+    backup::inspect(from).map_err(Failure::usage)?;
+    let data_dir = config.server.data_dir.clone();
+    let _lock = crate::data_dir::try_lock_exclusive(&data_dir)
+        .map_err(Failure::runtime)?
+        .ok_or_else(|| {
+            Failure::runtime(format!(
+                "a server is running on {}: stop it first",
+                data_dir.display()
+            ))
+        })?;
     let database = config.database.path(&config.server);
-    if database.exists() {
-        let store = crate::store::Store::open(&database, 1, config.database.busy_timeout.0)
-            .map_err(Failure::runtime)?;
-        let since = crate::ops::feed::now_ms() - config.cluster.lease.0.as_millis() as i64;
-        let running = store
-            .read_blocking(|c| crate::store::feed::live_servers(c, since, ""))
-            .map_err(Failure::runtime)?;
-        if let Some(s) = running.first() {
-            return Err(Failure::runtime(format!(
-                "a server is running on this database (pid {} on {}, {}): stop it first",
-                s.pid, s.host, s.address
-            )));
-        }
+    let since = crate::ops::feed::now_ms() - config.cluster.lease.0.as_millis() as i64;
+    if let Some(server) = backup::running_servers(&database, since).first() {
+        return Err(Failure::runtime(format!(
+            "a server is running on this database ({server}): stop it first"
+        )));
     }
+    let journal_path = data_dir.join(journal::FILE_NAME);
+    let had_journal = journal_path.exists();
+    let (entries, skipped) = journal::read(&journal_path)
+        .map_err(|e| Failure::runtime(format!("reading {}: {e}", journal_path.display())))?;
+    let current_position = backup::feed_position(&database);
+
+    let with_suffix = |suffix: &str| {
+        let mut name = database.as_os_str().to_owned();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    };
+    let staging = with_suffix(".restoring");
+    let remove_staging = || {
+        for path in [
+            staging.clone(),
+            with_suffix(".restoring-wal"),
+            with_suffix(".restoring-shm"),
+        ] {
+            let _ = std::fs::remove_file(path);
+        }
+    };
+    remove_staging();
+    let built = (|| -> Result<(backup::BackupInfo, ops_restore::Reapplied), Failure> {
+        crate::data_dir::create_private_new(&staging).map_err(Failure::runtime)?;
+        backup::install(from, &staging).map_err(Failure::runtime)?;
+        // What was installed, not what the file held a moment before.
+        let info = backup::inspect(&staging).map_err(Failure::runtime)?;
+        let last_journaled = entries.iter().map(|e| e.seq).max().unwrap_or(0);
+        let base = current_position
+            .unwrap_or(0)
+            .max(last_journaled)
+            .max(info.feed_position)
+            + RESTORE_GAP;
+        let file = from
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let mut staged = config.clone();
+        staged.database = config.database.at(staging.clone());
+        let position = info.feed_position;
+        let entries = entries.clone();
+        let done = with_app(staged, move |app| async move {
+            ops_restore::reapply(&app, file, position, entries, base)
+                .await
+                .map_err(failure)
+        })?;
+        backup::seal(&staging).map_err(Failure::runtime)?;
+        Ok((info, done))
+    })();
+    let (info, done) = match built {
+        Ok(built) => built,
+        Err(e) => {
+            remove_staging();
+            return Err(e);
+        }
+    };
     let stamp = time::OffsetDateTime::now_utc()
         .format(time::macros::format_description!(
             "[year][month][day]T[hour][minute][second]Z"
         ))
         .map_err(Failure::runtime)?;
-    let mut aside = database.as_os_str().to_owned();
-    aside.push(format!(".before-restore-{stamp}"));
-    let aside = std::path::PathBuf::from(aside);
+    let aside = with_suffix(&format!(".before-restore-{stamp}"));
     if aside.exists() {
+        remove_staging();
         return Err(Failure::runtime(format!(
             "{} exists; wait a second and run restore again",
             aside.display()
         )));
     }
-    let kept = backup::set_aside(&database, &aside).map_err(Failure::runtime)?;
-    let installed = crate::data_dir::prepare_database(&database)
-        .and_then(|()| backup::install(from, &database));
-    if let Err(e) = installed {
-        // Leave the installation as it was.
-        let _ = std::fs::remove_file(&database);
-        if kept {
-            let _ = std::fs::rename(&aside, &database);
+    let kept = match backup::set_aside(&database, &aside) {
+        Ok(kept) => kept,
+        Err(e) => {
+            remove_staging();
+            return Err(Failure::runtime(e));
         }
-        return Err(Failure::runtime(e));
-    }
-    let journal_path = config.server.data_dir.join(crate::ops::journal::FILE_NAME);
-    let (entries, skipped) = crate::ops::journal::read(&journal_path).map_err(Failure::runtime)?;
-    let file = from
-        .file_name()
-        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    let position = info.feed_position;
-    let done = with_app(config, move |app| async move {
-        crate::ops::restore::reapply(&app, file, position, entries)
-            .await
-            .map_err(failure)
+    };
+    std::fs::rename(&staging, &database).map_err(|e| {
+        Failure::runtime(format!(
+            "moving {} to {}: {e} (the previous database is at {})",
+            staging.display(),
+            database.display(),
+            aside.display()
+        ))
     })?;
+    crate::data_dir::sync_dir(&database);
     println!(
-        "restored {} (schema version {}, {} organizations, {} users, feed position {position})",
+        "restored {} (schema version {}, {} organizations, {} users, feed position {})",
         from.display(),
         info.schema_version,
         info.organizations,
-        info.users
+        info.users,
+        info.feed_position
     );
     if kept {
         println!("the previous database is kept at {}", aside.display());
@@ -272,6 +331,13 @@ pub fn restore(config: Config, from: &Path) -> Result<(), Failure> {
         done.considered,
         journal_path.display()
     );
+    if !had_journal {
+        eprintln!(
+            "warning: there is no {}: no revocation could be re-applied. If this installation \
+             had one (a new host?), copy it here and restore again.",
+            journal_path.display()
+        );
+    }
     if skipped > 0 {
         println!("skipped {skipped} unreadable journal lines (writes cut short by a crash)");
     }

@@ -10,7 +10,7 @@
 //! different object that later took the same id.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -70,11 +70,24 @@ pub struct Journal {
 impl Journal {
     pub fn open(data_dir: &Path) -> std::io::Result<Journal> {
         let path = data_dir.join(FILE_NAME);
-        let file = std::fs::OpenOptions::new()
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
             .append(true)
             .create(true)
             .mode(0o600)
             .open(&path)?;
+        crate::data_dir::tighten(&path, 0o600).map_err(std::io::Error::other)?;
+        // A line cut short by a crash must not swallow the next entry: end it first.
+        let length = file.metadata()?.len();
+        if length > 0 {
+            let mut last = [0u8; 1];
+            file.seek(SeekFrom::Start(length - 1))?;
+            file.read_exact(&mut last)?;
+            if last[0] != b'\n' {
+                file.write_all(b"\n")?;
+                file.sync_data()?;
+            }
+        }
         Ok(Journal {
             path,
             file: Mutex::new(file),
@@ -108,8 +121,12 @@ impl Journal {
             .file
             .lock()
             .map_err(|_| std::io::Error::other("the journal lock is poisoned"))?;
-        file.write_all(&lines)?;
-        file.sync_data()?;
+        let before = file.metadata()?.len();
+        if let Err(e) = file.write_all(&lines).and_then(|()| file.sync_data()) {
+            // Never leave part of a line behind for the next entry to be glued to.
+            let _ = file.set_len(before);
+            return Err(e);
+        }
         Ok(count)
     }
 }
@@ -118,18 +135,18 @@ impl Journal {
 /// that does not parse (a write torn by a crash, which was then never answered) is skipped and
 /// counted.
 pub fn read(path: &Path) -> std::io::Result<(Vec<Entry>, usize)> {
-    let file = match File::open(path) {
-        Ok(file) => file,
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
         Err(e) => return Err(e),
     };
     let (mut entries, mut skipped) = (Vec::new(), 0);
-    for line in BufReader::new(file).lines() {
-        let line = line?;
-        if line.trim().is_empty() {
+    for line in bytes.split(|b| *b == b'\n') {
+        if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match serde_json::from_str::<Entry>(&line) {
+        // Bytes, not text: a write torn inside a character is one skipped line, not an error.
+        match serde_json::from_slice::<Entry>(line) {
             Ok(entry) => entries.push(entry),
             Err(_) => skipped += 1,
         }
@@ -218,6 +235,21 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn an_entry_after_a_torn_line_is_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        // A crash cut the last line short, inside a character.
+        let torn = b"{\"seq\":3,\"at\":1,\"kind\":\"session\",\"id\":1,\"user_id\":2}\n{\"seq\":4,\"at\":\"\xc3".to_vec();
+        std::fs::write(&path, &torn).unwrap();
+        let journal = Journal::open(dir.path()).unwrap();
+        journal.record(9, &[key(7, true)]).unwrap();
+        let (entries, skipped) = read(&path).unwrap();
+        assert_eq!(skipped, 1);
+        let seqs: Vec<i64> = entries.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, [3, 9]);
     }
 
     #[test]

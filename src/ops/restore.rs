@@ -27,13 +27,15 @@ fn found<T>(result: Result<T, StoreError>) -> Result<Option<T>, ApiError> {
     }
 }
 
-/// Re-applies the journal's `entries` made after `backup_position`, and records a
-/// `backup.restored` entry in the audit log of every organization.
+/// Re-applies the journal's `entries` made after `backup_position`, moves the feed head to
+/// `next_position`, and records a `backup.restored` entry in the audit log of every
+/// organization.
 pub async fn reapply(
     app: &AppState,
     file: String,
     backup_position: i64,
     entries: Vec<Entry>,
+    next_position: i64,
 ) -> Result<Reapplied, ApiError> {
     let actor = Actor::System("restore");
     change(app, &actor, move |c| {
@@ -78,11 +80,13 @@ pub async fn reapply(
             };
             done.applied += usize::from(applied);
         }
-        // Positions handed out after the backup stay taken: the journal's entries keep meaning
-        // "after" for every later backup.
-        if let Some(last) = entries.iter().map(|e| e.seq).max() {
-            feed::advance_to(c.tx, last)?;
-        }
+        // Positions handed out after the backup stay taken, by the journal's entries and by the
+        // replaced database alike: the caller's `next_position` lies past all of them, so that
+        // "after the backup" keeps its meaning for every later restore.
+        feed::advance_to(c.tx, next_position)?;
+        // The servers the backup saw are not running on this database (restore holds the data
+        // directory's lock): none of them is waited for.
+        feed::prune_servers(c.tx, i64::MAX)?;
         let details = crate::domain::json_object(&[
             ("file", &file),
             ("backup_position", &backup_position.to_string()),

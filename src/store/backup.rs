@@ -83,24 +83,56 @@ pub fn inspect(path: &Path) -> Result<BackupInfo, String> {
     })
 }
 
-/// Moves the database at `path` (with what its write-ahead log holds) to `to`. Nothing to
-/// move: `false`.
-pub fn set_aside(path: &Path, to: &Path) -> Result<bool, String> {
-    if !path.exists() {
-        return Ok(false);
-    }
+/// The change-feed position of the database at `path`, read without changing it; `None` when
+/// it cannot be read (missing, damaged, older than the feed).
+pub fn feed_position(path: &Path) -> Option<i64> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+    conn.query_row("SELECT seq FROM feed_head WHERE id = 1", [], |r| r.get(0))
+        .ok()
+}
+
+/// Servers whose heartbeat in the database at `path` is at or after `since_ms`, as
+/// "pid P on HOST (ADDRESS)"; nothing when the database cannot be read.
+pub fn running_servers(path: &Path, since_ms: i64) -> Vec<String> {
+    let Ok(conn) = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY) else {
+        return Vec::new();
+    };
+    let Ok(mut stmt) =
+        conn.prepare("SELECT pid, host, address FROM servers WHERE heartbeat_ms >= ?1")
+    else {
+        return Vec::new();
+    };
+    stmt.query_map([since_ms], |r| {
+        Ok(format!(
+            "pid {} on {} ({})",
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?
+        ))
+    })
+    .map(|rows| rows.filter_map(Result::ok).collect())
+    .unwrap_or_default()
+}
+
+/// Makes the database at `path` one self-contained file: its write-ahead log checkpointed
+/// into it and removed. Fails, changing nothing, while another connection holds it.
+pub fn seal(path: &Path) -> Result<(), String> {
     {
         let conn = Connection::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(|e| e.to_string())?;
-        // Everything in the WAL into the main file, so that the one file is the whole database.
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-            r.get::<_, i64>(0)
-        })
-        .map_err(|e| format!("checkpointing {}: {e}", path.display()))?;
+        let (busy, log, checkpointed): (i64, i64, i64) = conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(|e| format!("checkpointing {}: {e}", path.display()))?;
+        if busy != 0 || log != checkpointed {
+            return Err(format!(
+                "{} is in use by another process (its log could not be checkpointed): stop it first",
+                path.display()
+            ));
+        }
     }
-    std::fs::rename(path, to)
-        .map_err(|e| format!("moving {} to {}: {e}", path.display(), to.display()))?;
     for suffix in ["-wal", "-shm"] {
         let mut side = path.as_os_str().to_owned();
         side.push(suffix);
@@ -110,6 +142,17 @@ pub fn set_aside(path: &Path, to: &Path) -> Result<bool, String> {
             Err(e) => return Err(format!("removing {}: {e}", Path::new(&side).display())),
         }
     }
+    Ok(())
+}
+
+/// Moves the database at `path`, sealed into one file, to `to`. Nothing to move: `false`.
+pub fn set_aside(path: &Path, to: &Path) -> Result<bool, String> {
+    if !path.exists() {
+        return Ok(false);
+    }
+    seal(path)?;
+    std::fs::rename(path, to)
+        .map_err(|e| format!("moving {} to {}: {e}", path.display(), to.display()))?;
     Ok(true)
 }
 

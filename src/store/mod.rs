@@ -187,8 +187,18 @@ impl Store {
         let conn = self.pool.get()?;
         let mut target = Connection::open(out)?;
         {
+            // One step copies every page inside one read transaction: writers go on (WAL), and
+            // a busy database cannot make the copy start over without end, as steps of a few
+            // pages would (each write by another connection restarts them).
             let backup = rusqlite::backup::Backup::new(&conn, &mut target)?;
-            backup.run_to_completion(256, Duration::from_millis(0), None)?;
+            match backup.step(-1)? {
+                rusqlite::backup::StepResult::Done => {}
+                other => {
+                    return Err(StoreError::Sqlite(format!(
+                        "the backup did not complete in one step: {other:?}"
+                    )))
+                }
+            }
         }
         target.execute_batch("PRAGMA journal_mode = DELETE;")?;
         Ok(())

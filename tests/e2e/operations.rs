@@ -352,3 +352,58 @@ fn scheduled_backups_are_written_pruned_and_restorable() {
         .send();
     assert_eq!(r.status, 200);
 }
+
+#[test]
+fn a_revocation_made_after_a_restore_survives_a_restore_of_the_database_it_replaced() {
+    use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD};
+    let s = server().start();
+    let token = s.owner_token();
+    let key = create_key(&s, &token, json!({"name": "in both histories"}));
+    let first = s.work_dir().join("first.db");
+    let out = s.cli(&["backup", "--out", first.to_str().unwrap()], "");
+    assert!(out.status.success(), "{}", stdout(&out));
+    // Changes that move the feed on without a revocation: the replaced database's head ends
+    // far past the backup's and the journal's last position.
+    for _ in 0..15 {
+        assert_eq!(s.login(ADMIN_EMAIL, ADMIN_PASSWORD).status, 200);
+    }
+    let replaced = s.work_dir().join("replaced.db");
+    let s = s.stop_and_restart_with(|stopped| {
+        let out = stopped.cli(&["restore", "--from", first.to_str().unwrap()], "");
+        assert!(out.status.success(), "{}", stdout(&out));
+        let aside = std::fs::read_dir(stopped.data_dir())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .find(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("claribi.db.before-restore-")
+            })
+            .expect("the replaced database");
+        std::fs::rename(aside.path(), &replaced).unwrap();
+    });
+    let token = s.owner_token();
+    let r = s
+        .request("DELETE", &format!("/api/auth/api-keys/{}/", key["id"]))
+        .bearer(&token)
+        .send();
+    assert_eq!(r.status, 204);
+    // Back to the history before the first restore, where the key was never revoked.
+    let s = s.stop_and_restart_with(|stopped| {
+        let out = stopped.cli(&["restore", "--from", replaced.to_str().unwrap()], "");
+        assert!(out.status.success(), "{}", stdout(&out));
+        assert!(
+            stdout(&out).contains("re-applied 1 of 1"),
+            "{}",
+            stdout(&out)
+        );
+    });
+    let r = s
+        .get("/api/v1/auth/verify/")
+        .bearer(key["key"].as_str().unwrap())
+        .send();
+    assert_eq!(
+        r.status, 401,
+        "the revocation made after the first restore holds"
+    );
+}

@@ -131,7 +131,11 @@ pub fn doc(endpoint: Endpoint) -> Option<Doc> {
             "system",
             "The database answers and this server follows the change feed",
             ok::<system::Health>(),
-        ),
+        )
+        .errors(&[(
+            503,
+            "the database does not answer, or this server is behind the change feed; Retry-After",
+        )]),
         Login => d(
             "auth",
             "Log in with email and password (and a TOTP or recovery code when the account has MFA)",
