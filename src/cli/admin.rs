@@ -275,7 +275,7 @@ pub fn restore(config: Config, from: &Path) -> Result<(), Failure> {
                 .await
                 .map_err(failure)
         })?;
-        backup::seal(&staging).map_err(Failure::runtime)?;
+        backup::seal(&staging).map_err(|e| Failure::runtime(e.to_string()))?;
         Ok((info, done))
     })();
     let (info, done) = match built {

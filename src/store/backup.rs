@@ -114,45 +114,112 @@ pub fn running_servers(path: &Path, since_ms: i64) -> Vec<String> {
     .unwrap_or_default()
 }
 
+/// Why a database could not be made one file.
+#[derive(Debug)]
+pub enum SealError {
+    /// Another process holds it: nothing was changed.
+    InUse(String),
+    /// It could not be opened or checkpointed (damaged, unreadable).
+    Broken(String),
+}
+
+impl std::fmt::Display for SealError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SealError::InUse(why) | SealError::Broken(why) => f.write_str(why),
+        }
+    }
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    std::path::PathBuf::from(name)
+}
+
 /// Makes the database at `path` one self-contained file: its write-ahead log checkpointed
 /// into it and removed. Fails, changing nothing, while another connection holds it.
-pub fn seal(path: &Path) -> Result<(), String> {
+pub fn seal(path: &Path) -> Result<(), SealError> {
+    let broken = |e: rusqlite::Error| SealError::Broken(format!("{}: {e}", path.display()));
+    // Not an SQLite file at all: opening it read-write could drop its log, so leave it be.
+    let mut header = [0u8; 16];
+    let readable = std::fs::File::open(path).and_then(|mut f| {
+        use std::io::Read;
+        f.read_exact(&mut header)
+    });
+    if readable.is_err() || &header != b"SQLite format 3\0" {
+        return Err(SealError::Broken(format!(
+            "{} is not an SQLite database file",
+            path.display()
+        )));
+    }
     {
-        let conn = Connection::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        conn.busy_timeout(Duration::from_secs(5))
-            .map_err(|e| e.to_string())?;
+        let conn = Connection::open(path).map_err(broken)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(broken)?;
         let (busy, log, checkpointed): (i64, i64, i64) = conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
-            .map_err(|e| format!("checkpointing {}: {e}", path.display()))?;
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::DatabaseBusy
+                        || f.code == rusqlite::ErrorCode::DatabaseLocked =>
+                {
+                    SealError::InUse(format!(
+                        "{} is in use by another process: stop it first",
+                        path.display()
+                    ))
+                }
+                other => broken(other),
+            })?;
         if busy != 0 || log != checkpointed {
-            return Err(format!(
+            return Err(SealError::InUse(format!(
                 "{} is in use by another process (its log could not be checkpointed): stop it first",
                 path.display()
-            ));
+            )));
         }
     }
     for suffix in ["-wal", "-shm"] {
-        let mut side = path.as_os_str().to_owned();
-        side.push(suffix);
+        let side = with_suffix(path, suffix);
         match std::fs::remove_file(&side) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("removing {}: {e}", Path::new(&side).display())),
+            Err(e) => {
+                return Err(SealError::Broken(format!(
+                    "removing {}: {e}",
+                    side.display()
+                )))
+            }
         }
     }
     Ok(())
 }
 
-/// Moves the database at `path`, sealed into one file, to `to`. Nothing to move: `false`.
+/// Moves the database at `path` to `to`, sealed into one file; a damaged database that cannot
+/// be sealed is moved as it is, with its `-wal` and `-shm` files beside it under the same new
+/// name. Refuses while another process holds it. Nothing to move: `false`.
 pub fn set_aside(path: &Path, to: &Path) -> Result<bool, String> {
     if !path.exists() {
         return Ok(false);
     }
-    seal(path)?;
+    let companions: &[&str] = match seal(path) {
+        Ok(()) => &[],
+        Err(SealError::InUse(why)) => return Err(why),
+        Err(SealError::Broken(why)) => {
+            tracing::warn!("{why}; moving the database aside as it is");
+            &["-wal", "-shm"]
+        }
+    };
     std::fs::rename(path, to)
         .map_err(|e| format!("moving {} to {}: {e}", path.display(), to.display()))?;
+    for suffix in companions {
+        let side = with_suffix(path, suffix);
+        if side.exists() {
+            let target = with_suffix(to, suffix);
+            std::fs::rename(&side, &target)
+                .map_err(|e| format!("moving {} to {}: {e}", side.display(), target.display()))?;
+        }
+    }
     Ok(true)
 }
 
@@ -207,5 +274,40 @@ mod tests {
         assert!(inspect(&newer)
             .unwrap_err()
             .contains("newer than this binary"));
+    }
+
+    #[test]
+    fn setting_aside_seals_a_database_refuses_one_in_use_and_moves_a_damaged_one_whole() {
+        let (dir, store) = open_temp();
+        let path = dir.path().join("test.db");
+        let aside = dir.path().join("aside.db");
+        // In use: a reader holds a snapshot, so the log cannot be checkpointed away.
+        let reader = Connection::open(&path).unwrap();
+        reader
+            .execute_batch("BEGIN; SELECT count(*) FROM users;")
+            .unwrap();
+        store
+            .write_blocking(|db| Ok(db.conn.execute_batch("UPDATE feed_head SET seq = 5")?))
+            .unwrap();
+        assert!(set_aside(&path, &aside).unwrap_err().contains("in use"));
+        assert!(path.exists() && !aside.exists());
+        reader.execute_batch("COMMIT").unwrap();
+        drop(reader);
+        drop(store);
+        assert!(set_aside(&path, &aside).unwrap());
+        assert!(!path.exists() && !with_suffix(&path, "-wal").exists());
+        assert_eq!(
+            feed_position(&aside),
+            Some(5),
+            "what the log held is in the file"
+        );
+
+        let damaged = dir.path().join("damaged.db");
+        std::fs::write(&damaged, b"this is not an SQLite file at all, just bytes").unwrap();
+        std::fs::write(with_suffix(&damaged, "-wal"), b"a log").unwrap();
+        let kept = dir.path().join("damaged.aside");
+        assert!(set_aside(&damaged, &kept).unwrap());
+        assert!(kept.exists() && with_suffix(&kept, "-wal").exists());
+        assert!(!damaged.exists() && !with_suffix(&damaged, "-wal").exists());
     }
 }
