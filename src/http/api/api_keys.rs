@@ -22,8 +22,10 @@ use crate::store::api_keys::{self, ApiKey};
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CreateRequest {
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
     #[serde(default)]
+    #[schema(max_length = 500)]
     description: Option<String>,
     #[serde(default)]
     scopes: Option<Vec<String>>,

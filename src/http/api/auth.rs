@@ -23,6 +23,7 @@ use crate::store::users;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct LoginRequest {
+    #[schema(max_length = 254)]
     email: String,
     password: Secret,
     #[serde(default)]

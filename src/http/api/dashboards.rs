@@ -45,8 +45,10 @@ impl From<Dashboard> for DashboardDto {
 #[serde(deny_unknown_fields)]
 pub(super) struct DashboardBody {
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 100)]
     name: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 1000)]
     description: Option<String>,
     #[serde(default)]
     widgets: Option<Vec<serde_json::Value>>,

@@ -47,6 +47,7 @@ impl From<DataSource> for DataSourceDto {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewDataSource {
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
     source_type: String,
 }

@@ -64,6 +64,7 @@ impl From<Goal> for GoalDto {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct MilestoneBody {
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     target_value: f64,
 }
@@ -72,10 +73,13 @@ pub(super) struct MilestoneBody {
 #[serde(deny_unknown_fields)]
 pub(super) struct GoalBody {
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
     name: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 2000)]
     description: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 50)]
     unit: Option<String>,
     #[serde(default)]
     target_value: Option<f64>,
@@ -84,6 +88,7 @@ pub(super) struct GoalBody {
     #[serde(default)]
     due_date: Option<String>,
     #[serde(default)]
+    #[schema(max_items = 50)]
     milestones: Option<Vec<MilestoneBody>>,
 }
 

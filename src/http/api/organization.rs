@@ -44,6 +44,7 @@ pub async fn get(call: Call<'_>) -> Result<Response, ApiError> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Rename {
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
 }
 

@@ -65,9 +65,11 @@ pub async fn get(call: Call<'_>) -> Result<Response, ApiError> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct GenerateRequest {
+    #[schema(min_length = 1, max_length = 200)]
     title: String,
     data_source_id: Id,
     #[serde(default)]
+    #[schema(max_length = 2000)]
     prompt: Option<String>,
 }
 

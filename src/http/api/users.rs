@@ -59,10 +59,12 @@ pub async fn get(call: Call<'_>) -> Result<Response, ApiError> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CreateUser {
+    #[schema(max_length = 254)]
     email: String,
     password: Secret,
     role: String,
     #[serde(default)]
+    #[schema(max_length = 100)]
     name: Option<String>,
 }
 
@@ -114,6 +116,7 @@ pub(super) struct UpdateUser {
     #[serde(default)]
     is_active: Option<bool>,
     #[serde(default)]
+    #[schema(max_length = 100)]
     name: Option<String>,
 }
 
