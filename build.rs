@@ -10,7 +10,7 @@ fn main() {
         .filter(|s| !s.trim().is_empty())
         .or_else(git_head);
     println!(
-        "cargo:rustc-env=CLARIBI_BUILD_COMMIT={}",
+        "cargo:rustc-env=BUILT_FROM_COMMIT={}",
         commit.unwrap_or_else(|| "unknown".to_string())
     );
     println!("cargo:rerun-if-env-changed=CLARIBI_COMMIT");

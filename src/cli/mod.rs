@@ -17,7 +17,7 @@ use crate::domain::Secret;
 pub const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (",
-    env!("CLARIBI_BUILD_COMMIT"),
+    env!("BUILT_FROM_COMMIT"),
     ")"
 );
 

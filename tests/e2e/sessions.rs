@@ -419,6 +419,11 @@ fn totp_secrets_are_sealed_at_rest_and_plain_ones_from_earlier_versions_get_seal
         "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "totp_code": totp_at(&secret, 0)
     }));
     assert_eq!(login.status, 500, "{}", login.body);
+    // The line is written before the answer; the harness reads the log on a thread of its own.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !s.log().contains("mfa-key replaced") && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     assert!(s.log().contains("mfa-key replaced"), "{}", s.log());
 }
 
