@@ -236,11 +236,7 @@ pub fn restore(config: Config, from: &Path) -> Result<(), Failure> {
         .map_err(|e| Failure::runtime(format!("reading {}: {e}", journal_path.display())))?;
     let current_position = backup::feed_position(&database);
 
-    let with_suffix = |suffix: &str| {
-        let mut name = database.as_os_str().to_owned();
-        name.push(suffix);
-        std::path::PathBuf::from(name)
-    };
+    let with_suffix = |suffix: &str| crate::data_dir::with_suffix(&database, suffix);
     let staging = with_suffix(".restoring");
     let remove_staging = || {
         for path in [

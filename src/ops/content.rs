@@ -7,7 +7,7 @@
 use rand::rngs::OsRng;
 use rand::Rng;
 
-use super::{change, Actor, Change};
+use super::{change, Actor};
 use crate::auth::permission::Reach;
 use crate::auth::principal::Principal;
 use crate::domain::{Id, Timestamp, UnixTime};
@@ -361,15 +361,6 @@ pub async fn record_progress(
     .await
 }
 
-/// The shared resource must exist in the caller's organization (`404` otherwise).
-fn shared_exists(c: &Change<'_>, org: Id, shared: Shared, id: Id) -> Result<(), ApiError> {
-    match shared {
-        Shared::Report => reports::get(c.tx, org, id).map(|_| ()),
-        Shared::Dashboard => dashboards::get(c.tx, org, id).map(|_| ()),
-    }
-    .map_err(ApiError::from)
-}
-
 /// 32 characters of base62: about 190 random bits.
 fn new_token() -> String {
     const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -388,7 +379,7 @@ pub async fn share(
 ) -> Result<PublicLink, ApiError> {
     let (org, by) = owner(actor)?;
     change(app, actor, move |c| {
-        shared_exists(c, org, shared, id)?;
+        public_links::shared_exists(c.tx, org, shared, id)?;
         let link =
             public_links::create(c.tx, org, shared.as_str(), id, &new_token(), expires_at, by)?;
         c.audit("public_link.created", shared.as_str(), id, None)?;
@@ -406,7 +397,7 @@ pub async fn unshare(
 ) -> Result<(), ApiError> {
     let (org, _) = owner(actor)?;
     change(app, actor, move |c| {
-        shared_exists(c, org, shared, id)?;
+        public_links::shared_exists(c.tx, org, shared, id)?;
         public_links::revoke(c.tx, shared.as_str(), id)?;
         c.audit("public_link.revoked", shared.as_str(), id, None)?;
         Ok(())

@@ -8,6 +8,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use super::migrate::SCHEMA_VERSION;
+use crate::data_dir::with_suffix;
 
 /// What a backup file holds, read without changing it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,12 +130,6 @@ impl std::fmt::Display for SealError {
             SealError::InUse(why) | SealError::Broken(why) => f.write_str(why),
         }
     }
-}
-
-fn with_suffix(path: &Path, suffix: &str) -> std::path::PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    std::path::PathBuf::from(name)
 }
 
 /// Makes the database at `path` one self-contained file: its write-ahead log checkpointed

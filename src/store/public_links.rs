@@ -23,6 +23,14 @@ impl Shared {
     }
 }
 
+/// The shared report or dashboard exists in the organization (`NotFound` otherwise).
+pub fn shared_exists(db: &Db<'_>, organization_id: Id, shared: Shared, id: Id) -> StoreResult<()> {
+    match shared {
+        Shared::Report => super::reports::get(db, organization_id, id).map(|_| ()),
+        Shared::Dashboard => super::dashboards::get(db, organization_id, id).map(|_| ()),
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct PublicLink {
     pub id: Id,

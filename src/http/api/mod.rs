@@ -96,7 +96,7 @@ pub enum Endpoint {
 }
 
 /// What a public link shares.
-pub use public_links::Kind as Shared;
+pub use crate::store::public_links::Shared;
 
 /// Everything a handler may use of one request.
 pub struct Call<'a> {

@@ -8,13 +8,13 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use super::{dashboards::DashboardDto, Call};
-use crate::domain::{format_rfc3339, now, Id, Timestamp, UnixTime};
+use crate::domain::{format_rfc3339, now, Timestamp, UnixTime};
 use crate::error::ApiError;
 use crate::http::reply::{self, Response};
 use crate::ops::content;
-pub use crate::store::public_links::Shared as Kind;
+use crate::store::public_links::Shared;
 use crate::store::public_links::{self, PublicLink};
-use crate::store::{dashboards, reports, Db, StoreError};
+use crate::store::{dashboards, reports};
 
 /// Absent and `null` differ: absent is 30 days, `null` never.
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
@@ -54,16 +54,8 @@ fn link_dto(call: &Call<'_>, link: PublicLink) -> LinkDto {
     }
 }
 
-/// The resource must exist in the caller's organization (404 otherwise).
-fn exists(conn: &Db<'_>, kind: Kind, org: Id, id: Id) -> Result<(), StoreError> {
-    match kind {
-        Kind::Report => reports::get(conn, org, id).map(|_| ()),
-        Kind::Dashboard => dashboards::get(conn, org, id).map(|_| ()),
-    }
-}
-
 /// POST .../{id}/public-link/
-pub async fn create(call: Call<'_>, kind: Kind) -> Result<Response, ApiError> {
+pub async fn create(call: Call<'_>, kind: Shared) -> Result<Response, ApiError> {
     let body: LinkBody = if call.body.is_empty() {
         LinkBody::default()
     } else {
@@ -86,13 +78,13 @@ pub async fn create(call: Call<'_>, kind: Kind) -> Result<Response, ApiError> {
 }
 
 /// GET .../{id}/public-link/
-pub async fn show(call: Call<'_>, kind: Kind) -> Result<Response, ApiError> {
+pub async fn show(call: Call<'_>, kind: Shared) -> Result<Response, ApiError> {
     let (org, id) = (call.organization_id()?, call.id()?);
     let link = call
         .app
         .store
         .read(move |c| {
-            exists(c, kind, org, id)?;
+            public_links::shared_exists(c, org, kind, id)?;
             public_links::current(c, kind.as_str(), id)
         })
         .await?;
@@ -100,7 +92,7 @@ pub async fn show(call: Call<'_>, kind: Kind) -> Result<Response, ApiError> {
 }
 
 /// DELETE .../{id}/public-link/
-pub async fn revoke(call: Call<'_>, kind: Kind) -> Result<Response, ApiError> {
+pub async fn revoke(call: Call<'_>, kind: Shared) -> Result<Response, ApiError> {
     content::unshare(call.app, &call.actor(), kind, call.id()?).await?;
     Ok(reply::no_content())
 }
@@ -124,7 +116,7 @@ pub(super) struct PublicDashboard {
 }
 
 /// GET /public/reports/{token}/ and /public/dashboards/{token}/: no credentials, a view counted.
-pub async fn read(call: Call<'_>, kind: Kind) -> Result<Response, ApiError> {
+pub async fn read(call: Call<'_>, kind: Shared) -> Result<Response, ApiError> {
     let token = call.params.token.clone().ok_or(ApiError::NotFound)?;
     let app = call.app;
     let shared = app
@@ -134,9 +126,9 @@ pub async fn read(call: Call<'_>, kind: Kind) -> Result<Response, ApiError> {
             Ok((
                 link.id,
                 match kind {
-                    Kind::Report => {
+                    Shared::Report => {
                         let r = reports::get(tx, link.organization_id, link.resource_id)?;
-                        Shared::Report(PublicReport {
+                        View::Report(PublicReport {
                             title: r.title,
                             summary: r.summary,
                             content: r.content,
@@ -144,10 +136,10 @@ pub async fn read(call: Call<'_>, kind: Kind) -> Result<Response, ApiError> {
                             completed_at: r.completed_at.map(Timestamp),
                         })
                     }
-                    Kind::Dashboard => {
+                    Shared::Dashboard => {
                         let d = dashboards::get(tx, link.organization_id, link.resource_id)?;
                         let dto = DashboardDto::from(d);
-                        Shared::Dashboard(dto.into())
+                        View::Dashboard(dto.into())
                     }
                 },
             ))
@@ -156,12 +148,12 @@ pub async fn read(call: Call<'_>, kind: Kind) -> Result<Response, ApiError> {
     let (link, shared) = shared;
     app.views.count(link);
     match shared {
-        Shared::Report(r) => Ok(reply::ok(&r)),
-        Shared::Dashboard(d) => Ok(reply::ok(&d)),
+        View::Report(r) => Ok(reply::ok(&r)),
+        View::Dashboard(d) => Ok(reply::ok(&d)),
     }
 }
 
-enum Shared {
+enum View {
     Report(PublicReport),
     Dashboard(PublicDashboard),
 }
