@@ -1,22 +1,46 @@
-// /settings/developer/api-keys: the caller's keys; generate (shown once), rotate, revoke.
+// /settings/developer/api-keys: the caller's keys (administrators: the organization's);
+// generate (shown once), edit, rotate with an overlap, revoke; scope usage and advice; canary
+// keys and leak reports for administrators.
 "use strict";
 
-// The scopes of the contract's section 5, in its order. The server refuses a scope the
-// caller's role can never use (403 scope_exceeds_role); a unit test keeps this list and
-// auth::permission::SCOPES equal.
+// The scopes of the contract's section 5, in its order, with what each allows. The server
+// refuses a scope the caller's role can never use (403 scope_exceeds_role); a unit test keeps
+// this list and auth::permission::SCOPES equal.
 const SCOPES = [
   "reports:read", "reports:generate", "reports:delete", "reports:share",
   "dashboards:read", "dashboards:create", "dashboards:update", "dashboards:delete",
   "dashboards:refresh", "dashboards:share", "data_sources:read", "usage:read", "goals:read",
 ];
+const SCOPE_HELP = {
+  "reports:read": "list and read reports",
+  "reports:generate": "generate reports (spends credits)",
+  "reports:delete": "delete reports",
+  "reports:share": "create and revoke public links to reports",
+  "dashboards:read": "list and read dashboards",
+  "dashboards:create": "create dashboards",
+  "dashboards:update": "change dashboards",
+  "dashboards:delete": "delete dashboards",
+  "dashboards:refresh": "refresh dashboards (spends credits)",
+  "dashboards:share": "create and revoke public links to dashboards",
+  "data_sources:read": "list and read data sources",
+  "usage:read": "read credit usage",
+  "goals:read": "read goals and their progress",
+};
+// The overlaps of the default `auth.rotation_overlaps`.
+const OVERLAPS = [["0s", "stops working at once"], ["1h", "keeps working for 1 hour"],
+  ["24h", "keeps working for 24 hours"], ["7d", "keeps working for 7 days"]];
+const DAY = 86400 * 1000;
+/** A scoped key this old whose scope was never used gets the advice to narrow it. */
+const ADVICE_AGE = 30 * DAY;
 
 /** Scopes outside `allowed` (what the caller's role may do) are shown but cannot be chosen. */
 function drawScopes(allowed) {
   $("#scopes").replaceChildren(...SCOPES.map((scope) => {
     const usable = allowed.includes(scope);
-    return el("label", { class: "inline", title: usable ? null : "Not available to your role" },
+    return el("label", { class: "inline", title: usable ? SCOPE_HELP[scope] : "Not available to your role" },
       el("input", { type: "checkbox", value: scope, class: "scope", disabled: !usable, "data-usable": String(usable) }),
-      el("code", { class: usable ? null : "muted" }, scope));
+      el("code", { class: usable ? null : "muted" }, scope),
+      el("span", { class: "muted" }, SCOPE_HELP[scope]));
   }));
 }
 
@@ -51,26 +75,117 @@ function statusBadge(status) {
   return el("span", { class: `badge ${status}` }, status);
 }
 
+/** One address or range per line (commas and spaces also separate); `null` for none. */
+function parseRanges(text) {
+  const ranges = text.split(/[\s,]+/).filter(Boolean);
+  return ranges.length ? ranges : null;
+}
+
+function age(key) {
+  return Date.now() - new Date(key.created_at).getTime();
+}
+
+/** Scopes of a scoped key older than 30 days that it never used. */
+function unusedScopes(key) {
+  if (!key.scopes || age(key) < ADVICE_AGE) return [];
+  return key.scopes.filter((s) => !(key.scope_usage[s] && key.scope_usage[s].count > 0));
+}
+
+function scopesCell(key) {
+  if (!key.scopes) return el("td", {}, el("span", { class: "muted" }, "full access"));
+  const unused = unusedScopes(key);
+  const items = key.scopes.map((scope) => {
+    const use = key.scope_usage[scope] || { count: 0 };
+    const never = unused.includes(scope);
+    return el("div", { class: never ? "unused-scope" : null, "data-scope": scope },
+      el("code", { title: SCOPE_HELP[scope] || "" }, scope),
+      " ",
+      el("span", { class: "muted" }, never ? "never used" : `${use.count} use${use.count === 1 ? "" : "s"}`));
+  });
+  const advice = unused.length && unused.length < key.scopes.length && key.status === "active"
+    ? el("button", { class: "link", "data-narrow": key.id, onclick: () => narrower(key, unused) },
+      "Create a narrower key")
+    : null;
+  return el("td", {}, items, advice);
+}
+
+function nameCell(key) {
+  const notes = [];
+  if (key.canary) notes.push(el("span", { class: "badge canary" }, "canary"));
+  if (key.replaced_by) {
+    const overlap = key.status === "active" && key.expires_at;
+    notes.push(el("div", { class: "muted", "data-replaced-by": key.replaced_by },
+      `Replaced by key #${key.replaced_by}`,
+      overlap ? `; works until ${when(key.expires_at)}` : ""));
+  }
+  return el("td", {}, key.name, key.description ? el("div", { class: "muted" }, key.description) : null, notes);
+}
+
+function lastUsedCell(key) {
+  if (!key.last_used_at) return el("td", {}, "—");
+  return el("td", {}, when(key.last_used_at),
+    key.last_used_ip ? el("div", { class: "muted", "data-last-ip": "" }, `from ${key.last_used_ip}`) : null,
+    key.last_used_user_agent ? el("div", { class: "muted small", "data-last-agent": "" }, key.last_used_user_agent) : null);
+}
+
 function actions(key) {
-  const cell = el("td", {});
+  const cell = el("td", { class: "row-actions" });
   if (key.status !== "active") return cell;
+  const back = () => cell.replaceChildren(...buttons());
   const confirmRevoke = () => cell.replaceChildren(
-    el("span", {}, "Revoke this key? Integrations using it stop at once. "),
+    el("span", {}, `Revoke "${key.name}"? Integrations using it stop at once. `),
     el("button", { class: "danger", "data-confirm-revoke": key.id, onclick: (e) => act(e.target, async () => {
       await api("DELETE", `/api/auth/api-keys/${key.id}/`);
       say(`Key "${key.name}" revoked.`, "ok");
       await load();
     }) }, "Revoke"),
     " ",
-    el("button", { class: "secondary", onclick: () => cell.replaceChildren(...buttons()) }, "Cancel"),
+    el("button", { class: "secondary", onclick: back }, "Cancel"),
   );
+  const confirmRotate = () => {
+    const overlap = el("select", { "data-overlap": key.id, "aria-label": "The old key" },
+      ...OVERLAPS.map(([value, label]) => el("option", { value }, label)));
+    cell.replaceChildren(
+      el("span", {}, `Rotate "${key.name}"? A new key is made; the old key `),
+      overlap,
+      " ",
+      el("button", { "data-confirm-rotate": key.id, onclick: (e) => act(e.target, async () => {
+        const fresh = await api("POST", `/api/auth/api-keys/${key.id}/rotate/`, { overlap: overlap.value });
+        showKey(fresh.key);
+        say(overlap.value === "0s"
+          ? `Key "${key.name}" rotated: the old key no longer works.`
+          : `Key "${key.name}" rotated: the old key works until the overlap ends; its last caller shows in the list.`, "ok");
+        await load();
+      }) }, "Rotate"),
+      " ",
+      el("button", { class: "secondary", onclick: back }, "Cancel"),
+    );
+  };
+  const edit = () => {
+    const name = el("input", { type: "text", value: key.name, maxlength: 100, "aria-label": "Name", "data-edit-name": key.id });
+    const ranges = el("textarea", { rows: 2, "aria-label": "Allowed addresses", "data-edit-ips": key.id,
+      placeholder: "any address" });
+    ranges.value = (key.allowed_ips || []).join("\n");
+    const box = el("div", { class: "message error", hidden: true, role: "alert" });
+    cell.replaceChildren(
+      el("label", {}, "Name"), name,
+      el("label", {}, "Allowed addresses"), ranges,
+      box,
+      el("div", { class: "actions" },
+        el("button", { "data-save": key.id, onclick: (e) => act(e.target, async () => {
+          await api("PATCH", `/api/auth/api-keys/${key.id}/`,
+            { name: name.value.trim(), allowed_ips: parseRanges(ranges.value) });
+          say(`Key "${name.value.trim()}" saved.`, "ok");
+          await load();
+        }, box) }, "Save"),
+        el("button", { class: "secondary", onclick: back }, "Cancel")),
+    );
+  };
   const buttons = () => [
-    el("button", { class: "secondary", "data-rotate": key.id, onclick: (e) => act(e.target, async () => {
-      const fresh = await api("POST", `/api/auth/api-keys/${key.id}/rotate/`);
-      showKey(fresh.key);
-      say(`Key "${key.name}" rotated: the old key no longer works.`, "ok");
-      await load();
-    }) }, "Rotate"),
+    el("button", { class: "secondary", "data-edit": key.id, onclick: edit }, "Edit"),
+    " ",
+    key.replaced_by || key.canary ? null
+      : el("button", { class: "secondary", "data-rotate": key.id, onclick: confirmRotate }, "Rotate"),
     " ",
     el("button", { class: "danger", "data-revoke": key.id, onclick: confirmRevoke }, "Revoke"),
   ];
@@ -78,41 +193,99 @@ function actions(key) {
   return cell;
 }
 
-async function load() {
-  const all = $("#all-keys").checked ? "&all=true" : "";
-  const page = await api("GET", `/api/auth/api-keys/?page_size=100${all}`);
-  const rows = page.results.map((key) => el("tr", { "data-key-id": key.id },
-    el("td", {}, key.name, key.description ? el("div", { class: "muted" }, key.description) : null),
+function expiresSoon(key) {
+  if (key.status !== "active" || !key.expires_at) return false;
+  return new Date(key.expires_at).getTime() - Date.now() < 14 * DAY;
+}
+
+function row(key) {
+  return el("tr", { "data-key-id": key.id, class: expiresSoon(key) ? "expiring" : null },
+    nameCell(key),
     el("td", {}, el("code", {}, `${key.prefix}…`)),
-    el("td", {}, key.scopes ? key.scopes.join(", ") : el("span", { class: "muted" }, "full access")),
+    scopesCell(key),
     el("td", {}, when(key.created_at)),
     el("td", {}, key.expires_at ? when(key.expires_at) : "never"),
-    el("td", {}, when(key.last_used_at)),
+    lastUsedCell(key),
+    el("td", { "data-allowed": "" }, key.allowed_ips ? key.allowed_ips.join(", ") : el("span", { class: "muted" }, "any address")),
     el("td", {}, String(key.usage_count)),
     el("td", {}, statusBadge(key.status)),
     actions(key),
-  ));
+  );
+}
+
+async function load() {
+  const all = $("#all-keys").checked ? "&all=true" : "";
+  const page = await api("GET", `/api/auth/api-keys/?page_size=100${all}`);
+  // Keys about to expire first (soonest first), then the rest as listed (newest first).
+  const soon = page.results.filter(expiresSoon)
+    .sort((a, b) => new Date(a.expires_at) - new Date(b.expires_at));
+  const rest = page.results.filter((k) => !expiresSoon(k));
+  $("#expiring").hidden = !soon.length;
+  $("#expiring-list").replaceChildren(...soon.map((k) =>
+    el("li", {}, `"${k.name}" (${k.prefix}…) expires ${when(k.expires_at)}. Rotate it before then.`)));
+  const rows = [...soon, ...rest].map(row);
   $("#keys tbody").replaceChildren(...(rows.length ? rows
-    : [el("tr", {}, el("td", { colspan: 9, class: "empty" }, "No keys yet."))]));
+    : [el("tr", {}, el("td", { colspan: 10, class: "empty" }, "No keys yet."))]));
+}
+
+/** Opens the form for a replacement of `key` without the scopes it never used. */
+function narrower(key, unused) {
+  $("#create").reset();
+  $("#full-access").checked = false;
+  toggleFullAccess();
+  $("#name").value = `${key.name} (narrower)`.slice(0, 100);
+  $("#description").value = key.description || "";
+  $("#allowed-ips").value = (key.allowed_ips || []).join("\n");
+  for (const box of document.querySelectorAll("input.scope")) {
+    box.checked = key.scopes.includes(box.value) && !unused.includes(box.value);
+  }
+  say("", "ok", $("#create-message"));
+  $("#create").hidden = false;
+  $("#create").scrollIntoView();
+  $("#create-submit").focus();
 }
 
 async function create(event) {
   event.preventDefault();
+  const box = $("#create-message");
   const body = { name: $("#name").value.trim(), description: $("#description").value.trim() };
   const expiry = $("#expiry").value;
   body.expires_in_days = expiry === "never" ? null : Number(expiry);
+  body.allowed_ips = parseRanges($("#allowed-ips").value);
+  if (Session.isAdmin() && $("#canary").checked) body.canary = true;
   if (!$("#full-access").checked) {
     body.scopes = [...document.querySelectorAll("input.scope:checked")].map((c) => c.value);
-    if (!body.scopes.length) return say("Choose at least one scope, or full access.", "error", $("#create-message"));
+    if (!body.scopes.length) return say("Choose at least one scope, or full access.", "error", box);
   }
-  if (!body.name) return say("Give the key a name.", "error", $("#create-message"));
+  if (!body.name) return say("Give the key a name.", "error", box);
   await act($("#create-submit"), async () => {
     const key = await api("POST", "/api/auth/api-keys/", body);
     $("#create").reset();
     $("#create").hidden = true;
     showKey(key.key);
     await load();
-  }, $("#create-message"));
+  }, box);
+}
+
+async function reportLeak(event) {
+  event.preventDefault();
+  const box = $("#leak-message");
+  const text = $("#leak-text").value;
+  if (!text.trim()) return say("Paste the text to search.", "error", box);
+  await act($("#leak-submit"), async () => {
+    const answer = await api("POST", "/api/auth/api-keys/leak-report/", { text });
+    const rows = answer.found.map((f) => el("tr", {},
+      el("td", {}, el("code", {}, `${f.prefix}…`)),
+      el("td", {}, f.id ? `key #${f.id} of this organization` : el("span", { class: "muted" }, "not one of this organization's keys")),
+      el("td", {}, f.status_before || "—"),
+      el("td", {}, f.revoked ? "yes" : "no")));
+    $("#leak-results tbody").replaceChildren(...(rows.length ? rows
+      : [el("tr", {}, el("td", { colspan: 4, class: "empty" }, "No clariBI key in this text."))]));
+    $("#leak-results").hidden = false;
+    const revoked = answer.found.filter((f) => f.revoked).length;
+    say(`${answer.found.length} key(s) found; ${revoked} revoked.`, "ok", box);
+    await load();
+  }, box);
 }
 
 function toggleFullAccess() {
@@ -121,19 +294,29 @@ function toggleFullAccess() {
   }
 }
 
+function showAdminParts() {
+  const admin = Session.isAdmin();
+  $("#all-keys-label").hidden = !admin;
+  $("#canary-field").hidden = !admin;
+  $("#leak").hidden = !admin;
+}
+
 if (requireSession()) {
   drawScopes([]);
   $("#generate").addEventListener("click", () => { $("#create").hidden = false; $("#name").focus(); });
   $("#create-cancel").addEventListener("click", () => { $("#create").reset(); toggleFullAccess(); $("#create").hidden = true; });
   $("#create").addEventListener("submit", create);
   $("#full-access").addEventListener("change", toggleFullAccess);
+  // A stale "choose a scope" goes once one is chosen.
+  $("#scopes").addEventListener("change", () => say("", "ok", $("#create-message")));
   $("#copy").addEventListener("click", copyKey);
   $("#dismiss").addEventListener("click", dismissKey);
   $("#all-keys").addEventListener("change", () => act(null, load));
-  $("#all-keys-label").hidden = !Session.isAdmin();
+  $("#leak").addEventListener("submit", reportLeak);
+  showAdminParts();
   act(null, async () => {
     await refreshUser();
-    $("#all-keys-label").hidden = !Session.isAdmin();
+    showAdminParts();
     drawScopes((await api("GET", "/api/v1/auth/verify/")).permissions);
     await load();
   });

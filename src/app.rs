@@ -105,20 +105,28 @@ impl App {
         })
     }
 
-    /// Writes the API-key uses and public-link views counted in memory since the last flush,
-    /// and audits first uses of keys.
+    /// Writes the API-key uses (per key and per scope) and public-link views counted in
+    /// memory since the last flush, and audits first uses of keys and refused uses of known
+    /// ones (canary keys, keys past their rotation's overlap, addresses outside an allowlist).
     pub async fn flush_usage(&self) {
         let usage = self.auth.live.drain_usage();
         let views = self.views.drain();
-        if usage.counts.is_empty() && usage.first_uses.is_empty() && views.is_empty() {
+        let refused = self.auth.refusals.drain();
+        if usage.counts.is_empty()
+            && usage.scopes.is_empty()
+            && usage.first_uses.is_empty()
+            && views.is_empty()
+            && refused.is_empty()
+        {
             return;
         }
-        let counted = views.clone();
+        let (counted, kept_refused) = (views.clone(), refused.clone());
         let written = self
             .store
             .write(move |tx| {
                 crate::store::public_links::record_views(tx, &counted)?;
                 api_keys::record_usage(tx, &usage.counts)?;
+                api_keys::record_scope_usage(tx, &usage.scopes)?;
                 for (key_id, user_id, organization_id, prefix) in &usage.first_uses {
                     audit::record(
                         tx,
@@ -134,24 +142,64 @@ impl App {
                         },
                     )?;
                 }
+                for r in &refused {
+                    audit::record(tx, &refused_entry(r))?;
+                }
                 Ok(())
             })
             .await;
         if let Err(e) = written {
-            // Views are put back for the next flush; key uses of this batch are lost (they only
-            // inform `usage_count` and `last_used_at`).
+            // Views and refused uses are put back for the next flush; key uses of this batch
+            // are lost (they only inform `usage_count`, `last_used_*` and scope usage).
             self.views.restore(&views);
+            self.auth.refusals.restore(kept_refused);
             tracing::error!(error = %e, "recording API key usage and link views failed");
         }
     }
 }
 
-/// Every two seconds: write the API-key usage and link views counted in memory.
+/// The audit entry of refused uses of a known key: who presented it is unknown, so the entry
+/// names the key (its owner, except for a canary, whose owner only planted it).
+fn refused_entry(r: &crate::auth::refusals::Refused) -> Entry {
+    use crate::auth::refusals::Refusal;
+    let mut details = serde_json::json!({
+        "prefix": &*r.key.prefix,
+        "count": r.count,
+        "first_at": crate::domain::Timestamp(r.first_at),
+        "last_at": crate::domain::Timestamp(r.last_at),
+    });
+    if let Some(method) = &r.method {
+        details["method"] = method.as_str().into();
+    }
+    if let Some(route) = r.route {
+        details["route"] = route.into();
+    }
+    Entry {
+        organization_id: Some(r.key.organization_id),
+        action: r.refusal.action(),
+        outcome: Outcome::Denied,
+        user_id: (r.refusal != Refusal::CanaryUsed).then_some(r.key.user_id),
+        api_key_prefix: Some(r.key.prefix.to_string()),
+        ip: r.ip.map(|ip| ip.to_string()),
+        user_agent: r.user_agent.clone(),
+        target_type: Some("api_key"),
+        target_id: Some(r.key.id),
+        details: details.to_string(),
+    }
+}
+
+/// Every two seconds, and soon after a refused key use (at most ten times a second): write
+/// what is counted in memory.
 async fn flush_usage_periodically(app: AppState) {
     let mut ticker = tokio::time::interval(std::time::Duration::from_secs(2));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        ticker.tick().await;
+        tokio::select! {
+            _ = ticker.tick() => {}
+            () = app.auth.refusals.noted() => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
         app.flush_usage().await;
     }
 }

@@ -185,6 +185,18 @@ pub struct AuthConfig {
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
     pub max_pending_password_checks: usize,
+    /// What `rotate` accepts as `overlap`, as written (`"0s"`, `"1h"`, ...).
+    pub rotation_overlaps: Vec<String>,
+}
+
+impl AuthConfig {
+    /// The overlap `requested` names, if the configuration offers it.
+    pub fn rotation_overlap(&self, requested: &str) -> Option<Duration> {
+        self.rotation_overlaps
+            .iter()
+            .find(|offered| offered.trim() == requested)
+            .and_then(|offered| humantime::parse_duration(offered.trim()).ok())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -398,6 +410,17 @@ impl Config {
                 "auth.argon2_memory_kib",
                 "and argon2_iterations/argon2_parallelism are not valid argon2 parameters",
             );
+        }
+        for overlap in &self.auth.rotation_overlaps {
+            match humantime::parse_duration(overlap.trim()) {
+                Ok(d) if d <= Duration::from_secs(365 * 86_400) => {}
+                _ => {
+                    return fail(
+                        "auth.rotation_overlaps",
+                        "must list durations of at most a year, like \"0s\", \"1h\" or \"7d\"",
+                    )
+                }
+            }
         }
         if self.server.max_connections == 0 {
             return fail("server.max_connections", "must be at least 1");

@@ -50,6 +50,8 @@ pub enum ApiError {
     InteractiveSessionRequired,
     #[error("{0}")]
     ScopeExceedsRole(String),
+    #[error("this API key may not be used from this address")]
+    IpNotAllowed,
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
@@ -122,7 +124,8 @@ impl ApiError {
             PermissionDenied(_)
             | InsufficientScope(_)
             | InteractiveSessionRequired
-            | ScopeExceedsRole(_) => 403,
+            | ScopeExceedsRole(_)
+            | IpNotAllowed => 403,
             NotFound => 404,
             MethodNotAllowed { .. } => 405,
             RequestTimeout => 408,
@@ -155,6 +158,7 @@ impl ApiError {
             InsufficientScope(_) => "insufficient_scope",
             InteractiveSessionRequired => "interactive_session_required",
             ScopeExceedsRole(_) => "scope_exceeds_role",
+            IpNotAllowed => "ip_not_allowed",
             NotFound => "not_found",
             MethodNotAllowed { .. } => "method_not_allowed",
             RequestTimeout => "request_timeout",

@@ -61,6 +61,33 @@ pub fn well_formed(key: &str) -> bool {
     checksum(random) == sum
 }
 
+/// The expression secret scanners use for the key format (published in the README, with a
+/// gitleaks rule): `find_in` finds exactly what it matches; the checksum then tells a key
+/// from a look-alike.
+pub const PATTERN: &str = r"claribi_key_[0-9A-Za-z]{36}\b";
+
+/// Every match of `PATTERN` in `text`, in order: `claribi_key_`, 36 ASCII letters or digits,
+/// and then no word character (letter, digit or `_`).
+pub fn find_in(text: &str) -> impl Iterator<Item = &str> {
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        while let Some(at) = text.get(from..)?.find(PREFIX).map(|i| from + i) {
+            let end = at + PREFIX.len() + RANDOM_LEN + CHECKSUM_LEN;
+            from = at + 1;
+            let body = bytes.get(at + PREFIX.len()..end)?;
+            let boundary = bytes
+                .get(end)
+                .is_none_or(|b| !(b.is_ascii_alphanumeric() || *b == b'_'));
+            if body.iter().all(u8::is_ascii_alphanumeric) && boundary {
+                from = end;
+                return Some(&text[at..end]);
+            }
+        }
+        None
+    })
+}
+
 pub fn hash(key: &str) -> KeyHash {
     Sha256::digest(key.as_bytes()).into()
 }
@@ -122,5 +149,85 @@ mod tests {
         assert!(!well_formed(&k[..k.len() - 1]));
         assert!(!well_formed(&k.replace(PREFIX, "other_key_")));
         assert!(!well_formed("claribi_key_"));
+    }
+
+    #[test]
+    fn the_scanner_finds_keys_in_text_and_skips_near_misses() {
+        let (a, b) = (generate().key, generate().key);
+        let text = format!(
+            "export KEY={a}\n\"{b}\" {a}_x {a}9 {} claribi_key_",
+            &a[..a.len() - 1]
+        );
+        let found: Vec<&str> = find_in(&text).collect();
+        assert_eq!(found, vec![a.as_str(), b.as_str()]);
+        // A multi-byte character right after is not a word character of the ASCII rule.
+        assert_eq!(find_in(&format!("{a}é")).count(), 1);
+        assert_eq!(find_in("claribi_key_é").count(), 0);
+    }
+
+    /// The rule published in the README, as a secret scanner reads it.
+    fn published_rule() -> (String, String) {
+        let readme = include_str!("../../README.md");
+        let rule = readme
+            .split("```toml\n[[rules]]\nid = \"claribi-api-key\"")
+            .nth(1)
+            .expect("the README has the gitleaks rule")
+            .split("```")
+            .next()
+            .unwrap();
+        let regex = rule
+            .lines()
+            .find_map(|l| l.strip_prefix("regex = '''"))
+            .and_then(|l| l.strip_suffix("'''"))
+            .expect("the rule has a regex");
+        let keyword = rule
+            .lines()
+            .find_map(|l| l.strip_prefix("keywords = [\""))
+            .and_then(|l| l.strip_suffix("\"]"))
+            .expect("the rule has a keyword");
+        (regex.to_string(), keyword.to_string())
+    }
+
+    #[test]
+    fn the_readme_expression_matches_generated_keys_and_not_near_misses() {
+        let (published, keyword) = published_rule();
+        assert_eq!(published, PATTERN, "the README and the scanner agree");
+        assert_eq!(keyword, PREFIX);
+        // As Go's RE2 (gitleaks) reads it: `\b` over ASCII word characters.
+        let expression = regex::Regex::new(&format!("(?-u){published}")).unwrap();
+        for _ in 0..1000 {
+            let key = generate().key;
+            assert!(expression.is_match(&key), "{key}");
+            assert_eq!(expression.find(&format!("x={key};")).unwrap().as_str(), key);
+        }
+        let key = generate().key;
+        let near_misses = [
+            key[..key.len() - 1].to_string(),
+            format!("{key}A"),
+            format!("{key}_"),
+            key.replace(PREFIX, "claribi-key-"),
+            key.replace(PREFIX, "Claribi_key_"),
+            key.replacen('_', "", 1),
+            format!("{}-{}", &key[..30], &key[31..]),
+        ];
+        for miss in &near_misses {
+            assert!(!expression.is_match(miss), "{miss}");
+            assert_eq!(find_in(miss).count(), 0, "{miss}");
+        }
+        // The scanner finds exactly what the expression matches, over mixed text.
+        let mut text = String::new();
+        for (i, miss) in near_misses.iter().enumerate() {
+            text.push_str(miss);
+            text.push_str(if i % 2 == 0 { " " } else { "\n\"" });
+            text.push_str(&generate().key);
+            text.push(',');
+        }
+        let by_regex: Vec<&str> = expression.find_iter(&text).map(|m| m.as_str()).collect();
+        let by_scanner: Vec<&str> = find_in(&text).collect();
+        assert_eq!(by_regex.len(), near_misses.len());
+        assert_eq!(by_scanner, by_regex);
+        // A well-formed look-alike passes the expression; the checksum tells it apart.
+        let look_alike = format!("{PREFIX}{}", "A".repeat(36));
+        assert!(expression.is_match(&look_alike) && !well_formed(&look_alike));
     }
 }

@@ -5,11 +5,14 @@
 //! Counters (rate limits, key usage) belong to their key or user and survive every update.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use ipnet::IpNet;
 
 use super::api_key::KeyHash;
-use super::permission::Permission;
+use super::permission::{Permission, SCOPES};
 use super::rate::RateCounters;
 use crate::domain::{Id, Role, UnixTime};
 
@@ -62,6 +65,11 @@ pub struct KeyState {
     pub revoked: bool,
     pub last_used_at: Option<UnixTime>,
     pub ever_used: bool,
+    /// Replaced in a rotation (it may still work until the end of its overlap).
+    pub replaced: bool,
+    /// The networks it may be used from; `None`: any.
+    pub allowed_ips: Option<Vec<IpNet>>,
+    pub canary: bool,
 }
 
 #[derive(Debug)]
@@ -128,6 +136,41 @@ pub struct KeyCounters {
     ever_used: AtomicBool,
     /// The first use since creation is still to be audited.
     first_use_pending: AtomicBool,
+    /// The address and user agent of the latest use, and whether they changed since the
+    /// last write.
+    last_client: Mutex<Option<(IpAddr, Box<str>)>>,
+    client_changed: AtomicBool,
+    /// Uses per scope (indexed like `SCOPES`) since the last write, and when last.
+    scope_uses: [AtomicU64; SCOPES.len()],
+    scope_last: [AtomicI64; SCOPES.len()],
+}
+
+impl KeyCounters {
+    /// Notes the client of a use. Skipped when another request of the same key is noting
+    /// its own at this instant: "last" is then either of them.
+    fn note_client(&self, ip: Option<IpAddr>, user_agent: Option<&str>) {
+        let (Some(ip), Ok(mut last)) = (ip, self.last_client.try_lock()) else {
+            return;
+        };
+        let user_agent = user_agent.unwrap_or("");
+        if last
+            .as_ref()
+            .is_some_and(|(i, ua)| *i == ip && **ua == *user_agent)
+        {
+            return;
+        }
+        let kept: String = user_agent.chars().take(256).collect();
+        *last = Some((ip, kept.into_boxed_str()));
+        self.client_changed.store(true, Ordering::Release);
+    }
+
+    /// Counts a use of `scope` (a scoped key's request that needed it).
+    pub fn record_scope(&self, scope: Permission, now: UnixTime) {
+        if let Some(i) = SCOPES.iter().position(|s| *s == scope) {
+            self.scope_uses[i].fetch_add(1, Ordering::Relaxed);
+            self.scope_last[i].fetch_max(now, Ordering::Relaxed);
+        }
+    }
 }
 
 /// An API key as the hot path needs it.
@@ -142,13 +185,27 @@ pub struct LiveKey {
     pub created_at: UnixTime,
     pub expires_at: Option<UnixTime>,
     pub revoked: bool,
+    pub replaced: bool,
+    pub allowed_ips: Option<Arc<[IpNet]>>,
+    pub canary: bool,
     seq: Seq,
     pub counters: Arc<KeyCounters>,
 }
 
 impl LiveKey {
-    pub fn record_use(&self, now: UnixTime) {
+    /// May the key be used from `ip`? Without an allowlist, from anywhere; with one, only
+    /// from a known address inside it.
+    pub fn allows(&self, ip: Option<IpAddr>) -> bool {
+        match (&self.allowed_ips, ip) {
+            (None, _) => true,
+            (Some(nets), Some(ip)) => nets.iter().any(|net| net.contains(&ip)),
+            (Some(_), None) => false,
+        }
+    }
+
+    pub fn record_use(&self, now: UnixTime, ip: Option<IpAddr>, user_agent: Option<&str>) {
         let c = &self.counters;
+        c.note_client(ip, user_agent);
         c.uses.fetch_add(1, Ordering::Relaxed);
         c.last_used.fetch_max(now, Ordering::Relaxed);
         if !c.ever_used.load(Ordering::Relaxed) && !c.ever_used.swap(true, Ordering::AcqRel) {
@@ -159,8 +216,9 @@ impl LiveKey {
 
 /// Uses counted since the last flush.
 pub struct Usage {
-    /// `(key id, uses, last used at)`.
-    pub counts: Vec<(Id, u64, UnixTime)>,
+    pub counts: Vec<crate::store::api_keys::KeyUsage>,
+    /// `(key id, scope, uses, last used at)`.
+    pub scopes: Vec<(Id, &'static str, u64, UnixTime)>,
     /// Keys used for the first time: `(key id, user id, organization id, prefix)`.
     pub first_uses: Vec<(Id, Id, Id, Arc<str>)>,
 }
@@ -260,6 +318,9 @@ impl Live {
                         created_at: k.created_at,
                         expires_at: k.expires_at,
                         revoked: k.revoked,
+                        replaced: k.replaced,
+                        allowed_ips: k.allowed_ips.map(Into::into),
+                        canary: k.canary,
                         seq,
                         counters,
                     }),
@@ -310,15 +371,35 @@ impl Live {
     pub fn drain_usage(&self) -> Usage {
         let mut usage = Usage {
             counts: Vec::new(),
+            scopes: Vec::new(),
             first_uses: Vec::new(),
         };
         for key in read(&self.keys).values() {
             let c = &key.counters;
             let uses = c.uses.swap(0, Ordering::AcqRel);
-            if uses > 0 {
-                usage
-                    .counts
-                    .push((key.id, uses, c.last_used.load(Ordering::Acquire)));
+            let last_client = if c.client_changed.swap(false, Ordering::AcqRel) {
+                c.last_client
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .as_ref()
+                    .map(|(ip, ua)| (ip.to_string(), ua.to_string()))
+            } else {
+                None
+            };
+            if uses > 0 || last_client.is_some() {
+                usage.counts.push(crate::store::api_keys::KeyUsage {
+                    id: key.id,
+                    uses,
+                    last_used_at: c.last_used.load(Ordering::Acquire),
+                    last_client,
+                });
+            }
+            for (i, scope) in SCOPES.iter().enumerate() {
+                let uses = c.scope_uses[i].swap(0, Ordering::AcqRel);
+                if uses > 0 {
+                    let at = c.scope_last[i].load(Ordering::Acquire);
+                    usage.scopes.push((key.id, scope.as_str(), uses, at));
+                }
             }
             if c.first_use_pending.swap(false, Ordering::AcqRel) {
                 usage.first_uses.push((
@@ -340,7 +421,7 @@ impl Live {
             .count();
         let keys = read(&self.keys)
             .values()
-            .filter(|k| !k.revoked && k.expires_at.is_none_or(|at| at > now))
+            .filter(|k| !k.revoked && !k.canary && k.expires_at.is_none_or(|at| at > now))
             .count();
         (sessions, keys)
     }
@@ -370,6 +451,9 @@ mod tests {
             revoked,
             last_used_at: None,
             ever_used: false,
+            replaced: false,
+            allowed_ips: None,
+            canary: false,
         })
     }
 
@@ -402,7 +486,7 @@ mod tests {
         live.apply(key(false), 1);
         let first = live.key(&[7; 32]).unwrap();
         first.counters.rates.general.hit(3600, 10).unwrap();
-        first.record_use(3600);
+        first.record_use(3600, "10.0.0.1".parse().ok(), Some("etl/1.0"));
         live.apply(key(false), 2);
         let second = live.key(&[7; 32]).unwrap();
         assert!(Arc::ptr_eq(&first.counters, &second.counters));
@@ -416,9 +500,23 @@ mod tests {
                 .remaining,
             8
         );
+        second.counters.record_scope(Permission::ReportsRead, 3601);
+        second.counters.record_scope(Permission::UsersManage, 3601);
         let usage = live.drain_usage();
-        assert_eq!(usage.counts, vec![(1, 1, 3600)]);
+        assert_eq!(
+            usage.counts,
+            vec![crate::store::api_keys::KeyUsage {
+                id: 1,
+                uses: 1,
+                last_used_at: 3600,
+                last_client: Some(("10.0.0.1".into(), "etl/1.0".into())),
+            }]
+        );
+        assert_eq!(usage.scopes, vec![(1, "reports:read", 1, 3601)]);
         assert_eq!(usage.first_uses.len(), 1);
+        // The same client again is no change to write.
+        second.record_use(3602, "10.0.0.1".parse().ok(), Some("etl/1.0"));
+        assert_eq!(live.drain_usage().counts[0].last_client, None);
     }
 
     #[test]

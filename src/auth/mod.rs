@@ -7,6 +7,7 @@ pub mod password;
 pub mod permission;
 pub mod principal;
 pub mod rate;
+pub mod refusals;
 pub mod sealed;
 pub mod throttle;
 pub mod token;
@@ -21,6 +22,7 @@ use crate::domain::{Id, UnixTime};
 use crate::error::ApiError;
 use live::{Live, LiveSession};
 use principal::{KeyRef, Method, Principal};
+use refusals::{Client, Refusal, Refusals, RefusedKey};
 use sealed::{SealError, SecretSealer};
 use throttle::LoginThrottle;
 use token::{Claims, TokenError, TokenKeys, TokenType};
@@ -43,6 +45,8 @@ pub struct Auth {
     /// was checked before. Expiry is still checked on every use.
     verified: RwLock<HashMap<Box<str>, Arc<Claims>>>,
     pub live: Live,
+    /// Refused uses of known keys, to be audited.
+    pub refusals: Refusals,
     pub throttle: LoginThrottle,
     access_ttl: i64,
     pub refresh_ttl: i64,
@@ -65,6 +69,7 @@ impl Auth {
             mfa_sealer: Arc::new(SecretSealer::load_or_create(data_dir)?),
             verified: RwLock::new(HashMap::new()),
             live: Live::default(),
+            refusals: Refusals::default(),
             throttle: LoginThrottle::new(
                 config.max_failed_logins,
                 config.max_failed_logins_per_address,
@@ -109,8 +114,15 @@ impl Auth {
     }
 
     /// Resolves an API key against the live state: the checksum first (a typo costs no
-    /// lookup), then the key by its SHA-256, its state, and its creator's current role.
-    pub fn authenticate_key(&self, key: &str, now: UnixTime) -> Result<Principal, ApiError> {
+    /// lookup), then the key by its SHA-256, its state, its creator's current role and the
+    /// client's address. A canary key answers as an unknown key does; it, a rotated key used
+    /// after its overlap and a key used from outside its allowlist are noted for the audit log.
+    pub fn authenticate_key(
+        &self,
+        key: &str,
+        now: UnixTime,
+        client: &Client<'_>,
+    ) -> Result<Principal, ApiError> {
         if !api_key::well_formed(key) {
             return Err(ApiError::ApiKeyInvalid);
         }
@@ -118,11 +130,30 @@ impl Auth {
             .live
             .key(&api_key::hash(key))
             .ok_or(ApiError::ApiKeyInvalid)?;
-        if live.revoked {
-            return Err(ApiError::ApiKeyRevoked);
+        let refuse = |refusal: Refusal, error: ApiError| {
+            let key = RefusedKey {
+                id: live.id,
+                user_id: live.user_id,
+                organization_id: live.organization_id,
+                prefix: live.prefix.clone(),
+            };
+            self.refusals.note(key, refusal, client, now);
+            Err(error)
+        };
+        if live.canary {
+            return refuse(Refusal::CanaryUsed, ApiError::ApiKeyInvalid);
         }
-        if live.expires_at.is_some_and(|at| at <= now) {
-            return Err(ApiError::ApiKeyExpired);
+        let ended = if live.revoked {
+            Some(ApiError::ApiKeyRevoked)
+        } else if live.expires_at.is_some_and(|at| at <= now) {
+            Some(ApiError::ApiKeyExpired)
+        } else {
+            None
+        };
+        match ended {
+            Some(error) if live.replaced => return refuse(Refusal::UsedAfterRotation, error),
+            Some(error) => return Err(error),
+            None => {}
         }
         // A deactivated creator's keys are revoked with the deactivation, in the same change.
         let user = self
@@ -130,7 +161,10 @@ impl Auth {
             .user(live.user_id)
             .filter(|u| u.is_active && u.organization_id == live.organization_id)
             .ok_or(ApiError::ApiKeyRevoked)?;
-        live.record_use(now);
+        if !live.allows(client.ip) {
+            return refuse(Refusal::IpDenied, ApiError::IpNotAllowed);
+        }
+        live.record_use(now, client.ip, client.user_agent);
         Ok(Principal {
             user_id: user.id,
             organization_id: user.organization_id,
@@ -144,6 +178,7 @@ impl Auth {
                 created_at: live.created_at,
                 expires_at: live.expires_at,
                 scopes: live.scopes.clone(),
+                counters: live.counters.clone(),
             }),
             rates: live.counters.rates.clone(),
         })

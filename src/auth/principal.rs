@@ -34,6 +34,8 @@ pub struct KeyRef {
     pub expires_at: Option<crate::domain::UnixTime>,
     /// `None`: the creator's full permissions.
     pub scopes: Option<Arc<[Permission]>>,
+    /// The key's usage counters (scope uses are counted once a route's guard passed).
+    pub counters: Arc<super::live::KeyCounters>,
 }
 
 #[derive(Debug, Clone)]
@@ -136,12 +138,22 @@ pub fn authorize(principal: Principal, guard: Guard) -> Result<Authorized, ApiEr
                     ));
                 }
             }
-            permission.reach(principal.role).ok_or_else(|| {
+            let reach = permission.reach(principal.role).ok_or_else(|| {
                 ApiError::denied(format!(
                     "your role ({}) does not allow this ({permission})",
                     principal.role
                 ))
-            })?
+            })?;
+            // A scoped key's use of one of its scopes, for the advice on unused scopes.
+            if let Some(KeyRef {
+                scopes: Some(_),
+                counters,
+                ..
+            }) = &principal.key
+            {
+                counters.record_scope(permission, crate::domain::now());
+            }
+            reach
         }
     };
     Ok(Authorized { principal, reach })
@@ -170,6 +182,7 @@ mod tests {
                 created_at: 0,
                 expires_at: None,
                 scopes: Some(s.into()),
+                counters: Arc::default(),
             }),
             rates: Arc::default(),
         }

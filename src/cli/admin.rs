@@ -1,5 +1,5 @@
-//! `org create`, `user create|set-password|reset-mfa|deactivate|activate`, `api-key revoke`
-//! `backup` and `restore`: administration from the shell, through the same operations as the API, on the
+//! `org create`, `user create|set-password|reset-mfa|deactivate|activate`, `api-key
+//! revoke|leak-check`, `audit verify`, `backup` and `restore`: administration from the shell, through the same operations as the API, on the
 //! same database as a running server. A change that reaches the live state returns once every
 //! running server has confirmed it (or exits 1 naming the one that did not).
 
@@ -182,6 +182,116 @@ pub fn revoke_key(config: Config, prefix: &str) -> Result<(), Failure> {
         }
         Ok(())
     })
+}
+
+/// Reads `reader` in chunks and adds every well-formed key in it to `found` (once each). A key
+/// cut by a chunk's end is found in the next: the tail of each chunk is read again.
+fn scan(mut reader: impl std::io::Read, found: &mut Vec<String>) -> std::io::Result<()> {
+    // The longest match and the character after it.
+    const TAIL: usize = crate::auth::api_key::PREFIX.len() + 36 + 1;
+    let mut buffer: Vec<u8> = Vec::with_capacity(64 * 1024 + TAIL);
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let n = reader.read(&mut chunk)?;
+        let end = n == 0;
+        buffer.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buffer);
+        for key in keys::keys_in(&text) {
+            // A match at the very end may continue in the next chunk: wait for it.
+            let at_end = text.ends_with(key.as_str());
+            if (end || !at_end) && !found.contains(&key) {
+                found.push(key);
+            }
+        }
+        if end {
+            return Ok(());
+        }
+        let keep = buffer.len().saturating_sub(TAIL);
+        buffer.drain(..keep);
+    }
+}
+
+/// `claribi api-key leak-check [FILE...] [--revoke]`: one line per key found; exit 1 when an
+/// active key was found and left active.
+pub fn leak_check(
+    config: Config,
+    files: &[std::path::PathBuf],
+    revoke: bool,
+) -> Result<(), Failure> {
+    let mut found = Vec::new();
+    if files.is_empty() {
+        scan(std::io::stdin().lock(), &mut found).map_err(Failure::runtime)?;
+    }
+    for path in files {
+        let file = std::fs::File::open(path)
+            .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
+        scan(file, &mut found).map_err(|e| Failure::runtime(format!("{}: {e}", path.display())))?;
+    }
+    with_app(config, |app| async move {
+        let names: std::collections::HashMap<crate::domain::Id, String> = app
+            .store
+            .read(organizations::names)
+            .await
+            .map_err(Failure::runtime)?
+            .into_iter()
+            .collect();
+        let leaked = keys::handle_leak(&app, &SHELL, found, None, revoke)
+            .await
+            .map_err(failure)?;
+        let mut left_active = 0;
+        for leak in &leaked {
+            let Some(key) = &leak.key else {
+                println!("{}  unknown: not a key of this installation", leak.prefix);
+                continue;
+            };
+            let organization = names.get(&key.organization_id).map_or("?", String::as_str);
+            let status = leak.status_before.unwrap_or("?");
+            let outcome = if leak.revoked {
+                "revoked now"
+            } else if status == "active" {
+                left_active += 1;
+                "still active: run with --revoke"
+            } else {
+                "nothing to do"
+            };
+            println!(
+                "{}  key {} {:?} of {organization:?}  {status}  {outcome}",
+                leak.prefix, key.id, key.name
+            );
+        }
+        eprintln!(
+            "{} key(s) found; {} revoked; {left_active} left active",
+            leaked.len(),
+            leaked.iter().filter(|l| l.revoked).count()
+        );
+        if left_active > 0 {
+            return Err(Failure::runtime(format!(
+                "{left_active} active key(s) found in the text"
+            )));
+        }
+        Ok(())
+    })
+}
+
+/// `claribi audit verify`: exit 0 when every chain is intact, 1 naming the first entry that
+/// does not match.
+pub fn verify_audit(config: Config) -> Result<(), Failure> {
+    let app = App::open(config).map_err(Failure::runtime)?;
+    let verdict = app
+        .store
+        .read_blocking(|c| crate::store::audit::verify(c, crate::store::audit::Chains::All))
+        .map_err(Failure::runtime)?;
+    match verdict.first_invalid {
+        None => {
+            println!("audit log intact: {} entries verified", verdict.entries);
+            Ok(())
+        }
+        Some(id) => Err(Failure::runtime(format!(
+            "audit log entry {id} does not match its hash chain ({} entries walked): \
+             it, or an entry before it, was changed or removed",
+            verdict.entries
+        ))),
+    }
 }
 
 pub fn backup(config: Config, out: &Path) -> Result<(), Failure> {

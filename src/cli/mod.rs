@@ -53,6 +53,9 @@ enum Command {
     /// Demo content for trying a new installation.
     #[command(subcommand)]
     Demo(DemoCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Write a consistent copy of the database, also while the server runs.
     Backup {
         /// The file to create; an existing file is not overwritten.
@@ -101,6 +104,23 @@ enum ApiKeyCommand {
         #[arg(long, value_name = "PREFIX")]
         prefix: String,
     },
+    /// Find API keys in files (or standard input) and say whose they are; with --revoke,
+    /// revoke the active ones. Exits 1 when an active key was found and left active.
+    LeakCheck {
+        /// Files to read (pasted text, logs); standard input without any.
+        #[arg(value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Revoke every active key found (audited as api_key.leaked).
+        #[arg(long)]
+        revoke: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain of every organization's audit log: exit 0 when it is intact, 1
+    /// naming the first entry that is not.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -215,6 +235,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::User(UserCommand::Activate { email }) => admin::set_active(config, &email, true),
         Command::ApiKey(ApiKeyCommand::Revoke { prefix }) => admin::revoke_key(config, &prefix),
+        Command::ApiKey(ApiKeyCommand::LeakCheck { files, revoke }) => {
+            admin::leak_check(config, &files, revoke)
+        }
+        Command::Audit(AuditCommand::Verify) => admin::verify_audit(config),
         Command::Demo(DemoCommand::Seed { org, reports }) => demo::seed(config, &org, reports),
         Command::Backup { out } => admin::backup(config, &out),
         Command::Restore { from } => admin::restore(config, &from),

@@ -113,7 +113,11 @@ async fn a_revoked_key_is_refused_on_the_next_request_and_its_writes_fail() {
     let principal = h
         .app
         .auth
-        .authenticate_key(secret, crate::domain::now())
+        .authenticate_key(
+            secret,
+            crate::domain::now(),
+            &crate::auth::refusals::Client::default(),
+        )
         .unwrap();
     let revoke = h
         .call(

@@ -37,7 +37,7 @@ use pages::Page;
 pub use reply::Response;
 use request::RequestCtx;
 use router::{BodyKind, Match, Route, Router, Space, Verb};
-use BodyKind::{Json, None as NoBody, OptionalJson};
+use BodyKind::{Json, LargeJson, None as NoBody, OptionalJson};
 use Guard::{Any, Interactive, Permission as Perm, Public};
 use Space::{Api, Root};
 use Verb::{Delete, Get, Patch, Post};
@@ -83,7 +83,9 @@ static ROUTES: &[Route] = &[
     route(Get,    Api,  "auth/api-keys",         E::ListKeys,       Interactive, NoBody),
     route(Get,    Api,  "auth/api-keys/{id}",    E::GetKey,         Interactive, NoBody),
     route(Delete, Api,  "auth/api-keys/{id}",    E::RevokeKey,      Interactive, NoBody),
-    route(Post,   Api,  "auth/api-keys/{id}/rotate", E::RotateKey,  Interactive, NoBody),
+    route(Patch,  Api,  "auth/api-keys/{id}",    E::UpdateKey,      Interactive, Json),
+    route(Post,   Api,  "auth/api-keys/{id}/rotate", E::RotateKey,  Interactive, OptionalJson),
+    route(Post,   Api,  "auth/api-keys/leak-report", E::LeakReport, Interactive, LargeJson),
     route(Get,    Api,  "auth/verify",           E::Verify,         Any,         NoBody),
     route(Get,    Api,  "data-sources",          E::ListDataSources,  Perm(P::DataSourcesRead),  NoBody),
     route(Post,   Api,  "data-sources",          E::CreateDataSource, Perm(P::DataSourcesWrite), Json),
@@ -121,6 +123,7 @@ static ROUTES: &[Route] = &[
     route(Post,   Api,  "organization/transfer-ownership", E::TransferOwnership, Perm(P::OrganizationManage), Json),
     route(Get,    Api,  "audit-logs",            E::AuditLog,         Perm(P::AuditRead),        NoBody),
     route(Get,    Api,  "audit-logs/export",     E::AuditExport,      Perm(P::AuditRead),        NoBody),
+    route(Get,    Api,  "audit-logs/verify",     E::AuditVerify,      Perm(P::AuditRead),        NoBody),
     route(Get,    Root, "public/reports/{token}",    E::PublicRead(REPORT),    Public, NoBody),
     route(Get,    Root, "public/dashboards/{token}", E::PublicRead(DASHBOARD), Public, NoBody),
     route(Get,    Root, "s/{token}",                 E::SharePage,             Public, NoBody),
@@ -269,7 +272,7 @@ where
     let authorized = match route.guard {
         Guard::Public => None,
         guard => {
-            let principal = authenticate(app, ctx).inspect_err(|e| {
+            let principal = authenticate(app, ctx, route.pattern).inspect_err(|e| {
                 if e.status() == 401 {
                     crate::telemetry::auth_failure(e.code());
                 }
@@ -348,7 +351,11 @@ fn limit_rate(
 
 /// Resolves the request's credential to a `Principal` from the live state alone (no SQL). A JWT
 /// session's `last_seen_at` is written in the background, at most once a minute.
-fn authenticate(app: &AppState, ctx: &RequestCtx) -> Result<Principal, ApiError> {
+fn authenticate(
+    app: &AppState,
+    ctx: &RequestCtx,
+    route: &'static str,
+) -> Result<Principal, ApiError> {
     // A server that could not follow the change feed within its lease may have missed a
     // revocation: it refuses rather than answer from a stale state.
     if !app.auth.live.is_current(crate::ops::feed::now_ms()) {
@@ -373,7 +380,15 @@ fn authenticate(app: &AppState, ctx: &RequestCtx) -> Result<Principal, ApiError>
             }
             Ok(principal)
         }
-        Credential::ApiKey(key) => app.auth.authenticate_key(key, now),
+        Credential::ApiKey(key) => {
+            let client = crate::auth::refusals::Client {
+                ip: ctx.client_ip,
+                user_agent: ctx.user_agent(),
+                method: ctx.method.as_str(),
+                route,
+            };
+            app.auth.authenticate_key(key, now, &client)
+        }
     }
 }
 
@@ -391,7 +406,7 @@ where
     let deadline = app.config.server.body_read_timeout.0;
     // A body that trickles in slower than `server.body_read_timeout` is a 408, not a
     // connection held open for as long as the client likes.
-    let read = |stream| async move {
+    let read = |stream, limit| async move {
         tokio::time::timeout(deadline, body::read_limited(ctx, stream, limit))
             .await
             .map_err(|_| ApiError::RequestTimeout)?
@@ -400,10 +415,14 @@ where
         BodyKind::None => Ok(Bytes::new()),
         BodyKind::Json => {
             body::require_json_content_type(ctx)?;
-            read(stream).await
+            read(stream, limit).await
+        }
+        BodyKind::LargeJson => {
+            body::require_json_content_type(ctx)?;
+            read(stream, limit.max(router::LARGE_BODY_BYTES)).await
         }
         BodyKind::OptionalJson => {
-            let bytes = read(stream).await?;
+            let bytes = read(stream, limit).await?;
             if !bytes.is_empty() {
                 body::require_json_content_type(ctx)?;
             }

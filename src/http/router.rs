@@ -58,7 +58,12 @@ pub enum BodyKind {
     Json,
     /// May be empty; if not, as `Json`.
     OptionalJson,
+    /// As `Json`, up to `LARGE_BODY_BYTES` (a pasted text of 1 MiB, escaped in JSON).
+    LargeJson,
 }
+
+/// The body limit of `LargeJson` routes (or `server.max_body_bytes` if larger).
+pub const LARGE_BODY_BYTES: u64 = 4 << 20;
 
 pub struct Route {
     pub verb: Verb,

@@ -174,6 +174,9 @@ mod tests {
             revoked,
             last_used_at: None,
             ever_used: false,
+            replaced: false,
+            allowed_ips: None,
+            canary: false,
         })
     }
 

@@ -1,5 +1,6 @@
-//! API keys: create, revoke, rotate (one successor, ever), revoke by prefix from the shell.
-//! Who may see which key is the transport's question; what a change does is answered here.
+//! API keys: create, edit, revoke, rotate (one successor, ever, with an optional overlap),
+//! revoke by prefix from the shell, and revoke the keys found in a leaked text. Who may see
+//! which key is the transport's question; what a change does is answered here.
 
 use super::{change, Actor};
 use crate::app::AppState;
@@ -10,6 +11,7 @@ use crate::error::ApiError;
 use crate::store::api_keys::{self, ApiKey, NewApiKey};
 use crate::store::feed::Kind;
 use crate::store::Db;
+use ipnet::IpNet;
 
 /// What a new key is: validated by the transport.
 #[derive(Debug, Clone)]
@@ -18,6 +20,26 @@ pub struct KeySpec {
     pub description: String,
     pub scopes: Option<Vec<Permission>>,
     pub expires_in_days: Option<i64>,
+    /// The networks it may be used from; `None`: any.
+    pub allowed_ips: Option<Vec<IpNet>>,
+    /// A decoy that never authenticates (administrators only: the transport checks).
+    pub canary: bool,
+}
+
+/// The stored form of an allowlist: space-separated, a single address as itself.
+pub fn allowed_ips_text(nets: &Option<Vec<IpNet>>) -> Option<String> {
+    nets.as_ref().map(|nets| {
+        nets.iter()
+            .map(|net| {
+                if net.prefix_len() == net.max_prefix_len() {
+                    net.addr().to_string()
+                } else {
+                    net.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    })
 }
 
 /// A key just made, with the secret shown this once.
@@ -56,6 +78,8 @@ fn insert(
             prefix: &generated.prefix,
             scopes: scopes_text(&spec.scopes).as_deref(),
             expires_in_days: spec.expires_in_days,
+            allowed_ips: allowed_ips_text(&spec.allowed_ips).as_deref(),
+            canary: spec.canary,
         },
     )?;
     Ok(Created {
@@ -72,11 +96,21 @@ pub async fn create(app: &AppState, actor: &Actor, spec: KeySpec) -> Result<Crea
     let (user_id, organization_id) = (owner.user_id, owner.organization_id);
     change(app, actor, move |c| {
         let created = insert(c.tx, user_id, organization_id, &spec)?;
+        let mut details = serde_json::json!({
+            "prefix": &created.key.prefix,
+            "name": &created.key.name,
+        });
+        if spec.canary {
+            details["canary"] = true.into();
+        }
+        if let Some(ips) = &created.key.allowed_ips {
+            details["allowed_ips"] = ips.split_whitespace().collect::<Vec<_>>().into();
+        }
         c.audit(
             "api_key.created",
             "api_key",
             created.key.id,
-            Some(details(&created.key)),
+            Some(details.to_string()),
         )?;
         c.touch(Kind::ApiKey, created.key.id);
         Ok(created)
@@ -100,11 +134,17 @@ pub async fn revoke(app: &AppState, actor: &Actor, key: &ApiKey) -> Result<(), A
     .await
 }
 
-/// Replaces a key by a new one with the same name, description, scopes and expiry length, and
-/// revokes the old one, in one transaction. The revoke is conditional: of concurrent
-/// rotations (or a rotation racing a revoke) exactly one finds the key live; the others
-/// answer `409` and create nothing.
-pub async fn rotate(app: &AppState, actor: &Actor, old: &ApiKey) -> Result<Created, ApiError> {
+/// Replaces a key by a new one with the same name, description, scopes, allowlist and expiry
+/// length, in one transaction. The old key is revoked at once (`overlap` zero) or keeps
+/// working until the overlap ends, pointing to its successor. The replacement is
+/// conditional: of concurrent rotations (or a rotation racing a revoke) exactly one finds
+/// the key live and not yet replaced; the others answer `409` and create nothing.
+pub async fn rotate(
+    app: &AppState,
+    actor: &Actor,
+    old: &ApiKey,
+    overlap: std::time::Duration,
+) -> Result<Created, ApiError> {
     let spec = KeySpec {
         name: old.name.clone(),
         description: old.description.clone(),
@@ -113,29 +153,193 @@ pub async fn rotate(app: &AppState, actor: &Actor, old: &ApiKey) -> Result<Creat
             .as_deref()
             .map(crate::auth::permission::parse_scopes),
         expires_in_days: old.expires_in_days,
+        allowed_ips: old.allowed_ips.as_deref().map(|text| {
+            text.split_whitespace()
+                .filter_map(|n| crate::config::parse_ip_net(n).ok())
+                .collect()
+        }),
+        canary: old.canary,
     };
     let (old_id, user_id, organization_id) = (old.id, old.user_id, old.organization_id);
     let replaces = old.prefix.clone();
+    let overlap_secs = i64::try_from(overlap.as_secs()).unwrap_or(i64::MAX);
     let by = actor.principal().map(|p| p.user_id);
     change(app, actor, move |c| {
-        if !api_keys::revoke(c.tx, old_id, by)? {
+        let created = insert(c.tx, user_id, organization_id, &spec)?;
+        if !api_keys::replace(c.tx, old_id, created.key.id, overlap_secs, by)? {
             return Err(ApiError::Conflict(
                 "this key was already rotated or revoked".into(),
             ));
         }
-        let created = insert(c.tx, user_id, organization_id, &spec)?;
+        let mut details = serde_json::json!({
+            "prefix": &created.key.prefix,
+            "replaces": &replaces,
+        });
+        if overlap_secs > 0 {
+            let until = api_keys::get(c.tx, old_id)?.expires_at;
+            details["overlap_seconds"] = overlap_secs.into();
+            details["old_key_until"] = serde_json::json!(until.map(crate::domain::Timestamp));
+        }
         c.audit(
             "api_key.rotated",
             "api_key",
             created.key.id,
-            Some(crate::domain::json_object(&[
-                ("prefix", &created.key.prefix),
-                ("replaces", &replaces),
-            ])),
+            Some(details.to_string()),
         )?;
         c.touch(Kind::ApiKey, old_id);
         c.touch(Kind::ApiKey, created.key.id);
         Ok(created)
+    })
+    .await
+}
+
+/// What `PATCH` may change; `None`: unchanged. `allowed_ips: Some(None)` removes the list.
+#[derive(Debug, Clone, Default)]
+pub struct KeyEdit {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub allowed_ips: Option<Option<Vec<IpNet>>>,
+}
+
+/// Edits a key's name, description or allowlist: in force on every server before the answer
+/// (a narrowed allowlist refuses the next request from an address it no longer holds).
+pub async fn update(
+    app: &AppState,
+    actor: &Actor,
+    key: &ApiKey,
+    edit: KeyEdit,
+) -> Result<ApiKey, ApiError> {
+    let id = key.id;
+    change(app, actor, move |c| {
+        let now = api_keys::get(c.tx, id)?;
+        let name = edit.name.clone().unwrap_or_else(|| now.name.clone());
+        let description = edit
+            .description
+            .clone()
+            .unwrap_or_else(|| now.description.clone());
+        let allowed_ips = match &edit.allowed_ips {
+            Some(nets) => allowed_ips_text(nets),
+            None => now.allowed_ips.clone(),
+        };
+        api_keys::update(c.tx, id, &name, &description, allowed_ips.as_deref())?;
+        let mut changed = serde_json::Map::new();
+        if name != now.name {
+            changed.insert("name".into(), name.clone().into());
+        }
+        if description != now.description {
+            changed.insert("description".into(), true.into());
+        }
+        if allowed_ips != now.allowed_ips {
+            changed.insert(
+                "allowed_ips".into(),
+                allowed_ips
+                    .as_deref()
+                    .map(|t| t.split_whitespace().collect::<Vec<_>>())
+                    .into(),
+            );
+        }
+        let details = serde_json::json!({ "prefix": &now.prefix, "changed": changed });
+        c.audit("api_key.updated", "api_key", id, Some(details.to_string()))?;
+        c.touch(Kind::ApiKey, id);
+        Ok(api_keys::get(c.tx, id)?)
+    })
+    .await
+}
+
+/// A key found in a leaked text, and what was done about it.
+#[derive(Debug, Clone)]
+pub struct Leaked {
+    pub prefix: String,
+    /// `None`: unknown here, or (for a request) another organization's.
+    pub key: Option<ApiKey>,
+    /// `active`, `expired` or `revoked` before the report; `None` with `key`.
+    pub status_before: Option<&'static str>,
+    pub revoked: bool,
+}
+
+/// `active`, `expired` or `revoked`, at `now`.
+pub fn status(key: &ApiKey, now: crate::domain::UnixTime) -> &'static str {
+    if key.revoked_at.is_some() {
+        "revoked"
+    } else if key.expires_at.is_some_and(|at| at <= now) {
+        "expired"
+    } else {
+        "active"
+    }
+}
+
+/// The well-formed keys (checksum checked) in `text`, each once, in order of appearance.
+pub fn keys_in(text: &str) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    for key in api_key::find_in(text) {
+        if api_key::well_formed(key) && !found.iter().any(|k| k == key) {
+            found.push(key.to_string());
+        }
+    }
+    found
+}
+
+/// Handles a leak: finds the keys in `texts`, and (with `revoke`) revokes the active ones
+/// among them, auditing each as `api_key.leaked`. Only keys of `organization` are acted on
+/// and named (`None`: the whole installation, from the shell).
+pub async fn handle_leak(
+    app: &AppState,
+    actor: &Actor,
+    keys: Vec<String>,
+    organization: Option<Id>,
+    revoke: bool,
+) -> Result<Vec<Leaked>, ApiError> {
+    let by = actor.principal().map(|p| p.user_id);
+    let look = move |db: &Db<'_>| -> crate::store::StoreResult<Vec<Leaked>> {
+        let hashes: Vec<String> = keys
+            .iter()
+            .map(|k| api_key::hash_hex(&api_key::hash(k)))
+            .collect();
+        let stored = api_keys::find_by_hashes(db, &hashes)?;
+        let now = crate::domain::now();
+        Ok(keys
+            .iter()
+            .zip(&hashes)
+            .map(|(key, hash)| {
+                let found = stored
+                    .iter()
+                    .find(|k| &k.key_hash == hash)
+                    .filter(|k| organization.is_none_or(|org| k.organization_id == org))
+                    .cloned();
+                Leaked {
+                    prefix: api_key::display_prefix(key),
+                    status_before: found.as_ref().map(|k| status(k, now)),
+                    key: found,
+                    revoked: false,
+                }
+            })
+            .collect())
+    };
+    if !revoke {
+        return Ok(app.store.read(look).await?);
+    }
+    change(app, actor, move |c| {
+        let mut found = look(c.tx)?;
+        for leak in &mut found {
+            let Some(key) = &leak.key else { continue };
+            if leak.status_before == Some("active") {
+                leak.revoked = api_keys::revoke(c.tx, key.id, by)?;
+            }
+            let details = serde_json::json!({
+                "prefix": &key.prefix,
+                "status_before": leak.status_before,
+                "revoked": leak.revoked,
+            });
+            c.audit_in(
+                key.organization_id,
+                "api_key.leaked",
+                "api_key",
+                key.id,
+                Some(details.to_string()),
+            )?;
+            c.touch(Kind::ApiKey, key.id);
+        }
+        Ok(found)
     })
     .await
 }

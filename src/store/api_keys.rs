@@ -1,6 +1,6 @@
 //! The `api_keys` table. Usage counts arrive in batches from the live state.
 
-use rusqlite::{params, Row};
+use rusqlite::{params, OptionalExtension, Row};
 
 use super::{Count, Db, StoreResult};
 use crate::domain::{now, Id, UnixTime};
@@ -22,6 +22,14 @@ pub struct ApiKey {
     pub revoked_at: Option<UnixTime>,
     pub last_used_at: Option<UnixTime>,
     pub usage_count: i64,
+    /// The key that replaced this one in a rotation.
+    pub replaced_by: Option<Id>,
+    /// Space-separated networks the key may be used from; `None`: any address.
+    pub allowed_ips: Option<String>,
+    /// A decoy: every use is refused as an unknown key and audited.
+    pub canary: bool,
+    pub last_used_ip: Option<String>,
+    pub last_used_user_agent: Option<String>,
 }
 
 pub struct NewApiKey<'a> {
@@ -33,10 +41,13 @@ pub struct NewApiKey<'a> {
     pub prefix: &'a str,
     pub scopes: Option<&'a str>,
     pub expires_in_days: Option<i64>,
+    pub allowed_ips: Option<&'a str>,
+    pub canary: bool,
 }
 
 const COLUMNS: &str = "id, user_id, organization_id, name, description, key_hash, prefix, scopes, \
-                       expires_in_days, created_at, expires_at, revoked_at, last_used_at, usage_count";
+                       expires_in_days, created_at, expires_at, revoked_at, last_used_at, usage_count, \
+                       replaced_by, allowed_ips, canary, last_used_ip, last_used_user_agent";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
     Ok(ApiKey {
@@ -54,6 +65,11 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
         revoked_at: row.get(11)?,
         last_used_at: row.get(12)?,
         usage_count: row.get(13)?,
+        replaced_by: row.get(14)?,
+        allowed_ips: row.get(15)?,
+        canary: row.get(16)?,
+        last_used_ip: row.get(17)?,
+        last_used_user_agent: row.get(18)?,
     })
 }
 
@@ -62,8 +78,8 @@ pub fn create(db: &Db<'_>, key: &NewApiKey<'_>) -> StoreResult<ApiKey> {
     let expires_at = key.expires_in_days.map(|days| at + days * 86_400);
     db.conn.execute(
         "INSERT INTO api_keys (user_id, organization_id, name, description, key_hash, prefix,
-                               scopes, expires_in_days, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                               scopes, expires_in_days, created_at, expires_at, allowed_ips, canary)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
             key.user_id,
             key.organization_id,
@@ -74,7 +90,9 @@ pub fn create(db: &Db<'_>, key: &NewApiKey<'_>) -> StoreResult<ApiKey> {
             key.scopes,
             key.expires_in_days,
             at,
-            expires_at
+            expires_at,
+            key.allowed_ips,
+            key.canary
         ],
     )?;
     get(db, db.conn.last_insert_rowid())
@@ -153,15 +171,121 @@ pub fn find_by_prefix(db: &Db<'_>, prefix: &str) -> StoreResult<Vec<ApiKey>> {
     Ok(keys)
 }
 
-/// Adds counted uses: `(id, uses, last_used_at)`.
-pub fn record_usage(db: &Db<'_>, usage: &[(Id, u64, UnixTime)]) -> StoreResult<()> {
-    let mut stmt = db.conn.prepare(
+/// Takes `old` out of service for its successor, if nobody did first: at once (`overlap`
+/// 0, revoked) or at the end of the overlap (its expiry brought forward, never put back).
+/// `false` when the key was already revoked or replaced.
+pub fn replace(
+    db: &Db<'_>,
+    old: Id,
+    successor: Id,
+    overlap_secs: i64,
+    by: Option<Id>,
+) -> StoreResult<bool> {
+    let at = now();
+    let changed = if overlap_secs == 0 {
+        db.conn.execute(
+            "UPDATE api_keys SET revoked_at = ?2, revoked_by = ?3, replaced_by = ?4
+             WHERE id = ?1 AND revoked_at IS NULL AND replaced_by IS NULL",
+            params![old, at, by, successor],
+        )?
+    } else {
+        let until = at.saturating_add(overlap_secs);
+        db.conn.execute(
+            "UPDATE api_keys SET expires_at = MIN(COALESCE(expires_at, ?2), ?2), replaced_by = ?3
+             WHERE id = ?1 AND revoked_at IS NULL AND replaced_by IS NULL",
+            params![old, until, successor],
+        )?
+    };
+    Ok(changed == 1)
+}
+
+/// The editable fields: name, description and the address allowlist.
+pub fn update(
+    db: &Db<'_>,
+    id: Id,
+    name: &str,
+    description: &str,
+    allowed_ips: Option<&str>,
+) -> StoreResult<()> {
+    db.conn.execute(
+        "UPDATE api_keys SET name = ?2, description = ?3, allowed_ips = ?4 WHERE id = ?1",
+        params![id, name, description, allowed_ips],
+    )?;
+    Ok(())
+}
+
+/// The keys whose SHA-256 (hex) is one of `hashes`.
+pub fn find_by_hashes(db: &Db<'_>, hashes: &[String]) -> StoreResult<Vec<ApiKey>> {
+    let mut stmt = db.conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM api_keys WHERE key_hash = ?1"
+    ))?;
+    let mut keys = Vec::new();
+    for hash in hashes {
+        keys.extend(stmt.query_row([hash], from_row).optional()?);
+    }
+    Ok(keys)
+}
+
+/// Uses of a key counted in memory since the last batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyUsage {
+    pub id: Id,
+    pub uses: u64,
+    pub last_used_at: UnixTime,
+    /// The address and user agent of the latest use, when they changed.
+    pub last_client: Option<(String, String)>,
+}
+
+/// Adds counted uses.
+pub fn record_usage(db: &Db<'_>, usage: &[KeyUsage]) -> StoreResult<()> {
+    let mut stmt = db.conn.prepare_cached(
         "UPDATE api_keys SET usage_count = usage_count + ?2,
                              last_used_at = MAX(COALESCE(last_used_at, 0), ?3)
          WHERE id = ?1",
     )?;
-    for (id, uses, at) in usage {
-        stmt.execute(params![id, *uses as i64, at])?;
+    let mut client = db.conn.prepare_cached(
+        "UPDATE api_keys SET last_used_ip = ?2, last_used_user_agent = ?3 WHERE id = ?1",
+    )?;
+    for u in usage {
+        stmt.execute(params![u.id, u.uses as i64, u.last_used_at])?;
+        if let Some((ip, user_agent)) = &u.last_client {
+            client.execute(params![u.id, ip, user_agent])?;
+        }
     }
     Ok(())
+}
+
+/// Adds counted uses of scopes: `(key id, scope, uses, last used at)`.
+pub fn record_scope_usage(db: &Db<'_>, usage: &[(Id, &str, u64, UnixTime)]) -> StoreResult<()> {
+    let mut stmt = db.conn.prepare_cached(
+        "INSERT INTO api_key_scope_usage (api_key_id, scope, count, last_used_at)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (api_key_id, scope) DO UPDATE
+         SET count = count + excluded.count,
+             last_used_at = MAX(last_used_at, excluded.last_used_at)",
+    )?;
+    for (id, scope, uses, at) in usage {
+        stmt.execute(params![id, scope, *uses as i64, at])?;
+    }
+    Ok(())
+}
+
+/// Per key: `(scope, uses, last used at)` of each scope it used at least once.
+pub type ScopeUsage = std::collections::HashMap<Id, Vec<(String, i64, UnixTime)>>;
+
+/// The scope usage of the keys `ids`.
+pub fn scope_usage(db: &Db<'_>, ids: &[Id]) -> StoreResult<ScopeUsage> {
+    let mut stmt = db.conn.prepare_cached(
+        "SELECT scope, count, last_used_at FROM api_key_scope_usage WHERE api_key_id = ?1",
+    )?;
+    let mut out = std::collections::HashMap::new();
+    for &id in ids {
+        let rows: Vec<(String, i64, UnixTime)> = stmt
+            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        if !rows.is_empty() {
+            out.insert(id, rows);
+        }
+    }
+    Ok(out)
 }

@@ -1,7 +1,14 @@
 //! The `audit_log` table: append-only records of security events. Details are JSON built by
 //! the caller from non-secret values only.
+//!
+//! The log is hash-chained, one chain per organization (entries without one form their own):
+//! each entry's `hash` is the hex SHA-256 of the previous entry's `hash` (64 zeros for the
+//! first) followed by the entry's canonical content, `canonical` below. An entry is chained
+//! inside the transaction that writes it, under the database's write lock, so concurrent
+//! writers append one after the other and the chain cannot fork.
 
-use rusqlite::{params, Row};
+use rusqlite::{params, OptionalExtension, Row};
+use sha2::{Digest, Sha256};
 
 use super::{Count, Db, StoreResult};
 use crate::domain::{now, Id, UnixTime};
@@ -45,28 +52,181 @@ pub fn record(db: &Db<'_>, entry: &Entry) -> StoreResult<Id> {
     } else {
         entry.details.as_str()
     };
-    db.conn.execute(
-        "INSERT INTO audit_log (at, organization_id, action, outcome, user_id, api_key_prefix,
-                                ip, user_agent, target_type, target_id, details)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        params![
-            now(),
+    let at = now();
+    let user_agent = entry
+        .user_agent
+        .as_ref()
+        .map(|ua| ua.chars().take(256).collect::<String>());
+    db.conn
+        .prepare_cached(
+            "INSERT INTO audit_log (at, organization_id, action, outcome, user_id, api_key_prefix,
+                                    ip, user_agent, target_type, target_id, details)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?
+        .execute(params![
+            at,
             entry.organization_id,
             entry.action,
             entry.outcome.as_str(),
             entry.user_id,
             entry.api_key_prefix,
             entry.ip,
-            entry
-                .user_agent
-                .as_ref()
-                .map(|ua| ua.chars().take(256).collect::<String>()),
+            user_agent,
             entry.target_type,
             entry.target_id,
             details
-        ],
-    )?;
-    Ok(db.conn.last_insert_rowid())
+        ])?;
+    let id = db.conn.last_insert_rowid();
+    let previous = last_hash(db, entry.organization_id, id)?;
+    let stored = Stored {
+        id,
+        at,
+        organization_id: entry.organization_id,
+        action: entry.action.to_string(),
+        outcome: entry.outcome.as_str().to_string(),
+        user_id: entry.user_id,
+        api_key_prefix: entry.api_key_prefix.clone(),
+        ip: entry.ip.clone(),
+        user_agent,
+        target_type: entry.target_type.map(str::to_string),
+        target_id: entry.target_id,
+        details: details.to_string(),
+        hash: None,
+    };
+    db.conn
+        .prepare_cached("UPDATE audit_log SET hash = ?2 WHERE id = ?1")?
+        .execute(params![id, chain_hash(&previous, &stored)])?;
+    Ok(id)
+}
+
+/// The hash the chain starts from.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The `hash` of the newest entry of the organization's chain before `before` (`GENESIS` for
+/// none).
+fn last_hash(db: &Db<'_>, organization_id: Option<Id>, before: Id) -> StoreResult<String> {
+    let hash: Option<Option<String>> = match organization_id {
+        Some(org) => db
+            .conn
+            .prepare_cached(
+                "SELECT hash FROM audit_log WHERE organization_id = ?1 AND id < ?2
+                 ORDER BY id DESC LIMIT 1",
+            )?
+            .query_row(params![org, before], |row| row.get(0))
+            .optional()?,
+        None => db
+            .conn
+            .prepare_cached(
+                "SELECT hash FROM audit_log WHERE organization_id IS NULL AND id < ?1
+                 ORDER BY id DESC LIMIT 1",
+            )?
+            .query_row(params![before], |row| row.get(0))
+            .optional()?,
+    };
+    // A previous entry without a hash breaks the chain there; `verify` names it.
+    Ok(hash.flatten().unwrap_or_else(|| GENESIS.to_string()))
+}
+
+/// The canonical content of an entry: a JSON array of its fields in a fixed order, the
+/// details as the stored text.
+pub fn canonical(e: &Stored) -> String {
+    serde_json::json!([
+        e.id,
+        e.at,
+        e.organization_id,
+        e.action,
+        e.outcome,
+        e.user_id,
+        e.api_key_prefix,
+        e.ip,
+        e.user_agent,
+        e.target_type,
+        e.target_id,
+        e.details
+    ])
+    .to_string()
+}
+
+/// `hex(SHA-256(previous hash || canonical content))`.
+pub fn chain_hash(previous: &str, entry: &Stored) -> String {
+    let mut digest = Sha256::new();
+    digest.update(previous.as_bytes());
+    digest.update(canonical(entry).as_bytes());
+    crate::domain::hex(&digest.finalize())
+}
+
+/// Chains entries written before the log had hashes, in id order (the schema migration).
+pub(super) fn chain_unhashed(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    let mut heads: std::collections::HashMap<Option<Id>, String> = Default::default();
+    let mut select = conn.prepare(&format!("SELECT {COLUMNS} FROM audit_log ORDER BY id"))?;
+    let mut update = conn.prepare("UPDATE audit_log SET hash = ?2 WHERE id = ?1")?;
+    let rows: Vec<Stored> = select.query_map([], stored)?.collect::<Result<_, _>>()?;
+    for entry in rows {
+        let previous = heads
+            .get(&entry.organization_id)
+            .map_or(GENESIS, String::as_str);
+        let hash = chain_hash(previous, &entry);
+        update.execute(params![entry.id, hash])?;
+        heads.insert(entry.organization_id, hash);
+    }
+    Ok(())
+}
+
+/// Which chains `verify` walks.
+#[derive(Debug, Clone, Copy)]
+pub enum Chains {
+    Organization(Id),
+    All,
+}
+
+/// What a walk of the chain found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub entries: u64,
+    /// The first entry (in id order) whose hash is not what its content and its predecessor
+    /// give: edited, inserted, or following a removed one.
+    pub first_invalid: Option<Id>,
+}
+
+/// Walks the chain(s) in id order, in batches, and names the first entry that does not match.
+pub fn verify(db: &Db<'_>, chains: Chains) -> StoreResult<Verdict> {
+    const BATCH: i64 = 1000;
+    let mut heads: std::collections::HashMap<Option<Id>, String> = Default::default();
+    let mut verdict = Verdict {
+        entries: 0,
+        first_invalid: None,
+    };
+    let org = match chains {
+        Chains::Organization(id) => Some(id),
+        Chains::All => None,
+    };
+    let mut stmt = db.conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM audit_log
+         WHERE id > ?1 AND (?2 IS NULL OR organization_id = ?2) ORDER BY id LIMIT ?3"
+    ))?;
+    let mut after: Id = 0;
+    loop {
+        let rows: Vec<Stored> = stmt
+            .query_map(params![after, org, BATCH], stored)?
+            .collect::<Result<_, _>>()?;
+        let Some(last) = rows.last() else { break };
+        after = last.id;
+        for entry in rows {
+            verdict.entries += 1;
+            if verdict.first_invalid.is_some() {
+                continue;
+            }
+            let previous = heads
+                .get(&entry.organization_id)
+                .map_or(GENESIS, String::as_str);
+            let expected = chain_hash(previous, &entry);
+            if entry.hash.as_deref() != Some(expected.as_str()) {
+                verdict.first_invalid = Some(entry.id);
+            }
+            heads.insert(entry.organization_id, expected);
+        }
+    }
+    Ok(verdict)
 }
 
 /// An entry as read back.
@@ -74,6 +234,7 @@ pub fn record(db: &Db<'_>, entry: &Entry) -> StoreResult<Id> {
 pub struct Stored {
     pub id: Id,
     pub at: UnixTime,
+    pub organization_id: Option<Id>,
     pub action: String,
     pub outcome: String,
     pub user_id: Option<Id>,
@@ -83,6 +244,7 @@ pub struct Stored {
     pub target_type: Option<String>,
     pub target_id: Option<Id>,
     pub details: String,
+    pub hash: Option<String>,
 }
 
 /// `?action=` and `?user_id=` of the audit-log endpoints.
@@ -91,6 +253,9 @@ pub struct Filter {
     pub action: Option<String>,
     pub user_id: Option<Id>,
 }
+
+const COLUMNS: &str = "id, at, action, outcome, user_id, api_key_prefix, ip, user_agent, \
+                       target_type, target_id, details, organization_id, hash";
 
 fn stored(row: &Row<'_>) -> rusqlite::Result<Stored> {
     Ok(Stored {
@@ -105,6 +270,8 @@ fn stored(row: &Row<'_>) -> rusqlite::Result<Stored> {
         target_type: row.get(8)?,
         target_id: row.get(9)?,
         details: row.get(10)?,
+        organization_id: row.get(11)?,
+        hash: row.get(12)?,
     })
 }
 
@@ -117,14 +284,13 @@ pub fn batch_before(
     before: Option<Id>,
     limit: u32,
 ) -> StoreResult<Vec<Stored>> {
-    let mut stmt = db.conn.prepare_cached(
-        "SELECT id, at, action, outcome, user_id, api_key_prefix, ip, user_agent, target_type,
-                target_id, details
+    let mut stmt = db.conn.prepare_cached(&format!(
+        "SELECT {COLUMNS}
          FROM audit_log
          WHERE organization_id = ?1 AND (?2 IS NULL OR action = ?2)
            AND (?3 IS NULL OR user_id = ?3) AND (?4 IS NULL OR id < ?4)
-         ORDER BY id DESC LIMIT ?5",
-    )?;
+         ORDER BY id DESC LIMIT ?5"
+    ))?;
     let rows = stmt
         .query_map(
             params![
@@ -154,13 +320,121 @@ pub fn page(
         db,
         Count::Query(&format!("SELECT COUNT(*) FROM audit_log WHERE {WHERE}")),
         &format!(
-            "SELECT id, at, action, outcome, user_id, api_key_prefix, ip, user_agent, target_type,
-                    target_id, details
-             FROM audit_log WHERE {WHERE} ORDER BY id DESC LIMIT ?4 OFFSET ?5"
+            "SELECT {COLUMNS} FROM audit_log WHERE {WHERE} ORDER BY id DESC LIMIT ?4 OFFSET ?5"
         ),
         &[&organization_id, &filter.action, &filter.user_id],
         offset,
         limit,
         stored,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::open_temp;
+
+    fn entry(organization_id: Option<Id>, action: &'static str) -> Entry {
+        Entry {
+            organization_id,
+            action,
+            details: r#"{"n":1}"#.into(),
+            ..Entry::default()
+        }
+    }
+
+    #[test]
+    fn each_organization_has_one_chain_and_an_edit_is_named() {
+        let (_dir, store) = open_temp();
+        let ids = store
+            .write_blocking(|db| {
+                let mut ids = Vec::new();
+                for (org, action) in [(Some(1), "a"), (None, "b"), (Some(2), "c"), (Some(1), "d")] {
+                    ids.push(record(db, &entry(org, action))?);
+                }
+                Ok(ids)
+            })
+            .unwrap();
+        let verdict = |chains| store.read_blocking(move |db| verify(db, chains)).unwrap();
+        assert_eq!(
+            verdict(Chains::All),
+            Verdict {
+                entries: 4,
+                first_invalid: None
+            }
+        );
+        assert_eq!(verdict(Chains::Organization(1)).entries, 2);
+        // The second entry of organization 1 follows the first, not the entries between.
+        let (first, fourth): (String, String) = store
+            .read_blocking(|db| {
+                Ok(db.conn.query_row(
+                    "SELECT (SELECT hash FROM audit_log WHERE action = 'a'),
+                            (SELECT hash FROM audit_log WHERE action = 'd')",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?)
+            })
+            .unwrap();
+        let stored_d = store
+            .read_blocking(|db| batch_before(db, 1, &Filter::default(), None, 1))
+            .unwrap()
+            .remove(0);
+        assert_eq!(chain_hash(&first, &stored_d), fourth);
+
+        store
+            .write_blocking(|db| {
+                Ok(db.conn.execute(
+                    "UPDATE audit_log SET details = '{\"n\":2}' WHERE action = 'c'",
+                    [],
+                )?)
+            })
+            .unwrap();
+        assert_eq!(verdict(Chains::All).first_invalid, Some(ids[2]));
+        assert_eq!(verdict(Chains::Organization(2)).first_invalid, Some(ids[2]));
+        assert_eq!(verdict(Chains::Organization(1)).first_invalid, None);
+    }
+
+    #[test]
+    fn a_removed_entry_breaks_the_chain_at_its_successor() {
+        let (_dir, store) = open_temp();
+        let ids = store
+            .write_blocking(|db| {
+                (0..3)
+                    .map(|_| record(db, &entry(Some(1), "x")))
+                    .collect::<StoreResult<Vec<_>>>()
+            })
+            .unwrap();
+        let removed = ids[1];
+        store
+            .write_blocking(move |db| {
+                Ok(db
+                    .conn
+                    .execute("DELETE FROM audit_log WHERE id = ?1", [removed])?)
+            })
+            .unwrap();
+        let verdict = store.read_blocking(|db| verify(db, Chains::All)).unwrap();
+        assert_eq!(verdict.first_invalid, Some(ids[2]));
+    }
+
+    #[test]
+    fn the_migration_chains_entries_written_before_hashes() {
+        let (_dir, store) = open_temp();
+        store
+            .write_blocking(|db| {
+                record(db, &entry(Some(1), "a"))?;
+                record(db, &entry(None, "b"))?;
+                record(db, &entry(Some(1), "c"))?;
+                db.conn.execute("UPDATE audit_log SET hash = NULL", [])?;
+                Ok(())
+            })
+            .unwrap();
+        let broken = store.read_blocking(|db| verify(db, Chains::All)).unwrap();
+        assert!(broken.first_invalid.is_some());
+        store
+            .write_blocking(|db| Ok(chain_unhashed(db.conn)?))
+            .unwrap();
+        let verdict = store.read_blocking(|db| verify(db, Chains::All)).unwrap();
+        assert_eq!(verdict.first_invalid, None);
+        assert_eq!(verdict.entries, 3);
+    }
 }

@@ -17,6 +17,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
         6,
         include_str!("migrations/v6_unique_organization_names.sql"),
     ),
+    (7, include_str!("migrations/v7_key_lifecycle.sql")),
 ];
 
 pub const SCHEMA_VERSION: u32 = 1 + MIGRATIONS.len() as u32;
@@ -43,8 +44,18 @@ pub(super) fn migrate(tx: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
+/// What a version needs beyond its SQL, run right after it.
+fn after(tx: &Connection, version: u32) -> rusqlite::Result<()> {
+    match version {
+        // The entries written before the log was chained get their hashes, in id order.
+        7 => super::audit::chain_unhashed(tx),
+        _ => Ok(()),
+    }
+}
+
 fn apply(tx: &Connection, version: u32, sql: &str) -> StoreResult<()> {
     tx.execute_batch(sql)
+        .and_then(|_| after(tx, version))
         .and_then(|_| tx.pragma_update(None, "user_version", version))
         .map_err(|e| StoreError::Migration {
             version,

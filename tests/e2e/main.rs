@@ -4,6 +4,7 @@ mod api_keys;
 mod browser;
 mod foundation;
 mod hardening;
+mod key_lifecycle;
 mod live_state;
 mod operations;
 mod resources;

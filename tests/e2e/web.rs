@@ -123,8 +123,10 @@ fn sign_in_then_generate_use_rotate_and_revoke_a_key_shown_once() {
     let html = browser.run("return document.documentElement.outerHTML;", json!([]));
     assert!(!html.as_str().unwrap().contains(&key));
 
-    // Rotate: a new key is shown once, the old one stops working.
+    // Rotate, after a confirmation that offers an overlap (at once by default): a new key
+    // is shown once, the old one stops working.
     browser.click(&format!("button[data-rotate='{id}']"));
+    browser.click(&format!("button[data-confirm-rotate='{id}']"));
     browser.wait_for(&format!(
         "document.querySelector(\"{row} .badge\").textContent === 'revoked'"
     ));

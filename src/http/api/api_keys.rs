@@ -1,10 +1,13 @@
 //! API keys: created from a JWT session, shown once, revoked or rotated at once.
 //!
-//! POST   /api/auth/api-keys/              {name, description?, scopes?, expires_in_days?}
+//! POST   /api/auth/api-keys/              {name, description?, scopes?, expires_in_days?,
+//!                                          allowed_ips?, canary?}
 //! GET    /api/auth/api-keys/              ?all=true for administrators
 //! GET    /api/auth/api-keys/{id}/
+//! PATCH  /api/auth/api-keys/{id}/         {name?, description?, allowed_ips?}
 //! DELETE /api/auth/api-keys/{id}/
-//! POST   /api/auth/api-keys/{id}/rotate/
+//! POST   /api/auth/api-keys/{id}/rotate/  {overlap?}
+//! POST   /api/auth/api-keys/leak-report/  {text}: administrators
 //! GET    /api/v1/auth/verify/             any credential
 
 use serde::{Deserialize, Serialize};
@@ -31,6 +34,20 @@ pub(super) struct CreateRequest {
     scopes: Option<Vec<String>>,
     #[serde(default)]
     expires_in_days: Option<i64>,
+    /// Addresses or CIDR ranges the key may be used from (at most 32); absent or `null`: any.
+    #[serde(default)]
+    #[schema(max_items = 32)]
+    allowed_ips: Option<Vec<String>>,
+    /// A decoy key (administrators): every use is refused as unknown and audited.
+    #[serde(default)]
+    canary: bool,
+}
+
+/// Uses of one scope of a scoped key.
+#[derive(Serialize, ToSchema)]
+pub(super) struct ScopeUse {
+    count: i64,
+    last_used_at: Option<Timestamp>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -48,17 +65,49 @@ pub(super) struct KeyDto {
     last_used_at: Option<Timestamp>,
     usage_count: i64,
     status: &'static str,
+    last_used_ip: Option<String>,
+    last_used_user_agent: Option<String>,
+    allowed_ips: Option<Vec<String>>,
+    /// The key that replaced this one in a rotation.
+    replaced_by: Option<Id>,
+    /// Administrators only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    canary: Option<bool>,
+    /// Per scope of a scoped key: how often and when last it was used (`{}` unscoped).
+    scope_usage: std::collections::BTreeMap<String, ScopeUse>,
 }
 
+use crate::store::api_keys::ScopeUsage;
+
 impl KeyDto {
-    fn new(key: ApiKey, secret: Option<String>, now: UnixTime) -> Self {
-        let status = if key.revoked_at.is_some() {
-            "revoked"
-        } else if key.expires_at.is_some_and(|at| at <= now) {
-            "expired"
-        } else {
-            "active"
-        };
+    /// `admin`: the viewer is an administrator, who sees `canary`.
+    fn new(
+        key: ApiKey,
+        secret: Option<String>,
+        now: UnixTime,
+        usage: &ScopeUsage,
+        admin: bool,
+    ) -> Self {
+        let status = keys::status(&key, now);
+        let used = usage.get(&key.id);
+        let scope_usage = key
+            .scopes
+            .as_deref()
+            .unwrap_or("")
+            .split_whitespace()
+            .map(|scope| {
+                let (count, last) = used
+                    .and_then(|u| u.iter().find(|(s, _, _)| s == scope))
+                    .map_or((0, None), |(_, count, at)| (*count, Some(Timestamp(*at))));
+                (
+                    scope.to_string(),
+                    ScopeUse {
+                        count,
+                        last_used_at: last,
+                    },
+                )
+            })
+            .collect();
         KeyDto {
             id: key.id,
             name: key.name,
@@ -73,8 +122,42 @@ impl KeyDto {
             last_used_at: key.last_used_at.map(Timestamp),
             usage_count: key.usage_count,
             status,
+            last_used_ip: key.last_used_ip,
+            last_used_user_agent: key.last_used_user_agent,
+            allowed_ips: key
+                .allowed_ips
+                .map(|ips| ips.split_whitespace().map(str::to_string).collect()),
+            replaced_by: key.replaced_by,
+            canary: admin.then_some(key.canary),
+            scope_usage,
         }
     }
+}
+
+/// At most this many addresses or ranges per key.
+const MAX_ALLOWED_IPS: usize = 32;
+
+/// An allowlist as sent: `null` is none; otherwise 1 to 32 addresses or CIDR ranges.
+fn allowed_ips(errors: &mut FieldErrors, raw: Option<Vec<String>>) -> Option<Vec<ipnet::IpNet>> {
+    let raw = raw?;
+    let mut problem = |p: String| errors.entry("allowed_ips".into()).or_default().push(p);
+    if raw.is_empty() {
+        problem("must not be empty; send null to allow every address".into());
+        return None;
+    }
+    if raw.len() > MAX_ALLOWED_IPS {
+        problem(format!("at most {MAX_ALLOWED_IPS} addresses or ranges"));
+        return None;
+    }
+    let mut nets: Vec<ipnet::IpNet> = Vec::with_capacity(raw.len());
+    for text in &raw {
+        match crate::config::parse_ip_net(text) {
+            Ok(net) if !nets.contains(&net) => nets.push(net),
+            Ok(_) => {}
+            Err(e) => problem(e),
+        }
+    }
+    Some(nets)
 }
 
 fn validate(request: CreateRequest, creator: &Principal) -> Result<KeySpec, ApiError> {
@@ -119,8 +202,14 @@ fn validate(request: CreateRequest, creator: &Principal) -> Result<KeySpec, ApiE
             Some(scopes)
         }
     };
+    let allowed_ips = allowed_ips(&mut errors, request.allowed_ips);
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));
+    }
+    if request.canary && !creator.role.is_admin() {
+        return Err(ApiError::denied(
+            "only administrators may create canary keys",
+        ));
     }
     if let Some(scopes) = &scopes {
         let beyond: Vec<&str> = scopes
@@ -141,6 +230,8 @@ fn validate(request: CreateRequest, creator: &Principal) -> Result<KeySpec, ApiE
         description,
         scopes,
         expires_in_days: request.expires_in_days,
+        allowed_ips,
+        canary: request.canary,
     })
 }
 
@@ -148,11 +239,14 @@ fn validate(request: CreateRequest, creator: &Principal) -> Result<KeySpec, ApiE
 pub async fn create(call: Call<'_>) -> Result<Response, ApiError> {
     let request: CreateRequest = call.json()?;
     let spec = validate(request, call.authorized()?.principal())?;
+    let admin = call.authorized()?.principal().role.is_admin();
     let created = keys::create(call.app, &call.actor(), spec).await?;
     Ok(reply::created(&KeyDto::new(
         created.key,
         Some(created.secret),
         now(),
+        &ScopeUsage::new(),
+        admin,
     )))
 }
 
@@ -186,24 +280,85 @@ pub async fn list(call: Call<'_>) -> Result<Response, ApiError> {
     }
     let user = (!all).then_some(caller.user_id);
     let (organization, offset, size) = (caller.organization_id, page.offset(), page.size);
-    let (count, keys) = call
+    let (count, keys, usage) = call
         .app
         .store
-        .read(move |c| api_keys::page(c, organization, user, offset, size))
+        .read(move |c| {
+            let (count, keys) = api_keys::page(c, organization, user, offset, size)?;
+            let ids: Vec<Id> = keys.iter().map(|k| k.id).collect();
+            let usage = api_keys::scope_usage(c, &ids)?;
+            Ok((count, keys, usage))
+        })
         .await?;
-    let now = now();
+    let (now, admin) = (now(), caller.role.is_admin());
     let results = keys
         .into_iter()
-        .map(|k| KeyDto::new(k, None, now))
+        .map(|k| KeyDto::new(k, None, now, &usage, admin))
         .collect();
     Ok(reply::ok(&page.wrap(&call, count, results)?))
+}
+
+/// One key as its owner or an administrator sees it, with its scope usage.
+async fn key_view(call: &Call<'_>, auth: &Authorized, key: ApiKey) -> Result<KeyDto, ApiError> {
+    let id = key.id;
+    let usage = call
+        .app
+        .store
+        .read(move |c| api_keys::scope_usage(c, &[id]))
+        .await?;
+    let admin = auth.principal().role.is_admin();
+    Ok(KeyDto::new(key, None, now(), &usage, admin))
 }
 
 /// GET /api/auth/api-keys/{id}/
 pub async fn get(call: Call<'_>) -> Result<Response, ApiError> {
     let auth = call.authorized()?.clone();
     let key = visible_key(&call, &auth).await?;
-    Ok(reply::ok(&KeyDto::new(key, None, now())))
+    Ok(reply::ok(&key_view(&call, &auth, key).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UpdateRequest {
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 100)]
+    name: Option<String>,
+    #[serde(default)]
+    #[schema(max_length = 500)]
+    description: Option<String>,
+    /// `null` removes the allowlist; absent leaves it as it is.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(max_items = 32)]
+    allowed_ips: Option<Option<Vec<String>>>,
+}
+
+/// Tells `"field": null` (Some(None)) from an absent field (None).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// PATCH /api/auth/api-keys/{id}/: the key's creator or an administrator of its organization.
+pub async fn update(call: Call<'_>) -> Result<Response, ApiError> {
+    let auth = call.authorized()?.clone();
+    let request: UpdateRequest = call.json()?;
+    let key = visible_key(&call, &auth).await?;
+    let mut errors = FieldErrors::new();
+    let edit = keys::KeyEdit {
+        name: request.name.map(|n| text(&mut errors, "name", &n, 1, 100)),
+        description: request
+            .description
+            .map(|d| text(&mut errors, "description", &d, 0, 500)),
+        allowed_ips: request.allowed_ips.map(|ips| allowed_ips(&mut errors, ips)),
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::fields(errors));
+    }
+    let updated = keys::update(call.app, &call.actor(), &key, edit).await?;
+    Ok(reply::ok(&key_view(&call, &auth, updated).await?))
 }
 
 /// DELETE /api/auth/api-keys/{id}/
@@ -215,9 +370,33 @@ pub async fn revoke(call: Call<'_>) -> Result<Response, ApiError> {
     Ok(reply::no_content())
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RotateRequest {
+    /// How long the old key keeps working: one of `auth.rotation_overlaps` (default `"0s"`,
+    /// `"1h"`, `"24h"`, `"7d"`); absent: `"0s"`, revoked at once.
+    #[serde(default)]
+    overlap: Option<String>,
+}
+
 /// POST /api/auth/api-keys/{id}/rotate/: only the key's creator; the successor is theirs.
 pub async fn rotate(call: Call<'_>) -> Result<Response, ApiError> {
     let auth = call.authorized()?.clone();
+    let request: RotateRequest = if call.body.is_empty() {
+        RotateRequest { overlap: None }
+    } else {
+        call.json()?
+    };
+    let config = &call.app.config.auth;
+    let overlap = match request.overlap.as_deref().map(str::trim) {
+        None | Some("0s") => std::time::Duration::ZERO,
+        Some(asked) => config.rotation_overlap(asked).ok_or_else(|| {
+            ApiError::field(
+                "overlap",
+                format!("must be one of {}", config.rotation_overlaps.join(", ")),
+            )
+        })?,
+    };
     let old = visible_key(&call, &auth).await?;
     if old.user_id != auth.principal().user_id {
         return Err(ApiError::denied(
@@ -227,12 +406,81 @@ pub async fn rotate(call: Call<'_>) -> Result<Response, ApiError> {
     if old.revoked_at.is_some() {
         return Err(ApiError::Conflict("a revoked key cannot be rotated".into()));
     }
-    let created = keys::rotate(call.app, &call.actor(), &old).await?;
+    if old.replaced_by.is_some() {
+        return Err(ApiError::Conflict("this key was already rotated".into()));
+    }
+    let created = keys::rotate(call.app, &call.actor(), &old, overlap).await?;
     Ok(reply::created(&KeyDto::new(
         created.key,
         Some(created.secret),
         now(),
+        &ScopeUsage::new(),
+        auth.principal().role.is_admin(),
     )))
+}
+
+/// The longest text a leak report may carry.
+pub const MAX_LEAK_TEXT: usize = 1 << 20;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LeakReport {
+    /// Pasted text or a log file, at most 1 MiB.
+    #[schema(max_length = 1048576)]
+    text: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(super) struct LeakFound {
+    prefix: String,
+    /// `null`: not a key of this organization.
+    id: Option<Id>,
+    /// `active`, `expired` or `revoked` before the report; `null` with `id`.
+    status_before: Option<&'static str>,
+    revoked: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(super) struct LeakAnswer {
+    found: Vec<LeakFound>,
+}
+
+/// POST /api/auth/api-keys/leak-report/: administrators; revokes the organization's active
+/// keys found in the text and audits each key of the organization found.
+pub async fn leak_report(call: Call<'_>) -> Result<Response, ApiError> {
+    let auth = call.authorized()?.clone();
+    let caller = auth.principal();
+    if !caller.role.is_admin() {
+        return Err(ApiError::denied(
+            "only administrators may report leaked keys",
+        ));
+    }
+    let report: LeakReport = call.json()?;
+    if report.text.len() > MAX_LEAK_TEXT {
+        return Err(ApiError::field(
+            "text",
+            "must be at most 1 MiB (1048576 bytes)",
+        ));
+    }
+    let found = keys::keys_in(&report.text);
+    let leaked = keys::handle_leak(
+        call.app,
+        &call.actor(),
+        found,
+        Some(caller.organization_id),
+        true,
+    )
+    .await?;
+    let found = leaked
+        .into_iter()
+        .map(|l| LeakFound {
+            prefix: l.prefix,
+            id: l.key.map(|k| k.id),
+            status_before: l.status_before,
+            revoked: l.revoked,
+        })
+        .collect();
+    Ok(reply::ok(&LeakAnswer { found }))
 }
 
 #[derive(Serialize, ToSchema)]

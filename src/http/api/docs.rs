@@ -234,10 +234,24 @@ pub fn doc(endpoint: Endpoint) -> Option<Doc> {
         ),
         RotateKey => d(
             "api-keys",
-            "Replace a key by a new one with the same name and scopes; the old one is revoked",
+            "Replace a key by a new one with the same name and scopes; the old one is revoked \
+             at once, or works on until the end of the requested overlap",
             created::<api_keys::KeyDto>(),
         )
-        .errors(&[(409, "the key is revoked, or another rotation of it won")]),
+        .body::<api_keys::RotateRequest>()
+        .errors(&[(409, "the key is revoked or already rotated, or another rotation of it won")]),
+        UpdateKey => d(
+            "api-keys",
+            "Rename a key, describe it, or change its address allowlist (creator or administrator)",
+            ok::<api_keys::KeyDto>(),
+        )
+        .body::<api_keys::UpdateRequest>(),
+        LeakReport => d(
+            "api-keys",
+            "Find the keys in a leaked text and revoke the organization's active ones (administrators)",
+            ok::<api_keys::LeakAnswer>(),
+        )
+        .body::<api_keys::LeakReport>(),
         Verify => d(
             "api-keys",
             "Who the credential is",
@@ -408,6 +422,11 @@ pub fn doc(endpoint: Endpoint) -> Option<Doc> {
             ),
             ("user_id", "only entries of this user", "integer"),
         ]),
+        AuditVerify => d(
+            "audit",
+            "Walk the organization's hash chain and name the first entry that does not match",
+            ok::<audit_log::ChainVerdict>(),
+        ),
         AuditExport => d(
             "audit",
             "The whole audit log (filtered as the list), streamed",

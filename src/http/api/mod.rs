@@ -53,6 +53,8 @@ pub enum Endpoint {
     GetKey,
     RevokeKey,
     RotateKey,
+    UpdateKey,
+    LeakReport,
     Verify,
     ListDataSources,
     CreateDataSource,
@@ -93,6 +95,7 @@ pub enum Endpoint {
     TransferOwnership,
     AuditLog,
     AuditExport,
+    AuditVerify,
 }
 
 /// What a public link shares.
@@ -184,6 +187,8 @@ pub async fn dispatch(endpoint: Endpoint, call: Call<'_>) -> Result<Response, Ap
         GetKey => api_keys::get(call).await,
         RevokeKey => api_keys::revoke(call).await,
         RotateKey => api_keys::rotate(call).await,
+        UpdateKey => api_keys::update(call).await,
+        LeakReport => api_keys::leak_report(call).await,
         Verify => api_keys::verify(call),
         ListDataSources => data_sources::list(call).await,
         CreateDataSource => data_sources::create(call).await,
@@ -222,6 +227,7 @@ pub async fn dispatch(endpoint: Endpoint, call: Call<'_>) -> Result<Response, Ap
         TransferOwnership => organization::transfer(call).await,
         AuditLog => audit_log::list(call).await,
         AuditExport => audit_log::export(call).await,
+        AuditVerify => audit_log::verify(call).await,
     }
 }
 

@@ -1,0 +1,686 @@
+//! The key lifecycle of `API.md` 9.4 (issue: key lifecycle): rotation with an overlap and the
+//! last caller, address allowlists, canary keys, leak reports and `api-key leak-check`, the
+//! hash-chained audit log, scope usage.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::api_keys::{create_key, verify};
+use crate::support::{server, Resp, Server};
+
+/// The audit entries of `action` in the caller's organization, once at least one is there
+/// (refused uses are written by the usage flusher, within a few seconds).
+fn audited(s: &Server, token: &str, action: &str) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let page = s
+            .get(&format!("/api/v1/audit-logs/?action={action}"))
+            .bearer(token)
+            .send()
+            .json();
+        let results = page["results"].as_array().cloned().unwrap_or_default();
+        if !results.is_empty() || Instant::now() > deadline {
+            return results;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn key_of(s: &Server, token: &str, id: i64) -> Value {
+    let r = s
+        .get(&format!("/api/auth/api-keys/{id}/"))
+        .bearer(token)
+        .send();
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
+
+/// Polls key `id` until `ready` holds of it (usage is written every 2 s).
+fn key_when(s: &Server, token: &str, id: i64, ready: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        let key = key_of(s, token, id);
+        if ready(&key) || Instant::now() > deadline {
+            return key;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn with_agent(s: &Server, key: &str, agent: &str) -> Resp {
+    s.get("/api/v1/auth/verify/")
+        .bearer(key)
+        .header("User-Agent", agent)
+        .send()
+}
+
+#[test]
+fn an_overlap_keeps_the_old_key_working_shows_its_last_caller_and_then_refuses_it() {
+    let s = server()
+        .env("CLARIBI_AUTH__ROTATION_OVERLAPS", r#"["0s", "4s"]"#)
+        .start();
+    let token = s.owner_token();
+    let old = create_key(
+        &s,
+        &token,
+        json!({"name": "nightly", "scopes": ["reports:read"], "expires_in_days": 90}),
+    );
+    let (old_id, old_key) = (old["id"].as_i64().unwrap(), old["key"].as_str().unwrap());
+    let rotate = |body: Option<Value>| {
+        let r = s
+            .post(&format!("/api/auth/api-keys/{old_id}/rotate/"))
+            .bearer(&token);
+        match body {
+            Some(body) => r.json(&body),
+            None => r.send(),
+        }
+    };
+    let refused = rotate(Some(json!({"overlap": "1h"})));
+    assert_eq!(refused.status, 400, "not offered by this configuration");
+    assert!(
+        refused.json()["errors"]["overlap"].is_array(),
+        "{}",
+        refused.body
+    );
+    assert_eq!(rotate(Some(json!({"overlap": 3600}))).status, 400);
+
+    let new = rotate(Some(json!({"overlap": "4s"})));
+    assert_eq!(new.status, 201, "{}", new.body);
+    let rotated_at = Instant::now();
+    let new = new.json();
+    let (new_id, new_key) = (new["id"].as_i64().unwrap(), new["key"].as_str().unwrap());
+    assert_eq!(new["scopes"], json!(["reports:read"]));
+    assert_eq!(verify(&s, new_key).status, 200);
+
+    // During the overlap the old key works, points to its successor and shows its caller.
+    assert_eq!(with_agent(&s, old_key, "legacy-etl/1.0").status, 200);
+    let seen = key_when(&s, &token, old_id, |k| !k["last_used_ip"].is_null());
+    assert_eq!(seen["replaced_by"], new_id);
+    assert_eq!(seen["status"], "active");
+    assert_eq!(seen["last_used_ip"], "127.0.0.1");
+    assert_eq!(seen["last_used_user_agent"], "legacy-etl/1.0");
+    let until = seen["expires_at"].as_str().unwrap().to_string();
+    assert!(new["expires_at"].as_str().unwrap() > until.as_str());
+    assert_eq!(rotate(None).status, 409, "a key is rotated once");
+
+    // After it: refused as expired, and every such use is audited with its caller.
+    let overlap_end = rotated_at + Duration::from_secs(4);
+    std::thread::sleep(
+        overlap_end.saturating_duration_since(Instant::now()) + Duration::from_millis(1100),
+    );
+    let late = with_agent(&s, old_key, "legacy-etl/1.0");
+    assert_eq!(late.status, 401);
+    assert_eq!(late.error_code(), "api_key_expired");
+    let late_reports = s.get("/api/v1/reports/").bearer(old_key).send();
+    assert_eq!(late_reports.status, 401);
+    assert_eq!(verify(&s, new_key).status, 200, "the successor works on");
+    let entries = audited(&s, &token, "api_key.used_after_rotation");
+    assert!(!entries.is_empty(), "the late use is audited");
+    let counted: u64 = entries
+        .iter()
+        .map(|e| e["details"]["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, 2, "{entries:?}");
+    let entry = &entries[0];
+    assert_eq!(entry["outcome"], "denied");
+    assert_eq!(entry["ip"], "127.0.0.1");
+    assert_eq!(entry["target_id"], old_id);
+    assert_eq!(entry["api_key_prefix"], old["prefix"]);
+    assert_eq!(key_of(&s, &token, old_id)["status"], "expired");
+
+    // An at-once rotation of the successor revokes it and points to the next one.
+    let third = s
+        .post(&format!("/api/auth/api-keys/{new_id}/rotate/"))
+        .bearer(&token)
+        .json(&json!({"overlap": "0s"}));
+    assert_eq!(third.status, 201);
+    let revoked = key_of(&s, &token, new_id);
+    assert_eq!(revoked["status"], "revoked");
+    assert_eq!(revoked["replaced_by"], third.json()["id"]);
+    assert_eq!(verify(&s, new_key).error_code(), "api_key_revoked");
+}
+
+#[test]
+fn an_allowlist_admits_its_ranges_refuses_the_rest_and_changes_at_once() {
+    // The client address is what the trusted-proxy rules give: the peer, or the entry the
+    // proxy on loopback added.
+    let s = server()
+        .env("CLARIBI_SERVER__TRUSTED_PROXIES", r#"["127.0.0.1"]"#)
+        .start();
+    let token = s.owner_token();
+    for (bad, why) in [
+        (json!([]), "empty"),
+        (json!(["10.0.0.0/33"]), "bad prefix"),
+        (json!(["nowhere"]), "not an address"),
+        (
+            json!((0..33)
+                .map(|i| format!("10.0.{i}.0/24"))
+                .collect::<Vec<_>>()),
+            "33",
+        ),
+    ] {
+        let r = s
+            .post("/api/auth/api-keys/")
+            .bearer(&token)
+            .json(&json!({"name": "x", "allowed_ips": bad}));
+        assert_eq!(r.status, 400, "{why}: {}", r.body);
+        assert!(r.json()["errors"]["allowed_ips"].is_array(), "{why}");
+    }
+    let created = create_key(
+        &s,
+        &token,
+        json!({"name": "office", "allowed_ips": ["10.1.2.3/8", "2001:db8::/32", "192.0.2.7"]}),
+    );
+    assert_eq!(
+        created["allowed_ips"],
+        json!(["10.0.0.0/8", "2001:db8::/32", "192.0.2.7"]),
+        "ranges are kept by their network"
+    );
+    let (id, key) = (
+        created["id"].as_i64().unwrap(),
+        created["key"].as_str().unwrap(),
+    );
+    let from = |ip: &str| {
+        s.get("/api/v1/auth/verify/")
+            .bearer(key)
+            .header("X-Forwarded-For", ip)
+            .header("User-Agent", "probe/2")
+            .send()
+    };
+    let direct = verify(&s, key);
+    assert_eq!(direct.status, 403);
+    assert_eq!(direct.error_code(), "ip_not_allowed");
+    assert_eq!(from("10.200.0.1").status, 200);
+    assert_eq!(from("2001:db8::42").status, 200);
+    assert_eq!(from("192.0.2.7").status, 200);
+    assert_eq!(from("192.0.2.8").status, 403);
+    let denied = audited(&s, &token, "api_key.ip_denied");
+    assert!(
+        denied
+            .iter()
+            .any(|e| e["ip"] == "192.0.2.8" && e["user_agent"] == "probe/2"),
+        "{denied:?}"
+    );
+    assert!(denied
+        .iter()
+        .all(|e| e["outcome"] == "denied" && e["target_id"] == id));
+
+    // PATCH narrows the list: the very next request from the dropped range is refused.
+    let patch = |body: Value| {
+        s.request("PATCH", &format!("/api/auth/api-keys/{id}/"))
+            .bearer(&token)
+            .json(&body)
+    };
+    let narrowed = patch(json!({"allowed_ips": ["2001:db8::/32"], "name": "office v6"}));
+    assert_eq!(narrowed.status, 200, "{}", narrowed.body);
+    assert_eq!(narrowed.json()["allowed_ips"], json!(["2001:db8::/32"]));
+    assert_eq!(narrowed.json()["name"], "office v6");
+    assert_eq!(from("10.200.0.1").status, 403);
+    assert_eq!(from("2001:db8::42").status, 200);
+    assert_eq!(patch(json!({"allowed_ips": "10.0.0.0/8"})).status, 400);
+    assert_eq!(patch(json!({"colour": "red"})).status, 400);
+    // A description alone leaves the list as it is; null removes it.
+    let described = patch(json!({"description": "the office"}));
+    assert_eq!(described.json()["allowed_ips"], json!(["2001:db8::/32"]));
+    assert_eq!(
+        patch(json!({"allowed_ips": null})).json()["allowed_ips"],
+        Value::Null
+    );
+    assert_eq!(verify(&s, key).status, 200);
+    let updated = audited(&s, &token, "api_key.updated");
+    assert_eq!(updated.len(), 3, "{updated:?}");
+
+    // Another user's key: not found to a member, editable by an administrator.
+    s.create_user("ana@example.com", "analyst", "quiet-harbor-77");
+    let analyst = s.login("ana@example.com", "quiet-harbor-77").json()["access"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let theirs = create_key(&s, &analyst, json!({"name": "mine"}));
+    let theirs_id = theirs["id"].as_i64().unwrap();
+    let by_analyst = s
+        .request("PATCH", &format!("/api/auth/api-keys/{id}/"))
+        .bearer(&analyst)
+        .json(&json!({"name": "taken"}));
+    assert_eq!(by_analyst.status, 404);
+    let by_admin = s
+        .request("PATCH", &format!("/api/auth/api-keys/{theirs_id}/"))
+        .bearer(&token)
+        .json(&json!({"allowed_ips": ["10.0.0.0/8"]}));
+    assert_eq!(by_admin.status, 200);
+    assert_eq!(verify(&s, theirs["key"].as_str().unwrap()).status, 403);
+    // A key cannot edit keys.
+    let by_key = s
+        .request("PATCH", &format!("/api/auth/api-keys/{theirs_id}/"))
+        .bearer(key)
+        .json(&json!({"name": "x"}));
+    assert_eq!(by_key.error_code(), "interactive_session_required");
+}
+
+/// Status, headers (but the request id and the date) and body: what a client can compare.
+fn answer(r: &Resp) -> (u16, Vec<(String, String)>, String) {
+    let mut headers: Vec<(String, String)> = r
+        .headers
+        .iter()
+        .filter(|(k, _)| !k.eq_ignore_ascii_case("x-request-id") && !k.eq_ignore_ascii_case("date"))
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+        .collect();
+    headers.sort();
+    (r.status, headers, r.body.clone())
+}
+
+#[test]
+fn a_canary_key_answers_exactly_like_an_unknown_key_and_raises_an_alarm() {
+    let s = Server::start();
+    let token = s.owner_token();
+    s.create_user("ana@example.com", "analyst", "quiet-harbor-77");
+    let analyst = s.login("ana@example.com", "quiet-harbor-77").json()["access"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let not_admin = s
+        .post("/api/auth/api-keys/")
+        .bearer(&analyst)
+        .json(&json!({"name": "decoy", "canary": true}));
+    assert_eq!(not_admin.status, 403);
+    assert_eq!(not_admin.error_code(), "permission_denied");
+    let own = create_key(&s, &analyst, json!({"name": "plain"}));
+    assert!(
+        own.get("canary").is_none(),
+        "only administrators see the field"
+    );
+
+    let canary = create_key(
+        &s,
+        &token,
+        json!({"name": "wiki: prod credentials", "canary": true}),
+    );
+    assert_eq!(canary["canary"], true);
+    let (id, decoy) = (
+        canary["id"].as_i64().unwrap(),
+        canary["key"].as_str().unwrap(),
+    );
+    // A key of the same, valid, shape (checksum and all) that was never issued.
+    let random = "Z".repeat(30);
+    let unknown = format!("claribi_key_{random}{}", checksum_of(&random));
+    let probe = |key: &str, path: &str, how: &str| {
+        let r = s.get(path).header("User-Agent", "intruder/0.1");
+        match how {
+            "bearer" => r.bearer(key),
+            "x-api-key" => r.header("X-API-Key", key),
+            _ => r.header("Authorization", &format!("Api-Key {key}")),
+        }
+        .send()
+    };
+    for (path, how) in [
+        ("/api/v1/auth/verify/", "bearer"),
+        ("/api/v1/reports/", "x-api-key"),
+        ("/api/auth/me/", "api-key"),
+    ] {
+        let decoyed = probe(decoy, path, how);
+        let plain = probe(&unknown, path, how);
+        assert_eq!(decoyed.status, 401, "{path}");
+        assert_eq!(answer(&decoyed), answer(&plain), "{path} via {how}");
+    }
+    let alarms = audited(&s, &token, "api_key.canary_used");
+    let count: u64 = alarms
+        .iter()
+        .map(|e| e["details"]["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(count, 3, "{alarms:?}");
+    let reports = alarms
+        .iter()
+        .find(|e| e["details"]["route"] == "reports")
+        .expect("the route is named");
+    assert_eq!(reports["outcome"], "denied");
+    assert_eq!(reports["ip"], "127.0.0.1");
+    assert_eq!(reports["user_agent"], "intruder/0.1");
+    assert_eq!(reports["details"]["method"], "GET");
+    assert_eq!(reports["target_id"], id);
+    assert!(reports["user_id"].is_null(), "the planter did not use it");
+    let listed = s.get("/api/auth/api-keys/").bearer(&token).send().json();
+    assert_eq!(listed["results"][0]["canary"], true);
+    assert_eq!(listed["results"][0]["usage_count"], 0);
+}
+
+#[test]
+fn a_leak_report_revokes_only_the_callers_active_keys_and_the_command_does_it_offline() {
+    let s = Server::start();
+    let token = s.owner_token();
+    let out = s.cli(
+        &[
+            "org",
+            "create",
+            "--name",
+            "Globex",
+            "--owner-email",
+            "hank@globex.example",
+        ],
+        "amber-falcon-19\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let globex = s.login("hank@globex.example", "amber-falcon-19").json()["access"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let active = create_key(&s, &token, json!({"name": "ci"}));
+    let gone = create_key(&s, &token, json!({"name": "old"}));
+    let gone_id = gone["id"].as_i64().unwrap();
+    s.request("DELETE", &format!("/api/auth/api-keys/{gone_id}/"))
+        .bearer(&token)
+        .send();
+    let theirs = create_key(&s, &globex, json!({"name": "their ci"}));
+    let (active_key, theirs_key) = (
+        active["key"].as_str().unwrap(),
+        theirs["key"].as_str().unwrap(),
+    );
+    let gone_key = gone["key"].as_str().unwrap();
+    let unknown = "claribi_key_000000000000000000000000000000".to_string();
+    let unknown = format!("{unknown}{}", checksum_of(&unknown[12..]));
+    let look_alike = format!("claribi_key_{}", "A".repeat(36));
+    let text = format!(
+        "2026-12-01 ci: export CLARIBI={active_key}\n{theirs_key},{gone_key} \"{unknown}\"\n\
+         {look_alike} and {active_key} again"
+    );
+
+    s.create_user("mo@example.com", "member", "dusty-meadow-55");
+    let member = s.login("mo@example.com", "dusty-meadow-55").json()["access"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let report = |token: &str, text: &str| {
+        s.post("/api/auth/api-keys/leak-report/")
+            .bearer(token)
+            .json(&json!({"text": text}))
+    };
+    assert_eq!(report(&member, &text).error_code(), "permission_denied");
+    assert_eq!(
+        report(active_key, &text).error_code(),
+        "interactive_session_required"
+    );
+    let too_long = report(&token, &"x".repeat((1 << 20) + 1));
+    assert_eq!(too_long.status, 400, "{}", too_long.body);
+    assert!(too_long.json()["errors"]["text"].is_array());
+
+    let r = report(&token, &text);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let found = r.json()["found"].as_array().unwrap().clone();
+    assert_eq!(
+        found.len(),
+        4,
+        "each well-formed key once, the look-alike not: {found:?}"
+    );
+    let by_prefix = |key: &str| {
+        found
+            .iter()
+            .find(|f| f["prefix"] == key[..20])
+            .unwrap_or_else(|| panic!("{key} not reported"))
+            .clone()
+    };
+    assert_eq!(
+        by_prefix(active_key),
+        json!({"prefix": &active_key[..20], "id": active["id"], "status_before": "active", "revoked": true})
+    );
+    assert_eq!(
+        by_prefix(gone_key),
+        json!({"prefix": &gone_key[..20], "id": gone_id, "status_before": "revoked", "revoked": false})
+    );
+    for other in [theirs_key, unknown.as_str()] {
+        assert_eq!(
+            by_prefix(other),
+            json!({"prefix": &other[..20], "id": null, "status_before": null, "revoked": false})
+        );
+    }
+    assert_eq!(verify(&s, active_key).error_code(), "api_key_revoked");
+    assert_eq!(
+        verify(&s, theirs_key).status,
+        200,
+        "another organization's key is untouched"
+    );
+    let leaked = audited(&s, &token, "api_key.leaked");
+    assert_eq!(leaked.len(), 2, "{leaked:?}");
+    assert!(audited(&s, &globex, "api_key.leaked").is_empty());
+
+    // The command: the whole installation, one line per key; nothing changes without --revoke.
+    let file = s.work_dir().join("pasted.log");
+    std::fs::write(&file, &text).unwrap();
+    let check = s.cli(&["api-key", "leak-check", file.to_str().unwrap()], "");
+    let stdout = String::from_utf8_lossy(&check.stdout).to_string();
+    assert_eq!(
+        check.status.code(),
+        Some(1),
+        "an active key was left active: {stdout}"
+    );
+    assert_eq!(stdout.lines().count(), 4, "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with(&theirs_key[..20]))
+        .unwrap();
+    assert!(
+        line.contains("\"Globex\"") && line.contains("still active"),
+        "{line}"
+    );
+    assert!(stdout.contains("unknown"), "{stdout}");
+    assert_eq!(verify(&s, theirs_key).status, 200);
+
+    let revoke = s.cli(&["api-key", "leak-check", "--revoke"], &text);
+    let stdout = String::from_utf8_lossy(&revoke.stdout).to_string();
+    assert!(
+        revoke.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&revoke.stderr)
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with(&theirs_key[..20]) && l.contains("revoked now")),
+        "{stdout}"
+    );
+    assert_eq!(verify(&s, theirs_key).error_code(), "api_key_revoked");
+    let theirs_audit = audited(&s, &globex, "api_key.leaked");
+    assert_eq!(theirs_audit.len(), 1);
+    assert_eq!(theirs_audit[0]["details"]["via"], Value::Null);
+    // Nothing left active: exit 0.
+    assert!(s.cli(&["api-key", "leak-check"], &text).status.success());
+}
+
+/// The base62 CRC-32 of a key's random part, as the server computes it.
+fn checksum_of(random: &str) -> String {
+    const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut value = crc32(random.as_bytes());
+    let mut digits = [b'0'; 6];
+    for digit in digits.iter_mut().rev() {
+        *digit = BASE62[(value % 62) as usize];
+        value /= 62;
+    }
+    String::from_utf8(digits.to_vec()).unwrap()
+}
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn the_audit_chain_names_a_hand_edited_entry_and_concurrent_writers_keep_it_whole() {
+    let s = Server::start();
+    let token = s.owner_token();
+    // Writers at once: key creations over HTTP, failed logins, and CLI commands, which write
+    // from another process.
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let (s, token) = (&s, &token);
+            scope.spawn(move || {
+                for i in 0..10 {
+                    create_key(s, token, json!({"name": format!("w{t}-{i}")}));
+                    let r = s.login("owner@example.com", "wrong-password-here");
+                    assert!(r.status == 401 || r.status == 429);
+                }
+            });
+        }
+        let s = &s;
+        scope.spawn(move || {
+            for i in 0..4 {
+                let email = format!("cli{i}@example.com");
+                let out = s.cli(
+                    &[
+                        "user",
+                        "create",
+                        "--org",
+                        "Default Organization",
+                        "--email",
+                        &email,
+                        "--role",
+                        "viewer",
+                    ],
+                    "sturdy-lantern-31\n",
+                );
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        });
+    });
+    let verdict = s.get("/api/v1/audit-logs/verify/").bearer(&token).send();
+    assert_eq!(verdict.status, 200, "{}", verdict.body);
+    let verdict = verdict.json();
+    assert_eq!(verdict["valid"], true, "{verdict}");
+    assert_eq!(verdict["first_invalid_id"], Value::Null);
+    let listed = s
+        .get("/api/v1/audit-logs/?page_size=1")
+        .bearer(&token)
+        .send()
+        .json();
+    assert_eq!(
+        verdict["entries"], listed["count"],
+        "the chain holds every entry"
+    );
+    assert!(verdict["entries"].as_u64().unwrap() >= 44);
+    let intact = s.cli(&["audit", "verify"], "");
+    assert!(
+        intact.status.success(),
+        "{}",
+        String::from_utf8_lossy(&intact.stderr)
+    );
+    assert!(String::from_utf8_lossy(&intact.stdout).contains("intact"));
+
+    // Every entry, exported, carries its hash.
+    let export = s
+        .get("/api/v1/audit-logs/export/")
+        .bearer(&token)
+        .send()
+        .json();
+    let entries = export.as_array().unwrap();
+    assert!(entries
+        .iter()
+        .all(|e| e["hash"].as_str().is_some_and(|h| h.len() == 64)));
+
+    // Edit one entry as someone with the database file would.
+    let victim = entries[entries.len() / 2]["id"].as_i64().unwrap();
+    let conn = rusqlite::Connection::open(s.data_dir().join("claribi.db")).unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    conn.execute(
+        "UPDATE audit_log SET ip = '203.0.113.9' WHERE id = ?1",
+        [victim],
+    )
+    .unwrap();
+    drop(conn);
+    let broken = s
+        .get("/api/v1/audit-logs/verify/")
+        .bearer(&token)
+        .send()
+        .json();
+    assert_eq!(broken["valid"], false);
+    assert_eq!(broken["first_invalid_id"], victim);
+    let named = s.cli(&["audit", "verify"], "");
+    assert_eq!(named.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&named.stderr);
+    assert!(stderr.contains(&format!("entry {victim} ")), "{stderr}");
+    // Viewers may not walk the chain.
+    let viewer = s.login("cli0@example.com", "sturdy-lantern-31").json()["access"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        s.get("/api/v1/audit-logs/verify/")
+            .bearer(&viewer)
+            .send()
+            .status,
+        403
+    );
+}
+
+#[test]
+fn scope_usage_counts_each_scope_a_key_used() {
+    let s = Server::start();
+    let token = s.owner_token();
+    let scoped = create_key(
+        &s,
+        &token,
+        json!({"name": "reader", "scopes": ["reports:read", "dashboards:read", "usage:read"]}),
+    );
+    let (id, key) = (
+        scoped["id"].as_i64().unwrap(),
+        scoped["key"].as_str().unwrap(),
+    );
+    assert_eq!(
+        scoped["scope_usage"],
+        json!({
+            "reports:read": {"count": 0, "last_used_at": null},
+            "dashboards:read": {"count": 0, "last_used_at": null},
+            "usage:read": {"count": 0, "last_used_at": null},
+        })
+    );
+    for _ in 0..3 {
+        assert_eq!(s.get("/api/v1/reports/").bearer(key).send().status, 200);
+    }
+    assert_eq!(s.get("/api/v1/usage/").bearer(key).send().status, 200);
+    // Refused (out of scope) and scope-free calls count for no scope.
+    assert_eq!(s.get("/api/v1/goals/").bearer(key).send().status, 403);
+    assert_eq!(verify(&s, key).status, 200);
+    let used = key_when(&s, &token, id, |k| {
+        k["scope_usage"]["usage:read"]["count"] == 1
+    });
+    let usage = &used["scope_usage"];
+    assert_eq!(usage["reports:read"]["count"], 3, "{usage}");
+    assert!(usage["reports:read"]["last_used_at"].is_string());
+    assert_eq!(
+        usage["dashboards:read"],
+        json!({"count": 0, "last_used_at": null})
+    );
+    assert_eq!(usage.as_object().unwrap().len(), 3);
+    let listed = s.get("/api/auth/api-keys/").bearer(&token).send().json();
+    let row = listed["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == id)
+        .unwrap()
+        .clone();
+    assert_eq!(row["scope_usage"], *usage);
+
+    let full = create_key(&s, &token, json!({"name": "full"}));
+    let full_key = full["key"].as_str().unwrap();
+    assert_eq!(
+        s.get("/api/v1/reports/").bearer(full_key).send().status,
+        200
+    );
+    assert_eq!(full["scope_usage"], json!({}), "unscoped keys have none");
+}
