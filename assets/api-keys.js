@@ -181,20 +181,21 @@ function actions(key) {
         el("button", { class: "secondary", onclick: back }, "Cancel")),
     );
   };
+  // A key is rotated once; a canary key is never used, so never rotated.
+  const rotatable = !key.replaced_by && !key.canary;
   const buttons = () => [
     el("button", { class: "secondary", "data-edit": key.id, onclick: edit }, "Edit"),
     " ",
-    key.replaced_by || key.canary ? null
-      : el("button", { class: "secondary", "data-rotate": key.id, onclick: confirmRotate }, "Rotate"),
-    " ",
+    ...(rotatable ? [el("button", { class: "secondary", "data-rotate": key.id, onclick: confirmRotate }, "Rotate"), " "] : []),
     el("button", { class: "danger", "data-revoke": key.id, onclick: confirmRevoke }, "Revoke"),
   ];
   cell.replaceChildren(...buttons());
   return cell;
 }
 
+/** Active, not replaced already (an overlap's end is planned), and ending within 14 days. */
 function expiresSoon(key) {
-  if (key.status !== "active" || !key.expires_at) return false;
+  if (key.status !== "active" || !key.expires_at || key.replaced_by) return false;
   return new Date(key.expires_at).getTime() - Date.now() < 14 * DAY;
 }
 

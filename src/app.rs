@@ -111,7 +111,7 @@ impl App {
     pub async fn flush_usage(&self) {
         let usage = self.auth.live.drain_usage();
         let views = self.views.drain();
-        let refused = self.auth.refusals.drain();
+        let refused = self.auth.refusals.drain(crate::domain::now());
         if usage.counts.is_empty()
             && usage.scopes.is_empty()
             && usage.first_uses.is_empty()
@@ -188,18 +188,13 @@ fn refused_entry(r: &crate::auth::refusals::Refused) -> Entry {
     }
 }
 
-/// Every two seconds, and soon after a refused key use (at most ten times a second): write
-/// what is counted in memory.
+/// Every two seconds: write the API-key usage, link views and refused key uses counted in
+/// memory.
 async fn flush_usage_periodically(app: AppState) {
     let mut ticker = tokio::time::interval(std::time::Duration::from_secs(2));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            () = app.auth.refusals.noted() => {
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-        }
+        ticker.tick().await;
         app.flush_usage().await;
     }
 }

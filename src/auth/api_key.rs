@@ -69,6 +69,11 @@ pub const PATTERN: &str = r"claribi_key_[0-9A-Za-z]{36}\b";
 /// Every match of `PATTERN` in `text`, in order: `claribi_key_`, 36 ASCII letters or digits,
 /// and then no word character (letter, digit or `_`).
 pub fn find_in(text: &str) -> impl Iterator<Item = &str> {
+    find_at(text).map(|(_, key)| key)
+}
+
+/// `find_in`, with the byte offset of each match.
+pub fn find_at(text: &str) -> impl Iterator<Item = (usize, &str)> {
     let bytes = text.as_bytes();
     let mut from = 0;
     std::iter::from_fn(move || {
@@ -81,7 +86,7 @@ pub fn find_in(text: &str) -> impl Iterator<Item = &str> {
                 .is_none_or(|b| !(b.is_ascii_alphanumeric() || *b == b'_'));
             if body.iter().all(u8::is_ascii_alphanumeric) && boundary {
                 from = end;
-                return Some(&text[at..end]);
+                return Some((at, &text[at..end]));
             }
         }
         None

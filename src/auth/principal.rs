@@ -90,6 +90,8 @@ pub enum Guard {
     Any,
     /// A JWT session: key, MFA, password and session management.
     Interactive,
+    /// A JWT session of an administrator (or the owner).
+    InteractiveAdmin,
     /// The role must grant it and a scoped key must carry it.
     Permission(Permission),
 }
@@ -120,9 +122,12 @@ impl Authorized {
 pub fn authorize(principal: Principal, guard: Guard) -> Result<Authorized, ApiError> {
     let reach = match guard {
         Guard::Public | Guard::Any => Reach::All,
-        Guard::Interactive => {
+        Guard::Interactive | Guard::InteractiveAdmin => {
             if principal.method != Method::Jwt {
                 return Err(ApiError::InteractiveSessionRequired);
+            }
+            if guard == Guard::InteractiveAdmin && !principal.role.is_admin() {
+                return Err(ApiError::denied("only administrators may do this"));
             }
             Reach::All
         }

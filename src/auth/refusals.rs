@@ -1,22 +1,24 @@
 //! Refused uses of known API keys that the audit log must show: a canary key, a key used
 //! after its rotation's overlap, a key used from outside its allowlist. They are noted here on
-//! the request path (no SQL there) and written by the usage flusher, which is woken at once.
+//! the request path (no SQL there) and written by the usage flusher on its regular tick: a
+//! refused use causes no write of its own, so a canary's answer cannot be told from an unknown
+//! key's by the database work that follows it.
 //!
-//! Bounded: identical uses (same key, refusal, address, user agent, method and route) between
-//! two writes become one entry with a `count`; past `MAX_PENDING` different ones, further uses
-//! of a key are folded into one entry per key and refusal, without address and user agent.
-//! Every use is counted; none grows memory without bound.
+//! Bounded, per key: identical uses (same key, refusal, address, user agent, method and route)
+//! between two writes become one entry with a `count`; each key and refusal gets at most
+//! `CLIENTS_PER_MINUTE` entries with their own client details a minute, and further uses are
+//! folded into one entry per key and refusal and write, without address and user agent. A
+//! flood of one key thus writes about one entry per flush, and cannot crowd out another key's
+//! (another organization's) details. Every use is counted.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::Notify;
-
 use crate::domain::{Id, UnixTime};
 
-/// Different refused uses kept between two writes before they are folded per key.
-const MAX_PENDING: usize = 1024;
+/// Entries with their own client details per key and refusal and minute; then folded.
+const CLIENTS_PER_MINUTE: u32 = 16;
 
 /// Why a known key was refused, as its audit action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -84,9 +86,15 @@ pub struct Refused {
 }
 
 #[derive(Default)]
+struct Pending {
+    entries: HashMap<Fingerprint, Refused>,
+    /// Per key and refusal: the minute and how many detailed entries it started.
+    budget: HashMap<(Id, Refusal), (UnixTime, u32)>,
+}
+
+#[derive(Default)]
 pub struct Refusals {
-    pending: Mutex<HashMap<Fingerprint, Refused>>,
-    wake: Notify,
+    pending: Mutex<Pending>,
 }
 
 impl Refusals {
@@ -94,6 +102,7 @@ impl Refusals {
         let user_agent: String = client.user_agent.unwrap_or("").chars().take(256).collect();
         let method: String = client.method.chars().take(16).collect();
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let Pending { entries, budget } = &mut *pending;
         let mut print = Fingerprint {
             key_id: key.id,
             refusal,
@@ -104,11 +113,21 @@ impl Refusals {
                 client.route,
             )),
         };
-        let folded = pending.len() >= MAX_PENDING && !pending.contains_key(&print);
-        if folded {
-            print.client = None;
+        let mut folded = false;
+        if !entries.contains_key(&print) {
+            let minute = now / 60;
+            let (at, used) = budget.entry((key.id, refusal)).or_insert((minute, 0));
+            if *at != minute {
+                (*at, *used) = (minute, 0);
+            }
+            if *used < CLIENTS_PER_MINUTE {
+                *used += 1;
+            } else {
+                folded = true;
+                print.client = None;
+            }
         }
-        pending
+        entries
             .entry(print)
             .and_modify(|r| {
                 r.count += 1;
@@ -125,14 +144,14 @@ impl Refusals {
                 first_at: now,
                 last_at: now,
             });
-        drop(pending);
-        self.wake.notify_one();
     }
 
     /// Takes every refused use noted since the last call.
-    pub fn drain(&self) -> Vec<Refused> {
+    pub fn drain(&self, now: UnixTime) -> Vec<Refused> {
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        pending.drain().map(|(_, r)| r).collect()
+        // Budgets of past minutes are done with: the map holds only keys refused lately.
+        pending.budget.retain(|_, (minute, _)| *minute >= now / 60);
+        pending.entries.drain().map(|(_, r)| r).collect()
     }
 
     /// Puts back entries that could not be written (they are merged with newer ones).
@@ -145,6 +164,7 @@ impl Refusals {
                 client: None,
             };
             pending
+                .entries
                 .entry(print)
                 .and_modify(|p| {
                     p.count += r.count;
@@ -158,11 +178,6 @@ impl Refusals {
                     ..r
                 });
         }
-    }
-
-    /// Completes when a refused use was noted since the last wake-up.
-    pub async fn noted(&self) {
-        self.wake.notified().await;
     }
 }
 
@@ -180,7 +195,7 @@ mod tests {
     }
 
     #[test]
-    fn identical_uses_are_counted_in_one_entry_and_the_map_stays_bounded() {
+    fn identical_uses_are_one_entry_and_a_flood_is_folded_per_key() {
         let refusals = Refusals::default();
         let client = Client {
             ip: "10.0.0.1".parse().ok(),
@@ -189,30 +204,47 @@ mod tests {
             route: "auth/verify",
         };
         for _ in 0..3 {
-            refusals.note(key(1), Refusal::CanaryUsed, &client, 100);
+            refusals.note(key(1), Refusal::CanaryUsed, &client, 120);
         }
-        let drained = refusals.drain();
+        let drained = refusals.drain(120);
         assert_eq!(drained.len(), 1);
         assert_eq!(drained[0].count, 3);
         assert_eq!(drained[0].user_agent.as_deref(), Some("curl/8"));
-        assert!(refusals.drain().is_empty());
+        assert!(refusals.drain(120).is_empty());
 
-        let agents: Vec<String> = (0..MAX_PENDING + 500).map(|i| format!("bot/{i}")).collect();
+        // One key flooded with new user agents: 15 more detailed entries this minute (one
+        // was used above), the rest folded into one. Another key keeps its own details.
+        let agents: Vec<String> = (0..500).map(|i| format!("bot/{i}")).collect();
         for agent in &agents {
             let client = Client {
                 user_agent: Some(agent),
                 ..client
             };
-            refusals.note(key(2), Refusal::IpDenied, &client, 100);
+            refusals.note(key(1), Refusal::CanaryUsed, &client, 121);
         }
-        let drained = refusals.drain();
-        assert_eq!(drained.len(), MAX_PENDING + 1);
+        refusals.note(key(2), Refusal::IpDenied, &client, 121);
+        let drained = refusals.drain(121);
+        assert_eq!(drained.len(), 15 + 1 + 1);
         assert_eq!(
             drained.iter().map(|r| r.count).sum::<u64>(),
-            agents.len() as u64,
+            agents.len() as u64 + 1,
             "every use is counted"
         );
         let folded = drained.iter().find(|r| r.user_agent.is_none()).unwrap();
-        assert_eq!(folded.count, 500);
+        assert_eq!(folded.count, 485);
+        assert!(drained
+            .iter()
+            .any(|r| r.key.id == 2 && r.user_agent.as_deref() == Some("curl/8")));
+        // A new minute, a new budget.
+        refusals.note(
+            key(1),
+            Refusal::CanaryUsed,
+            &Client {
+                user_agent: Some("bot/0"),
+                ..client
+            },
+            180,
+        );
+        assert!(refusals.drain(180)[0].user_agent.is_some());
     }
 }

@@ -184,23 +184,30 @@ pub fn revoke_key(config: Config, prefix: &str) -> Result<(), Failure> {
     })
 }
 
-/// Reads `reader` in chunks and adds every well-formed key in it to `found` (once each). A key
-/// cut by a chunk's end is found in the next: the tail of each chunk is read again.
-fn scan(mut reader: impl std::io::Read, found: &mut Vec<String>) -> std::io::Result<()> {
+/// Reads `reader` in chunks of `chunk` bytes and adds every well-formed key in it to `found`,
+/// once each, in order of appearance. A match that ends at the end of what was read so far may
+/// go on in the next chunk (and then be no key): it is decided once more has been read, since
+/// the tail of each chunk is read again.
+fn scan(
+    mut reader: impl std::io::Read,
+    chunk: usize,
+    found: &mut Vec<String>,
+    seen: &mut std::collections::HashSet<String>,
+) -> std::io::Result<()> {
+    use crate::auth::api_key;
     // The longest match and the character after it.
-    const TAIL: usize = crate::auth::api_key::PREFIX.len() + 36 + 1;
-    let mut buffer: Vec<u8> = Vec::with_capacity(64 * 1024 + TAIL);
-    let mut chunk = vec![0u8; 64 * 1024];
+    const TAIL: usize = api_key::PREFIX.len() + 36 + 1;
+    let mut buffer: Vec<u8> = Vec::with_capacity(chunk + TAIL);
+    let mut read = vec![0u8; chunk.max(1)];
     loop {
-        let n = reader.read(&mut chunk)?;
+        let n = reader.read(&mut read)?;
         let end = n == 0;
-        buffer.extend_from_slice(&chunk[..n]);
+        buffer.extend_from_slice(&read[..n]);
         let text = String::from_utf8_lossy(&buffer);
-        for key in keys::keys_in(&text) {
-            // A match at the very end may continue in the next chunk: wait for it.
-            let at_end = text.ends_with(key.as_str());
-            if (end || !at_end) && !found.contains(&key) {
-                found.push(key);
+        for (at, key) in api_key::find_at(&text) {
+            let open = at + key.len() == text.len() && !end;
+            if !open && api_key::well_formed(key) && seen.insert(key.to_string()) {
+                found.push(key.to_string());
             }
         }
         if end {
@@ -218,14 +225,16 @@ pub fn leak_check(
     files: &[std::path::PathBuf],
     revoke: bool,
 ) -> Result<(), Failure> {
-    let mut found = Vec::new();
+    const CHUNK: usize = 64 * 1024;
+    let (mut found, mut seen) = (Vec::new(), std::collections::HashSet::new());
     if files.is_empty() {
-        scan(std::io::stdin().lock(), &mut found).map_err(Failure::runtime)?;
+        scan(std::io::stdin().lock(), CHUNK, &mut found, &mut seen).map_err(Failure::runtime)?;
     }
     for path in files {
         let file = std::fs::File::open(path)
             .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
-        scan(file, &mut found).map_err(|e| Failure::runtime(format!("{}: {e}", path.display())))?;
+        scan(file, CHUNK, &mut found, &mut seen)
+            .map_err(|e| Failure::runtime(format!("{}: {e}", path.display())))?;
     }
     with_app(config, |app| async move {
         let names: std::collections::HashMap<crate::domain::Id, String> = app
@@ -448,4 +457,49 @@ pub fn restore(config: Config, from: &Path) -> Result<(), Failure> {
         println!("skipped {skipped} unreadable journal lines (writes cut short by a crash)");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scan;
+    use crate::auth::api_key;
+
+    fn scanned(text: &[u8], chunk: usize) -> Vec<String> {
+        let (mut found, mut seen) = (Vec::new(), std::collections::HashSet::new());
+        scan(text, chunk, &mut found, &mut seen).unwrap();
+        found
+    }
+
+    #[test]
+    fn keys_across_chunk_boundaries_are_found_once_and_look_alikes_never() {
+        let (a, b) = (api_key::generate().key, api_key::generate().key);
+        const CHUNK: usize = 64;
+        // Every placement of a key around a boundary, with and without a word character glued
+        // to its end (then it is no key).
+        for offset in 0..=CHUNK + 60 {
+            let mut text = vec![b' '; offset];
+            text.extend_from_slice(a.as_bytes());
+            text.extend_from_slice(b" then ");
+            text.extend_from_slice(b.as_bytes());
+            assert_eq!(
+                scanned(&text, CHUNK),
+                vec![a.clone(), b.clone()],
+                "at {offset}"
+            );
+            text.push(b'x');
+            assert_eq!(scanned(&text, CHUNK), vec![a.clone()], "glued at {offset}");
+        }
+        // The same key twice, the second one cut by a boundary and continued: the first stays.
+        let mut text = a.clone().into_bytes();
+        text.extend_from_slice(b" ");
+        let pad = CHUNK * 2 - text.len() - a.len();
+        text.extend(std::iter::repeat_n(b'.', pad));
+        text.extend_from_slice(a.as_bytes());
+        text.extend_from_slice(b"Z");
+        assert_eq!(scanned(&text, CHUNK), vec![a.clone()]);
+        // One byte at a time, and a look-alike with a wrong checksum.
+        let mut text = format!("{a} claribi_key_{} {b}", "A".repeat(36)).into_bytes();
+        text.push(b'\n');
+        assert_eq!(scanned(&text, 1), vec![a, b]);
+    }
 }

@@ -38,7 +38,7 @@ pub use reply::Response;
 use request::RequestCtx;
 use router::{BodyKind, Match, Route, Router, Space, Verb};
 use BodyKind::{Json, LargeJson, None as NoBody, OptionalJson};
-use Guard::{Any, Interactive, Permission as Perm, Public};
+use Guard::{Any, Interactive, InteractiveAdmin, Permission as Perm, Public};
 use Space::{Api, Root};
 use Verb::{Delete, Get, Patch, Post};
 
@@ -85,7 +85,7 @@ static ROUTES: &[Route] = &[
     route(Delete, Api,  "auth/api-keys/{id}",    E::RevokeKey,      Interactive, NoBody),
     route(Patch,  Api,  "auth/api-keys/{id}",    E::UpdateKey,      Interactive, Json),
     route(Post,   Api,  "auth/api-keys/{id}/rotate", E::RotateKey,  Interactive, OptionalJson),
-    route(Post,   Api,  "auth/api-keys/leak-report", E::LeakReport, Interactive, LargeJson),
+    route(Post,   Api,  "auth/api-keys/leak-report", E::LeakReport, InteractiveAdmin, LargeJson),
     route(Get,    Api,  "auth/verify",           E::Verify,         Any,         NoBody),
     route(Get,    Api,  "data-sources",          E::ListDataSources,  Perm(P::DataSourcesRead),  NoBody),
     route(Post,   Api,  "data-sources",          E::CreateDataSource, Perm(P::DataSourcesWrite), Json),

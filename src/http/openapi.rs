@@ -286,6 +286,15 @@ fn build(routes: &[Route]) -> OpenApi {
                             .push_str("Needs an interactive session (a JWT), not an API key.");
                         op = op.response("403", error_response("interactive_session_required"));
                     }
+                    Guard::InteractiveAdmin => {
+                        description.push_str(
+                            "Needs an interactive session (a JWT) of an administrator or the owner.",
+                        );
+                        op = op.response(
+                            "403",
+                            error_response("interactive_session_required or permission_denied"),
+                        );
+                    }
                     Guard::Permission(p) => {
                         description.push_str(&format!(
                             "Needs the `{}` permission of the caller's role; a scoped API key must carry it.",

@@ -1,6 +1,7 @@
 //! The revocation journal, `<data_dir>/revocations.log`: one JSON line per key revocation,
-//! session revocation and deactivation, appended and synced after the change commits and
-//! before it is answered. A restored backup misses what happened after it was taken; `restore`
+//! session revocation and deactivation, and per limit put on a key that stays live (the end of
+//! a rotation's overlap, an address allowlist), appended and synced after the change commits
+//! and before it is answered. A restored backup misses what happened after it was taken; `restore`
 //! re-applies from here every entry whose feed position the backup does not hold, so that a
 //! restore never brings a revoked credential back.
 //!
@@ -26,9 +27,27 @@ pub const FILE_NAME: &str = "revocations.log";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Revocation {
-    ApiKey { id: Id, prefix: String },
-    Session { id: Id, user_id: Id },
-    Deactivation { user_id: Id, email: String },
+    ApiKey {
+        id: Id,
+        prefix: String,
+    },
+    /// A live key's limits as the change left them: its end (brought forward by a rotation
+    /// with an overlap) and its allowlist. A restore never gives it a longer life or, unless a
+    /// later entry says so, a wider list.
+    ApiKeyLimited {
+        id: Id,
+        prefix: String,
+        expires_at: Option<i64>,
+        allowed_ips: Option<String>,
+    },
+    Session {
+        id: Id,
+        user_id: Id,
+    },
+    Deactivation {
+        user_id: Id,
+        email: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,6 +67,14 @@ fn revocations(updates: &[Update]) -> impl Iterator<Item = Revocation> + '_ {
             id: k.id,
             prefix: k.prefix.clone(),
         }),
+        Update::Key(k) if k.replaced || k.allowed_ips.is_some() => {
+            Some(Revocation::ApiKeyLimited {
+                id: k.id,
+                prefix: k.prefix.clone(),
+                expires_at: k.expires_at,
+                allowed_ips: crate::ops::keys::allowed_ips_text(&k.allowed_ips),
+            })
+        }
         Update::Session(s) if s.revoked => Some(Revocation::Session {
             id: s.id,
             user_id: s.user_id,
@@ -238,6 +265,51 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn limits_on_a_live_key_are_journaled_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path()).unwrap();
+        let limited = |replaced: bool, nets: Option<Vec<&str>>| {
+            let Update::Key(mut k) = key(3, false) else {
+                unreachable!()
+            };
+            k.replaced = replaced;
+            k.expires_at = Some(500);
+            k.allowed_ips = nets.map(|n| n.iter().map(|t| t.parse().unwrap()).collect());
+            Update::Key(k)
+        };
+        assert_eq!(journal.record(4, &[limited(true, None)]).unwrap(), 1);
+        assert_eq!(
+            journal
+                .record(
+                    5,
+                    &[limited(false, Some(vec!["10.0.0.0/8", "192.0.2.7/32"]))]
+                )
+                .unwrap(),
+            1
+        );
+        assert_eq!(journal.record(6, &[limited(false, None)]).unwrap(), 0);
+        let (entries, _) = read(journal.path()).unwrap();
+        let limits: Vec<_> = entries.into_iter().map(|e| e.revocation).collect();
+        assert_eq!(
+            limits,
+            vec![
+                Revocation::ApiKeyLimited {
+                    id: 3,
+                    prefix: "claribi_key_00000003".into(),
+                    expires_at: Some(500),
+                    allowed_ips: None,
+                },
+                Revocation::ApiKeyLimited {
+                    id: 3,
+                    prefix: "claribi_key_00000003".into(),
+                    expires_at: Some(500),
+                    allowed_ips: Some("10.0.0.0/8 192.0.2.7".into()),
+                },
+            ]
+        );
     }
 
     #[test]

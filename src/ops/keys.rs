@@ -145,27 +145,29 @@ pub async fn rotate(
     old: &ApiKey,
     overlap: std::time::Duration,
 ) -> Result<Created, ApiError> {
-    let spec = KeySpec {
-        name: old.name.clone(),
-        description: old.description.clone(),
-        scopes: old
-            .scopes
-            .as_deref()
-            .map(crate::auth::permission::parse_scopes),
-        expires_in_days: old.expires_in_days,
-        allowed_ips: old.allowed_ips.as_deref().map(|text| {
-            text.split_whitespace()
-                .filter_map(|n| crate::config::parse_ip_net(n).ok())
-                .collect()
-        }),
-        canary: old.canary,
-    };
-    let (old_id, user_id, organization_id) = (old.id, old.user_id, old.organization_id);
-    let replaces = old.prefix.clone();
+    let old_id = old.id;
     let overlap_secs = i64::try_from(overlap.as_secs()).unwrap_or(i64::MAX);
     let by = actor.principal().map(|p| p.user_id);
     change(app, actor, move |c| {
-        let created = insert(c.tx, user_id, organization_id, &spec)?;
+        // Copied from the key as committed, not as the request read it: an edit that
+        // committed first (a narrower allowlist) is what the successor inherits.
+        let old = api_keys::get(c.tx, old_id)?;
+        let spec = KeySpec {
+            name: old.name.clone(),
+            description: old.description.clone(),
+            scopes: old
+                .scopes
+                .as_deref()
+                .map(crate::auth::permission::parse_scopes),
+            expires_in_days: old.expires_in_days,
+            allowed_ips: old.allowed_ips.as_deref().map(|text| {
+                text.split_whitespace()
+                    .filter_map(|n| crate::config::parse_ip_net(n).ok())
+                    .collect()
+            }),
+            canary: old.canary,
+        };
+        let created = insert(c.tx, old.user_id, old.organization_id, &spec)?;
         if !api_keys::replace(c.tx, old_id, created.key.id, overlap_secs, by)? {
             return Err(ApiError::Conflict(
                 "this key was already rotated or revoked".into(),
@@ -173,7 +175,7 @@ pub async fn rotate(
         }
         let mut details = serde_json::json!({
             "prefix": &created.key.prefix,
-            "replaces": &replaces,
+            "replaces": &old.prefix,
         });
         if overlap_secs > 0 {
             let until = api_keys::get(c.tx, old_id)?.expires_at;
@@ -270,13 +272,11 @@ pub fn status(key: &ApiKey, now: crate::domain::UnixTime) -> &'static str {
 
 /// The well-formed keys (checksum checked) in `text`, each once, in order of appearance.
 pub fn keys_in(text: &str) -> Vec<String> {
-    let mut found: Vec<String> = Vec::new();
-    for key in api_key::find_in(text) {
-        if api_key::well_formed(key) && !found.iter().any(|k| k == key) {
-            found.push(key.to_string());
-        }
-    }
-    found
+    let mut seen = std::collections::HashSet::new();
+    api_key::find_in(text)
+        .filter(|key| api_key::well_formed(key) && seen.insert(*key))
+        .map(str::to_string)
+        .collect()
 }
 
 /// Handles a leak: finds the keys in `texts`, and (with `revoke`) revokes the active ones

@@ -54,6 +54,22 @@ pub async fn reapply(
                     }
                     _ => false,
                 },
+                Revocation::ApiKeyLimited {
+                    id,
+                    prefix,
+                    expires_at,
+                    allowed_ips,
+                } => match found(api_keys::get(c.tx, *id))? {
+                    Some(key) if key.prefix == *prefix && key.revoked_at.is_none() => {
+                        let changed =
+                            api_keys::limit(c.tx, *id, *expires_at, allowed_ips.as_deref())?;
+                        if changed {
+                            c.touch(Kind::ApiKey, *id);
+                        }
+                        changed
+                    }
+                    _ => false,
+                },
                 Revocation::Session { id, user_id } => match found(sessions::get(c.tx, *id))? {
                     Some(s) if s.user_id == *user_id && s.revoked_at.is_none() => {
                         sessions::revoke(c.tx, *id)?;

@@ -214,6 +214,27 @@ pub fn update(
     Ok(())
 }
 
+/// Puts limits back on a live key (a restore): its end no later than `until`, and the
+/// allowlist `allowed_ips` if one is given. `true` when something changed.
+pub fn limit(
+    db: &Db<'_>,
+    id: Id,
+    until: Option<UnixTime>,
+    allowed_ips: Option<&str>,
+) -> StoreResult<bool> {
+    let changed = db.conn.execute(
+        "UPDATE api_keys
+         SET expires_at = CASE WHEN ?2 IS NULL THEN expires_at
+                               ELSE MIN(COALESCE(expires_at, ?2), ?2) END,
+             allowed_ips = COALESCE(?3, allowed_ips)
+         WHERE id = ?1 AND revoked_at IS NULL
+           AND ((?2 IS NOT NULL AND (expires_at IS NULL OR expires_at > ?2))
+                OR (?3 IS NOT NULL AND allowed_ips IS NOT ?3))",
+        params![id, until, allowed_ips],
+    )?;
+    Ok(changed == 1)
+}
+
 /// The keys whose SHA-256 (hex) is one of `hashes`.
 pub fn find_by_hashes(db: &Db<'_>, hashes: &[String]) -> StoreResult<Vec<ApiKey>> {
     let mut stmt = db.conn.prepare_cached(&format!(

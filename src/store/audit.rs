@@ -3,9 +3,10 @@
 //!
 //! The log is hash-chained, one chain per organization (entries without one form their own):
 //! each entry's `hash` is the hex SHA-256 of the previous entry's `hash` (64 zeros for the
-//! first) followed by the entry's canonical content, `canonical` below. An entry is chained
-//! inside the transaction that writes it, under the database's write lock, so concurrent
-//! writers append one after the other and the chain cannot fork.
+//! first) followed by the entry's canonical content, `canonical` below. `audit_heads` holds the
+//! newest entry of each chain. An entry is chained inside the transaction that writes it,
+//! under the database's write lock, so concurrent writers append one after the other and the
+//! chain cannot fork.
 
 use rusqlite::{params, OptionalExtension, Row};
 use sha2::{Digest, Sha256};
@@ -77,7 +78,13 @@ pub fn record(db: &Db<'_>, entry: &Entry) -> StoreResult<Id> {
             details
         ])?;
     let id = db.conn.last_insert_rowid();
-    let previous = last_hash(db, entry.organization_id, id)?;
+    let chain = chain_of(entry.organization_id);
+    let previous: String = db
+        .conn
+        .prepare_cached("SELECT hash FROM audit_heads WHERE chain = ?1")?
+        .query_row([chain], |row| row.get(0))
+        .optional()?
+        .unwrap_or_else(|| GENESIS.to_string());
     let stored = Stored {
         id,
         at,
@@ -93,38 +100,35 @@ pub fn record(db: &Db<'_>, entry: &Entry) -> StoreResult<Id> {
         details: details.to_string(),
         hash: None,
     };
+    let hash = chain_hash(&previous, &stored);
     db.conn
         .prepare_cached("UPDATE audit_log SET hash = ?2 WHERE id = ?1")?
-        .execute(params![id, chain_hash(&previous, &stored)])?;
+        .execute(params![id, hash])?;
+    advance_head(db.conn, chain, id, &hash)?;
     Ok(id)
 }
 
 /// The hash the chain starts from.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// The `hash` of the newest entry of the organization's chain before `before` (`GENESIS` for
-/// none).
-fn last_hash(db: &Db<'_>, organization_id: Option<Id>, before: Id) -> StoreResult<String> {
-    let hash: Option<Option<String>> = match organization_id {
-        Some(org) => db
-            .conn
-            .prepare_cached(
-                "SELECT hash FROM audit_log WHERE organization_id = ?1 AND id < ?2
-                 ORDER BY id DESC LIMIT 1",
-            )?
-            .query_row(params![org, before], |row| row.get(0))
-            .optional()?,
-        None => db
-            .conn
-            .prepare_cached(
-                "SELECT hash FROM audit_log WHERE organization_id IS NULL AND id < ?1
-                 ORDER BY id DESC LIMIT 1",
-            )?
-            .query_row(params![before], |row| row.get(0))
-            .optional()?,
-    };
-    // A previous entry without a hash breaks the chain there; `verify` names it.
-    Ok(hash.flatten().unwrap_or_else(|| GENESIS.to_string()))
+/// The `audit_heads` key of an organization's chain; 0 for entries without one.
+fn chain_of(organization_id: Option<Id>) -> Id {
+    organization_id.unwrap_or(0)
+}
+
+fn advance_head(
+    conn: &rusqlite::Connection,
+    chain: Id,
+    id: Id,
+    hash: &str,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO audit_heads (chain, last_id, hash, entries) VALUES (?1, ?2, ?3, 1)
+         ON CONFLICT (chain) DO UPDATE
+         SET last_id = excluded.last_id, hash = excluded.hash, entries = entries + 1",
+    )?
+    .execute(params![chain, id, hash])?;
+    Ok(())
 }
 
 /// The canonical content of an entry: a JSON array of its fields in a fixed order, the
@@ -155,19 +159,37 @@ pub fn chain_hash(previous: &str, entry: &Stored) -> String {
     crate::domain::hex(&digest.finalize())
 }
 
-/// Chains entries written before the log had hashes, in id order (the schema migration).
+/// Chains entries written before the log had hashes, in id order and in batches (the schema
+/// migration), and records each chain's head.
 pub(super) fn chain_unhashed(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
-    let mut heads: std::collections::HashMap<Option<Id>, String> = Default::default();
-    let mut select = conn.prepare(&format!("SELECT {COLUMNS} FROM audit_log ORDER BY id"))?;
+    let mut heads: std::collections::HashMap<Id, (Id, String, u64)> = Default::default();
+    let mut select = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM audit_log WHERE id > ?1 ORDER BY id LIMIT 1000"
+    ))?;
     let mut update = conn.prepare("UPDATE audit_log SET hash = ?2 WHERE id = ?1")?;
-    let rows: Vec<Stored> = select.query_map([], stored)?.collect::<Result<_, _>>()?;
-    for entry in rows {
-        let previous = heads
-            .get(&entry.organization_id)
-            .map_or(GENESIS, String::as_str);
-        let hash = chain_hash(previous, &entry);
-        update.execute(params![entry.id, hash])?;
-        heads.insert(entry.organization_id, hash);
+    let mut after: Id = 0;
+    loop {
+        let rows: Vec<Stored> = select
+            .query_map([after], stored)?
+            .collect::<Result<_, _>>()?;
+        let Some(last) = rows.last() else { break };
+        after = last.id;
+        for entry in rows {
+            let chain = chain_of(entry.organization_id);
+            let (previous, count) = heads
+                .get(&chain)
+                .map_or((GENESIS, 0), |(_, h, n)| (h.as_str(), *n));
+            let hash = chain_hash(previous, &entry);
+            update.execute(params![entry.id, hash])?;
+            heads.insert(chain, (entry.id, hash, count + 1));
+        }
+    }
+    conn.execute("DELETE FROM audit_heads", [])?;
+    for (chain, (last_id, hash, entries)) in heads {
+        conn.execute(
+            "INSERT INTO audit_heads (chain, last_id, hash, entries) VALUES (?1, ?2, ?3, ?4)",
+            params![chain, last_id, hash, entries],
+        )?;
     }
     Ok(())
 }
@@ -188,10 +210,13 @@ pub struct Verdict {
     pub first_invalid: Option<Id>,
 }
 
-/// Walks the chain(s) in id order, in batches, and names the first entry that does not match.
+/// Walks the chain(s) in id order, in batches, names the first entry that does not match,
+/// and compares each chain's end with its recorded head (newest entries removed: the head's
+/// entry is named).
 pub fn verify(db: &Db<'_>, chains: Chains) -> StoreResult<Verdict> {
     const BATCH: i64 = 1000;
-    let mut heads: std::collections::HashMap<Option<Id>, String> = Default::default();
+    // Per chain: the hash and id of the newest entry walked, and how many.
+    let mut walked: std::collections::HashMap<Id, (String, Id, u64)> = Default::default();
     let mut verdict = Verdict {
         entries: 0,
         first_invalid: None,
@@ -213,19 +238,40 @@ pub fn verify(db: &Db<'_>, chains: Chains) -> StoreResult<Verdict> {
         after = last.id;
         for entry in rows {
             verdict.entries += 1;
-            if verdict.first_invalid.is_some() {
-                continue;
-            }
-            let previous = heads
-                .get(&entry.organization_id)
-                .map_or(GENESIS, String::as_str);
+            let chain = chain_of(entry.organization_id);
+            let (previous, count) = walked
+                .get(&chain)
+                .map_or((GENESIS, 0), |(h, _, n)| (h.as_str(), *n));
             let expected = chain_hash(previous, &entry);
-            if entry.hash.as_deref() != Some(expected.as_str()) {
+            if verdict.first_invalid.is_none() && entry.hash.as_deref() != Some(expected.as_str()) {
                 verdict.first_invalid = Some(entry.id);
             }
-            heads.insert(entry.organization_id, expected);
+            walked.insert(chain, (expected, entry.id, count + 1));
         }
     }
+    let heads: Vec<(Id, Id, String, u64)> = db
+        .conn
+        .prepare_cached(
+            "SELECT chain, last_id, hash, entries FROM audit_heads WHERE ?1 IS NULL OR chain = ?1",
+        )?
+        .query_map(params![org], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut broken: Vec<Id> = verdict.first_invalid.into_iter().collect();
+    for (chain, last_id, hash, entries) in &heads {
+        match walked.get(chain) {
+            Some((h, id, n)) if h == hash && id == last_id && n == entries => {}
+            _ => broken.push(*last_id),
+        }
+    }
+    // A chain walked without a head: its head was removed.
+    for (chain, (_, id, _)) in &walked {
+        if !heads.iter().any(|(c, ..)| c == chain) {
+            broken.push(*id);
+        }
+    }
+    verdict.first_invalid = broken.into_iter().min();
     Ok(verdict)
 }
 
@@ -417,6 +463,42 @@ mod tests {
     }
 
     #[test]
+    fn removing_the_newest_entries_is_found_through_the_head() {
+        let (_dir, store) = open_temp();
+        let ids = store
+            .write_blocking(|db| {
+                (0..3)
+                    .map(|_| record(db, &entry(Some(1), "x")))
+                    .collect::<StoreResult<Vec<_>>>()
+            })
+            .unwrap();
+        store
+            .write_blocking(|db| {
+                Ok(db.conn.execute(
+                    "DELETE FROM audit_log WHERE id = (SELECT MAX(id) FROM audit_log)",
+                    [],
+                )?)
+            })
+            .unwrap();
+        let verdict = store
+            .read_blocking(|db| verify(db, Chains::Organization(1)))
+            .unwrap();
+        assert_eq!(verdict.entries, 2);
+        assert_eq!(
+            verdict.first_invalid,
+            Some(ids[2]),
+            "the head names the removed entry"
+        );
+        // An entry written after the removal (SQLite gives it the freed id) chains from the
+        // removed one: found again, as a mismatch of its own.
+        let next = store
+            .write_blocking(|db| record(db, &entry(Some(1), "y")))
+            .unwrap();
+        let verdict = store.read_blocking(|db| verify(db, Chains::All)).unwrap();
+        assert_eq!(verdict.first_invalid, Some(next));
+    }
+
+    #[test]
     fn the_migration_chains_entries_written_before_hashes() {
         let (_dir, store) = open_temp();
         store
@@ -425,6 +507,7 @@ mod tests {
                 record(db, &entry(None, "b"))?;
                 record(db, &entry(Some(1), "c"))?;
                 db.conn.execute("UPDATE audit_log SET hash = NULL", [])?;
+                db.conn.execute("DELETE FROM audit_heads", [])?;
                 Ok(())
             })
             .unwrap();

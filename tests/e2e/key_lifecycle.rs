@@ -12,6 +12,16 @@ use crate::support::{server, Resp, Server};
 /// The audit entries of `action` in the caller's organization, once at least one is there
 /// (refused uses are written by the usage flusher, within a few seconds).
 fn audited(s: &Server, token: &str, action: &str) -> Vec<Value> {
+    audited_until(s, token, action, |entries| !entries.is_empty())
+}
+
+/// The audit entries of `action`, once `ready` holds of them (or after 10 s).
+fn audited_until(
+    s: &Server,
+    token: &str,
+    action: &str,
+    ready: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let page = s
@@ -20,11 +30,19 @@ fn audited(s: &Server, token: &str, action: &str) -> Vec<Value> {
             .send()
             .json();
         let results = page["results"].as_array().cloned().unwrap_or_default();
-        if !results.is_empty() || Instant::now() > deadline {
+        if ready(&results) || Instant::now() > deadline {
             return results;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// The uses refused entries count (identical uses share an entry).
+fn uses(entries: &[Value]) -> u64 {
+    entries
+        .iter()
+        .map(|e| e["details"]["count"].as_u64().unwrap_or(0))
+        .sum()
 }
 
 fn key_of(s: &Server, token: &str, id: i64) -> Value {
@@ -84,6 +102,7 @@ fn an_overlap_keeps_the_old_key_working_shows_its_last_caller_and_then_refuses_i
         refused.body
     );
     assert_eq!(rotate(Some(json!({"overlap": 3600}))).status, 400);
+    assert_eq!(rotate(Some(json!({"overlap": "2s"}))).status, 400);
 
     let new = rotate(Some(json!({"overlap": "4s"})));
     assert_eq!(new.status, 201, "{}", new.body);
@@ -115,13 +134,8 @@ fn an_overlap_keeps_the_old_key_working_shows_its_last_caller_and_then_refuses_i
     let late_reports = s.get("/api/v1/reports/").bearer(old_key).send();
     assert_eq!(late_reports.status, 401);
     assert_eq!(verify(&s, new_key).status, 200, "the successor works on");
-    let entries = audited(&s, &token, "api_key.used_after_rotation");
-    assert!(!entries.is_empty(), "the late use is audited");
-    let counted: u64 = entries
-        .iter()
-        .map(|e| e["details"]["count"].as_u64().unwrap())
-        .sum();
-    assert_eq!(counted, 2, "{entries:?}");
+    let entries = audited_until(&s, &token, "api_key.used_after_rotation", |e| uses(e) >= 2);
+    assert_eq!(uses(&entries), 2, "each late use is audited: {entries:?}");
     let entry = &entries[0];
     assert_eq!(entry["outcome"], "denied");
     assert_eq!(entry["ip"], "127.0.0.1");
@@ -195,7 +209,10 @@ fn an_allowlist_admits_its_ranges_refuses_the_rest_and_changes_at_once() {
     assert_eq!(from("2001:db8::42").status, 200);
     assert_eq!(from("192.0.2.7").status, 200);
     assert_eq!(from("192.0.2.8").status, 403);
-    let denied = audited(&s, &token, "api_key.ip_denied");
+    let from_outside = |e: &Value| e["ip"] == "192.0.2.8" && e["user_agent"] == "probe/2";
+    let denied = audited_until(&s, &token, "api_key.ip_denied", |e| {
+        e.iter().any(from_outside)
+    });
     assert!(
         denied
             .iter()
@@ -323,12 +340,8 @@ fn a_canary_key_answers_exactly_like_an_unknown_key_and_raises_an_alarm() {
         assert_eq!(decoyed.status, 401, "{path}");
         assert_eq!(answer(&decoyed), answer(&plain), "{path} via {how}");
     }
-    let alarms = audited(&s, &token, "api_key.canary_used");
-    let count: u64 = alarms
-        .iter()
-        .map(|e| e["details"]["count"].as_u64().unwrap())
-        .sum();
-    assert_eq!(count, 3, "{alarms:?}");
+    let alarms = audited_until(&s, &token, "api_key.canary_used", |e| uses(e) >= 3);
+    assert_eq!(uses(&alarms), 3, "{alarms:?}");
     let reports = alarms
         .iter()
         .find(|e| e["details"]["route"] == "reports")
@@ -483,8 +496,10 @@ fn a_leak_report_revokes_only_the_callers_active_keys_and_the_command_does_it_of
     );
     assert_eq!(verify(&s, theirs_key).error_code(), "api_key_revoked");
     let theirs_audit = audited(&s, &globex, "api_key.leaked");
-    assert_eq!(theirs_audit.len(), 1);
-    assert_eq!(theirs_audit[0]["details"]["via"], Value::Null);
+    assert_eq!(theirs_audit.len(), 1, "in the key's own organization");
+    assert_eq!(theirs_audit[0]["details"]["status_before"], "active");
+    assert_eq!(theirs_audit[0]["details"]["revoked"], true);
+    assert_eq!(theirs_audit[0]["target_id"], theirs["id"]);
     // Nothing left active: exit 0.
     assert!(s.cli(&["api-key", "leak-check"], &text).status.success());
 }
@@ -683,4 +698,65 @@ fn scope_usage_counts_each_scope_a_key_used() {
         200
     );
     assert_eq!(full["scope_usage"], json!({}), "unscoped keys have none");
+}
+
+#[test]
+fn a_restore_keeps_an_overlaps_end_and_a_narrowed_allowlist() {
+    let s = Server::start();
+    let token = s.owner_token();
+    let rotated = create_key(&s, &token, json!({"name": "rotated after the backup"}));
+    let narrowed = create_key(&s, &token, json!({"name": "narrowed after the backup"}));
+    let backup = s.work_dir().join("before.db");
+    let out = s.cli(&["backup", "--out", backup.to_str().unwrap()], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (rotated_id, narrowed_id) = (
+        rotated["id"].as_i64().unwrap(),
+        narrowed["id"].as_i64().unwrap(),
+    );
+    let r = s
+        .post(&format!("/api/auth/api-keys/{rotated_id}/rotate/"))
+        .bearer(&token)
+        .json(&json!({"overlap": "1h"}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let until = key_of(&s, &token, rotated_id)["expires_at"].clone();
+    assert!(until.is_string());
+    let r = s
+        .request("PATCH", &format!("/api/auth/api-keys/{narrowed_id}/"))
+        .bearer(&token)
+        .json(&json!({"allowed_ips": ["10.0.0.0/8"]}));
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let s = s.stop_and_restart_with(|stopped| {
+        let out = stopped.cli(&["restore", "--from", backup.to_str().unwrap()], "");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+    let token = s.owner_token();
+    // The backup knew neither the rotation nor the allowlist; the journal did.
+    let rotated_after = key_of(&s, &token, rotated_id);
+    assert_eq!(
+        rotated_after["expires_at"], until,
+        "the overlap still ends when it did"
+    );
+    assert_eq!(
+        key_of(&s, &token, narrowed_id)["allowed_ips"],
+        json!(["10.0.0.0/8"])
+    );
+    assert_eq!(
+        verify(&s, narrowed["key"].as_str().unwrap()).error_code(),
+        "ip_not_allowed"
+    );
+    assert_eq!(
+        verify(&s, rotated["key"].as_str().unwrap()).status,
+        200,
+        "until then"
+    );
 }

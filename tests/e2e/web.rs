@@ -349,3 +349,169 @@ fn the_api_reference_renders_the_openapi_document_under_the_pages_policy() {
     );
     assert!(browser.text("#ListReports").contains("reports:read"));
 }
+
+/// Polls the key `id` (as the owner) until `ready` holds (usage is written every 2 s).
+fn key_when(s: &Server, id: i64, ready: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(8);
+    loop {
+        let key = s
+            .get(&format!("/api/auth/api-keys/{id}/"))
+            .bearer(&s.owner_token())
+            .send()
+            .json();
+        if ready(&key) || std::time::Instant::now() > deadline {
+            return key;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn the_keys_page_shows_the_lifecycle_and_acts_on_it() {
+    let s = Server::start();
+    let token = s.owner_token();
+    let create = |body: serde_json::Value| {
+        let r = s.post("/api/auth/api-keys/").bearer(&token).json(&body);
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.json()
+    };
+    // A scoped key that used one of its two scopes, made to look 40 days old, and a key that
+    // expires in three days.
+    let old = create(json!({"name": "old reader", "scopes": ["reports:read", "dashboards:read"]}));
+    let old_id = old["id"].as_i64().unwrap();
+    let old_key = old["key"].as_str().unwrap().to_string();
+    assert_eq!(
+        s.get("/api/v1/reports/").bearer(&old_key).send().status,
+        200
+    );
+    key_when(&s, old_id, |k| {
+        k["scope_usage"]["reports:read"]["count"] == 1
+    });
+    let soon = create(json!({"name": "soon", "expires_in_days": 30}));
+    let soon_key = soon["key"].as_str().unwrap().to_string();
+    let conn = rusqlite::Connection::open(s.data_dir().join("claribi.db")).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    conn.execute(
+        "UPDATE api_keys SET created_at = created_at - 40 * 86400 WHERE id = ?1",
+        [old_id],
+    )
+    .unwrap();
+    conn.execute(
+        "UPDATE api_keys SET expires_at = strftime('%s', 'now') + 3 * 86400 WHERE id = ?1",
+        [soon["id"].as_i64().unwrap()],
+    )
+    .unwrap();
+    drop(conn);
+
+    let browser = Browser::start();
+    sign_in(&browser, &s, ADMIN_EMAIL, ADMIN_PASSWORD);
+    // Expiring keys first, under a notice.
+    assert!(browser.text("#expiring-list").contains("\"soon\""));
+    assert_eq!(
+        browser.run(
+            "return document.querySelector('#keys tbody tr').dataset.keyId;",
+            json!([])
+        ),
+        json!(soon["id"].to_string())
+    );
+    // The unused scope of the old key is marked; one click opens a narrower replacement.
+    let old_row = format!("tr[data-key-id='{old_id}']");
+    assert_eq!(
+        browser.run(
+            "return [...document.querySelectorAll(arguments[0] + ' .unused-scope')].map(e => e.dataset.scope);",
+            json!([old_row])
+        ),
+        json!(["dashboards:read"])
+    );
+    browser.click(&format!("button[data-narrow='{old_id}']"));
+    assert_eq!(
+        browser.run("return document.querySelector('#name').value;", json!([])),
+        json!("old reader (narrower)")
+    );
+    browser.click("#create-submit");
+    let narrower = browser.text("#new-key-value");
+    let used = s
+        .get("/api/v1/auth/verify/")
+        .bearer(&narrower)
+        .send()
+        .json();
+    assert_eq!(used["api_key"]["scopes"], json!(["reports:read"]));
+    browser.click("#dismiss");
+
+    // Rotate with an overlap: the old key names its successor and works on.
+    browser.click(&format!("button[data-rotate='{old_id}']"));
+    browser.select(&format!("select[data-overlap='{old_id}']"), "1h");
+    browser.click(&format!("button[data-confirm-rotate='{old_id}']"));
+    let note = browser.text(&format!("{old_row} [data-replaced-by]"));
+    assert!(note.contains("works until"), "{note}");
+    let successor = browser.text("#new-key-value");
+    browser.click("#dismiss");
+    let late = s
+        .get("/api/v1/auth/verify/")
+        .bearer(&old_key)
+        .header("User-Agent", "legacy-cron/3")
+        .send();
+    assert_eq!(late.status, 200, "the old key works during the overlap");
+    key_when(&s, old_id, |k| k["last_used_user_agent"] == "legacy-cron/3");
+    browser.open(&s.url(KEYS_PAGE));
+    assert_eq!(
+        browser.text(&format!("{old_row} [data-last-ip]")),
+        "from 127.0.0.1"
+    );
+    assert_eq!(
+        browser.text(&format!("{old_row} [data-last-agent]")),
+        "legacy-cron/3"
+    );
+
+    // Edit the successor's allowlist in place: in force at once.
+    let new_id = key_when(&s, old_id, |_| true)["replaced_by"]
+        .as_i64()
+        .unwrap();
+    browser.click(&format!("button[data-edit='{new_id}']"));
+    browser.fill(&format!("textarea[data-edit-ips='{new_id}']"), "10.0.0.0/8");
+    browser.click(&format!("button[data-save='{new_id}']"));
+    browser.wait_for(&format!(
+        "document.querySelector(\"tr[data-key-id='{new_id}'] [data-allowed]\").textContent === '10.0.0.0/8'"
+    ));
+    let refused = s.get("/api/v1/auth/verify/").bearer(&successor).send();
+    assert_eq!(refused.status, 403, "loopback is outside the new list");
+
+    // Administrators mint canary keys and report leaks here.
+    browser.click("#generate");
+    browser.fill("#name", "decoy in the wiki");
+    browser.click("#full-access");
+    browser.click("#canary");
+    browser.click("#create-submit");
+    let decoy = browser.text("#new-key-value");
+    browser.click("#dismiss");
+    assert_eq!(
+        s.get("/api/v1/auth/verify/").bearer(&decoy).send().status,
+        401
+    );
+    browser.wait_for("document.querySelector('#keys .badge.canary') !== null");
+    // A replaced key offers no second rotation, and nothing on the page reads "null".
+    assert_eq!(
+        browser.run(
+            "return [document.querySelector(arguments[0] + ' [data-rotate]') === null, \
+             document.querySelector('#keys').textContent.includes('null')];",
+            json!([old_row])
+        ),
+        json!([true, false])
+    );
+
+    browser.fill(
+        "#leak-text",
+        &format!("pasted from chat: {soon_key} thanks"),
+    );
+    browser.click("#leak-submit");
+    assert!(browser.text("#leak-results tbody").contains("yes"));
+    assert!(browser.text("#leak-message").contains("1 revoked"));
+    assert_eq!(
+        s.get("/api/v1/auth/verify/")
+            .bearer(&soon_key)
+            .send()
+            .status,
+        401
+    );
+}

@@ -389,7 +389,7 @@ pub async fn rotate(call: Call<'_>) -> Result<Response, ApiError> {
     };
     let config = &call.app.config.auth;
     let overlap = match request.overlap.as_deref().map(str::trim) {
-        None | Some("0s") => std::time::Duration::ZERO,
+        None => std::time::Duration::ZERO,
         Some(asked) => config.rotation_overlap(asked).ok_or_else(|| {
             ApiError::field(
                 "overlap",

@@ -21,4 +21,13 @@ CREATE TABLE api_key_scope_usage (
 -- their own chain) and this entry's canonical content; entries before this version are chained
 -- by the migration, in id order.
 ALTER TABLE audit_log ADD COLUMN hash TEXT;
-CREATE INDEX audit_log_without_organization ON audit_log (id) WHERE organization_id IS NULL;
+
+-- The newest entry of each chain (`chain`: the organization's id, 0 for entries without one),
+-- written with every entry: new entries chain from here, and `verify` compares it with what it
+-- walked, so that removing the newest entries is found too.
+CREATE TABLE audit_heads (
+    chain    INTEGER PRIMARY KEY,
+    last_id  INTEGER NOT NULL,
+    hash     TEXT    NOT NULL,
+    entries  INTEGER NOT NULL
+);
