@@ -33,15 +33,21 @@ const DAY = 86400 * 1000;
 /** A scoped key this old whose scope was never used gets the advice to narrow it. */
 const ADVICE_AGE = 30 * DAY;
 
-/** Scopes outside `allowed` (what the caller's role may do) are shown but cannot be chosen. */
+const RESOURCES = { reports: "Reports", dashboards: "Dashboards", data_sources: "Data sources", usage: "Usage", goals: "Goals" };
+
+/** The scopes grouped by resource, each with what it allows. Scopes outside `allowed` (what
+ *  the caller's role may do) are shown but cannot be chosen. */
 function drawScopes(allowed) {
-  $("#scopes").replaceChildren(...SCOPES.map((scope) => {
-    const usable = allowed.includes(scope);
-    return el("label", { class: "inline", title: usable ? SCOPE_HELP[scope] : "Not available to your role" },
-      el("input", { type: "checkbox", value: scope, class: "scope", disabled: !usable, "data-usable": String(usable) }),
-      el("code", { class: usable ? null : "muted" }, scope),
-      el("span", { class: "muted" }, SCOPE_HELP[scope]));
-  }));
+  const groups = Object.entries(RESOURCES).map(([resource, title]) => el("fieldset", { class: "scope-group" },
+    el("legend", {}, title),
+    ...SCOPES.filter((s) => s.startsWith(`${resource}:`)).map((scope) => {
+      const usable = allowed.includes(scope);
+      return el("label", { class: "scope-choice", title: usable ? null : "Not available to your role" },
+        el("input", { type: "checkbox", value: scope, class: "scope", disabled: !usable, "data-usable": String(usable) }),
+        el("code", { class: usable ? null : "muted" }, scope),
+        el("span", { class: "muted" }, ` ${SCOPE_HELP[scope]}${usable ? "" : " (not for your role)"}`));
+    })));
+  $("#scopes").replaceChildren(...groups);
 }
 
 function showKey(key) {
@@ -199,9 +205,10 @@ function expiresSoon(key) {
   return new Date(key.expires_at).getTime() - Date.now() < 14 * DAY;
 }
 
-function row(key) {
+function row(key, all) {
   return el("tr", { "data-key-id": key.id, class: expiresSoon(key) ? "expiring" : null },
     nameCell(key),
+    all ? el("td", { "data-owner": "" }, key.owner_email || "—") : null,
     el("td", {}, el("code", {}, `${key.prefix}…`)),
     scopesCell(key),
     el("td", {}, when(key.created_at)),
@@ -209,14 +216,18 @@ function row(key) {
     lastUsedCell(key),
     el("td", { "data-allowed": "" }, key.allowed_ips ? key.allowed_ips.join(", ") : el("span", { class: "muted" }, "any address")),
     el("td", {}, String(key.usage_count)),
-    el("td", {}, statusBadge(key.status)),
+    el("td", {}, statusBadge(key.status),
+      key.revoked_at ? el("div", { class: "muted small" }, `revoked ${when(key.revoked_at)}`) : null),
     actions(key),
   );
 }
 
 async function load() {
-  const all = $("#all-keys").checked ? "&all=true" : "";
-  const page = await api("GET", `/api/auth/api-keys/?page_size=100${all}`);
+  const everyone = $("#all-keys").checked;
+  const page = await api("GET", `/api/auth/api-keys/?page_size=100${everyone ? "&all=true" : ""}`);
+  for (const th of document.querySelectorAll(".owner-column")) th.hidden = !everyone;
+  const wanted = $("#status-filter").value;
+  if (wanted) page.results = page.results.filter((k) => k.status === wanted);
   // Keys about to expire first (soonest first), then the rest as listed (newest first).
   const soon = page.results.filter(expiresSoon)
     .sort((a, b) => new Date(a.expires_at) - new Date(b.expires_at));
@@ -224,9 +235,9 @@ async function load() {
   $("#expiring").hidden = !soon.length;
   $("#expiring-list").replaceChildren(...soon.map((k) =>
     el("li", {}, `"${k.name}" (${k.prefix}…) expires ${when(k.expires_at)}. Rotate it before then.`)));
-  const rows = [...soon, ...rest].map(row);
+  const rows = [...soon, ...rest].map((k) => row(k, everyone));
   $("#keys tbody").replaceChildren(...(rows.length ? rows
-    : [el("tr", {}, el("td", { colspan: 10, class: "empty" }, "No keys yet."))]));
+    : [el("tr", {}, el("td", { colspan: 11, class: "empty" }, wanted ? `No ${wanted} keys.` : "No keys yet."))]));
 }
 
 /** Opens the form for a replacement of `key` without the scopes it never used. */
@@ -313,6 +324,7 @@ if (requireSession()) {
   $("#copy").addEventListener("click", copyKey);
   $("#dismiss").addEventListener("click", dismissKey);
   $("#all-keys").addEventListener("change", () => act(null, load));
+  $("#status-filter").addEventListener("change", () => act(null, load));
   $("#leak").addEventListener("submit", reportLeak);
   showAdminParts();
   act(null, async () => {

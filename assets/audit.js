@@ -1,32 +1,63 @@
-// /admin/audit (administrators and the owner): the organization's audit log, filtered, paged,
-// exported as CSV or JSON.
+// /admin/audit (administrators and the owner): the organization's audit log, filtered by
+// action, user and days, paged, exported (with the same filters) as CSV or JSON.
 "use strict";
+
+// Every audit action the server writes; a unit test keeps this list and
+// store::audit::ACTIONS equal.
+const ACTIONS = [
+  "login.succeeded", "login.failed", "login.throttled", "mfa.enabled", "mfa.disabled", "mfa.reset",
+  "mfa.recovery_code_used", "token.reuse_detected", "session.revoked", "password.changed",
+  "api_key.created", "api_key.rotated", "api_key.revoked", "api_key.first_used", "api_key.updated",
+  "api_key.used_after_rotation", "api_key.ip_denied", "api_key.canary_used", "api_key.leaked",
+  "user.created", "user.role_changed", "user.deactivated", "user.activated",
+  "public_link.created", "public_link.revoked", "organization.renamed", "ownership.transferred",
+  "report.deleted", "dashboard.deleted", "data_source.deleted", "backup.restored",
+];
 
 let page = 1;
 
-function query() {
-  const q = new URLSearchParams({ page: String(page), page_size: "50" });
-  const action = $("#action").value.trim();
-  const user = $("#user-id").value.trim();
+/** The filters as the API's query: days are local days, sent as times with their offset. */
+function filters() {
+  const q = new URLSearchParams();
+  const action = $("#action").value;
+  const user = $("#user").value;
   if (action) q.set("action", action);
   if (user) q.set("user_id", user);
-  return q.toString();
+  const localDay = (text, plusDays) => {
+    const [y, m, d] = text.split("-").map(Number);
+    return new Date(y, m - 1, d + plusDays).toISOString();
+  };
+  if ($("#since").value) q.set("since", localDay($("#since").value, 0));
+  if ($("#until").value) q.set("until", localDay($("#until").value, 1));
+  return q;
+}
+
+function details(e) {
+  const entries = Object.entries(e.details || {});
+  if (!entries.length) return "";
+  return el("dl", { class: "details" }, ...entries.flatMap(([k, v]) => [
+    el("dt", {}, k.replaceAll("_", " ")),
+    el("dd", {}, v === null ? "—" : typeof v === "object" ? JSON.stringify(v) : String(v)),
+  ]));
 }
 
 async function load() {
-  const answer = await api("GET", `/api/v1/audit-logs/?${query()}`);
+  const q = filters();
+  q.set("page", String(page));
+  q.set("page_size", "50");
+  const answer = await api("GET", `/api/v1/audit-logs/?${q}`);
   const rows = answer.results.map((e) => el("tr", { "data-entry-id": e.id },
     el("td", {}, when(e.at)),
     el("td", {}, el("code", {}, e.action)),
-    el("td", {}, e.outcome),
-    el("td", {}, e.user_id === null ? "—" : String(e.user_id)),
+    el("td", {}, el("span", { class: `badge ${e.outcome === "success" ? "active" : "revoked"}` }, e.outcome)),
+    el("td", {}, e.user_email || (e.user_id === null ? "—" : `user #${e.user_id}`)),
     el("td", {}, e.api_key_prefix ? el("code", {}, e.api_key_prefix) : "—"),
-    el("td", {}, e.ip || "—"),
-    el("td", {}, e.target_type ? `${e.target_type} ${e.target_id ?? ""}` : "—"),
-    el("td", { class: "mono" }, e.details && Object.keys(e.details).length ? JSON.stringify(e.details) : ""),
+    el("td", {}, e.ip || "—", e.user_agent ? el("div", { class: "muted small" }, e.user_agent) : null),
+    el("td", {}, e.target_type ? `${e.target_type.replaceAll("_", " ")} #${e.target_id ?? ""}` : "—"),
+    el("td", {}, details(e)),
   ));
   $("#entries tbody").replaceChildren(...(rows.length ? rows
-    : [el("tr", {}, el("td", { colspan: 8, class: "empty" }, "No entries."))]));
+    : [el("tr", {}, el("td", { colspan: 8, class: "empty" }, "No entries match."))]));
   $("#previous").disabled = !answer.previous;
   $("#next").disabled = !answer.next;
   $("#position").textContent = `${answer.count} entr${answer.count === 1 ? "y" : "ies"}, page ${page}`;
@@ -34,7 +65,9 @@ async function load() {
 
 async function exportAs(format, button) {
   await act(button, async () => {
-    const response = await apiRaw(`/api/v1/audit-logs/export/?format=${format}`);
+    const q = filters();
+    q.set("format", format);
+    const response = await apiRaw(`/api/v1/audit-logs/export/?${q}`);
     const url = URL.createObjectURL(await response.blob());
     const link = el("a", { href: url, download: `claribi-audit-log.${format}` });
     document.body.append(link);
@@ -42,6 +75,13 @@ async function exportAs(format, button) {
     link.remove();
     setTimeout(() => URL.revokeObjectURL(url), 10000);
   });
+}
+
+async function fillChoices() {
+  $("#action").append(...ACTIONS.map((a) => el("option", { value: a }, a)));
+  const users = await allPages("/api/v1/users/");
+  users.sort((a, b) => a.email.localeCompare(b.email));
+  $("#user").append(...users.map((u) => el("option", { value: u.id }, u.email)));
 }
 
 if (requireSession()) {
@@ -56,10 +96,8 @@ if (requireSession()) {
   $("#export-json").addEventListener("click", (e) => exportAs("json", e.target));
   act(null, async () => {
     await refreshUser();
-    if (!Session.isAdmin()) {
-      $("#filters").hidden = true;
-      throw new Error("Only administrators and the owner read the audit log.");
-    }
+    if (adminOnly("Audit log")) return;
+    await fillChoices();
     await load();
   });
 }

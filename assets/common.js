@@ -14,7 +14,9 @@ const Session = {
     if (user) sessionStorage.setItem("claribi.user", JSON.stringify(user));
   },
   clear() {
-    for (const k of ["claribi.access", "claribi.refresh", "claribi.user"]) sessionStorage.removeItem(k);
+    for (const k of ["claribi.access", "claribi.refresh", "claribi.user", "claribi.change-password"]) {
+      sessionStorage.removeItem(k);
+    }
   },
   isAdmin() {
     const u = this.user;
@@ -109,10 +111,22 @@ function el(tag, attrs, ...children) {
 
 const $ = (selector, root) => (root || document).querySelector(selector);
 
+const pad = (n, width = 2) => String(n).padStart(width, "0");
+
+/** A time as local ISO-like text with its zone: `2026-12-01 16:05 UTC+1`. */
 function when(iso) {
   if (!iso) return "—";
   const d = new Date(iso);
-  return isNaN(d) ? iso : d.toLocaleString();
+  if (isNaN(d)) return iso;
+  const offset = -d.getTimezoneOffset();
+  const zone = offset === 0 ? "UTC"
+    : `UTC${offset > 0 ? "+" : "−"}${Math.floor(Math.abs(offset) / 60)}${Math.abs(offset) % 60 ? ":" + pad(Math.abs(offset) % 60) : ""}`;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())} ${zone}`;
+}
+
+/** A local calendar day (`2026-12-01`), for date inputs. */
+function day(d) {
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
 }
 
 /** Shows `text` in the page's message box (class ok or error); empty text hides it. */
@@ -124,17 +138,74 @@ function say(text, kind, box) {
   target.hidden = !text;
 }
 
-/** Runs an async action from a button or form, disabling it and reporting failures. */
+/** Runs an async action from a button or form, disabling it and reporting failures: field
+ *  errors next to their fields when `box` is inside a form, the message in `box` (or the page's
+ *  message box), scrolled into view. */
 async function act(control, action, box) {
   if (control) control.disabled = true;
+  const form = box && box.closest ? box.closest("form") : null;
   try {
     say("", "ok", box);
+    if (form) clearFieldErrors(form);
     await action();
   } catch (e) {
-    say(e instanceof ApiError ? e.message : String(e), "error", box);
+    const shown = form && e instanceof ApiError ? showFieldErrors(form, e) : false;
+    say(shown ? "Please correct the fields marked below." : errorText(e), "error", box);
+    const target = (form && form.querySelector("[aria-invalid='true']")) || box || $("#message");
+    if (target && target.scrollIntoView) target.scrollIntoView({ block: "center" });
   } finally {
     if (control) control.disabled = false;
   }
+}
+
+/** What went wrong, in words a person uses. */
+function errorText(e) {
+  if (!(e instanceof ApiError)) return String(e.message || e);
+  switch (e.code) {
+    case "permission_denied": return `You are not allowed to do this. ${e.message}`;
+    case "throttled": return "Too many attempts. Wait a moment and try again.";
+    case "unavailable": return "The server is busy. Try again in a moment.";
+    case "not_found": return "This no longer exists, or it is not in your organization.";
+    default: return e.message;
+  }
+}
+
+/** The field an API error names: an element with `data-field="name"` in the form. */
+function fieldFor(form, name) {
+  return form.querySelector(`[data-field="${CSS.escape(name)}"]`);
+}
+
+function clearFieldErrors(form) {
+  for (const node of form.querySelectorAll(".field-error")) node.remove();
+  for (const node of form.querySelectorAll("[aria-invalid]")) {
+    node.removeAttribute("aria-invalid");
+    node.removeAttribute("aria-describedby");
+  }
+}
+
+/** Puts each field's problems next to it (`aria-invalid`, an alert). False when none matched. */
+function showFieldErrors(form, error) {
+  const errors = (error.body && error.body.errors) || {};
+  let shown = false;
+  for (const [name, problems] of Object.entries(errors)) {
+    const field = fieldFor(form, name);
+    if (!field) continue;
+    shown = true;
+    markField(field, problems.join("; "));
+  }
+  return shown;
+}
+
+/** One field's problem, next to it, announced to screen readers. */
+function markField(field, text) {
+  const label = field.labels && field.labels[0] ? field.labels[0].textContent.trim() : "This field";
+  const id = `${field.id || field.dataset.field}-error`;
+  // "Current password is wrong", "Name must be at most 100 characters"; otherwise "Label: ...".
+  const sentence = /^(is|are|must|has|was|differs|cannot|does|should) /.test(text) ? `${label} ${text}` : `${label}: ${text}`;
+  const note = el("div", { class: "field-error", role: "alert", id }, sentence);
+  field.setAttribute("aria-invalid", "true");
+  field.setAttribute("aria-describedby", id);
+  field.after(note);
 }
 
 /** Every page but /login: no token, no page. Draws the navigation. */
@@ -147,23 +218,75 @@ function requireSession() {
   return true;
 }
 
+/** Pages of the Settings area; `admin`: shown to administrators and the owner only. */
+const SETTINGS = [
+  ["/settings/developer/api-keys", "Developer › API keys"],
+  ["/settings/security", "Security"],
+  ["/admin/users", "Users", true],
+  ["/admin/audit", "Audit log", true],
+  ["/settings/organization", "Organization", true],
+];
+
 function drawNav() {
   const nav = $("header.nav");
   if (!nav) return;
+  const here = location.pathname.replace(/\/$/, "") || "/";
+  const inSettings = SETTINGS.some(([href]) => href === here) || here.startsWith("/settings");
   const links = [
-    ["/settings/developer/api-keys", "API keys"],
-    ["/settings/security", "Security"],
+    ["/", "Overview"],
+    ["/reports", "Reports"],
+    ["/dashboards", "Dashboards"],
+    ["/goals", "Goals"],
+    ["/data-sources", "Data sources"],
+    ["/usage", "Usage"],
+    ["/settings", "Settings"],
+    ["/docs/api", "API reference"],
   ];
-  if (Session.isAdmin()) links.push(["/admin/users", "Users"], ["/admin/audit", "Audit log"]);
-  links.push(["/docs/api", "API reference"]);
+  const current = (href) => href === here || (href !== "/" && here.startsWith(href + "/"))
+    || (href === "/settings" && inSettings);
   const user = Session.user;
   nav.replaceChildren(
-    el("span", { class: "brand" }, "clariBI"),
-    ...links.map(([href, label]) =>
-      el("a", { href, class: location.pathname.replace(/\/$/, "") === href ? "current" : null }, label)),
+    el("a", { class: "brand", href: "/" }, "clariBI"),
+    el("nav", { class: "links", "aria-label": "Main" },
+      ...links.map(([href, label]) =>
+        el("a", { href, class: current(href) ? "current" : null, "aria-current": current(href) ? "page" : null }, label))),
     el("span", { class: "spacer" }),
     el("span", { class: "muted", id: "whoami" }, user ? `${user.email} (${user.role})` : ""),
     el("button", { class: "secondary", id: "logout", onclick: logout }, "Sign out"),
+  );
+  const main = $("main");
+  if (inSettings && main && !$("nav.subnav")) {
+    const items = SETTINGS.filter(([, , admin]) => !admin || Session.isAdmin());
+    main.before(el("nav", { class: "subnav", "aria-label": "Settings" },
+      el("span", { class: "muted" }, "Settings"),
+      ...items.map(([href, label]) =>
+        el("a", { href, class: href === here ? "current" : null, "aria-current": href === here ? "page" : null }, label))));
+  }
+}
+
+/** An administrators' page opened by someone else: a clear note instead of the page. */
+function adminOnly(what) {
+  if (Session.isAdmin()) return false;
+  const main = $("main");
+  const box = $("#message") || el("div", { class: "message", id: "message", hidden: true });
+  box.hidden = true;
+  main.replaceChildren(
+    box,
+    el("h1", {}, what),
+    el("section", { class: "card", id: "not-allowed" },
+      el("p", {}, `Only administrators and the owner of the organization can see ${what.toLowerCase()}.`),
+      el("p", {}, "Ask one of them if you need something here. ", el("a", { href: "/" }, "Back to the overview"), ".")));
+  return true;
+}
+
+/** An inline confirmation in `cell`: `question` names what and says what breaks; `yes` is
+ *  the button's label and `onYes` the action; `back` restores the cell. */
+function confirmIn(cell, question, yes, attrs, onYes, back) {
+  cell.replaceChildren(
+    el("span", { role: "alert" }, question, " "),
+    el("button", { class: "danger", ...attrs, onclick: (e) => act(e.target, onYes) }, yes),
+    " ",
+    el("button", { class: "secondary", onclick: back }, "Cancel"),
   );
 }
 
@@ -179,6 +302,20 @@ async function logout() {
 async function refreshUser() {
   const me = await api("GET", "/api/auth/me/");
   Session.save({ user: me });
+  const sub = $("nav.subnav");
+  if (sub) sub.remove();
   drawNav();
   return me;
+}
+
+/** Every page of a list endpoint, for small lists (users for the audit log's names). */
+async function allPages(path) {
+  const results = [];
+  for (let page = 1; page <= 50; page++) {
+    const sep = path.includes("?") ? "&" : "?";
+    const answer = await api("GET", `${path}${sep}page=${page}&page_size=100`);
+    results.push(...answer.results);
+    if (!answer.next) break;
+  }
+  return results;
 }

@@ -1,14 +1,15 @@
 // /login: email and password, then the TOTP or a recovery code when the account asks for one.
 "use strict";
 
-const KEYS_PAGE = "/settings/developer/api-keys";
+const HOME = "/";
+const SECURITY_PAGE = "/settings/security";
 let recovery = false;
 
 async function alreadySignedIn() {
   if (!Session.access) return;
   try {
     Session.save({ user: await api("GET", "/api/auth/me/") });
-    location.replace(KEYS_PAGE);
+    location.replace(HOME);
   } catch { Session.clear(); }
 }
 
@@ -41,7 +42,14 @@ async function signIn(event) {
     try {
       const answer = await api("POST", "/api/auth/login/", body);
       Session.save(answer);
-      location.assign(KEYS_PAGE);
+      // A password someone else chose (the generated first owner's, an administrator's): ask
+      // for one of the user's own first.
+      if (answer.password_change_suggested) {
+        sessionStorage.setItem("claribi.change-password", "1");
+        location.assign(`${SECURITY_PAGE}#password`);
+      } else {
+        location.assign(HOME);
+      }
     } catch (e) {
       if (e.code === "mfa_required") {
         askForCode();

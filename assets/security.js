@@ -6,7 +6,8 @@ function showMfa(enabled) {
     ? "Two-factor authentication is on: signing in asks for a code from your authenticator app."
     : "Two-factor authentication is off.";
   $("#mfa-off").hidden = enabled;
-  $("#mfa-disable").hidden = !enabled;
+  $("#mfa-on").hidden = !enabled;
+  $("#mfa-disable").hidden = true;
   $("#mfa-enrol").hidden = true;
 }
 
@@ -32,7 +33,37 @@ async function confirmEnrolment(event) {
     showMfa(true);
     $("#mfa-codes").hidden = false;
     await refreshUser();
-  });
+  }, $("#mfa-confirm-message"));
+}
+
+function codesText() {
+  return [...document.querySelectorAll("#recovery-codes li")].map((li) => li.textContent).join("\n") + "\n";
+}
+
+async function copyCodes() {
+  try {
+    await navigator.clipboard.writeText(codesText());
+    $("#mfa-codes-copy").textContent = "Copied";
+  } catch {
+    const range = document.createRange();
+    range.selectNodeContents($("#recovery-codes"));
+    getSelection().removeAllRanges();
+    getSelection().addRange(range);
+    $("#mfa-codes-copy").textContent = "Press Ctrl+C";
+  }
+}
+
+function downloadCodes() {
+  const url = URL.createObjectURL(new Blob([
+    `clariBI recovery codes for ${Session.user ? Session.user.email : "your account"}\n`,
+    "Each code works once, instead of a code from the authenticator app.\n\n",
+    codesText(),
+  ], { type: "text/plain" }));
+  const link = el("a", { href: url, download: "claribi-recovery-codes.txt" });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
 async function disableMfa(event) {
@@ -46,13 +77,18 @@ async function disableMfa(event) {
     showMfa(false);
     say("Two-factor authentication is off.", "ok");
     await refreshUser();
-  });
+  }, $("#mfa-disable-message"));
 }
 
 async function changePassword(event) {
   event.preventDefault();
+  const box = $("#password-message");
+  clearFieldErrors($("#password"));
   if ($("#new-password").value !== $("#repeat-password").value) {
-    return say("The two new passwords differ.");
+    markField($("#repeat-password"), "differs from the new password");
+    say("Please correct the fields marked below.", "error", box);
+    $("#repeat-password").scrollIntoView({ block: "center" });
+    return;
   }
   await act($("#password-submit"), async () => {
     await api("POST", "/api/auth/password/", {
@@ -60,9 +96,11 @@ async function changePassword(event) {
       new_password: $("#new-password").value,
     });
     $("#password").reset();
-    say("Password changed. Your other sessions were signed out.", "ok");
+    $("#first-password").hidden = true;
+    sessionStorage.removeItem("claribi.change-password");
+    say("Password changed. Your other sessions were signed out.", "ok", box);
     await loadSessions();
-  });
+  }, box);
 }
 
 async function loadSessions() {
@@ -86,6 +124,20 @@ if (requireSession()) {
   $("#mfa-start").addEventListener("click", startEnrolment);
   $("#mfa-confirm").addEventListener("submit", confirmEnrolment);
   $("#mfa-disable").addEventListener("submit", disableMfa);
+  $("#mfa-codes-copy").addEventListener("click", copyCodes);
+  $("#mfa-codes-download").addEventListener("click", downloadCodes);
+  $("#mfa-disable-open").addEventListener("click", () => {
+    $("#mfa-on").hidden = true;
+    $("#mfa-disable").hidden = false;
+    $("#disable-password").focus();
+  });
+  $("#mfa-disable-cancel").addEventListener("click", () => {
+    $("#mfa-disable").reset();
+    clearFieldErrors($("#mfa-disable"));
+    $("#mfa-disable").hidden = true;
+    $("#mfa-on").hidden = false;
+  });
+  $("#first-password").hidden = sessionStorage.getItem("claribi.change-password") !== "1";
   $("#mfa-codes-done").addEventListener("click", () => {
     $("#recovery-codes").replaceChildren();
     $("#mfa-codes").hidden = true;

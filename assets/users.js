@@ -1,63 +1,93 @@
 // /admin/users (administrators and the owner): add users, change roles, deactivate, reset MFA.
+// Nothing destructive happens on one click or key press: a role change takes an explicit Save
+// and a confirmation, deactivation a confirmation naming what stops working.
 "use strict";
 
 const ROLES = ["viewer", "member", "analyst", "administrator"];
+const ROLE_MEANS = {
+  viewer: "can only read",
+  member: "can read and create some content",
+  analyst: "can generate reports and manage their own content",
+  administrator: "can manage users, keys and the audit log of the organization",
+};
 let page = 1;
 
-function roleCell(user) {
+function roleCell(user, actions) {
   if (user.role === "owner") return el("td", {}, "owner");
-  const select = el("select", { "data-role-of": user.id },
+  const select = el("select", { "data-role-of": user.id, "aria-label": `Role of ${user.email}` },
     ...ROLES.map((r) => el("option", { value: r, selected: r === user.role }, r)));
-  select.addEventListener("change", () => act(select, async () => {
-    try {
-      await api("PATCH", `/api/v1/users/${user.id}/`, { role: select.value });
-      say(`${user.email} is now ${select.value}.`, "ok");
-    } finally {
-      await load(); // a refused change shows the role the user still has
-    }
-  }));
-  return el("td", {}, select);
+  const save = el("button", { class: "secondary", "data-save-role": user.id, hidden: true }, "Save");
+  // Choosing only marks the row: the change is made by Save, after a confirmation.
+  select.addEventListener("change", () => { save.hidden = select.value === user.role; });
+  save.addEventListener("click", () => confirmIn(actions,
+    `Make ${user.email} ${select.value === "administrator" ? "an" : "a"} ${select.value}? They ${ROLE_MEANS[select.value]}; their keys follow the new role at once.`,
+    "Change role", { "data-confirm-role": user.id }, async () => {
+      try {
+        await api("PATCH", `/api/v1/users/${user.id}/`, { role: select.value });
+        say(`${user.email} is now ${select.value}.`, "ok");
+      } finally {
+        await load(); // a refused change shows the role the user still has
+      }
+    }, () => { select.value = user.role; save.hidden = true; fillActions(actions, user); }));
+  return el("td", {}, select, " ", save);
 }
 
-function actionsCell(user) {
-  const cell = el("td", {});
-  if (user.role === "owner") return cell;
-  cell.append(
-    el("button", {
-      class: user.is_active ? "danger" : "secondary",
+function fillActions(cell, user) {
+  cell.replaceChildren();
+  if (user.role === "owner") return;
+  if (user.is_active) {
+    cell.append(el("button", {
+      class: "danger",
+      "data-toggle-active": user.id,
+      onclick: () => confirmIn(cell,
+        `Deactivate ${user.email}? Their sessions end now and every API key of theirs is revoked for good; integrations using those keys stop.`,
+        "Deactivate", { "data-confirm-deactivate": user.id }, async () => {
+          await api("PATCH", `/api/v1/users/${user.id}/`, { is_active: false });
+          say(`${user.email} deactivated: their sessions and keys stopped working.`, "ok");
+          await load();
+        }, () => fillActions(cell, user)),
+    }, "Deactivate"));
+  } else {
+    cell.append(el("button", {
+      class: "secondary",
       "data-toggle-active": user.id,
       onclick: (e) => act(e.target, async () => {
-        await api("PATCH", `/api/v1/users/${user.id}/`, { is_active: !user.is_active });
-        say(`${user.email} ${user.is_active ? "deactivated: their sessions and keys stop working" : "reactivated"}.`, "ok");
+        await api("PATCH", `/api/v1/users/${user.id}/`, { is_active: true });
+        say(`${user.email} reactivated. Their revoked keys stay revoked.`, "ok");
         await load();
       }),
-    }, user.is_active ? "Deactivate" : "Reactivate"),
-  );
+    }, "Reactivate"));
+  }
   if (user.mfa_enabled) {
     cell.append(" ", el("button", {
       class: "secondary",
       "data-reset-mfa": user.id,
-      onclick: (e) => act(e.target, async () => {
-        await api("POST", `/api/v1/users/${user.id}/reset-mfa/`);
-        say(`Two-factor authentication reset for ${user.email}: they sign in with the password alone.`, "ok");
-        await load();
-      }),
+      onclick: () => confirmIn(cell,
+        `Turn off two-factor authentication for ${user.email}? They sign in with the password alone until they set it up again.`,
+        "Reset two-factor", { "data-confirm-reset-mfa": user.id }, async () => {
+          await api("POST", `/api/v1/users/${user.id}/reset-mfa/`);
+          say(`Two-factor authentication reset for ${user.email}.`, "ok");
+          await load();
+        }, () => fillActions(cell, user)),
     }, "Reset two-factor"));
   }
-  return cell;
 }
 
 async function load() {
   const answer = await api("GET", `/api/v1/users/?page=${page}&page_size=50`);
-  $("#users tbody").replaceChildren(...answer.results.map((u) => el("tr", { "data-user-id": u.id },
-    el("td", {}, u.email),
-    el("td", {}, u.name || "—"),
-    roleCell(u),
-    el("td", {}, el("span", { class: `badge ${u.is_active ? "active" : "inactive"}` }, u.is_active ? "active" : "inactive")),
-    el("td", {}, u.mfa_enabled ? "on" : "off"),
-    el("td", {}, when(u.created_at)),
-    actionsCell(u),
-  )));
+  $("#users tbody").replaceChildren(...answer.results.map((u) => {
+    const actions = el("td", { class: "row-actions" });
+    fillActions(actions, u);
+    return el("tr", { "data-user-id": u.id },
+      el("td", {}, u.email),
+      el("td", {}, u.name || "—"),
+      roleCell(u, actions),
+      el("td", {}, el("span", { class: `badge ${u.is_active ? "active" : "inactive"}` }, u.is_active ? "active" : "inactive")),
+      el("td", {}, u.mfa_enabled ? "on" : "off"),
+      el("td", {}, when(u.created_at)),
+      actions,
+    );
+  }));
   $("#previous").disabled = !answer.previous;
   $("#next").disabled = !answer.next;
   $("#position").textContent = `${answer.count} user${answer.count === 1 ? "" : "s"}, page ${page}`;
@@ -73,9 +103,9 @@ async function create(event) {
       role: $("#role").value,
     });
     $("#create").reset();
-    say(`${user.email} added as ${user.role}.`, "ok");
+    say(`${user.email} added as ${user.role}. They will be asked to choose their own password.`, "ok");
     await load();
-  });
+  }, $("#create-message"));
 }
 
 if (requireSession()) {
@@ -84,10 +114,7 @@ if (requireSession()) {
   $("#next").addEventListener("click", () => { page += 1; act(null, load); });
   act(null, async () => {
     await refreshUser();
-    if (!Session.isAdmin()) {
-      $("#create").hidden = true;
-      throw new Error("Only administrators and the owner manage users.");
-    }
+    if (adminOnly("Users")) return;
     await load();
   });
 }

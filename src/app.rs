@@ -507,6 +507,7 @@ pub async fn bootstrap(app: &AppState) -> Result<(), StartError> {
         email.clone(),
         "Administrator".into(),
         hash,
+        generated,
     )
     .await
     .map_err(|e| StartError::Setup(format!("creating the first organization: {e}")))?;

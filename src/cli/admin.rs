@@ -74,6 +74,7 @@ pub fn create_org(
             owner.clone(),
             String::new(),
             hash,
+            true,
         )
         .await
         .map_err(failure)?;

@@ -64,7 +64,7 @@ const fn route(
 /// served under `/api/` and `/api/v1/`.
 #[rustfmt::skip]
 static ROUTES: &[Route] = &[
-    route(Get,    Root, "",                      E::Root,           Public,      NoBody),
+    route(Get,    Root, "",                      E::Home,           Public,      NoBody),
     route(Get,    Root, "healthz",               E::Healthz,        Public,      NoBody),
     route(Get,    Api,  "schema",                E::Schema,         Public,      NoBody),
     route(Get,    Root, "readyz",                E::Readyz,         Public,      NoBody),
@@ -129,6 +129,17 @@ static ROUTES: &[Route] = &[
     route(Get,    Root, "s/{token}",                 E::SharePage,             Public, NoBody),
     route(Get,    Root, "login",                     E::Page(Page::Login),     Public, NoBody),
     route(Get,    Root, "docs/api",                  E::Page(Page::ApiDocs),   Public, NoBody),
+    route(Get,    Root, "reports",                   E::Page(Page::App),       Public, NoBody),
+    route(Get,    Root, "reports/{id}",              E::Page(Page::App),       Public, NoBody),
+    route(Get,    Root, "dashboards",                E::Page(Page::App),       Public, NoBody),
+    route(Get,    Root, "dashboards/{id}",           E::Page(Page::App),       Public, NoBody),
+    route(Get,    Root, "goals",                     E::Page(Page::App),       Public, NoBody),
+    route(Get,    Root, "goals/{id}",                E::Page(Page::App),       Public, NoBody),
+    route(Get,    Root, "data-sources",              E::Page(Page::App),       Public, NoBody),
+    route(Get,    Root, "usage",                     E::Page(Page::App),       Public, NoBody),
+    route(Get,    Root, "settings",                  E::Page(Page::App),       Public, NoBody),
+    route(Get,    Root, "settings/developer",        E::Page(Page::App),       Public, NoBody),
+    route(Get,    Root, "settings/organization",     E::Page(Page::App),       Public, NoBody),
     route(Get,    Root, "settings/developer/api-keys", E::Page(Page::ApiKeys), Public, NoBody),
     route(Get,    Root, "settings/security",         E::Page(Page::Security),  Public, NoBody),
     route(Get,    Root, "admin/users",               E::Page(Page::Users),     Public, NoBody),
@@ -266,6 +277,9 @@ where
                 Err(ApiError::MethodNotAllowed { allow })
             };
         }
+        // A person's browser asking for a page that does not exist gets a page; the API and
+        // everything else its JSON 404.
+        Match::NotFound if wants_page(ctx) => return Ok(pages::not_found(ctx)),
         Match::NotFound => return Err(ApiError::NotFound),
     };
     served.route = route.pattern;
@@ -292,6 +306,19 @@ where
         body,
     };
     api::dispatch(route.endpoint, call).await
+}
+
+/// A `GET` outside the API from a client that accepts HTML first (a browser).
+pub(crate) fn wants_page(ctx: &RequestCtx) -> bool {
+    ctx.method == Method::GET
+        && !ctx.path.starts_with("/api/")
+        && !ctx.path.starts_with("/public/")
+        && ctx.header("accept").is_some_and(|accept| {
+            accept
+                .split(',')
+                .next()
+                .is_some_and(|first| first.trim().starts_with("text/html"))
+        })
 }
 
 /// The credential of a request, in the forms the product documents.

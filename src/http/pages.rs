@@ -28,6 +28,9 @@ pub enum Page {
     Users,
     Audit,
     ApiDocs,
+    /// The overview, the BI content and the Settings area's other pages: one shell whose
+    /// script draws what the path names.
+    App,
 }
 
 impl Page {
@@ -39,6 +42,7 @@ impl Page {
             Page::Users => "users.html",
             Page::Audit => "audit.html",
             Page::ApiDocs => "api-docs.html",
+            Page::App => "app.html",
         }
     }
 }
@@ -56,6 +60,20 @@ pub fn page(page: Page, ctx: &RequestCtx) -> Result<Response, ApiError> {
         HeaderValue::from_static(PAGE_POLICY),
     );
     Ok(response)
+}
+
+/// A page for a path that names none: `404` in HTML, under the pages' policy.
+pub fn not_found(ctx: &RequestCtx) -> Response {
+    let mut response = match serve("404.html", ctx) {
+        Ok(response) => response,
+        Err(_) => return super::reply::error(&ApiError::NotFound, &ctx.id),
+    };
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PAGE_POLICY),
+    );
+    response
 }
 
 /// `/assets/{file}`: scripts and the stylesheet. Pages themselves are only served at their
@@ -121,22 +139,23 @@ mod tests {
             Page::Security,
             Page::Users,
             Page::Audit,
-        ] {
-            let html = Assets::get(page.file()).expect("page embedded");
+            Page::ApiDocs,
+            Page::App,
+        ]
+        .map(Page::file)
+        .into_iter()
+        .chain(["404.html"])
+        {
+            let html = Assets::get(page).expect("page embedded");
             let html = std::str::from_utf8(&html.data).unwrap();
             for reference in html.split("\"/assets/").skip(1) {
                 let file = reference.split('"').next().unwrap();
-                assert!(
-                    Assets::get(file).is_some(),
-                    "{}: /assets/{file}",
-                    page.file()
-                );
+                assert!(Assets::get(file).is_some(), "{page}: /assets/{file}");
                 assert!(content_type(file).is_some(), "{file}");
             }
             assert!(
                 !html.contains("<script>") && !html.contains(" style="),
-                "{}: inline code or style would be refused by the policy",
-                page.file()
+                "{page}: inline code or style would be refused by the policy"
             );
         }
     }
@@ -154,5 +173,19 @@ mod tests {
             .collect();
         let server: Vec<&str> = SCOPES.iter().map(|s| s.as_str()).collect();
         assert_eq!(offered, server);
+    }
+
+    #[test]
+    fn the_audit_page_offers_exactly_the_server_actions() {
+        let script = Assets::get("audit.js").unwrap();
+        let script = std::str::from_utf8(&script.data).unwrap();
+        let list = script.split("const ACTIONS = [").nth(1).unwrap();
+        let list = list.split("];").next().unwrap();
+        let offered: Vec<&str> = list
+            .split(',')
+            .map(|s| s.trim().trim_matches('"'))
+            .filter(|s| !s.is_empty())
+            .collect();
+        assert_eq!(offered, crate::store::audit::ACTIONS);
     }
 }

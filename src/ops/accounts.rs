@@ -65,7 +65,8 @@ fn user_created(c: &Change<'_>, user: &users::User) -> Result<(), ApiError> {
 }
 
 /// A new organization and its owner (first start and `claribi org create`). Organization
-/// names are unique, ignoring case.
+/// names are unique, ignoring case. `password_set_by_other`: the owner did not choose the
+/// password (generated, or typed by whoever ran the command).
 pub async fn create_organization(
     app: &AppState,
     actor: &Actor,
@@ -73,6 +74,7 @@ pub async fn create_organization(
     owner: Email,
     owner_name: String,
     password_hash: String,
+    password_set_by_other: bool,
 ) -> Result<(Id, users::User), ApiError> {
     change(app, actor, move |c| {
         // Names are unique ignoring case: the index answers `409 conflict`.
@@ -85,6 +87,7 @@ pub async fn create_organization(
                 name: &owner_name,
                 role: Role::Owner,
                 password_hash: &password_hash,
+                password_set_by_other,
             },
         )?;
         let user = users::get(c.tx, id)?;
@@ -126,6 +129,8 @@ pub async fn create_user(
                 name: &name,
                 role,
                 password_hash: &hash,
+                // Whoever creates a user chooses the first password; the user then picks theirs.
+                password_set_by_other: true,
             },
         )?;
         let user = users::get(c.tx, id)?;
@@ -219,7 +224,9 @@ pub async fn set_password(
 ) -> Result<usize, ApiError> {
     change(app, actor, move |c| {
         let user = users::get(c.tx, user_id)?;
-        users::set_password(c.tx, user_id, &hash)?;
+        // Set by someone else (an administrator at the shell) or by the user themselves.
+        let by_other = c.actor().principal().map(|p| p.user_id) != Some(user_id);
+        users::set_password(c.tx, user_id, &hash, by_other)?;
         users::bump_session_epoch(c.tx, user_id)?;
         let ended = sessions::revoke_all_for_user(c.tx, user_id, keep)?;
         c.touch_all(Kind::Session, &ended);

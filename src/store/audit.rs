@@ -48,6 +48,13 @@ impl Outcome {
 }
 
 pub fn record(db: &Db<'_>, entry: &Entry) -> StoreResult<Id> {
+    // A debug build (`cargo test` without `--release`) fails on an action missing from the
+    // list, and so from the audit page's choices.
+    debug_assert!(
+        ACTIONS.contains(&entry.action),
+        "audit action {} is not in ACTIONS",
+        entry.action
+    );
     let details = if entry.details.is_empty() {
         "{}"
     } else {
@@ -99,6 +106,7 @@ pub fn record(db: &Db<'_>, entry: &Entry) -> StoreResult<Id> {
         target_id: entry.target_id,
         details: details.to_string(),
         hash: None,
+        user_email: None,
     };
     let hash = chain_hash(&previous, &stored);
     db.conn
@@ -107,6 +115,42 @@ pub fn record(db: &Db<'_>, entry: &Entry) -> StoreResult<Id> {
     advance_head(db.conn, chain, id, &hash)?;
     Ok(id)
 }
+
+/// Every action an entry may name (the contract's list, 9.3's and 9.4's): the audit page
+/// offers these (a unit test compares), and a debug build's `record` asserts it.
+pub const ACTIONS: &[&str] = &[
+    "login.succeeded",
+    "login.failed",
+    "login.throttled",
+    "mfa.enabled",
+    "mfa.disabled",
+    "mfa.reset",
+    "mfa.recovery_code_used",
+    "token.reuse_detected",
+    "session.revoked",
+    "password.changed",
+    "api_key.created",
+    "api_key.rotated",
+    "api_key.revoked",
+    "api_key.first_used",
+    "api_key.updated",
+    "api_key.used_after_rotation",
+    "api_key.ip_denied",
+    "api_key.canary_used",
+    "api_key.leaked",
+    "user.created",
+    "user.role_changed",
+    "user.deactivated",
+    "user.activated",
+    "public_link.created",
+    "public_link.revoked",
+    "organization.renamed",
+    "ownership.transferred",
+    "report.deleted",
+    "dashboard.deleted",
+    "data_source.deleted",
+    "backup.restored",
+];
 
 /// The hash the chain starts from.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -291,14 +335,29 @@ pub struct Stored {
     pub target_id: Option<Id>,
     pub details: String,
     pub hash: Option<String>,
+    /// The acting user's email, where it was read (lists and exports).
+    pub user_email: Option<String>,
 }
 
-/// `?action=` and `?user_id=` of the audit-log endpoints.
+/// `?action=`, `?user_id=`, `?since=` and `?until=` of the audit-log endpoints.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     pub action: Option<String>,
     pub user_id: Option<Id>,
+    /// Entries at or after this time.
+    pub since: Option<UnixTime>,
+    /// Entries before this time.
+    pub until: Option<UnixTime>,
 }
+
+/// The filter's conditions on `audit_log` (aliased `a`), parameters ?1 (organization) to ?5.
+const FILTERED: &str = "a.organization_id = ?1 AND (?2 IS NULL OR a.action = ?2) \
+                        AND (?3 IS NULL OR a.user_id = ?3) AND (?4 IS NULL OR a.at >= ?4) \
+                        AND (?5 IS NULL OR a.at < ?5)";
+
+/// `COLUMNS` with the user's email, for `FROM audit_log a LEFT JOIN users u`.
+const COLUMNS_WITH_EMAIL: &str = "a.id, a.at, a.action, a.outcome, a.user_id, a.api_key_prefix, \
+     a.ip, a.user_agent, a.target_type, a.target_id, a.details, a.organization_id, a.hash, u.email";
 
 const COLUMNS: &str = "id, at, action, outcome, user_id, api_key_prefix, ip, user_agent, \
                        target_type, target_id, details, organization_id, hash";
@@ -318,6 +377,14 @@ fn stored(row: &Row<'_>) -> rusqlite::Result<Stored> {
         details: row.get(10)?,
         organization_id: row.get(11)?,
         hash: row.get(12)?,
+        user_email: None,
+    })
+}
+
+fn stored_with_email(row: &Row<'_>) -> rusqlite::Result<Stored> {
+    Ok(Stored {
+        user_email: row.get(13)?,
+        ..stored(row)?
     })
 }
 
@@ -331,11 +398,10 @@ pub fn batch_before(
     limit: u32,
 ) -> StoreResult<Vec<Stored>> {
     let mut stmt = db.conn.prepare_cached(&format!(
-        "SELECT {COLUMNS}
-         FROM audit_log
-         WHERE organization_id = ?1 AND (?2 IS NULL OR action = ?2)
-           AND (?3 IS NULL OR user_id = ?3) AND (?4 IS NULL OR id < ?4)
-         ORDER BY id DESC LIMIT ?5"
+        "SELECT {COLUMNS_WITH_EMAIL}
+         FROM audit_log a LEFT JOIN users u ON u.id = a.user_id
+         WHERE {FILTERED} AND (?6 IS NULL OR a.id < ?6)
+         ORDER BY a.id DESC LIMIT ?7"
     ))?;
     let rows = stmt
         .query_map(
@@ -343,10 +409,12 @@ pub fn batch_before(
                 organization_id,
                 filter.action,
                 filter.user_id,
+                filter.since,
+                filter.until,
                 before,
                 limit
             ],
-            stored,
+            stored_with_email,
         )?
         .collect::<Result<_, _>>()?;
     Ok(rows)
@@ -360,18 +428,25 @@ pub fn page(
     offset: u64,
     limit: u64,
 ) -> StoreResult<(u64, Vec<Stored>)> {
-    const WHERE: &str = "organization_id = ?1 AND (?2 IS NULL OR action = ?2) \
-                         AND (?3 IS NULL OR user_id = ?3)";
     super::page(
         db,
-        Count::Query(&format!("SELECT COUNT(*) FROM audit_log WHERE {WHERE}")),
+        Count::Query(&format!(
+            "SELECT COUNT(*) FROM audit_log a WHERE {FILTERED}"
+        )),
         &format!(
-            "SELECT {COLUMNS} FROM audit_log WHERE {WHERE} ORDER BY id DESC LIMIT ?4 OFFSET ?5"
+            "SELECT {COLUMNS_WITH_EMAIL} FROM audit_log a LEFT JOIN users u ON u.id = a.user_id
+             WHERE {FILTERED} ORDER BY a.id DESC LIMIT ?6 OFFSET ?7"
         ),
-        &[&organization_id, &filter.action, &filter.user_id],
+        &[
+            &organization_id,
+            &filter.action,
+            &filter.user_id,
+            &filter.since,
+            &filter.until,
+        ],
         offset,
         limit,
-        stored,
+        stored_with_email,
     )
 }
 
@@ -395,7 +470,12 @@ mod tests {
         let ids = store
             .write_blocking(|db| {
                 let mut ids = Vec::new();
-                for (org, action) in [(Some(1), "a"), (None, "b"), (Some(2), "c"), (Some(1), "d")] {
+                for (org, action) in [
+                    (Some(1), "login.succeeded"),
+                    (None, "login.failed"),
+                    (Some(2), "mfa.enabled"),
+                    (Some(1), "mfa.disabled"),
+                ] {
                     ids.push(record(db, &entry(org, action))?);
                 }
                 Ok(ids)
@@ -414,8 +494,8 @@ mod tests {
         let (first, fourth): (String, String) = store
             .read_blocking(|db| {
                 Ok(db.conn.query_row(
-                    "SELECT (SELECT hash FROM audit_log WHERE action = 'a'),
-                            (SELECT hash FROM audit_log WHERE action = 'd')",
+                    "SELECT (SELECT hash FROM audit_log WHERE action = 'login.succeeded'),
+                            (SELECT hash FROM audit_log WHERE action = 'mfa.disabled')",
                     [],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )?)
@@ -430,7 +510,7 @@ mod tests {
         store
             .write_blocking(|db| {
                 Ok(db.conn.execute(
-                    "UPDATE audit_log SET details = '{\"n\":2}' WHERE action = 'c'",
+                    "UPDATE audit_log SET details = '{\"n\":2}' WHERE action = 'mfa.enabled'",
                     [],
                 )?)
             })
@@ -446,7 +526,7 @@ mod tests {
         let ids = store
             .write_blocking(|db| {
                 (0..3)
-                    .map(|_| record(db, &entry(Some(1), "x")))
+                    .map(|_| record(db, &entry(Some(1), "session.revoked")))
                     .collect::<StoreResult<Vec<_>>>()
             })
             .unwrap();
@@ -468,7 +548,7 @@ mod tests {
         let ids = store
             .write_blocking(|db| {
                 (0..3)
-                    .map(|_| record(db, &entry(Some(1), "x")))
+                    .map(|_| record(db, &entry(Some(1), "session.revoked")))
                     .collect::<StoreResult<Vec<_>>>()
             })
             .unwrap();
@@ -492,7 +572,7 @@ mod tests {
         // An entry written after the removal (SQLite gives it the freed id) chains from the
         // removed one: found again, as a mismatch of its own.
         let next = store
-            .write_blocking(|db| record(db, &entry(Some(1), "y")))
+            .write_blocking(|db| record(db, &entry(Some(1), "password.changed")))
             .unwrap();
         let verdict = store.read_blocking(|db| verify(db, Chains::All)).unwrap();
         assert_eq!(verdict.first_invalid, Some(next));
@@ -503,9 +583,9 @@ mod tests {
         let (_dir, store) = open_temp();
         store
             .write_blocking(|db| {
-                record(db, &entry(Some(1), "a"))?;
-                record(db, &entry(None, "b"))?;
-                record(db, &entry(Some(1), "c"))?;
+                record(db, &entry(Some(1), "login.succeeded"))?;
+                record(db, &entry(None, "login.failed"))?;
+                record(db, &entry(Some(1), "mfa.enabled"))?;
                 db.conn.execute("UPDATE audit_log SET hash = NULL", [])?;
                 db.conn.execute("DELETE FROM audit_heads", [])?;
                 Ok(())

@@ -19,6 +19,8 @@ pub struct User {
     pub mfa_enabled: bool,
     /// Moves on whenever the user's sessions are ended wholesale (see `end_sessions`).
     pub session_epoch: i64,
+    /// The password is one someone else chose; the user has not replaced it yet.
+    pub password_set_by_other: bool,
 }
 
 pub struct NewUser<'a> {
@@ -27,10 +29,13 @@ pub struct NewUser<'a> {
     pub name: &'a str,
     pub role: Role,
     pub password_hash: &'a str,
+    /// Chosen by someone else (generated, or typed by an administrator).
+    pub password_set_by_other: bool,
 }
 
 const COLUMNS: &str = "id, organization_id, email, name, role, is_active, password_hash, \
-                       password_changed_at, created_at, mfa_enabled, session_epoch";
+                       password_changed_at, created_at, mfa_enabled, session_epoch, \
+                       password_set_by_other";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<User> {
     let role: String = row.get(4)?;
@@ -52,21 +57,24 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<User> {
         created_at: row.get(8)?,
         mfa_enabled: row.get(9)?,
         session_epoch: row.get(10)?,
+        password_set_by_other: row.get(11)?,
     })
 }
 
 pub fn create(db: &Db<'_>, user: &NewUser<'_>) -> StoreResult<Id> {
     let at = now();
     db.conn.execute(
-        "INSERT INTO users (organization_id, email, name, role, password_hash, password_changed_at, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        "INSERT INTO users (organization_id, email, name, role, password_hash, password_changed_at,
+                            created_at, password_set_by_other)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
         params![
             user.organization_id,
             user.email.as_str(),
             user.name,
             user.role.as_str(),
             user.password_hash,
-            at
+            at,
+            user.password_set_by_other
         ],
     )
     .map_err(|e| conflict_on_unique(e, "a user with this email already exists"))?;
@@ -101,7 +109,8 @@ pub fn all(db: &Db<'_>) -> StoreResult<Vec<User>> {
 }
 
 /// Replaces the password and keeps the old hash in the history (the last few are refused).
-pub fn set_password(db: &Db<'_>, id: Id, password_hash: &str) -> StoreResult<()> {
+/// `by_other`: an administrator set it, not the user.
+pub fn set_password(db: &Db<'_>, id: Id, password_hash: &str, by_other: bool) -> StoreResult<()> {
     let at = now();
     let changed = db.conn.execute(
         "INSERT INTO password_history (user_id, password_hash, created_at)
@@ -112,8 +121,9 @@ pub fn set_password(db: &Db<'_>, id: Id, password_hash: &str) -> StoreResult<()>
         return Err(StoreError::NotFound);
     }
     db.conn.execute(
-        "UPDATE users SET password_hash = ?2, password_changed_at = ?3 WHERE id = ?1",
-        params![id, password_hash, at],
+        "UPDATE users SET password_hash = ?2, password_changed_at = ?3, password_set_by_other = ?4
+         WHERE id = ?1",
+        params![id, password_hash, at, by_other],
     )?;
     Ok(())
 }
@@ -307,6 +317,7 @@ mod tests {
                 create(
                     tx,
                     &NewUser {
+                        password_set_by_other: false,
                         organization_id: org,
                         email: &email,
                         name: "Ada",
@@ -341,6 +352,7 @@ mod tests {
                 create(
                     tx,
                     &NewUser {
+                        password_set_by_other: false,
                         organization_id: org,
                         email: &email,
                         name: "",

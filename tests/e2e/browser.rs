@@ -168,6 +168,35 @@ impl Browser {
         );
     }
 
+    /// Sends one key (a WebDriver key code, e.g. `"\u{E015}"` for the down arrow) to the
+    /// element, as a user pressing it there would.
+    pub fn press(&self, css: &str, key: &str) {
+        let id = self.element(css);
+        self.call(
+            "POST",
+            &format!("/element/{id}/value"),
+            Some(json!({ "text": key })),
+        );
+    }
+
+    /// Runs `script` asynchronously: it calls `arguments[arguments.length - 1](value)` when done.
+    pub fn run_async(&self, script: &str, args: Value) -> Value {
+        self.call(
+            "POST",
+            "/execute/async",
+            Some(json!({ "script": script, "args": args })),
+        )
+    }
+
+    /// Resizes the window (the viewport narrows with it).
+    pub fn resize(&self, width: u32, height: u32) {
+        self.call(
+            "POST",
+            "/window/rect",
+            Some(json!({ "width": width, "height": height })),
+        );
+    }
+
     pub fn select(&self, css: &str, value: &str) {
         self.element(css);
         self.run(

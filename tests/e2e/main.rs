@@ -2,6 +2,7 @@
 
 mod api_keys;
 mod browser;
+mod console;
 mod foundation;
 mod hardening;
 mod key_lifecycle;

@@ -14,7 +14,8 @@ fn sign_in(browser: &Browser, server: &Server, email: &str, password: &str) {
     browser.fill("#email", email);
     browser.fill("#password", password);
     browser.click("#submit");
-    browser.wait_for(&format!("location.pathname === '{KEYS_PAGE}'"));
+    // The overview; or, for a password someone else chose, the security page first.
+    browser.wait_for("location.pathname === '/' || location.pathname === '/settings/security'");
 }
 
 #[test]
@@ -63,6 +64,7 @@ fn sign_in_then_generate_use_rotate_and_revoke_a_key_shown_once() {
         "a wrong password is reported"
     );
     sign_in(&browser, &s, ADMIN_EMAIL, ADMIN_PASSWORD);
+    browser.open(&s.url(KEYS_PAGE));
 
     // Tokens live in sessionStorage only.
     let storage = browser.run(
@@ -199,7 +201,7 @@ fn mfa_enrolment_then_sign_in_with_a_recovery_code_and_sessions() {
     browser.click("#use-recovery");
     browser.fill("#code", &codes[0]);
     browser.click("#submit");
-    browser.wait_for(&format!("location.pathname === '{KEYS_PAGE}'"));
+    browser.wait_for("location.pathname === '/'");
 
     // The earlier session was ended by signing out: one session is left, this one.
     browser.open(&s.url("/settings/security"));
@@ -217,7 +219,9 @@ fn mfa_enrolment_then_sign_in_with_a_recovery_code_and_sessions() {
     browser.fill("#new-password", "lantern-quartz-93");
     browser.fill("#repeat-password", "lantern-quartz-93");
     browser.click("#password-submit");
-    assert!(browser.text("#message").contains("Password changed"));
+    assert!(browser
+        .text("#password-message")
+        .contains("Password changed"));
     assert_eq!(s.login(ADMIN_EMAIL, ADMIN_PASSWORD).status, 401);
 }
 
@@ -249,12 +253,35 @@ fn administrators_manage_users_and_read_the_audit_log_others_are_told_no() {
     let id = dana["id"].as_i64().unwrap();
     assert_eq!(dana["role"], "viewer");
 
-    browser.select(&format!("select[data-role-of='{id}']"), "analyst");
-    assert!(browser.text("#message").contains("now analyst"));
+    // A key press on the role control changes nothing; Save asks, naming the user and what
+    // the role allows, and only the confirmation changes it.
     let path = format!("/api/v1/users/{id}/");
+    let role_select = format!("select[data-role-of='{id}']");
+    browser.press(&role_select, "\u{E015}");
+    browser.press(&role_select, "\u{E015}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(s.get(&path).bearer(&token).send().json()["role"], "viewer");
+    browser.select(&role_select, "analyst");
+    browser.click(&format!("button[data-save-role='{id}']"));
+    let question = browser.text(&format!("tr[data-user-id='{id}'] [role='alert']"));
+    assert!(
+        question.contains("dana@example.com") && question.contains("analyst"),
+        "{question}"
+    );
+    assert_eq!(s.get(&path).bearer(&token).send().json()["role"], "viewer");
+    browser.click(&format!("button[data-confirm-role='{id}']"));
+    assert!(browser.text("#message").contains("now analyst"));
     assert_eq!(s.get(&path).bearer(&token).send().json()["role"], "analyst");
 
+    // Deactivation asks first, naming the user and what stops working.
     browser.click(&format!("button[data-toggle-active='{id}']"));
+    let question = browser.text(&format!("tr[data-user-id='{id}'] [role='alert']"));
+    assert!(
+        question.contains("dana@example.com") && question.contains("revoked for good"),
+        "{question}"
+    );
+    assert_eq!(s.get(&path).bearer(&token).send().json()["is_active"], true);
+    browser.click(&format!("button[data-confirm-deactivate='{id}']"));
     assert!(browser.text("#message").contains("deactivated"));
     assert_eq!(
         s.get(&path).bearer(&token).send().json()["is_active"],
@@ -267,7 +294,7 @@ fn administrators_manage_users_and_read_the_audit_log_others_are_told_no() {
     // The audit log shows the role change; a filter narrows it to one action.
     browser.open(&s.url("/admin/audit"));
     browser.text("#entries tbody tr td");
-    browser.fill("#action", "user.role_changed");
+    browser.select("#action", "user.role_changed");
     browser.click("#apply");
     browser.wait_for("document.querySelector('#position').textContent.startsWith('1 entry')");
     let actions = browser.run(
@@ -275,20 +302,42 @@ fn administrators_manage_users_and_read_the_audit_log_others_are_told_no() {
         json!([]),
     );
     assert_eq!(actions, json!(["user.role_changed"]));
+    assert_eq!(
+        browser.text("#entries tbody tr td:nth-child(4)"),
+        ADMIN_EMAIL,
+        "users are named by email"
+    );
 
     // Dana, an analyst, sees no admin links and is told the page is not for her.
     browser.click("#logout");
     browser.wait_for("location.pathname === '/login'");
     sign_in(&browser, &s, "dana@example.com", "copper-meadow-17");
+    browser.open(&s.url("/settings"));
+    browser.text("ul.settings-index");
     assert_eq!(
         browser.run(
-            "return document.querySelectorAll('header.nav a[href^=\"/admin\"]').length;",
+            "return document.querySelectorAll('a[href^=\"/admin\"], a[href=\"/settings/organization\"]').length;",
             json!([])
         ),
-        json!(0)
+        json!(0),
+        "no administrators' links anywhere on the page"
     );
-    browser.open(&s.url("/admin/users"));
-    assert!(browser.text("#message").contains("Only administrators"));
+    for page in ["/admin/users", "/admin/audit", "/settings/organization"] {
+        browser.open(&s.url(page));
+        assert!(
+            browser.text("#not-allowed").contains("Only administrators"),
+            "{page}"
+        );
+        assert_eq!(
+            browser.run(
+                "return [document.querySelector('table'), document.querySelector('.pager'), \
+                 document.querySelector('#message').hidden];",
+                json!([])
+            ),
+            json!([null, null, true]),
+            "{page}: a clear page, no empty table, paging or error"
+        );
+    }
 }
 
 #[test]
@@ -406,6 +455,7 @@ fn the_keys_page_shows_the_lifecycle_and_acts_on_it() {
 
     let browser = Browser::start();
     sign_in(&browser, &s, ADMIN_EMAIL, ADMIN_PASSWORD);
+    browser.open(&s.url(KEYS_PAGE));
     // Expiring keys first, under a notice.
     assert!(browser.text("#expiring-list").contains("\"soon\""));
     assert_eq!(

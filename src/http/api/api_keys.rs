@@ -65,6 +65,9 @@ pub(super) struct KeyDto {
     last_used_at: Option<Timestamp>,
     usage_count: i64,
     status: &'static str,
+    revoked_at: Option<Timestamp>,
+    /// The creator's email (the organization view's owner column).
+    owner_email: Option<String>,
     last_used_ip: Option<String>,
     last_used_user_agent: Option<String>,
     allowed_ips: Option<Vec<String>>,
@@ -77,7 +80,38 @@ pub(super) struct KeyDto {
     scope_usage: std::collections::BTreeMap<String, ScopeUse>,
 }
 
-use crate::store::api_keys::ScopeUsage;
+/// What a key's answer shows beyond its row: uses per scope, and its creator's email.
+#[derive(Default)]
+struct Extras {
+    scopes: crate::store::api_keys::ScopeUsage,
+    owners: std::collections::HashMap<Id, String>,
+}
+
+impl Extras {
+    /// A key just made by `user_id`: no uses yet, and its owner as the live state knows them.
+    fn new_key_of(call: &Call<'_>, user_id: Id) -> Extras {
+        let mut extras = Extras::default();
+        if let Some(user) = call.app.auth.live.user(user_id) {
+            extras.owners.insert(user_id, user.email.to_string());
+        }
+        extras
+    }
+}
+
+/// Reads the extras of `keys` in the caller's read transaction.
+fn extras(c: &crate::store::Db<'_>, keys: &[ApiKey]) -> crate::store::StoreResult<Extras> {
+    let ids: Vec<Id> = keys.iter().map(|k| k.id).collect();
+    let mut owners = std::collections::HashMap::new();
+    for key in keys {
+        if let std::collections::hash_map::Entry::Vacant(slot) = owners.entry(key.user_id) {
+            slot.insert(crate::store::users::get(c, key.user_id)?.email);
+        }
+    }
+    Ok(Extras {
+        scopes: api_keys::scope_usage(c, &ids)?,
+        owners,
+    })
+}
 
 impl KeyDto {
     /// `admin`: the viewer is an administrator, who sees `canary`.
@@ -85,11 +119,11 @@ impl KeyDto {
         key: ApiKey,
         secret: Option<String>,
         now: UnixTime,
-        usage: &ScopeUsage,
+        usage: &Extras,
         admin: bool,
     ) -> Self {
         let status = keys::status(&key, now);
-        let used = usage.get(&key.id);
+        let used = usage.scopes.get(&key.id);
         let scope_usage = key
             .scopes
             .as_deref()
@@ -122,6 +156,8 @@ impl KeyDto {
             last_used_at: key.last_used_at.map(Timestamp),
             usage_count: key.usage_count,
             status,
+            revoked_at: key.revoked_at.map(Timestamp),
+            owner_email: usage.owners.get(&key.user_id).cloned(),
             last_used_ip: key.last_used_ip,
             last_used_user_agent: key.last_used_user_agent,
             allowed_ips: key
@@ -241,11 +277,12 @@ pub async fn create(call: Call<'_>) -> Result<Response, ApiError> {
     let spec = validate(request, call.authorized()?.principal())?;
     let admin = call.authorized()?.principal().role.is_admin();
     let created = keys::create(call.app, &call.actor(), spec).await?;
+    let extras = Extras::new_key_of(&call, created.key.user_id);
     Ok(reply::created(&KeyDto::new(
         created.key,
         Some(created.secret),
         now(),
-        &ScopeUsage::new(),
+        &extras,
         admin,
     )))
 }
@@ -285,9 +322,8 @@ pub async fn list(call: Call<'_>) -> Result<Response, ApiError> {
         .store
         .read(move |c| {
             let (count, keys) = api_keys::page(c, organization, user, offset, size)?;
-            let ids: Vec<Id> = keys.iter().map(|k| k.id).collect();
-            let usage = api_keys::scope_usage(c, &ids)?;
-            Ok((count, keys, usage))
+            let extras = extras(c, &keys)?;
+            Ok((count, keys, extras))
         })
         .await?;
     let (now, admin) = (now(), caller.role.is_admin());
@@ -300,11 +336,11 @@ pub async fn list(call: Call<'_>) -> Result<Response, ApiError> {
 
 /// One key as its owner or an administrator sees it, with its scope usage.
 async fn key_view(call: &Call<'_>, auth: &Authorized, key: ApiKey) -> Result<KeyDto, ApiError> {
-    let id = key.id;
+    let one = key.clone();
     let usage = call
         .app
         .store
-        .read(move |c| api_keys::scope_usage(c, &[id]))
+        .read(move |c| extras(c, std::slice::from_ref(&one)))
         .await?;
     let admin = auth.principal().role.is_admin();
     Ok(KeyDto::new(key, None, now(), &usage, admin))
@@ -410,11 +446,12 @@ pub async fn rotate(call: Call<'_>) -> Result<Response, ApiError> {
         return Err(ApiError::Conflict("this key was already rotated".into()));
     }
     let created = keys::rotate(call.app, &call.actor(), &old, overlap).await?;
+    let extras = Extras::new_key_of(&call, created.key.user_id);
     Ok(reply::created(&KeyDto::new(
         created.key,
         Some(created.secret),
         now(),
-        &ScopeUsage::new(),
+        &extras,
         auth.principal().role.is_admin(),
     )))
 }

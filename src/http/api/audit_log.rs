@@ -19,6 +19,8 @@ pub(super) struct AuditDto {
     action: String,
     outcome: String,
     user_id: Option<Id>,
+    /// The acting user's email (`null`: no user, or one since removed).
+    user_email: Option<String>,
     api_key_prefix: Option<String>,
     ip: Option<String>,
     user_agent: Option<String>,
@@ -37,6 +39,7 @@ impl From<audit::Stored> for AuditDto {
             action: e.action,
             outcome: e.outcome,
             user_id: e.user_id,
+            user_email: e.user_email,
             api_key_prefix: e.api_key_prefix,
             ip: e.ip,
             user_agent: e.user_agent,
@@ -59,7 +62,35 @@ fn filters(call: &Call<'_>) -> Result<audit::Filter, ApiError> {
     Ok(audit::Filter {
         action: call.ctx.query_param("action").filter(|a| !a.is_empty()),
         user_id,
+        since: moment(call, "since")?,
+        until: moment(call, "until")?,
     })
+}
+
+/// `?since=` / `?until=`: an RFC 3339 time (`2026-12-01T00:00:00+01:00`) or a day
+/// (`2026-12-01`, from midnight UTC).
+fn moment(call: &Call<'_>, name: &str) -> Result<Option<crate::domain::UnixTime>, ApiError> {
+    let Some(text) = call.ctx.query_param(name).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let rfc3339 =
+        time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339);
+    let day = || {
+        time::Date::parse(
+            &text,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .map(|d| d.midnight().assume_utc())
+    };
+    rfc3339
+        .or_else(|_| day())
+        .map(|t| Some(t.unix_timestamp()))
+        .map_err(|_| {
+            ApiError::field(
+                name,
+                "must be a time like 2026-12-01T00:00:00Z or a day like 2026-12-01",
+            )
+        })
 }
 
 /// GET /api/v1/audit-logs/
@@ -180,7 +211,7 @@ pub async fn verify(call: Call<'_>) -> Result<Response, ApiError> {
 const EXPORT_BATCH: u32 = 500;
 
 const CSV_HEADER: &str =
-    "id,at,action,outcome,user_id,api_key_prefix,ip,user_agent,target_type,target_id,details,hash\n";
+    "id,at,action,outcome,user_id,user_email,api_key_prefix,ip,user_agent,target_type,target_id,details,hash\n";
 
 fn csv_line(e: &AuditDto) -> String {
     let fields = [
@@ -189,6 +220,7 @@ fn csv_line(e: &AuditDto) -> String {
         e.action.clone(),
         e.outcome.clone(),
         e.user_id.map(|v| v.to_string()).unwrap_or_default(),
+        e.user_email.clone().unwrap_or_default(),
         e.api_key_prefix.clone().unwrap_or_default(),
         e.ip.clone().unwrap_or_default(),
         e.user_agent.clone().unwrap_or_default(),

@@ -83,6 +83,9 @@ pub(super) struct LoginResponse {
     access: String,
     refresh: String,
     user: UserDto,
+    /// The password is one someone else chose (generated for the first owner, or set by an
+    /// administrator) and the user has not replaced it: the pages ask for their own.
+    password_change_suggested: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -127,6 +130,7 @@ pub async fn login(call: Call<'_>) -> Result<Response, ApiError> {
         access: done.issued.access,
         refresh: done.issued.refresh.unwrap_or_default(),
         user: UserDto::from_row(call.app, &done.user),
+        password_change_suggested: done.user.password_set_by_other,
     }))
 }
 

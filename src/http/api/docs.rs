@@ -116,7 +116,7 @@ pub fn doc(endpoint: Endpoint) -> Option<Doc> {
     use Endpoint::*;
     let d = Doc::new;
     Some(match endpoint {
-        Root | Page(_) | Asset | SharePage => return None,
+        Home | Page(_) | Asset | SharePage => return None,
         Schema => d(
             "system",
             "This OpenAPI document",
@@ -421,6 +421,12 @@ pub fn doc(endpoint: Endpoint) -> Option<Doc> {
                 "string",
             ),
             ("user_id", "only entries of this user", "integer"),
+            (
+                "since",
+                "only entries at or after this time (RFC 3339, or a day: from midnight UTC)",
+                "string",
+            ),
+            ("until", "only entries before this time", "string"),
         ]),
         AuditVerify => d(
             "audit",
@@ -436,6 +442,8 @@ pub fn doc(endpoint: Endpoint) -> Option<Doc> {
             ("format", "csv or json (default)", "string"),
             ("action", "only entries of this action", "string"),
             ("user_id", "only entries of this user", "integer"),
+            ("since", "only entries at or after this time", "string"),
+            ("until", "only entries before this time", "string"),
         ]),
     })
 }

@@ -33,7 +33,9 @@ use super::router::Params;
 /// Every endpoint of the route table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
-    Root,
+    /// `/`: the overview page for a browser (whose script sends a visitor without a session to
+    /// `/login`), a redirect to `/login` for any other client.
+    Home,
     Schema,
     Healthz,
     Readyz,
@@ -167,7 +169,10 @@ impl Call<'_> {
 pub async fn dispatch(endpoint: Endpoint, call: Call<'_>) -> Result<Response, ApiError> {
     use Endpoint::*;
     match endpoint {
-        Root => Ok(reply::redirect("/login")),
+        Home if super::wants_page(call.ctx) => {
+            super::pages::page(super::pages::Page::App, call.ctx)
+        }
+        Home => Ok(reply::redirect("/login")),
         Schema => Ok(system::schema()),
         Healthz => Ok(system::healthz()),
         Readyz => system::readyz(call.app).await,

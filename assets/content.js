@@ -1,0 +1,337 @@
+// The overview (/) and the pages of the BI content, read-only but for what the caller's role
+// allows: /reports[/id], /dashboards[/id], /goals[/id], /data-sources, /usage, and the Settings
+// area's index pages and /settings/organization. One shell page (app.html); the path decides.
+"use strict";
+
+const main = () => $("#page");
+
+/** Replaces the page's content (the message box stays first). */
+function show(title, ...content) {
+  document.title = `${title} - clariBI`;
+  main().replaceChildren($("#message") || el("div", { class: "message", id: "message", hidden: true }),
+    el("h1", {}, title), ...content.filter((c) => c !== null && c !== undefined && c !== false));
+}
+
+function table(headers, rows, empty) {
+  return el("table", {},
+    el("thead", {}, el("tr", {}, ...headers.map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, ...(rows.length ? rows
+      : [el("tr", {}, el("td", { colspan: headers.length, class: "empty" }, empty))])));
+}
+
+function link(href, text) {
+  return el("a", { href }, text);
+}
+
+function number(value) {
+  return Number(value).toLocaleString(undefined, { maximumFractionDigits: 2 });
+}
+
+/** A list endpoint's count (one row read). */
+async function count(path) {
+  try {
+    return (await api("GET", `${path}?page_size=1`)).count;
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 403) return null;
+    throw e;
+  }
+}
+
+let permissions = [];
+const may = (p) => permissions.includes(p);
+
+/** A part of a page the caller's role does not reach: said plainly, not as an error. */
+function notForYou(what) {
+  return el("section", { class: "card", id: "not-allowed" },
+    el("p", {}, `Your role (${Session.user ? Session.user.role : "?"}) does not include ${what}.`));
+}
+
+async function overview() {
+  const [org, usage, reports, dashboards, goals, sources] = await Promise.all([
+    api("GET", "/api/v1/organization/"),
+    may("usage:read") ? api("GET", "/api/v1/usage/") : null,
+    may("reports:read") ? count("/api/v1/reports/") : null,
+    may("dashboards:read") ? count("/api/v1/dashboards/") : null,
+    may("goals:read") ? count("/api/v1/goals/") : null,
+    may("data_sources:read") ? count("/api/v1/data-sources/") : null,
+  ]);
+  const keys = (await api("GET", "/api/auth/api-keys/?page_size=100")).results;
+  const soon = keys.filter((k) => k.status === "active" && k.expires_at && !k.replaced_by
+    && new Date(k.expires_at) - Date.now() < 14 * 86400 * 1000);
+  const figure = (label, value, href) => el("section", { class: "card" },
+    el("div", { class: "muted" }, label),
+    el("div", { class: "figure" }, value === null ? "—" : number(value)),
+    href && value !== null ? link(href, `See ${label.toLowerCase()}`) : null);
+  const parts = [
+    el("p", { class: "muted", id: "organization-name" }, `Organization: ${org.name}`),
+    el("div", { class: "cards" },
+      figure("Credits used this month", usage ? usage.credits_used : null, "/usage"),
+      figure("Reports", reports, "/reports"),
+      figure("Dashboards", dashboards, "/dashboards"),
+      figure("Goals", goals, "/goals"),
+      figure("Data sources", sources, "/data-sources")),
+    el("section", { class: "card", id: "get-started" },
+      el("h2", {}, "Connect an integration"),
+      el("ol", {},
+        el("li", {}, "Open ", link("/settings", "Settings"), "."),
+        el("li", {}, "Choose ", link("/settings/developer", "Developer"), ", then ", link("/settings/developer/api-keys", "API Keys"), "."),
+        el("li", {}, "Click Generate New Key."),
+        el("li", {}, "Name the key, pick its expiry and scopes."),
+        el("li", {}, "Copy the key: it is shown once."))),
+    el("section", { class: "card", id: "expiring-keys" },
+      el("h2", {}, "Your keys expiring within 14 days"),
+      soon.length
+        ? el("ul", {}, ...soon.map((k) => el("li", {}, `"${k.name}" (${k.prefix}…) expires ${when(k.expires_at)}`)))
+        : el("p", { class: "muted" }, "None.")),
+  ];
+  if (Session.isAdmin()) {
+    const recent = (await api("GET", "/api/v1/audit-logs/?page_size=5")).results;
+    parts.push(el("section", { class: "card", id: "recent-audit" },
+      el("h2", {}, "Recent audit entries"),
+      el("ul", {}, ...recent.map((e) => el("li", {}, `${when(e.at)}: `, el("code", {}, e.action),
+        ` (${e.outcome})${e.user_email ? ` by ${e.user_email}` : ""}`))),
+      link("/admin/audit", "Open the audit log")));
+  }
+  show("Overview", ...parts);
+}
+
+async function reportsList() {
+  if (!may("reports:read")) return show("Reports", notForYou("reports"));
+  const page = await api("GET", "/api/v1/reports/?page_size=100");
+  show("Reports",
+    el("p", { class: "muted" }, `${page.count} report${page.count === 1 ? "" : "s"}, newest first.`),
+    table(["Title", "Status", "Credits", "Created"], page.results.map((r) => el("tr", { "data-report-id": r.id },
+      el("td", {}, link(`/reports/${r.id}`, r.title)),
+      el("td", {}, r.status),
+      el("td", {}, String(r.credits_used)),
+      el("td", {}, when(r.created_at)))), "No reports yet."));
+}
+
+async function reportOne(id) {
+  if (!may("reports:read")) return show("Report", notForYou("reports"));
+  const r = await api("GET", `/api/v1/reports/${id}/`);
+  show(r.title,
+    el("p", {}, link("/reports", "← All reports")),
+    el("section", { class: "card" },
+      el("dl", { class: "details" },
+        el("dt", {}, "Status"), el("dd", {}, r.status),
+        el("dt", {}, "Created"), el("dd", {}, when(r.created_at)),
+        el("dt", {}, "Completed"), el("dd", {}, when(r.completed_at)),
+        el("dt", {}, "Credits"), el("dd", {}, String(r.credits_used)),
+        el("dt", {}, "Prompt"), el("dd", {}, r.prompt || "—"))),
+    el("h2", {}, "Summary"), el("p", { id: "report-summary" }, r.summary),
+    el("h2", {}, "Content"), el("pre", { class: "content", id: "report-content" }, r.content));
+}
+
+function widgetText(w) {
+  const rest = Object.entries(w).filter(([k]) => k !== "type")
+    .map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`);
+  return rest.join(", ");
+}
+
+async function dashboardsList() {
+  if (!may("dashboards:read")) return show("Dashboards", notForYou("dashboards"));
+  const page = await api("GET", "/api/v1/dashboards/?page_size=100");
+  show("Dashboards",
+    table(["Name", "Widgets", "Last refreshed", "Updated"], page.results.map((d) => el("tr", { "data-dashboard-id": d.id },
+      el("td", {}, link(`/dashboards/${d.id}`, d.name), d.description ? el("div", { class: "muted" }, d.description) : null),
+      el("td", {}, String((d.widgets || []).length)),
+      el("td", {}, when(d.last_refreshed_at)),
+      el("td", {}, when(d.updated_at)))), "No dashboards yet."));
+}
+
+async function dashboardOne(id) {
+  if (!may("dashboards:read")) return show("Dashboard", notForYou("dashboards"));
+  const d = await api("GET", `/api/v1/dashboards/${id}/`);
+  const refreshed = el("span", { id: "last-refreshed" }, when(d.last_refreshed_at));
+  const refresh = may("dashboards:refresh")
+    ? el("button", { id: "refresh", onclick: (e) => act(e.target, async () => {
+      const fresh = await api("POST", `/api/v1/dashboards/${id}/refresh/`);
+      refreshed.textContent = when(fresh.last_refreshed_at);
+      say("Dashboard refreshed; the refresh was charged to this month's credits.", "ok");
+    }) }, "Refresh")
+    : el("p", { class: "muted" }, "Your role cannot refresh dashboards.");
+  show(d.name,
+    el("p", {}, link("/dashboards", "← All dashboards")),
+    d.description ? el("p", {}, d.description) : null,
+    el("p", {}, "Last refreshed: ", refreshed),
+    el("div", { class: "actions" }, refresh),
+    el("h2", {}, "Widgets"),
+    table(["Type", "Settings"], (d.widgets || []).map((w) => el("tr", {},
+      el("td", {}, el("code", {}, String(w.type))),
+      el("td", {}, widgetText(w)))), "This dashboard has no widgets."));
+}
+
+function progressBar(percent) {
+  const clamped = Math.max(0, Math.min(100, percent));
+  return el("div", { class: "progress", role: "progressbar", "aria-valuenow": String(clamped),
+    "aria-valuemin": "0", "aria-valuemax": "100", "aria-label": "Progress" },
+  el("span", { style: null, "data-width": String(clamped) }));
+}
+
+/** Widths are set from script (the pages' policy allows no inline style attribute). */
+function sizeBars() {
+  for (const bar of document.querySelectorAll(".progress span[data-width]")) {
+    bar.style.width = `${bar.dataset.width}%`;
+  }
+}
+
+async function goalsList() {
+  if (!may("goals:read")) return show("Goals", notForYou("goals"));
+  const page = await api("GET", "/api/v1/goals/?page_size=100");
+  show("Goals",
+    table(["Goal", "Progress", "Target", "Due"], page.results.map((g) => {
+      const percent = g.target_value ? (100 * g.current_value) / g.target_value : 100;
+      return el("tr", { "data-goal-id": g.id },
+        el("td", {}, link(`/goals/${g.id}`, g.name)),
+        el("td", {}, progressBar(percent), `${number(g.current_value)} ${g.unit}`),
+        el("td", {}, `${number(g.target_value)} ${g.unit}`),
+        el("td", {}, g.due_date || "—"));
+    }), "No goals yet."));
+  sizeBars();
+}
+
+async function goalOne(id) {
+  if (!may("goals:read")) return show("Goal", notForYou("goals"));
+  const [g, p] = await Promise.all([
+    api("GET", `/api/v1/goals/${id}/`),
+    api("GET", `/api/v1/goals/${id}/progress/`),
+  ]);
+  show(g.name,
+    el("p", {}, link("/goals", "← All goals")),
+    g.description ? el("p", {}, g.description) : null,
+    el("section", { class: "card" },
+      el("p", { id: "goal-percent" }, `${number(p.percent)} % of ${number(g.target_value)} ${g.unit}`),
+      progressBar(p.percent),
+      el("p", { class: "muted" }, `${p.milestones_reached} of ${p.milestones_total} milestones reached; due ${g.due_date || "—"}.`)),
+    el("h2", {}, "Milestones"),
+    table(["Milestone", "Target", "Reached"], g.milestones.map((m) => el("tr", {},
+      el("td", {}, m.name), el("td", {}, `${number(m.target_value)} ${g.unit}`),
+      el("td", {}, m.reached_at ? when(m.reached_at) : "not yet"))), "No milestones."),
+    el("h2", {}, "Progress recorded"),
+    table(["When", "Value"], p.history.map((h) => el("tr", {},
+      el("td", {}, when(h.at)), el("td", {}, `${number(h.value)} ${g.unit}`))), "Nothing recorded yet."));
+  sizeBars();
+}
+
+async function dataSources() {
+  if (!may("data_sources:read")) return show("Data sources", notForYou("data sources"));
+  const page = await api("GET", "/api/v1/data-sources/?page_size=100");
+  show("Data sources",
+    table(["Name", "Type", "Status", "Added"], page.results.map((d) => el("tr", { "data-source-id": d.id },
+      el("td", {}, d.name), el("td", {}, d.source_type), el("td", {}, d.status), el("td", {}, when(d.created_at)))),
+    "No data sources yet."));
+}
+
+async function usage() {
+  if (!may("usage:read")) return show("Usage", notForYou("the credit usage"));
+  const u = await api("GET", "/api/v1/usage/");
+  const percent = u.credits_included ? (100 * u.credits_used) / u.credits_included : 0;
+  show("Usage",
+    el("section", { class: "card" },
+      el("p", { id: "credits" }, `${number(u.credits_used)} of ${number(u.credits_included)} credits used from ${when(u.period_start)} to ${when(u.period_end)}; ${number(u.credits_remaining)} left.`),
+      progressBar(percent)),
+    table(["Spent on", "Credits"], [
+      el("tr", {}, el("td", {}, "Report generation"), el("td", {}, number(u.by_kind.report_generation))),
+      el("tr", {}, el("td", {}, "Dashboard refreshes"), el("td", {}, number(u.by_kind.dashboard_refresh))),
+    ], ""));
+  sizeBars();
+}
+
+function settingsIndex(developer) {
+  const list = developer
+    ? [["/settings/developer/api-keys", "API Keys", "keys for integrations: generate, rotate, revoke"]]
+    : [["/settings/developer", "Developer", "API keys for integrations"],
+      ["/settings/security", "Security", "two-factor authentication, password, sessions"],
+      ...(Session.isAdmin() ? [
+        ["/admin/users", "Users", "people, roles, deactivation"],
+        ["/admin/audit", "Audit log", "who did what, and when"],
+        ["/settings/organization", "Organization", "name and ownership"],
+      ] : [])];
+  show(developer ? "Developer" : "Settings",
+    el("ul", { class: "settings-index" }, ...list.map(([href, label, what]) =>
+      el("li", {}, link(href, label), el("span", { class: "muted" }, `: ${what}`)))));
+}
+
+async function organization() {
+  if (adminOnly("Organization")) return;
+  const org = await api("GET", "/api/v1/organization/");
+  const rename = el("form", { class: "card", id: "rename", novalidate: true },
+    el("h2", {}, "Name"),
+    el("label", { for: "org-name" }, "Organization name"),
+    el("input", { type: "text", id: "org-name", "data-field": "name", maxlength: 100, value: org.name }),
+    el("div", { class: "message", hidden: true, id: "rename-message", role: "status" }),
+    el("div", { class: "actions" }, el("button", { type: "submit", id: "rename-submit" }, "Rename")));
+  rename.addEventListener("submit", (event) => {
+    event.preventDefault();
+    act($("#rename-submit"), async () => {
+      const renamed = await api("PATCH", "/api/v1/organization/", { name: $("#org-name").value.trim() });
+      say(`The organization is now called "${renamed.name}".`, "ok", $("#rename-message"));
+    }, $("#rename-message"));
+  });
+  const parts = [el("p", { class: "muted" }, `Created ${when(org.created_at)}.`), rename];
+  if (Session.user && Session.user.role === "owner") {
+    const admins = (await allPages("/api/v1/users/")).filter((u) => u.role === "administrator" && u.is_active);
+    const transfer = el("form", { class: "card", id: "transfer", novalidate: true },
+      el("h2", {}, "Transfer ownership"),
+      el("p", { class: "muted" }, "The new owner must be an administrator. You become an administrator; only the owner can transfer ownership again."),
+      el("label", { for: "new-owner" }, "New owner"),
+      el("select", { id: "new-owner", "data-field": "user_id" },
+        ...(admins.length ? admins.map((u) => el("option", { value: u.id }, u.email))
+          : [el("option", { value: "" }, "No administrator to choose")])),
+      el("label", { for: "transfer-password" }, "Your password"),
+      el("input", { type: "password", id: "transfer-password", "data-field": "password", autocomplete: "current-password" }),
+      el("div", { class: "message", hidden: true, id: "transfer-message", role: "status" }),
+      el("div", { class: "actions", id: "transfer-actions" },
+        el("button", { type: "submit", class: "danger", id: "transfer-submit", disabled: !admins.length }, "Transfer ownership")));
+    transfer.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const who = $("#new-owner").selectedOptions[0];
+      if (!who || !who.value) return;
+      const actions = $("#transfer-actions");
+      const original = [...actions.childNodes];
+      confirmIn(actions, `Make ${who.textContent} the owner of ${org.name}? You become an administrator and cannot undo this yourself.`,
+        "Yes, transfer", { id: "transfer-confirm" }, async () => {
+          try {
+            await api("POST", "/api/v1/organization/transfer-ownership/",
+              { user_id: Number(who.value), password: $("#transfer-password").value });
+          } catch (e) {
+            actions.replaceChildren(...original);
+            throw e;
+          }
+          await refreshUser();
+          actions.replaceChildren();
+          say(`${who.textContent} is now the owner.`, "ok", $("#transfer-message"));
+        }, () => actions.replaceChildren(...original));
+    });
+    parts.push(transfer);
+  }
+  show("Organization", ...parts);
+}
+
+const ROUTES = [
+  [/^\/$/, overview],
+  [/^\/reports$/, reportsList],
+  [/^\/reports\/(\d+)$/, reportOne],
+  [/^\/dashboards$/, dashboardsList],
+  [/^\/dashboards\/(\d+)$/, dashboardOne],
+  [/^\/goals$/, goalsList],
+  [/^\/goals\/(\d+)$/, goalOne],
+  [/^\/data-sources$/, dataSources],
+  [/^\/usage$/, usage],
+  [/^\/settings$/, () => settingsIndex(false)],
+  [/^\/settings\/developer$/, () => settingsIndex(true)],
+  [/^\/settings\/organization$/, organization],
+];
+
+if (requireSession()) {
+  const path = location.pathname.replace(/\/$/, "") || "/";
+  const route = ROUTES.find(([pattern]) => pattern.test(path));
+  act(null, async () => {
+    await refreshUser();
+    permissions = (await api("GET", "/api/v1/auth/verify/")).permissions;
+    if (!route) return show("Page not found", el("p", {}, "There is no page here. ", link("/", "Go to the overview"), "."));
+    const [pattern, render] = route;
+    await render(...path.match(pattern).slice(1));
+  }).finally(() => { const l = $("#loading"); if (l) l.remove(); });
+}

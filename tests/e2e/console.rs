@@ -1,0 +1,487 @@
+//! The admin console as a product (issue: admin console): the Settings area, the overview and
+//! the BI content pages, errors next to their fields, the audit log's filters and exports, the
+//! first owner's password, narrow screens, and axe-core on every page. Headless Chromium against
+//! the real binary, as in `web.rs`.
+
+use serde_json::{json, Value};
+
+use crate::browser::Browser;
+use crate::support::{server, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
+
+const KEYS_PAGE: &str = "/settings/developer/api-keys";
+
+fn sign_in(browser: &Browser, s: &Server, email: &str, password: &str) {
+    browser.open(&s.url("/login"));
+    browser.fill("#email", email);
+    browser.fill("#password", password);
+    browser.click("#submit");
+    browser.wait_for("location.pathname === '/' || location.pathname === '/settings/security'");
+}
+
+fn click_link(browser: &Browser, text: &str) {
+    let clicked = browser.run(
+        "const a = [...document.querySelectorAll('a')].find(a => a.textContent.trim() === arguments[0] && a.offsetParent !== null); \
+         if (a) { a.click(); return a.getAttribute('href'); } return null;",
+        json!([text]),
+    );
+    assert!(clicked.is_string(), "no visible link {text:?}");
+    let href = clicked.as_str().unwrap().to_string();
+    browser.wait_for(&format!("location.pathname === '{href}'"));
+}
+
+/// Fills the owner's organization with the demo content (data sources, reports, dashboards, a goal).
+fn seed(s: &Server) {
+    let out = s.cli(
+        &[
+            "demo",
+            "seed",
+            "--org",
+            "Default Organization",
+            "--reports",
+            "3",
+        ],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_seed_steps_are_followed_from_the_overview_by_clicking() {
+    let s = Server::start();
+    let browser = Browser::start();
+    sign_in(&browser, &s, ADMIN_EMAIL, ADMIN_PASSWORD);
+    assert!(browser
+        .text("#organization-name")
+        .contains("Default Organization"));
+    // 1. Settings, 2. Developer, 3. API Keys, as the seed's instructions say.
+    click_link(&browser, "Settings");
+    click_link(&browser, "Developer");
+    click_link(&browser, "API Keys");
+    // 4. Generate New Key, named, with an expiry and a scope.
+    browser.click("#generate");
+    browser.fill("#name", "Nightly ETL");
+    browser.select("#expiry", "90");
+    browser.click("input.scope[value='reports:read']");
+    browser.click("#create-submit");
+    // 5. Copy it (shown once).
+    let key = browser.text("#new-key-value");
+    browser.click("#copy");
+    browser.wait_for("document.querySelector('#copy').textContent !== 'Copy'");
+    assert_eq!(s.get("/api/v1/reports/").bearer(&key).send().status, 200);
+    // The Settings area names where one is.
+    assert_eq!(
+        browser.run(
+            "return document.querySelector('nav.subnav a.current').textContent;",
+            json!([])
+        ),
+        json!("Developer › API keys")
+    );
+}
+
+#[test]
+fn a_wrong_current_password_is_shown_next_to_its_field_and_in_view() {
+    let s = Server::start();
+    let browser = Browser::start();
+    sign_in(&browser, &s, ADMIN_EMAIL, ADMIN_PASSWORD);
+    browser.open(&s.url("/settings/security"));
+    browser.fill("#current-password", "not-my-password-1");
+    browser.fill("#new-password", "lantern-quartz-93");
+    browser.fill("#repeat-password", "lantern-quartz-93");
+    browser.click("#password-submit");
+    browser.wait_for("document.querySelector('#current-password + .field-error') !== null");
+    let state = browser.run(
+        "const f = document.querySelector('#current-password'); const e = f.nextElementSibling; \
+         const r = e.getBoundingClientRect(); \
+         return [e.textContent, e.getAttribute('role'), f.getAttribute('aria-invalid'), \
+                 f.getAttribute('aria-describedby') === e.id, r.top >= 0 && r.bottom <= innerHeight];",
+        json!([]),
+    );
+    assert_eq!(state[0], json!("Current password is wrong"), "{state}");
+    assert_eq!(state[1], json!("alert"));
+    assert_eq!(state[2], json!("true"));
+    assert_eq!(state[3], json!(true));
+    assert_eq!(state[4], json!(true), "scrolled into view");
+    // Two different new passwords: said at the repeat field, nothing sent.
+    browser.fill("#current-password", ADMIN_PASSWORD);
+    browser.fill("#repeat-password", "lantern-quartz-94");
+    browser.click("#password-submit");
+    assert!(browser
+        .text("#repeat-password + .field-error")
+        .contains("differs"));
+    assert_eq!(
+        browser.run(
+            "return document.querySelector('#current-password + .field-error');",
+            json!([])
+        ),
+        Value::Null,
+        "the earlier error is gone"
+    );
+    assert_eq!(s.login(ADMIN_EMAIL, ADMIN_PASSWORD).status, 200);
+}
+
+#[test]
+fn audit_filters_name_people_and_exports_hold_only_the_filtered_entries() {
+    let s = Server::start();
+    let token = s.owner_token();
+    s.create_user("ana@example.com", "analyst", "quiet-harbor-77");
+    for _ in 0..3 {
+        assert_eq!(s.login("ana@example.com", "wrong-password-9").status, 401);
+    }
+    let browser = Browser::start();
+    sign_in(&browser, &s, ADMIN_EMAIL, ADMIN_PASSWORD);
+    browser.open(&s.url("/admin/audit"));
+    browser.text("#entries tbody tr td");
+    let actions = browser.run(
+        "return [...document.querySelectorAll('#action option')].map(o => o.value).filter(Boolean);",
+        json!([]),
+    );
+    assert!(actions.as_array().unwrap().len() >= 30, "{actions}");
+    assert!(!actions
+        .as_array()
+        .unwrap()
+        .contains(&json!("login.failure")));
+    let ana = browser.run(
+        "return [...document.querySelectorAll('#user option')].find(o => o.textContent === 'ana@example.com').value;",
+        json!([]),
+    );
+    browser.select("#action", "login.failed");
+    browser.select("#user", ana.as_str().unwrap());
+    let today = browser.run("return day(new Date());", json!([]));
+    browser.run(
+        "document.querySelector('#since').value = arguments[0]; document.querySelector('#until').value = arguments[0];",
+        json!([today]),
+    );
+    browser.click("#apply");
+    browser.wait_for("document.querySelector('#position').textContent.startsWith('3 entries')");
+    assert_eq!(
+        browser.text("#entries tbody tr td:nth-child(4)"),
+        "ana@example.com"
+    );
+    // Details are readable terms, not raw JSON.
+    assert!(
+        browser.run(
+            "return document.querySelector('#entries dl.details') !== null;",
+            json!([])
+        ) == json!(true)
+    );
+
+    // The export the page asks for carries the filters: fetched as the page fetched it.
+    browser.run(
+        "window.asked = []; const f = window.fetch; window.fetch = (url, o) => { asked.push(String(url)); return f(url, o); };",
+        json!([]),
+    );
+    browser.click("#export-json");
+    let asked = browser.wait_for("window.asked.find(u => u.includes('/export/'))");
+    let url = asked.as_str().unwrap();
+    for part in [
+        "action=login.failed",
+        "user_id=",
+        "since=",
+        "until=",
+        "format=json",
+    ] {
+        assert!(url.contains(part), "{url}");
+    }
+    let exported = s.get(url).bearer(&token).send().json();
+    let entries = exported.as_array().unwrap();
+    assert_eq!(entries.len(), 3, "{exported}");
+    assert!(entries
+        .iter()
+        .all(|e| e["action"] == "login.failed" && e["user_email"] == "ana@example.com"));
+    // A day range long past holds none of them; a bad day is a clear 400.
+    let none = s
+        .get("/api/v1/audit-logs/export/?format=json&action=login.failed&since=2020-01-01&until=2020-01-02")
+        .bearer(&token)
+        .send()
+        .json();
+    assert_eq!(none.as_array().unwrap().len(), 0, "{none}");
+    let bad = s
+        .get("/api/v1/audit-logs/?since=yesterday")
+        .bearer(&token)
+        .send();
+    assert_eq!(bad.status, 400);
+    assert!(bad.json()["errors"]["since"].is_array());
+}
+
+#[test]
+fn unknown_pages_are_a_friendly_page_and_the_api_keeps_its_json() {
+    let s = Server::start();
+    let page = s
+        .get("/settings/nowhere")
+        .header("Accept", "text/html,application/xhtml+xml")
+        .send();
+    assert_eq!(page.status, 404);
+    assert!(page
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(page.body.contains("Page not found"));
+    assert!(page
+        .header("content-security-policy")
+        .unwrap()
+        .contains("script-src 'self'"));
+    let api = s
+        .get("/api/v1/nowhere/")
+        .header("Accept", "text/html")
+        .send();
+    assert_eq!(api.status, 404);
+    assert_eq!(api.error_code(), "not_found");
+    let plain = s.get("/settings/nowhere").send();
+    assert_eq!(plain.status, 404);
+    assert_eq!(
+        plain.error_code(),
+        "not_found",
+        "non-browsers get the JSON answer"
+    );
+    let browser = Browser::start();
+    browser.open(&s.url("/definitely/not/here"));
+    assert_eq!(browser.text("h1"), "Page not found");
+}
+
+#[test]
+fn the_bi_pages_show_the_content_as_the_role_allows() {
+    let s = Server::start();
+    seed(&s);
+    s.create_user("vic@example.com", "viewer", "velvet-river-58");
+    let browser = Browser::start();
+    sign_in(&browser, &s, ADMIN_EMAIL, ADMIN_PASSWORD);
+    // Overview: counts, credits, the keys about to expire, recent audit entries.
+    browser.wait_for("document.querySelector('#recent-audit li') !== null");
+    let figures = browser.run(
+        "return [...document.querySelectorAll('.cards .figure')].map(f => f.textContent);",
+        json!([]),
+    );
+    assert_eq!(
+        figures.as_array().unwrap()[1..],
+        [json!("3"), json!("2"), json!("1"), json!("3")],
+        "reports, dashboards, goals, data sources: {figures}"
+    );
+
+    click_link(&browser, "Reports");
+    let first = browser.text("#page table tbody a");
+    browser.click("#page table tbody a");
+    browser.wait_for("/^\\/reports\\/\\d+$/.test(location.pathname)");
+    browser.wait_for("document.querySelector('#report-content') !== null");
+    assert_eq!(browser.text("h1"), first);
+    assert!(!browser.text("#report-content").is_empty());
+
+    click_link(&browser, "Dashboards");
+    browser.click("#page table tbody a");
+    browser.wait_for("/^\\/dashboards\\/\\d+$/.test(location.pathname)");
+    assert!(browser.text("#page table tbody").contains("chart"));
+    browser.click("#refresh");
+    browser.wait_for("document.querySelector('#last-refreshed').textContent !== '—'");
+
+    click_link(&browser, "Goals");
+    browser.click("#page table tbody a");
+    browser.wait_for("/^\\/goals\\/\\d+$/.test(location.pathname)");
+    assert!(browser.text("#goal-percent").contains("%"));
+
+    click_link(&browser, "Data sources");
+    assert!(browser
+        .text("#page table tbody")
+        .contains("Sales warehouse"));
+    click_link(&browser, "Usage");
+    assert!(browser.text("#credits").contains("credits used"));
+
+    // A viewer reads, and is told plainly what the role does not allow.
+    browser.click("#logout");
+    browser.wait_for("location.pathname === '/login'");
+    sign_in(&browser, &s, "vic@example.com", "velvet-river-58");
+    browser.open(&s.url("/dashboards"));
+    browser.click("#page table tbody a");
+    browser.wait_for("/^\\/dashboards\\/\\d+$/.test(location.pathname)");
+    assert!(browser.text("#page p.muted").contains("cannot refresh"));
+    assert_eq!(
+        browser.run("return document.querySelector('#refresh');", json!([])),
+        Value::Null,
+        "no refresh button for a viewer"
+    );
+}
+
+#[test]
+fn the_owner_renames_the_organization_and_transfers_ownership_after_a_confirmation() {
+    let s = Server::start();
+    s.create_user("ada@example.com", "administrator", "amber-falcon-19");
+    let browser = Browser::start();
+    sign_in(&browser, &s, ADMIN_EMAIL, ADMIN_PASSWORD);
+    browser.open(&s.url("/settings/organization"));
+    browser.fill("#org-name", "");
+    browser.click("#rename-submit");
+    assert!(browser
+        .text("#org-name + .field-error")
+        .contains("Organization name"));
+    browser.fill("#org-name", "Acme Analytics");
+    browser.click("#rename-submit");
+    assert!(browser.text("#rename-message").contains("Acme Analytics"));
+    let token = s.owner_token();
+    assert_eq!(
+        s.get("/api/v1/organization/").bearer(&token).send().json()["name"],
+        "Acme Analytics"
+    );
+
+    browser.fill("#transfer-password", ADMIN_PASSWORD);
+    browser.click("#transfer-submit");
+    assert!(browser
+        .text("#transfer-actions [role='alert']")
+        .contains("ada@example.com"));
+    assert_eq!(
+        s.get("/api/auth/me/").bearer(&token).send().json()["role"],
+        "owner",
+        "nothing happens before the confirmation"
+    );
+    browser.click("#transfer-confirm");
+    assert!(browser
+        .text("#transfer-message")
+        .contains("is now the owner"));
+    let ada = s.login("ada@example.com", "amber-falcon-19").json();
+    assert_eq!(ada["user"]["role"], "owner");
+}
+
+#[test]
+fn the_first_owner_is_asked_to_change_the_generated_password() {
+    let s = server().without_bootstrap().start();
+    let password = std::fs::read_to_string(s.data_dir().join("initial-admin-password")).unwrap();
+    let browser = Browser::start();
+    sign_in(&browser, &s, "admin@localhost", password.trim());
+    browser.wait_for("location.pathname === '/settings/security'");
+    assert!(browser.text("#first-password").contains("Choose your own"));
+    browser.fill("#current-password", password.trim());
+    browser.fill("#new-password", "granite-otter-66");
+    browser.fill("#repeat-password", "granite-otter-66");
+    browser.click("#password-submit");
+    assert!(browser
+        .text("#password-message")
+        .contains("Password changed"));
+    browser.wait_for("document.querySelector('#first-password').hidden");
+    // Asked once: signing in with the own password goes to the overview.
+    let again = s.login("admin@localhost", "granite-otter-66").json();
+    assert_eq!(again["password_change_suggested"], false);
+}
+
+/// Every page the console has, for the owner of a seeded organization.
+const PAGES: &[&str] = &[
+    "/",
+    "/reports",
+    "/reports/1",
+    "/dashboards",
+    "/dashboards/1",
+    "/goals",
+    "/goals/1",
+    "/data-sources",
+    "/usage",
+    "/settings",
+    "/settings/developer",
+    KEYS_PAGE,
+    "/settings/security",
+    "/admin/users",
+    "/admin/audit",
+    "/settings/organization",
+    "/docs/api",
+];
+
+/// The page's serious and critical axe-core violations, as "rule: nodes" lines.
+fn axe(browser: &Browser, source: &str) -> Vec<String> {
+    browser.run(&format!("{source}\n;return typeof axe;"), json!([]));
+    let found = browser.run_async(
+        "const done = arguments[arguments.length - 1]; \
+         axe.run(document, { resultTypes: ['violations'] }).then(r => done(r.violations \
+           .filter(v => v.impact === 'serious' || v.impact === 'critical') \
+           .map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', ')))) \
+           .catch(e => done(['axe failed: ' + e]));",
+        json!([]),
+    );
+    serde_json::from_value(found.clone()).unwrap_or_else(|_| panic!("axe-core answered {found}"))
+}
+
+#[test]
+fn every_page_passes_axe_core_and_works_from_390_pixels() {
+    let path = std::env::var("CLARIBI_TEST_AXE").unwrap_or_default();
+    let source = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!("axe-core is missing ({path:?}): run scripts/test, which fetches it from the npm registry")
+    });
+    let s = Server::start();
+    seed(&s);
+    let shots = std::env::var("CLARIBI_SCREENSHOTS").ok();
+    let browser = Browser::start();
+    browser.open(&s.url("/login"));
+    browser.text("#submit");
+    let mut problems = Vec::new();
+    problems.extend(
+        axe(&browser, &source)
+            .into_iter()
+            .map(|v| format!("/login {v}")),
+    );
+    // The check itself works: an image without a text alternative is a critical violation.
+    browser.run("document.body.append(Object.assign(document.createElement('img'), {src: '/x.png', id: 'bad'}));", json!([]));
+    let seen = axe(&browser, &source);
+    assert!(seen.iter().any(|v| v.starts_with("image-alt")), "{seen:?}");
+    sign_in(&browser, &s, ADMIN_EMAIL, ADMIN_PASSWORD);
+    for width in [1280, 390] {
+        browser.resize(width, 900);
+        for page in PAGES {
+            browser.open(&s.url(page));
+            browser.wait_for("document.querySelector('h1') && !document.querySelector('#loading')");
+            browser.wait_for("document.readyState === 'complete'");
+            std::thread::sleep(std::time::Duration::from_millis(150));
+            if width == 1280 {
+                problems.extend(
+                    axe(&browser, &source)
+                        .into_iter()
+                        .map(|v| format!("{page} {v}")),
+                );
+            }
+            // Nothing wider than the window but tables (which scroll), and Sign out in reach.
+            let layout = browser.run(
+                "const b = document.querySelector('#logout').getBoundingClientRect(); \
+                 const wide = [...document.querySelectorAll('body *')].filter(e => !e.closest('table') \
+                   && e.getBoundingClientRect().right > innerWidth + 1).map(e => e.tagName + '.' + e.className); \
+                 return [b.right <= innerWidth && b.bottom > 0, wide.slice(0, 5)];",
+                json!([]),
+            );
+            assert_eq!(
+                layout[0],
+                json!(true),
+                "{page} at {width}: Sign out out of reach"
+            );
+            // (The API reference names JSON's null in its schemas.)
+            if *page != "/docs/api" {
+                assert_eq!(
+                    browser.run(
+                        "return /\\b(null|undefined|NaN)\\b/.test(document.querySelector('main').textContent);",
+                        json!([])
+                    ),
+                    json!(false),
+                    "{page}: a missing value shows as text"
+                );
+            }
+            assert_eq!(
+                layout[1],
+                json!([]),
+                "{page} at {width}: wider than the window"
+            );
+            if let Some(dir) = &shots {
+                let name = page.trim_matches('/').replace('/', "-");
+                let name = if name.is_empty() {
+                    "overview".into()
+                } else {
+                    name
+                };
+                browser.screenshot(&std::path::Path::new(dir).join(format!("{name}-{width}.png")));
+            }
+        }
+    }
+    browser.resize(1280, 900);
+    browser.open(&s.url("/no/such/page"));
+    browser.text("h1");
+    problems.extend(
+        axe(&browser, &source)
+            .into_iter()
+            .map(|v| format!("404 {v}")),
+    );
+    assert!(problems.is_empty(), "axe-core: {problems:#?}");
+}
