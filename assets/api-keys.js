@@ -187,8 +187,9 @@ function actions(key) {
         el("button", { class: "secondary", onclick: back }, "Cancel")),
     );
   };
-  // A key is rotated once; a canary key is never used, so never rotated.
-  const rotatable = !key.replaced_by && !key.canary;
+  // A key is rotated once, by its creator; a canary key is never used, so never rotated.
+  const own = !key.owner_email || (Session.user && key.owner_email === Session.user.email);
+  const rotatable = own && !key.replaced_by && !key.canary;
   const buttons = () => [
     el("button", { class: "secondary", "data-edit": key.id, onclick: edit }, "Edit"),
     " ",
@@ -222,12 +223,19 @@ function row(key, all) {
   );
 }
 
+let loads = 0;
+
 async function load() {
+  // Answers may arrive out of order: only the latest request draws.
+  const mine = ++loads;
   const everyone = $("#all-keys").checked;
-  const page = await api("GET", `/api/auth/api-keys/?page_size=100${everyone ? "&all=true" : ""}`);
-  for (const th of document.querySelectorAll(".owner-column")) th.hidden = !everyone;
   const wanted = $("#status-filter").value;
-  if (wanted) page.results = page.results.filter((k) => k.status === wanted);
+  const query = new URLSearchParams({ page_size: "100" });
+  if (everyone) query.set("all", "true");
+  if (wanted) query.set("status", wanted);
+  const page = await api("GET", `/api/auth/api-keys/?${query}`);
+  if (mine !== loads) return;
+  for (const th of document.querySelectorAll(".owner-column")) th.hidden = !everyone;
   // Keys about to expire first (soonest first), then the rest as listed (newest first).
   const soon = page.results.filter(expiresSoon)
     .sort((a, b) => new Date(a.expires_at) - new Date(b.expires_at));
@@ -265,11 +273,27 @@ async function create(event) {
   body.expires_in_days = expiry === "never" ? null : Number(expiry);
   body.allowed_ips = parseRanges($("#allowed-ips").value);
   if (Session.isAdmin() && $("#canary").checked) body.canary = true;
+  clearFieldErrors($("#create"));
+  const missing = [];
+  if (!body.name) missing.push(["#name", "is required: give the key a name"]);
   if (!$("#full-access").checked) {
     body.scopes = [...document.querySelectorAll("input.scope:checked")].map((c) => c.value);
-    if (!body.scopes.length) return say("Choose at least one scope, or full access.", "error", box);
+    if (!body.scopes.length) missing.push(["#scopes", "Choose at least one scope, or full access"]);
   }
-  if (!body.name) return say("Give the key a name.", "error", box);
+  if (missing.length) {
+    for (const [selector, text] of missing) {
+      const field = $(selector);
+      if (selector === "#scopes") {
+        field.setAttribute("aria-invalid", "true");
+        field.after(el("div", { class: "field-error", role: "alert", id: "scopes-error" }, text));
+      } else {
+        markField(field, text);
+      }
+    }
+    say(missing.map(([, t]) => t).length > 1 ? "Please correct the fields marked below." : "Please correct the field marked below.", "error", box);
+    $(missing[0][0]).scrollIntoView({ block: "center" });
+    return;
+  }
   await act($("#create-submit"), async () => {
     const key = await api("POST", "/api/auth/api-keys/", body);
     $("#create").reset();
@@ -320,7 +344,12 @@ if (requireSession()) {
   $("#create").addEventListener("submit", create);
   $("#full-access").addEventListener("change", toggleFullAccess);
   // A stale "choose a scope" goes once one is chosen.
-  $("#scopes").addEventListener("change", () => say("", "ok", $("#create-message")));
+  $("#scopes").addEventListener("change", () => {
+    say("", "ok", $("#create-message"));
+    const note = $("#scopes-error");
+    if (note) note.remove();
+    $("#scopes").removeAttribute("aria-invalid");
+  });
   $("#copy").addEventListener("click", copyKey);
   $("#dismiss").addEventListener("click", dismissKey);
   $("#all-keys").addEventListener("change", () => act(null, load));

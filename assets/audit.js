@@ -15,6 +15,8 @@ const ACTIONS = [
 ];
 
 let page = 1;
+/** The filters last applied (paging and exports use these, not half-edited inputs). */
+let applied = new URLSearchParams();
 
 /** The filters as the API's query: days are local days, sent as times with their offset. */
 function filters() {
@@ -37,12 +39,12 @@ function details(e) {
   if (!entries.length) return "";
   return el("dl", { class: "details" }, ...entries.flatMap(([k, v]) => [
     el("dt", {}, k.replaceAll("_", " ")),
-    el("dd", {}, v === null ? "—" : typeof v === "object" ? JSON.stringify(v) : String(v)),
+    el("dd", {}, v === null || v === undefined ? "—" : typeof v === "object" ? JSON.stringify(v) : String(v)),
   ]));
 }
 
 async function load() {
-  const q = filters();
+  const q = new URLSearchParams(applied);
   q.set("page", String(page));
   q.set("page_size", "50");
   const answer = await api("GET", `/api/v1/audit-logs/?${q}`);
@@ -65,7 +67,7 @@ async function load() {
 
 async function exportAs(format, button) {
   await act(button, async () => {
-    const q = filters();
+    const q = new URLSearchParams(applied);
     q.set("format", format);
     const response = await apiRaw(`/api/v1/audit-logs/export/?${q}`);
     const url = URL.createObjectURL(await response.blob());
@@ -88,10 +90,19 @@ if (requireSession()) {
   $("#filters").addEventListener("submit", (event) => {
     event.preventDefault();
     page = 1;
-    act($("#apply"), load);
+    const before = applied;
+    applied = filters();
+    act($("#apply"), async () => {
+      try {
+        await load();
+      } catch (e) {
+        applied = before;
+        throw e;
+      }
+    }, $("#filter-message"));
   });
-  $("#previous").addEventListener("click", () => { page -= 1; act(null, load); });
-  $("#next").addEventListener("click", () => { page += 1; act(null, load); });
+  $("#previous").addEventListener("click", (e) => { page -= 1; act(e.target, load); });
+  $("#next").addEventListener("click", (e) => { page += 1; act(e.target, load); });
   $("#export-csv").addEventListener("click", (e) => exportAs("csv", e.target));
   $("#export-json").addEventListener("click", (e) => exportAs("json", e.target));
   act(null, async () => {

@@ -149,8 +149,12 @@ async function act(control, action, box) {
     if (form) clearFieldErrors(form);
     await action();
   } catch (e) {
-    const shown = form && e instanceof ApiError ? showFieldErrors(form, e) : false;
-    say(shown ? "Please correct the fields marked below." : errorText(e), "error", box);
+    const left = form && e instanceof ApiError ? showFieldErrors(form, e) : null;
+    // Problems of fields the form does not show are said in the box, with the rest.
+    const text = left === null ? errorText(e)
+      : [left.marked ? "Please correct the fields marked below." : "", ...left.others].filter(Boolean).join(" ")
+        || errorText(e);
+    say(text, "error", box);
     const target = (form && form.querySelector("[aria-invalid='true']")) || box || $("#message");
     if (target && target.scrollIntoView) target.scrollIntoView({ block: "center" });
   } finally {
@@ -179,21 +183,29 @@ function clearFieldErrors(form) {
   for (const node of form.querySelectorAll(".field-error")) node.remove();
   for (const node of form.querySelectorAll("[aria-invalid]")) {
     node.removeAttribute("aria-invalid");
-    node.removeAttribute("aria-describedby");
+    // Only the error's own id goes; a help text stays linked.
+    const kept = (node.getAttribute("aria-describedby") || "").split(" ")
+      .filter((d) => d && !d.endsWith("-error"));
+    if (kept.length) node.setAttribute("aria-describedby", kept.join(" "));
+    else node.removeAttribute("aria-describedby");
   }
 }
 
-/** Puts each field's problems next to it (`aria-invalid`, an alert). False when none matched. */
+/** Puts each field's problems next to it (`aria-invalid`, an alert); says which fields it
+ *  marked and the problems of fields the form has no place for. */
 function showFieldErrors(form, error) {
   const errors = (error.body && error.body.errors) || {};
-  let shown = false;
+  const result = { marked: false, others: [] };
   for (const [name, problems] of Object.entries(errors)) {
     const field = fieldFor(form, name);
-    if (!field) continue;
-    shown = true;
-    markField(field, problems.join("; "));
+    if (field) {
+      result.marked = true;
+      markField(field, problems.join("; "));
+    } else {
+      result.others.push(`${name.replaceAll("_", " ")}: ${problems.join("; ")}.`);
+    }
   }
-  return shown;
+  return result;
 }
 
 /** One field's problem, next to it, announced to screen readers. */
@@ -204,7 +216,8 @@ function markField(field, text) {
   const sentence = /^(is|are|must|has|was|differs|cannot|does|should) /.test(text) ? `${label} ${text}` : `${label}: ${text}`;
   const note = el("div", { class: "field-error", role: "alert", id }, sentence);
   field.setAttribute("aria-invalid", "true");
-  field.setAttribute("aria-describedby", id);
+  const described = (field.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+  field.setAttribute("aria-describedby", [...described.filter((d) => d !== id), id].join(" "));
   field.after(note);
 }
 
@@ -268,7 +281,7 @@ function drawNav() {
 function adminOnly(what) {
   if (Session.isAdmin()) return false;
   const main = $("main");
-  const box = $("#message") || el("div", { class: "message", id: "message", hidden: true });
+  const box = $("#message") || el("div", { class: "message", id: "message", role: "status", hidden: true });
   box.hidden = true;
   main.replaceChildren(
     box,
@@ -282,12 +295,15 @@ function adminOnly(what) {
 /** An inline confirmation in `cell`: `question` names what and says what breaks; `yes` is
  *  the button's label and `onYes` the action; `back` restores the cell. */
 function confirmIn(cell, question, yes, attrs, onYes, back) {
+  const cancel = el("button", { class: "secondary", onclick: back }, "Cancel");
   cell.replaceChildren(
     el("span", { role: "alert" }, question, " "),
     el("button", { class: "danger", ...attrs, onclick: (e) => act(e.target, onYes) }, yes),
     " ",
-    el("button", { class: "secondary", onclick: back }, "Cancel"),
+    cancel,
   );
+  // Keyboard focus stays in the row, on the safe choice.
+  cancel.focus();
 }
 
 async function logout() {

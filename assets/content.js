@@ -8,7 +8,7 @@ const main = () => $("#page");
 /** Replaces the page's content (the message box stays first). */
 function show(title, ...content) {
   document.title = `${title} - clariBI`;
-  main().replaceChildren($("#message") || el("div", { class: "message", id: "message", hidden: true }),
+  main().replaceChildren($("#message") || el("div", { class: "message", id: "message", role: "status", hidden: true }),
     el("h1", {}, title), ...content.filter((c) => c !== null && c !== undefined && c !== false));
 }
 
@@ -125,7 +125,7 @@ async function reportOne(id) {
 
 function widgetText(w) {
   const rest = Object.entries(w).filter(([k]) => k !== "type")
-    .map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`);
+    .map(([k, v]) => `${k}: ${v === null || v === undefined ? "—" : typeof v === "object" ? JSON.stringify(v) : v}`);
   return rest.join(", ");
 }
 
@@ -256,6 +256,13 @@ function settingsIndex(developer) {
 async function organization() {
   if (adminOnly("Organization")) return;
   const org = await api("GET", "/api/v1/organization/");
+  if (!may("organization:manage")) {
+    return show("Organization",
+      el("p", { class: "muted" }, `Created ${when(org.created_at)}.`),
+      el("section", { class: "card", id: "organization-name" },
+        el("p", {}, `The organization is called "${org.name}".`),
+        el("p", { class: "muted" }, "Only the owner can rename it or transfer its ownership.")));
+  }
   const rename = el("form", { class: "card", id: "rename", novalidate: true },
     el("h2", {}, "Name"),
     el("label", { for: "org-name" }, "Organization name"),
@@ -290,6 +297,8 @@ async function organization() {
       if (!who || !who.value) return;
       const actions = $("#transfer-actions");
       const original = [...actions.childNodes];
+      clearFieldErrors(transfer);
+      say("", "ok", $("#transfer-message"));
       confirmIn(actions, `Make ${who.textContent} the owner of ${org.name}? You become an administrator and cannot undo this yourself.`,
         "Yes, transfer", { id: "transfer-confirm" }, async () => {
           try {
@@ -297,7 +306,12 @@ async function organization() {
               { user_id: Number(who.value), password: $("#transfer-password").value });
           } catch (e) {
             actions.replaceChildren(...original);
-            throw e;
+            // A wrong password is said at the password field.
+            const left = e instanceof ApiError ? showFieldErrors(transfer, e) : { marked: false, others: [] };
+            say(left.marked ? "Please correct the field marked below." : errorText(e), "error", $("#transfer-message"));
+            const field = transfer.querySelector("[aria-invalid='true']");
+            if (field) field.scrollIntoView({ block: "center" });
+            return;
           }
           await refreshUser();
           actions.replaceChildren();

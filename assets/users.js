@@ -19,16 +19,22 @@ function roleCell(user, actions) {
   const save = el("button", { class: "secondary", "data-save-role": user.id, hidden: true }, "Save");
   // Choosing only marks the row: the change is made by Save, after a confirmation.
   select.addEventListener("change", () => { save.hidden = select.value === user.role; });
-  save.addEventListener("click", () => confirmIn(actions,
-    `Make ${user.email} ${select.value === "administrator" ? "an" : "a"} ${select.value}? They ${ROLE_MEANS[select.value]}; their keys follow the new role at once.`,
-    "Change role", { "data-confirm-role": user.id }, async () => {
-      try {
-        await api("PATCH", `/api/v1/users/${user.id}/`, { role: select.value });
-        say(`${user.email} is now ${select.value}.`, "ok");
-      } finally {
-        await load(); // a refused change shows the role the user still has
-      }
-    }, () => { select.value = user.role; save.hidden = true; fillActions(actions, user); }));
+  save.addEventListener("click", () => {
+    // The role asked about is the one changed: the control is held until the answer.
+    const role = select.value;
+    select.disabled = true;
+    save.hidden = true;
+    confirmIn(actions,
+      `Make ${user.email} ${role === "administrator" ? "an" : "a"} ${role}? They ${ROLE_MEANS[role]}; their keys follow the new role at once.`,
+      "Change role", { "data-confirm-role": user.id }, async () => {
+        try {
+          await api("PATCH", `/api/v1/users/${user.id}/`, { role });
+          say(`${user.email} is now ${role}.`, "ok");
+        } finally {
+          await load(); // a refused change shows the role the user still has
+        }
+      }, () => { select.value = user.role; select.disabled = false; fillActions(actions, user); });
+  });
   return el("td", {}, select, " ", save);
 }
 
@@ -110,8 +116,8 @@ async function create(event) {
 
 if (requireSession()) {
   $("#create").addEventListener("submit", create);
-  $("#previous").addEventListener("click", () => { page -= 1; act(null, load); });
-  $("#next").addEventListener("click", () => { page += 1; act(null, load); });
+  $("#previous").addEventListener("click", (e) => { page -= 1; act(e.target, load); });
+  $("#next").addEventListener("click", (e) => { page += 1; act(e.target, load); });
   act(null, async () => {
     await refreshUser();
     if (adminOnly("Users")) return;

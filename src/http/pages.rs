@@ -63,13 +63,25 @@ pub fn page(page: Page, ctx: &RequestCtx) -> Result<Response, ApiError> {
 }
 
 /// A page for a path that names none: `404` in HTML, under the pages' policy.
+/// (No `ETag`: a `304` of it would be relabelled and shown blank.)
 pub fn not_found(ctx: &RequestCtx) -> Response {
-    let mut response = match serve("404.html", ctx) {
-        Ok(response) => response,
-        Err(_) => return super::reply::error(&ApiError::NotFound, &ctx.id),
+    let Some(embedded) = Assets::get("404.html") else {
+        return super::reply::error(&ApiError::NotFound, &ctx.id);
     };
+    let body = match embedded.data {
+        Cow::Borrowed(bytes) => Bytes::from_static(bytes),
+        Cow::Owned(bytes) => Bytes::from(bytes),
+    };
+    let mut response = Response::new(body.into());
     *response.status_mut() = StatusCode::NOT_FOUND;
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(header::VARY, HeaderValue::from_static("Accept"));
+    headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(PAGE_POLICY),
     );

@@ -115,25 +115,53 @@ pub fn all(db: &Db<'_>) -> StoreResult<Vec<ApiKey>> {
     Ok(keys)
 }
 
-/// One page of a user's keys (or, with `user_id` None, of the organization's), newest first.
+/// A key's status at a time, for lists filtered by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Active,
+    Expired,
+    Revoked,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Expired => "expired",
+            Status::Revoked => "revoked",
+        }
+    }
+}
+
+/// The key's status at `now`, as ?3 (status name or NULL) and ?4 (now) say.
+const STATUS_IS: &str = "(?3 IS NULL
+     OR (?3 = 'revoked' AND revoked_at IS NOT NULL)
+     OR (?3 = 'expired' AND revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ?4)
+     OR (?3 = 'active' AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?4)))";
+
+/// One page of a user's keys (or, with `user_id` None, of the organization's), newest first,
+/// only those of `status` when given.
 pub fn page(
     db: &Db<'_>,
     organization_id: Id,
     user_id: Option<Id>,
+    status: Option<Status>,
     offset: u64,
     limit: u64,
 ) -> StoreResult<(u64, Vec<ApiKey>)> {
+    let (status, at) = (status.map(Status::as_str), now());
     super::page(
         db,
-        Count::Query(
-            "SELECT COUNT(*) FROM api_keys WHERE organization_id = ?1 AND user_id IS COALESCE(?2, user_id)",
-        ),
+        Count::Query(&format!(
+            "SELECT COUNT(*) FROM api_keys
+             WHERE organization_id = ?1 AND user_id IS COALESCE(?2, user_id) AND {STATUS_IS}"
+        )),
         &format!(
             "SELECT {COLUMNS} FROM api_keys
-             WHERE organization_id = ?1 AND user_id IS COALESCE(?2, user_id)
-             ORDER BY id DESC LIMIT ?3 OFFSET ?4"
+             WHERE organization_id = ?1 AND user_id IS COALESCE(?2, user_id) AND {STATUS_IS}
+             ORDER BY id DESC LIMIT ?5 OFFSET ?6"
         ),
-        &[&organization_id, &user_id],
+        &[&organization_id, &user_id, &status, &at],
         offset,
         limit,
         from_row,

@@ -601,3 +601,43 @@ mod tests {
         assert_eq!(verdict.entries, 3);
     }
 }
+
+#[cfg(test)]
+mod listed {
+    /// Every action literal the code hands the audit log (`audit("x.y", ..)`, `audit_in(org,
+    /// "x.y", ..)`, `entry("x.y", ..)`, `action: "x.y"`, `=> "x.y"`) is in `ACTIONS`, so the
+    /// audit page can offer it. (The release test build has no debug assertions.)
+    #[test]
+    fn every_action_the_code_writes_is_listed() {
+        let expression = regex::Regex::new(
+            r#"(?:\(|, |action: |=> )"((?:login|mfa|token|session|password|api_key|user|public_link|organization|ownership|report|dashboard|data_source|backup)\.[a-z_]+)""#,
+        )
+        .unwrap();
+        let mut files = vec![std::path::PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src"
+        ))];
+        let mut seen = 0;
+        while let Some(path) = files.pop() {
+            if path.is_dir() {
+                files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+                continue;
+            }
+            let name = path.to_string_lossy().to_string();
+            // Not audit actions: configuration keys and page files.
+            if !name.ends_with(".rs") || name.ends_with("config.rs") || name.ends_with("pages.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for found in expression.captures_iter(&text) {
+                let action = &found[1];
+                seen += 1;
+                assert!(
+                    super::ACTIONS.contains(&action),
+                    "{name} writes the audit action {action}, missing from ACTIONS"
+                );
+            }
+        }
+        assert!(seen > 30, "the scan found only {seen} actions");
+    }
+}

@@ -18,6 +18,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
         include_str!("migrations/v6_unique_organization_names.sql"),
     ),
     (7, include_str!("migrations/v7_key_lifecycle.sql")),
+    (8, include_str!("migrations/v8_password_set_by_other.sql")),
 ];
 
 pub const SCHEMA_VERSION: u32 = 1 + MIGRATIONS.len() as u32;

@@ -161,6 +161,23 @@ fn audit_filters_name_people_and_exports_hold_only_the_filtered_entries() {
         browser.text("#entries tbody tr td:nth-child(4)"),
         "ana@example.com"
     );
+    // From tomorrow on: none (the days are applied, not ignored).
+    let tomorrow = browser.run(
+        "const d = new Date(); d.setDate(d.getDate() + 1); return day(d);",
+        json!([]),
+    );
+    browser.run(
+        "document.querySelector('#since').value = arguments[0]; document.querySelector('#until').value = arguments[0];",
+        json!([tomorrow]),
+    );
+    browser.click("#apply");
+    browser.wait_for("document.querySelector('#position').textContent.startsWith('0 entries')");
+    browser.run(
+        "document.querySelector('#since').value = arguments[0]; document.querySelector('#until').value = arguments[0];",
+        json!([today]),
+    );
+    browser.click("#apply");
+    browser.wait_for("document.querySelector('#position').textContent.startsWith('3 entries')");
     // Details are readable terms, not raw JSON.
     assert!(
         browser.run(
@@ -295,7 +312,10 @@ fn the_bi_pages_show_the_content_as_the_role_allows() {
     browser.open(&s.url("/dashboards"));
     browser.click("#page table tbody a");
     browser.wait_for("/^\\/dashboards\\/\\d+$/.test(location.pathname)");
-    assert!(browser.text("#page p.muted").contains("cannot refresh"));
+    browser.text("#last-refreshed");
+    assert!(browser
+        .text("#page .actions p.muted")
+        .contains("cannot refresh"));
     assert_eq!(
         browser.run("return document.querySelector('#refresh');", json!([])),
         Value::Null,
@@ -421,7 +441,7 @@ fn every_page_passes_axe_core_and_works_from_390_pixels() {
     let seen = axe(&browser, &source);
     assert!(seen.iter().any(|v| v.starts_with("image-alt")), "{seen:?}");
     sign_in(&browser, &s, ADMIN_EMAIL, ADMIN_PASSWORD);
-    for width in [1280, 390] {
+    for width in [1280, 390, 360] {
         browser.resize(width, 900);
         for page in PAGES {
             browser.open(&s.url(page));
@@ -464,7 +484,7 @@ fn every_page_passes_axe_core_and_works_from_390_pixels() {
                 json!([]),
                 "{page} at {width}: wider than the window"
             );
-            if let Some(dir) = &shots {
+            if let (Some(dir), false) = (&shots, width == 360) {
                 let name = page.trim_matches('/').replace('/', "-");
                 let name = if name.is_empty() {
                     "overview".into()
@@ -484,4 +504,161 @@ fn every_page_passes_axe_core_and_works_from_390_pixels() {
             .map(|v| format!("404 {v}")),
     );
     assert!(problems.is_empty(), "axe-core: {problems:#?}");
+}
+
+#[test]
+fn the_keys_page_names_owners_filters_by_status_and_groups_scopes() {
+    let s = Server::start();
+    s.create_user("ana@example.com", "analyst", "quiet-harbor-77");
+    let ana = s.login("ana@example.com", "quiet-harbor-77").json()["access"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let create = |token: &str, name: &str| {
+        let r = s
+            .post("/api/auth/api-keys/")
+            .bearer(token)
+            .json(&json!({"name": name}));
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.json()
+    };
+    let token = s.owner_token();
+    create(&ana, "ana's etl");
+    let gone = create(&token, "retired");
+    let r = s
+        .request("DELETE", &format!("/api/auth/api-keys/{}/", gone["id"]))
+        .bearer(&token)
+        .send();
+    assert_eq!(r.status, 204);
+    let browser = Browser::start();
+    sign_in(&browser, &s, ADMIN_EMAIL, ADMIN_PASSWORD);
+    browser.open(&s.url(KEYS_PAGE));
+    // Dates as local ISO-like time with the zone.
+    let created = browser.text("#keys tbody tr td:nth-child(4)");
+    assert!(
+        regex_like_date(&created),
+        "{created} is not like 2026-12-01 16:05 UTC"
+    );
+    // A revoked key says when.
+    let row = format!("tr[data-key-id='{}']", gone["id"]);
+    assert!(browser
+        .text(&format!("{row} td .small"))
+        .starts_with("revoked 2"));
+    // The organization's view names each key's owner.
+    browser.click("#all-keys");
+    browser.wait_for("!document.querySelector('th.owner-column').hidden");
+    let owners = browser.run(
+        "return [...document.querySelectorAll('#keys td[data-owner]')].map(td => td.textContent).sort();",
+        json!([]),
+    );
+    assert_eq!(owners, json!(["ana@example.com", ADMIN_EMAIL]));
+    // Only the revoked ones, then only the active ones.
+    browser.select("#status-filter", "revoked");
+    browser.wait_for("document.querySelectorAll('#keys tbody tr').length === 1");
+    assert_eq!(browser.text("#keys tbody .badge"), "revoked");
+    browser.select("#status-filter", "active");
+    browser.wait_for("[...document.querySelectorAll('#keys tbody .badge')].every(b => b.textContent === 'active')");
+    // Scopes are grouped by resource, each with what it allows.
+    browser.click("#generate");
+    let groups = browser.run(
+        "return [...document.querySelectorAll('#scopes fieldset legend')].map(l => l.textContent);",
+        json!([]),
+    );
+    assert_eq!(
+        groups,
+        json!(["Reports", "Dashboards", "Data sources", "Usage", "Goals"])
+    );
+    assert!(browser
+        .text("#scopes label.scope-choice")
+        .contains("list and read reports"));
+    // Both problems at once, each at its field; a stale "choose a scope" goes once one is
+    // ticked.
+    browser.click("#create-submit");
+    assert!(browser
+        .text("#name + .field-error")
+        .contains("Name is required"));
+    assert!(browser
+        .text("#scopes-error")
+        .contains("Choose at least one scope"));
+    assert_eq!(
+        browser.run(
+            "return document.querySelector('#name').getAttribute('aria-invalid');",
+            json!([])
+        ),
+        json!("true")
+    );
+    browser.fill("#name", "x");
+    browser.click("input.scope[value='reports:read']");
+    browser.wait_for("document.querySelector('#scopes-error') === null && document.querySelector('#create-message').hidden");
+}
+
+/// `2026-12-01 16:05 UTC`, `… UTC+1`, `… UTC−5:30`.
+fn regex_like_date(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() >= 20
+        && b[..16].iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b' ',
+            13 => *c == b':',
+            _ => c.is_ascii_digit(),
+        })
+        && text[16..].starts_with(" UTC")
+}
+
+#[test]
+fn recovery_codes_can_be_copied_and_downloaded_and_turning_mfa_off_is_asked_for() {
+    let s = Server::start();
+    let browser = Browser::start();
+    sign_in(&browser, &s, ADMIN_EMAIL, ADMIN_PASSWORD);
+    browser.open(&s.url("/settings/security"));
+    browser.click("#mfa-start");
+    let secret = browser.text("#mfa-secret");
+    browser.fill("#mfa-code", &crate::sessions::totp_at(&secret, 0));
+    browser.click("#mfa-confirm-submit");
+    browser.text("#recovery-codes li");
+    // The download is a text file of the ten codes: the blob the page hands the browser.
+    browser.run(
+        "window.blobs = []; const make = URL.createObjectURL; \
+         URL.createObjectURL = (b) => { blobs.push(b); return make(b); };",
+        json!([]),
+    );
+    browser.click("#mfa-codes-download");
+    let text = browser.run_async(
+        "const done = arguments[arguments.length - 1]; blobs[0].text().then(done);",
+        json!([]),
+    );
+    let text = text.as_str().unwrap();
+    let codes = browser.run(
+        "return [...document.querySelectorAll('#recovery-codes li')].map(li => li.textContent);",
+        json!([]),
+    );
+    for code in codes.as_array().unwrap() {
+        assert!(text.contains(code.as_str().unwrap()), "{text}");
+    }
+    browser.click("#mfa-codes-copy");
+    browser.wait_for("document.querySelector('#mfa-codes-copy').textContent !== 'Copy'");
+    browser.click("#mfa-codes-done");
+    // Turning it off is behind a button, not an open form.
+    assert_eq!(
+        browser.run(
+            "return document.querySelector('#mfa-disable').hidden;",
+            json!([])
+        ),
+        json!(true)
+    );
+    browser.click("#mfa-disable-open");
+    browser.fill("#disable-password", "not-my-password-1");
+    browser.fill("#disable-code", "000000");
+    browser.click("#mfa-disable-submit");
+    browser.wait_for("document.querySelector('#mfa-disable-message').textContent !== ''");
+    browser.click("#mfa-disable-cancel");
+    assert_eq!(
+        browser.run(
+            "return document.querySelector('#mfa-disable').hidden;",
+            json!([])
+        ),
+        json!(true)
+    );
+    let without = s.login(ADMIN_EMAIL, ADMIN_PASSWORD);
+    assert_eq!(without.error_code(), "mfa_required", "still on");
 }

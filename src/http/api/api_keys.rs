@@ -315,13 +315,25 @@ pub async fn list(call: Call<'_>) -> Result<Response, ApiError> {
             "only administrators may list the organization's keys",
         ));
     }
+    let status = match call.ctx.query_param("status").as_deref() {
+        None | Some("") => None,
+        Some("active") => Some(api_keys::Status::Active),
+        Some("expired") => Some(api_keys::Status::Expired),
+        Some("revoked") => Some(api_keys::Status::Revoked),
+        Some(_) => {
+            return Err(ApiError::field(
+                "status",
+                "must be active, expired or revoked",
+            ))
+        }
+    };
     let user = (!all).then_some(caller.user_id);
     let (organization, offset, size) = (caller.organization_id, page.offset(), page.size);
     let (count, keys, usage) = call
         .app
         .store
         .read(move |c| {
-            let (count, keys) = api_keys::page(c, organization, user, offset, size)?;
+            let (count, keys) = api_keys::page(c, organization, user, status, offset, size)?;
             let extras = extras(c, &keys)?;
             Ok((count, keys, extras))
         })

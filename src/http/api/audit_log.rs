@@ -211,7 +211,7 @@ pub async fn verify(call: Call<'_>) -> Result<Response, ApiError> {
 const EXPORT_BATCH: u32 = 500;
 
 const CSV_HEADER: &str =
-    "id,at,action,outcome,user_id,user_email,api_key_prefix,ip,user_agent,target_type,target_id,details,hash\n";
+    "id,at,action,outcome,user_id,api_key_prefix,ip,user_agent,target_type,target_id,details,hash,user_email\n";
 
 fn csv_line(e: &AuditDto) -> String {
     let fields = [
@@ -220,7 +220,6 @@ fn csv_line(e: &AuditDto) -> String {
         e.action.clone(),
         e.outcome.clone(),
         e.user_id.map(|v| v.to_string()).unwrap_or_default(),
-        e.user_email.clone().unwrap_or_default(),
         e.api_key_prefix.clone().unwrap_or_default(),
         e.ip.clone().unwrap_or_default(),
         e.user_agent.clone().unwrap_or_default(),
@@ -228,6 +227,7 @@ fn csv_line(e: &AuditDto) -> String {
         e.target_id.map(|v| v.to_string()).unwrap_or_default(),
         e.details.to_string(),
         e.hash.clone().unwrap_or_default(),
+        e.user_email.clone().unwrap_or_default(),
     ];
     let mut line = fields
         .iter()

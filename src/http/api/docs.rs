@@ -225,6 +225,7 @@ pub fn doc(endpoint: Endpoint) -> Option<Doc> {
                 "true: every key of the organization (administrators)",
                 "boolean",
             ),
+            ("status", "only keys that are active, expired or revoked", "string"),
         ]),
         GetKey => d("api-keys", "One key", ok::<api_keys::KeyDto>()),
         RevokeKey => d(

@@ -169,10 +169,19 @@ impl Call<'_> {
 pub async fn dispatch(endpoint: Endpoint, call: Call<'_>) -> Result<Response, ApiError> {
     use Endpoint::*;
     match endpoint {
-        Home if super::wants_page(call.ctx) => {
-            super::pages::page(super::pages::Page::App, call.ctx)
+        Home => {
+            // The answer depends on Accept: caches must keep the two apart.
+            let mut response = if super::wants_page(call.ctx) {
+                super::pages::page(super::pages::Page::App, call.ctx)?
+            } else {
+                reply::redirect("/login")
+            };
+            response.headers_mut().insert(
+                warp::http::header::VARY,
+                warp::http::HeaderValue::from_static("Accept"),
+            );
+            Ok(response)
         }
-        Home => Ok(reply::redirect("/login")),
         Schema => Ok(system::schema()),
         Healthz => Ok(system::healthz()),
         Readyz => system::readyz(call.app).await,

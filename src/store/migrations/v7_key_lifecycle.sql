@@ -31,8 +31,3 @@ CREATE TABLE audit_heads (
     hash     TEXT    NOT NULL,
     entries  INTEGER NOT NULL
 );
-
--- 1 while the password is one someone else chose (generated at first start, set by an
--- administrator): the pages ask the user for their own.
-ALTER TABLE users ADD COLUMN password_set_by_other INTEGER NOT NULL DEFAULT 0
-    CHECK (password_set_by_other IN (0, 1));
