@@ -12,11 +12,12 @@ function show(title, ...content) {
     el("h1", {}, title), ...content.filter((c) => c !== null && c !== undefined && c !== false));
 }
 
+/** A table that scrolls sideways on its own on a narrow screen. */
 function table(headers, rows, empty) {
-  return el("table", {},
+  return el("div", { class: "table-wrap" }, el("table", {},
     el("thead", {}, el("tr", {}, ...headers.map((h) => el("th", { scope: "col" }, h)))),
     el("tbody", {}, ...(rows.length ? rows
-      : [el("tr", {}, el("td", { colspan: headers.length, class: "empty" }, empty))])));
+      : [el("tr", {}, el("td", { colspan: headers.length, class: "empty" }, empty))]))));
 }
 
 function link(href, text) {

@@ -15,7 +15,7 @@ use crate::auth::live::LiveUser;
 use crate::auth::password::MAX_PASSWORD_BYTES;
 use crate::auth::token;
 use crate::domain::{now, Id, Secret};
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldErrors};
 use crate::http::reply::{self, Response};
 use crate::ops::{accounts, sessions};
 use crate::store::users;
@@ -97,16 +97,25 @@ pub(super) struct RefreshResponse {
 
 /// A password from a body: present, at most 256 bytes (longer ones are never hashed).
 pub fn password_field(field: &str, password: &Secret) -> Result<(), ApiError> {
-    if password.expose().is_empty() {
-        return Err(ApiError::field(field, "is required"));
+    let mut errors = FieldErrors::new();
+    password_problem(&mut errors, field, password);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::fields(errors))
     }
-    if password.expose().len() > MAX_PASSWORD_BYTES {
-        return Err(ApiError::field(
-            field,
-            format!("must be at most {MAX_PASSWORD_BYTES} bytes"),
-        ));
-    }
-    Ok(())
+}
+
+/// `password_field`, adding its problem to `errors` (to be answered with the others at once).
+pub fn password_problem(errors: &mut FieldErrors, field: &str, password: &Secret) {
+    let problem = if password.expose().is_empty() {
+        "is required".to_string()
+    } else if password.expose().len() > MAX_PASSWORD_BYTES {
+        format!("must be at most {MAX_PASSWORD_BYTES} bytes")
+    } else {
+        return;
+    };
+    errors.insert(field.to_string(), vec![problem]);
 }
 
 /// POST /api/auth/login/
@@ -227,8 +236,12 @@ pub(super) struct PasswordChange {
 /// POST /api/auth/password/
 pub async fn change_password(call: Call<'_>) -> Result<Response, ApiError> {
     let request: PasswordChange = call.json()?;
-    password_field("current_password", &request.current_password)?;
-    password_field("new_password", &request.new_password)?;
+    let mut errors = FieldErrors::new();
+    password_problem(&mut errors, "current_password", &request.current_password);
+    password_problem(&mut errors, "new_password", &request.new_password);
+    if !errors.is_empty() {
+        return Err(ApiError::fields(errors));
+    }
     let caller = call.authorized()?.principal().clone();
     let app = call.app;
     let user_id = caller.user_id;

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::auth::password_field;
+use super::auth::password_problem;
 use super::{org_page, text, Call};
 use crate::auth::principal::Method;
 use crate::domain::{Email, Id, Role, Secret, Timestamp};
@@ -71,8 +71,9 @@ pub(super) struct CreateUser {
 /// POST /api/v1/users/
 pub async fn create(call: Call<'_>) -> Result<Response, ApiError> {
     let body: CreateUser = call.json()?;
-    password_field("password", &body.password)?;
+    // Every field's problem at once.
     let mut errors = FieldErrors::new();
+    password_problem(&mut errors, "password", &body.password);
     let email = Email::parse(&body.email)
         .map_err(|why| errors.insert("email".into(), vec![why.into()]))
         .ok();
