@@ -56,19 +56,8 @@ function showKey(key) {
   $("#new-key").scrollIntoView();
 }
 
-async function copyKey() {
-  const key = $("#new-key-value").textContent;
-  try {
-    await navigator.clipboard.writeText(key);
-    $("#copy").textContent = "Copied";
-  } catch {
-    // No clipboard permission: select the text for Ctrl+C.
-    const range = document.createRange();
-    range.selectNodeContents($("#new-key-value"));
-    getSelection().removeAllRanges();
-    getSelection().addRange(range);
-    $("#copy").textContent = "Press Ctrl+C";
-  }
+function copyKey() {
+  return copyText($("#new-key-value").textContent, $("#new-key-value"), $("#copy"));
 }
 
 function dismissKey() {

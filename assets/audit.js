@@ -70,12 +70,7 @@ async function exportAs(format, button) {
     const q = new URLSearchParams(applied);
     q.set("format", format);
     const response = await apiRaw(`/api/v1/audit-logs/export/?${q}`);
-    const url = URL.createObjectURL(await response.blob());
-    const link = el("a", { href: url, download: `claribi-audit-log.${format}` });
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    download(await response.blob(), `claribi-audit-log.${format}`);
   });
 }
 

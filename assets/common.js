@@ -324,6 +324,31 @@ async function refreshUser() {
   return me;
 }
 
+/** Copies `text`; without clipboard permission, selects `node` for Ctrl+C. The button says
+ *  which happened. */
+async function copyText(text, node, button) {
+  try {
+    await navigator.clipboard.writeText(text);
+    button.textContent = "Copied";
+  } catch {
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    getSelection().removeAllRanges();
+    getSelection().addRange(range);
+    button.textContent = "Press Ctrl+C";
+  }
+}
+
+/** Hands the browser `blob` as a file named `name`. */
+function download(blob, name) {
+  const url = URL.createObjectURL(blob);
+  const link = el("a", { href: url, download: name });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
 /** Every page of a list endpoint, for small lists (users for the audit log's names). */
 async function allPages(path) {
   const results = [];

@@ -40,30 +40,16 @@ function codesText() {
   return [...document.querySelectorAll("#recovery-codes li")].map((li) => li.textContent).join("\n") + "\n";
 }
 
-async function copyCodes() {
-  try {
-    await navigator.clipboard.writeText(codesText());
-    $("#mfa-codes-copy").textContent = "Copied";
-  } catch {
-    const range = document.createRange();
-    range.selectNodeContents($("#recovery-codes"));
-    getSelection().removeAllRanges();
-    getSelection().addRange(range);
-    $("#mfa-codes-copy").textContent = "Press Ctrl+C";
-  }
+function copyCodes() {
+  return copyText(codesText(), $("#recovery-codes"), $("#mfa-codes-copy"));
 }
 
 function downloadCodes() {
-  const url = URL.createObjectURL(new Blob([
+  download(new Blob([
     `clariBI recovery codes for ${Session.user ? Session.user.email : "your account"}\n`,
     "Each code works once, instead of a code from the authenticator app.\n\n",
     codesText(),
-  ], { type: "text/plain" }));
-  const link = el("a", { href: url, download: "claribi-recovery-codes.txt" });
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10000);
+  ], { type: "text/plain" }), "claribi-recovery-codes.txt");
 }
 
 async function disableMfa(event) {

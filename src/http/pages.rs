@@ -172,32 +172,26 @@ mod tests {
         }
     }
 
+    /// The strings of `const NAME = [...]` in an embedded script.
+    fn js_list(file: &str, name: &str) -> Vec<String> {
+        let script = Assets::get(file).unwrap();
+        let script = std::str::from_utf8(&script.data).unwrap();
+        let list = script.split(&format!("const {name} = [")).nth(1).unwrap();
+        let list = list.split("];").next().unwrap();
+        list.split(',')
+            .map(|s| s.trim().trim_matches('"').to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+
     #[test]
     fn the_key_page_offers_exactly_the_server_scopes() {
-        let script = Assets::get("api-keys.js").unwrap();
-        let script = std::str::from_utf8(&script.data).unwrap();
-        let list = script.split("const SCOPES = [").nth(1).unwrap();
-        let list = list.split("];").next().unwrap();
-        let offered: Vec<&str> = list
-            .split(',')
-            .map(|s| s.trim().trim_matches('"'))
-            .filter(|s| !s.is_empty())
-            .collect();
         let server: Vec<&str> = SCOPES.iter().map(|s| s.as_str()).collect();
-        assert_eq!(offered, server);
+        assert_eq!(js_list("api-keys.js", "SCOPES"), server);
     }
 
     #[test]
     fn the_audit_page_offers_exactly_the_server_actions() {
-        let script = Assets::get("audit.js").unwrap();
-        let script = std::str::from_utf8(&script.data).unwrap();
-        let list = script.split("const ACTIONS = [").nth(1).unwrap();
-        let list = list.split("];").next().unwrap();
-        let offered: Vec<&str> = list
-            .split(',')
-            .map(|s| s.trim().trim_matches('"'))
-            .filter(|s| !s.is_empty())
-            .collect();
-        assert_eq!(offered, crate::store::audit::ACTIONS);
+        assert_eq!(js_list("audit.js", "ACTIONS"), crate::store::audit::ACTIONS);
     }
 }

@@ -81,17 +81,9 @@ fn key_state(k: api_keys::ApiKey) -> StoreResult<KeyState> {
         last_used_at: k.last_used_at,
         ever_used: k.usage_count > 0,
         replaced: k.replaced_by.is_some(),
-        allowed_ips: k.allowed_ips.as_deref().map(parse_allowed_ips),
+        allowed_ips: k.allowed_ips.as_deref().map(super::keys::parse_allowed_ips),
         canary: k.canary,
     })
-}
-
-/// The stored allowlist (written by `ops::keys`, so every entry parses; one that does not
-/// matches no address rather than any).
-fn parse_allowed_ips(text: &str) -> Vec<ipnet::IpNet> {
-    text.split_whitespace()
-        .filter_map(|net| crate::config::parse_ip_net(net).ok())
-        .collect()
 }
 
 fn found<T>(result: StoreResult<T>) -> StoreResult<Option<T>> {

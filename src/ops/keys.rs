@@ -42,6 +42,14 @@ pub fn allowed_ips_text(nets: &Option<Vec<IpNet>>) -> Option<String> {
     })
 }
 
+/// A stored allowlist (written by `allowed_ips_text`, so every entry parses; one that does
+/// not matches no address rather than any).
+pub fn parse_allowed_ips(text: &str) -> Vec<IpNet> {
+    text.split_whitespace()
+        .filter_map(|net| crate::config::parse_ip_net(net).ok())
+        .collect()
+}
+
 /// A key just made, with the secret shown this once.
 pub struct Created {
     pub key: ApiKey,
@@ -160,11 +168,7 @@ pub async fn rotate(
                 .as_deref()
                 .map(crate::auth::permission::parse_scopes),
             expires_in_days: old.expires_in_days,
-            allowed_ips: old.allowed_ips.as_deref().map(|text| {
-                text.split_whitespace()
-                    .filter_map(|n| crate::config::parse_ip_net(n).ok())
-                    .collect()
-            }),
+            allowed_ips: old.allowed_ips.as_deref().map(parse_allowed_ips),
             canary: old.canary,
         };
         let created = insert(c.tx, old.user_id, old.organization_id, &spec)?;

@@ -203,18 +203,31 @@ pub fn chain_hash(previous: &str, entry: &Stored) -> String {
     crate::domain::hex(&digest.finalize())
 }
 
-/// Chains entries written before the log had hashes, in id order and in batches (the schema
-/// migration), and records each chain's head.
-pub(super) fn chain_unhashed(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
-    let mut heads: std::collections::HashMap<Id, (Id, String, u64)> = Default::default();
-    let mut select = conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM audit_log WHERE id > ?1 ORDER BY id LIMIT 1000"
+/// The newest entry of one chain, as walked or as `audit_heads` records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Head {
+    last_id: Id,
+    hash: String,
+    entries: u64,
+}
+
+/// Walks the log in id order, in batches of 1,000 (all chains, or one organization's), and
+/// hands `each` every entry with the hash its content and its chain's predecessor give.
+/// Returns each chain's head as walked.
+fn walk(
+    conn: &rusqlite::Connection,
+    organization: Option<Id>,
+    mut each: impl FnMut(&Stored, &str) -> rusqlite::Result<()>,
+) -> rusqlite::Result<std::collections::HashMap<Id, Head>> {
+    let mut heads: std::collections::HashMap<Id, Head> = Default::default();
+    let mut select = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM audit_log
+         WHERE id > ?1 AND (?2 IS NULL OR organization_id = ?2) ORDER BY id LIMIT 1000"
     ))?;
-    let mut update = conn.prepare("UPDATE audit_log SET hash = ?2 WHERE id = ?1")?;
     let mut after: Id = 0;
     loop {
         let rows: Vec<Stored> = select
-            .query_map([after], stored)?
+            .query_map(params![after, organization], stored)?
             .collect::<Result<_, _>>()?;
         let Some(last) = rows.last() else { break };
         after = last.id;
@@ -222,17 +235,34 @@ pub(super) fn chain_unhashed(conn: &rusqlite::Connection) -> rusqlite::Result<()
             let chain = chain_of(entry.organization_id);
             let (previous, count) = heads
                 .get(&chain)
-                .map_or((GENESIS, 0), |(_, h, n)| (h.as_str(), *n));
-            let hash = chain_hash(previous, &entry);
-            update.execute(params![entry.id, hash])?;
-            heads.insert(chain, (entry.id, hash, count + 1));
+                .map_or((GENESIS, 0), |h| (h.hash.as_str(), h.entries));
+            let expected = chain_hash(previous, &entry);
+            each(&entry, &expected)?;
+            heads.insert(
+                chain,
+                Head {
+                    last_id: entry.id,
+                    hash: expected,
+                    entries: count + 1,
+                },
+            );
         }
     }
+    Ok(heads)
+}
+
+/// Chains entries written before the log had hashes, in id order (the schema migration), and
+/// records each chain's head.
+pub(super) fn chain_unhashed(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    let mut update = conn.prepare("UPDATE audit_log SET hash = ?2 WHERE id = ?1")?;
+    let heads = walk(conn, None, |entry, hash| {
+        update.execute(params![entry.id, hash]).map(|_| ())
+    })?;
     conn.execute("DELETE FROM audit_heads", [])?;
-    for (chain, (last_id, hash, entries)) in heads {
+    for (chain, head) in heads {
         conn.execute(
             "INSERT INTO audit_heads (chain, last_id, hash, entries) VALUES (?1, ?2, ?3, ?4)",
-            params![chain, last_id, hash, entries],
+            params![chain, head.last_id, head.hash, head.entries],
         )?;
     }
     Ok(())
@@ -254,69 +284,54 @@ pub struct Verdict {
     pub first_invalid: Option<Id>,
 }
 
-/// Walks the chain(s) in id order, in batches, names the first entry that does not match,
-/// and compares each chain's end with its recorded head (newest entries removed: the head's
-/// entry is named).
+/// Walks the chain(s), names the first entry that does not match, and compares each chain's
+/// end with its recorded head (newest entries removed: the head's entry is named).
 pub fn verify(db: &Db<'_>, chains: Chains) -> StoreResult<Verdict> {
-    const BATCH: i64 = 1000;
-    // Per chain: the hash and id of the newest entry walked, and how many.
-    let mut walked: std::collections::HashMap<Id, (String, Id, u64)> = Default::default();
-    let mut verdict = Verdict {
-        entries: 0,
-        first_invalid: None,
-    };
-    let org = match chains {
+    let organization = match chains {
         Chains::Organization(id) => Some(id),
         Chains::All => None,
     };
-    let mut stmt = db.conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM audit_log
-         WHERE id > ?1 AND (?2 IS NULL OR organization_id = ?2) ORDER BY id LIMIT ?3"
-    ))?;
-    let mut after: Id = 0;
-    loop {
-        let rows: Vec<Stored> = stmt
-            .query_map(params![after, org, BATCH], stored)?
-            .collect::<Result<_, _>>()?;
-        let Some(last) = rows.last() else { break };
-        after = last.id;
-        for entry in rows {
-            verdict.entries += 1;
-            let chain = chain_of(entry.organization_id);
-            let (previous, count) = walked
-                .get(&chain)
-                .map_or((GENESIS, 0), |(h, _, n)| (h.as_str(), *n));
-            let expected = chain_hash(previous, &entry);
-            if verdict.first_invalid.is_none() && entry.hash.as_deref() != Some(expected.as_str()) {
-                verdict.first_invalid = Some(entry.id);
-            }
-            walked.insert(chain, (expected, entry.id, count + 1));
+    let (mut entries, mut first_invalid) = (0u64, None);
+    let walked = walk(db.conn, organization, |entry, expected| {
+        entries += 1;
+        if first_invalid.is_none() && entry.hash.as_deref() != Some(expected) {
+            first_invalid = Some(entry.id);
         }
-    }
-    let heads: Vec<(Id, Id, String, u64)> = db
+        Ok(())
+    })?;
+    let recorded: std::collections::HashMap<Id, Head> = db
         .conn
         .prepare_cached(
             "SELECT chain, last_id, hash, entries FROM audit_heads WHERE ?1 IS NULL OR chain = ?1",
         )?
-        .query_map(params![org], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        .query_map(params![organization], |r| {
+            Ok((
+                r.get(0)?,
+                Head {
+                    last_id: r.get(1)?,
+                    hash: r.get(2)?,
+                    entries: r.get(3)?,
+                },
+            ))
         })?
         .collect::<Result<_, _>>()?;
-    let mut broken: Vec<Id> = verdict.first_invalid.into_iter().collect();
-    for (chain, last_id, hash, entries) in &heads {
-        match walked.get(chain) {
-            Some((h, id, n)) if h == hash && id == last_id && n == entries => {}
-            _ => broken.push(*last_id),
+    let mut broken: Vec<Id> = first_invalid.into_iter().collect();
+    // A recorded head the walk does not end at (newest entries removed or changed), and a
+    // chain walked without a head (its head removed).
+    for (chain, head) in &recorded {
+        if walked.get(chain) != Some(head) {
+            broken.push(head.last_id);
         }
     }
-    // A chain walked without a head: its head was removed.
-    for (chain, (_, id, _)) in &walked {
-        if !heads.iter().any(|(c, ..)| c == chain) {
-            broken.push(*id);
+    for (chain, head) in &walked {
+        if !recorded.contains_key(chain) {
+            broken.push(head.last_id);
         }
     }
-    verdict.first_invalid = broken.into_iter().min();
-    Ok(verdict)
+    Ok(Verdict {
+        entries,
+        first_invalid: broken.into_iter().min(),
+    })
 }
 
 /// An entry as read back.
@@ -520,16 +535,21 @@ mod tests {
         assert_eq!(verdict(Chains::Organization(1)).first_invalid, None);
     }
 
-    #[test]
-    fn a_removed_entry_breaks_the_chain_at_its_successor() {
-        let (_dir, store) = open_temp();
-        let ids = store
+    /// Three entries of organization 1's chain.
+    fn three_entries(store: &crate::store::Store) -> Vec<Id> {
+        store
             .write_blocking(|db| {
                 (0..3)
                     .map(|_| record(db, &entry(Some(1), "session.revoked")))
                     .collect::<StoreResult<Vec<_>>>()
             })
-            .unwrap();
+            .unwrap()
+    }
+
+    #[test]
+    fn a_removed_entry_breaks_the_chain_at_its_successor() {
+        let (_dir, store) = open_temp();
+        let ids = three_entries(&store);
         let removed = ids[1];
         store
             .write_blocking(move |db| {
@@ -545,13 +565,7 @@ mod tests {
     #[test]
     fn removing_the_newest_entries_is_found_through_the_head() {
         let (_dir, store) = open_temp();
-        let ids = store
-            .write_blocking(|db| {
-                (0..3)
-                    .map(|_| record(db, &entry(Some(1), "session.revoked")))
-                    .collect::<StoreResult<Vec<_>>>()
-            })
-            .unwrap();
+        let ids = three_entries(&store);
         store
             .write_blocking(|db| {
                 Ok(db.conn.execute(

@@ -7,16 +7,9 @@ use serde_json::{json, Value};
 
 use crate::browser::Browser;
 use crate::support::{server, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::web::sign_in;
 
 const KEYS_PAGE: &str = "/settings/developer/api-keys";
-
-fn sign_in(browser: &Browser, s: &Server, email: &str, password: &str) {
-    browser.open(&s.url("/login"));
-    browser.fill("#email", email);
-    browser.fill("#password", password);
-    browser.click("#submit");
-    browser.wait_for("location.pathname === '/' || location.pathname === '/settings/security'");
-}
 
 fn click_link(browser: &Browser, text: &str) {
     let clicked = browser.run(
@@ -510,10 +503,7 @@ fn every_page_passes_axe_core_and_works_from_390_pixels() {
 fn the_keys_page_names_owners_filters_by_status_and_groups_scopes() {
     let s = Server::start();
     s.create_user("ana@example.com", "analyst", "quiet-harbor-77");
-    let ana = s.login("ana@example.com", "quiet-harbor-77").json()["access"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let ana = s.token("ana@example.com", "quiet-harbor-77");
     let create = |token: &str, name: &str| {
         let r = s
             .post("/api/auth/api-keys/")

@@ -55,7 +55,7 @@ fn key_of(s: &Server, token: &str, id: i64) -> Value {
 }
 
 /// Polls key `id` until `ready` holds of it (usage is written every 2 s).
-fn key_when(s: &Server, token: &str, id: i64, ready: impl Fn(&Value) -> bool) -> Value {
+pub fn key_when(s: &Server, token: &str, id: i64, ready: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(8);
     loop {
         let key = key_of(s, token, id);
@@ -250,10 +250,7 @@ fn an_allowlist_admits_its_ranges_refuses_the_rest_and_changes_at_once() {
 
     // Another user's key: not found to a member, editable by an administrator.
     s.create_user("ana@example.com", "analyst", "quiet-harbor-77");
-    let analyst = s.login("ana@example.com", "quiet-harbor-77").json()["access"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let analyst = s.token("ana@example.com", "quiet-harbor-77");
     let theirs = create_key(&s, &analyst, json!({"name": "mine"}));
     let theirs_id = theirs["id"].as_i64().unwrap();
     let by_analyst = s
@@ -292,10 +289,7 @@ fn a_canary_key_answers_exactly_like_an_unknown_key_and_raises_an_alarm() {
     let s = Server::start();
     let token = s.owner_token();
     s.create_user("ana@example.com", "analyst", "quiet-harbor-77");
-    let analyst = s.login("ana@example.com", "quiet-harbor-77").json()["access"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let analyst = s.token("ana@example.com", "quiet-harbor-77");
     let not_admin = s
         .post("/api/auth/api-keys/")
         .bearer(&analyst)
@@ -377,10 +371,7 @@ fn a_leak_report_revokes_only_the_callers_active_keys_and_the_command_does_it_of
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let globex = s.login("hank@globex.example", "amber-falcon-19").json()["access"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let globex = s.token("hank@globex.example", "amber-falcon-19");
     let active = create_key(&s, &token, json!({"name": "ci"}));
     let gone = create_key(&s, &token, json!({"name": "old"}));
     let gone_id = gone["id"].as_i64().unwrap();
@@ -402,10 +393,7 @@ fn a_leak_report_revokes_only_the_callers_active_keys_and_the_command_does_it_of
     );
 
     s.create_user("mo@example.com", "member", "dusty-meadow-55");
-    let member = s.login("mo@example.com", "dusty-meadow-55").json()["access"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let member = s.token("mo@example.com", "dusty-meadow-55");
     let report = |token: &str, text: &str| {
         s.post("/api/auth/api-keys/leak-report/")
             .bearer(token)
@@ -629,10 +617,7 @@ fn the_audit_chain_names_a_hand_edited_entry_and_concurrent_writers_keep_it_whol
     let stderr = String::from_utf8_lossy(&named.stderr);
     assert!(stderr.contains(&format!("entry {victim} ")), "{stderr}");
     // Viewers may not walk the chain.
-    let viewer = s.login("cli0@example.com", "sturdy-lantern-31").json()["access"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let viewer = s.token("cli0@example.com", "sturdy-lantern-31");
     assert_eq!(
         s.get("/api/v1/audit-logs/verify/")
             .bearer(&viewer)

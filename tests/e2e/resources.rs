@@ -57,13 +57,6 @@ fn fixture(s: &Server, token: &str) -> Fixture {
     }
 }
 
-fn token_of(s: &Server, email: &str, password: &str) -> String {
-    s.login(email, password).json()["access"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 #[test]
 fn the_happy_path_of_every_resource() {
     let s = Server::start();
@@ -503,7 +496,7 @@ fn every_role_gets_exactly_its_permissions() {
     for role in ["administrator", "analyst", "member", "viewer"] {
         let email = format!("{role}@example.com");
         s.create_user(&email, role, "role-password-42");
-        tokens.push((role, token_of(&s, &email, "role-password-42")));
+        tokens.push((role, s.token(&email, "role-password-42")));
     }
     let rank = |role: &str| {
         ["viewer", "member", "analyst", "administrator", "owner"]
@@ -655,7 +648,7 @@ fn another_organization_sees_nothing() {
         "globex-owner-pw-9\n",
     );
     assert!(out.status.success());
-    let other = token_of(&s, "hank@globex.test", "globex-owner-pw-9");
+    let other = s.token("hank@globex.test", "globex-owner-pw-9");
     let (r, d, g, ds) = (f.report, f.dashboard, f.goal, f.data_source);
     for (method, path) in [
         ("GET", format!("/api/v1/reports/{r}/")),
@@ -927,7 +920,7 @@ fn role_changes_and_deactivation_reach_keys_and_sessions_at_once() {
             .status,
         409
     );
-    let admin = token_of(&s, "admin2@example.com", "admin-password-7");
+    let admin = s.token("admin2@example.com", "admin-password-7");
     let key = create_key(&s, &admin, json!({"name": "admin key"}))["key"]
         .as_str()
         .unwrap()
@@ -1026,7 +1019,7 @@ fn ownership_moves_only_by_transfer() {
         ok(s.get("/api/auth/me/").bearer(&owner).send(), 200)["role"],
         "administrator"
     );
-    let next = token_of(&s, "next@example.com", "next-owner-pw-5");
+    let next = s.token("next@example.com", "next-owner-pw-5");
     let renamed = ok(
         s.request("PATCH", "/api/v1/organization/")
             .bearer(&next)

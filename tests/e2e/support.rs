@@ -282,8 +282,13 @@ impl Server {
 
     /// Logs in as the bootstrap owner and returns the access token.
     pub fn owner_token(&self) -> String {
-        let resp = self.login(ADMIN_EMAIL, ADMIN_PASSWORD);
-        assert_eq!(resp.status, 200, "{}", resp.body);
+        self.token(ADMIN_EMAIL, ADMIN_PASSWORD)
+    }
+
+    /// Logs in (no second factor) and returns the access token.
+    pub fn token(&self, email: &str, password: &str) -> String {
+        let resp = self.login(email, password);
+        assert_eq!(resp.status, 200, "{email}: {}", resp.body);
         resp.json()["access"].as_str().unwrap().to_string()
     }
 

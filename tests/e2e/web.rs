@@ -4,12 +4,13 @@
 use serde_json::json;
 
 use crate::browser::Browser;
+use crate::key_lifecycle::key_when;
 use crate::sessions::totp_at;
 use crate::support::{server, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
 
 const KEYS_PAGE: &str = "/settings/developer/api-keys";
 
-fn sign_in(browser: &Browser, server: &Server, email: &str, password: &str) {
+pub fn sign_in(browser: &Browser, server: &Server, email: &str, password: &str) {
     browser.open(&server.url("/login"));
     browser.fill("#email", email);
     browser.fill("#password", password);
@@ -399,22 +400,6 @@ fn the_api_reference_renders_the_openapi_document_under_the_pages_policy() {
     assert!(browser.text("#ListReports").contains("reports:read"));
 }
 
-/// Polls the key `id` (as the owner) until `ready` holds (usage is written every 2 s).
-fn key_when(s: &Server, id: i64, ready: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(8);
-    loop {
-        let key = s
-            .get(&format!("/api/auth/api-keys/{id}/"))
-            .bearer(&s.owner_token())
-            .send()
-            .json();
-        if ready(&key) || std::time::Instant::now() > deadline {
-            return key;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-}
-
 #[test]
 fn the_keys_page_shows_the_lifecycle_and_acts_on_it() {
     let s = Server::start();
@@ -433,7 +418,7 @@ fn the_keys_page_shows_the_lifecycle_and_acts_on_it() {
         s.get("/api/v1/reports/").bearer(&old_key).send().status,
         200
     );
-    key_when(&s, old_id, |k| {
+    key_when(&s, &token, old_id, |k| {
         k["scope_usage"]["reports:read"]["count"] == 1
     });
     let soon = create(json!({"name": "soon", "expires_in_days": 30}));
@@ -503,7 +488,9 @@ fn the_keys_page_shows_the_lifecycle_and_acts_on_it() {
         .header("User-Agent", "legacy-cron/3")
         .send();
     assert_eq!(late.status, 200, "the old key works during the overlap");
-    key_when(&s, old_id, |k| k["last_used_user_agent"] == "legacy-cron/3");
+    key_when(&s, &token, old_id, |k| {
+        k["last_used_user_agent"] == "legacy-cron/3"
+    });
     browser.open(&s.url(KEYS_PAGE));
     assert_eq!(
         browser.text(&format!("{old_row} [data-last-ip]")),
@@ -515,7 +502,7 @@ fn the_keys_page_shows_the_lifecycle_and_acts_on_it() {
     );
 
     // Edit the successor's allowlist in place: in force at once.
-    let new_id = key_when(&s, old_id, |_| true)["replaced_by"]
+    let new_id = key_when(&s, &token, old_id, |_| true)["replaced_by"]
         .as_i64()
         .unwrap();
     browser.click(&format!("button[data-edit='{new_id}']"));
