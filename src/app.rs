@@ -31,6 +31,8 @@ pub struct App {
     pub connections: Arc<crate::http::server::ConnectionStats>,
     /// Revocations, synced before they are answered, for `restore`.
     pub journal: crate::ops::journal::Journal,
+    /// Reads of the change feed on behalf of requests past the lease.
+    pub catch_up: crate::ops::feed::CatchUp,
 }
 
 pub type AppState = Arc<App>;
@@ -102,6 +104,7 @@ impl App {
             views: crate::ops::views::ViewCounts::default(),
             connections: Arc::default(),
             journal,
+            catch_up: Default::default(),
         })
     }
 
@@ -121,9 +124,12 @@ impl App {
             return;
         }
         let (counted, kept_refused) = (views.clone(), refused.clone());
+        let usage = Arc::new(usage);
+        let counted_usage = usage.clone();
         let written = self
             .store
             .write(move |tx| {
+                let usage = &*counted_usage;
                 crate::store::public_links::record_views(tx, &counted)?;
                 api_keys::record_usage(tx, &usage.counts)?;
                 api_keys::record_scope_usage(tx, &usage.scopes)?;
@@ -149,8 +155,9 @@ impl App {
             })
             .await;
         if let Err(e) = written {
-            // Views and refused uses are put back for the next flush; key uses of this batch
-            // are lost (they only inform `usage_count`, `last_used_*` and scope usage).
+            // Everything is put back for the next flush: a database that is locked or full
+            // for a while loses no count.
+            self.auth.live.restore_usage(&usage);
             self.views.restore(&views);
             self.auth.refusals.restore(kept_refused);
             tracing::error!(error = %e, "recording API key usage and link views failed");

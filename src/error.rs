@@ -198,6 +198,13 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => ApiError::NotFound,
             StoreError::Conflict(what) => ApiError::Conflict(what),
             StoreError::InsufficientCredits(what) => ApiError::InsufficientCredits(what),
+            StoreError::Unavailable { trouble, cause } => {
+                crate::telemetry::database_unavailable(trouble.as_str());
+                tracing::warn!(%trouble, %cause, "the database is unavailable; answering 503");
+                ApiError::Unavailable {
+                    retry_after: trouble.retry_after(),
+                }
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -213,6 +220,25 @@ mod tests {
         assert_eq!(err.status(), 500);
         assert_eq!(err.code(), "internal_error");
         assert!(!err.public_message().contains("users"));
+    }
+
+    #[test]
+    fn database_trouble_is_a_503_with_retry_after_and_no_cause() {
+        use crate::store::Trouble;
+        for (trouble, wait) in [
+            (Trouble::Locked, 1),
+            (Trouble::Full, 5),
+            (Trouble::ReadOnly, 5),
+        ] {
+            let err = ApiError::from(StoreError::Unavailable {
+                trouble,
+                cause: "database or disk is full: /var/lib/claribi/claribi.db".into(),
+            });
+            assert_eq!(err.status(), 503);
+            assert_eq!(err.code(), "unavailable");
+            assert_eq!(err.retry_after(), Some(wait));
+            assert!(!err.public_message().contains("/var/lib"));
+        }
     }
 
     #[test]

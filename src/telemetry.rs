@@ -18,6 +18,7 @@ const THROTTLED: &str = "claribi_throttled_total";
 const SESSIONS: &str = "claribi_sessions_active";
 const KEYS: &str = "claribi_api_keys_active";
 const CONNECTIONS: &str = "claribi_http_connections_open";
+const DATABASE_UNAVAILABLE: &str = "claribi_database_unavailable_total";
 
 /// Request latency buckets, in seconds: from a cached read (~0.1 ms) to a slow login.
 const BUCKETS: &[f64] = &[
@@ -67,6 +68,10 @@ fn describe() {
     );
     describe_gauge!(KEYS, "API keys that are neither revoked nor expired");
     describe_gauge!(CONNECTIONS, "Client connections open on the API's address");
+    describe_counter!(
+        DATABASE_UNAVAILABLE,
+        "Database operations refused by trouble outside the process (locked, read-only, disk full, I/O error, no connection), by kind"
+    );
 }
 
 /// One answered request.
@@ -93,6 +98,11 @@ pub fn login(outcome: &'static str) {
 /// What refused a request: `login` (the login throttle), `rate_limit`, `generation`.
 pub fn throttled(kind: &'static str) {
     counter!(THROTTLED, "kind" => kind).increment(1);
+}
+
+/// A database operation that met trouble outside the process: `kind` is `Trouble::as_str`.
+pub fn database_unavailable(kind: &'static str) {
+    counter!(DATABASE_UNAVAILABLE, "kind" => kind).increment(1);
 }
 
 /// The exposition text, with the gauges read now from the live state and the server.

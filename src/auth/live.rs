@@ -228,6 +228,8 @@ pub struct Live {
     /// after each successful read of the feed. `i64::MAX` when nothing follows (one process
     /// that makes every change itself, or a command-line tool).
     current_until_ms: AtomicI64,
+    /// The feed position every change up to which is applied here.
+    applied_seq: AtomicI64,
     users: RwLock<HashMap<Id, Arc<LiveUser>>>,
     organizations: RwLock<HashMap<Id, (Arc<str>, Seq)>>,
     sessions: RwLock<HashMap<Id, Arc<LiveSession>>>,
@@ -239,6 +241,7 @@ impl Default for Live {
     fn default() -> Self {
         Live {
             current_until_ms: AtomicI64::new(i64::MAX),
+            applied_seq: AtomicI64::new(0),
             users: RwLock::default(),
             organizations: RwLock::default(),
             sessions: RwLock::default(),
@@ -340,6 +343,16 @@ impl Live {
         self.current_until_ms.store(until_ms, Ordering::Release);
     }
 
+    /// The feed position applied so far.
+    pub fn applied(&self) -> Seq {
+        self.applied_seq.load(Ordering::Acquire)
+    }
+
+    /// Notes that every change up to `seq` is applied (never moves back).
+    pub fn advance(&self, seq: Seq) {
+        self.applied_seq.fetch_max(seq, Ordering::AcqRel);
+    }
+
     pub fn user(&self, id: Id) -> Option<Arc<LiveUser>> {
         read(&self.users).get(&id).cloned()
     }
@@ -411,6 +424,43 @@ impl Live {
             }
         }
         usage
+    }
+
+    /// Puts back uses that `drain_usage` took and that could not be written (the database
+    /// was unavailable), so that the next flush writes them. Keys gone since are skipped.
+    pub fn restore_usage(&self, usage: &Usage) {
+        if usage.counts.is_empty() && usage.scopes.is_empty() && usage.first_uses.is_empty() {
+            return;
+        }
+        let keys = read(&self.keys);
+        let by_id: HashMap<Id, &LiveKey> = keys.values().map(|k| (k.id, &**k)).collect();
+        for u in &usage.counts {
+            if let Some(key) = by_id.get(&u.id) {
+                let c = &key.counters;
+                c.uses.fetch_add(u.uses, Ordering::AcqRel);
+                c.last_used.fetch_max(u.last_used_at, Ordering::AcqRel);
+                if u.last_client.is_some() {
+                    c.client_changed.store(true, Ordering::Release);
+                }
+            }
+        }
+        for &(id, scope, uses, at) in &usage.scopes {
+            let (Some(key), Some(i)) = (
+                by_id.get(&id),
+                SCOPES.iter().position(|s| s.as_str() == scope),
+            ) else {
+                continue;
+            };
+            key.counters.scope_uses[i].fetch_add(uses, Ordering::AcqRel);
+            key.counters.scope_last[i].fetch_max(at, Ordering::AcqRel);
+        }
+        for (id, ..) in &usage.first_uses {
+            if let Some(key) = by_id.get(id) {
+                key.counters
+                    .first_use_pending
+                    .store(true, Ordering::Release);
+            }
+        }
     }
 
     /// How many sessions and keys are usable now (neither revoked nor past their end).

@@ -55,6 +55,9 @@ pub struct RequestCtx {
     /// The client: the socket's peer, or the X-Forwarded-For entry a trusted proxy added.
     pub client_ip: Option<IpAddr>,
     pub id: RequestId,
+    /// When the request's headers were in: the start of its latency, and the instant a
+    /// catch-up read of the feed must follow (`ops::feed::ensure_current`).
+    pub arrived: std::time::Instant,
 }
 
 impl RequestCtx {
@@ -66,6 +69,7 @@ impl RequestCtx {
         peer: Option<SocketAddr>,
         trusted_proxies: &[IpNet],
     ) -> Self {
+        let arrived = std::time::Instant::now();
         let client_ip = client_ip(peer.map(|p| p.ip()), &headers, trusted_proxies);
         let id = RequestId::from_headers(&headers);
         RequestCtx {
@@ -75,6 +79,7 @@ impl RequestCtx {
             headers,
             client_ip,
             id,
+            arrived,
         }
     }
 

@@ -212,6 +212,67 @@ fn host_name() -> String {
         .unwrap_or_else(|_| "localhost".into())
 }
 
+/// Reads of the feed made on behalf of requests while the lease has run out (see
+/// `ensure_current`): one at a time, each shared by every request that arrived before it
+/// started.
+#[derive(Default)]
+pub struct CatchUp {
+    /// Held while one read is under way.
+    reading: tokio::sync::Mutex<()>,
+    /// When the latest successful read started.
+    last_read: std::sync::Mutex<Option<Instant>>,
+}
+
+/// Makes sure this server's live state may answer for a request that arrived at `arrived`.
+///
+/// Within the lease (the normal case) that costs one atomic load. Past it the server could not
+/// publish its position (the database refuses writes: locked, read-only, full) or could not
+/// read the feed. It then reads the feed head itself before it answers: a read that started
+/// after the request arrived sees every change whose answer was sent before the request, so
+/// the answer from the live state is as current as the promise of 9.1 needs, whatever the
+/// other servers think of this one's lease. Only when that read fails too does the server
+/// fail closed (`503`): it cannot know what it missed.
+pub async fn ensure_current(app: &AppState, arrived: Instant) -> Result<(), ApiError> {
+    if app.auth.live.is_current(now_ms()) {
+        return Ok(());
+    }
+    let read_since = |catch_up: &CatchUp| {
+        catch_up
+            .last_read
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|at| at >= arrived)
+    };
+    let _reading = app.catch_up.reading.lock().await;
+    if read_since(&app.catch_up) {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let applied = app.auth.live.applied();
+    let store = app.store.clone();
+    let polled = tokio::task::spawn_blocking(move || store.read_blocking(|c| poll(c, applied)))
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))
+        .and_then(|r| r);
+    match polled {
+        Ok(polled) => {
+            for update in polled.updates {
+                app.auth.live.apply(update, polled.seq);
+            }
+            app.auth.live.advance(polled.seq);
+            *app.catch_up
+                .last_read
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(started);
+            Ok(())
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "past the lease and the change feed cannot be read; refusing");
+            Err(ApiError::NotCurrent)
+        }
+    }
+}
+
 /// Runs for the life of the server: polls the feed, applies what is new, heartbeats, and
 /// keeps the live state's lease (past it, authenticated requests answer `503`).
 ///
@@ -219,16 +280,19 @@ fn host_name() -> String {
 /// start of that poll plus `cluster.lease`. A server that reads but cannot publish therefore
 /// stops answering no later than another server stops waiting for it (see `confirm`).
 pub async fn follow(app: AppState, me: feed::Server) {
-    let mut applied = me.applied_seq;
+    app.auth.live.advance(me.applied_seq);
     let lease_ms = app.config.cluster.lease.0.as_millis() as i64;
     let mut ticker = tokio::time::interval(POLL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_beat = Instant::now();
+    let mut published = me.applied_seq;
     let mut failing = false;
     let mut last_prune = Instant::now();
     loop {
         ticker.tick().await;
         let started = now_ms();
+        // Requests may have read the feed further themselves (`ensure_current`).
+        let applied = app.auth.live.applied();
         let store = app.store.clone();
         let polled = tokio::task::spawn_blocking(move || store.read_blocking(|c| poll(c, applied)))
             .await
@@ -248,15 +312,15 @@ pub async fn follow(app: AppState, me: feed::Server) {
             tracing::info!("reading the change feed works again");
             failing = false;
         }
-        let moved = polled.seq != applied;
+        let moved = polled.seq != published;
         for update in polled.updates {
             app.auth.live.apply(update, polled.seq);
         }
-        applied = polled.seq;
+        app.auth.live.advance(polled.seq);
         if moved || last_beat.elapsed() >= HEARTBEAT {
             let (store, at) = (app.store.clone(), now_ms());
             let mut row = me.clone();
-            row.applied_seq = applied;
+            row.applied_seq = polled.seq;
             row.heartbeat_ms = at;
             let beat = tokio::task::spawn_blocking(move || {
                 store.write_blocking(|tx| {
@@ -272,6 +336,7 @@ pub async fn follow(app: AppState, me: feed::Server) {
             match beat {
                 Ok(Ok(())) => {
                     last_beat = Instant::now();
+                    published = polled.seq;
                     // Current as of the start of the poll whose position is now published.
                     app.auth.live.current_until(started + lease_ms);
                 }

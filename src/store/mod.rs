@@ -42,8 +42,6 @@ pub enum StoreError {
     Conflict(String),
     #[error("sqlite: {0}")]
     Sqlite(String),
-    #[error("connection pool: {0}")]
-    Pool(String),
     #[error("database task failed: {0}")]
     Task(String),
     /// The organization's monthly credits would go below zero.
@@ -51,20 +49,89 @@ pub enum StoreError {
     InsufficientCredits(String),
     #[error("migration to schema version {version} failed: {cause}")]
     Migration { version: u32, cause: String },
+    /// The database cannot be read or written right now, for a reason outside this process
+    /// that ends by itself or by an operator's hand: locked by another process past the busy
+    /// timeout, a read-only file system, a full disk, an I/O error, no connection to be had.
+    /// Answered `503` with `Retry-After`; nothing was changed.
+    #[error("database unavailable ({trouble}): {cause}")]
+    Unavailable { trouble: Trouble, cause: String },
+}
+
+/// Why the database is unavailable, for logs, metrics and `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trouble {
+    Locked,
+    ReadOnly,
+    Full,
+    Io,
+    NoConnection,
+}
+
+impl Trouble {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trouble::Locked => "locked",
+            Trouble::ReadOnly => "read_only",
+            Trouble::Full => "disk_full",
+            Trouble::Io => "io_error",
+            Trouble::NoConnection => "no_connection",
+        }
+    }
+
+    /// Seconds a client should wait: a lock is usually gone in a moment, the rest needs an
+    /// operator.
+    pub fn retry_after(self) -> u64 {
+        match self {
+            Trouble::Locked | Trouble::NoConnection => 1,
+            Trouble::ReadOnly | Trouble::Full | Trouble::Io => 5,
+        }
+    }
+}
+
+impl std::fmt::Display for Trouble {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The trouble an SQLite result code stands for, if it is one that ends by itself.
+fn trouble_of(code: rusqlite::ErrorCode) -> Option<Trouble> {
+    use rusqlite::ErrorCode as C;
+    Some(match code {
+        C::DatabaseBusy | C::DatabaseLocked => Trouble::Locked,
+        C::ReadOnly => Trouble::ReadOnly,
+        C::DiskFull => Trouble::Full,
+        C::SystemIoFailure => Trouble::Io,
+        C::CannotOpen => Trouble::NoConnection,
+        _ => return None,
+    })
 }
 
 impl From<rusqlite::Error> for StoreError {
     fn from(error: rusqlite::Error) -> Self {
-        match error {
-            rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
-            other => StoreError::Sqlite(other.to_string()),
+        let trouble = match &error {
+            rusqlite::Error::QueryReturnedNoRows => return StoreError::NotFound,
+            rusqlite::Error::SqliteFailure(e, _) => trouble_of(e.code),
+            _ => None,
+        };
+        match trouble {
+            Some(trouble) => StoreError::Unavailable {
+                trouble,
+                cause: error.to_string(),
+            },
+            None => StoreError::Sqlite(error.to_string()),
         }
     }
 }
 
 impl From<r2d2::Error> for StoreError {
+    /// r2d2 reports one thing: no connection within the pool's timeout (every connection
+    /// busy, or a new one could not be opened). Either way the database is not there now.
     fn from(error: r2d2::Error) -> Self {
-        StoreError::Pool(error.to_string())
+        StoreError::Unavailable {
+            trouble: Trouble::NoConnection,
+            cause: error.to_string(),
+        }
     }
 }
 
@@ -109,7 +176,9 @@ impl Store {
             .min_idle(Some(1))
             // A broken SQLite file handle is not something a probe query would catch.
             .test_on_check_out(false)
-            .connection_timeout(Duration::from_secs(10))
+            // A request waits for a connection no longer than for the lock behind it: past
+            // that the database is answered as unavailable (503), not left hanging.
+            .connection_timeout(busy_timeout.clamp(Duration::from_secs(1), Duration::from_secs(30)))
             .connection_customizer(Box::new(ConnectionSetup { busy_timeout }))
             .build(manager)?;
         let store = Store { pool };
@@ -296,4 +365,50 @@ pub(crate) fn open_temp() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(&dir.path().join("test.db"), 2, Duration::from_secs(5)).expect("open");
     (dir, store)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lock_held_past_the_busy_timeout_is_trouble_not_a_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = Store::open(&path, 2, Duration::from_millis(50)).unwrap();
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let started = std::time::Instant::now();
+        let err = store
+            .write_blocking(|db| {
+                db.conn.execute_batch("CREATE TABLE t (x)")?;
+                Ok(())
+            })
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::Unavailable {
+                    trouble: Trouble::Locked,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
+        // Readers go on under another process's write lock (WAL).
+        store
+            .read_blocking(|db| Ok(db.conn.query_row("SELECT 1", [], |_| Ok(()))?))
+            .unwrap();
+        other.execute_batch("ROLLBACK").unwrap();
+        store
+            .write_blocking(|db| Ok(db.conn.execute_batch("CREATE TABLE t (x)")?))
+            .unwrap();
+    }
+
+    #[test]
+    fn other_sqlite_errors_stay_internal() {
+        let err = StoreError::from(rusqlite::Error::InvalidColumnIndex(3));
+        assert!(matches!(err, StoreError::Sqlite(_)), "{err:?}");
+    }
 }

@@ -11,13 +11,14 @@ use crate::web::sign_in;
 
 const KEYS_PAGE: &str = "/settings/developer/api-keys";
 
+/// Clicks the visible link `text` once the page shows it (pages draw their links after
+/// their script has loaded), and waits for the page it leads to.
 fn click_link(browser: &Browser, text: &str) {
-    let clicked = browser.run(
-        "const a = [...document.querySelectorAll('a')].find(a => a.textContent.trim() === arguments[0] && a.offsetParent !== null); \
-         if (a) { a.click(); return a.getAttribute('href'); } return null;",
-        json!([text]),
-    );
-    assert!(clicked.is_string(), "no visible link {text:?}");
+    let quoted = serde_json::to_string(text).unwrap();
+    let clicked = browser.wait_for(&format!(
+        "(() => {{ const a = [...document.querySelectorAll('a')].find(a => a.textContent.trim() === {quoted} && a.offsetParent !== null); \
+         if (a) {{ a.click(); return a.getAttribute('href'); }} return null; }})()"
+    ));
     let href = clicked.as_str().unwrap().to_string();
     browser.wait_for(&format!("location.pathname === '{href}'"));
 }

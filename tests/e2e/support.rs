@@ -378,12 +378,29 @@ impl Req {
         finish(self.inner.send_json(body.clone()))
     }
 
+    /// `send`, or `None` when no answer came (the server died under the request).
+    pub fn try_send(self) -> Option<Resp> {
+        answered(self.inner.call())
+    }
+
+    /// `json`, or `None` when no answer came.
+    pub fn try_json(self, body: &Value) -> Option<Resp> {
+        answered(self.inner.send_json(body.clone()))
+    }
+
     pub fn raw(self, content_type: &str, body: &[u8]) -> Resp {
         finish(
             self.inner
                 .set("Content-Type", content_type)
                 .send_bytes(body),
         )
+    }
+}
+
+fn answered(result: Result<ureq::Response, ureq::Error>) -> Option<Resp> {
+    match result {
+        Err(ureq::Error::Transport(_)) => None,
+        other => Some(finish(other)),
     }
 }
 

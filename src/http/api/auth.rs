@@ -154,9 +154,7 @@ pub async fn refresh(call: Call<'_>) -> Result<Response, ApiError> {
     let request: RefreshRequest = call.json()?;
     let app = call.app;
     // A public route, but it answers from the live state: the same lease as authentication.
-    if !app.auth.live.is_current(crate::ops::feed::now_ms()) {
-        return Err(ApiError::NotCurrent);
-    }
+    crate::ops::feed::ensure_current(app, call.ctx.arrived).await?;
     let claims = app.auth.verify_refresh(request.refresh.expose())?;
     let user_id = claims.user_id().ok_or(ApiError::TokenNotValid)?;
     let now = now();

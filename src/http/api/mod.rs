@@ -184,7 +184,7 @@ pub async fn dispatch(endpoint: Endpoint, call: Call<'_>) -> Result<Response, Ap
         }
         Schema => Ok(system::schema()),
         Healthz => Ok(system::healthz()),
-        Readyz => system::readyz(call.app).await,
+        Readyz => system::readyz(call.app, call.ctx.arrived).await,
         Login => auth::login(call).await,
         Refresh => auth::refresh(call).await,
         Logout => auth::logout(call).await,
