@@ -1,7 +1,8 @@
 //! claribi: the clariBI on-prem authentication and API server.
 //!
 //! Modules in reading order; the README's Architecture section has the map and the invariants.
-// One audited exception: the scheduling-policy system call in `sched`.
+// Audited exceptions: the scheduling-policy system call in `sched`, and handing freed memory
+// back to the system after argon2 in `auth::password`.
 #![deny(unsafe_code)]
 #![cfg_attr(
     not(test),
