@@ -287,7 +287,7 @@ impl Config {
     }
 
     /// `load` with exactly these variables and the default file source (tests).
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn load_from_env_for_test(vars: &[(&str, &str)]) -> Result<Loaded, ConfigError> {
         Self::load_with_env(
             Source::Default,

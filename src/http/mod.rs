@@ -3,6 +3,8 @@
 
 pub mod api;
 mod body;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 #[cfg(test)]
 mod in_process;
 pub mod metrics;
