@@ -154,13 +154,20 @@ impl App {
                 Ok(())
             })
             .await;
-        if let Err(e) = written {
-            // Everything is put back for the next flush: a database that is locked or full
-            // for a while loses no count.
-            self.auth.live.restore_usage(&usage);
-            self.views.restore(&views);
-            self.auth.refusals.restore(kept_refused);
-            tracing::error!(error = %e, "recording API key usage and link views failed");
+        match written {
+            Ok(()) => {}
+            // Put back for the next flush: a database that is locked or full for a while
+            // loses no count.
+            Err(e @ crate::store::StoreError::Unavailable { .. }) => {
+                self.auth.live.restore_usage(&usage);
+                self.views.restore(&views);
+                self.auth.refusals.restore(kept_refused);
+                tracing::warn!(error = %e, "recording API key usage and link views waits for the database");
+            }
+            // Anything else would fail again with the same batch: it is dropped, not retried.
+            Err(e) => {
+                tracing::error!(error = %e, "recording API key usage and link views failed; this batch is dropped")
+            }
         }
     }
 }

@@ -191,9 +191,7 @@ impl Stack {
             request = request.header(name, value);
         }
         let filter = crate::http::routes(self.app.clone());
-        let response = self
-            .runtime
-            .block_on(request.body(body).reply(&filter));
+        let response = self.runtime.block_on(request.body(body).reply(&filter));
         let status = response.status().as_u16();
         assert!(
             status != 500,

@@ -214,63 +214,71 @@ fn host_name() -> String {
 
 /// Reads of the feed made on behalf of requests while the lease has run out (see
 /// `ensure_current`): one at a time, each shared by every request that arrived before it
-/// started.
+/// started, whether it succeeded or failed.
 #[derive(Default)]
 pub struct CatchUp {
     /// Held while one read is under way.
     reading: tokio::sync::Mutex<()>,
-    /// When the latest successful read started.
-    last_read: std::sync::Mutex<Option<Instant>>,
+    /// When the latest read started, and whether it read the feed to its head.
+    last: std::sync::Mutex<Option<(Instant, bool)>>,
 }
 
 /// Makes sure this server's live state may answer for a request that arrived at `arrived`.
 ///
 /// Within the lease (the normal case) that costs one atomic load. Past it the server could not
 /// publish its position (the database refuses writes: locked, read-only, full) or could not
-/// read the feed. It then reads the feed head itself before it answers: a read that started
-/// after the request arrived sees every change whose answer was sent before the request, so
-/// the answer from the live state is as current as the promise of 9.1 needs, whatever the
-/// other servers think of this one's lease. Only when that read fails too does the server
-/// fail closed (`503`): it cannot know what it missed.
+/// read the feed. It then reads the feed up to its head itself before it answers: a read that
+/// started after the request arrived sees every change whose answer was sent before the
+/// request, so the answer from the live state is as current as the promise of 9.1 needs,
+/// whatever the other servers think of this one's lease. Only when that read fails does the
+/// server fail closed (`503`): it cannot know what it missed.
 pub async fn ensure_current(app: &AppState, arrived: Instant) -> Result<(), ApiError> {
     if app.auth.live.is_current(now_ms()) {
         return Ok(());
     }
-    let read_since = |catch_up: &CatchUp| {
+    let shared = |catch_up: &CatchUp| {
         catch_up
-            .last_read
+            .last
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .is_some_and(|at| at >= arrived)
+            .filter(|(started, _)| *started >= arrived)
+            .map(|(_, ok)| ok)
     };
     let _reading = app.catch_up.reading.lock().await;
-    if read_since(&app.catch_up) {
-        return Ok(());
+    // A read that started after this request arrived answers for it, either way.
+    match shared(&app.catch_up) {
+        Some(true) => return Ok(()),
+        Some(false) => return Err(ApiError::NotCurrent),
+        None => {}
     }
     let started = Instant::now();
-    let applied = app.auth.live.applied();
-    let store = app.store.clone();
-    let polled = tokio::task::spawn_blocking(move || store.read_blocking(|c| poll(c, applied)))
-        .await
-        .map_err(|e| StoreError::Task(e.to_string()))
-        .and_then(|r| r);
-    match polled {
-        Ok(polled) => {
-            for update in polled.updates {
-                app.auth.live.apply(update, polled.seq);
+    let (store, reader) = (app.store.clone(), app.clone());
+    let read = tokio::task::spawn_blocking(move || {
+        // One snapshot, polled until its head: a backlog longer than a batch is read whole.
+        store.read_blocking(|c| {
+            let live = &reader.auth.live;
+            loop {
+                let applied = live.applied();
+                let polled = poll(c, applied)?;
+                let done = polled.seq == applied;
+                for update in polled.updates {
+                    live.apply(update, polled.seq);
+                }
+                live.advance(polled.seq);
+                if done {
+                    return Ok(());
+                }
             }
-            app.auth.live.advance(polled.seq);
-            *app.catch_up
-                .last_read
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some(started);
-            Ok(())
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "past the lease and the change feed cannot be read; refusing");
-            Err(ApiError::NotCurrent)
-        }
-    }
+        })
+    })
+    .await
+    .map_err(|e| StoreError::Task(e.to_string()))
+    .and_then(|r| r);
+    *app.catch_up.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((started, read.is_ok()));
+    read.map_err(|e| {
+        tracing::warn!(error = %e, "past the lease and the change feed cannot be read; refusing");
+        ApiError::NotCurrent
+    })
 }
 
 /// Runs for the life of the server: polls the feed, applies what is new, heartbeats, and
@@ -286,6 +294,7 @@ pub async fn follow(app: AppState, me: feed::Server) {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_beat = Instant::now();
     let mut published = me.applied_seq;
+    let mut beat_ms = me.heartbeat_ms;
     let mut failing = false;
     let mut last_prune = Instant::now();
     loop {
@@ -337,8 +346,15 @@ pub async fn follow(app: AppState, me: feed::Server) {
                 Ok(Ok(())) => {
                     last_beat = Instant::now();
                     published = polled.seq;
-                    // Current as of the start of the poll whose position is now published.
-                    app.auth.live.current_until(started + lease_ms);
+                    // Current as of the start of the poll whose position is now published, if
+                    // the previous beat was still live when this one landed. Otherwise the
+                    // other servers stopped waiting for this one in between and may have
+                    // answered changes that poll did not see: the next poll, which starts after
+                    // this beat, renews the lease (requests read the feed themselves until then).
+                    if beat_ms + lease_ms > now_ms() {
+                        app.auth.live.current_until(started + lease_ms);
+                    }
+                    beat_ms = at;
                 }
                 Ok(Err(e)) => tracing::warn!(error = %e, "publishing the applied position failed"),
                 Err(e) => tracing::warn!(error = %e, "publishing the applied position failed"),

@@ -52,7 +52,8 @@ pub enum StoreError {
     /// The database cannot be read or written right now, for a reason outside this process
     /// that ends by itself or by an operator's hand: locked by another process past the busy
     /// timeout, a read-only file system, a full disk, an I/O error, no connection to be had.
-    /// Answered `503` with `Retry-After`; nothing was changed.
+    /// Answered `503` with `Retry-After`. The transaction rolled back, except that an I/O
+    /// error while committing may leave a commit that a restart's recovery finds.
     #[error("database unavailable ({trouble}): {cause}")]
     Unavailable { trouble: Trouble, cause: String },
 }
