@@ -121,6 +121,7 @@ impl App {
             && views.is_empty()
             && refused.is_empty()
         {
+            self.auth.live.compact_revoked();
             return;
         }
         let (counted, kept_refused) = (views.clone(), refused.clone());
@@ -155,7 +156,8 @@ impl App {
             })
             .await;
         match written {
-            Ok(()) => {}
+            // Every use is written: revoked keys need no counters any more.
+            Ok(()) => self.auth.live.compact_revoked(),
             // Put back for the next flush: a database that is locked or full for a while
             // loses no count.
             Err(e @ crate::store::StoreError::Unavailable { .. }) => {

@@ -146,6 +146,17 @@ pub struct KeyCounters {
 }
 
 impl KeyCounters {
+    /// Nothing counted that a flush has still to write.
+    fn idle(&self) -> bool {
+        self.uses.load(Ordering::Acquire) == 0
+            && !self.client_changed.load(Ordering::Acquire)
+            && !self.first_use_pending.load(Ordering::Acquire)
+            && self
+                .scope_uses
+                .iter()
+                .all(|u| u.load(Ordering::Acquire) == 0)
+    }
+
     /// Notes the client of a use. Skipped when another request of the same key is noting
     /// its own at this instant: "last" is then either of them.
     fn note_client(&self, ip: Option<IpAddr>, user_agent: Option<&str>) {
@@ -234,6 +245,12 @@ pub struct Live {
     organizations: RwLock<HashMap<Id, (Arc<str>, Seq)>>,
     sessions: RwLock<HashMap<Id, Arc<LiveSession>>>,
     keys: RwLock<HashMap<KeyHash, Arc<LiveKey>>>,
+    /// Keys revoked for good (neither rotated nor canaries) whose uses are all written: all
+    /// that is left of them is what answers `api_key_revoked` and keeps an older state from
+    /// bringing them back, the feed position of their revocation. Tens of bytes each instead of
+    /// a whole key with its counters, so that keys made and revoked all day do not add up.
+    /// Lock order: `keys`, then this.
+    revoked_keys: RwLock<HashMap<KeyHash, Seq>>,
     user_rates: RwLock<HashMap<Id, Arc<RateCounters>>>,
 }
 
@@ -246,6 +263,7 @@ impl Default for Live {
             organizations: RwLock::default(),
             sessions: RwLock::default(),
             keys: RwLock::default(),
+            revoked_keys: RwLock::default(),
             user_rates: RwLock::default(),
         }
     }
@@ -299,16 +317,27 @@ impl Live {
                 );
             }
             Update::Key(k) => {
+                let for_good = k.revoked && !k.replaced && !k.canary;
                 let mut keys = write(&self.keys);
+                let mut revoked = write(&self.revoked_keys);
+                if revoked.get(&k.hash).is_some_and(|&at| at >= seq) {
+                    return false;
+                }
                 let counters = match keys.get(&k.hash) {
                     Some(old) if old.seq >= seq => return false,
+                    // Its uses may not be written yet: kept whole until they are.
                     Some(old) => old.counters.clone(),
+                    None if for_good => {
+                        revoked.insert(k.hash, seq);
+                        return true;
+                    }
                     None => Arc::new(KeyCounters {
                         last_used: AtomicI64::new(k.last_used_at.unwrap_or(0)),
                         ever_used: AtomicBool::new(k.ever_used),
                         ..KeyCounters::default()
                     }),
                 };
+                revoked.remove(&k.hash);
                 keys.insert(
                     k.hash,
                     Arc::new(LiveKey {
@@ -370,6 +399,33 @@ impl Live {
 
     pub fn key(&self, hash: &KeyHash) -> Option<Arc<LiveKey>> {
         read(&self.keys).get(hash).cloned()
+    }
+
+    /// Whether `hash` is a key revoked for good and kept only as that (see `revoked_keys`).
+    pub fn revoked_for_good(&self, hash: &KeyHash) -> bool {
+        read(&self.revoked_keys).contains_key(hash)
+    }
+
+    /// After a flush has written every use: keys revoked for good whose counters hold nothing
+    /// unwritten are reduced to their revocation (`revoked_keys`).
+    pub fn compact_revoked(&self) {
+        let for_good = |k: &LiveKey| k.revoked && !k.replaced && !k.canary && k.counters.idle();
+        let done: Vec<KeyHash> = read(&self.keys)
+            .iter()
+            .filter(|(_, k)| for_good(k))
+            .map(|(hash, _)| *hash)
+            .collect();
+        if done.is_empty() {
+            return;
+        }
+        let mut keys = write(&self.keys);
+        let mut revoked = write(&self.revoked_keys);
+        for hash in done {
+            if let Some(seq) = keys.get(&hash).filter(|k| for_good(k)).map(|k| k.seq) {
+                keys.remove(&hash);
+                revoked.insert(hash, seq);
+            }
+        }
     }
 
     /// The request counters of a JWT user.
@@ -515,6 +571,32 @@ mod tests {
             last_seen_at: 1000,
             revoked,
         })
+    }
+
+    #[test]
+    fn keys_revoked_for_good_shrink_to_their_revocation_and_stay_revoked() {
+        let live = Live::default();
+        // Revoked before this server ever held it (a listing at start): only the revocation.
+        assert!(live.apply(key(true), 5));
+        assert!(live.key(&[7; 32]).is_none());
+        assert!(live.revoked_for_good(&[7; 32]));
+        // An older state (a snapshot that raced the revoke) does not bring it back.
+        assert!(!live.apply(key(false), 4));
+        assert!(live.key(&[7; 32]).is_none());
+
+        // Held live, used, then revoked: kept whole until its uses are written.
+        let live = Live::default();
+        live.apply(key(false), 1);
+        live.key(&[7; 32]).unwrap().record_use(10, None, None);
+        live.apply(key(true), 2);
+        live.compact_revoked();
+        assert!(live.key(&[7; 32]).is_some(), "its use is not written yet");
+        let usage = live.drain_usage();
+        assert_eq!(usage.counts.len(), 1);
+        live.compact_revoked();
+        assert!(live.key(&[7; 32]).is_none());
+        assert!(live.revoked_for_good(&[7; 32]));
+        assert!(!live.apply(key(false), 1));
     }
 
     #[test]

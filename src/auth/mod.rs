@@ -126,10 +126,14 @@ impl Auth {
         if !api_key::well_formed(key) {
             return Err(ApiError::ApiKeyInvalid);
         }
-        let live = self
-            .live
-            .key(&api_key::hash(key))
-            .ok_or(ApiError::ApiKeyInvalid)?;
+        let hash = api_key::hash(key);
+        let Some(live) = self.live.key(&hash) else {
+            return Err(if self.live.revoked_for_good(&hash) {
+                ApiError::ApiKeyRevoked
+            } else {
+                ApiError::ApiKeyInvalid
+            });
+        };
         let refuse = |refusal: Refusal, error: ApiError| {
             let key = RefusedKey {
                 id: live.id,
