@@ -532,36 +532,37 @@ pub async fn leak_report(call: Call<'_>) -> Result<Response, ApiError> {
     Ok(reply::ok(&LeakAnswer { found }))
 }
 
+// The verify answer borrows from the live state: the hot path allocates only the body.
 #[derive(Serialize, ToSchema)]
-pub(super) struct VerifyUser {
+pub(super) struct VerifyUser<'a> {
     id: Id,
-    email: String,
+    email: &'a str,
     role: &'static str,
 }
 
 #[derive(Serialize, ToSchema)]
-pub(super) struct VerifyOrganization {
+pub(super) struct VerifyOrganization<'a> {
     id: Id,
-    name: String,
+    name: &'a str,
 }
 
 #[derive(Serialize, ToSchema)]
-pub(super) struct VerifyKey {
+pub(super) struct VerifyKey<'a> {
     id: Id,
-    name: String,
-    prefix: String,
-    scopes: Option<Vec<String>>,
+    name: &'a str,
+    prefix: &'a str,
+    scopes: Option<Vec<&'static str>>,
     created_at: Timestamp,
     expires_at: Option<Timestamp>,
 }
 
 #[derive(Serialize, ToSchema)]
-pub(super) struct VerifyResponse {
+pub(super) struct VerifyResponse<'a> {
     valid: bool,
     auth_method: &'static str,
-    user: VerifyUser,
-    organization: VerifyOrganization,
-    api_key: Option<VerifyKey>,
+    user: VerifyUser<'a>,
+    organization: VerifyOrganization<'a>,
+    api_key: Option<VerifyKey<'a>>,
     permissions: Vec<&'static str>,
 }
 
@@ -572,14 +573,15 @@ pub fn verify(call: Call<'_>) -> Result<Response, ApiError> {
     let user = live
         .user(principal.user_id)
         .ok_or(ApiError::TokenNotValid)?;
+    let organization = live.organization_name(user.organization_id);
     let api_key = principal.key.as_ref().map(|key| VerifyKey {
         id: key.id,
-        name: key.name.to_string(),
-        prefix: key.prefix.to_string(),
+        name: &key.name,
+        prefix: &key.prefix,
         scopes: key
             .scopes
             .as_ref()
-            .map(|s| s.iter().map(|p| p.as_str().to_string()).collect()),
+            .map(|s| s.iter().map(|p| p.as_str()).collect()),
         created_at: Timestamp(key.created_at),
         expires_at: key.expires_at.map(Timestamp),
     });
@@ -588,12 +590,12 @@ pub fn verify(call: Call<'_>) -> Result<Response, ApiError> {
         auth_method: principal.method.as_str(),
         user: VerifyUser {
             id: user.id,
-            email: user.email.to_string(),
+            email: &user.email,
             role: user.role.as_str(),
         },
         organization: VerifyOrganization {
             id: user.organization_id,
-            name: live.organization_name(user.organization_id).to_string(),
+            name: &organization,
         },
         api_key,
         permissions: principal.permissions(),
