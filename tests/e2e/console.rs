@@ -23,26 +23,6 @@ fn click_link(browser: &Browser, text: &str) {
     browser.wait_for(&format!("location.pathname === '{href}'"));
 }
 
-/// Fills the owner's organization with the demo content (data sources, reports, dashboards, a goal).
-fn seed(s: &Server) {
-    let out = s.cli(
-        &[
-            "demo",
-            "seed",
-            "--org",
-            "Default Organization",
-            "--reports",
-            "3",
-        ],
-        "",
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn the_seed_steps_are_followed_from_the_overview_by_clicking() {
     let s = Server::start();
@@ -256,7 +236,7 @@ fn unknown_pages_are_a_friendly_page_and_the_api_keeps_its_json() {
 #[test]
 fn the_bi_pages_show_the_content_as_the_role_allows() {
     let s = Server::start();
-    seed(&s);
+    s.demo_seed(3);
     s.create_user("vic@example.com", "viewer", "velvet-river-58");
     let browser = Browser::start();
     sign_in(&browser, &s, ADMIN_EMAIL, ADMIN_PASSWORD);
@@ -419,7 +399,7 @@ fn every_page_passes_axe_core_and_works_from_390_pixels() {
         panic!("axe-core is missing ({path:?}): run scripts/test, which fetches it from the npm registry")
     });
     let s = Server::start();
-    seed(&s);
+    s.demo_seed(3);
     let shots = std::env::var("CLARIBI_SCREENSHOTS").ok();
     let browser = Browser::start();
     browser.open(&s.url("/login"));

@@ -1140,22 +1140,7 @@ fn the_audit_log_filters_exports_and_keeps_no_secret() {
 fn demo_seed_fills_an_organization() {
     let s = Server::start();
     let t = s.owner_token();
-    let out = s.cli(
-        &[
-            "demo",
-            "seed",
-            "--org",
-            "Default Organization",
-            "--reports",
-            "45",
-        ],
-        "",
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    s.demo_seed(45);
     let reports = ok(
         s.get("/api/v1/reports/?page_size=100").bearer(&t).send(),
         200,
