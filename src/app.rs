@@ -75,21 +75,89 @@ fn seal_stored_mfa_secrets(store: &Store, sealer: &SecretSealer) -> Result<(), S
     Ok(())
 }
 
+/// The key files every server on one database must share: a token signed by one server is
+/// checked by another, a TOTP secret sealed by one is opened by another.
+const SHARED_KEY_FILES: [&str; 2] = ["jwt-secret", "mfa-key"];
+
+/// On a database shared by several servers: the first server records a fingerprint of each
+/// key file (56 bits of a SHA-256, which tells keys apart and reveals nothing of them); a
+/// server whose files differ refuses to start, naming them, instead of refusing every token
+/// the others sign.
+fn same_keys_as_the_other_servers(
+    store: &Store,
+    data_dir: &std::path::Path,
+) -> Result<(), StartError> {
+    use sha2::{Digest, Sha256};
+    let mut mine = Vec::new();
+    for name in SHARED_KEY_FILES {
+        let bytes = std::fs::read(data_dir.join(name)).map_err(|e| {
+            StartError::Setup(format!("reading {}: {e}", data_dir.join(name).display()))
+        })?;
+        let digest = Sha256::new()
+            .chain_update(b"claribi key fingerprint\0")
+            .chain_update(name.as_bytes())
+            .chain_update(&bytes)
+            .finalize();
+        let mut first = [0u8; 8];
+        first[1..].copy_from_slice(&digest[..7]);
+        mine.push((format!("key_fingerprint:{name}"), i64::from_be_bytes(first)));
+    }
+    let differing = store.write_blocking(move |db| {
+        let mut differing = Vec::new();
+        for (key, fingerprint) in &mine {
+            let recorded = crate::store::meta::get(db, key)?;
+            match recorded {
+                None => crate::store::meta::set(db, key, *fingerprint)?,
+                Some(theirs) if theirs != *fingerprint => differing.push(key.clone()),
+                Some(_) => {}
+            }
+        }
+        Ok(differing)
+    })?;
+    if differing.is_empty() {
+        return Ok(());
+    }
+    let files: Vec<String> = differing
+        .iter()
+        .map(|k| {
+            data_dir
+                .join(k.trim_start_matches("key_fingerprint:"))
+                .display()
+                .to_string()
+        })
+        .collect();
+    Err(StartError::Setup(format!(
+        "{} differ from the key files of the other servers on this database: copy jwt-secret and mfa-key from the data directory of a server that runs on it",
+        files.join(" and ")
+    )))
+}
+
 impl App {
     /// Opens the database (migrating it) and prepares the password hasher. Blocking: call it
     /// before the server starts or from a blocking thread.
     pub fn open(config: Config) -> Result<App, StartError> {
         crate::data_dir::create(&config.server.data_dir).map_err(StartError::Setup)?;
-        let database = config.database.path(&config.server);
-        crate::data_dir::prepare_database(&database).map_err(StartError::Setup)?;
-        let store = Store::open(
-            &database,
-            config.database.pool_size,
-            config.database.busy_timeout.0,
-        )?;
+        let store = if config.database.is_postgres() {
+            Store::open_postgres(
+                &config.database.url,
+                config.database.pool_size,
+                config.database.busy_timeout.0,
+            )?
+        } else {
+            let database = config.database.path(&config.server);
+            crate::data_dir::prepare_database(&database).map_err(StartError::Setup)?;
+            Store::open(
+                &database,
+                config.database.pool_size,
+                config.database.busy_timeout.0,
+            )?
+        };
         let hasher = Hasher::new(&config.auth).map_err(|e| StartError::Setup(e.to_string()))?;
         let auth = Auth::new(&config.auth, &config.server.data_dir)
             .map_err(|e| StartError::Setup(e.to_string()))?;
+        if config.database.is_postgres() {
+            same_keys_as_the_other_servers(&store, &config.server.data_dir)?;
+        }
         seal_stored_mfa_secrets(&store, &auth.mfa_sealer)?;
         let journal = crate::ops::journal::Journal::open(&config.server.data_dir)
             .map_err(|e| StartError::Setup(format!("opening the revocation journal: {e}")))?;
@@ -394,11 +462,15 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let follower = tokio::spawn(ops::feed::follow(app.clone(), me));
     let flusher = tokio::spawn(flush_usage_periodically(app.clone()));
     let pruner = tokio::spawn(prune_live_periodically(app.clone()));
-    let backups = app
-        .config
-        .backup
-        .interval
-        .map(|every| tokio::spawn(back_up_periodically(app.clone(), every.0)));
+    let backups = match app.config.backup.interval {
+        Some(_) if app.config.database.is_postgres() => {
+            // The database is PostgreSQL's to back up (pg_dump, base backups, replicas).
+            tracing::warn!("backup.interval is set but the database is PostgreSQL: no scheduled copies are written; back it up with PostgreSQL's tools");
+            None
+        }
+        Some(every) => Some(tokio::spawn(back_up_periodically(app.clone(), every.0))),
+        None => None,
+    };
     serve(app.clone(), listener, shutdown).await;
     follower.abort();
     flusher.abort();

@@ -137,10 +137,12 @@ pub enum Scheduling {
     Normal,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
     path: PathBuf,
+    /// A PostgreSQL database (`postgres://...`); empty: SQLite at `path`.
+    pub url: String,
     pub pool_size: u32,
     pub busy_timeout: ConfigDuration,
 }
@@ -374,6 +376,20 @@ impl Config {
         if self.server.max_body_bytes < 1024 {
             return fail("server.max_body_bytes", "must be at least 1024");
         }
+        if !self.database.url.is_empty() {
+            let url = &self.database.url;
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return fail(
+                    "database.url",
+                    "must be empty (SQLite) or a PostgreSQL URL, postgres://user:password@host:port/dbname",
+                );
+            }
+            if let Err(e) = url.parse::<postgres::Config>() {
+                return Err(ConfigError::Invalid(format!(
+                    "`database.url` is not valid: {e}"
+                )));
+            }
+        }
         if self.database.pool_size == 0 || self.database.pool_size > 64 {
             return fail("database.pool_size", "must be between 1 and 64");
         }
@@ -542,12 +558,50 @@ fn unknown_key(defaults: &Figment, values: &Dict, prefix: &str) -> Option<String
 }
 
 fn redact(values: &mut Dict) {
+    if let Some(Value::Dict(_, database)) = values.get_mut("database") {
+        if let Some(Value::String(_, url)) = database.get_mut("url") {
+            *url = redact_url_password(url);
+        }
+    }
     if let Some(Value::Dict(_, bootstrap)) = values.get_mut("bootstrap") {
         if let Some(Value::String(_, password)) = bootstrap.get_mut("admin_password") {
             if !password.is_empty() {
                 *password = "[redacted]".into();
             }
         }
+    }
+}
+
+/// `postgres://user:secret@host/db` as `postgres://user:[redacted]@host/db`.
+pub fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((credentials, host)) => match credentials.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:[redacted]@{host}{tail}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("path", &self.path)
+            .field("url", &redact_url_password(&self.url))
+            .field("pool_size", &self.pool_size)
+            .field("busy_timeout", &self.busy_timeout)
+            .finish()
+    }
+}
+
+impl DatabaseConfig {
+    /// Whether the database is PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        !self.url.is_empty()
     }
 }
 
@@ -675,6 +729,29 @@ mod tests {
             .map_err(|e| e.to_string())?;
             let shown = format!("{:?} {:?}", loaded.effective, loaded.config);
             assert!(!shown.contains("hunter2"), "{shown}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_database_password_is_redacted_and_a_wrong_url_named() {
+        figment::Jail::expect_with(|_| {
+            let loaded = load(&[(
+                "CLARIBI_DATABASE__URL",
+                "postgres://claribi:s3cret-pw@db.internal:5432/claribi",
+            )])
+            .map_err(|e| e.to_string())?;
+            assert!(loaded.config.database.is_postgres());
+            let shown = format!("{:?} {:?}", loaded.effective, loaded.config);
+            assert!(!shown.contains("s3cret-pw"), "{shown}");
+            assert!(
+                shown.contains("postgres://claribi:[redacted]@db.internal:5432/claribi"),
+                "{shown}"
+            );
+            let err = load(&[("CLARIBI_DATABASE__URL", "mysql://x@y/z")])
+                .err()
+                .ok_or("accepted")?;
+            assert!(err.to_string().contains("database.url"), "{err}");
             Ok(())
         });
     }

@@ -216,7 +216,7 @@ mod tests {
 
     #[test]
     fn internal_causes_never_reach_the_client() {
-        let err = ApiError::from(StoreError::Sqlite("no such table: users".into()));
+        let err = ApiError::from(StoreError::Database("no such table: users".into()));
         assert_eq!(err.status(), 500);
         assert_eq!(err.code(), "internal_error");
         assert!(!err.public_message().contains("users"));

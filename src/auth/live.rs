@@ -103,8 +103,6 @@ impl LiveUser {
 pub struct LiveSession {
     pub user_id: Id,
     pub expires_at: UnixTime,
-    /// Revoked sessions stay (until their end) so that an older state cannot bring them back.
-    pub revoked: bool,
     seq: Seq,
     /// Shared by every state of this session.
     last_seen_written: Arc<AtomicI64>,
@@ -121,9 +119,9 @@ impl LiveSession {
                 .is_ok()
     }
 
-    /// Usable now: not revoked, not past its end.
+    /// Usable now: not past its end (a revoked session is not held at all).
     pub fn is_live(&self, now: UnixTime) -> bool {
-        !self.revoked && self.expires_at > now
+        self.expires_at > now
     }
 }
 
@@ -244,6 +242,10 @@ pub struct Live {
     users: RwLock<HashMap<Id, Arc<LiveUser>>>,
     organizations: RwLock<HashMap<Id, (Arc<str>, Seq)>>,
     sessions: RwLock<HashMap<Id, Arc<LiveSession>>>,
+    /// Revoked sessions until their end: the feed position of the revocation (so that an
+    /// older state cannot bring them back) and the end. Logins logged out all day leave 24
+    /// bytes each here, not a session. Lock order: `sessions`, then this.
+    revoked_sessions: RwLock<HashMap<Id, (Seq, UnixTime)>>,
     keys: RwLock<HashMap<KeyHash, Arc<LiveKey>>>,
     /// Keys revoked for good (neither rotated nor canaries) whose uses are all written: all
     /// that is left of them is what answers `api_key_revoked` and keeps an older state from
@@ -262,6 +264,7 @@ impl Default for Live {
             users: RwLock::default(),
             organizations: RwLock::default(),
             sessions: RwLock::default(),
+            revoked_sessions: RwLock::default(),
             keys: RwLock::default(),
             revoked_keys: RwLock::default(),
             user_rates: RwLock::default(),
@@ -300,21 +303,29 @@ impl Live {
             }
             Update::Session(s) => {
                 let mut sessions = write(&self.sessions);
+                let mut revoked = write(&self.revoked_sessions);
+                if revoked.get(&s.id).is_some_and(|&(at, _)| at >= seq) {
+                    return false;
+                }
                 let seen = match sessions.get(&s.id) {
                     Some(old) if old.seq >= seq => return false,
                     Some(old) => old.last_seen_written.clone(),
                     None => Arc::new(AtomicI64::new(s.last_seen_at)),
                 };
-                sessions.insert(
-                    s.id,
-                    Arc::new(LiveSession {
-                        user_id: s.user_id,
-                        expires_at: s.expires_at,
-                        revoked: s.revoked,
-                        seq,
-                        last_seen_written: seen,
-                    }),
-                );
+                if s.revoked {
+                    sessions.remove(&s.id);
+                    revoked.insert(s.id, (seq, s.expires_at));
+                } else {
+                    sessions.insert(
+                        s.id,
+                        Arc::new(LiveSession {
+                            user_id: s.user_id,
+                            expires_at: s.expires_at,
+                            seq,
+                            last_seen_written: seen,
+                        }),
+                    );
+                }
             }
             Update::Key(k) => {
                 let for_good = k.revoked && !k.replaced && !k.canary;
@@ -536,6 +547,7 @@ impl Live {
     /// brought back by any state, since its end is checked on every use).
     pub fn prune(&self, now: UnixTime) {
         write(&self.sessions).retain(|_, s| s.expires_at > now);
+        write(&self.revoked_sessions).retain(|_, &mut (_, end)| end > now);
     }
 }
 
@@ -607,9 +619,20 @@ mod tests {
         // A follower that read the key before the revoke applies what it read: ignored.
         assert!(!live.apply(key(false), 11));
         assert!(live.key(&[7; 32]).unwrap().revoked);
+        assert!(live.apply(session(false), 10));
+        assert!(live.session(5).unwrap().is_live(0));
         assert!(live.apply(session(true), 12));
+        assert!(
+            live.session(5).is_none(),
+            "a revoked session leaves only its tombstone"
+        );
         assert!(!live.apply(session(false), 11));
-        assert!(!live.session(5).unwrap().is_live(0));
+        assert!(live.session(5).is_none());
+        // A revocation seen before any state of the session holds too.
+        let fresh = Live::default();
+        assert!(fresh.apply(session(true), 3));
+        assert!(!fresh.apply(session(false), 2));
+        assert!(fresh.session(5).is_none());
     }
 
     #[test]

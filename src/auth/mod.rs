@@ -17,6 +17,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
+use sha2::{Digest, Sha256};
+
 use crate::config::AuthConfig;
 use crate::domain::{Id, UnixTime};
 use crate::error::ApiError;
@@ -41,9 +43,11 @@ pub struct Auth {
     pub tokens: TokenKeys,
     /// Seals TOTP secrets for the database (shared with blocking closures).
     pub mfa_sealer: Arc<SecretSealer>,
-    /// Access tokens already verified, by their exact text: a hit proves the same signature
-    /// was checked before. Expiry is still checked on every use.
-    verified: RwLock<HashMap<Box<str>, Arc<Claims>>>,
+    /// Access tokens already verified, by the SHA-256 of their text: a hit proves the same
+    /// token's signature was checked before. Expiry is still checked on every use. 64 bytes of
+    /// entry per token (its text and claims would be ten times that), so that a day of
+    /// logins does not add up.
+    verified: RwLock<HashMap<[u8; 32], Verified>>,
     pub live: Live,
     /// Refused uses of known keys, to be audited.
     pub refusals: Refusals,
@@ -55,6 +59,15 @@ pub struct Auth {
 
 /// Verified access tokens kept at most; past it, expired ones go, then all.
 const VERIFIED_CACHE_SIZE: usize = 16_384;
+
+/// What a verified access token says that a request needs.
+#[derive(Debug, Clone, Copy)]
+struct Verified {
+    user_id: Id,
+    organization_id: Id,
+    session_id: Id,
+    exp: UnixTime,
+}
 
 /// A freshly issued access token (and refresh token, at login or with rotation).
 pub struct Issued {
@@ -90,23 +103,23 @@ impl Auth {
         now: UnixTime,
     ) -> Result<(Principal, Arc<LiveSession>), ApiError> {
         let claims = self.verify_access(token, now)?;
-        let user_id = claims.user_id().ok_or(ApiError::TokenNotValid)?;
+        let user_id = claims.user_id;
         let session = self
             .live
-            .session(claims.sid)
+            .session(claims.session_id)
             .filter(|s| s.user_id == user_id && s.is_live(now))
             .ok_or(ApiError::TokenNotValid)?;
         let user = self
             .live
             .user(user_id)
-            .filter(|u| u.is_active && u.organization_id == claims.org)
+            .filter(|u| u.is_active && u.organization_id == claims.organization_id)
             .ok_or(ApiError::TokenNotValid)?;
         let principal = Principal {
             user_id,
             organization_id: user.organization_id,
             role: user.role,
             method: Method::Jwt,
-            session_id: Some(claims.sid),
+            session_id: Some(claims.session_id),
             key: None,
             rates: self.live.user_rates(user_id),
         };
@@ -188,23 +201,29 @@ impl Auth {
         })
     }
 
-    /// Verifies an access token, once per token: later uses are a map lookup on the exact
-    /// token text, with the expiry checked again.
-    fn verify_access(&self, token: &str, now: UnixTime) -> Result<Arc<Claims>, ApiError> {
+    /// Verifies an access token, once per token: later uses are a map lookup on the SHA-256
+    /// of its text, with the expiry checked again.
+    fn verify_access(&self, token: &str, now: UnixTime) -> Result<Verified, ApiError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let cached = self
             .verified
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .get(token)
-            .cloned();
+            .get(&digest)
+            .copied();
         let claims = match cached {
             Some(claims) => claims,
             None => {
-                let claims = Arc::new(
-                    self.tokens
-                        .verify(token, TokenType::Access)
-                        .map_err(|_| ApiError::TokenNotValid)?,
-                );
+                let claims = self
+                    .tokens
+                    .verify(token, TokenType::Access)
+                    .map_err(|_| ApiError::TokenNotValid)?;
+                let claims = Verified {
+                    user_id: claims.user_id().ok_or(ApiError::TokenNotValid)?,
+                    organization_id: claims.org,
+                    session_id: claims.sid,
+                    exp: claims.exp,
+                };
                 let mut verified = self.verified.write().unwrap_or_else(|e| e.into_inner());
                 if verified.len() >= VERIFIED_CACHE_SIZE {
                     verified.retain(|_, c| c.exp > now);
@@ -212,7 +231,7 @@ impl Auth {
                         verified.clear();
                     }
                 }
-                verified.insert(token.into(), claims.clone());
+                verified.insert(digest, claims);
                 claims
             }
         };

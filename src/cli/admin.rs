@@ -305,6 +305,11 @@ pub fn verify_audit(config: Config) -> Result<(), Failure> {
 }
 
 pub fn backup(config: Config, out: &Path) -> Result<(), Failure> {
+    if config.database.is_postgres() {
+        return Err(Failure::usage(
+            "backup copies an SQLite database; this installation's database is PostgreSQL: back it up with PostgreSQL's tools (pg_dump)",
+        ));
+    }
     if out.exists() {
         return Err(Failure::usage(format!(
             "{} exists; choose a new file name",
@@ -316,6 +321,58 @@ pub fn backup(config: Config, out: &Path) -> Result<(), Failure> {
     crate::data_dir::create_private_new(out).map_err(Failure::runtime)?;
     app.store.backup_to(out).map_err(Failure::runtime)?;
     println!("backup written to {}", out.display());
+    Ok(())
+}
+
+/// `claribi migrate --to URL`: refuses while a server runs on the data directory, then copies
+/// the SQLite database into the (empty) PostgreSQL database at `url`, in one transaction that
+/// commits only if every table's row count matches.
+pub fn migrate(config: Config, url: &str) -> Result<(), Failure> {
+    use crate::store::{copy, Store};
+    if config.database.is_postgres() {
+        return Err(Failure::usage(
+            "this installation already runs on PostgreSQL (database.url is set)",
+        ));
+    }
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(Failure::usage(
+            "--to must be a PostgreSQL URL, postgres://user:password@host:port/dbname",
+        ));
+    }
+    let data_dir = config.server.data_dir.clone();
+    let _lock = crate::data_dir::try_lock_exclusive(&data_dir)
+        .map_err(Failure::runtime)?
+        .ok_or_else(|| {
+            Failure::runtime(format!(
+                "a server is running on {}: stop it first",
+                data_dir.display()
+            ))
+        })?;
+    let database = config.database.path(&config.server);
+    if !database.exists() {
+        return Err(Failure::usage(format!(
+            "{} does not exist",
+            database.display()
+        )));
+    }
+    let shown = crate::config::redact_url_password(url);
+    let timeout = config.database.busy_timeout.0;
+    let from = Store::open(&database, 1, timeout).map_err(Failure::runtime)?;
+    let to = Store::open_postgres(url, 1, timeout)
+        .map_err(|e| Failure::runtime(format!("{shown}: {e}")))?;
+    let copied = copy::sqlite_to_postgres(&from, &to).map_err(|e| match e {
+        crate::store::StoreError::Conflict(why) => Failure::usage(why),
+        other => Failure::runtime(other),
+    })?;
+    println!("copied {} into {shown}:", database.display());
+    for (table, rows) in &copied {
+        println!("  {table:<20} {rows:>10} rows");
+    }
+    println!(
+        "every table's row count matches. Next: set database.url (or CLARIBI_DATABASE__URL) to this \
+         database, and copy jwt-secret and mfa-key from {} to the data directory of every server",
+        data_dir.display()
+    );
     Ok(())
 }
 
@@ -333,6 +390,11 @@ const RESTORE_GAP: i64 = 1 << 32;
 pub fn restore(config: Config, from: &Path) -> Result<(), Failure> {
     use crate::ops::journal;
     use crate::store::backup;
+    if config.database.is_postgres() {
+        return Err(Failure::usage(
+            "restore puts an SQLite backup in place; this installation's database is PostgreSQL: restore it with PostgreSQL's tools (pg_restore)",
+        ));
+    }
     backup::inspect(from).map_err(Failure::usage)?;
     let data_dir = config.server.data_dir.clone();
     let _lock = crate::data_dir::try_lock_exclusive(&data_dir)

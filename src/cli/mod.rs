@@ -69,6 +69,13 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         from: PathBuf,
     },
+    /// Copy this installation's SQLite database (server stopped) into an empty PostgreSQL
+    /// database, checking every table's row count; then set `database.url` to run on it.
+    Migrate {
+        /// The PostgreSQL database: postgres://user:password@host:port/dbname
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -242,6 +249,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Demo(DemoCommand::Seed { org, reports }) => demo::seed(config, &org, reports),
         Command::Backup { out } => admin::backup(config, &out),
         Command::Restore { from } => admin::restore(config, &from),
+        Command::Migrate { to } => admin::migrate(config, &to),
     }
 }
 

@@ -320,7 +320,7 @@ async fn past_its_lease_a_server_reads_the_feed_before_it_answers() {
     // The lease ran out: this server could not publish its position (say, the database
     // refuses writes). Another server then revokes the second session; this one has not
     // read that change.
-    h.app.auth.live.current_until(ops::feed::now_ms() - 1);
+    h.app.auth.live.current_until(ops::feed::mono_ms() - 1);
     h.app
         .store
         .write(move |tx| {

@@ -36,7 +36,7 @@ pub async fn hash_new_password(
 
 /// A user the actor may manage: in the caller's organization (else `404`) and not above the
 /// caller's role. The shell may manage everyone.
-fn manageable(c: &Change<'_>, target: &users::User) -> Result<(), ApiError> {
+fn manageable(c: &Change<'_, '_>, target: &users::User) -> Result<(), ApiError> {
     if let Some(caller) = c.actor().principal() {
         if target.organization_id != caller.organization_id {
             return Err(ApiError::NotFound);
@@ -48,7 +48,7 @@ fn manageable(c: &Change<'_>, target: &users::User) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn user_created(c: &Change<'_>, user: &users::User) -> Result<(), ApiError> {
+fn user_created(c: &Change<'_, '_>, user: &users::User) -> Result<(), ApiError> {
     let mut entry = c
         .actor()
         .entry("user.created", crate::store::audit::Outcome::Success);

@@ -31,6 +31,13 @@ const BATCH: u32 = 10_000;
 /// Feed entries older than this are pruned once every server has applied them.
 const KEEP_CHANGES: i64 = 7 * 86_400;
 
+/// Milliseconds on this process's monotonic clock: what the server's own lease is kept in,
+/// so that a step of the wall clock neither lengthens nor ends it.
+pub fn mono_ms() -> i64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_millis() as i64
+}
+
 /// Unix milliseconds.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -63,7 +70,7 @@ fn session_state(s: sessions::Session) -> SessionState {
 
 fn key_state(k: api_keys::ApiKey) -> StoreResult<KeyState> {
     let hash = parse_hash_hex(&k.key_hash)
-        .ok_or_else(|| StoreError::Sqlite(format!("API key {} has a malformed hash", k.id)))?;
+        .ok_or_else(|| StoreError::Database(format!("API key {} has a malformed hash", k.id)))?;
     Ok(KeyState {
         id: k.id,
         user_id: k.user_id,
@@ -173,25 +180,35 @@ pub fn start(app: &crate::app::App, address: &str) -> StoreResult<(i64, feed::Se
         host: host_name(),
         pid: i64::from(std::process::id()),
         address: address.to_string(),
-        heartbeat_ms: now_ms(),
+        heartbeat_ms: 0,
         applied_seq: 0,
     };
     // Registered before the listing, at position 0: a change committed while this server
     // lists waits for it like for any other server, instead of missing it.
-    app.store.write_blocking(|tx| {
+    me.heartbeat_ms = app.store.write_blocking(|tx| {
+        let at = feed::clock_ms(tx)?;
         // Rows of servers silent for a day are from servers that were killed.
-        feed::prune_servers(tx, me.heartbeat_ms - 86_400_000)?;
-        feed::register(tx, &me)
+        feed::prune_servers(tx, at - 86_400_000)?;
+        feed::register(
+            tx,
+            &feed::Server {
+                heartbeat_ms: at,
+                ..me.clone()
+            },
+        )?;
+        Ok(at)
     })?;
-    let started = now_ms();
+    let started = mono_ms();
     let (seq, updates) = app.store.read_blocking(list_all)?;
     for update in updates {
         app.auth.live.apply(update, seq);
     }
     me.applied_seq = seq;
-    me.heartbeat_ms = now_ms();
-    app.store
-        .write_blocking(|tx| feed::heartbeat(tx, &me.id, seq, me.heartbeat_ms))?;
+    me.heartbeat_ms = app.store.write_blocking(|tx| {
+        let at = feed::clock_ms(tx)?;
+        feed::heartbeat(tx, &me.id, seq, at)?;
+        Ok(at)
+    })?;
     app.auth
         .live
         .current_until(started + app.config.cluster.lease.0.as_millis() as i64);
@@ -233,7 +250,7 @@ pub struct CatchUp {
 /// whatever the other servers think of this one's lease. Only when that read fails does the
 /// server fail closed (`503`): it cannot know what it missed.
 pub async fn ensure_current(app: &AppState, arrived: Instant) -> Result<(), ApiError> {
-    if app.auth.live.is_current(now_ms()) {
+    if app.auth.live.is_current(mono_ms()) {
         return Ok(());
     }
     let shared = |catch_up: &CatchUp| {
@@ -255,7 +272,7 @@ pub async fn ensure_current(app: &AppState, arrived: Instant) -> Result<(), ApiE
     let (store, reader) = (app.store.clone(), app.clone());
     let read = tokio::task::spawn_blocking(move || {
         // One snapshot, polled until its head: a backlog longer than a batch is read whole.
-        store.read_blocking(|c| {
+        store.read_here(|c| {
             let live = &reader.auth.live;
             loop {
                 let applied = live.applied();
@@ -299,11 +316,11 @@ pub async fn follow(app: AppState, me: feed::Server) {
     let mut last_prune = Instant::now();
     loop {
         ticker.tick().await;
-        let started = now_ms();
+        let started = mono_ms();
         // Requests may have read the feed further themselves (`ensure_current`).
         let applied = app.auth.live.applied();
         let store = app.store.clone();
-        let polled = tokio::task::spawn_blocking(move || store.read_blocking(|c| poll(c, applied)))
+        let polled = tokio::task::spawn_blocking(move || store.read_here(|c| poll(c, applied)))
             .await
             .map_err(|e| StoreError::Task(e.to_string()))
             .and_then(|r| r);
@@ -327,31 +344,34 @@ pub async fn follow(app: AppState, me: feed::Server) {
         }
         app.auth.live.advance(polled.seq);
         if moved || last_beat.elapsed() >= HEARTBEAT {
-            let (store, at) = (app.store.clone(), now_ms());
+            let store = app.store.clone();
             let mut row = me.clone();
             row.applied_seq = polled.seq;
-            row.heartbeat_ms = at;
             let beat = tokio::task::spawn_blocking(move || {
-                store.write_blocking(|tx| {
+                store.write_here(|tx| -> StoreResult<i64> {
+                    // The database's clock on PostgreSQL: the other servers judge this
+                    // server's lease by it.
+                    row.heartbeat_ms = feed::clock_ms(tx)?;
                     if !feed::heartbeat(tx, &row.id, row.applied_seq, row.heartbeat_ms)? {
                         // Pruned as dead while paused: come back.
                         tracing::warn!("this server's row was gone; registering again");
                         feed::register(tx, &row)?;
                     }
-                    Ok(())
+                    Ok(row.heartbeat_ms)
                 })
             })
             .await;
             match beat {
-                Ok(Ok(())) => {
+                Ok(Ok(at)) => {
                     last_beat = Instant::now();
                     published = polled.seq;
                     // Current as of the start of the poll whose position is now published, if
-                    // the previous beat was still live when this one landed. Otherwise the
-                    // other servers stopped waiting for this one in between and may have
-                    // answered changes that poll did not see: the next poll, which starts after
-                    // this beat, renews the lease (requests read the feed themselves until then).
-                    if beat_ms + lease_ms > now_ms() {
+                    // the previous beat was still live when this one landed (both times on the
+                    // clock the other servers judge by). Otherwise the other servers stopped
+                    // waiting for this one in between and may have answered changes that poll
+                    // did not see: the next poll, which starts after this beat, renews the
+                    // lease (requests read the feed themselves until then).
+                    if beat_ms + lease_ms > at {
                         app.auth.live.current_until(started + lease_ms);
                     }
                     beat_ms = at;
@@ -386,7 +406,7 @@ pub async fn confirm(app: &AppState, seq: i64, timeout: Duration) -> Result<(), 
         let pending = app
             .store
             .read(move |c| {
-                let servers = feed::live_servers(c, now_ms() - lease_ms, &me)?;
+                let servers = feed::live_servers(c, feed::clock_ms(c)? - lease_ms, &me)?;
                 Ok(servers
                     .into_iter()
                     .filter(|s| s.applied_seq < seq)

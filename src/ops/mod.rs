@@ -13,6 +13,7 @@ pub mod keys;
 pub mod mfa;
 pub mod restore;
 pub mod sessions;
+pub mod throttle;
 pub mod views;
 
 use crate::app::AppState;
@@ -95,13 +96,13 @@ impl Actor {
 
 /// One change in progress, inside its transaction. Everything it touches gets a feed entry;
 /// the operation returns once this server and every other server on the database has it.
-pub struct Change<'t> {
-    pub tx: &'t Db<'t>,
+pub struct Change<'t, 'c> {
+    pub tx: &'t Db<'c>,
     actor: &'t Actor,
     touched: Vec<(Kind, Id)>,
 }
 
-impl<'t> Change<'t> {
+impl<'t, 'c> Change<'t, 'c> {
     pub fn actor(&self) -> &Actor {
         self.actor
     }
@@ -172,13 +173,13 @@ struct Committed<T> {
 pub async fn change<T, F>(app: &AppState, actor: &Actor, f: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
-    F: FnOnce(&mut Change<'_>) -> Result<T, ApiError> + Send + 'static,
+    F: FnOnce(&mut Change<'_, '_>) -> Result<T, ApiError> + Send + 'static,
 {
     let on_blocking = app.clone();
     let who = actor.clone();
     let committed = tokio::task::spawn_blocking(move || {
         let app = on_blocking;
-        let committed = app.store.write_with(|tx| -> Result<Committed<T>, ApiError> {
+        let committed = app.store.write_here(|tx| -> Result<Committed<T>, ApiError> {
             recheck(tx, &who)?;
             let mut change = Change {
                 tx,

@@ -85,7 +85,7 @@ pub async fn recheck_password(
     code: Option<String>,
 ) -> Result<(), ApiError> {
     let client_ip = actor.client_ip();
-    let attempt = match app.auth.throttle.begin(&user.email, client_ip, now()) {
+    let attempt = match super::throttle::begin(app, &user.email, client_ip).await? {
         Ok(attempt) => attempt,
         Err(refused) => return Err(throttled(app, actor, refused).await),
     };
@@ -106,18 +106,18 @@ pub async fn recheck_password(
         entry
     };
     if !ok {
-        attempt.failed(now());
+        attempt.failed().await;
         record(app, failure("wrong_password")).await;
         return Err(ApiError::field(field, "is wrong"));
     }
     if let Some(code) = code {
         if !mfa::check_totp(app, actor, user, code).await? {
-            attempt.failed(now());
+            attempt.failed().await;
             record(app, failure("mfa_invalid")).await;
             return Err(ApiError::MfaCodeRejected);
         }
     }
-    drop(attempt);
+    attempt.released().await;
     Ok(())
 }
 
@@ -139,7 +139,7 @@ pub async fn login(
             format!("must be at most {} bytes", crate::domain::MAX_EMAIL_BYTES),
         ));
     }
-    let attempt = match app.auth.throttle.begin(&attempted, client_ip, now()) {
+    let attempt = match super::throttle::begin(app, &attempted, client_ip).await? {
         Ok(attempt) => attempt,
         Err(refused) => return Err(throttled(app, actor, refused).await),
     };
@@ -176,7 +176,7 @@ pub async fn login(
                 Some(u) if !u.is_active && password_ok => "inactive",
                 Some(_) => "wrong_password",
             };
-            attempt.failed(now());
+            attempt.failed().await;
             record(app, failure(reason, other.as_ref())).await;
             return Err(ApiError::InvalidCredentials);
         }
@@ -186,19 +186,19 @@ pub async fn login(
         let verdict = match (given.totp_code, given.recovery_code) {
             (None, None) => {
                 // The password was right: not a failure, but no session without the code.
-                drop(attempt);
+                attempt.released().await;
                 return Err(ApiError::MfaRequired);
             }
             (Some(code), _) => mfa::check_totp(app, actor, &user, code).await?,
             (None, Some(code)) => mfa::use_recovery_code(app, actor, &user, &code).await?,
         };
         if !verdict {
-            attempt.failed(now());
+            attempt.failed().await;
             record(app, failure("mfa_invalid", Some(&user))).await;
             return Err(ApiError::MfaInvalid);
         }
     }
-    attempt.succeeded(now());
+    attempt.succeeded().await;
 
     let refresh_jti = token::new_jti();
     let expires_at = now() + app.auth.refresh_ttl;

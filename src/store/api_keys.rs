@@ -1,6 +1,6 @@
 //! The `api_keys` table. Usage counts arrive in batches from the live state.
 
-use rusqlite::{params, OptionalExtension, Row};
+use super::{args, Row};
 
 use super::{Count, Db, StoreResult};
 use crate::domain::{now, Id, UnixTime};
@@ -49,7 +49,7 @@ const COLUMNS: &str = "id, user_id, organization_id, name, description, key_hash
                        expires_in_days, created_at, expires_at, revoked_at, last_used_at, usage_count, \
                        replaced_by, allowed_ips, canary, last_used_ip, last_used_user_agent";
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
+fn from_row(row: &Row<'_>) -> StoreResult<ApiKey> {
     Ok(ApiKey {
         id: row.get(0)?,
         user_id: row.get(1)?,
@@ -76,11 +76,11 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<ApiKey> {
 pub fn create(db: &Db<'_>, key: &NewApiKey<'_>) -> StoreResult<ApiKey> {
     let at = now();
     let expires_at = key.expires_in_days.map(|days| at + days * 86_400);
-    db.conn.execute(
+    let id: Id = db.query_row(
         "INSERT INTO api_keys (user_id, organization_id, name, description, key_hash, prefix,
                                scopes, expires_in_days, created_at, expires_at, allowed_ips, canary)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        params![
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id",
+        args![
             key.user_id,
             key.organization_id,
             key.name,
@@ -94,25 +94,26 @@ pub fn create(db: &Db<'_>, key: &NewApiKey<'_>) -> StoreResult<ApiKey> {
             key.allowed_ips,
             key.canary
         ],
+        |r| r.get(0),
     )?;
-    get(db, db.conn.last_insert_rowid())
+    get(db, id)
 }
 
 pub fn get(db: &Db<'_>, id: Id) -> StoreResult<ApiKey> {
-    Ok(db.conn.query_row(
+    db.query_row(
         &format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"),
-        [id],
+        args![id],
         from_row,
-    )?)
+    )
 }
 
 /// Every key that could still authenticate or answer `revoked`/`expired`.
 pub fn all(db: &Db<'_>) -> StoreResult<Vec<ApiKey>> {
-    let mut stmt = db
-        .conn
-        .prepare(&format!("SELECT {COLUMNS} FROM api_keys"))?;
-    let keys = stmt.query_map([], from_row)?.collect::<Result<_, _>>()?;
-    Ok(keys)
+    db.query_map(
+        &format!("SELECT {COLUMNS} FROM api_keys"),
+        args![],
+        from_row,
+    )
 }
 
 /// A key's status at a time, for lists filtered by it.
@@ -134,7 +135,7 @@ impl Status {
 }
 
 /// The key's status at `now`, as ?3 (status name or NULL) and ?4 (now) say.
-const STATUS_IS: &str = "(?3 IS NULL
+const STATUS_IS: &str = "(CAST(?3 AS TEXT) IS NULL
      OR (?3 = 'revoked' AND revoked_at IS NOT NULL)
      OR (?3 = 'expired' AND revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ?4)
      OR (?3 = 'active' AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?4)))";
@@ -154,14 +155,14 @@ pub fn page(
         db,
         Count::Query(&format!(
             "SELECT COUNT(*) FROM api_keys
-             WHERE organization_id = ?1 AND user_id IS COALESCE(?2, user_id) AND {STATUS_IS}"
+             WHERE organization_id = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR user_id = ?2) AND {STATUS_IS}"
         )),
         &format!(
             "SELECT {COLUMNS} FROM api_keys
-             WHERE organization_id = ?1 AND user_id IS COALESCE(?2, user_id) AND {STATUS_IS}
+             WHERE organization_id = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR user_id = ?2) AND {STATUS_IS}
              ORDER BY id DESC LIMIT ?5 OFFSET ?6"
         ),
-        &[&organization_id, &user_id, &status, &at],
+        args![organization_id, user_id, status, at],
         offset,
         limit,
         from_row,
@@ -170,33 +171,29 @@ pub fn page(
 
 /// Revokes the key; `false` when it was already revoked.
 pub fn revoke(db: &Db<'_>, id: Id, by: Option<Id>) -> StoreResult<bool> {
-    let changed = db.conn.execute(
+    let changed = db.execute(
         "UPDATE api_keys SET revoked_at = ?2, revoked_by = ?3 WHERE id = ?1 AND revoked_at IS NULL",
-        params![id, now(), by],
+        args![id, now(), by],
     )?;
     Ok(changed == 1)
 }
 
 /// Revokes every live key of a user (deactivation); returns their ids.
 pub fn revoke_all_for_user(db: &Db<'_>, user_id: Id, by: Option<Id>) -> StoreResult<Vec<Id>> {
-    let mut stmt = db.conn.prepare(
+    db.query_map(
         "UPDATE api_keys SET revoked_at = ?2, revoked_by = ?3
          WHERE user_id = ?1 AND revoked_at IS NULL RETURNING id",
-    )?;
-    let ids = stmt
-        .query_map(params![user_id, now(), by], |row| row.get(0))?
-        .collect::<Result<_, _>>()?;
-    Ok(ids)
+        args![user_id, now(), by],
+        |row| row.get(0),
+    )
 }
 
 pub fn find_by_prefix(db: &Db<'_>, prefix: &str) -> StoreResult<Vec<ApiKey>> {
-    let mut stmt = db
-        .conn
-        .prepare(&format!("SELECT {COLUMNS} FROM api_keys WHERE prefix = ?1"))?;
-    let keys = stmt
-        .query_map([prefix], from_row)?
-        .collect::<Result<_, _>>()?;
-    Ok(keys)
+    db.query_map(
+        &format!("SELECT {COLUMNS} FROM api_keys WHERE prefix = ?1"),
+        args![prefix],
+        from_row,
+    )
 }
 
 /// Takes `old` out of service for its successor, if nobody did first: at once (`overlap`
@@ -211,17 +208,18 @@ pub fn replace(
 ) -> StoreResult<bool> {
     let at = now();
     let changed = if overlap_secs == 0 {
-        db.conn.execute(
+        db.execute(
             "UPDATE api_keys SET revoked_at = ?2, revoked_by = ?3, replaced_by = ?4
              WHERE id = ?1 AND revoked_at IS NULL AND replaced_by IS NULL",
-            params![old, at, by, successor],
+            args![old, at, by, successor],
         )?
     } else {
         let until = at.saturating_add(overlap_secs);
-        db.conn.execute(
-            "UPDATE api_keys SET expires_at = MIN(COALESCE(expires_at, ?2), ?2), replaced_by = ?3
+        db.execute(
+            "UPDATE api_keys
+             SET expires_at = CASE WHEN expires_at < ?2 THEN expires_at ELSE ?2 END, replaced_by = ?3
              WHERE id = ?1 AND revoked_at IS NULL AND replaced_by IS NULL",
-            params![old, until, successor],
+            args![old, until, successor],
         )?
     };
     Ok(changed == 1)
@@ -235,9 +233,9 @@ pub fn update(
     description: &str,
     allowed_ips: Option<&str>,
 ) -> StoreResult<()> {
-    db.conn.execute(
+    db.execute(
         "UPDATE api_keys SET name = ?2, description = ?3, allowed_ips = ?4 WHERE id = ?1",
-        params![id, name, description, allowed_ips],
+        args![id, name, description, allowed_ips],
     )?;
     Ok(())
 }
@@ -250,27 +248,25 @@ pub fn limit(
     until: Option<UnixTime>,
     allowed_ips: Option<&str>,
 ) -> StoreResult<bool> {
-    let changed = db.conn.execute(
+    let changed = db.execute(
         "UPDATE api_keys
-         SET expires_at = CASE WHEN ?2 IS NULL THEN expires_at
-                               ELSE MIN(COALESCE(expires_at, ?2), ?2) END,
-             allowed_ips = COALESCE(?3, allowed_ips)
+         SET expires_at = CASE WHEN CAST(?2 AS BIGINT) IS NULL OR expires_at < ?2
+                               THEN expires_at ELSE ?2 END,
+             allowed_ips = COALESCE(CAST(?3 AS TEXT), allowed_ips)
          WHERE id = ?1 AND revoked_at IS NULL
-           AND ((?2 IS NOT NULL AND (expires_at IS NULL OR expires_at > ?2))
-                OR (?3 IS NOT NULL AND allowed_ips IS NOT ?3))",
-        params![id, until, allowed_ips],
+           AND ((CAST(?2 AS BIGINT) IS NOT NULL AND (expires_at IS NULL OR expires_at > ?2))
+                OR (CAST(?3 AS TEXT) IS NOT NULL AND allowed_ips IS DISTINCT FROM ?3))",
+        args![id, until, allowed_ips],
     )?;
     Ok(changed == 1)
 }
 
 /// The keys whose SHA-256 (hex) is one of `hashes`.
 pub fn find_by_hashes(db: &Db<'_>, hashes: &[String]) -> StoreResult<Vec<ApiKey>> {
-    let mut stmt = db.conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM api_keys WHERE key_hash = ?1"
-    ))?;
+    let select = format!("SELECT {COLUMNS} FROM api_keys WHERE key_hash = ?1");
     let mut keys = Vec::new();
     for hash in hashes {
-        keys.extend(stmt.query_row([hash], from_row).optional()?);
+        keys.extend(db.query_opt(&select, args![hash], from_row)?);
     }
     Ok(keys)
 }
@@ -287,18 +283,19 @@ pub struct KeyUsage {
 
 /// Adds counted uses.
 pub fn record_usage(db: &Db<'_>, usage: &[KeyUsage]) -> StoreResult<()> {
-    let mut stmt = db.conn.prepare_cached(
-        "UPDATE api_keys SET usage_count = usage_count + ?2,
-                             last_used_at = MAX(COALESCE(last_used_at, 0), ?3)
-         WHERE id = ?1",
-    )?;
-    let mut client = db.conn.prepare_cached(
-        "UPDATE api_keys SET last_used_ip = ?2, last_used_user_agent = ?3 WHERE id = ?1",
-    )?;
     for u in usage {
-        stmt.execute(params![u.id, u.uses as i64, u.last_used_at])?;
+        db.execute(
+            "UPDATE api_keys
+             SET usage_count = usage_count + ?2,
+                 last_used_at = CASE WHEN last_used_at > ?3 THEN last_used_at ELSE ?3 END
+             WHERE id = ?1",
+            args![u.id, u.uses, u.last_used_at],
+        )?;
         if let Some((ip, user_agent)) = &u.last_client {
-            client.execute(params![u.id, ip, user_agent])?;
+            db.execute(
+                "UPDATE api_keys SET last_used_ip = ?2, last_used_user_agent = ?3 WHERE id = ?1",
+                args![u.id, ip, user_agent],
+            )?;
         }
     }
     Ok(())
@@ -306,15 +303,17 @@ pub fn record_usage(db: &Db<'_>, usage: &[KeyUsage]) -> StoreResult<()> {
 
 /// Adds counted uses of scopes: `(key id, scope, uses, last used at)`.
 pub fn record_scope_usage(db: &Db<'_>, usage: &[(Id, &str, u64, UnixTime)]) -> StoreResult<()> {
-    let mut stmt = db.conn.prepare_cached(
-        "INSERT INTO api_key_scope_usage (api_key_id, scope, count, last_used_at)
-         VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (api_key_id, scope) DO UPDATE
-         SET count = count + excluded.count,
-             last_used_at = MAX(last_used_at, excluded.last_used_at)",
-    )?;
     for (id, scope, uses, at) in usage {
-        stmt.execute(params![id, scope, *uses as i64, at])?;
+        db.execute(
+            "INSERT INTO api_key_scope_usage (api_key_id, scope, count, last_used_at)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (api_key_id, scope) DO UPDATE
+             SET count = api_key_scope_usage.count + excluded.count,
+                 last_used_at = CASE WHEN api_key_scope_usage.last_used_at > excluded.last_used_at
+                                     THEN api_key_scope_usage.last_used_at
+                                     ELSE excluded.last_used_at END",
+            args![id, scope, uses, at],
+        )?;
     }
     Ok(())
 }
@@ -324,14 +323,13 @@ pub type ScopeUsage = std::collections::HashMap<Id, Vec<(String, i64, UnixTime)>
 
 /// The scope usage of the keys `ids`.
 pub fn scope_usage(db: &Db<'_>, ids: &[Id]) -> StoreResult<ScopeUsage> {
-    let mut stmt = db.conn.prepare_cached(
-        "SELECT scope, count, last_used_at FROM api_key_scope_usage WHERE api_key_id = ?1",
-    )?;
     let mut out = std::collections::HashMap::new();
     for &id in ids {
-        let rows: Vec<(String, i64, UnixTime)> = stmt
-            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<Result<_, _>>()?;
+        let rows: Vec<(String, i64, UnixTime)> = db.query_map(
+            "SELECT scope, count, last_used_at FROM api_key_scope_usage WHERE api_key_id = ?1",
+            args![id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
         if !rows.is_empty() {
             out.insert(id, rows);
         }

@@ -8,7 +8,7 @@
 //! under the database's write lock, so concurrent writers append one after the other and the
 //! chain cannot fork.
 
-use rusqlite::{params, OptionalExtension, Row};
+use super::{args, Row};
 use sha2::{Digest, Sha256};
 
 use super::{Count, Db, StoreResult};
@@ -65,13 +65,11 @@ pub fn record(db: &Db<'_>, entry: &Entry) -> StoreResult<Id> {
         .user_agent
         .as_ref()
         .map(|ua| ua.chars().take(256).collect::<String>());
-    db.conn
-        .prepare_cached(
-            "INSERT INTO audit_log (at, organization_id, action, outcome, user_id, api_key_prefix,
-                                    ip, user_agent, target_type, target_id, details)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )?
-        .execute(params![
+    let id: Id = db.query_row(
+        "INSERT INTO audit_log (at, organization_id, action, outcome, user_id, api_key_prefix,
+                                ip, user_agent, target_type, target_id, details)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
+        args![
             at,
             entry.organization_id,
             entry.action,
@@ -83,14 +81,16 @@ pub fn record(db: &Db<'_>, entry: &Entry) -> StoreResult<Id> {
             entry.target_type,
             entry.target_id,
             details
-        ])?;
-    let id = db.conn.last_insert_rowid();
+        ],
+        |r| r.get(0),
+    )?;
     let chain = chain_of(entry.organization_id);
     let previous: String = db
-        .conn
-        .prepare_cached("SELECT hash FROM audit_heads WHERE chain = ?1")?
-        .query_row([chain], |row| row.get(0))
-        .optional()?
+        .query_opt(
+            "SELECT hash FROM audit_heads WHERE chain = ?1",
+            args![chain],
+            |row| row.get(0),
+        )?
         .unwrap_or_else(|| GENESIS.to_string());
     let stored = Stored {
         id,
@@ -109,10 +109,11 @@ pub fn record(db: &Db<'_>, entry: &Entry) -> StoreResult<Id> {
         user_email: None,
     };
     let hash = chain_hash(&previous, &stored);
-    db.conn
-        .prepare_cached("UPDATE audit_log SET hash = ?2 WHERE id = ?1")?
-        .execute(params![id, hash])?;
-    advance_head(db.conn, chain, id, &hash)?;
+    db.execute(
+        "UPDATE audit_log SET hash = ?2 WHERE id = ?1",
+        args![id, hash],
+    )?;
+    advance_head(db, chain, id, &hash)?;
     Ok(id)
 }
 
@@ -160,18 +161,13 @@ fn chain_of(organization_id: Option<Id>) -> Id {
     organization_id.unwrap_or(0)
 }
 
-fn advance_head(
-    conn: &rusqlite::Connection,
-    chain: Id,
-    id: Id,
-    hash: &str,
-) -> rusqlite::Result<()> {
-    conn.prepare_cached(
+fn advance_head(db: &Db<'_>, chain: Id, id: Id, hash: &str) -> StoreResult<()> {
+    db.execute(
         "INSERT INTO audit_heads (chain, last_id, hash, entries) VALUES (?1, ?2, ?3, 1)
          ON CONFLICT (chain) DO UPDATE
-         SET last_id = excluded.last_id, hash = excluded.hash, entries = entries + 1",
-    )?
-    .execute(params![chain, id, hash])?;
+         SET last_id = excluded.last_id, hash = excluded.hash, entries = audit_heads.entries + 1",
+        args![chain, id, hash],
+    )?;
     Ok(())
 }
 
@@ -215,20 +211,18 @@ struct Head {
 /// hands `each` every entry with the hash its content and its chain's predecessor give.
 /// Returns each chain's head as walked.
 fn walk(
-    conn: &rusqlite::Connection,
+    db: &Db<'_>,
     organization: Option<Id>,
-    mut each: impl FnMut(&Stored, &str) -> rusqlite::Result<()>,
-) -> rusqlite::Result<std::collections::HashMap<Id, Head>> {
+    mut each: impl FnMut(&Stored, &str) -> StoreResult<()>,
+) -> StoreResult<std::collections::HashMap<Id, Head>> {
     let mut heads: std::collections::HashMap<Id, Head> = Default::default();
-    let mut select = conn.prepare_cached(&format!(
+    let select = format!(
         "SELECT {COLUMNS} FROM audit_log
-         WHERE id > ?1 AND (?2 IS NULL OR organization_id = ?2) ORDER BY id LIMIT 1000"
-    ))?;
+         WHERE id > ?1 AND (CAST(?2 AS BIGINT) IS NULL OR organization_id = ?2) ORDER BY id LIMIT 1000"
+    );
     let mut after: Id = 0;
     loop {
-        let rows: Vec<Stored> = select
-            .query_map(params![after, organization], stored)?
-            .collect::<Result<_, _>>()?;
+        let rows: Vec<Stored> = db.query_map(&select, args![after, organization], stored)?;
         let Some(last) = rows.last() else { break };
         after = last.id;
         for entry in rows {
@@ -253,16 +247,19 @@ fn walk(
 
 /// Chains entries written before the log had hashes, in id order (the schema migration), and
 /// records each chain's head.
-pub(super) fn chain_unhashed(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
-    let mut update = conn.prepare("UPDATE audit_log SET hash = ?2 WHERE id = ?1")?;
-    let heads = walk(conn, None, |entry, hash| {
-        update.execute(params![entry.id, hash]).map(|_| ())
+pub(super) fn chain_unhashed(db: &Db<'_>) -> StoreResult<()> {
+    let heads = walk(db, None, |entry, hash| {
+        db.execute(
+            "UPDATE audit_log SET hash = ?2 WHERE id = ?1",
+            args![entry.id, hash],
+        )
+        .map(|_| ())
     })?;
-    conn.execute("DELETE FROM audit_heads", [])?;
+    db.execute("DELETE FROM audit_heads", args![])?;
     for (chain, head) in heads {
-        conn.execute(
+        db.execute(
             "INSERT INTO audit_heads (chain, last_id, hash, entries) VALUES (?1, ?2, ?3, ?4)",
-            params![chain, head.last_id, head.hash, head.entries],
+            args![chain, head.last_id, head.hash, head.entries],
         )?;
     }
     Ok(())
@@ -292,7 +289,7 @@ pub fn verify(db: &Db<'_>, chains: Chains) -> StoreResult<Verdict> {
         Chains::All => None,
     };
     let (mut entries, mut first_invalid) = (0u64, None);
-    let walked = walk(db.conn, organization, |entry, expected| {
+    let walked = walk(db, organization, |entry, expected| {
         entries += 1;
         if first_invalid.is_none() && entry.hash.as_deref() != Some(expected) {
             first_invalid = Some(entry.id);
@@ -300,21 +297,22 @@ pub fn verify(db: &Db<'_>, chains: Chains) -> StoreResult<Verdict> {
         Ok(())
     })?;
     let recorded: std::collections::HashMap<Id, Head> = db
-        .conn
-        .prepare_cached(
-            "SELECT chain, last_id, hash, entries FROM audit_heads WHERE ?1 IS NULL OR chain = ?1",
+        .query_map(
+            "SELECT chain, last_id, hash, entries FROM audit_heads WHERE CAST(?1 AS BIGINT) IS NULL OR chain = ?1",
+            args![organization],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    Head {
+                        last_id: r.get(1)?,
+                        hash: r.get(2)?,
+                        entries: r.get(3)?,
+                    },
+                ))
+            },
         )?
-        .query_map(params![organization], |r| {
-            Ok((
-                r.get(0)?,
-                Head {
-                    last_id: r.get(1)?,
-                    hash: r.get(2)?,
-                    entries: r.get(3)?,
-                },
-            ))
-        })?
-        .collect::<Result<_, _>>()?;
+        .into_iter()
+        .collect();
     let mut broken: Vec<Id> = first_invalid.into_iter().collect();
     // A recorded head the walk does not end at (newest entries removed or changed), and a
     // chain walked without a head (its head removed).
@@ -366,9 +364,10 @@ pub struct Filter {
 }
 
 /// The filter's conditions on `audit_log` (aliased `a`), parameters ?1 (organization) to ?5.
-const FILTERED: &str = "a.organization_id = ?1 AND (?2 IS NULL OR a.action = ?2) \
-                        AND (?3 IS NULL OR a.user_id = ?3) AND (?4 IS NULL OR a.at >= ?4) \
-                        AND (?5 IS NULL OR a.at < ?5)";
+const FILTERED: &str = "a.organization_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR a.action = ?2) \
+                        AND (CAST(?3 AS BIGINT) IS NULL OR a.user_id = ?3) \
+                        AND (CAST(?4 AS BIGINT) IS NULL OR a.at >= ?4) \
+                        AND (CAST(?5 AS BIGINT) IS NULL OR a.at < ?5)";
 
 /// `COLUMNS` with the user's email, for `FROM audit_log a LEFT JOIN users u`.
 const COLUMNS_WITH_EMAIL: &str = "a.id, a.at, a.action, a.outcome, a.user_id, a.api_key_prefix, \
@@ -377,7 +376,7 @@ const COLUMNS_WITH_EMAIL: &str = "a.id, a.at, a.action, a.outcome, a.user_id, a.
 const COLUMNS: &str = "id, at, action, outcome, user_id, api_key_prefix, ip, user_agent, \
                        target_type, target_id, details, organization_id, hash";
 
-fn stored(row: &Row<'_>) -> rusqlite::Result<Stored> {
+fn stored(row: &Row<'_>) -> StoreResult<Stored> {
     Ok(Stored {
         id: row.get(0)?,
         at: row.get(1)?,
@@ -396,7 +395,7 @@ fn stored(row: &Row<'_>) -> rusqlite::Result<Stored> {
     })
 }
 
-fn stored_with_email(row: &Row<'_>) -> rusqlite::Result<Stored> {
+fn stored_with_email(row: &Row<'_>) -> StoreResult<Stored> {
     Ok(Stored {
         user_email: row.get(13)?,
         ..stored(row)?
@@ -412,27 +411,24 @@ pub fn batch_before(
     before: Option<Id>,
     limit: u32,
 ) -> StoreResult<Vec<Stored>> {
-    let mut stmt = db.conn.prepare_cached(&format!(
-        "SELECT {COLUMNS_WITH_EMAIL}
-         FROM audit_log a LEFT JOIN users u ON u.id = a.user_id
-         WHERE {FILTERED} AND (?6 IS NULL OR a.id < ?6)
-         ORDER BY a.id DESC LIMIT ?7"
-    ))?;
-    let rows = stmt
-        .query_map(
-            params![
-                organization_id,
-                filter.action,
-                filter.user_id,
-                filter.since,
-                filter.until,
-                before,
-                limit
-            ],
-            stored_with_email,
-        )?
-        .collect::<Result<_, _>>()?;
-    Ok(rows)
+    db.query_map(
+        &format!(
+            "SELECT {COLUMNS_WITH_EMAIL}
+             FROM audit_log a LEFT JOIN users u ON u.id = a.user_id
+             WHERE {FILTERED} AND (CAST(?6 AS BIGINT) IS NULL OR a.id < ?6)
+             ORDER BY a.id DESC LIMIT ?7"
+        ),
+        args![
+            organization_id,
+            filter.action,
+            filter.user_id,
+            filter.since,
+            filter.until,
+            before,
+            limit
+        ],
+        stored_with_email,
+    )
 }
 
 /// The organization's entries, newest first.
@@ -508,12 +504,12 @@ mod tests {
         // The second entry of organization 1 follows the first, not the entries between.
         let (first, fourth): (String, String) = store
             .read_blocking(|db| {
-                Ok(db.conn.query_row(
+                db.query_row(
                     "SELECT (SELECT hash FROM audit_log WHERE action = 'login.succeeded'),
                             (SELECT hash FROM audit_log WHERE action = 'mfa.disabled')",
-                    [],
+                    args![],
                     |r| Ok((r.get(0)?, r.get(1)?)),
-                )?)
+                )
             })
             .unwrap();
         let stored_d = store
@@ -524,10 +520,10 @@ mod tests {
 
         store
             .write_blocking(|db| {
-                Ok(db.conn.execute(
+                db.execute(
                     "UPDATE audit_log SET details = '{\"n\":2}' WHERE action = 'mfa.enabled'",
-                    [],
-                )?)
+                    args![],
+                )
             })
             .unwrap();
         assert_eq!(verdict(Chains::All).first_invalid, Some(ids[2]));
@@ -553,9 +549,7 @@ mod tests {
         let removed = ids[1];
         store
             .write_blocking(move |db| {
-                Ok(db
-                    .conn
-                    .execute("DELETE FROM audit_log WHERE id = ?1", [removed])?)
+                db.execute("DELETE FROM audit_log WHERE id = ?1", args![removed])
             })
             .unwrap();
         let verdict = store.read_blocking(|db| verify(db, Chains::All)).unwrap();
@@ -568,10 +562,10 @@ mod tests {
         let ids = three_entries(&store);
         store
             .write_blocking(|db| {
-                Ok(db.conn.execute(
+                db.execute(
                     "DELETE FROM audit_log WHERE id = (SELECT MAX(id) FROM audit_log)",
-                    [],
-                )?)
+                    args![],
+                )
             })
             .unwrap();
         let verdict = store
@@ -600,16 +594,14 @@ mod tests {
                 record(db, &entry(Some(1), "login.succeeded"))?;
                 record(db, &entry(None, "login.failed"))?;
                 record(db, &entry(Some(1), "mfa.enabled"))?;
-                db.conn.execute("UPDATE audit_log SET hash = NULL", [])?;
-                db.conn.execute("DELETE FROM audit_heads", [])?;
+                db.execute("UPDATE audit_log SET hash = NULL", args![])?;
+                db.execute("DELETE FROM audit_heads", args![])?;
                 Ok(())
             })
             .unwrap();
         let broken = store.read_blocking(|db| verify(db, Chains::All)).unwrap();
         assert!(broken.first_invalid.is_some());
-        store
-            .write_blocking(|db| Ok(chain_unhashed(db.conn)?))
-            .unwrap();
+        store.write_blocking(chain_unhashed).unwrap();
         let verdict = store.read_blocking(|db| verify(db, Chains::All)).unwrap();
         assert_eq!(verdict.first_invalid, None);
         assert_eq!(verdict.entries, 3);

@@ -282,7 +282,7 @@ mod tests {
             .execute_batch("BEGIN; SELECT count(*) FROM users;")
             .unwrap();
         store
-            .write_blocking(|db| Ok(db.conn.execute_batch("UPDATE feed_head SET seq = 5")?))
+            .write_blocking(|db| db.execute_batch("UPDATE feed_head SET seq = 5"))
             .unwrap();
         assert!(set_aside(&path, &aside).unwrap_err().contains("in use"));
         assert!(path.exists() && !aside.exists());

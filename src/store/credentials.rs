@@ -1,7 +1,5 @@
 //! The state of a credential as committed: what a write re-checks inside its transaction.
 
-use rusqlite::OptionalExtension;
-
 use super::{Db, StoreResult};
 use crate::domain::{Id, Role, UnixTime};
 
@@ -15,7 +13,7 @@ pub struct CredentialState {
     pub expires_at: Option<UnixTime>,
 }
 
-fn state(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Id, String, bool, bool, Option<UnixTime>)> {
+fn state(row: &super::Row<'_>) -> StoreResult<(Id, String, bool, bool, Option<UnixTime>)> {
     Ok((
         row.get(0)?,
         row.get(1)?,
@@ -33,7 +31,7 @@ fn finish(
     };
     let role = role
         .parse()
-        .map_err(|_| super::StoreError::Sqlite(format!("unknown role {role:?}")))?;
+        .map_err(|_| super::StoreError::Database(format!("unknown role {role:?}")))?;
     Ok(Some(CredentialState {
         user_id,
         role,
@@ -44,26 +42,22 @@ fn finish(
 }
 
 pub fn key(db: &Db<'_>, id: Id) -> StoreResult<Option<CredentialState>> {
-    let row = db
-        .conn
-        .prepare_cached(
-            "SELECT k.user_id, u.role, u.is_active, k.revoked_at IS NOT NULL, k.expires_at
-             FROM api_keys k JOIN users u ON u.id = k.user_id
-             WHERE k.id = ?1 AND k.organization_id = u.organization_id",
-        )?
-        .query_row([id], state)
-        .optional()?;
+    let row = db.query_opt(
+        "SELECT k.user_id, u.role, u.is_active, k.revoked_at IS NOT NULL, k.expires_at
+         FROM api_keys k JOIN users u ON u.id = k.user_id
+         WHERE k.id = ?1 AND k.organization_id = u.organization_id",
+        super::args![id],
+        state,
+    )?;
     finish(row)
 }
 
 pub fn session(db: &Db<'_>, id: Id) -> StoreResult<Option<CredentialState>> {
-    let row = db
-        .conn
-        .prepare_cached(
-            "SELECT s.user_id, u.role, u.is_active, s.revoked_at IS NOT NULL, s.expires_at
-             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?1",
-        )?
-        .query_row([id], state)
-        .optional()?;
+    let row = db.query_opt(
+        "SELECT s.user_id, u.role, u.is_active, s.revoked_at IS NOT NULL, s.expires_at
+         FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?1",
+        super::args![id],
+        state,
+    )?;
     finish(row)
 }

@@ -1,7 +1,7 @@
 //! The `dashboards` table: widgets as JSON text, refreshes charged to the month's credits.
 //! Every query is scoped by organization: a row of another organization is not found.
 
-use rusqlite::{params, Row};
+use super::{args, Row};
 
 use super::row_counts::{add_count, count_of};
 use super::{public_links, usage, Count, Db, StoreError, StoreResult};
@@ -22,7 +22,7 @@ pub struct Dashboard {
 const COLUMNS: &str =
     "id, name, description, widgets, created_by, created_at, updated_at, last_refreshed_at";
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<Dashboard> {
+fn from_row(row: &Row<'_>) -> StoreResult<Dashboard> {
     Ok(Dashboard {
         id: row.get(0)?,
         name: row.get(1)?,
@@ -44,22 +44,22 @@ pub fn create(
     created_by: Id,
 ) -> StoreResult<Dashboard> {
     let at = now();
-    db.conn.execute(
+    let id: Id = db.query_row(
         "INSERT INTO dashboards (organization_id, name, description, widgets, created_by, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-        params![organization_id, name, description, widgets, created_by, at],
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) RETURNING id",
+        args![organization_id, name, description, widgets, created_by, at],
+        |r| r.get(0),
     )?;
-    let id = db.conn.last_insert_rowid();
     add_count(db, organization_id, "dashboard", 1)?;
     get(db, organization_id, id)
 }
 
 pub fn get(db: &Db<'_>, organization_id: Id, id: Id) -> StoreResult<Dashboard> {
-    Ok(db.conn.query_row(
+    db.query_row(
         &format!("SELECT {COLUMNS} FROM dashboards WHERE id = ?1 AND organization_id = ?2"),
-        params![id, organization_id],
+        args![id, organization_id],
         from_row,
-    )?)
+    )
 }
 
 /// One page of the organization's dashboards, newest first; the total comes from
@@ -76,7 +76,7 @@ pub fn list(
         &format!(
             "SELECT {COLUMNS} FROM dashboards WHERE organization_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3"
         ),
-        &[&organization_id],
+        args![organization_id],
         offset,
         limit,
         from_row,
@@ -91,10 +91,10 @@ pub fn update(
     description: &str,
     widgets: &str,
 ) -> StoreResult<Dashboard> {
-    db.conn.execute(
+    db.execute(
         "UPDATE dashboards SET name = ?3, description = ?4, widgets = ?5, updated_at = ?6
          WHERE id = ?1 AND organization_id = ?2",
-        params![id, organization_id, name, description, widgets, now()],
+        args![id, organization_id, name, description, widgets, now()],
     )?;
     get(db, organization_id, id)
 }
@@ -116,18 +116,18 @@ pub fn refresh(
         id,
         allowance,
     )?;
-    db.conn.execute(
+    db.execute(
         "UPDATE dashboards SET last_refreshed_at = ?2 WHERE id = ?1",
-        params![id, now()],
+        args![id, now()],
     )?;
     get(db, organization_id, id)
 }
 
 /// Deletes the dashboard and revokes its public link.
 pub fn delete(db: &Db<'_>, organization_id: Id, id: Id) -> StoreResult<()> {
-    let n = db.conn.execute(
+    let n = db.execute(
         "DELETE FROM dashboards WHERE id = ?1 AND organization_id = ?2",
-        params![id, organization_id],
+        args![id, organization_id],
     )?;
     if n == 0 {
         return Err(StoreError::NotFound);

@@ -1,7 +1,7 @@
 //! The `data_sources` table: what an organization's reports are generated from. Every query is
 //! scoped by organization: a row of another organization is not found.
 
-use rusqlite::{params, Row};
+use super::{args, Row};
 
 use super::{Count, Db, StoreError, StoreResult};
 use crate::domain::{now, Id, UnixTime};
@@ -18,7 +18,7 @@ pub struct DataSource {
 
 const COLUMNS: &str = "id, name, source_type, status, created_by, created_at";
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<DataSource> {
+fn from_row(row: &Row<'_>) -> StoreResult<DataSource> {
     Ok(DataSource {
         id: row.get(0)?,
         name: row.get(1)?,
@@ -36,20 +36,21 @@ pub fn create(
     source_type: &str,
     created_by: Id,
 ) -> StoreResult<DataSource> {
-    db.conn.execute(
+    let id: Id = db.query_row(
         "INSERT INTO data_sources (organization_id, name, source_type, created_by, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![organization_id, name, source_type, created_by, now()],
+         VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+        args![organization_id, name, source_type, created_by, now()],
+        |r| r.get(0),
     )?;
-    get(db, organization_id, db.conn.last_insert_rowid())
+    get(db, organization_id, id)
 }
 
 pub fn get(db: &Db<'_>, organization_id: Id, id: Id) -> StoreResult<DataSource> {
-    Ok(db.conn.query_row(
+    db.query_row(
         &format!("SELECT {COLUMNS} FROM data_sources WHERE id = ?1 AND organization_id = ?2"),
-        params![id, organization_id],
+        args![id, organization_id],
         from_row,
-    )?)
+    )
 }
 
 /// One page of the organization's data sources, newest first.
@@ -65,7 +66,7 @@ pub fn list(
         &format!(
             "SELECT {COLUMNS} FROM data_sources WHERE organization_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3"
         ),
-        &[&organization_id],
+        args![organization_id],
         offset,
         limit,
         from_row,
@@ -73,9 +74,9 @@ pub fn list(
 }
 
 pub fn delete(db: &Db<'_>, organization_id: Id, id: Id) -> StoreResult<()> {
-    let n = db.conn.execute(
+    let n = db.execute(
         "DELETE FROM data_sources WHERE id = ?1 AND organization_id = ?2",
-        params![id, organization_id],
+        args![id, organization_id],
     )?;
     if n == 0 {
         return Err(StoreError::NotFound);

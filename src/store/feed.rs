@@ -1,7 +1,7 @@
 //! The change feed (`changes`, `feed_head`) and the servers that follow it (`servers`): SQL
 //! only. What an entry means to the live state is decided above, in `ops::feed`.
 
-use rusqlite::params;
+use super::{args, Dialect, Row};
 
 use super::{Db, StoreError, StoreResult};
 use crate::domain::{now, Id};
@@ -47,65 +47,67 @@ pub struct Change {
 /// Appends an entry in the caller's transaction and returns its sequence number. The update of
 /// `feed_head` takes that row's lock until commit, so sequence numbers commit in order.
 pub fn append(db: &Db<'_>, kind: Kind, object_id: Id) -> StoreResult<i64> {
-    let seq: i64 = db
-        .conn
-        .prepare_cached("UPDATE feed_head SET seq = seq + 1 WHERE id = 1 RETURNING seq")?
-        .query_row([], |row| row.get(0))?;
-    db.conn
-        .prepare_cached("INSERT INTO changes (seq, kind, object_id, at) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![seq, kind.as_str(), object_id, now()])?;
+    let seq: i64 = db.query_row(
+        "UPDATE feed_head SET seq = seq + 1 WHERE id = 1 RETURNING seq",
+        args![],
+        |row| row.get(0),
+    )?;
+    db.execute(
+        "INSERT INTO changes (seq, kind, object_id, at) VALUES (?1, ?2, ?3, ?4)",
+        args![seq, kind.as_str(), object_id, now()],
+    )?;
+    if db.dialect() == Dialect::Postgres {
+        // The wake-up of the servers that follow the feed, sent at commit (once per
+        // transaction: PostgreSQL folds equal notifications). The feed stays the truth.
+        db.execute("NOTIFY claribi_feed", args![])?;
+    }
     Ok(seq)
 }
 
 /// Moves the head on to at least `seq`: after a restore, the positions of changes made
 /// after the backup (in the journal) are never given out again.
 pub fn advance_to(db: &Db<'_>, seq: i64) -> StoreResult<()> {
-    db.conn.execute(
-        "UPDATE feed_head SET seq = MAX(seq, ?1) WHERE id = 1",
-        [seq],
+    db.execute(
+        "UPDATE feed_head SET seq = ?1 WHERE id = 1 AND seq < ?1",
+        args![seq],
     )?;
     Ok(())
 }
 
 /// The sequence number of the last committed change (0 on a new database).
 pub fn head(db: &Db<'_>) -> StoreResult<i64> {
-    Ok(db
-        .conn
-        .prepare_cached("SELECT seq FROM feed_head WHERE id = 1")?
-        .query_row([], |row| row.get(0))?)
+    db.query_row("SELECT seq FROM feed_head WHERE id = 1", args![], |row| {
+        row.get(0)
+    })
 }
 
 /// Entries after `after`, oldest first, at most `limit`.
 pub fn since(db: &Db<'_>, after: i64, limit: u32) -> StoreResult<Vec<Change>> {
-    let mut stmt = db.conn.prepare_cached(
+    db.query_map(
         "SELECT seq, kind, object_id FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![after, limit], |row| {
-        let kind: String = row.get(1)?;
-        Ok((row.get::<_, i64>(0)?, kind, row.get::<_, Id>(2)?))
-    })?;
-    let mut changes = Vec::new();
-    for row in rows {
-        let (seq, kind, object_id) = row?;
-        let kind = Kind::parse(&kind)
-            .ok_or_else(|| StoreError::Sqlite(format!("change {seq} has unknown kind {kind:?}")))?;
-        changes.push(Change {
-            seq,
-            kind,
-            object_id,
-        });
-    }
-    Ok(changes)
+        args![after, limit],
+        |row| {
+            let (seq, kind): (i64, String) = (row.get(0)?, row.get(1)?);
+            let kind = Kind::parse(&kind).ok_or_else(|| {
+                StoreError::Database(format!("change {seq} has unknown kind {kind:?}"))
+            })?;
+            Ok(Change {
+                seq,
+                kind,
+                object_id: row.get(2)?,
+            })
+        },
+    )
 }
 
 /// Drops entries older than `before` (unix seconds) that every server named in `servers`
 /// has applied. A server that finds its next entry gone lists everything again.
 pub fn prune(db: &Db<'_>, before: i64) -> StoreResult<usize> {
-    Ok(db.conn.execute(
+    Ok(db.execute(
         "DELETE FROM changes WHERE at < ?1
            AND seq <= COALESCE((SELECT MIN(applied_seq) FROM servers), seq)",
-        [before],
-    )?)
+        args![before],
+    )? as usize)
 }
 
 /// A server following the feed, as it last reported itself.
@@ -119,13 +121,38 @@ pub struct Server {
     pub applied_seq: i64,
 }
 
+fn server_row(row: &Row<'_>) -> StoreResult<Server> {
+    Ok(Server {
+        id: row.get(0)?,
+        host: row.get(1)?,
+        pid: row.get(2)?,
+        address: row.get(3)?,
+        heartbeat_ms: row.get(4)?,
+        applied_seq: row.get(5)?,
+    })
+}
+
+/// The clock heartbeats are written and read by, in unix milliseconds: on SQLite (one
+/// machine) this machine's, on PostgreSQL the database's, so that servers on several machines
+/// compare leases on one clock whatever their own clocks say.
+pub fn clock_ms(db: &Db<'_>) -> StoreResult<i64> {
+    match db.dialect() {
+        Dialect::Sqlite => Ok(crate::ops::feed::now_ms()),
+        Dialect::Postgres => db.query_row(
+            "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+            args![],
+            |row| row.get(0),
+        ),
+    }
+}
+
 pub fn register(db: &Db<'_>, server: &Server) -> StoreResult<()> {
-    db.conn.execute(
+    db.execute(
         "INSERT INTO servers (id, host, pid, address, started_at, heartbeat_ms, applied_seq)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (id) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms,
                                         applied_seq = excluded.applied_seq",
-        params![
+        args![
             server.id,
             server.host,
             server.pid,
@@ -140,67 +167,44 @@ pub fn register(db: &Db<'_>, server: &Server) -> StoreResult<()> {
 
 /// Publishes what the server has applied. `false` when its row is gone (pruned as dead).
 pub fn heartbeat(db: &Db<'_>, id: &str, applied_seq: i64, at_ms: i64) -> StoreResult<bool> {
-    let changed = db
-        .conn
-        .prepare_cached("UPDATE servers SET heartbeat_ms = ?2, applied_seq = ?3 WHERE id = ?1")?
-        .execute(params![id, at_ms, applied_seq])?;
+    let changed = db.execute(
+        "UPDATE servers SET heartbeat_ms = ?2, applied_seq = ?3 WHERE id = ?1",
+        args![id, at_ms, applied_seq],
+    )?;
     Ok(changed == 1)
 }
 
 pub fn unregister(db: &Db<'_>, id: &str) -> StoreResult<()> {
-    db.conn.execute("DELETE FROM servers WHERE id = ?1", [id])?;
+    db.execute("DELETE FROM servers WHERE id = ?1", args![id])?;
     Ok(())
 }
 
 /// Servers whose last heartbeat is at or after `since_ms`, but `except`.
 pub fn live_servers(db: &Db<'_>, since_ms: i64, except: &str) -> StoreResult<Vec<Server>> {
-    let mut stmt = db.conn.prepare_cached(
+    db.query_map(
         "SELECT id, host, pid, address, heartbeat_ms, applied_seq FROM servers
          WHERE heartbeat_ms >= ?1 AND id <> ?2 ORDER BY id",
-    )?;
-    let servers = stmt
-        .query_map(params![since_ms, except], |row| {
-            Ok(Server {
-                id: row.get(0)?,
-                host: row.get(1)?,
-                pid: row.get(2)?,
-                address: row.get(3)?,
-                heartbeat_ms: row.get(4)?,
-                applied_seq: row.get(5)?,
-            })
-        })?
-        .collect::<Result<_, _>>()?;
-    Ok(servers)
+        args![since_ms, except],
+        server_row,
+    )
 }
 
 /// Forgets servers silent since before `before_ms` (killed ones leave their row behind).
 pub fn prune_servers(db: &Db<'_>, before_ms: i64) -> StoreResult<usize> {
-    Ok(db
-        .conn
-        .execute("DELETE FROM servers WHERE heartbeat_ms < ?1", [before_ms])?)
+    Ok(db.execute(
+        "DELETE FROM servers WHERE heartbeat_ms < ?1",
+        args![before_ms],
+    )? as usize)
 }
 
 /// A server's row (tests).
 #[cfg(test)]
 pub fn server(db: &Db<'_>, id: &str) -> StoreResult<Option<Server>> {
-    use rusqlite::OptionalExtension;
-    Ok(db
-        .conn
-        .query_row(
-            "SELECT id, host, pid, address, heartbeat_ms, applied_seq FROM servers WHERE id = ?1",
-            [id],
-            |row| {
-                Ok(Server {
-                    id: row.get(0)?,
-                    host: row.get(1)?,
-                    pid: row.get(2)?,
-                    address: row.get(3)?,
-                    heartbeat_ms: row.get(4)?,
-                    applied_seq: row.get(5)?,
-                })
-            },
-        )
-        .optional()?)
+    db.query_opt(
+        "SELECT id, host, pid, address, heartbeat_ms, applied_seq FROM servers WHERE id = ?1",
+        args![id],
+        server_row,
+    )
 }
 
 #[cfg(test)]

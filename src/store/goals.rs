@@ -1,6 +1,6 @@
 //! Goals, their milestones and the recorded progress.
 
-use rusqlite::{params, Row};
+use super::{args, Row};
 
 use super::{Count, Db, StoreResult};
 use crate::domain::{now, Id, UnixTime};
@@ -40,7 +40,7 @@ pub struct GoalFields<'a> {
 const GOAL: &str = "id, name, description, unit, target_value, current_value, due_date, \
                     created_by, created_at";
 
-fn goal(row: &Row<'_>) -> rusqlite::Result<Goal> {
+fn goal(row: &Row<'_>) -> StoreResult<Goal> {
     Ok(Goal {
         id: row.get(0)?,
         name: row.get(1)?,
@@ -56,19 +56,18 @@ fn goal(row: &Row<'_>) -> rusqlite::Result<Goal> {
 }
 
 fn with_milestones(db: &Db<'_>, mut g: Goal) -> StoreResult<Goal> {
-    let mut stmt = db.conn.prepare_cached(
+    g.milestones = db.query_map(
         "SELECT id, name, target_value, reached_at FROM goal_milestones WHERE goal_id = ?1 ORDER BY target_value, id",
-    )?;
-    g.milestones = stmt
-        .query_map([g.id], |r| {
+        args![g.id],
+        |r| {
             Ok(Milestone {
                 id: r.get(0)?,
                 name: r.get(1)?,
                 target_value: r.get(2)?,
                 reached_at: r.get(3)?,
             })
-        })?
-        .collect::<Result<_, _>>()?;
+        },
+    )?;
     Ok(g)
 }
 
@@ -79,11 +78,11 @@ pub fn create(
     current_value: f64,
     created_by: Id,
 ) -> StoreResult<Goal> {
-    db.conn.execute(
+    let id: Id = db.query_row(
         "INSERT INTO goals (organization_id, name, description, unit, target_value, current_value,
                             due_date, created_by, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
+        args![
             organization_id,
             fields.name,
             fields.description,
@@ -94,8 +93,8 @@ pub fn create(
             created_by,
             now()
         ],
+        |r| r.get(0),
     )?;
-    let id = db.conn.last_insert_rowid();
     replace_milestones(db, id, fields.milestones.unwrap_or(&[]))?;
     // The starting value is the goal's, not a recorded progress entry: history stays empty.
     mark_reached(db, id, current_value)?;
@@ -103,30 +102,32 @@ pub fn create(
 }
 
 fn replace_milestones(db: &Db<'_>, goal_id: Id, milestones: &[(String, f64)]) -> StoreResult<()> {
-    db.conn
-        .execute("DELETE FROM goal_milestones WHERE goal_id = ?1", [goal_id])?;
-    let mut stmt = db.conn.prepare_cached(
-        "INSERT INTO goal_milestones (goal_id, name, target_value) VALUES (?1, ?2, ?3)",
+    db.execute(
+        "DELETE FROM goal_milestones WHERE goal_id = ?1",
+        args![goal_id],
     )?;
     for (name, target) in milestones {
-        stmt.execute(params![goal_id, name, target])?;
+        db.execute(
+            "INSERT INTO goal_milestones (goal_id, name, target_value) VALUES (?1, ?2, ?3)",
+            args![goal_id, name, target],
+        )?;
     }
     Ok(())
 }
 
 fn mark_reached(db: &Db<'_>, goal_id: Id, value: f64) -> StoreResult<()> {
-    db.conn.execute(
+    db.execute(
         "UPDATE goal_milestones SET reached_at = ?3
          WHERE goal_id = ?1 AND reached_at IS NULL AND target_value <= ?2",
-        params![goal_id, value, now()],
+        args![goal_id, value, now()],
     )?;
     Ok(())
 }
 
 pub fn get(db: &Db<'_>, organization_id: Id, id: Id) -> StoreResult<Goal> {
-    let g = db.conn.query_row(
+    let g = db.query_row(
         &format!("SELECT {GOAL} FROM goals WHERE id = ?1 AND organization_id = ?2"),
-        params![id, organization_id],
+        args![id, organization_id],
         goal,
     )?;
     with_milestones(db, g)
@@ -144,7 +145,7 @@ pub fn list(
         &format!(
             "SELECT {GOAL} FROM goals WHERE organization_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3"
         ),
-        &[&organization_id],
+        args![organization_id],
         offset,
         limit,
         goal,
@@ -163,10 +164,10 @@ pub fn update(
     fields: &GoalFields<'_>,
 ) -> StoreResult<Goal> {
     let current = get(db, organization_id, id)?;
-    db.conn.execute(
+    db.execute(
         "UPDATE goals SET name = ?2, description = ?3, unit = ?4, target_value = ?5, due_date = ?6
          WHERE id = ?1",
-        params![
+        args![
             id,
             fields.name,
             fields.description,
@@ -185,13 +186,13 @@ pub fn update(
 /// Records a new absolute value; returns the goal.
 pub fn record_progress(db: &Db<'_>, organization_id: Id, id: Id, value: f64) -> StoreResult<Goal> {
     get(db, organization_id, id)?;
-    db.conn.execute(
+    db.execute(
         "INSERT INTO goal_progress (goal_id, value, at) VALUES (?1, ?2, ?3)",
-        params![id, value, now()],
+        args![id, value, now()],
     )?;
-    db.conn.execute(
+    db.execute(
         "UPDATE goals SET current_value = ?2 WHERE id = ?1",
-        params![id, value],
+        args![id, value],
     )?;
     mark_reached(db, id, value)?;
     get(db, organization_id, id)
@@ -199,11 +200,9 @@ pub fn record_progress(db: &Db<'_>, organization_id: Id, id: Id, value: f64) -> 
 
 /// The recorded values, oldest first.
 pub fn history(db: &Db<'_>, id: Id) -> StoreResult<Vec<(UnixTime, f64)>> {
-    let mut stmt = db
-        .conn
-        .prepare_cached("SELECT at, value FROM goal_progress WHERE goal_id = ?1 ORDER BY id")?;
-    let rows = stmt
-        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    Ok(rows)
+    db.query_map(
+        "SELECT at, value FROM goal_progress WHERE goal_id = ?1 ORDER BY id",
+        args![id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
 }

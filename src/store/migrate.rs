@@ -1,9 +1,12 @@
-//! Schema versions through `PRAGMA user_version`: `schema.sql` is version 1, then each step in
-//! `MIGRATIONS` runs once, in order, inside the caller's transaction.
+//! Schema versions. SQLite: through `PRAGMA user_version`, `schema.sql` is version 1, then
+//! each step in `MIGRATIONS` runs once, in order, inside the caller's transaction. PostgreSQL:
+//! through the `schema_version` table; a new database starts at the version of
+//! `POSTGRES_BASELINE` (the same tables as SQLite's at that version), then takes the steps of
+//! `POSTGRES_MIGRATIONS`, numbered like SQLite's.
 
 use rusqlite::Connection;
 
-use super::{StoreError, StoreResult};
+use super::{args, Db, Dialect, StoreError, StoreResult};
 
 const BASELINE: &str = include_str!("../../schema.sql");
 
@@ -19,20 +22,74 @@ const MIGRATIONS: &[(u32, &str)] = &[
     ),
     (7, include_str!("migrations/v7_key_lifecycle.sql")),
     (8, include_str!("migrations/v8_password_set_by_other.sql")),
+    (9, include_str!("migrations/v9_credit_totals.sql")),
+    (10, include_str!("migrations/v10_shared_login_throttle.sql")),
 ];
 
 pub const SCHEMA_VERSION: u32 = 1 + MIGRATIONS.len() as u32;
 
-pub(super) fn migrate(tx: &Connection) -> StoreResult<()> {
+/// PostgreSQL support started at this version.
+const POSTGRES_BASELINE: (u32, &str) = (9, include_str!("migrations/postgres/v9.sql"));
+
+/// Steps after the PostgreSQL baseline, each the same version as SQLite's step of that number.
+const POSTGRES_MIGRATIONS: &[(u32, &str)] = &[(
+    10,
+    include_str!("migrations/postgres/v10_shared_login_throttle.sql"),
+)];
+
+pub(super) fn migrate(db: &Db<'_>) -> StoreResult<()> {
+    match (db.dialect(), db.sqlite_conn()) {
+        (Dialect::Sqlite, Some(conn)) => migrate_sqlite(conn),
+        _ => migrate_postgres(db),
+    }
+}
+
+fn newer(current: u32) -> StoreError {
+    StoreError::Migration {
+        version: current,
+        cause: format!(
+            "the database is at schema version {current}, newer than this binary's {SCHEMA_VERSION}; \
+             run a newer claribi"
+        ),
+    }
+}
+
+fn migrate_postgres(db: &Db<'_>) -> StoreResult<()> {
+    db.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")?;
+    let current: Option<u32> =
+        db.query_opt("SELECT version FROM schema_version", args![], |r| r.get(0))?;
+    let current = match current {
+        Some(v) if v > SCHEMA_VERSION => return Err(newer(v)),
+        Some(v) => v,
+        None => {
+            let (version, sql) = POSTGRES_BASELINE;
+            db.execute_batch(sql).map_err(|e| StoreError::Migration {
+                version,
+                cause: e.to_string(),
+            })?;
+            db.execute(
+                "INSERT INTO schema_version (version) VALUES (?1)",
+                args![version],
+            )?;
+            version
+        }
+    };
+    for &(version, sql) in POSTGRES_MIGRATIONS {
+        if version > current {
+            db.execute_batch(sql).map_err(|e| StoreError::Migration {
+                version,
+                cause: e.to_string(),
+            })?;
+            db.execute("UPDATE schema_version SET version = ?1", args![version])?;
+        }
+    }
+    Ok(())
+}
+
+fn migrate_sqlite(tx: &Connection) -> StoreResult<()> {
     let current: u32 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     if current > SCHEMA_VERSION {
-        return Err(StoreError::Migration {
-            version: current,
-            cause: format!(
-                "the database is at schema version {current}, newer than this binary's {SCHEMA_VERSION}; \
-                 run a newer claribi"
-            ),
-        });
+        return Err(newer(current));
     }
     if current == 0 {
         apply(tx, 1, BASELINE)?;
@@ -46,18 +103,19 @@ pub(super) fn migrate(tx: &Connection) -> StoreResult<()> {
 }
 
 /// What a version needs beyond its SQL, run right after it.
-fn after(tx: &Connection, version: u32) -> rusqlite::Result<()> {
+fn after(tx: &Connection, version: u32) -> StoreResult<()> {
     match version {
         // The entries written before the log was chained get their hashes, in id order.
-        7 => super::audit::chain_unhashed(tx),
+        7 => super::audit::chain_unhashed(&Db::sqlite(tx)),
         _ => Ok(()),
     }
 }
 
 fn apply(tx: &Connection, version: u32, sql: &str) -> StoreResult<()> {
     tx.execute_batch(sql)
+        .map_err(StoreError::from)
         .and_then(|_| after(tx, version))
-        .and_then(|_| tx.pragma_update(None, "user_version", version))
+        .and_then(|_| Ok(tx.pragma_update(None, "user_version", version)?))
         .map_err(|e| StoreError::Migration {
             version,
             cause: e.to_string(),
@@ -70,10 +128,21 @@ mod tests {
     use crate::store::open_temp;
 
     #[test]
+    fn the_postgres_baseline_is_at_this_binarys_version() {
+        let last = POSTGRES_MIGRATIONS
+            .last()
+            .map_or(POSTGRES_BASELINE.0, |m| m.0);
+        assert_eq!(
+            last, SCHEMA_VERSION,
+            "a SQLite step without its PostgreSQL step"
+        );
+    }
+
+    #[test]
     fn a_new_database_is_at_the_latest_version_and_reopening_is_a_no_op() {
         let (dir, store) = open_temp();
         let version: u32 = store
-            .read_blocking(|c| Ok(c.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+            .read_blocking(|c| c.query_row("PRAGMA user_version", args![], |r| r.get(0)))
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
         drop(store);
@@ -103,10 +172,9 @@ mod tests {
         let store = crate::store::Store::open(&path, 1, std::time::Duration::from_secs(1)).unwrap();
         let (email, mfa): (String, bool) = store
             .read_blocking(|c| {
-                Ok(c.conn
-                    .query_row("SELECT email, mfa_enabled FROM users", [], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })?)
+                c.query_row("SELECT email, mfa_enabled FROM users", args![], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
             })
             .unwrap();
         assert_eq!((email.as_str(), mfa), ("ada@example.com", false));
@@ -137,13 +205,43 @@ mod tests {
     }
 
     #[test]
+    fn the_months_credits_already_spent_become_running_totals() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v8.db");
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.execute_batch(BASELINE).unwrap();
+            for &(version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v <= 8) {
+                apply(&conn, version, sql).unwrap();
+            }
+            // 2026-11-27T10:00:00Z and 2026-11-30T23:59:59Z (November), 2026-12-01T00:00:00Z.
+            conn.execute_batch(
+                "INSERT INTO organizations (id, name, created_at) VALUES (1, 'Acme', 0);
+                 INSERT INTO credit_usage (organization_id, kind, credits, target_id, at) VALUES
+                   (1, 'report_generation', 5, 1, 1795773600),
+                   (1, 'dashboard_refresh', 1, 1, 1796083199),
+                   (1, 'report_generation', 5, 2, 1796083200);",
+            )
+            .unwrap();
+        }
+        let store = crate::store::Store::open(&path, 1, std::time::Duration::from_secs(1)).unwrap();
+        let (november, december) = crate::domain::month_bounds(1_795_773_600);
+        store
+            .read_blocking(|db| {
+                use crate::store::usage::credits_used;
+                assert_eq!(credits_used(db, 1, november)?, (5, 1));
+                assert_eq!(credits_used(db, 1, december)?, (5, 0));
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
     fn a_database_from_a_newer_binary_is_refused() {
         let (dir, store) = open_temp();
         store
             .write_blocking(|db| {
-                Ok(db
-                    .conn
-                    .pragma_update(None, "user_version", SCHEMA_VERSION + 1)?)
+                db.execute_batch(&format!("PRAGMA user_version = {}", SCHEMA_VERSION + 1))
             })
             .unwrap();
         drop(store);

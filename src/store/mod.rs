@@ -1,20 +1,25 @@
-//! Everything that knows rusqlite and SQL: the pool, the blocking-thread bridge, migrations,
-//! then one file per table family. Nothing here knows warp.
+//! Everything that knows SQL, on SQLite (rusqlite) or PostgreSQL: the pools, the
+//! blocking-thread bridge, migrations, then one file per table family. Nothing here knows warp.
 
 pub mod api_keys;
 pub mod audit;
 pub mod backup;
+pub mod copy;
 pub mod credentials;
 pub mod dashboards;
 pub mod data_sources;
 pub mod feed;
 pub mod goals;
+pub mod meta;
 mod migrate;
 pub mod organizations;
+mod postgres_pool;
 pub mod public_links;
 pub mod reports;
 mod row_counts;
 pub mod sessions;
+pub mod sql;
+pub mod throttle;
 pub mod usage;
 pub mod users;
 
@@ -23,16 +28,11 @@ use std::time::Duration;
 
 use r2d2::{CustomizeConnection, Pool};
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{Connection, Row, ToSql, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
 
 pub use migrate::SCHEMA_VERSION;
-
-/// The database inside one of the store's transactions, as code outside `store/` sees it: a
-/// handle to pass to store functions, never a way to run SQL of its own. Read closures get a
-/// read transaction's, write closures a `BEGIN IMMEDIATE` transaction's.
-pub struct Db<'c> {
-    pub(in crate::store) conn: &'c Connection,
-}
+pub(crate) use sql::args;
+pub use sql::{Db, Dialect, Row};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -40,8 +40,11 @@ pub enum StoreError {
     NotFound,
     #[error("{0}")]
     Conflict(String),
-    #[error("sqlite: {0}")]
-    Sqlite(String),
+    /// A UNIQUE constraint refused the row (see `conflict_on_unique`).
+    #[error("unique constraint: {0}")]
+    Unique(String),
+    #[error("database: {0}")]
+    Database(String),
     #[error("database task failed: {0}")]
     Task(String),
     /// The organization's monthly credits would go below zero.
@@ -51,9 +54,10 @@ pub enum StoreError {
     Migration { version: u32, cause: String },
     /// The database cannot be read or written right now, for a reason outside this process
     /// that ends by itself or by an operator's hand: locked by another process past the busy
-    /// timeout, a read-only file system, a full disk, an I/O error, no connection to be had.
-    /// Answered `503` with `Retry-After`. The transaction rolled back, except that an I/O
-    /// error while committing may leave a commit that a restart's recovery finds.
+    /// timeout, a read-only file system, a full disk, an I/O error, no connection to be had
+    /// (PostgreSQL stopped or unreachable). Answered `503` with `Retry-After`. The transaction
+    /// rolled back, except that an I/O error while committing may leave a commit that a
+    /// restart's recovery finds.
     #[error("database unavailable ({trouble}): {cause}")]
     Unavailable { trouble: Trouble, cause: String },
 }
@@ -95,36 +99,6 @@ impl std::fmt::Display for Trouble {
     }
 }
 
-/// The trouble an SQLite result code stands for, if it is one that ends by itself.
-fn trouble_of(code: rusqlite::ErrorCode) -> Option<Trouble> {
-    use rusqlite::ErrorCode as C;
-    Some(match code {
-        C::DatabaseBusy | C::DatabaseLocked => Trouble::Locked,
-        C::ReadOnly => Trouble::ReadOnly,
-        C::DiskFull => Trouble::Full,
-        C::SystemIoFailure => Trouble::Io,
-        C::CannotOpen => Trouble::NoConnection,
-        _ => return None,
-    })
-}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(error: rusqlite::Error) -> Self {
-        let trouble = match &error {
-            rusqlite::Error::QueryReturnedNoRows => return StoreError::NotFound,
-            rusqlite::Error::SqliteFailure(e, _) => trouble_of(e.code),
-            _ => None,
-        };
-        match trouble {
-            Some(trouble) => StoreError::Unavailable {
-                trouble,
-                cause: error.to_string(),
-            },
-            None => StoreError::Sqlite(error.to_string()),
-        }
-    }
-}
-
 impl From<r2d2::Error> for StoreError {
     /// r2d2 reports one thing: no connection within the pool's timeout (every connection
     /// busy, or a new one could not be opened). Either way the database is not there now.
@@ -141,7 +115,13 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// The database: a pool of connections, used from blocking threads only.
 #[derive(Clone)]
 pub struct Store {
-    pool: Pool<SqliteConnectionManager>,
+    pool: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(Pool<SqliteConnectionManager>),
+    Postgres(Pool<postgres_pool::Manager>),
 }
 
 #[derive(Debug)]
@@ -154,26 +134,54 @@ impl CustomizeConnection<Connection, rusqlite::Error> for ConnectionSetup {
         conn.busy_timeout(self.busy_timeout)?;
         // WAL lets readers go on while one writer commits; FULL syncs the WAL on every commit,
         // so an acknowledged write survives a kill or a power loss.
-        // cache_size: at most 512 KiB of pages per connection (SQLite's default is 2 MiB), so
-        // the pool's caches stay within 4 MiB however large the database grows; the pages
-        // beyond are in the kernel's page cache, a read away.
+        // cache_size: at most 128 KiB of pages per connection (SQLite's default is 2 MiB), so
+        // the pool's caches stay within a few hundred KiB however large the database grows
+        // (they filled to their limit as the soak's database grew: +2 MiB at 512 KiB each);
+        // the pages beyond are in the kernel's page cache, a read away.
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
              PRAGMA foreign_keys = ON;
-             PRAGMA cache_size = -512;",
+             PRAGMA cache_size = -128;",
         )?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(())
     }
 }
 
+thread_local! {
+    /// Set while this thread runs store work: a thread of the blocking pool (or one the store
+    /// started), where the PostgreSQL client may block.
+    static ON_BLOCKING_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Marks the current thread as one that may block, until dropped.
+struct OnBlockingThread(bool);
+
+impl OnBlockingThread {
+    fn enter() -> Self {
+        OnBlockingThread(ON_BLOCKING_THREAD.with(|b| b.replace(true)))
+    }
+}
+
+impl Drop for OnBlockingThread {
+    fn drop(&mut self) {
+        ON_BLOCKING_THREAD.with(|b| b.set(self.0));
+    }
+}
+
+/// Every write transaction on PostgreSQL takes this advisory lock first, so that writers run
+/// one at a time as on SQLite: a charge sees every earlier charge, a login throttle counts
+/// exactly, and feed sequence numbers commit in order. (The lock's key is "claribi" in ASCII.)
+const BEGIN_WRITE: &str = "BEGIN; SELECT pg_advisory_xact_lock(27985188481491561)";
+
 impl Store {
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// Opens (creating if needed) the SQLite database at `path` and brings its schema up to
+    /// date.
     pub fn open(path: &Path, pool_size: u32, busy_timeout: Duration) -> StoreResult<Store> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Sqlite(format!("creating {}: {e}", dir.display())))?;
+                .map_err(|e| StoreError::Database(format!("creating {}: {e}", dir.display())))?;
         }
         let manager = SqliteConnectionManager::file(path);
         let pool = Pool::builder()
@@ -186,9 +194,39 @@ impl Store {
             .connection_timeout(busy_timeout.clamp(Duration::from_secs(1), Duration::from_secs(30)))
             .connection_customizer(Box::new(ConnectionSetup { busy_timeout }))
             .build(manager)?;
-        let store = Store { pool };
-        store.write_blocking(|db| migrate::migrate(db.conn))?;
+        let store = Store {
+            pool: Backend::Sqlite(pool),
+        };
+        store.write_blocking(migrate::migrate)?;
         Ok(store)
+    }
+
+    /// Connects to the PostgreSQL database at `url` (`postgres://user:password@host:port/db`)
+    /// and brings its schema up to date. `timeout` bounds a connection attempt and a wait for a
+    /// pooled connection, like SQLite's busy timeout.
+    pub fn open_postgres(url: &str, pool_size: u32, timeout: Duration) -> StoreResult<Store> {
+        let manager = postgres_pool::Manager::new(url, timeout)?;
+        let pool = Pool::builder()
+            .max_size(pool_size)
+            .min_idle(Some(1))
+            // A connection that PostgreSQL closed (restart, failover) is noticed by
+            // `has_broken` after its failed statement, and replaced.
+            .test_on_check_out(false)
+            .connection_timeout(timeout.clamp(Duration::from_secs(1), Duration::from_secs(30)))
+            // The pool does not refuse to start without the database: the first use reports it.
+            .build_unchecked(manager);
+        let store = Store {
+            pool: Backend::Postgres(pool),
+        };
+        store.write_blocking(migrate::migrate)?;
+        Ok(store)
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self.pool {
+            Backend::Sqlite(_) => Dialect::Sqlite,
+            Backend::Postgres(_) => Dialect::Postgres,
+        }
     }
 
     /// Runs `f` in one read transaction on a pooled connection, on a blocking thread: every
@@ -199,66 +237,149 @@ impl Store {
         F: FnOnce(&Db<'_>) -> StoreResult<T> + Send + 'static,
     {
         let store = self.clone();
-        tokio::task::spawn_blocking(move || store.read_blocking(f))
+        tokio::task::spawn_blocking(move || store.read_here(f))
             .await
             .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
-    /// Runs `f` in one `BEGIN IMMEDIATE` transaction on a blocking thread; commits when `f`
-    /// returns `Ok`, rolls back otherwise.
+    /// Runs `f` in one write transaction on a blocking thread (SQLite: `BEGIN IMMEDIATE`;
+    /// PostgreSQL: the write lock, see `BEGIN_WRITE`); commits when `f` returns `Ok`, rolls back
+    /// otherwise.
     pub async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&Db<'_>) -> StoreResult<T> + Send + 'static,
     {
         let store = self.clone();
-        tokio::task::spawn_blocking(move || store.write_blocking(f))
+        tokio::task::spawn_blocking(move || store.write_here(f))
             .await
             .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
     /// `write_blocking` whose closure fails with the caller's own error type (the transaction
     /// rolls back on any `Err`).
-    pub fn write_with<T, E: From<StoreError>>(
+    pub fn write_with<T: Send, E: From<StoreError> + Send>(
+        &self,
+        f: impl FnOnce(&Db<'_>) -> Result<T, E> + Send,
+    ) -> Result<T, E> {
+        self.off_runtime(|| self.write_here(f))
+    }
+
+    /// The synchronous PostgreSQL client runs a runtime of its own, which cannot be started on
+    /// a thread that drives async tasks (the shell's commands call the store from one): there,
+    /// the work goes to a thread of its own. SQLite, and threads of the blocking pool, run it
+    /// in place.
+    fn off_runtime<T: Send>(&self, work: impl FnOnce() -> T + Send) -> T {
+        let on_runtime = matches!(self.pool, Backend::Postgres(_))
+            && tokio::runtime::Handle::try_current().is_ok()
+            && !ON_BLOCKING_THREAD.with(|b| b.get());
+        if !on_runtime {
+            return work();
+        }
+        std::thread::scope(|scope| match scope.spawn(work).join() {
+            Ok(value) => value,
+            Err(panic) => std::panic::resume_unwind(panic),
+        })
+    }
+
+    /// `write_with` on a thread that may block (a blocking-pool thread, or none of a runtime's).
+    pub(crate) fn write_here<T, E: From<StoreError>>(
         &self,
         f: impl FnOnce(&Db<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        let mut conn = self.pool.get().map_err(StoreError::from)?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(StoreError::from)?;
-        let value = f(&Db { conn: &tx })?;
-        tx.commit().map_err(StoreError::from)?;
-        Ok(value)
+        let _blocking = OnBlockingThread::enter();
+        match &self.pool {
+            Backend::Sqlite(pool) => {
+                let mut conn = pool.get().map_err(StoreError::from)?;
+                // IMMEDIATE takes the write lock up front: two writers never deadlock on an
+                // upgrade.
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(StoreError::from)?;
+                let value = f(&Db::sqlite(&tx))?;
+                tx.commit().map_err(StoreError::from)?;
+                Ok(value)
+            }
+            Backend::Postgres(pool) => {
+                let mut conn = pool.get().map_err(StoreError::from)?;
+                let mut tx = postgres_pool::Transaction::begin(&mut conn, BEGIN_WRITE)?;
+                let (value, failed) = {
+                    let db = Db::postgres(tx.conn());
+                    (f(&db)?, db.failed())
+                };
+                if failed {
+                    // Its error was handled above, but PostgreSQL has ended the transaction.
+                    return Err(StoreError::Database(
+                        "a statement failed inside the transaction; nothing was written".into(),
+                    )
+                    .into());
+                }
+                tx.commit()?;
+                Ok(value)
+            }
+        }
     }
 
     /// `read` for callers that are already off the async threads (CLI, startup).
-    pub fn read_blocking<T>(&self, f: impl FnOnce(&Db<'_>) -> StoreResult<T>) -> StoreResult<T> {
-        let conn = self.pool.get()?;
-        let snapshot = Snapshot::begin(&conn)?;
-        let value = f(&Db { conn: &conn })?;
-        snapshot.end()?;
-        Ok(value)
+    pub fn read_blocking<T: Send>(
+        &self,
+        f: impl FnOnce(&Db<'_>) -> StoreResult<T> + Send,
+    ) -> StoreResult<T> {
+        self.off_runtime(|| self.read_here(f))
+    }
+
+    /// `read_blocking` on a thread that may block (see `write_here`).
+    pub(crate) fn read_here<T>(&self, f: impl FnOnce(&Db<'_>) -> StoreResult<T>) -> StoreResult<T> {
+        let _blocking = OnBlockingThread::enter();
+        match &self.pool {
+            Backend::Sqlite(pool) => {
+                let conn = pool.get()?;
+                let snapshot = Snapshot::begin(&conn)?;
+                let value = f(&Db::sqlite(&conn))?;
+                snapshot.end()?;
+                Ok(value)
+            }
+            Backend::Postgres(pool) => {
+                let mut conn = pool.get()?;
+                // One snapshot for every statement of `f`, as SQLite's read transaction gives.
+                let mut tx = postgres_pool::Transaction::begin(
+                    &mut conn,
+                    "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+                )?;
+                let value = f(&Db::postgres(tx.conn()))?;
+                tx.commit()?;
+                Ok(value)
+            }
+        }
     }
 
     /// `write` for callers that are already off the async threads (CLI, startup).
-    pub fn write_blocking<T>(&self, f: impl FnOnce(&Db<'_>) -> StoreResult<T>) -> StoreResult<T> {
-        // IMMEDIATE takes the write lock up front: two writers never deadlock on an upgrade.
+    pub fn write_blocking<T: Send>(
+        &self,
+        f: impl FnOnce(&Db<'_>) -> StoreResult<T> + Send,
+    ) -> StoreResult<T> {
         self.write_with(f)
     }
 
     /// `SELECT 1` through the pool: the readiness probe.
     pub async fn ping(&self) -> StoreResult<()> {
-        self.read(|db| {
-            db.conn.query_row("SELECT 1", [], |_| Ok(()))?;
-            Ok(())
-        })
-        .await
+        self.read(|db| db.query_row("SELECT 1", args![], |_| Ok(())))
+            .await
+    }
+
+    /// The SQLite pool, for what only SQLite has (the online backup).
+    pub(super) fn sqlite_pool(&self) -> StoreResult<&Pool<SqliteConnectionManager>> {
+        match &self.pool {
+            Backend::Sqlite(pool) => Ok(pool),
+            Backend::Postgres(_) => Err(StoreError::Database(
+                "this is done on SQLite only; on PostgreSQL use its own tools (pg_dump)".into(),
+            )),
+        }
     }
 
     /// A consistent copy of the live database into `out`, through SQLite's online backup.
     pub fn backup_to(&self, out: &Path) -> StoreResult<()> {
-        let conn = self.pool.get()?;
+        let conn = self.sqlite_pool()?.get()?;
         let mut target = Connection::open(out)?;
         {
             // One step copies every page inside one read transaction: writers go on (WAL), and
@@ -268,7 +389,7 @@ impl Store {
             match backup.step(-1)? {
                 rusqlite::backup::StepResult::Done => {}
                 other => {
-                    return Err(StoreError::Sqlite(format!(
+                    return Err(StoreError::Database(format!(
                         "the backup did not complete in one step: {other:?}"
                     )))
                 }
@@ -325,43 +446,28 @@ pub(crate) fn page<T>(
     db: &Db<'_>,
     count: Count<'_>,
     select: &str,
-    params: &[&dyn ToSql],
+    params: &[&dyn sql::Param],
     offset: u64,
     limit: u64,
-    row: fn(&Row<'_>) -> rusqlite::Result<T>,
+    row: fn(&Row<'_>) -> StoreResult<T>,
 ) -> StoreResult<(u64, Vec<T>)> {
     let count = match count {
         Count::Known(n) => n,
-        Count::Query(sql) => db
-            .conn
-            .prepare_cached(sql)?
-            .query_row(params, |r| r.get(0))?,
+        Count::Query(sql) => db.query_row(sql, params, |r| r.get(0))?,
     };
-    // SQLite binds signed integers. Saturating is exact here: an offset of i64::MAX is past
-    // the end of any table, and a limit of i64::MAX takes every row.
-    let (limit, offset) = (
-        i64::try_from(limit).unwrap_or(i64::MAX),
-        i64::try_from(offset).unwrap_or(i64::MAX),
-    );
+    // Both databases bind signed integers: saturated (see `Param for u64`), which is exact
+    // here (an offset of i64::MAX is past the end of any table).
     let mut all = params.to_vec();
-    all.extend([&limit as &dyn ToSql, &offset]);
-    let rows = db
-        .conn
-        .prepare_cached(select)?
-        .query_map(&*all, row)?
-        .collect::<Result<_, _>>()?;
+    all.extend([&limit as &dyn sql::Param, &offset]);
+    let rows = db.query_map(select, &all, row)?;
     Ok((count, rows))
 }
 
-/// Maps a UNIQUE violation to `Conflict(what)`, anything else through `From`.
-pub(crate) fn conflict_on_unique(error: rusqlite::Error, what: &str) -> StoreError {
-    match &error {
-        rusqlite::Error::SqliteFailure(e, _)
-            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
-        {
-            StoreError::Conflict(what.to_string())
-        }
-        _ => error.into(),
+/// Maps a UNIQUE violation to `Conflict(what)`, anything else unchanged.
+pub(crate) fn conflict_on_unique(error: StoreError, what: &str) -> StoreError {
+    match error {
+        StoreError::Unique(_) => StoreError::Conflict(what.to_string()),
+        other => other,
     }
 }
 
@@ -385,10 +491,7 @@ mod tests {
         other.execute_batch("BEGIN IMMEDIATE").unwrap();
         let started = std::time::Instant::now();
         let err = store
-            .write_blocking(|db| {
-                db.conn.execute_batch("CREATE TABLE t (x)")?;
-                Ok(())
-            })
+            .write_blocking(|db| db.execute_batch("CREATE TABLE t (x)"))
             .unwrap_err();
         assert!(
             matches!(
@@ -403,17 +506,17 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(2));
         // Readers go on under another process's write lock (WAL).
         store
-            .read_blocking(|db| Ok(db.conn.query_row("SELECT 1", [], |_| Ok(()))?))
+            .read_blocking(|db| db.query_row("SELECT 1", args![], |_| Ok(())))
             .unwrap();
         other.execute_batch("ROLLBACK").unwrap();
         store
-            .write_blocking(|db| Ok(db.conn.execute_batch("CREATE TABLE t (x)")?))
+            .write_blocking(|db| db.execute_batch("CREATE TABLE t (x)"))
             .unwrap();
     }
 
     #[test]
     fn other_sqlite_errors_stay_internal() {
         let err = StoreError::from(rusqlite::Error::InvalidColumnIndex(3));
-        assert!(matches!(err, StoreError::Sqlite(_)), "{err:?}");
+        assert!(matches!(err, StoreError::Database(_)), "{err:?}");
     }
 }

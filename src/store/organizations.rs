@@ -1,8 +1,6 @@
 //! The `organizations` table.
 
-use rusqlite::{params, OptionalExtension};
-
-use super::{Db, StoreResult};
+use super::{args, Db, StoreResult};
 use crate::domain::{now, Id, UnixTime};
 
 #[derive(Debug, Clone)]
@@ -13,21 +11,18 @@ pub struct Organization {
 }
 
 pub fn create(db: &Db<'_>, name: &str) -> StoreResult<Id> {
-    db.conn
-        .execute(
-            "INSERT INTO organizations (name, created_at) VALUES (?1, ?2)",
-            params![name, now()],
-        )
-        .map_err(|e| {
-            super::conflict_on_unique(e, "an organization with this name already exists")
-        })?;
-    Ok(db.conn.last_insert_rowid())
+    db.query_row(
+        "INSERT INTO organizations (name, created_at) VALUES (?1, ?2) RETURNING id",
+        args![name, now()],
+        |row| row.get(0),
+    )
+    .map_err(|e| super::conflict_on_unique(e, "an organization with this name already exists"))
 }
 
 pub fn get(db: &Db<'_>, id: Id) -> StoreResult<Organization> {
-    Ok(db.conn.query_row(
+    db.query_row(
         "SELECT id, name, created_at FROM organizations WHERE id = ?1",
-        [id],
+        args![id],
         |row| {
             Ok(Organization {
                 id: row.get(0)?,
@@ -35,40 +30,32 @@ pub fn get(db: &Db<'_>, id: Id) -> StoreResult<Organization> {
                 created_at: row.get(2)?,
             })
         },
-    )?)
+    )
 }
 
 /// Organizations are named by people on the command line; names are unique ignoring case,
 /// so a name matches at most one.
 pub fn find_by_name(db: &Db<'_>, name: &str) -> StoreResult<Option<Id>> {
-    Ok(db
-        .conn
-        .query_row(
-            "SELECT id FROM organizations WHERE name = ?1 COLLATE NOCASE",
-            [name],
-            |row| row.get(0),
-        )
-        .optional()?)
+    db.query_opt(
+        "SELECT id FROM organizations WHERE lower(name) = lower(?1)",
+        args![name],
+        |row| row.get(0),
+    )
 }
 
 /// Every organization's id and name, for the live state.
 pub fn names(db: &Db<'_>) -> StoreResult<Vec<(Id, String)>> {
-    let mut stmt = db.conn.prepare("SELECT id, name FROM organizations")?;
-    let rows = stmt
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    Ok(rows)
+    db.query_map("SELECT id, name FROM organizations", args![], |row| {
+        Ok((row.get(0)?, row.get(1)?))
+    })
 }
 
 pub fn rename(db: &Db<'_>, id: Id, name: &str) -> StoreResult<()> {
-    db.conn
-        .execute(
-            "UPDATE organizations SET name = ?2 WHERE id = ?1",
-            params![id, name],
-        )
-        .map_err(|e| {
-            super::conflict_on_unique(e, "an organization with this name already exists")
-        })?;
+    db.execute(
+        "UPDATE organizations SET name = ?2 WHERE id = ?1",
+        args![id, name],
+    )
+    .map_err(|e| super::conflict_on_unique(e, "an organization with this name already exists"))?;
     Ok(())
 }
 

@@ -1,7 +1,7 @@
 //! The `public_links` table: share tokens of reports and dashboards, at most one working per
 //! resource, with their expiry and view counts.
 
-use rusqlite::{params, Row};
+use super::{args, Row};
 
 use super::{Db, StoreResult};
 use crate::domain::{now, Id, UnixTime};
@@ -46,7 +46,7 @@ pub struct PublicLink {
 const COLUMNS: &str =
     "id, organization_id, resource_type, resource_id, token, created_at, expires_at, view_count";
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<PublicLink> {
+fn from_row(row: &Row<'_>) -> StoreResult<PublicLink> {
     Ok(PublicLink {
         id: row.get(0)?,
         organization_id: row.get(1)?,
@@ -70,39 +70,37 @@ pub fn create(
     created_by: Id,
 ) -> StoreResult<PublicLink> {
     revoke_all(db, resource_type, resource_id)?;
-    db.conn.execute(
-        "INSERT INTO public_links (organization_id, resource_type, resource_id, token, created_by, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![organization_id, resource_type, resource_id, token, created_by, now(), expires_at],
-    )?;
-    Ok(db.conn.query_row(
-        &format!("SELECT {COLUMNS} FROM public_links WHERE id = ?1"),
-        [db.conn.last_insert_rowid()],
+    db.query_row(
+        &format!(
+            "INSERT INTO public_links (organization_id, resource_type, resource_id, token, created_by, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING {COLUMNS}"
+        ),
+        args![organization_id, resource_type, resource_id, token, created_by, now(), expires_at],
         from_row,
-    )?)
+    )
 }
 
 /// The resource's link that still works, if any.
 pub fn current(db: &Db<'_>, resource_type: &str, resource_id: Id) -> StoreResult<PublicLink> {
-    Ok(db.conn.query_row(
+    db.query_row(
         &format!(
             "SELECT {COLUMNS} FROM public_links
              WHERE resource_type = ?1 AND resource_id = ?2 AND revoked_at IS NULL
                AND (expires_at IS NULL OR expires_at > ?3)
              ORDER BY id DESC LIMIT 1"
         ),
-        params![resource_type, resource_id, now()],
+        args![resource_type, resource_id, now()],
         from_row,
-    )?)
+    )
 }
 
 /// Revokes every unrevoked link of the resource (a new link replaces them; a deleted resource
 /// takes them along).
 pub(super) fn revoke_all(db: &Db<'_>, resource_type: &str, resource_id: Id) -> StoreResult<()> {
-    db.conn.execute(
+    db.execute(
         "UPDATE public_links SET revoked_at = ?3
          WHERE resource_type = ?1 AND resource_id = ?2 AND revoked_at IS NULL",
-        params![resource_type, resource_id, now()],
+        args![resource_type, resource_id, now()],
     )?;
     Ok(())
 }
@@ -116,34 +114,34 @@ pub fn revoke(db: &Db<'_>, resource_type: &str, resource_id: Id) -> StoreResult<
 
 /// Resolves a token to its working link (a read: views are counted in memory).
 pub fn find(db: &Db<'_>, resource_type: &str, token: &str) -> StoreResult<PublicLink> {
-    Ok(db.conn.query_row(
+    db.query_row(
         &format!(
             "SELECT {COLUMNS} FROM public_links
              WHERE token = ?1 AND resource_type = ?2 AND revoked_at IS NULL
                AND (expires_at IS NULL OR expires_at > ?3)"
         ),
-        params![token, resource_type, now()],
+        args![token, resource_type, now()],
         from_row,
-    )?)
+    )
 }
 
 /// Adds views counted in memory: `(link id, views)`.
 pub fn record_views(db: &Db<'_>, views: &[(Id, u64)]) -> StoreResult<()> {
-    let mut stmt = db
-        .conn
-        .prepare_cached("UPDATE public_links SET view_count = view_count + ?2 WHERE id = ?1")?;
     for (id, count) in views {
-        stmt.execute(params![id, i64::try_from(*count).unwrap_or(i64::MAX)])?;
+        db.execute(
+            "UPDATE public_links SET view_count = view_count + ?2 WHERE id = ?1",
+            args![id, count],
+        )?;
     }
     Ok(())
 }
 
 /// The resource type of a working token, for `/s/{token}`.
 pub fn resource_type(db: &Db<'_>, token: &str) -> StoreResult<String> {
-    Ok(db.conn.query_row(
+    db.query_row(
         "SELECT resource_type FROM public_links WHERE token = ?1 AND revoked_at IS NULL
            AND (expires_at IS NULL OR expires_at > ?2)",
-        params![token, now()],
+        args![token, now()],
         |r| r.get(0),
-    )?)
+    )
 }

@@ -1,7 +1,7 @@
 //! The `reports` table: generated reports, charged to the month's credits, and the demo
 //! seeding. Every query is scoped by organization: a row of another organization is not found.
 
-use rusqlite::{params, Row};
+use super::{args, Row};
 
 use super::row_counts::{add_count, count_of, recount};
 use super::{public_links, usage, Count, Db, StoreError, StoreResult};
@@ -25,7 +25,7 @@ pub struct Report {
 const COLUMNS: &str = "id, title, status, data_source_id, prompt, summary, content, credits_used, \
                        created_by, created_at, completed_at";
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<Report> {
+fn from_row(row: &Row<'_>) -> StoreResult<Report> {
     Ok(Report {
         id: row.get(0)?,
         title: row.get(1)?,
@@ -55,11 +55,11 @@ pub struct NewReport<'a> {
 /// Stores a completed report and charges its credits in the caller's transaction.
 pub fn create(db: &Db<'_>, r: &NewReport<'_>, allowance: i64) -> StoreResult<Report> {
     let at = now();
-    db.conn.execute(
+    let id: Id = db.query_row(
         "INSERT INTO reports (organization_id, title, status, data_source_id, prompt, summary,
                               content, credits_used, created_by, created_at, completed_at)
-         VALUES (?1, ?2, 'completed', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
-        params![
+         VALUES (?1, ?2, 'completed', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) RETURNING id",
+        args![
             r.organization_id,
             r.title,
             r.data_source_id,
@@ -70,8 +70,8 @@ pub fn create(db: &Db<'_>, r: &NewReport<'_>, allowance: i64) -> StoreResult<Rep
             r.created_by,
             at
         ],
+        |r| r.get(0),
     )?;
-    let id = db.conn.last_insert_rowid();
     usage::charge(
         db,
         r.organization_id,
@@ -85,11 +85,11 @@ pub fn create(db: &Db<'_>, r: &NewReport<'_>, allowance: i64) -> StoreResult<Rep
 }
 
 pub fn get(db: &Db<'_>, organization_id: Id, id: Id) -> StoreResult<Report> {
-    Ok(db.conn.query_row(
+    db.query_row(
         &format!("SELECT {COLUMNS} FROM reports WHERE id = ?1 AND organization_id = ?2"),
-        params![id, organization_id],
+        args![id, organization_id],
         from_row,
-    )?)
+    )
 }
 
 /// One page of the organization's reports, newest first; the total comes from `row_counts`.
@@ -105,7 +105,7 @@ pub fn list(
         &format!(
             "SELECT {COLUMNS} FROM reports WHERE organization_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3"
         ),
-        &[&organization_id],
+        args![organization_id],
         offset,
         limit,
         from_row,
@@ -114,9 +114,9 @@ pub fn list(
 
 /// Deletes the report and revokes its public link.
 pub fn delete(db: &Db<'_>, organization_id: Id, id: Id) -> StoreResult<()> {
-    let n = db.conn.execute(
+    let n = db.execute(
         "DELETE FROM reports WHERE id = ?1 AND organization_id = ?2",
-        params![id, organization_id],
+        args![id, organization_id],
     )?;
     if n == 0 {
         return Err(StoreError::NotFound);
@@ -134,45 +134,45 @@ pub fn seed(
     count: u64,
 ) -> StoreResult<()> {
     let at = now();
-    let mut stmt = db.conn.prepare(
-        "INSERT INTO reports (organization_id, title, status, data_source_id, prompt, summary,
-                              content, credits_used, created_by, created_at, completed_at)
-         VALUES (?1, ?2, 'completed', ?3, ?4, ?5, ?6, 0, ?7, ?8, ?8)",
-    )?;
     let regions = ["North", "South", "East", "West"];
     for n in 0..count {
         let region = regions[(n % 4) as usize];
         let week = n % 52 + 1;
-        stmt.execute(params![
-            organization_id,
-            format!("Weekly sales, {region}, week {week}"),
-            data_source_id,
-            format!("How did {region} sell in week {week}?"),
-            format!(
-                "{region} sold {} units in week {week}.",
-                1000 + (n * 37) % 900
-            ),
-            format!(
-                "# Weekly sales\n\nRegion {region}, week {week}: {} units.",
-                1000 + (n * 37) % 900
-            ),
-            created_by,
-            at - (count - n) as i64 * 60,
-        ])?;
+        db.execute(
+            "INSERT INTO reports (organization_id, title, status, data_source_id, prompt, summary,
+                                  content, credits_used, created_by, created_at, completed_at)
+             VALUES (?1, ?2, 'completed', ?3, ?4, ?5, ?6, 0, ?7, ?8, ?8)",
+            args![
+                organization_id,
+                format!("Weekly sales, {region}, week {week}"),
+                data_source_id,
+                format!("How did {region} sell in week {week}?"),
+                format!(
+                    "{region} sold {} units in week {week}.",
+                    1000 + (n * 37) % 900
+                ),
+                format!(
+                    "# Weekly sales\n\nRegion {region}, week {week}: {} units.",
+                    1000 + (n * 37) % 900
+                ),
+                created_by,
+                at - (count - n) as i64 * 60,
+            ],
+        )?;
     }
     recount(db, organization_id)
 }
 
 /// Figures the report generator summarises: (reports, dashboards, goals, data sources).
 pub fn figures(db: &Db<'_>, organization_id: Id) -> StoreResult<(u64, u64, u64, u64)> {
-    let goals = db.conn.query_row(
+    let goals = db.query_row(
         "SELECT COUNT(*) FROM goals WHERE organization_id = ?1",
-        [organization_id],
+        args![organization_id],
         |r| r.get(0),
     )?;
-    let sources = db.conn.query_row(
+    let sources = db.query_row(
         "SELECT COUNT(*) FROM data_sources WHERE organization_id = ?1",
-        [organization_id],
+        args![organization_id],
         |r| r.get(0),
     )?;
     Ok((

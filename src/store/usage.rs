@@ -1,20 +1,25 @@
-//! The `credit_usage` table: credits spent by report generations and dashboard refreshes,
-//! counted against the calendar month's allowance.
+//! Credits spent by report generations and dashboard refreshes, counted against the calendar
+//! month's allowance: `credit_usage` itemizes each charge, `credit_totals` keeps each month's
+//! sums, so that neither a charge nor the usage page reads more than one row of them.
 
-use rusqlite::params;
-
-use super::{Db, StoreError, StoreResult};
+use super::{args, Db, StoreError, StoreResult};
 use crate::domain::{month_bounds, now, Id, UnixTime};
 
-/// Credits used since `since`, by kind: (report_generation, dashboard_refresh).
-pub fn credits_used(db: &Db<'_>, organization_id: Id, since: UnixTime) -> StoreResult<(i64, i64)> {
-    Ok(db.conn.query_row(
-        "SELECT COALESCE(SUM(CASE kind WHEN 'report_generation' THEN credits END), 0),
-                COALESCE(SUM(CASE kind WHEN 'dashboard_refresh' THEN credits END), 0)
-         FROM credit_usage WHERE organization_id = ?1 AND at >= ?2",
-        params![organization_id, since],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?)
+/// Credits used in the calendar month starting at `month_start`, by kind:
+/// (report_generation, dashboard_refresh).
+pub fn credits_used(
+    db: &Db<'_>,
+    organization_id: Id,
+    month_start: UnixTime,
+) -> StoreResult<(i64, i64)> {
+    Ok(db
+        .query_opt(
+            "SELECT report_generation, dashboard_refresh FROM credit_totals
+             WHERE organization_id = ?1 AND month_start = ?2",
+            args![organization_id, month_start],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
+        .unwrap_or((0, 0)))
 }
 
 /// Records `credits` spent, refusing when the month's allowance would go below zero. Runs in
@@ -37,9 +42,55 @@ pub(super) fn charge(
             remaining.max(0)
         )));
     }
-    db.conn.execute(
-        "INSERT INTO credit_usage (organization_id, kind, credits, target_id, at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![organization_id, kind, credits, target_id, at],
+    let (on_reports, on_refreshes) = match kind {
+        "report_generation" => (credits, 0),
+        "dashboard_refresh" => (0, credits),
+        other => {
+            return Err(StoreError::Database(format!(
+                "unknown kind of charge {other:?}"
+            )))
+        }
+    };
+    db.execute(
+        "INSERT INTO credit_usage (organization_id, kind, credits, target_id, at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        args![organization_id, kind, credits, target_id, at],
+    )?;
+    db.execute(
+        "INSERT INTO credit_totals (organization_id, month_start, report_generation, dashboard_refresh)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (organization_id, month_start) DO UPDATE SET
+             report_generation = credit_totals.report_generation + excluded.report_generation,
+             dashboard_refresh = credit_totals.dashboard_refresh + excluded.dashboard_refresh",
+        args![organization_id, start, on_reports, on_refreshes],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charges_add_up_by_month_and_kind_and_stop_at_the_allowance() {
+        let (_dir, store) = crate::store::open_temp();
+        let (start, _) = month_bounds(now());
+        store
+            .write_blocking(|db| {
+                let org = super::super::organizations::create(db, "Acme")?;
+                charge(db, org, "report_generation", 3, 1, 10)?;
+                charge(db, org, "dashboard_refresh", 2, 1, 10)?;
+                charge(db, org, "report_generation", 4, 2, 10)?;
+                assert_eq!(credits_used(db, org, start)?, (7, 2));
+                // One credit remains: two are refused, and nothing of the refusal is kept.
+                let refused = charge(db, org, "report_generation", 2, 3, 10);
+                assert!(matches!(refused, Err(StoreError::InsufficientCredits(_))));
+                assert_eq!(credits_used(db, org, start)?, (7, 2));
+                // Another month, another organization: nothing used.
+                assert_eq!(credits_used(db, org, start - 86_400 * 31)?, (0, 0));
+                assert_eq!(credits_used(db, org + 1, start)?, (0, 0));
+                Ok(())
+            })
+            .unwrap();
+    }
 }

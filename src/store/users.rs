@@ -1,6 +1,6 @@
 //! The `users` table: accounts, roles, password hashes.
 
-use rusqlite::{params, OptionalExtension, Row};
+use super::{args, Row};
 
 use super::{conflict_on_unique, Count, Db, StoreError, StoreResult};
 use crate::domain::{now, Email, Id, Role, UnixTime};
@@ -37,20 +37,16 @@ const COLUMNS: &str = "id, organization_id, email, name, role, is_active, passwo
                        password_changed_at, created_at, mfa_enabled, session_epoch, \
                        password_set_by_other";
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<User> {
+fn from_row(row: &Row<'_>) -> StoreResult<User> {
     let role: String = row.get(4)?;
     Ok(User {
         id: row.get(0)?,
         organization_id: row.get(1)?,
         email: row.get(2)?,
         name: row.get(3)?,
-        role: role.parse().map_err(|_| {
-            rusqlite::Error::FromSqlConversionFailure(
-                4,
-                rusqlite::types::Type::Text,
-                format!("unknown role {role:?}").into(),
-            )
-        })?,
+        role: role
+            .parse()
+            .map_err(|_| StoreError::Database(format!("unknown role {role:?}")))?,
         is_active: row.get(5)?,
         password_hash: row.get(6)?,
         password_changed_at: row.get(7)?,
@@ -63,11 +59,11 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<User> {
 
 pub fn create(db: &Db<'_>, user: &NewUser<'_>) -> StoreResult<Id> {
     let at = now();
-    db.conn.execute(
+    db.query_row(
         "INSERT INTO users (organization_id, email, name, role, password_hash, password_changed_at,
                             created_at, password_set_by_other)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
-        params![
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7) RETURNING id",
+        args![
             user.organization_id,
             user.email.as_str(),
             user.name,
@@ -76,54 +72,51 @@ pub fn create(db: &Db<'_>, user: &NewUser<'_>) -> StoreResult<Id> {
             at,
             user.password_set_by_other
         ],
+        |r| r.get(0),
     )
-    .map_err(|e| conflict_on_unique(e, "a user with this email already exists"))?;
-    Ok(db.conn.last_insert_rowid())
+    .map_err(|e| conflict_on_unique(e, "a user with this email already exists"))
 }
 
 pub fn get(db: &Db<'_>, id: Id) -> StoreResult<User> {
-    Ok(db.conn.query_row(
+    db.query_row(
         &format!("SELECT {COLUMNS} FROM users WHERE id = ?1"),
-        [id],
+        args![id],
         from_row,
-    )?)
+    )
 }
 
 pub fn find_by_email(db: &Db<'_>, email: &Email) -> StoreResult<Option<User>> {
-    Ok(db
-        .conn
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM users WHERE email = ?1"),
-            [email.as_str()],
-            from_row,
-        )
-        .optional()?)
+    db.query_opt(
+        &format!("SELECT {COLUMNS} FROM users WHERE email = ?1"),
+        args![email.as_str()],
+        from_row,
+    )
 }
 
 pub fn all(db: &Db<'_>) -> StoreResult<Vec<User>> {
-    let mut stmt = db
-        .conn
-        .prepare(&format!("SELECT {COLUMNS} FROM users ORDER BY id"))?;
-    let users = stmt.query_map([], from_row)?.collect::<Result<_, _>>()?;
-    Ok(users)
+    db.query_map(
+        &format!("SELECT {COLUMNS} FROM users ORDER BY id"),
+        args![],
+        from_row,
+    )
 }
 
 /// Replaces the password and keeps the old hash in the history (the last few are refused).
 /// `by_other`: an administrator set it, not the user.
 pub fn set_password(db: &Db<'_>, id: Id, password_hash: &str, by_other: bool) -> StoreResult<()> {
     let at = now();
-    let changed = db.conn.execute(
+    let changed = db.execute(
         "INSERT INTO password_history (user_id, password_hash, created_at)
          SELECT id, password_hash, ?2 FROM users WHERE id = ?1",
-        params![id, at],
+        args![id, at],
     )?;
     if changed == 0 {
         return Err(StoreError::NotFound);
     }
-    db.conn.execute(
+    db.execute(
         "UPDATE users SET password_hash = ?2, password_changed_at = ?3, password_set_by_other = ?4
          WHERE id = ?1",
-        params![id, password_hash, at, by_other],
+        args![id, password_hash, at, by_other],
     )?;
     Ok(())
 }
@@ -131,67 +124,59 @@ pub fn set_password(db: &Db<'_>, id: Id, password_hash: &str, by_other: bool) ->
 /// The current hash and the previous ones, newest first, `limit` in all.
 pub fn recent_password_hashes(db: &Db<'_>, id: Id, limit: usize) -> StoreResult<Vec<String>> {
     let mut hashes = vec![get(db, id)?.password_hash];
-    let mut stmt = db.conn.prepare(
+    hashes.extend(db.query_map(
         "SELECT password_hash FROM password_history WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2",
-    )?;
-    let older = stmt.query_map(params![id, limit.saturating_sub(1) as i64], |row| {
-        row.get(0)
-    })?;
-    for hash in older {
-        hashes.push(hash?);
-    }
+        args![id, limit.saturating_sub(1)],
+        |row| row.get(0),
+    )?);
     Ok(hashes)
 }
 
 /// The pending or active TOTP secret, as stored (sealed).
 pub fn mfa_secret(db: &Db<'_>, id: Id) -> StoreResult<Option<String>> {
-    Ok(db
-        .conn
-        .query_row("SELECT mfa_secret FROM users WHERE id = ?1", [id], |row| {
-            row.get(0)
-        })?)
+    db.query_row(
+        "SELECT mfa_secret FROM users WHERE id = ?1",
+        args![id],
+        |row| row.get(0),
+    )
 }
 
 /// Every stored TOTP secret, pending or active, by user.
 pub fn all_mfa_secrets(db: &Db<'_>) -> StoreResult<Vec<(Id, String)>> {
-    let mut stmt = db
-        .conn
-        .prepare("SELECT id, mfa_secret FROM users WHERE mfa_secret IS NOT NULL")?;
-    let rows = stmt
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    Ok(rows)
+    db.query_map(
+        "SELECT id, mfa_secret FROM users WHERE mfa_secret IS NOT NULL",
+        args![],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )
 }
 
 /// Replaces a stored secret as it is (the same secret in another form), enabled or not.
 pub fn replace_mfa_secret(db: &Db<'_>, id: Id, stored: &str) -> StoreResult<()> {
-    db.conn.execute(
+    db.execute(
         "UPDATE users SET mfa_secret = ?2 WHERE id = ?1",
-        params![id, stored],
+        args![id, stored],
     )?;
     Ok(())
 }
 
 /// Stores a new pending secret (in the sealed form `auth::sealed` makes).
 pub fn set_mfa_secret(db: &Db<'_>, id: Id, secret: &str) -> StoreResult<()> {
-    db.conn.execute(
+    db.execute(
         "UPDATE users SET mfa_secret = ?2, mfa_last_step = 0 WHERE id = ?1 AND mfa_enabled = 0",
-        params![id, secret],
+        args![id, secret],
     )?;
     Ok(())
 }
 
 pub fn set_mfa_enabled(db: &Db<'_>, id: Id, enabled: bool) -> StoreResult<()> {
     if enabled {
-        db.conn
-            .execute("UPDATE users SET mfa_enabled = 1 WHERE id = ?1", [id])?;
+        db.execute("UPDATE users SET mfa_enabled = 1 WHERE id = ?1", args![id])?;
     } else {
-        db.conn.execute(
+        db.execute(
             "UPDATE users SET mfa_enabled = 0, mfa_secret = NULL, mfa_last_step = 0 WHERE id = ?1",
-            [id],
+            args![id],
         )?;
-        db.conn
-            .execute("DELETE FROM recovery_codes WHERE user_id = ?1", [id])?;
+        db.execute("DELETE FROM recovery_codes WHERE user_id = ?1", args![id])?;
     }
     Ok(())
 }
@@ -199,32 +184,31 @@ pub fn set_mfa_enabled(db: &Db<'_>, id: Id, enabled: bool) -> StoreResult<()> {
 /// Records `step` as the last accepted TOTP step; `false` when it (or a later one) was
 /// already accepted: the code is a replay. Atomic, so two parallel uses cannot both pass.
 pub fn accept_totp_step(db: &Db<'_>, id: Id, step: i64) -> StoreResult<bool> {
-    let changed = db.conn.execute(
+    let changed = db.execute(
         "UPDATE users SET mfa_last_step = ?2 WHERE id = ?1 AND mfa_last_step < ?2",
-        params![id, step],
+        args![id, step],
     )?;
     Ok(changed == 1)
 }
 
 pub fn replace_recovery_codes(db: &Db<'_>, id: Id, hashes: &[String]) -> StoreResult<()> {
-    db.conn
-        .execute("DELETE FROM recovery_codes WHERE user_id = ?1", [id])?;
-    let mut stmt = db
-        .conn
-        .prepare("INSERT INTO recovery_codes (user_id, code_hash) VALUES (?1, ?2)")?;
+    db.execute("DELETE FROM recovery_codes WHERE user_id = ?1", args![id])?;
     for hash in hashes {
-        stmt.execute(params![id, hash])?;
+        db.execute(
+            "INSERT INTO recovery_codes (user_id, code_hash) VALUES (?1, ?2)",
+            args![id, hash],
+        )?;
     }
     Ok(())
 }
 
 /// Marks the unused code with this hash as used; `false` if there is none.
 pub fn use_recovery_code(db: &Db<'_>, id: Id, hash: &str) -> StoreResult<bool> {
-    let changed = db.conn.execute(
+    let changed = db.execute(
         "UPDATE recovery_codes SET used_at = ?3
          WHERE id = (SELECT id FROM recovery_codes
                      WHERE user_id = ?1 AND code_hash = ?2 AND used_at IS NULL LIMIT 1)",
-        params![id, hash, now()],
+        args![id, hash, now()],
     )?;
     Ok(changed == 1)
 }
@@ -242,7 +226,7 @@ pub fn page(
         &format!(
             "SELECT {COLUMNS} FROM users WHERE organization_id = ?1 ORDER BY id LIMIT ?2 OFFSET ?3"
         ),
-        &[&organization_id],
+        args![organization_id],
         offset,
         limit,
         from_row,
@@ -250,44 +234,38 @@ pub fn page(
 }
 
 pub fn set_role(db: &Db<'_>, id: Id, role: Role) -> StoreResult<()> {
-    db.conn
-        .execute(
-            "UPDATE users SET role = ?2 WHERE id = ?1",
-            params![id, role.as_str()],
-        )
-        .map_err(|e| conflict_on_unique(e, "the organization already has an owner"))?;
+    db.execute(
+        "UPDATE users SET role = ?2 WHERE id = ?1",
+        args![id, role.as_str()],
+    )
+    .map_err(|e| conflict_on_unique(e, "the organization already has an owner"))?;
     Ok(())
 }
 
 pub fn set_active(db: &Db<'_>, id: Id, active: bool) -> StoreResult<()> {
-    db.conn.execute(
+    db.execute(
         "UPDATE users SET is_active = ?2 WHERE id = ?1",
-        params![id, active],
+        args![id, active],
     )?;
     Ok(())
 }
 
 pub fn set_name(db: &Db<'_>, id: Id, name: &str) -> StoreResult<()> {
-    db.conn.execute(
-        "UPDATE users SET name = ?2 WHERE id = ?1",
-        params![id, name],
-    )?;
+    db.execute("UPDATE users SET name = ?2 WHERE id = ?1", args![id, name])?;
     Ok(())
 }
 
 pub fn count(db: &Db<'_>) -> StoreResult<i64> {
-    Ok(db
-        .conn
-        .query_row("SELECT COUNT(*) FROM users", [], |row| row.get(0))?)
+    db.query_row("SELECT COUNT(*) FROM users", args![], |row| row.get(0))
 }
 
 /// Moves the user's session epoch on: a login that verified the password before this commit
 /// cannot open its session after it (`session_epoch_is`). Called with every wholesale end of
 /// sessions: password change or reset, deactivation.
 pub fn bump_session_epoch(db: &Db<'_>, id: Id) -> StoreResult<()> {
-    db.conn.execute(
+    db.execute(
         "UPDATE users SET session_epoch = session_epoch + 1 WHERE id = ?1",
-        [id],
+        args![id],
     )?;
     Ok(())
 }
@@ -295,10 +273,11 @@ pub fn bump_session_epoch(db: &Db<'_>, id: Id) -> StoreResult<()> {
 /// Whether the user is still active at the session epoch `epoch`.
 pub fn may_open_session(db: &Db<'_>, id: Id, epoch: i64) -> StoreResult<bool> {
     Ok(db
-        .conn
-        .prepare_cached("SELECT session_epoch = ?2 AND is_active FROM users WHERE id = ?1")?
-        .query_row(params![id, epoch], |row| row.get(0))
-        .optional()?
+        .query_opt(
+            "SELECT session_epoch = ?2 AND is_active = 1 FROM users WHERE id = ?1",
+            args![id, epoch],
+            |row| row.get(0),
+        )?
         .unwrap_or(false))
 }
 
@@ -326,10 +305,10 @@ mod tests {
                     },
                 )?;
                 // Stored lower-case by Email, but the column is NOCASE as a second guard.
-                let err = tx.conn.execute(
+                let err = tx.execute(
                     "INSERT INTO users (organization_id, email, role, password_hash, password_changed_at, created_at)
                      VALUES (?1, 'ADA@example.com', 'viewer', 'x', 0, 0)",
-                    [org],
+                    args![org],
                 );
                 assert!(matches!(
                     err.map_err(|e| conflict_on_unique(e, "dup")),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{server, Server};
+use crate::support::{server, unix_now, Server, P};
 
 pub fn create_key(s: &Server, token: &str, body: Value) -> Value {
     let r = s.post("/api/auth/api-keys/").bearer(token).json(&body);
@@ -50,19 +50,14 @@ fn a_key_is_shown_once_and_has_the_documented_format() {
         .send();
     assert!(one.json().get("key").is_none());
 
-    let conn = rusqlite::Connection::open(s.data_dir().join("claribi.db")).unwrap();
-    let stored: String = conn
-        .query_row("SELECT key_hash FROM api_keys WHERE id = ?1", [id], |r| {
-            r.get(0)
-        })
-        .unwrap();
+    let mut db = s.sql();
+    let stored = db
+        .one("SELECT key_hash FROM api_keys WHERE id = ?1", &[P::I(id)])
+        .text();
     assert_eq!(stored.len(), 64, "only a SHA-256 is stored");
-    let dump: String = conn
-        .query_row("SELECT group_concat(details) FROM audit_log", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    assert!(!dump.contains(key));
+    let details = db.rows("SELECT details FROM audit_log", &[]);
+    assert!(!details.is_empty());
+    assert!(details.iter().all(|row| !row[0].text().contains(key)));
     assert!(!s.log().contains(key), "the key never reaches the log");
 }
 
@@ -310,14 +305,13 @@ fn usage_is_counted_and_the_first_use_audited() {
         assert!(Instant::now() < deadline, "usage never written: {k}");
         std::thread::sleep(Duration::from_millis(200));
     }
-    let conn = rusqlite::Connection::open(s.data_dir().join("claribi.db")).unwrap();
-    let first: i64 = conn
-        .query_row(
+    let first = s
+        .sql()
+        .one(
             "SELECT COUNT(*) FROM audit_log WHERE action = 'api_key.first_used'",
-            [],
-            |r| r.get(0),
+            &[],
         )
-        .unwrap();
+        .int();
     assert_eq!(first, 1);
 }
 
@@ -389,21 +383,18 @@ fn the_cli_revokes_by_prefix_and_expired_keys_are_refused() {
     assert_eq!(refused.error_code(), "api_key_revoked");
 
     let b = create_key(&s, &token, json!({"name": "b", "expires_in_days": 30}));
-    let conn = rusqlite::Connection::open(s.data_dir().join("claribi.db")).unwrap();
-    conn.execute(
-        "UPDATE api_keys SET expires_at = strftime('%s','now') - 1 WHERE id = ?1",
-        [b["id"].as_i64().unwrap()],
-    )
-    .unwrap();
+    let mut db = s.sql();
+    db.execute(
+        "UPDATE api_keys SET expires_at = ?2 WHERE id = ?1",
+        &[P::I(b["id"].as_i64().unwrap()), P::I(unix_now() - 1)],
+    );
     // A change made behind the server's back reaches it through a feed entry.
-    conn.execute_batch("UPDATE feed_head SET seq = seq + 1")
-        .unwrap();
-    conn.execute(
+    db.bump_feed();
+    db.execute(
         "INSERT INTO changes (seq, kind, object_id, at)
          SELECT seq, 'api_key', ?1, 0 FROM feed_head",
-        [b["id"].as_i64().unwrap()],
-    )
-    .unwrap();
+        &[P::I(b["id"].as_i64().unwrap())],
+    );
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let r = verify(&s, b["key"].as_str().unwrap());

@@ -27,7 +27,7 @@ fn health_and_readiness_answer_without_credentials() {
 
 #[test]
 fn first_start_creates_the_database_and_an_owner_with_a_private_password_file() {
-    let s = server().without_bootstrap().start();
+    let s = server().sqlite().without_bootstrap().start();
     let db = s.data_dir().join("claribi.db");
     assert!(db.is_file());
     let password_file = s.data_dir().join("initial-admin-password");
@@ -321,7 +321,7 @@ fn check_config_prints_effective_values_with_secrets_redacted() {
 
 #[test]
 fn cli_creates_organizations_and_users_and_backs_up_while_running() {
-    let s = Server::start();
+    let s = server().sqlite().start();
     let out = s.cli(
         &[
             "org",

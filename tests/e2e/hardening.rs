@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::api_keys::create_key;
-use crate::support::{server, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::support::{server, Server, ADMIN_EMAIL, ADMIN_PASSWORD, P};
 
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -20,13 +20,13 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 fn audit_rows(s: &Server, action: &str) -> Vec<(Option<i64>, Option<i64>, String)> {
-    let conn = rusqlite::Connection::open(s.data_dir().join("claribi.db")).unwrap();
-    let mut stmt = conn
-        .prepare("SELECT organization_id, user_id, details FROM audit_log WHERE action = ?1")
-        .unwrap();
-    stmt.query_map([action], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .map(Result::unwrap)
+    s.sql()
+        .rows(
+            "SELECT organization_id, user_id, details FROM audit_log WHERE action = ?1 ORDER BY id",
+            &[P::T(action)],
+        )
+        .into_iter()
+        .map(|r| (r[0].opt_int(), r[1].opt_int(), r[2].text()))
         .collect()
 }
 
@@ -256,13 +256,14 @@ fn a_trusted_proxy_range_names_the_client_on_a_dual_stack_socket() {
         .map(|(_, _, d)| d)
         .collect();
     assert_eq!(ips.len(), 3, "{ips:?}");
-    let conn = rusqlite::Connection::open(s.data_dir().join("claribi.db")).unwrap();
-    let seen: Vec<String> = conn
-        .prepare("SELECT ip FROM audit_log WHERE action = 'login.failed' ORDER BY id")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
+    let seen: Vec<String> = s
+        .sql()
+        .rows(
+            "SELECT ip FROM audit_log WHERE action = 'login.failed' ORDER BY id",
+            &[],
+        )
+        .into_iter()
+        .map(|r| r[0].text())
         .collect();
     assert_eq!(seen, ["203.0.113.9", "203.0.113.9", "198.51.100.20"]);
 }
@@ -310,7 +311,7 @@ fn every_file_of_a_data_directory_made_under_umask_022_is_private() {
     use std::os::unix::fs::PermissionsExt;
     // The default umask of a shell; the test binary may have inherited a stricter one.
     unsafe { libc::umask(0o022) };
-    let s = server().without_bootstrap().start();
+    let s = server().sqlite().without_bootstrap().start();
     let password = std::fs::read_to_string(s.data_dir().join("initial-admin-password")).unwrap();
     let token = s.login("admin@localhost", password.trim()).json()["access"]
         .as_str()
@@ -481,7 +482,7 @@ fn a_body_that_does_not_arrive_in_time_is_a_408_and_idle_connections_are_closed(
 
 #[test]
 fn public_reads_take_no_write_lock_and_their_views_are_counted() {
-    let s = Server::start();
+    let s = server().sqlite().start();
     let owner = s.owner_token();
     let source = s
         .post("/api/v1/data-sources/")
@@ -520,14 +521,13 @@ fn public_reads_take_no_write_lock_and_their_views_are_counted() {
     );
     // Written in the next batch, within a few seconds.
     std::thread::sleep(Duration::from_millis(2500));
-    let conn = rusqlite::Connection::open(s.data_dir().join("claribi.db")).unwrap();
-    let stored: i64 = conn
-        .query_row(
+    let stored = s
+        .sql()
+        .one(
             "SELECT view_count FROM public_links WHERE token = ?1",
-            [token],
-            |r| r.get(0),
+            &[P::T(token)],
         )
-        .unwrap();
+        .int();
     assert_eq!(stored, 4);
 }
 
@@ -539,17 +539,16 @@ fn the_audit_export_streams_every_entry_in_batches_and_honours_its_filter() {
         .as_i64()
         .unwrap();
     {
-        let conn = rusqlite::Connection::open(s.data_dir().join("claribi.db")).unwrap();
-        conn.execute_batch("BEGIN").unwrap();
+        let mut db = s.sql();
+        db.execute("BEGIN", &[]);
         for n in 0..2600 {
-            conn.execute(
+            db.execute(
                 "INSERT INTO audit_log (at, organization_id, action, outcome, details)
                  VALUES (?1, ?2, 'report.deleted', 'success', ?3)",
-                rusqlite::params![n, org, format!("{{\"n\":{n}}}")],
-            )
-            .unwrap();
+                &[P::I(n), P::I(org), P::T(&format!("{{\"n\":{n}}}"))],
+            );
         }
-        conn.execute_batch("COMMIT").unwrap();
+        db.execute("COMMIT", &[]);
     }
     let all = s
         .get("/api/v1/audit-logs/export/?format=json")

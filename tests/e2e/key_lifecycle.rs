@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::api_keys::{create_key, verify};
-use crate::support::{server, Resp, Server};
+use crate::support::{server, Resp, Server, P};
 
 /// The audit entries of `action` in the caller's organization, once at least one is there
 /// (refused uses are written by the usage flusher, within a few seconds).
@@ -597,14 +597,10 @@ fn the_audit_chain_names_a_hand_edited_entry_and_concurrent_writers_keep_it_whol
 
     // Edit one entry as someone with the database file would.
     let victim = entries[entries.len() / 2]["id"].as_i64().unwrap();
-    let conn = rusqlite::Connection::open(s.data_dir().join("claribi.db")).unwrap();
-    conn.busy_timeout(Duration::from_secs(5)).unwrap();
-    conn.execute(
+    s.sql().execute(
         "UPDATE audit_log SET ip = '203.0.113.9' WHERE id = ?1",
-        [victim],
-    )
-    .unwrap();
-    drop(conn);
+        &[P::I(victim)],
+    );
     let broken = s
         .get("/api/v1/audit-logs/verify/")
         .bearer(&token)
@@ -687,7 +683,7 @@ fn scope_usage_counts_each_scope_a_key_used() {
 
 #[test]
 fn a_restore_keeps_an_overlaps_end_and_a_narrowed_allowlist() {
-    let s = Server::start();
+    let s = server().sqlite().start();
     let token = s.owner_token();
     let rotated = create_key(&s, &token, json!({"name": "rotated after the backup"}));
     let narrowed = create_key(&s, &token, json!({"name": "narrowed after the backup"}));

@@ -2,12 +2,14 @@
 
 mod api_keys;
 mod browser;
+mod cluster;
 mod console;
 mod foundation;
 mod hardening;
 mod key_lifecycle;
 mod live_state;
 mod operations;
+mod pg;
 mod resilience;
 mod resources;
 mod sessions;

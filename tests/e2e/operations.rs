@@ -193,7 +193,7 @@ fn stdout(out: &std::process::Output) -> String {
 #[test]
 fn a_restore_brings_the_backup_back_but_never_a_revoked_credential() {
     use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD};
-    let s = server().start();
+    let s = server().sqlite().start();
     let token = s.owner_token();
     let kept = create_key(&s, &token, json!({"name": "kept"}));
     let revoked = create_key(&s, &token, json!({"name": "revoked after the backup"}));
@@ -310,6 +310,7 @@ fn a_restore_brings_the_backup_back_but_never_a_revoked_credential() {
 #[test]
 fn scheduled_backups_are_written_pruned_and_restorable() {
     let s = server()
+        .sqlite()
         .env("CLARIBI_BACKUP__INTERVAL", "1s")
         .env("CLARIBI_BACKUP__KEEP", "2")
         .start();
@@ -356,7 +357,7 @@ fn scheduled_backups_are_written_pruned_and_restorable() {
 #[test]
 fn a_revocation_made_after_a_restore_survives_a_restore_of_the_database_it_replaced() {
     use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD};
-    let s = server().start();
+    let s = server().sqlite().start();
     let token = s.owner_token();
     let key = create_key(&s, &token, json!({"name": "in both histories"}));
     let first = s.work_dir().join("first.db");

@@ -199,6 +199,7 @@ fn usage_and_reports(s: &Server, owner: &str) -> (i64, u64) {
 #[test]
 fn killed_twenty_times_in_a_storm_every_acknowledged_change_holds() {
     let mut s = server()
+        .sqlite()
         .env("CLARIBI_RATE_LIMITS__GENERAL_PER_HOUR", "10000000")
         .env("CLARIBI_RATE_LIMITS__GENERATION_PER_HOUR", "10000000")
         .env("CLARIBI_CREDITS__MONTHLY_ALLOWANCE", "100000000")

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::api_keys::create_key;
-use crate::support::{server, Resp, Server, ADMIN_PASSWORD};
+use crate::support::{server, unix_now, Resp, Server, ADMIN_PASSWORD, P};
 
 struct Fixture {
     data_source: i64,
@@ -866,12 +866,10 @@ fn public_links_work_until_revoked_replaced_or_expired() {
     for field in ["name", "description", "updated_at", "last_refreshed_at"] {
         assert!(shared.get(field).is_some(), "{field}");
     }
-    let conn = rusqlite::Connection::open(s.data_dir().join("claribi.db")).unwrap();
-    conn.execute(
-        "UPDATE public_links SET expires_at = strftime('%s','now') - 1",
-        [],
-    )
-    .unwrap();
+    s.sql().execute(
+        "UPDATE public_links SET expires_at = ?1",
+        &[P::I(unix_now() - 1)],
+    );
     assert_eq!(
         s.get(&format!("/public/dashboards/{dtoken}/"))
             .send()

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{server, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::support::{server, Server, ADMIN_EMAIL, ADMIN_PASSWORD, P};
 
 pub fn totp_at(secret: &str, offset_steps: i64) -> String {
     let bytes = totp_rs::Secret::Encoded(secret.to_string())
@@ -36,13 +36,13 @@ fn claims(token: &str) -> Value {
 }
 
 fn audit_actions(s: &Server) -> Vec<(String, String, Option<i64>, String)> {
-    let conn = rusqlite::Connection::open(s.data_dir().join("claribi.db")).unwrap();
-    let mut stmt = conn
-        .prepare("SELECT action, outcome, user_id, details FROM audit_log ORDER BY id")
-        .unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .unwrap()
-        .map(Result::unwrap)
+    s.sql()
+        .rows(
+            "SELECT action, outcome, user_id, details FROM audit_log ORDER BY id",
+            &[],
+        )
+        .into_iter()
+        .map(|r| (r[0].text(), r[1].text(), r[2].opt_int(), r[3].text()))
         .collect()
 }
 
@@ -358,18 +358,15 @@ pub fn enable_mfa(s: &Server, token: &str) -> (String, Vec<String>) {
 fn totp_secrets_are_sealed_at_rest_and_plain_ones_from_earlier_versions_get_sealed() {
     let s = Server::start();
     let (secret, _) = enable_mfa(&s, &s.owner_token());
-    let db = s.data_dir().join("claribi.db");
-    let stored = |db: &std::path::Path| -> String {
-        rusqlite::Connection::open(db)
-            .unwrap()
-            .query_row(
+    let stored = |s: &Server| -> String {
+        s.sql()
+            .one(
                 "SELECT mfa_secret FROM users WHERE email = ?1",
-                [ADMIN_EMAIL],
-                |r| r.get(0),
+                &[P::T(ADMIN_EMAIL)],
             )
-            .unwrap()
+            .text()
     };
-    let sealed = stored(&db);
+    let sealed = stored(&s);
     assert!(
         sealed.starts_with("v1.") && !sealed.contains(&secret),
         "{sealed}"
@@ -391,20 +388,17 @@ fn totp_secrets_are_sealed_at_rest_and_plain_ones_from_earlier_versions_get_seal
 
     // A database from a version that stored the secret as it is: sealed at the next start,
     // and the authenticator goes on working.
-    let data_dir = s.data_dir();
+    let mut db = s.sql();
     let s = s.kill_and_restart_with(|| {
-        rusqlite::Connection::open(data_dir.join("claribi.db"))
-            .unwrap()
-            .execute(
-                "UPDATE users SET mfa_secret = ?1 WHERE email = ?2",
-                [secret.as_str(), ADMIN_EMAIL],
-            )
-            .unwrap();
+        db.execute(
+            "UPDATE users SET mfa_secret = ?1 WHERE email = ?2",
+            &[P::T(&secret), P::T(ADMIN_EMAIL)],
+        );
     });
     assert!(s
         .log()
         .contains("sealed TOTP secrets stored by an earlier version"));
-    let resealed = stored(&db);
+    let resealed = stored(&s);
     assert!(resealed.starts_with("v1.") && resealed != sealed);
     let login = s.post("/api/auth/login/").json(&json!({
         "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "totp_code": totp_at(&secret, 1)

@@ -31,6 +31,18 @@ pub struct Server {
 pub struct Options {
     env: Vec<(String, String)>,
     bootstrap: bool,
+    store: Store,
+}
+
+/// The database a test's server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Store {
+    /// SQLite, or PostgreSQL when the run says so (`CLARIBI_TEST_STORE=postgres`).
+    Default,
+    /// A test about SQLite itself (its files, locks, backups).
+    Sqlite,
+    /// A test about several servers on PostgreSQL.
+    Postgres,
 }
 
 impl Options {
@@ -42,6 +54,18 @@ impl Options {
     /// Starts the server with this soft limit of open files (as systemd gives services 1024).
     pub fn open_files(self, soft: u32) -> Self {
         self.env("CLARIBI_TEST_NOFILE", &soft.to_string())
+    }
+
+    /// A test about SQLite itself: runs on SQLite in every run.
+    pub fn sqlite(mut self) -> Self {
+        self.store = Store::Sqlite;
+        self
+    }
+
+    /// On a fresh PostgreSQL database of the run's test cluster, in every run.
+    pub fn postgres(mut self) -> Self {
+        self.store = Store::Postgres;
+        self
     }
 
     /// No bootstrap variables: the server makes admin@localhost with a random password.
@@ -70,6 +94,17 @@ impl Options {
                 ADMIN_PASSWORD.into(),
             ));
         }
+        let postgres = match self.store {
+            Store::Default => crate::pg::enabled(),
+            Store::Sqlite => false,
+            Store::Postgres => true,
+        };
+        if postgres {
+            env.push((
+                "CLARIBI_DATABASE__URL".into(),
+                crate::pg::cluster().database(),
+            ));
+        }
         env.extend(self.env);
         Server::spawn(dir, env)
     }
@@ -79,6 +114,7 @@ pub fn server() -> Options {
     Options {
         env: Vec::new(),
         bootstrap: true,
+        store: Store::Default,
     }
 }
 
@@ -143,6 +179,35 @@ impl Server {
         }
     }
 
+    /// The PostgreSQL database it runs on, if it does.
+    pub fn database_url(&self) -> Option<String> {
+        self.env
+            .iter()
+            .find(|(k, _)| k == "CLARIBI_DATABASE__URL")
+            .map(|(_, v)| v.clone())
+    }
+
+    /// A server of its own (own data directory) on the same PostgreSQL database: another
+    /// machine behind the load balancer. Its key files (JWT secret, MFA key) are copied, as
+    /// an administrator copies them to every server.
+    pub fn another_on_same_database(&self) -> Server {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        for file in ["jwt-secret", "mfa-key"] {
+            std::fs::copy(self.data_dir().join(file), data.join(file)).expect("copy key file");
+        }
+        let env = self
+            .env
+            .iter()
+            .map(|(k, v)| match k.as_str() {
+                "CLARIBI_SERVER__DATA_DIR" => (k.clone(), data.display().to_string()),
+                _ => (k.clone(), v.clone()),
+            })
+            .collect();
+        Server::spawn(dir, env)
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
     }
@@ -203,6 +268,22 @@ impl Server {
         assert!(status.success(), "{status:?}");
         change(&self);
         Server::spawn(self.dir.clone(), self.env.clone())
+    }
+
+    /// SIGTERM, runs `change` on the stopped installation, starts again with `env` added
+    /// (a setting changed between the two runs).
+    pub fn stop_and_restart_on(
+        mut self,
+        change: impl FnOnce(&Server),
+        env: &[(&str, &str)],
+    ) -> Server {
+        let status = self.stop();
+        assert!(status.success(), "{status:?}");
+        change(&self);
+        let mut all = self.env.clone();
+        all.retain(|(k, _)| !env.iter().any(|(e, _)| e == k));
+        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Server::spawn(self.dir.clone(), all)
     }
 
     /// SIGTERM, and the exit status.
@@ -449,4 +530,200 @@ pub fn raw_http(base: &str, request: &[u8]) -> u16 {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0)
+}
+
+/// A parameter of `Sql`'s statements.
+#[derive(Debug, Clone, Copy)]
+pub enum P<'a> {
+    I(i64),
+    T(&'a str),
+}
+
+/// A column of `Sql`'s rows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+}
+
+impl Cell {
+    pub fn int(&self) -> i64 {
+        match self {
+            Cell::Int(n) => *n,
+            other => panic!("not an integer: {other:?}"),
+        }
+    }
+
+    pub fn opt_int(&self) -> Option<i64> {
+        match self {
+            Cell::Null => None,
+            other => Some(other.int()),
+        }
+    }
+
+    pub fn text(&self) -> String {
+        match self {
+            Cell::Text(t) => t.clone(),
+            other => panic!("not text: {other:?}"),
+        }
+    }
+
+    pub fn opt_text(&self) -> Option<String> {
+        match self {
+            Cell::Null => None,
+            other => Some(other.text()),
+        }
+    }
+}
+
+/// The server's database, for a test's own reads and changes behind the server's back: the
+/// SQLite file, or its PostgreSQL database. Statements use `?1`, `?2` on both.
+pub enum Sql {
+    Sqlite(rusqlite::Connection),
+    Postgres(postgres::Client),
+}
+
+impl Server {
+    pub fn sql(&self) -> Sql {
+        match self.database_url() {
+            Some(url) => {
+                Sql::Postgres(postgres::Client::connect(&url, postgres::NoTls).expect("connect"))
+            }
+            None => {
+                let conn = rusqlite::Connection::open(self.data_dir().join("claribi.db")).unwrap();
+                conn.busy_timeout(Duration::from_secs(5)).unwrap();
+                Sql::Sqlite(conn)
+            }
+        }
+    }
+}
+
+fn dollars(sql: &str) -> String {
+    sql.replace('?', "$")
+}
+
+impl Sql {
+    pub fn execute(&mut self, sql: &str, params: &[P<'_>]) -> u64 {
+        match self {
+            Sql::Sqlite(conn) => {
+                let values: Vec<rusqlite::types::Value> = params
+                    .iter()
+                    .map(|p| match *p {
+                        P::I(n) => rusqlite::types::Value::Integer(n),
+                        P::T(t) => rusqlite::types::Value::Text(t.to_string()),
+                    })
+                    .collect();
+                conn.execute(sql, rusqlite::params_from_iter(values))
+                    .unwrap() as u64
+            }
+            Sql::Postgres(client) => {
+                let owned: Vec<Box<dyn postgres::types::ToSql + Sync>> = params
+                    .iter()
+                    .map(|p| match *p {
+                        P::I(n) => Box::new(n) as Box<dyn postgres::types::ToSql + Sync>,
+                        P::T(t) => Box::new(t.to_string()),
+                    })
+                    .collect();
+                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                    owned.iter().map(|b| b.as_ref()).collect();
+                client.execute(&dollars(sql), &refs).unwrap()
+            }
+        }
+    }
+
+    pub fn rows(&mut self, sql: &str, params: &[P<'_>]) -> Vec<Vec<Cell>> {
+        match self {
+            Sql::Sqlite(conn) => {
+                let values: Vec<rusqlite::types::Value> = params
+                    .iter()
+                    .map(|p| match *p {
+                        P::I(n) => rusqlite::types::Value::Integer(n),
+                        P::T(t) => rusqlite::types::Value::Text(t.to_string()),
+                    })
+                    .collect();
+                let mut stmt = conn.prepare(sql).unwrap();
+                let columns = stmt.column_count();
+                stmt.query_map(rusqlite::params_from_iter(values), |r| {
+                    (0..columns)
+                        .map(|i| {
+                            Ok(match r.get_ref(i)? {
+                                rusqlite::types::ValueRef::Null => Cell::Null,
+                                rusqlite::types::ValueRef::Integer(n) => Cell::Int(n),
+                                rusqlite::types::ValueRef::Real(f) => Cell::Real(f),
+                                rusqlite::types::ValueRef::Text(t) => {
+                                    Cell::Text(String::from_utf8_lossy(t).into_owned())
+                                }
+                                rusqlite::types::ValueRef::Blob(_) => Cell::Null,
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+            }
+            Sql::Postgres(client) => {
+                use postgres::types::Type;
+                let owned: Vec<Box<dyn postgres::types::ToSql + Sync>> = params
+                    .iter()
+                    .map(|p| match *p {
+                        P::I(n) => Box::new(n) as Box<dyn postgres::types::ToSql + Sync>,
+                        P::T(t) => Box::new(t.to_string()),
+                    })
+                    .collect();
+                let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                    owned.iter().map(|b| b.as_ref()).collect();
+                client
+                    .query(&dollars(sql), &refs)
+                    .unwrap()
+                    .iter()
+                    .map(|row| {
+                        (0..row.len())
+                            .map(|i| match *row.columns()[i].type_() {
+                                Type::INT8 => {
+                                    row.get::<_, Option<i64>>(i).map_or(Cell::Null, Cell::Int)
+                                }
+                                Type::INT4 => row
+                                    .get::<_, Option<i32>>(i)
+                                    .map_or(Cell::Null, |n| Cell::Int(n.into())),
+                                Type::BOOL => row
+                                    .get::<_, Option<bool>>(i)
+                                    .map_or(Cell::Null, |b| Cell::Int(b.into())),
+                                Type::FLOAT8 => {
+                                    row.get::<_, Option<f64>>(i).map_or(Cell::Null, Cell::Real)
+                                }
+                                _ => row
+                                    .get::<_, Option<String>>(i)
+                                    .map_or(Cell::Null, Cell::Text),
+                            })
+                            .collect()
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// The first column of the first row.
+    pub fn one(&mut self, sql: &str, params: &[P<'_>]) -> Cell {
+        self.rows(sql, params)
+            .into_iter()
+            .next()
+            .and_then(|r| r.into_iter().next())
+            .expect("a row")
+    }
+
+    /// Moves the feed head on: a change made behind the server's back then reaches it.
+    pub fn bump_feed(&mut self) {
+        self.execute("UPDATE feed_head SET seq = seq + 1", &[]);
+    }
+}
+
+/// Unix seconds now.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }

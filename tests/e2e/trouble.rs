@@ -17,6 +17,7 @@ const PROMPT: Duration = Duration::from_secs(3);
 
 fn troubled() -> Options {
     server()
+        .sqlite()
         .env("CLARIBI_DATABASE__BUSY_TIMEOUT", "300ms")
         // Past a lease without a published position, the server reads the feed itself.
         .env("CLARIBI_CLUSTER__LEASE", "1s")

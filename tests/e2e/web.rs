@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::browser::Browser;
 use crate::key_lifecycle::key_when;
 use crate::sessions::totp_at;
-use crate::support::{server, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::support::{server, unix_now, Server, ADMIN_EMAIL, ADMIN_PASSWORD, P};
 
 const KEYS_PAGE: &str = "/settings/developer/api-keys";
 
@@ -425,20 +425,19 @@ fn the_keys_page_shows_the_lifecycle_and_acts_on_it() {
     });
     let soon = create(json!({"name": "soon", "expires_in_days": 30}));
     let soon_key = soon["key"].as_str().unwrap().to_string();
-    let conn = rusqlite::Connection::open(s.data_dir().join("claribi.db")).unwrap();
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .unwrap();
-    conn.execute(
+    let mut db = s.sql();
+    db.execute(
         "UPDATE api_keys SET created_at = created_at - 40 * 86400 WHERE id = ?1",
-        [old_id],
-    )
-    .unwrap();
-    conn.execute(
-        "UPDATE api_keys SET expires_at = strftime('%s', 'now') + 3 * 86400 WHERE id = ?1",
-        [soon["id"].as_i64().unwrap()],
-    )
-    .unwrap();
-    drop(conn);
+        &[P::I(old_id)],
+    );
+    db.execute(
+        "UPDATE api_keys SET expires_at = ?2 WHERE id = ?1",
+        &[
+            P::I(soon["id"].as_i64().unwrap()),
+            P::I(unix_now() + 3 * 86400),
+        ],
+    );
+    drop(db);
 
     let browser = Browser::start();
     sign_in(&browser, &s, ADMIN_EMAIL, ADMIN_PASSWORD);

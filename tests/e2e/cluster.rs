@@ -1,0 +1,369 @@
+//! Several servers on one PostgreSQL database (API.md 9.5): each test runs two servers, A and
+//! B, with data directories of their own (the key files copied, as an administrator does) on
+//! one database of the run's test cluster. These run on PostgreSQL in every run.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::api_keys::{create_key, verify};
+use crate::support::{server, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
+
+fn pair(lease: &str) -> (Server, Server) {
+    let a = server()
+        .postgres()
+        .env("CLARIBI_CLUSTER__LEASE", lease)
+        // The load below makes thousands of requests with one key.
+        .env("CLARIBI_RATE_LIMITS__GENERAL_PER_HOUR", "10000000")
+        .start();
+    let b = a.another_on_same_database();
+    (a, b)
+}
+
+/// Keeps `b` busy with key checks until dropped: the revocations are checked under load.
+struct Load {
+    stop: std::sync::Arc<AtomicBool>,
+    done: AtomicU64,
+    threads: Vec<std::thread::JoinHandle<u64>>,
+}
+
+impl Load {
+    fn on(b: &Server, key: &str) -> Load {
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let threads = (0..2)
+            .map(|_| {
+                let (url, key, stop) =
+                    (b.url("/api/v1/auth/verify/"), key.to_string(), stop.clone());
+                std::thread::spawn(move || {
+                    let agent = ureq::agent();
+                    let mut n = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        let r = agent
+                            .get(&url)
+                            .set("Authorization", &format!("Bearer {key}"))
+                            .call();
+                        assert!(r.is_ok(), "the load's own key stopped working: {r:?}");
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        Load {
+            stop,
+            done: AtomicU64::new(0),
+            threads,
+        }
+    }
+
+    fn finish(mut self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            self.done.fetch_add(t.join().unwrap(), Ordering::Relaxed);
+        }
+        self.done.load(Ordering::Relaxed)
+    }
+}
+
+#[test]
+fn a_key_revoked_through_one_server_is_refused_by_the_other_on_the_next_request() {
+    let (a, b) = pair("5s");
+    let owner = a.owner_token();
+    let steady = create_key(&a, &owner, json!({"name": "load"}));
+    let load = Load::on(&b, steady["key"].as_str().unwrap());
+    let keys: Vec<_> = (0..200)
+        .map(|n| create_key(&a, &owner, json!({"name": format!("k{n}")})))
+        .collect();
+    let mut slowest = Duration::ZERO;
+    for key in &keys {
+        let secret = key["key"].as_str().unwrap();
+        assert_eq!(verify(&b, secret).status, 200, "B knows the new key");
+        let started = Instant::now();
+        let r = a
+            .request("DELETE", &format!("/api/auth/api-keys/{}/", key["id"]))
+            .bearer(&owner)
+            .send();
+        assert_eq!(r.status, 204, "{}", r.body);
+        slowest = slowest.max(started.elapsed());
+        // The first request sent to B after A's answer.
+        let refused = verify(&b, secret);
+        assert_eq!(refused.status, 401, "{}", refused.body);
+        assert_eq!(refused.error_code(), "api_key_revoked");
+    }
+    let served = load.finish();
+    eprintln!("200 revocations through A, each refused by B at once; slowest answer {slowest:?}; B served {served} other checks meanwhile");
+    assert!(served > 200, "B was not under load: {served} requests");
+}
+
+#[test]
+fn a_logout_and_a_demotion_through_one_server_hold_on_the_other_at_once() {
+    let (a, b) = pair("5s");
+    let owner = a.owner_token();
+    for n in 0..50 {
+        let login = b.login(ADMIN_EMAIL, ADMIN_PASSWORD).json();
+        let access = login["access"].as_str().unwrap().to_string();
+        assert_eq!(b.get("/api/auth/me/").bearer(&access).send().status, 200);
+        let out = a
+            .post("/api/auth/logout/")
+            .bearer(&access)
+            .json(&json!({"refresh": login["refresh"]}));
+        assert!(out.status == 200 || out.status == 204, "{n}: {}", out.body);
+        assert_eq!(
+            b.get("/api/auth/me/").bearer(&access).send().status,
+            401,
+            "logout {n}"
+        );
+        let refresh = b
+            .post("/api/auth/token/refresh/")
+            .json(&json!({"refresh": login["refresh"]}));
+        assert_eq!(refresh.status, 401, "refresh after logout {n}");
+    }
+
+    a.create_user("ana@example.com", "analyst", "orange-falcon-77");
+    let ana = b.token("ana@example.com", "orange-falcon-77");
+    let id = a.get("/api/v1/users/").bearer(&owner).send().json()["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "ana@example.com")
+        .unwrap()["id"]
+        .clone();
+    let goal = |n: &str| json!({"name": n, "target_value": 10});
+    let first = b.post("/api/v1/goals/").bearer(&ana).json(&goal("first"));
+    assert_eq!(first.status, 201, "{}", first.body);
+    for n in 0..20 {
+        let demoted = a
+            .request("PATCH", &format!("/api/v1/users/{id}/"))
+            .bearer(&owner)
+            .json(&json!({"role": "viewer"}));
+        assert_eq!(demoted.status, 200, "{}", demoted.body);
+        let refused = b
+            .post("/api/v1/goals/")
+            .bearer(&ana)
+            .json(&goal(&format!("as viewer {n}")));
+        assert_eq!(refused.status, 403, "demotion {n}: {}", refused.body);
+        let promoted = a
+            .request("PATCH", &format!("/api/v1/users/{id}/"))
+            .bearer(&owner)
+            .json(&json!({"role": "analyst"}));
+        assert_eq!(promoted.status, 200);
+        let allowed = b
+            .post("/api/v1/goals/")
+            .bearer(&ana)
+            .json(&goal(&format!("as analyst {n}")));
+        assert_eq!(allowed.status, 201, "promotion {n}: {}", allowed.body);
+    }
+}
+
+#[test]
+fn fifty_parallel_wrong_passwords_over_two_servers_reach_the_check_at_most_five_times() {
+    let (a, b) = pair("5s");
+    let answers: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..50)
+            .map(|n| {
+                let s = if n % 2 == 0 { &a } else { &b };
+                scope.spawn(move || s.login(ADMIN_EMAIL, &format!("wrong-password-{n}")).status)
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let checked = answers.iter().filter(|&&s| s == 401).count();
+    let refused = answers.iter().filter(|&&s| s == 429).count();
+    eprintln!("of 50 parallel wrong passwords over two servers: {checked} checked (401), {refused} refused (429)");
+    assert_eq!(checked + refused, 50, "{answers:?}");
+    assert!(
+        checked <= 5,
+        "{checked} reached the password check: {answers:?}"
+    );
+    assert!(checked >= 1);
+    // The account is locked on both servers, the right password included.
+    assert_eq!(a.login(ADMIN_EMAIL, ADMIN_PASSWORD).status, 429);
+    assert_eq!(b.login(ADMIN_EMAIL, ADMIN_PASSWORD).status, 429);
+}
+
+#[test]
+fn a_killed_server_holds_a_revocation_up_no_longer_than_its_lease_and_refuses_the_key_on_return() {
+    let (a, b) = pair("2s");
+    let owner = a.owner_token();
+    let key = create_key(&a, &owner, json!({"name": "victim"}));
+    let secret = key["key"].as_str().unwrap();
+    assert_eq!(verify(&b, secret).status, 200);
+    b.signal("KILL");
+    let started = Instant::now();
+    let r = a
+        .request("DELETE", &format!("/api/auth/api-keys/{}/", key["id"]))
+        .bearer(&owner)
+        .send();
+    let took = started.elapsed();
+    assert_eq!(r.status, 204, "{}", r.body);
+    eprintln!("revoke with a killed server beside: answered in {took:?} (lease 2s)");
+    assert!(took <= Duration::from_millis(2500), "took {took:?}");
+    let b = b.kill_and_restart();
+    let refused = verify(&b, secret);
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.error_code(), "api_key_revoked");
+}
+
+#[test]
+fn with_the_database_stopped_both_servers_fail_closed_and_recover_by_themselves() {
+    // A cluster of its own: stopping the run's cluster would stop every other test's.
+    let cluster = crate::pg::Cluster::start_private();
+    let a = server()
+        .env("CLARIBI_DATABASE__URL", &cluster.database())
+        .env("CLARIBI_CLUSTER__LEASE", "2s")
+        .env("CLARIBI_DATABASE__BUSY_TIMEOUT", "1s")
+        .start();
+    let b = a.another_on_same_database();
+    let owner = a.owner_token();
+    let key = create_key(&a, &owner, json!({"name": "k"}));
+    let secret = key["key"].as_str().unwrap();
+    assert_eq!(verify(&b, secret).status, 200);
+
+    cluster.stop();
+    let started = Instant::now();
+    for (name, s) in [("A", &a), ("B", &b)] {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let r = verify(s, secret);
+            if r.status == 503 {
+                assert_eq!(r.error_code(), "unavailable");
+                assert!(r.header("retry-after").is_some());
+                break;
+            }
+            assert_eq!(r.status, 200, "{name}: {}", r.body);
+            assert!(
+                Instant::now() < deadline,
+                "{name} kept answering without its database"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(s.get("/readyz").send().status, 503, "{name}");
+    }
+    eprintln!(
+        "database stopped: both servers answer 503 after {:?}",
+        started.elapsed()
+    );
+
+    cluster.run();
+    let started = Instant::now();
+    for (name, s) in [("A", &a), ("B", &b)] {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while verify(s, secret).status != 200 {
+            assert!(Instant::now() < deadline, "{name} did not recover");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(s.get("/readyz").send().status, 200, "{name}");
+    }
+    eprintln!(
+        "database back: both servers answer again after {:?}",
+        started.elapsed()
+    );
+    let r = a
+        .request("DELETE", &format!("/api/auth/api-keys/{}/", key["id"]))
+        .bearer(&owner)
+        .send();
+    assert_eq!(r.status, 204);
+    assert_eq!(verify(&b, secret).status, 401);
+}
+
+#[test]
+fn claribi_migrate_moves_a_populated_installation_and_everything_works_on_the_other_side() {
+    let s = server().sqlite().start();
+    let owner = s.owner_token();
+    s.demo_seed(30);
+    s.create_user("ana@example.com", "analyst", "orange-falcon-77");
+    let kept = create_key(
+        &s,
+        &owner,
+        json!({"name": "kept", "scopes": ["reports:read"]}),
+    );
+    let revoked = create_key(&s, &owner, json!({"name": "revoked"}));
+    assert_eq!(
+        s.request("DELETE", &format!("/api/auth/api-keys/{}/", revoked["id"]))
+            .bearer(&owner)
+            .send()
+            .status,
+        204
+    );
+    assert_eq!(verify(&s, kept["key"].as_str().unwrap()).status, 200);
+    let audit_before = s.get("/api/v1/audit-logs/").bearer(&owner).send().json()["count"].clone();
+
+    let url = crate::pg::cluster().database();
+    // Refused while the server runs.
+    let running = s.cli(&["migrate", "--to", &url], "");
+    assert_eq!(
+        running.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&running.stderr)
+    );
+
+    let s = s.stop_and_restart_on(
+        |s| {
+            let out = s.cli(&["migrate", "--to", &url], "");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "{stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                stdout.contains("every table's row count matches"),
+                "{stdout}"
+            );
+            assert!(!stdout.contains("password@"), "{stdout}");
+            // Into a database that is not empty any more: refused, nothing changed.
+            let again = s.cli(&["migrate", "--to", &url], "");
+            assert_eq!(
+                again.status.code(),
+                Some(2),
+                "{}",
+                String::from_utf8_lossy(&again.stderr)
+            );
+        },
+        &[("CLARIBI_DATABASE__URL", &url)],
+    );
+
+    // On PostgreSQL now.
+    let owner = s.owner_token();
+    assert_eq!(verify(&s, kept["key"].as_str().unwrap()).status, 200);
+    let refused = verify(&s, revoked["key"].as_str().unwrap());
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.error_code(), "api_key_revoked");
+    assert!(!s.token("ana@example.com", "orange-falcon-77").is_empty());
+    let reports = s.get("/api/v1/reports/").bearer(&owner).send().json();
+    assert_eq!(reports["count"], 30);
+    let audit = s.get("/api/v1/audit-logs/").bearer(&owner).send().json();
+    assert!(audit["count"].as_u64() > audit_before.as_u64(), "{audit}");
+    let verdict = s.get("/api/v1/audit-logs/verify/").bearer(&owner).send();
+    assert_eq!(verdict.status, 200, "{}", verdict.body);
+    assert_eq!(verdict.json()["valid"], true, "{}", verdict.body);
+    // New rows get new ids after the copied ones.
+    let new_key = create_key(&s, &owner, json!({"name": "after"}));
+    assert!(new_key["id"].as_i64() > revoked["id"].as_i64());
+    let audit_cli = s.cli(&["audit", "verify"], "");
+    assert!(
+        audit_cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&audit_cli.stderr)
+    );
+}
+
+#[test]
+fn a_server_with_key_files_of_its_own_refuses_to_start_on_a_shared_database() {
+    let (a, _b) = pair("5s");
+    let fresh = tempfile::tempdir().unwrap();
+    let out = a.cli_with(
+        &[("CLARIBI_SERVER__DATA_DIR", fresh.path().to_str().unwrap())],
+        &["audit", "verify"],
+        "",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("jwt-secret") && stderr.contains("mfa-key"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("copy jwt-secret and mfa-key"), "{stderr}");
+}
