@@ -462,6 +462,11 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let follower = tokio::spawn(ops::feed::follow(app.clone(), me));
     let flusher = tokio::spawn(flush_usage_periodically(app.clone()));
     let pruner = tokio::spawn(prune_live_periodically(app.clone()));
+    let shared_rates = app
+        .config
+        .database
+        .is_postgres()
+        .then(|| tokio::spawn(ops::rates::share_periodically(app.clone())));
     let backups = match app.config.backup.interval {
         Some(_) if app.config.database.is_postgres() => {
             // The database is PostgreSQL's to back up (pg_dump, base backups, replicas).
@@ -475,7 +480,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     follower.abort();
     flusher.abort();
     pruner.abort();
-    for task in [metrics, backups].into_iter().flatten() {
+    for task in [metrics, backups, shared_rates].into_iter().flatten() {
         task.abort();
     }
     app.flush_usage().await;

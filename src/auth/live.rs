@@ -447,6 +447,21 @@ impl Live {
         write(&self.user_rates).entry(user_id).or_default().clone()
     }
 
+    /// Every key's and user's request counters, named `key:<id>` and `user:<id>`: what servers
+    /// that share a database add up.
+    pub fn rate_subjects(&self) -> Vec<(String, Arc<RateCounters>)> {
+        let mut subjects: Vec<(String, Arc<RateCounters>)> = read(&self.keys)
+            .values()
+            .map(|k| (format!("key:{}", k.id), k.counters.rates.clone()))
+            .collect();
+        subjects.extend(
+            read(&self.user_rates)
+                .iter()
+                .map(|(id, rates)| (format!("user:{id}"), rates.clone())),
+        );
+        subjects
+    }
+
     /// Takes the uses counted since the last call.
     pub fn drain_usage(&self) -> Usage {
         let mut usage = Usage {

@@ -1,5 +1,7 @@
 //! Hourly request limits per API key (per user for JWT sessions): fixed windows aligned to the
-//! clock hour, counted with atomics so the hot path takes no lock.
+//! clock hour, counted with atomics so the hot path takes no lock. Servers that share a
+//! database add what the others counted in the window, as last read (every second, see
+//! `ops::rates`).
 
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 
@@ -19,7 +21,10 @@ pub struct RateInfo {
 #[derive(Debug, Default)]
 pub struct RateCounter {
     window: AtomicI64,
+    /// Counted by this server in `window`.
     count: AtomicU32,
+    /// Counted by the other servers in `window`, as last read from the database.
+    others: AtomicU32,
 }
 
 impl RateCounter {
@@ -34,8 +39,13 @@ impl RateCounter {
                 .is_ok()
         {
             self.count.store(0, Ordering::Release);
+            self.others.store(0, Ordering::Release);
         }
-        let used = self.count.fetch_add(1, Ordering::AcqRel).saturating_add(1);
+        let used = self
+            .count
+            .fetch_add(1, Ordering::AcqRel)
+            .saturating_add(1)
+            .saturating_add(self.others.load(Ordering::Acquire));
         let info = RateInfo {
             limit,
             remaining: limit.saturating_sub(used),
@@ -45,6 +55,22 @@ impl RateCounter {
             Err(info)
         } else {
             Ok(info)
+        }
+    }
+}
+
+impl RateCounter {
+    /// The window this server counted in at `now` and its count there, if it counted any.
+    pub fn local(&self, now: UnixTime) -> Option<(UnixTime, u32)> {
+        let window = now - now.rem_euclid(WINDOW);
+        let count = self.count.load(Ordering::Acquire);
+        (self.window.load(Ordering::Acquire) == window && count > 0).then_some((window, count))
+    }
+
+    /// What the other servers counted in `window` (ignored once the window has passed).
+    pub fn set_others(&self, window: UnixTime, count: u32) {
+        if self.window.load(Ordering::Acquire) == window {
+            self.others.store(count, Ordering::Release);
         }
     }
 }
@@ -72,5 +98,22 @@ mod tests {
         let over = c.hit(t + 2, 2).unwrap_err();
         assert_eq!((over.remaining, over.reset), (0, hour_start + 3600));
         assert!(c.hit(t + 3600, 2).is_ok(), "a new window");
+    }
+
+    #[test]
+    fn the_other_servers_counts_are_added_within_their_window() {
+        let c = RateCounter::default();
+        let hour_start: i64 = 1_800_000_000;
+        assert_eq!(c.hit(hour_start, 10).map(|i| i.remaining), Ok(9));
+        assert_eq!(c.local(hour_start + 5), Some((hour_start, 1)));
+        c.set_others(hour_start, 7);
+        assert_eq!(c.hit(hour_start + 1, 10).map(|i| i.remaining), Ok(1));
+        assert!(c.hit(hour_start + 2, 10).is_ok());
+        assert!(c.hit(hour_start + 3, 10).is_err());
+        // A count for a window that has passed changes nothing; a new window starts clean.
+        c.set_others(hour_start - 3600, 100);
+        assert!(c.hit(hour_start + 3600, 10).is_ok());
+        c.set_others(hour_start, 100);
+        assert_eq!(c.hit(hour_start + 3601, 10).map(|i| i.remaining), Ok(8));
     }
 }

@@ -19,6 +19,11 @@ use crate::store::{api_keys, organizations, sessions, users, Db, StoreError, Sto
 /// milliseconds (measured in the README) at a cost too small to see under load.
 pub const POLL: Duration = Duration::from_millis(20);
 
+/// On PostgreSQL a committed feed entry wakes every follower at once (LISTEN/NOTIFY); the
+/// poll is what reads the feed when a notification is lost (a dropped listening connection),
+/// and what keeps the lease when nothing changes. The sequence number stays the truth.
+const POSTGRES_POLL: Duration = Duration::from_millis(250);
+
 /// A server publishes its position at least this often, and at once when it has moved.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
@@ -307,7 +312,14 @@ pub async fn ensure_current(app: &AppState, arrived: Instant) -> Result<(), ApiE
 pub async fn follow(app: AppState, me: feed::Server) {
     app.auth.live.advance(me.applied_seq);
     let lease_ms = app.config.cluster.lease.0.as_millis() as i64;
-    let mut ticker = tokio::time::interval(POLL);
+    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    let every = if app.config.database.is_postgres() {
+        listen(app.config.database.url.clone(), wake.clone());
+        POSTGRES_POLL
+    } else {
+        POLL
+    };
+    let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_beat = Instant::now();
     let mut published = me.applied_seq;
@@ -315,7 +327,10 @@ pub async fn follow(app: AppState, me: feed::Server) {
     let mut failing = false;
     let mut last_prune = Instant::now();
     loop {
-        ticker.tick().await;
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = wake.notified() => {}
+        }
         let started = mono_ms();
         // Requests may have read the feed further themselves (`ensure_current`).
         let applied = app.auth.live.applied();
@@ -387,6 +402,41 @@ pub async fn follow(app: AppState, me: feed::Server) {
                 tracing::warn!(error = %e, "pruning the change feed failed");
             }
         }
+    }
+}
+
+/// On PostgreSQL: a connection of its own that LISTENs for feed entries and wakes the
+/// follower, on a thread of its own for the life of the server; reconnects after a second when
+/// the connection is lost (the follower's polls go on meanwhile).
+fn listen(url: String, wake: std::sync::Arc<tokio::sync::Notify>) {
+    let spawned = std::thread::Builder::new()
+        .name("claribi-listen".into())
+        .spawn(move || loop {
+            let mut config = match url.parse::<postgres::Config>() {
+                Ok(config) => config,
+                Err(_) => return,
+            };
+            config.connect_timeout(Duration::from_secs(5));
+            config.application_name("claribi listen");
+            if let Ok(mut client) = config.connect(postgres::NoTls) {
+                if client.batch_execute("LISTEN claribi_feed").is_ok() {
+                    // Entries committed while this connection was away are read by the poll.
+                    wake.notify_one();
+                    while !client.is_closed() {
+                        let mut notifications = client.notifications();
+                        let mut waiting = notifications.timeout_iter(Duration::from_secs(5));
+                        match postgres::fallible_iterator::FallibleIterator::next(&mut waiting) {
+                            Ok(Some(_)) => wake.notify_one(),
+                            Ok(None) => {}
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "starting the feed listener failed; the feed is polled");
     }
 }
 

@@ -32,6 +32,7 @@ const TABLES: &[&str] = &[
     "feed_head",
     "login_attempts",
     "login_locks",
+    "rate_counts",
 ];
 
 /// Tables whose `id` PostgreSQL numbers (identity columns): their counters move past the

@@ -24,6 +24,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (8, include_str!("migrations/v8_password_set_by_other.sql")),
     (9, include_str!("migrations/v9_credit_totals.sql")),
     (10, include_str!("migrations/v10_shared_login_throttle.sql")),
+    (11, include_str!("migrations/v11_shared_rate_counts.sql")),
 ];
 
 pub const SCHEMA_VERSION: u32 = 1 + MIGRATIONS.len() as u32;
@@ -32,10 +33,16 @@ pub const SCHEMA_VERSION: u32 = 1 + MIGRATIONS.len() as u32;
 const POSTGRES_BASELINE: (u32, &str) = (9, include_str!("migrations/postgres/v9.sql"));
 
 /// Steps after the PostgreSQL baseline, each the same version as SQLite's step of that number.
-const POSTGRES_MIGRATIONS: &[(u32, &str)] = &[(
-    10,
-    include_str!("migrations/postgres/v10_shared_login_throttle.sql"),
-)];
+const POSTGRES_MIGRATIONS: &[(u32, &str)] = &[
+    (
+        10,
+        include_str!("migrations/postgres/v10_shared_login_throttle.sql"),
+    ),
+    (
+        11,
+        include_str!("migrations/postgres/v11_shared_rate_counts.sql"),
+    ),
+];
 
 pub(super) fn migrate(db: &Db<'_>) -> StoreResult<()> {
     match (db.dialect(), db.sqlite_conn()) {

@@ -15,6 +15,7 @@ mod migrate;
 pub mod organizations;
 mod postgres_pool;
 pub mod public_links;
+pub mod rates;
 pub mod reports;
 mod row_counts;
 pub mod sessions;
