@@ -572,18 +572,38 @@ fn redact(values: &mut Dict) {
     }
 }
 
-/// `postgres://user:secret@host/db` as `postgres://user:[redacted]@host/db`.
+/// `postgres://user:secret@host/db` as `postgres://user:[redacted]@host/db`, and a
+/// `password=` parameter's value likewise. The credentials end at the last `@` before the
+/// query (a password may hold a raw `/`), as the client reads them.
 pub fn redact_url_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
+    let (location, query) = match rest.split_once('?') {
+        Some((location, query)) => (location, Some(query)),
+        None => (rest, None),
+    };
+    let location = match location.rsplit_once('@') {
         Some((credentials, host)) => match credentials.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:[redacted]@{host}{tail}"),
-            None => url.to_string(),
+            Some((user, _)) => format!("{user}:[redacted]@{host}"),
+            None => location.to_string(),
         },
-        None => url.to_string(),
+        None => location.to_string(),
+    };
+    let query = query.map(|q| {
+        q.split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if key.eq_ignore_ascii_case("password") => {
+                    format!("{key}=[redacted]")
+                }
+                _ => pair.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    });
+    match query {
+        Some(q) => format!("{scheme}://{location}?{q}"),
+        None => format!("{scheme}://{location}"),
     }
 }
 

@@ -223,6 +223,31 @@ impl LiveKey {
     }
 }
 
+/// Whose request counters: an API key's, or a user's (JWT sessions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RateSubject {
+    Key(Id),
+    User(Id),
+}
+
+impl RateSubject {
+    /// `key:<id>` or `user:<id>`, as the database names it.
+    pub fn name(self) -> String {
+        match self {
+            RateSubject::Key(id) => format!("key:{id}"),
+            RateSubject::User(id) => format!("user:{id}"),
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<RateSubject> {
+        match name.split_once(':')? {
+            ("key", id) => id.parse().ok().map(RateSubject::Key),
+            ("user", id) => id.parse().ok().map(RateSubject::User),
+            _ => None,
+        }
+    }
+}
+
 /// Uses counted since the last flush.
 pub struct Usage {
     pub counts: Vec<crate::store::api_keys::KeyUsage>,
@@ -447,19 +472,15 @@ impl Live {
         write(&self.user_rates).entry(user_id).or_default().clone()
     }
 
-    /// Every key's and user's request counters, named `key:<id>` and `user:<id>`: what servers
-    /// that share a database add up.
-    pub fn rate_subjects(&self) -> Vec<(String, Arc<RateCounters>)> {
-        let mut subjects: Vec<(String, Arc<RateCounters>)> = read(&self.keys)
-            .values()
-            .map(|k| (format!("key:{}", k.id), k.counters.rates.clone()))
-            .collect();
-        subjects.extend(
-            read(&self.user_rates)
-                .iter()
-                .map(|(id, rates)| (format!("user:{id}"), rates.clone())),
-        );
-        subjects
+    /// Every key's and user's request counters, with whose they are: what servers that share
+    /// a database add up. Allocates nothing per counter.
+    pub fn for_each_rates(&self, mut f: impl FnMut(RateSubject, &Arc<RateCounters>)) {
+        for key in read(&self.keys).values() {
+            f(RateSubject::Key(key.id), &key.counters.rates);
+        }
+        for (id, rates) in read(&self.user_rates).iter() {
+            f(RateSubject::User(*id), rates);
+        }
     }
 
     /// Takes the uses counted since the last call.

@@ -23,8 +23,11 @@ pub struct RateCounter {
     window: AtomicI64,
     /// Counted by this server in `window`.
     count: AtomicU32,
-    /// Counted by the other servers in `window`, as last read from the database.
+    /// Counted by the other servers in `others_window`, as last read from the database.
     others: AtomicU32,
+    others_window: AtomicI64,
+    /// The window (in hours) and count last published, packed: `hours << 32 | count`.
+    published: std::sync::atomic::AtomicU64,
 }
 
 impl RateCounter {
@@ -39,13 +42,17 @@ impl RateCounter {
                 .is_ok()
         {
             self.count.store(0, Ordering::Release);
-            self.others.store(0, Ordering::Release);
         }
+        let others = if self.others_window.load(Ordering::Acquire) == window {
+            self.others.load(Ordering::Acquire)
+        } else {
+            0
+        };
         let used = self
             .count
             .fetch_add(1, Ordering::AcqRel)
             .saturating_add(1)
-            .saturating_add(self.others.load(Ordering::Acquire));
+            .saturating_add(others);
         let info = RateInfo {
             limit,
             remaining: limit.saturating_sub(used),
@@ -60,18 +67,29 @@ impl RateCounter {
 }
 
 impl RateCounter {
-    /// The window this server counted in at `now` and its count there, if it counted any.
-    pub fn local(&self, now: UnixTime) -> Option<(UnixTime, u32)> {
+    /// The window this server counted in at `now` and its count there, if it counted any
+    /// since the count it last published.
+    pub fn unpublished(&self, now: UnixTime) -> Option<(UnixTime, u32)> {
         let window = now - now.rem_euclid(WINDOW);
         let count = self.count.load(Ordering::Acquire);
-        (self.window.load(Ordering::Acquire) == window && count > 0).then_some((window, count))
+        let packed = ((window / WINDOW) as u64) << 32 | u64::from(count);
+        (self.window.load(Ordering::Acquire) == window
+            && count > 0
+            && self.published.load(Ordering::Acquire) != packed)
+            .then_some((window, count))
     }
 
-    /// What the other servers counted in `window` (ignored once the window has passed).
+    /// Notes `count` of `window` as published.
+    pub fn published(&self, window: UnixTime, count: u32) {
+        let packed = ((window / WINDOW) as u64) << 32 | u64::from(count);
+        self.published.store(packed, Ordering::Release);
+    }
+
+    /// What the other servers counted in `window`: added to this server's count in that
+    /// window, whether or not this server has counted in it yet.
     pub fn set_others(&self, window: UnixTime, count: u32) {
-        if self.window.load(Ordering::Acquire) == window {
-            self.others.store(count, Ordering::Release);
-        }
+        self.others.store(count, Ordering::Release);
+        self.others_window.store(window, Ordering::Release);
     }
 }
 
@@ -105,15 +123,25 @@ mod tests {
         let c = RateCounter::default();
         let hour_start: i64 = 1_800_000_000;
         assert_eq!(c.hit(hour_start, 10).map(|i| i.remaining), Ok(9));
-        assert_eq!(c.local(hour_start + 5), Some((hour_start, 1)));
+        assert_eq!(c.unpublished(hour_start + 5), Some((hour_start, 1)));
+        c.published(hour_start, 1);
+        assert_eq!(
+            c.unpublished(hour_start + 5),
+            None,
+            "nothing new to publish"
+        );
         c.set_others(hour_start, 7);
         assert_eq!(c.hit(hour_start + 1, 10).map(|i| i.remaining), Ok(1));
         assert!(c.hit(hour_start + 2, 10).is_ok());
         assert!(c.hit(hour_start + 3, 10).is_err());
-        // A count for a window that has passed changes nothing; a new window starts clean.
-        c.set_others(hour_start - 3600, 100);
-        assert!(c.hit(hour_start + 3600, 10).is_ok());
-        c.set_others(hour_start, 100);
-        assert_eq!(c.hit(hour_start + 3601, 10).map(|i| i.remaining), Ok(8));
+        // Another window's count does not apply; the others' count of a new window applies
+        // before this server's first request in it.
+        assert!(
+            c.hit(hour_start + 3600, 10).is_ok(),
+            "a new window starts clean"
+        );
+        c.set_others(hour_start + 7200, 9);
+        assert_eq!(c.hit(hour_start + 7200, 10).map(|i| i.remaining), Ok(0));
+        assert!(c.hit(hour_start + 7201, 10).is_err());
     }
 }

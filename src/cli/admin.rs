@@ -334,6 +334,18 @@ pub fn migrate(config: Config, url: &str) -> Result<(), Failure> {
             "this installation already runs on PostgreSQL (database.url is set)",
         ));
     }
+    // `--to -`: the URL (with its password) from standard input, out of the process list.
+    let read;
+    let url = if url == "-" {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| Failure::runtime(format!("reading the URL: {e}")))?;
+        read = line.trim().to_string();
+        read.as_str()
+    } else {
+        url
+    };
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         return Err(Failure::usage(
             "--to must be a PostgreSQL URL, postgres://user:password@host:port/dbname",

@@ -72,7 +72,8 @@ enum Command {
     /// Copy this installation's SQLite database (server stopped) into an empty PostgreSQL
     /// database, checking every table's row count; then set `database.url` to run on it.
     Migrate {
-        /// The PostgreSQL database: postgres://user:password@host:port/dbname
+        /// The PostgreSQL database: postgres://user:password@host:port/dbname, or `-` to read
+        /// it from standard input (the password then stays out of the process list)
         #[arg(long, value_name = "URL")]
         to: String,
     },

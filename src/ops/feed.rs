@@ -155,7 +155,16 @@ struct Polled {
 
 fn poll(conn: &Db<'_>, applied: i64) -> StoreResult<Polled> {
     let head = feed::head(conn)?;
-    if head <= applied {
+    if head < applied {
+        // The database lost changes this server applied: a failover to a replica that lacked
+        // the last commits, or a restore under a running server. Positions would be given
+        // out again and the changes made with them missed: this server fails closed (no
+        // heartbeat, no lease) until it is restarted, which lists everything afresh.
+        return Err(StoreError::Database(format!(
+            "the change feed went back from position {applied} to {head} (a failover to a replica without the last commits, or a restore): restart this server"
+        )));
+    }
+    if head == applied {
         return Ok(Polled {
             seq: applied,
             updates: Vec::new(),
@@ -188,6 +197,9 @@ pub fn start(app: &crate::app::App, address: &str) -> StoreResult<(i64, feed::Se
         heartbeat_ms: 0,
         applied_seq: 0,
     };
+    // The lease runs from before the registration: it ends no later than the other servers'
+    // view of it (the registration's heartbeat, read on the database's clock after this).
+    let started = mono_ms();
     // Registered before the listing, at position 0: a change committed while this server
     // lists waits for it like for any other server, instead of missing it.
     me.heartbeat_ms = app.store.write_blocking(|tx| {
@@ -203,7 +215,6 @@ pub fn start(app: &crate::app::App, address: &str) -> StoreResult<(i64, feed::Se
         )?;
         Ok(at)
     })?;
-    let started = mono_ms();
     let (seq, updates) = app.store.read_blocking(list_all)?;
     for update in updates {
         app.auth.live.apply(update, seq);
@@ -363,7 +374,8 @@ pub async fn follow(app: AppState, me: feed::Server) {
             let mut row = me.clone();
             row.applied_seq = polled.seq;
             let beat = tokio::task::spawn_blocking(move || {
-                store.write_here(|tx| -> StoreResult<i64> {
+                // Only this server's row: no need to wait for the writers' lock.
+                let at = store.write_unordered_here(|tx| -> StoreResult<i64> {
                     // The database's clock on PostgreSQL: the other servers judge this
                     // server's lease by it.
                     row.heartbeat_ms = feed::clock_ms(tx)?;
@@ -373,11 +385,15 @@ pub async fn follow(app: AppState, me: feed::Server) {
                         feed::register(tx, &row)?;
                     }
                     Ok(row.heartbeat_ms)
-                })
+                })?;
+                // When the others could first see it: a confirmation that did not see this
+                // beat read the clock before now.
+                let landed = store.read_here(feed::clock_ms)?;
+                Ok::<_, StoreError>((at, landed))
             })
             .await;
             match beat {
-                Ok(Ok(at)) => {
+                Ok(Ok((at, landed))) => {
                     last_beat = Instant::now();
                     published = polled.seq;
                     // Current as of the start of the poll whose position is now published, if
@@ -386,7 +402,7 @@ pub async fn follow(app: AppState, me: feed::Server) {
                     // waiting for this one in between and may have answered changes that poll
                     // did not see: the next poll, which starts after this beat, renews the
                     // lease (requests read the feed themselves until then).
-                    if beat_ms + lease_ms > at {
+                    if beat_ms + lease_ms > landed {
                         app.auth.live.current_until(started + lease_ms);
                     }
                     beat_ms = at;

@@ -31,9 +31,22 @@ fn rules(app: &AppState) -> Rules {
     }
 }
 
+/// The time the shared counts are kept in: the database's clock, the one clock every
+/// server reads, so that no server's own clock shortens another's window or lockout.
+fn database_now(tx: &crate::store::Db<'_>) -> crate::store::StoreResult<i64> {
+    Ok(crate::store::feed::clock_ms(tx)?.div_euclid(1000))
+}
+
 fn key_text(key: &Key) -> String {
+    // Control characters (a NUL in a typed email) are not text PostgreSQL stores: replaced,
+    // so that such an attempt counts like any other instead of failing.
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+            .collect()
+    };
     match key {
-        Key::Account(email) => format!("account:{email}"),
+        Key::Account(email) => format!("account:{}", clean(email)),
         Key::Address(ip) => format!("address:{ip}"),
     }
 }
@@ -74,7 +87,7 @@ pub async fn begin<'a>(
     let (rules, asked) = (rules(app), keys.clone());
     let reservation = app
         .store
-        .write(move |tx| shared::reserve(tx, &asked, rules, now()))
+        .write(move |tx| shared::reserve(tx, &asked, rules, database_now(tx)?))
         .await?;
     Ok(match reservation {
         Reservation::Granted(ids) => Ok(Attempt::Shared(Shared {
@@ -104,7 +117,7 @@ impl Shared {
         let result = self
             .app
             .store
-            .write(move |tx| shared::settle(tx, &keys, &ids, outcome, rules, now()))
+            .write(move |tx| shared::settle(tx, &keys, &ids, outcome, rules, database_now(tx)?))
             .await;
         if let Err(e) = result {
             // The reservation expires by itself (`RESERVATION_TTL`); a failure not counted

@@ -288,6 +288,24 @@ impl Store {
         &self,
         f: impl FnOnce(&Db<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
+        self.write_in(BEGIN_WRITE, f)
+    }
+
+    /// A write transaction that does not take the writers' lock on PostgreSQL: for rows only
+    /// this server writes (its heartbeat, its rate counts), which no other writer's order
+    /// depends on. On SQLite the same as `write_here`.
+    pub(crate) fn write_unordered_here<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Db<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.write_in("BEGIN", f)
+    }
+
+    fn write_in<T, E: From<StoreError>>(
+        &self,
+        begin: &str,
+        f: impl FnOnce(&Db<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
         let _blocking = OnBlockingThread::enter();
         match &self.pool {
             Backend::Sqlite(pool) => {
@@ -303,7 +321,7 @@ impl Store {
             }
             Backend::Postgres(pool) => {
                 let mut conn = pool.get().map_err(StoreError::from)?;
-                let mut tx = postgres_pool::Transaction::begin(&mut conn, BEGIN_WRITE)?;
+                let mut tx = postgres_pool::Transaction::begin(&mut conn, begin)?;
                 let (value, failed) = {
                     let db = Db::postgres(tx.conn());
                     (f(&db)?, db.failed())

@@ -10,6 +10,8 @@ use super::{StoreError, StoreResult};
 
 pub struct Manager {
     config: postgres::Config,
+    /// How long a statement waits for a lock (the writers' lock, a row lock).
+    lock_timeout: Duration,
 }
 
 impl Manager {
@@ -20,7 +22,10 @@ impl Manager {
         config.application_name("claribi");
         // A half-open connection (the database host gone) is found within a minute.
         config.keepalives_idle(Duration::from_secs(30));
-        Ok(Manager { config })
+        Ok(Manager {
+            config,
+            lock_timeout: timeout.clamp(Duration::from_millis(100), Duration::from_secs(30)),
+        })
     }
 }
 
@@ -30,10 +35,11 @@ impl r2d2::ManageConnection for Manager {
 
     fn connect(&self) -> Result<PgConnection, StoreError> {
         let mut client = self.config.connect(postgres::NoTls)?;
-        // A statement never waits on a row lock for longer than a request should wait.
-        client.batch_execute(
-            "SET lock_timeout = '5s'; SET idle_in_transaction_session_timeout = '60s'",
-        )?;
+        // A statement waits for a lock no longer than database.busy_timeout, as on SQLite.
+        client.batch_execute(&format!(
+            "SET lock_timeout = '{}ms'; SET idle_in_transaction_session_timeout = '60s'",
+            self.lock_timeout.as_millis()
+        ))?;
         Ok(PgConnection::new(client))
     }
 

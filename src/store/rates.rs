@@ -8,10 +8,8 @@ use crate::domain::UnixTime;
 /// One counter of this server: `(subject, kind, window start, count)`.
 pub type Count = (String, &'static str, UnixTime, u32);
 
-/// Writes this server's counts and returns, for each, what the other servers counted in the
-/// same window.
-pub fn publish(db: &Db<'_>, server: &str, counts: &[Count]) -> StoreResult<Vec<u32>> {
-    let mut others = Vec::with_capacity(counts.len());
+/// Writes this server's counts (each replaces the server's last count of that window).
+pub fn publish(db: &Db<'_>, server: &str, counts: &[Count]) -> StoreResult<()> {
     for (subject, kind, window, count) in counts {
         db.execute(
             "INSERT INTO rate_counts (subject, kind, window_start, server, count)
@@ -19,15 +17,25 @@ pub fn publish(db: &Db<'_>, server: &str, counts: &[Count]) -> StoreResult<Vec<u
              ON CONFLICT (subject, kind, window_start, server) DO UPDATE SET count = excluded.count",
             args![subject, kind, window, server, count],
         )?;
-        let theirs: i64 = db.query_row(
-            "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT) FROM rate_counts
-             WHERE subject = ?1 AND kind = ?2 AND window_start = ?3 AND server <> ?4",
-            args![subject, kind, window, server],
-            |r| r.get(0),
-        )?;
-        others.push(u32::try_from(theirs).unwrap_or(u32::MAX));
     }
-    Ok(others)
+    Ok(())
+}
+
+/// What the servers but `server` counted in `window`: `(subject, kind, count)`.
+pub fn others(
+    db: &Db<'_>,
+    server: &str,
+    window: UnixTime,
+) -> StoreResult<Vec<(String, String, u32)>> {
+    db.query_map(
+        "SELECT subject, kind, CAST(SUM(count) AS BIGINT) FROM rate_counts
+         WHERE window_start = ?1 AND server <> ?2 GROUP BY subject, kind",
+        args![window, server],
+        |r| {
+            let n: i64 = r.get(2)?;
+            Ok((r.get(0)?, r.get(1)?, u32::try_from(n).unwrap_or(u32::MAX)))
+        },
+    )
 }
 
 /// Drops the counts of windows before `window`.
@@ -49,13 +57,21 @@ mod tests {
             .write_blocking(|db| {
                 let w = 1_800_000_000;
                 let c = |count| vec![("key:1".to_string(), "general", w, count)];
-                assert_eq!(publish(db, "a", &c(5))?, vec![0]);
-                assert_eq!(publish(db, "b", &c(3))?, vec![5]);
-                assert_eq!(publish(db, "c", &c(1))?, vec![8]);
+                publish(db, "a", &c(5))?;
+                publish(db, "b", &c(3))?;
+                publish(db, "c", &c(1))?;
                 // A server's count is replaced, not added to.
-                assert_eq!(publish(db, "a", &c(6))?, vec![4]);
-                let other_window = vec![("key:1".to_string(), "general", w + 3600, 2)];
-                assert_eq!(publish(db, "b", &other_window)?, vec![0]);
+                publish(db, "a", &c(6))?;
+                assert_eq!(
+                    others(db, "a", w)?,
+                    vec![("key:1".into(), "general".into(), 4)]
+                );
+                assert_eq!(
+                    others(db, "b", w)?,
+                    vec![("key:1".into(), "general".into(), 7)]
+                );
+                publish(db, "b", &[("key:1".to_string(), "general", w + 3600, 2)])?;
+                assert_eq!(others(db, "a", w + 3600)?.len(), 1);
                 assert_eq!(prune(db, w + 3600)?, 3);
                 Ok(())
             })

@@ -588,8 +588,18 @@ mod pg {
                     Type::FLOAT4 => (f as f32).to_sql(ty, out),
                     _ => Err(format!("a number cannot be bound as {ty}").into()),
                 },
-                Value::Text(t) => t.to_sql(ty, out),
-                Value::Blob(b) => b.to_sql(ty, out),
+                Value::Text(t) => match *ty {
+                    Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
+                        t.to_sql(ty, out)
+                    }
+                    // SQLite's loose typing can hold text in an integer column: refused here
+                    // rather than written as the bytes of a wrong number.
+                    _ => Err(format!("text cannot be bound as {ty}").into()),
+                },
+                Value::Blob(b) => match *ty {
+                    Type::BYTEA => b.to_sql(ty, out),
+                    _ => Err(format!("bytes cannot be bound as {ty}").into()),
+                },
             }
         }
 

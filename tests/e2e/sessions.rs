@@ -405,9 +405,21 @@ fn totp_secrets_are_sealed_at_rest_and_plain_ones_from_earlier_versions_get_seal
     }));
     assert_eq!(login.status, 200, "{}", login.body);
 
-    // Another key in the data directory: the secret does not open, which is a server error
-    // that names the key file, not a wrong code.
+    // Another key in the data directory. On a database several servers share (PostgreSQL)
+    // the server refuses to start, naming the file: the others seal with the first key.
     let key = s.data_dir().join("mfa-key");
+    if s.database_url().is_some() {
+        s.signal("KILL");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        std::fs::write(&key, [9u8; 32]).unwrap();
+        let out = s.cli(&["audit", "verify"], "");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("mfa-key differ"), "{stderr}");
+        return;
+    }
+    // On SQLite the secret does not open, which is a server error that names the key file,
+    // not a wrong code.
     let s = s.kill_and_restart_with(|| std::fs::write(&key, [9u8; 32]).unwrap());
     let login = s.post("/api/auth/login/").json(&json!({
         "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "totp_code": totp_at(&secret, 0)
