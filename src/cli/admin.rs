@@ -324,6 +324,19 @@ pub fn backup(config: Config, out: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The data directory's exclusive lock, held while a command changes a stopped installation:
+/// refused while a server runs on it (every `serve` holds the lock shared).
+fn stopped_installation(data_dir: &Path) -> Result<std::fs::File, Failure> {
+    crate::data_dir::try_lock_exclusive(data_dir)
+        .map_err(Failure::runtime)?
+        .ok_or_else(|| {
+            Failure::runtime(format!(
+                "a server is running on {}: stop it first",
+                data_dir.display()
+            ))
+        })
+}
+
 /// `claribi migrate --to URL`: refuses while a server runs on the data directory, then copies
 /// the SQLite database into the (empty) PostgreSQL database at `url`, in one transaction that
 /// commits only if every table's row count matches.
@@ -352,14 +365,7 @@ pub fn migrate(config: Config, url: &str) -> Result<(), Failure> {
         ));
     }
     let data_dir = config.server.data_dir.clone();
-    let _lock = crate::data_dir::try_lock_exclusive(&data_dir)
-        .map_err(Failure::runtime)?
-        .ok_or_else(|| {
-            Failure::runtime(format!(
-                "a server is running on {}: stop it first",
-                data_dir.display()
-            ))
-        })?;
+    let _lock = stopped_installation(&data_dir)?;
     let database = config.database.path(&config.server);
     if !database.exists() {
         return Err(Failure::usage(format!(
@@ -409,14 +415,7 @@ pub fn restore(config: Config, from: &Path) -> Result<(), Failure> {
     }
     backup::inspect(from).map_err(Failure::usage)?;
     let data_dir = config.server.data_dir.clone();
-    let _lock = crate::data_dir::try_lock_exclusive(&data_dir)
-        .map_err(Failure::runtime)?
-        .ok_or_else(|| {
-            Failure::runtime(format!(
-                "a server is running on {}: stop it first",
-                data_dir.display()
-            ))
-        })?;
+    let _lock = stopped_installation(&data_dir)?;
     let database = config.database.path(&config.server);
     let since = crate::ops::feed::now_ms() - config.cluster.lease.0.as_millis() as i64;
     if let Some(server) = backup::running_servers(&database, since).first() {

@@ -35,27 +35,6 @@ const TABLES: &[&str] = &[
     "rate_counts",
 ];
 
-/// Tables whose `id` PostgreSQL numbers (identity columns): their counters move past the
-/// copied ids.
-const NUMBERED: &[&str] = &[
-    "organizations",
-    "users",
-    "sessions",
-    "recovery_codes",
-    "password_history",
-    "audit_log",
-    "api_keys",
-    "data_sources",
-    "reports",
-    "dashboards",
-    "credit_usage",
-    "goals",
-    "goal_milestones",
-    "goal_progress",
-    "public_links",
-    "login_attempts",
-];
-
 /// Rows copied per table, in `TABLES` order.
 pub type Copied = Vec<(&'static str, u64)>;
 
@@ -153,7 +132,15 @@ pub fn sqlite_to_postgres(from: &Store, to: &Store) -> StoreResult<Copied> {
             }
             copied.push((table, n));
         }
-        for table in NUMBERED {
+        // Tables whose `id` PostgreSQL numbers (identity columns): their counters move past
+        // the copied ids.
+        let numbered: Vec<String> = db.query_map(
+            "SELECT CAST(table_name AS TEXT) FROM information_schema.columns
+             WHERE table_schema = current_schema() AND column_name = 'id' AND is_identity = 'YES'",
+            args![],
+            |r| r.get(0),
+        )?;
+        for table in numbered {
             db.query_row(
                 &format!(
                     "SELECT setval(pg_get_serial_sequence('{table}', 'id'),

@@ -600,6 +600,26 @@ impl Server {
     }
 }
 
+fn sqlite_values(params: &[P<'_>]) -> Vec<rusqlite::types::Value> {
+    params
+        .iter()
+        .map(|p| match *p {
+            P::I(n) => rusqlite::types::Value::Integer(n),
+            P::T(t) => rusqlite::types::Value::Text(t.to_string()),
+        })
+        .collect()
+}
+
+fn postgres_values(params: &[P<'_>]) -> Vec<Box<dyn postgres::types::ToSql + Sync>> {
+    params
+        .iter()
+        .map(|p| match *p {
+            P::I(n) => Box::new(n) as Box<dyn postgres::types::ToSql + Sync>,
+            P::T(t) => Box::new(t.to_string()),
+        })
+        .collect()
+}
+
 fn dollars(sql: &str) -> String {
     sql.replace('?', "$")
 }
@@ -608,24 +628,12 @@ impl Sql {
     pub fn execute(&mut self, sql: &str, params: &[P<'_>]) -> u64 {
         match self {
             Sql::Sqlite(conn) => {
-                let values: Vec<rusqlite::types::Value> = params
-                    .iter()
-                    .map(|p| match *p {
-                        P::I(n) => rusqlite::types::Value::Integer(n),
-                        P::T(t) => rusqlite::types::Value::Text(t.to_string()),
-                    })
-                    .collect();
+                let values = sqlite_values(params);
                 conn.execute(sql, rusqlite::params_from_iter(values))
                     .unwrap() as u64
             }
             Sql::Postgres(client) => {
-                let owned: Vec<Box<dyn postgres::types::ToSql + Sync>> = params
-                    .iter()
-                    .map(|p| match *p {
-                        P::I(n) => Box::new(n) as Box<dyn postgres::types::ToSql + Sync>,
-                        P::T(t) => Box::new(t.to_string()),
-                    })
-                    .collect();
+                let owned = postgres_values(params);
                 let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
                     owned.iter().map(|b| b.as_ref()).collect();
                 client.execute(&dollars(sql), &refs).unwrap()
@@ -636,13 +644,7 @@ impl Sql {
     pub fn rows(&mut self, sql: &str, params: &[P<'_>]) -> Vec<Vec<Cell>> {
         match self {
             Sql::Sqlite(conn) => {
-                let values: Vec<rusqlite::types::Value> = params
-                    .iter()
-                    .map(|p| match *p {
-                        P::I(n) => rusqlite::types::Value::Integer(n),
-                        P::T(t) => rusqlite::types::Value::Text(t.to_string()),
-                    })
-                    .collect();
+                let values = sqlite_values(params);
                 let mut stmt = conn.prepare(sql).unwrap();
                 let columns = stmt.column_count();
                 stmt.query_map(rusqlite::params_from_iter(values), |r| {
@@ -666,13 +668,7 @@ impl Sql {
             }
             Sql::Postgres(client) => {
                 use postgres::types::Type;
-                let owned: Vec<Box<dyn postgres::types::ToSql + Sync>> = params
-                    .iter()
-                    .map(|p| match *p {
-                        P::I(n) => Box::new(n) as Box<dyn postgres::types::ToSql + Sync>,
-                        P::T(t) => Box::new(t.to_string()),
-                    })
-                    .collect();
+                let owned = postgres_values(params);
                 let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
                     owned.iter().map(|b| b.as_ref()).collect();
                 client
