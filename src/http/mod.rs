@@ -268,6 +268,9 @@ where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
 {
+    // A query parameter that is not text, or a client address that cannot be read: answered
+    // before any route, so that nothing downstream sees the request half-understood.
+    ctx.check_readable()?;
     let (route, params) = match ROUTER.find(&ctx.method, &ctx.path) {
         Match::Found(route, params) => (route, params),
         Match::WrongMethod(allow) => {

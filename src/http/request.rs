@@ -53,11 +53,17 @@ pub struct RequestCtx {
     pub query: Option<String>,
     pub headers: HeaderMap,
     /// The client: the socket's peer, or the X-Forwarded-For entry a trusted proxy added.
+    /// `None` when that entry cannot be read (`problem` says so): never the proxy's address.
     pub client_ip: Option<IpAddr>,
     pub id: RequestId,
     /// When the request's headers were in: the start of its latency, and the instant a
     /// catch-up read of the feed must follow (`ops::feed::ensure_current`).
     pub arrived: std::time::Instant,
+    /// The query's parameters, percent-decoded, in order.
+    params: Vec<(String, String)>,
+    /// What makes the request unreadable before any route looks at it: a query parameter that
+    /// is not text, or an `X-Forwarded-For` that names no client. Answered `400 invalid`.
+    problem: Option<(String, &'static str)>,
 }
 
 impl RequestCtx {
@@ -70,7 +76,17 @@ impl RequestCtx {
         trusted_proxies: &[IpNet],
     ) -> Self {
         let arrived = std::time::Instant::now();
-        let client_ip = client_ip(peer.map(|p| p.ip()), &headers, trusted_proxies);
+        let (params, mut problem) = parse_query(query.as_deref());
+        let client_ip = match client_ip(peer.map(|p| p.ip()), &headers, trusted_proxies) {
+            Ok(ip) => ip,
+            Err(Unreadable) => {
+                problem.get_or_insert((
+                    "X-Forwarded-For".into(),
+                    "the entry that names the client is not an IP address",
+                ));
+                None
+            }
+        };
         let id = RequestId::from_headers(&headers);
         RequestCtx {
             method,
@@ -80,6 +96,16 @@ impl RequestCtx {
             client_ip,
             id,
             arrived,
+            params,
+            problem,
+        }
+    }
+
+    /// `400 invalid` naming the parameter or header that cannot be read, if any.
+    pub fn check_readable(&self) -> Result<(), crate::error::ApiError> {
+        match &self.problem {
+            Some((field, problem)) => Err(crate::error::ApiError::field(field, *problem)),
+            None => Ok(()),
         }
     }
 
@@ -93,12 +119,36 @@ impl RequestCtx {
 
     /// The value of `name` in the query string (first occurrence, percent-decoded).
     pub fn query_param(&self, name: &str) -> Option<String> {
-        let query = self.query.as_deref()?;
-        query.split('&').find_map(|pair| {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            (key == name).then(|| percent_decode(value))
-        })
+        self.params
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
     }
+}
+
+/// The query's parameters, decoded, and the first one that is not text (bytes that are not
+/// UTF-8, or a NUL, which no database column holds) with what is wrong with it.
+fn parse_query(query: Option<&str>) -> (Vec<(String, String)>, Option<(String, &'static str)>) {
+    let mut params = Vec::new();
+    let mut problem = None;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let (key, value) = (percent_decode(key), percent_decode(value));
+        let name = String::from_utf8_lossy(&key).into_owned();
+        let text = match (String::from_utf8(key), String::from_utf8(value)) {
+            (Ok(key), Ok(value)) => (key, value),
+            _ => {
+                problem.get_or_insert((name, "must be UTF-8 text"));
+                continue;
+            }
+        };
+        if text.0.contains('\0') || text.1.contains('\0') {
+            problem.get_or_insert((name, "must not contain a NUL character"));
+            continue;
+        }
+        params.push(text);
+    }
+    (params, problem)
 }
 
 /// An IPv4 peer of a dual-stack socket (`::ffff:a.b.c.d`) as the IPv4 address it is.
@@ -110,8 +160,10 @@ fn canonical(ip: IpAddr) -> IpAddr {
 }
 
 /// One `X-Forwarded-For` entry: an address, possibly with a port (`1.2.3.4:5678`,
-/// `[2001:db8::1]:443`).
-fn forwarded_hop(hop: &str) -> Option<IpAddr> {
+/// `[2001:db8::1]:443`), as its raw bytes; anything else (other bytes than visible ASCII, a
+/// word, an empty hop) is not an address.
+fn forwarded_hop(raw: &[u8]) -> Option<IpAddr> {
+    let hop = std::str::from_utf8(raw.trim_ascii()).ok()?;
     if let Ok(ip) = hop.parse::<IpAddr>() {
         return Some(ip);
     }
@@ -121,38 +173,50 @@ fn forwarded_hop(hop: &str) -> Option<IpAddr> {
     hop.strip_prefix('[')?.strip_suffix(']')?.parse().ok()
 }
 
-/// Walks X-Forwarded-For from the right while the hop is a trusted proxy: the first untrusted
-/// address is the client. With no trusted proxies the header is ignored.
+/// An `X-Forwarded-For` whose entry in the client's place cannot be read.
+#[derive(Debug, PartialEq, Eq)]
+struct Unreadable;
+
+/// Walks X-Forwarded-For (every header line, in order, read as raw bytes) from the right while
+/// the hop is a trusted proxy: the first untrusted address is the client. An entry that cannot
+/// be read in that walk is `Unreadable`: the request is never attributed to the proxy that
+/// relayed it. With no trusted proxies, or from an untrusted peer, the header is ignored; from
+/// a trusted peer without the header, the peer itself is the client.
 fn client_ip(
     peer: Option<IpAddr>,
     headers: &HeaderMap,
     trusted_proxies: &[IpNet],
-) -> Option<IpAddr> {
+) -> Result<Option<IpAddr>, Unreadable> {
     let trusted = |ip: &IpAddr| trusted_proxies.iter().any(|net| net.contains(ip));
-    let mut client = canonical(peer?);
-    if !trusted(&client) {
-        return Some(client);
+    let Some(peer) = peer.map(canonical) else {
+        return Ok(None);
+    };
+    if !trusted(&peer) {
+        return Ok(Some(peer));
     }
-    let forwarded = headers
+    let lines: Vec<&[u8]> = headers
         .get_all("x-forwarded-for")
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .collect::<Vec<_>>();
-    for hop in forwarded.iter().rev() {
-        let Some(ip) = forwarded_hop(hop).map(canonical) else {
-            break;
-        };
-        client = ip;
-        if !trusted(&ip) {
+        .map(HeaderValue::as_bytes)
+        .collect();
+    if lines.is_empty() {
+        return Ok(Some(peer));
+    }
+    let mut client = peer;
+    for hop in lines
+        .iter()
+        .rev()
+        .flat_map(|line| line.rsplit(|b| *b == b','))
+    {
+        client = forwarded_hop(hop).map(canonical).ok_or(Unreadable)?;
+        if !trusted(&client) {
             break;
         }
     }
-    Some(client)
+    Ok(Some(client))
 }
 
-fn percent_decode(raw: &str) -> String {
+fn percent_decode(raw: &str) -> Vec<u8> {
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -173,7 +237,7 @@ fn percent_decode(raw: &str) -> String {
         }
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 #[cfg(test)]
@@ -198,18 +262,18 @@ mod tests {
         let mapped: IpAddr = "::ffff:10.1.2.3".parse().unwrap();
         assert_eq!(
             client_ip(Some(mapped), &h, &[net("10.0.0.0/8")]),
-            Some("203.0.113.7".parse().unwrap()),
+            Ok(Some("203.0.113.7".parse().unwrap())),
             "a mapped IPv4 peer matches its IPv4 range; the port is dropped"
         );
         assert_eq!(
             client_ip(Some(mapped), &h, &[]),
-            Some("10.1.2.3".parse().unwrap()),
+            Ok(Some("10.1.2.3".parse().unwrap())),
             "the client is reported in its IPv4 form"
         );
         let h = headers(&[("x-forwarded-for", "[2001:db8::5]:443, 10.9.9.9")]);
         assert_eq!(
             client_ip(Some("10.0.0.1".parse().unwrap()), &h, &[net("10.0.0.0/8")]),
-            Some("2001:db8::5".parse().unwrap())
+            Ok(Some("2001:db8::5".parse().unwrap()))
         );
     }
 
@@ -217,18 +281,113 @@ mod tests {
     fn forwarded_for_counts_only_behind_a_trusted_proxy() {
         let peer: IpAddr = "10.0.0.2".parse().unwrap();
         let h = headers(&[("x-forwarded-for", "1.2.3.4, 10.0.0.9")]);
-        assert_eq!(client_ip(Some(peer), &h, &[]), Some(peer));
+        assert_eq!(client_ip(Some(peer), &h, &[]), Ok(Some(peer)));
         let proxy = net("10.0.0.2");
         assert_eq!(
             client_ip(Some(peer), &h, &[proxy]),
-            Some("10.0.0.9".parse().unwrap()),
+            Ok(Some("10.0.0.9".parse().unwrap())),
             "the last hop is what the trusted proxy saw"
         );
         let second = net("10.0.0.9");
         assert_eq!(
             client_ip(Some(peer), &h, &[proxy, second]),
-            Some("1.2.3.4".parse().unwrap())
+            Ok(Some("1.2.3.4".parse().unwrap()))
         );
+    }
+
+    fn raw(values: &[&[u8]]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for v in values {
+            map.append("x-forwarded-for", HeaderValue::from_bytes(v).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn the_client_is_the_rightmost_untrusted_entry_read_from_raw_bytes() {
+        let peer: IpAddr = "127.0.0.1".parse().unwrap();
+        let proxies = [net("127.0.0.1"), net("10.0.0.0/8")];
+        let outsider: IpAddr = "203.0.113.9".parse().unwrap();
+        for ok in [
+            &[&b"203.0.113.9"[..]][..],
+            &[b"\x80, 203.0.113.9"],
+            &[b"garbage, 203.0.113.9, 10.1.1.1"],
+            &[b"\xff\xfe", b"203.0.113.9"],
+            &[b"203.0.113.9", b"10.0.0.7"],
+            &[b" 203.0.113.9:443 "],
+        ] {
+            assert_eq!(
+                client_ip(Some(peer), &raw(ok), &proxies),
+                Ok(Some(outsider)),
+                "{ok:?}"
+            );
+        }
+        for bad in [
+            &[&b"203.0.113.9, garbage"[..]][..],
+            &[b"203.0.113.9, \x80"],
+            &[b""],
+            &[b"203.0.113.9,"],
+            &[b"203.0.113.9,,10.0.0.1"],
+            &[b"203.0.113.9", b"10.0.0.1 x"],
+            &[b"unknown"],
+            &[b"203.0.113.9", b""],
+        ] {
+            assert_eq!(
+                client_ip(Some(peer), &raw(bad), &proxies),
+                Err(Unreadable),
+                "{bad:?}"
+            );
+        }
+        // Untrusted peers' headers are never read, whatever they hold.
+        let stranger: IpAddr = "198.51.100.1".parse().unwrap();
+        assert_eq!(
+            client_ip(Some(stranger), &raw(&[b"\x80 garbage"]), &proxies),
+            Ok(Some(stranger))
+        );
+        // Every hop trusted: the leftmost is where the request came from.
+        assert_eq!(
+            client_ip(Some(peer), &raw(&[b"10.0.0.2, 10.0.0.3"]), &proxies),
+            Ok(Some("10.0.0.2".parse().unwrap()))
+        );
+        // No header: the trusted peer made the request itself.
+        assert_eq!(
+            client_ip(Some(peer), &HeaderMap::new(), &proxies),
+            Ok(Some(peer))
+        );
+    }
+
+    #[test]
+    fn a_request_with_an_unreadable_forwarded_for_names_no_client() {
+        let ctx = RequestCtx::new(
+            Method::GET,
+            "/".into(),
+            None,
+            raw(&[b"203.0.113.9, garbage"]),
+            Some("127.0.0.1:5000".parse().unwrap()),
+            &[net("127.0.0.1")],
+        );
+        assert_eq!(ctx.client_ip, None);
+        assert!(ctx.check_readable().is_err());
+    }
+
+    #[test]
+    fn query_parameters_that_are_not_text_are_named() {
+        let problem = |q: &str| {
+            RequestCtx::new(
+                Method::GET,
+                "/".into(),
+                Some(q.into()),
+                HeaderMap::new(),
+                None,
+                &[],
+            )
+            .problem
+            .map(|(name, _)| name)
+        };
+        assert_eq!(problem("action=a%00b").as_deref(), Some("action"));
+        assert_eq!(problem("a=1&x=%C3%28").as_deref(), Some("x"));
+        assert_eq!(problem("page=%FF&b=%00").as_deref(), Some("page"));
+        assert_eq!(problem("a=1&b=caf%C3%A9"), None);
     }
 
     #[test]

@@ -91,6 +91,37 @@ fn routes_answer_under_both_prefixes_with_or_without_the_final_slash() {
     assert_eq!(root.header("location"), Some("/login"));
 }
 
+/// Contract 10.1: every query parameter is validated like a body field. A NUL (or bytes that
+/// are not UTF-8) is a `400 invalid` naming the parameter, on both databases.
+#[test]
+fn a_nul_or_broken_text_in_a_query_parameter_is_refused_naming_it() {
+    let s = Server::start();
+    let owner = s.owner_token();
+    for (path, field) in [
+        ("/api/v1/audit-logs/?action=a%00b", "action"),
+        ("/api/v1/audit-logs/?user_id=1%00", "user_id"),
+        ("/api/v1/audit-logs/export/?format=csv&action=%00", "action"),
+        ("/api/auth/api-keys/?all=true&status=%00x", "status"),
+        ("/api/v1/reports/?page=1&page_size=%00", "page_size"),
+        ("/api/v1/reports/?x=%C3%28", "x"),
+        ("/api/v1/users/?page=%FF", "page"),
+    ] {
+        let r = s.get(path).bearer(&owner).send();
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        let body = r.json();
+        assert_eq!(body["error"], "invalid", "{path}: {body}");
+        assert!(
+            body["errors"][field].is_array(),
+            "{path} names {field}: {body}"
+        );
+    }
+    // Parameters on routes without credentials too.
+    let r = s.get("/api/auth/login/?next=%00").send();
+    assert_ne!(r.status, 500);
+    let r = s.get("/public/reports/abc/?x=%00").send();
+    assert_eq!(r.status, 400, "{}", r.body);
+}
+
 #[test]
 fn every_error_has_the_contract_shape() {
     let s = Server::start();

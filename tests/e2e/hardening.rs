@@ -268,6 +268,126 @@ fn a_trusted_proxy_range_names_the_client_on_a_dual_stack_socket() {
     assert_eq!(seen, ["203.0.113.9", "203.0.113.9", "198.51.100.20"]);
 }
 
+/// Contract 10.1: behind a trusted proxy the client is the rightmost `X-Forwarded-For` entry
+/// that is not a trusted proxy, read from the header's raw bytes; an entry in that place that
+/// cannot be read is a `400` naming the header, never the proxy's own address.
+#[test]
+fn a_forwarded_for_that_cannot_be_read_is_refused_never_taken_for_the_proxy() {
+    let s = server()
+        .env("CLARIBI_SERVER__TRUSTED_PROXIES", r#"["127.0.0.1"]"#)
+        .start();
+    let owner = s.owner_token();
+    let key = create_key(
+        &s,
+        &owner,
+        json!({"name": "office only", "allowed_ips": ["127.0.0.0/8"]}),
+    );
+    let (id, secret) = (key["id"].as_i64().unwrap(), key["key"].as_str().unwrap());
+    let with_forwarded = |values: &[&[u8]]| {
+        let mut request = format!(
+            "GET /api/v1/auth/verify/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {secret}\r\n"
+        )
+        .into_bytes();
+        for value in values {
+            request.extend_from_slice(b"X-Forwarded-For: ");
+            request.extend_from_slice(value);
+            request.extend_from_slice(b"\r\n");
+        }
+        request.extend_from_slice(b"\r\n");
+        crate::support::raw_exchange(&s.base, &request)
+    };
+    let code = |body: &str| serde_json::from_str::<Value>(body).unwrap()["error"].clone();
+
+    // The proxy itself (no header) is inside the allowlist; a forwarded outsider is not.
+    assert_eq!(with_forwarded(&[]).0, 200);
+    let (status, body) = with_forwarded(&[b"203.0.113.9"]);
+    assert_eq!((status, code(&body)), (403, json!("ip_not_allowed")));
+    // Unreadable bytes to the left of the client do not matter: the client is still the outsider.
+    let (status, body) = with_forwarded(&[b"\x80, 203.0.113.9"]);
+    assert_eq!(
+        (status, code(&body)),
+        (403, json!("ip_not_allowed")),
+        "{body}"
+    );
+    let (status, body) = with_forwarded(&[b"\xff\xfe", b"203.0.113.9"]);
+    assert_eq!(
+        (status, code(&body)),
+        (403, json!("ip_not_allowed")),
+        "{body}"
+    );
+    // An entry that cannot be read where the client should be: refused, naming the header.
+    for bad in [
+        &b"203.0.113.9, garbage"[..],
+        b"203.0.113.9, \x80",
+        b"",
+        b"203.0.113.9,",
+        b"203.0.113.9, 10.0.0.1 extra",
+        b"unknown",
+    ] {
+        let (status, body) = with_forwarded(&[bad]);
+        assert_eq!(status, 400, "{:?}: {body}", String::from_utf8_lossy(bad));
+        let answer: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(answer["error"], "invalid", "{body}");
+        assert!(
+            answer["errors"]["X-Forwarded-For"].is_array(),
+            "the header is named: {body}"
+        );
+    }
+    // The second of two header lines is the rightmost: unreadable there is refused too.
+    assert_eq!(with_forwarded(&[b"203.0.113.9", b"bad\x80"]).0, 400);
+
+    // Nothing was ever attributed to the proxy: the key's last client and the audit
+    // entries of the refusals name the outsider.
+    let deadline = std::time::Instant::now() + Duration::from_secs(8);
+    let denied = loop {
+        let rows = s.sql().rows(
+            "SELECT ip FROM audit_log WHERE action = 'api_key.ip_denied' ORDER BY id",
+            &[],
+        );
+        if !rows.is_empty() || std::time::Instant::now() > deadline {
+            break rows;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(!denied.is_empty());
+    for row in denied {
+        assert_eq!(row[0].text(), "203.0.113.9");
+    }
+    let listed = crate::key_lifecycle::key_when(&s, &owner, id, |k| !k["last_used_ip"].is_null());
+    assert_eq!(
+        listed["last_used_ip"], "127.0.0.1",
+        "only the proxy's own call was admitted"
+    );
+    let logins = |forwarded: &[u8]| {
+        let body = format!(r#"{{"email":"{ADMIN_EMAIL}","password":"wrong-password-1"}}"#);
+        let mut request = format!(
+            "POST /api/auth/login/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\nX-Forwarded-For: ",
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(forwarded);
+        request.extend_from_slice(b"\r\n\r\n");
+        request.extend_from_slice(body.as_bytes());
+        crate::support::raw_exchange(&s.base, &request).0
+    };
+    assert_eq!(logins(b"198.51.100.7, garbage"), 400);
+    assert_eq!(logins(b"garbage, 198.51.100.7"), 401);
+    let ips: Vec<String> = s
+        .sql()
+        .rows(
+            "SELECT ip FROM audit_log WHERE action = 'login.failed' ORDER BY id",
+            &[],
+        )
+        .into_iter()
+        .map(|r| r[0].text())
+        .collect();
+    assert_eq!(
+        ips,
+        ["198.51.100.7"],
+        "the throttle and the audit never saw the proxy"
+    );
+}
+
 #[test]
 fn organization_names_are_unique_ignoring_case() {
     let s = Server::start();

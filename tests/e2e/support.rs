@@ -532,6 +532,30 @@ pub fn raw_http(base: &str, request: &[u8]) -> u16 {
         .unwrap_or(0)
 }
 
+/// A raw HTTP/1.1 exchange that reads the whole answer (the request should say
+/// `Connection: close`): its status and body, for headers a client library will not send.
+pub fn raw_exchange(base: &str, request: &[u8]) -> (u16, String) {
+    use std::io::Read;
+    let addr = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request).expect("send");
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or_else(String::new, |(_, b)| b.to_string());
+    (status, body)
+}
+
 /// A parameter of `Sql`'s statements.
 #[derive(Debug, Clone, Copy)]
 pub enum P<'a> {
