@@ -49,6 +49,8 @@ pub struct SessionState {
     pub expires_at: UnixTime,
     pub last_seen_at: UnixTime,
     pub revoked: bool,
+    /// The secret its tokens must carry (`None` for sessions made before sessions had one).
+    pub secret: Option<super::token::SessionSecret>,
 }
 
 #[derive(Debug, Clone)]
@@ -103,6 +105,7 @@ impl LiveUser {
 pub struct LiveSession {
     pub user_id: Id,
     pub expires_at: UnixTime,
+    pub secret: Option<super::token::SessionSecret>,
     seq: Seq,
     /// Shared by every state of this session.
     last_seen_written: Arc<AtomicI64>,
@@ -346,6 +349,7 @@ impl Live {
                         Arc::new(LiveSession {
                             user_id: s.user_id,
                             expires_at: s.expires_at,
+                            secret: s.secret,
                             seq,
                             last_seen_written: seen,
                         }),
@@ -618,6 +622,7 @@ mod tests {
             expires_at: i64::MAX,
             last_seen_at: 1000,
             revoked,
+            secret: None,
         })
     }
 

@@ -66,6 +66,7 @@ struct Verified {
     user_id: Id,
     organization_id: Id,
     session_id: Id,
+    session_secret: Option<token::SessionSecret>,
     exp: UnixTime,
 }
 
@@ -107,7 +108,11 @@ impl Auth {
         let session = self
             .live
             .session(claims.session_id)
-            .filter(|s| s.user_id == user_id && s.is_live(now))
+            .filter(|s| {
+                s.user_id == user_id
+                    && s.is_live(now)
+                    && token::same_session(s.secret.as_ref(), claims.session_secret.as_ref())
+            })
             .ok_or(ApiError::TokenNotValid)?;
         let user = self
             .live
@@ -222,6 +227,9 @@ impl Auth {
                     user_id: claims.user_id().ok_or(ApiError::TokenNotValid)?,
                     organization_id: claims.org,
                     session_id: claims.sid,
+                    session_secret: claims
+                        .session_secret()
+                        .map_err(|_| ApiError::TokenNotValid)?,
                     exp: claims.exp,
                 };
                 let mut verified = self.verified.write().unwrap_or_else(|e| e.into_inner());
@@ -248,22 +256,42 @@ impl Auth {
             .map_err(|_| ApiError::TokenNotValid)
     }
 
+    /// The live session a refresh token (already verified) belongs to: the session it names,
+    /// of the user it names, live, holding the secret the token carries.
+    pub fn session_of(&self, claims: &Claims, now: UnixTime) -> Result<Arc<LiveSession>, ApiError> {
+        let user_id = claims.user_id().ok_or(ApiError::TokenNotValid)?;
+        let secret = claims
+            .session_secret()
+            .map_err(|_| ApiError::TokenNotValid)?;
+        self.live
+            .session(claims.sid)
+            .filter(|s| {
+                s.user_id == user_id
+                    && s.is_live(now)
+                    && token::same_session(s.secret.as_ref(), secret.as_ref())
+            })
+            .ok_or(ApiError::TokenNotValid)
+    }
+
     /// An access token for the session, never outliving it; with `refresh_jti`, also the
     /// refresh token carrying that id.
     pub fn issue(
         &self,
         user_id: Id,
         organization_id: Id,
-        session_id: Id,
+        session: (Id, Option<&token::SessionSecret>),
         session_end: UnixTime,
         refresh_jti: Option<&str>,
         now: UnixTime,
     ) -> Result<Issued, ApiError> {
+        let (session_id, secret) = session;
+        let secret = secret.map(|s| crate::domain::hex(s));
         let claims = |typ, jti: String, exp| Claims {
             iss: self.tokens.issuer().to_string(),
             sub: user_id.to_string(),
             org: organization_id,
             sid: session_id,
+            sst: secret.clone(),
             jti,
             iat: now,
             exp,

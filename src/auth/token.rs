@@ -25,6 +25,11 @@ pub struct Claims {
     pub sub: String,
     pub org: Id,
     pub sid: Id,
+    /// The session's own random secret (hex): the token opens only the session it was issued
+    /// for, never another that took the same id (after a restore). Absent in tokens of
+    /// sessions made before sessions had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sst: Option<String>,
     pub jti: String,
     pub iat: UnixTime,
     pub exp: UnixTime,
@@ -34,6 +39,48 @@ pub struct Claims {
 impl Claims {
     pub fn user_id(&self) -> Option<Id> {
         self.sub.parse().ok()
+    }
+
+    /// The session secret the token carries; `Err` when it carries one that is malformed.
+    pub fn session_secret(&self) -> Result<Option<SessionSecret>, TokenError> {
+        self.sst
+            .as_deref()
+            .map(|hex| parse_session_secret(hex).ok_or(TokenError::Invalid("malformed sst".into())))
+            .transpose()
+    }
+}
+
+/// A session's own random secret: 128 bits.
+pub type SessionSecret = [u8; 16];
+
+/// A fresh session secret.
+pub fn new_session_secret() -> SessionSecret {
+    rand::random()
+}
+
+/// A session secret from its hex text (as stored and as carried in tokens); `None` when the
+/// text is not 32 hex digits.
+pub fn parse_session_secret(hex: &str) -> Option<SessionSecret> {
+    let bytes = hex.as_bytes();
+    if bytes.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, pair) in bytes.chunks_exact(2).enumerate() {
+        let text = std::str::from_utf8(pair).ok()?;
+        out[i] = u8::from_str_radix(text, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// Whether a token's session secret is its session's, in constant time. A session made before
+/// sessions had secrets has none, and so have its tokens.
+pub fn same_session(session: Option<&SessionSecret>, token: Option<&SessionSecret>) -> bool {
+    use subtle::ConstantTimeEq;
+    match (session, token) {
+        (Some(a), Some(b)) => bool::from(a.ct_eq(b)),
+        (None, None) => true,
+        _ => false,
     }
 }
 
@@ -135,6 +182,7 @@ mod tests {
             sub: "42".into(),
             org: 1,
             sid: 9,
+            sst: Some(crate::domain::hex(&new_session_secret())),
             jti: new_jti(),
             iat: now,
             exp: now + exp_in,
@@ -166,6 +214,23 @@ mod tests {
         foreign_issuer.iss = "someone-else".into();
         let wrong_issuer = k.issue(&foreign_issuer).unwrap();
         assert!(k.verify(&wrong_issuer, TokenType::Access).is_err());
+    }
+
+    #[test]
+    fn session_secrets_round_trip_through_the_token_and_compare_exactly() {
+        let k = keys();
+        let c = claims(TokenType::Refresh, 60);
+        let secret = parse_session_secret(c.sst.as_deref().unwrap()).unwrap();
+        let back = k.verify(&k.issue(&c).unwrap(), TokenType::Refresh).unwrap();
+        assert_eq!(back.session_secret().unwrap(), Some(secret));
+        let other = new_session_secret();
+        assert!(same_session(Some(&secret), Some(&secret)));
+        assert!(!same_session(Some(&secret), Some(&other)));
+        assert!(!same_session(Some(&secret), None));
+        assert!(!same_session(None, Some(&secret)));
+        assert!(same_session(None, None));
+        assert_eq!(parse_session_secret("zz"), None);
+        assert_eq!(parse_session_secret(&"g".repeat(32)), None);
     }
 
     #[test]

@@ -428,6 +428,7 @@ pub fn restore(config: Config, from: &Path) -> Result<(), Failure> {
     let (entries, skipped) = journal::read(&journal_path)
         .map_err(|e| Failure::runtime(format!("reading {}: {e}", journal_path.display())))?;
     let current_position = backup::feed_position(&database);
+    let current_ids = backup::id_high_water(&database);
 
     let with_suffix = |suffix: &str| crate::data_dir::with_suffix(&database, suffix);
     let staging = with_suffix(".restoring");
@@ -452,6 +453,21 @@ pub fn restore(config: Config, from: &Path) -> Result<(), Failure> {
             .max(last_journaled)
             .max(info.feed_position)
             + RESTORE_GAP;
+        // The replaced database knows every id it handed out; without it (lost, damaged), ids
+        // given out since the newest journaled one are unknown: the counters leap as the feed
+        // head does.
+        let ids = match &current_ids {
+            Some(known) => known.clone(),
+            None => backup::id_high_water(&staging)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(counter, last)| (counter, last + RESTORE_GAP))
+                .collect(),
+        };
+        let floors = ops_restore::Floors {
+            position: base,
+            ids,
+        };
         let file = from
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
@@ -460,7 +476,7 @@ pub fn restore(config: Config, from: &Path) -> Result<(), Failure> {
         let position = info.feed_position;
         let entries = entries.clone();
         let done = with_app(staged, move |app| async move {
-            ops_restore::reapply(&app, file, position, entries, base)
+            ops_restore::reapply(&app, file, position, entries, floors)
                 .await
                 .map_err(failure)
         })?;

@@ -63,7 +63,7 @@ pub struct RequestCtx {
     params: Vec<(String, String)>,
     /// What makes the request unreadable before any route looks at it: a query parameter that
     /// is not text, or an `X-Forwarded-For` that names no client. Answered `400 invalid`.
-    problem: Option<(String, &'static str)>,
+    problem: Option<Unread>,
 }
 
 impl RequestCtx {
@@ -126,9 +126,12 @@ impl RequestCtx {
     }
 }
 
+/// A parameter or header that cannot be read, and what is wrong with it.
+type Unread = (String, &'static str);
+
 /// The query's parameters, decoded, and the first one that is not text (bytes that are not
 /// UTF-8, or a NUL, which no database column holds) with what is wrong with it.
-fn parse_query(query: Option<&str>) -> (Vec<(String, String)>, Option<(String, &'static str)>) {
+fn parse_query(query: Option<&str>) -> (Vec<(String, String)>, Option<Unread>) {
     let mut params = Vec::new();
     let mut problem = None;
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {

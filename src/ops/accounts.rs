@@ -2,6 +2,7 @@
 //! role and status changes, passwords, MFA resets, renames and ownership transfers. The rules
 //! live here once, whoever calls.
 
+use super::journal::Revocation;
 use super::{change, Actor, Change};
 use crate::app::{App, AppState};
 use crate::auth::password::PasswordError;
@@ -184,6 +185,11 @@ pub async fn update_user(
         }
         if let Some(role) = wanted.role.filter(|r| *r != before.role) {
             users::set_role(c.tx, id, role)?;
+            c.journal(Revocation::RoleChanged {
+                user_id: id,
+                email: before.email.clone(),
+                role: role.as_str().to_string(),
+            });
             let details = crate::domain::json_object(&[
                 ("from", before.role.as_str()),
                 ("to", role.as_str()),
@@ -227,6 +233,12 @@ pub async fn set_password(
         // Set by someone else (an administrator at the shell) or by the user themselves.
         let by_other = c.actor().principal().map(|p| p.user_id) != Some(user_id);
         users::set_password(c.tx, user_id, &hash, by_other)?;
+        c.journal(Revocation::PasswordSet {
+            user_id,
+            email: user.email.clone(),
+            password_hash: hash.clone(),
+            by_other,
+        });
         users::bump_session_epoch(c.tx, user_id)?;
         let ended = sessions::revoke_all_for_user(c.tx, user_id, keep)?;
         c.touch_all(Kind::Session, &ended);
@@ -280,6 +292,10 @@ pub async fn reset_mfa(app: &AppState, actor: &Actor, user_id: Id) -> Result<(),
         let user = users::get(c.tx, user_id)?;
         manageable(c, &user)?;
         users::set_mfa_enabled(c.tx, user_id, false)?;
+        c.journal(Revocation::MfaReset {
+            user_id,
+            email: user.email.clone(),
+        });
         c.audit_in(user.organization_id, "mfa.reset", "user", user_id, None)?;
         c.touch(Kind::User, user_id);
         Ok(())
@@ -338,6 +354,13 @@ pub async fn transfer_ownership(
         // Demote first: the schema allows one owner at a time.
         users::set_role(c.tx, owner_id, Role::Administrator)?;
         users::set_role(c.tx, target_id, Role::Owner)?;
+        c.journal(Revocation::OwnershipTransferred {
+            organization_id: owner.organization_id,
+            from_user_id: owner_id,
+            from_email: owner.email.clone(),
+            to_user_id: target_id,
+            to_email: target.email.clone(),
+        });
         c.audit("ownership.transferred", "user", target_id, None)?;
         c.touch(Kind::User, owner_id);
         c.touch(Kind::User, target_id);

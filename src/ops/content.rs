@@ -182,7 +182,8 @@ pub async fn delete_report(
             report.created_by,
             "you may delete only reports you created",
         )?;
-        reports::delete(c.tx, org, id)?;
+        let revoked = reports::delete(c.tx, org, id)?;
+        c.journal_links(&revoked);
         c.audit(
             "report.deleted",
             "report",
@@ -269,7 +270,8 @@ pub async fn delete_dashboard(
             dashboard.created_by,
             "you may delete only dashboards you created",
         )?;
-        dashboards::delete(c.tx, org, id)?;
+        let revoked = dashboards::delete(c.tx, org, id)?;
+        c.journal_links(&revoked);
         c.audit(
             "dashboard.deleted",
             "dashboard",
@@ -380,8 +382,9 @@ pub async fn share(
     let (org, by) = owner(actor)?;
     change(app, actor, move |c| {
         public_links::shared_exists(c.tx, org, shared, id)?;
-        let link =
+        let (link, replaced) =
             public_links::create(c.tx, org, shared.as_str(), id, &new_token(), expires_at, by)?;
+        c.journal_links(&replaced);
         c.audit("public_link.created", shared.as_str(), id, None)?;
         Ok(link)
     })
@@ -398,7 +401,8 @@ pub async fn unshare(
     let (org, _) = owner(actor)?;
     change(app, actor, move |c| {
         public_links::shared_exists(c.tx, org, shared, id)?;
-        public_links::revoke(c.tx, shared.as_str(), id)?;
+        let revoked = public_links::revoke(c.tx, shared.as_str(), id)?;
+        c.journal_links(&revoked);
         c.audit("public_link.revoked", shared.as_str(), id, None)?;
         Ok(())
     })

@@ -70,6 +70,8 @@ fn session_state(s: sessions::Session) -> SessionState {
         expires_at: s.expires_at,
         last_seen_at: s.last_seen_at,
         revoked: s.revoked_at.is_some(),
+        // Sessions made before sessions had secrets hold ''.
+        secret: crate::auth::token::parse_session_secret(&s.secret),
     }
 }
 

@@ -1,14 +1,16 @@
-//! The revocation journal, `<data_dir>/revocations.log`: one JSON line per key revocation,
-//! session revocation and deactivation, and per limit put on a key that stays live (the end of
-//! a rotation's overlap, an address allowlist), appended and synced after the change commits
-//! and before it is answered. A restored backup misses what happened after it was taken; `restore`
-//! re-applies from here every entry whose feed position the backup does not hold, so that a
-//! restore never brings a revoked credential back.
+//! The revocation journal, `<data_dir>/revocations.log`: one JSON line per change that takes
+//! something back: a key revocation, a session ended, a deactivation, a limit put on a key that
+//! stays live (the end of a rotation's overlap, an address allowlist), a password set (with its
+//! new hash: the journal is as private as the database), an MFA reset or disable, a role
+//! change, an ownership transfer and a public link revoked. Appended and synced after the
+//! change commits and before it is answered. A restored backup misses what happened after it
+//! was taken; `restore` re-applies from here, in feed order, every entry whose feed position
+//! the backup does not hold, so that a restore never brings a revoked credential back.
 //!
 //! Entries carry the feed position of their change: a backup holds exactly the changes up to
 //! its own feed head, whatever the clocks say. They also carry what tells the object apart
-//! (a key's prefix, a session's user, a user's email), so that an entry is never applied to a
-//! different object that later took the same id.
+//! (a key's prefix, a session's user, a user's email, a link's token digest), so that an entry
+//! is never applied to a different object that later took the same id.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -23,7 +25,7 @@ use crate::domain::Id;
 
 pub const FILE_NAME: &str = "revocations.log";
 
-/// One journaled revocation.
+/// One journaled change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Revocation {
@@ -48,6 +50,64 @@ pub enum Revocation {
         user_id: Id,
         email: String,
     },
+    /// A new password (changed by the user, or set by an administrator): the old one stops
+    /// working, with every session opened with it.
+    PasswordSet {
+        user_id: Id,
+        email: String,
+        password_hash: String,
+        by_other: bool,
+    },
+    /// MFA turned off (reset by an administrator, or disabled by the user): a device that was
+    /// lost or an enrolment made by someone else does not come back.
+    MfaReset {
+        user_id: Id,
+        email: String,
+    },
+    /// A role as a change left it (a demotion above all; promotions too, so that the last
+    /// change made is the one a restore leaves).
+    RoleChanged {
+        user_id: Id,
+        email: String,
+        role: String,
+    },
+    OwnershipTransferred {
+        organization_id: Id,
+        from_user_id: Id,
+        from_email: String,
+        to_user_id: Id,
+        to_email: String,
+    },
+    PublicLinkRevoked {
+        id: Id,
+        /// Hex SHA-256 of the link's token: the link is told apart without the token itself.
+        token_sha256: String,
+    },
+}
+
+impl Revocation {
+    /// The journal entry of a public link revoked (by its owner, replaced, or with its
+    /// resource).
+    pub fn public_link(id: Id, token: &str) -> Self {
+        use sha2::{Digest, Sha256};
+        Revocation::PublicLinkRevoked {
+            id,
+            token_sha256: crate::domain::hex(&Sha256::digest(token.as_bytes())),
+        }
+    }
+
+    /// The id of a session, key or link this entry names: restore moves id counters past them.
+    pub fn numbered(&self) -> Option<(crate::store::ids::Counter, Id)> {
+        use crate::store::ids::Counter;
+        match self {
+            Revocation::ApiKey { id, .. } | Revocation::ApiKeyLimited { id, .. } => {
+                Some((Counter::ApiKeys, *id))
+            }
+            Revocation::Session { id, .. } => Some((Counter::Sessions, *id)),
+            Revocation::PublicLinkRevoked { id, .. } => Some((Counter::PublicLinks, *id)),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,13 +185,19 @@ impl Journal {
         &self.path
     }
 
-    /// Journals the revocations among `updates` (committed at feed position `seq`) and syncs
-    /// them to disk. Nothing to journal: no write.
-    pub fn record(&self, seq: i64, updates: &[Update]) -> std::io::Result<usize> {
+    /// Journals the revocations among `updates` and the entries the change named itself
+    /// (`more`), all committed at feed position `seq`, and syncs them to disk. Nothing to
+    /// journal: no write.
+    pub fn record(
+        &self,
+        seq: i64,
+        updates: &[Update],
+        more: &[Revocation],
+    ) -> std::io::Result<usize> {
         let at = crate::domain::now();
         let mut lines = Vec::new();
         let mut count = 0;
-        for revocation in revocations(updates) {
+        for revocation in revocations(updates).chain(more.iter().cloned()) {
             let entry = Entry {
                 seq,
                 at,
@@ -158,9 +224,10 @@ impl Journal {
     }
 }
 
-/// Every entry of a journal file, in file order; a missing file is an empty journal. A line
-/// that does not parse (a write torn by a crash, which was then never answered) is skipped and
-/// counted.
+/// Every entry of a journal file, in feed order (two changes committed in one order may reach
+/// the file in the other), entries of one change in file order; a missing file is an empty
+/// journal. A line that does not parse (a write torn by a crash, which was then never
+/// answered) is skipped and counted.
 pub fn read(path: &Path) -> std::io::Result<(Vec<Entry>, usize)> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
@@ -178,6 +245,7 @@ pub fn read(path: &Path) -> std::io::Result<(Vec<Entry>, usize)> {
             Err(_) => skipped += 1,
         }
     }
+    entries.sort_by_key(|e| e.seq);
     Ok((entries, skipped))
 }
 
@@ -220,6 +288,7 @@ mod tests {
                 expires_at: 100,
                 last_seen_at: 0,
                 revoked: true,
+                secret: None,
             }),
             Update::User(UserState {
                 id: 4,
@@ -231,8 +300,8 @@ mod tests {
                 mfa_enabled: false,
             }),
         ];
-        assert_eq!(journal.record(17, &updates).unwrap(), 3);
-        assert_eq!(journal.record(18, &[key(5, false)]).unwrap(), 0);
+        assert_eq!(journal.record(17, &updates, &[]).unwrap(), 3);
+        assert_eq!(journal.record(18, &[key(5, false)], &[]).unwrap(), 0);
         let (entries, skipped) = read(journal.path()).unwrap();
         assert_eq!(skipped, 0);
         let kinds: Vec<_> = entries
@@ -280,17 +349,18 @@ mod tests {
             k.allowed_ips = nets.map(|n| n.iter().map(|t| t.parse().unwrap()).collect());
             Update::Key(k)
         };
-        assert_eq!(journal.record(4, &[limited(true, None)]).unwrap(), 1);
+        assert_eq!(journal.record(4, &[limited(true, None)], &[]).unwrap(), 1);
         assert_eq!(
             journal
                 .record(
                     5,
-                    &[limited(false, Some(vec!["10.0.0.0/8", "192.0.2.7/32"]))]
+                    &[limited(false, Some(vec!["10.0.0.0/8", "192.0.2.7/32"]))],
+                    &[]
                 )
                 .unwrap(),
             1
         );
-        assert_eq!(journal.record(6, &[limited(false, None)]).unwrap(), 0);
+        assert_eq!(journal.record(6, &[limited(false, None)], &[]).unwrap(), 0);
         let (entries, _) = read(journal.path()).unwrap();
         let limits: Vec<_> = entries.into_iter().map(|e| e.revocation).collect();
         assert_eq!(
@@ -320,11 +390,46 @@ mod tests {
         let torn = b"{\"seq\":3,\"at\":1,\"kind\":\"session\",\"id\":1,\"user_id\":2}\n{\"seq\":4,\"at\":\"\xc3".to_vec();
         std::fs::write(&path, &torn).unwrap();
         let journal = Journal::open(dir.path()).unwrap();
-        journal.record(9, &[key(7, true)]).unwrap();
+        journal.record(9, &[key(7, true)], &[]).unwrap();
         let (entries, skipped) = read(&path).unwrap();
         assert_eq!(skipped, 1);
         let seqs: Vec<i64> = entries.iter().map(|e| e.seq).collect();
         assert_eq!(seqs, [3, 9]);
+    }
+
+    #[test]
+    fn entries_come_back_in_feed_order_whatever_the_file_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path()).unwrap();
+        let narrowed = |nets: &str| Revocation::ApiKeyLimited {
+            id: 3,
+            prefix: "claribi_key_00000003".into(),
+            expires_at: None,
+            allowed_ips: Some(nets.into()),
+        };
+        // Two allowlist edits that committed as 8 then 9 reached the file as 9 then 8.
+        journal.record(9, &[], &[narrowed("10.0.0.1")]).unwrap();
+        journal.record(8, &[], &[narrowed("10.0.0.0/8")]).unwrap();
+        let password = Revocation::PasswordSet {
+            user_id: 4,
+            email: "a@example.com".into(),
+            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$abc$def".into(),
+            by_other: false,
+        };
+        journal
+            .record(7, &[], std::slice::from_ref(&password))
+            .unwrap();
+        let (entries, _) = read(journal.path()).unwrap();
+        let order: Vec<(i64, Revocation)> =
+            entries.into_iter().map(|e| (e.seq, e.revocation)).collect();
+        assert_eq!(
+            order,
+            vec![
+                (7, password),
+                (8, narrowed("10.0.0.0/8")),
+                (9, narrowed("10.0.0.1")),
+            ]
+        );
     }
 
     #[test]

@@ -141,7 +141,12 @@ pub async fn confirm(
 /// Turns MFA off for the caller, whose password and code the transport has checked.
 pub async fn disable(app: &AppState, actor: &Actor, user_id: Id) -> Result<(), ApiError> {
     change(app, actor, move |c| {
+        let user = users::get(c.tx, user_id)?;
         users::set_mfa_enabled(c.tx, user_id, false)?;
+        c.journal(super::journal::Revocation::MfaReset {
+            user_id,
+            email: user.email,
+        });
         c.audit("mfa.disabled", "user", user_id, None)?;
         c.touch(Kind::User, user_id);
         Ok(())

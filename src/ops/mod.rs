@@ -101,6 +101,7 @@ pub struct Change<'t, 'c> {
     pub tx: &'t Db<'c>,
     actor: &'t Actor,
     touched: Vec<(Kind, Id)>,
+    journaled: Vec<journal::Revocation>,
 }
 
 impl<'t, 'c> Change<'t, 'c> {
@@ -116,6 +117,22 @@ impl<'t, 'c> Change<'t, 'c> {
 
     pub fn touch_all(&mut self, kind: Kind, ids: &[Id]) {
         self.touched.extend(ids.iter().map(|id| (kind, *id)));
+    }
+
+    /// Journals what the change takes back beyond the revocations the journal finds in the
+    /// touched objects' new states (a password, an MFA enrolment, a role, a public link), so
+    /// that a restore of an older backup re-applies it.
+    pub fn journal(&mut self, entry: journal::Revocation) {
+        self.journaled.push(entry);
+    }
+
+    /// Journals the public links a change revoked.
+    pub fn journal_links(&mut self, revoked: &[crate::store::public_links::Revoked]) {
+        self.journaled.extend(
+            revoked
+                .iter()
+                .map(|l| journal::Revocation::public_link(l.id, &l.token)),
+        );
     }
 
     /// Records an audit entry in this transaction.
@@ -166,6 +183,8 @@ struct Committed<T> {
     value: T,
     seq: i64,
     updates: Vec<Update>,
+    journaled: Vec<journal::Revocation>,
+    journal_seq: i64,
 }
 
 /// Runs one change: re-checks the actor's credential, runs `f`, appends a feed entry for
@@ -186,8 +205,10 @@ where
                 tx,
                 actor: &who,
                 touched: Vec::new(),
+                journaled: Vec::new(),
             };
             let value = f(&mut change)?;
+            let journaled = change.journaled;
             let mut touched = change.touched;
             touched.sort_unstable();
             touched.dedup();
@@ -195,6 +216,15 @@ where
             for &(kind, id) in &touched {
                 seq = crate::store::feed::append(tx, kind, id)?;
             }
+            // Journal entries are placed by feed position. A change that takes something back
+            // without touching the live state (a public link) has no entry of its own: it is
+            // journaled just after the head it committed on, which every backup that missed it
+            // is at or before.
+            let journal_seq = if seq == 0 && !journaled.is_empty() {
+                crate::store::feed::head(tx)? + 1
+            } else {
+                seq
+            };
             // Read after the writes, under the write lock: the newest state there is.
             let mut updates = Vec::with_capacity(touched.len());
             for &(kind, id) in &touched {
@@ -204,12 +234,21 @@ where
                 value,
                 seq,
                 updates,
+                journaled,
+                journal_seq,
             })
         })?;
         // On disk before the answer, so that a restore can re-apply it (`journal`). The change
         // is committed either way; if the journal cannot be written the answer is a 503 and a
         // retry (revoking again) journals it.
-        if let Err(e) = app.journal.record(committed.seq, &committed.updates) {
+        if let Err(e) = app
+            .journal
+            .record(
+                committed.journal_seq,
+                &committed.updates,
+                &committed.journaled,
+            )
+        {
             tracing::error!(error = %e, path = %app.journal.path().display(), "writing the revocation journal failed");
             return Err(ApiError::Unavailable { retry_after: 1 });
         }

@@ -201,6 +201,8 @@ pub async fn login(
     attempt.succeeded().await;
 
     let refresh_jti = token::new_jti();
+    let secret = token::new_session_secret();
+    let secret_text = crate::domain::hex(&secret);
     let expires_at = now() + app.auth.refresh_ttl;
     let (ip, user_agent) = match actor {
         Actor::Request(r) => (r.ip.clone(), r.user_agent.clone()),
@@ -225,6 +227,7 @@ pub async fn login(
                 ip: ip.as_deref(),
                 user_agent: user_agent.as_deref(),
                 refresh_jti: &jti,
+                secret: &secret_text,
             },
         )?;
         let mut entry = c.actor().entry("login.succeeded", Outcome::Success);
@@ -243,7 +246,7 @@ pub async fn login(
     let issued = app.auth.issue(
         user.id,
         user.organization_id,
-        session.id,
+        (session.id, Some(&secret)),
         session.expires_at,
         Some(&refresh_jti),
         now(),

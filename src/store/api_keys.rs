@@ -76,10 +76,11 @@ fn from_row(row: &Row<'_>) -> StoreResult<ApiKey> {
 pub fn create(db: &Db<'_>, key: &NewApiKey<'_>) -> StoreResult<ApiKey> {
     let at = now();
     let expires_at = key.expires_in_days.map(|days| at + days * 86_400);
-    let id: Id = db.query_row(
-        "INSERT INTO api_keys (user_id, organization_id, name, description, key_hash, prefix,
+    let id = super::ids::next(db, super::ids::Counter::ApiKeys)?;
+    db.execute(
+        "INSERT INTO api_keys (id, user_id, organization_id, name, description, key_hash, prefix,
                                scopes, expires_in_days, created_at, expires_at, allowed_ips, canary)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id",
+         VALUES (?13, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         args![
             key.user_id,
             key.organization_id,
@@ -92,9 +93,9 @@ pub fn create(db: &Db<'_>, key: &NewApiKey<'_>) -> StoreResult<ApiKey> {
             at,
             expires_at,
             key.allowed_ips,
-            key.canary
+            key.canary,
+            id
         ],
-        |r| r.get(0),
     )?;
     get(db, id)
 }

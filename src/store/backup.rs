@@ -92,6 +92,34 @@ pub fn feed_position(path: &Path) -> Option<i64> {
         .ok()
 }
 
+/// The highest session, key and link ids the database at `path` ever handed out (its id
+/// counters, or its rows' ids for a database older than the counters), read without changing
+/// it; `None` when it cannot be read.
+pub fn id_high_water(path: &Path) -> Option<Vec<(super::ids::Counter, i64)>> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+    super::ids::Counter::ALL
+        .into_iter()
+        .map(|counter| {
+            let table = counter.name();
+            let rows: i64 = conn
+                .query_row(
+                    &format!("SELECT COALESCE(MAX(id), 0) FROM {table}"),
+                    [],
+                    |r| r.get(0),
+                )
+                .ok()?;
+            let counted: i64 = conn
+                .query_row(
+                    "SELECT last FROM id_counters WHERE name = ?1",
+                    [table],
+                    |r| r.get(0),
+                )
+                .unwrap_or(0);
+            Some((counter, rows.max(counted)))
+        })
+        .collect()
+}
+
 /// Servers whose heartbeat in the database at `path` is at or after `since_ms`, as
 /// "pid P on HOST (ADDRESS)"; nothing when the database cannot be read.
 pub fn running_servers(path: &Path, since_ms: i64) -> Vec<String> {

@@ -30,6 +30,7 @@ const TABLES: &[&str] = &[
     "public_links",
     "changes",
     "feed_head",
+    "id_counters",
     "login_attempts",
     "login_locks",
     "rate_counts",
@@ -56,8 +57,13 @@ pub fn sqlite_to_postgres(from: &Store, to: &Store) -> StoreResult<Copied> {
                 args![],
                 |r| r.get(0),
             )?;
-            // A new PostgreSQL database holds the feed's head row and nothing else.
-            let expected = i64::from(*table == "feed_head");
+            // A new PostgreSQL database holds the feed's head row and the id counters (at 0),
+            // and nothing else.
+            let expected = match *table {
+                "feed_head" => 1,
+                "id_counters" => super::ids::Counter::ALL.len() as i64,
+                _ => 0,
+            };
             if present != expected {
                 return Err(StoreError::Conflict(format!(
                     "the PostgreSQL database is not empty ({table} has {present} rows): migrate into a new, empty database"
@@ -65,6 +71,7 @@ pub fn sqlite_to_postgres(from: &Store, to: &Store) -> StoreResult<Copied> {
             }
         }
         db.execute("DELETE FROM feed_head", args![])?;
+        db.execute("DELETE FROM id_counters", args![])?;
         let mut copied = Vec::with_capacity(TABLES.len());
         for &table in TABLES {
             let columns: Vec<String> = {

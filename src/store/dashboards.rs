@@ -123,8 +123,8 @@ pub fn refresh(
     get(db, organization_id, id)
 }
 
-/// Deletes the dashboard and revokes its public link.
-pub fn delete(db: &Db<'_>, organization_id: Id, id: Id) -> StoreResult<()> {
+/// Deletes the dashboard and revokes its public links (returned, for the journal).
+pub fn delete(db: &Db<'_>, organization_id: Id, id: Id) -> StoreResult<Vec<public_links::Revoked>> {
     let n = db.execute(
         "DELETE FROM dashboards WHERE id = ?1 AND organization_id = ?2",
         args![id, organization_id],

@@ -25,6 +25,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (9, include_str!("migrations/v9_credit_totals.sql")),
     (10, include_str!("migrations/v10_shared_login_throttle.sql")),
     (11, include_str!("migrations/v11_shared_rate_counts.sql")),
+    (12, include_str!("migrations/v12_restore_safe_ids.sql")),
 ];
 
 pub const SCHEMA_VERSION: u32 = 1 + MIGRATIONS.len() as u32;
@@ -41,6 +42,10 @@ const POSTGRES_MIGRATIONS: &[(u32, &str)] = &[
     (
         11,
         include_str!("migrations/postgres/v11_shared_rate_counts.sql"),
+    ),
+    (
+        12,
+        include_str!("migrations/postgres/v12_restore_safe_ids.sql"),
     ),
 ];
 

@@ -10,6 +10,7 @@ pub mod dashboards;
 pub mod data_sources;
 pub mod feed;
 pub mod goals;
+pub mod ids;
 pub mod meta;
 mod migrate;
 pub mod organizations;

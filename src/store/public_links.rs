@@ -59,7 +59,14 @@ fn from_row(row: &Row<'_>) -> StoreResult<PublicLink> {
     })
 }
 
-/// A new link for the resource, replacing (revoking) the one it had.
+/// A link revoked by a change (for the revocation journal).
+#[derive(Debug, Clone)]
+pub struct Revoked {
+    pub id: Id,
+    pub token: String,
+}
+
+/// A new link for the resource, replacing (revoking) the one it had, and the links it revoked.
 pub fn create(
     db: &Db<'_>,
     organization_id: Id,
@@ -68,16 +75,18 @@ pub fn create(
     token: &str,
     expires_at: Option<UnixTime>,
     created_by: Id,
-) -> StoreResult<PublicLink> {
-    revoke_all(db, resource_type, resource_id)?;
-    db.query_row(
+) -> StoreResult<(PublicLink, Vec<Revoked>)> {
+    let replaced = revoke_all(db, resource_type, resource_id)?;
+    let id = super::ids::next(db, super::ids::Counter::PublicLinks)?;
+    let link = db.query_row(
         &format!(
-            "INSERT INTO public_links (organization_id, resource_type, resource_id, token, created_by, created_at, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING {COLUMNS}"
+            "INSERT INTO public_links (id, organization_id, resource_type, resource_id, token, created_by, created_at, expires_at)
+             VALUES (?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING {COLUMNS}"
         ),
-        args![organization_id, resource_type, resource_id, token, created_by, now(), expires_at],
+        args![organization_id, resource_type, resource_id, token, created_by, now(), expires_at, id],
         from_row,
-    )
+    )?;
+    Ok((link, replaced))
 }
 
 /// The resource's link that still works, if any.
@@ -96,20 +105,50 @@ pub fn current(db: &Db<'_>, resource_type: &str, resource_id: Id) -> StoreResult
 
 /// Revokes every unrevoked link of the resource (a new link replaces them; a deleted resource
 /// takes them along).
-pub(super) fn revoke_all(db: &Db<'_>, resource_type: &str, resource_id: Id) -> StoreResult<()> {
-    db.execute(
+pub(super) fn revoke_all(
+    db: &Db<'_>,
+    resource_type: &str,
+    resource_id: Id,
+) -> StoreResult<Vec<Revoked>> {
+    db.query_map(
         "UPDATE public_links SET revoked_at = ?3
-         WHERE resource_type = ?1 AND resource_id = ?2 AND revoked_at IS NULL",
+         WHERE resource_type = ?1 AND resource_id = ?2 AND revoked_at IS NULL
+         RETURNING id, token",
         args![resource_type, resource_id, now()],
-    )?;
-    Ok(())
+        |r| {
+            Ok(Revoked {
+                id: r.get(0)?,
+                token: r.get(1)?,
+            })
+        },
+    )
 }
 
-/// Revokes the resource's working link; `NotFound` when there is none.
-pub fn revoke(db: &Db<'_>, resource_type: &str, resource_id: Id) -> StoreResult<PublicLink> {
-    let working = current(db, resource_type, resource_id)?;
-    revoke_all(db, resource_type, resource_id)?;
-    Ok(working)
+/// Revokes the resource's working link (and any other it still had); `NotFound` when there is
+/// no working one.
+pub fn revoke(db: &Db<'_>, resource_type: &str, resource_id: Id) -> StoreResult<Vec<Revoked>> {
+    current(db, resource_type, resource_id)?;
+    revoke_all(db, resource_type, resource_id)
+}
+
+/// Revokes link `id` if it still works and its token hashes to `token_sha256` (a restore
+/// re-applying the journal); whether it did.
+pub fn revoke_if_same(db: &Db<'_>, id: Id, token_sha256: &str) -> StoreResult<bool> {
+    use sha2::{Digest, Sha256};
+    let token: Option<String> = db.query_opt(
+        "SELECT token FROM public_links WHERE id = ?1 AND revoked_at IS NULL",
+        args![id],
+        |r| r.get(0),
+    )?;
+    let same =
+        token.is_some_and(|t| crate::domain::hex(&Sha256::digest(t.as_bytes())) == token_sha256);
+    if same {
+        db.execute(
+            "UPDATE public_links SET revoked_at = ?2 WHERE id = ?1",
+            args![id, now()],
+        )?;
+    }
+    Ok(same)
 }
 
 /// Resolves a token to its working link (a read: views are counted in memory).

@@ -112,8 +112,8 @@ pub fn list(
     )
 }
 
-/// Deletes the report and revokes its public link.
-pub fn delete(db: &Db<'_>, organization_id: Id, id: Id) -> StoreResult<()> {
+/// Deletes the report and revokes its public links (returned, for the journal).
+pub fn delete(db: &Db<'_>, organization_id: Id, id: Id) -> StoreResult<Vec<public_links::Revoked>> {
     let n = db.execute(
         "DELETE FROM reports WHERE id = ?1 AND organization_id = ?2",
         args![id, organization_id],

@@ -16,6 +16,9 @@ pub struct Session {
     pub user_agent: Option<String>,
     pub refresh_jti: String,
     pub revoked_at: Option<UnixTime>,
+    /// The session's own random secret (hex), which its tokens carry; empty for sessions made
+    /// before tokens carried one.
+    pub secret: String,
 }
 
 pub struct NewSession<'a> {
@@ -24,10 +27,10 @@ pub struct NewSession<'a> {
     pub ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
     pub refresh_jti: &'a str,
+    pub secret: &'a str,
 }
 
-const COLUMNS: &str =
-    "id, user_id, created_at, expires_at, last_seen_at, ip, user_agent, refresh_jti, revoked_at";
+const COLUMNS: &str = "id, user_id, created_at, expires_at, last_seen_at, ip, user_agent, refresh_jti, revoked_at, secret";
 
 fn from_row(row: &Row<'_>) -> StoreResult<Session> {
     Ok(Session {
@@ -40,23 +43,26 @@ fn from_row(row: &Row<'_>) -> StoreResult<Session> {
         user_agent: row.get(6)?,
         refresh_jti: row.get(7)?,
         revoked_at: row.get(8)?,
+        secret: row.get(9)?,
     })
 }
 
 pub fn create(db: &Db<'_>, session: &NewSession<'_>) -> StoreResult<Session> {
     let at = now();
-    let id: Id = db.query_row(
-        "INSERT INTO sessions (user_id, created_at, expires_at, last_seen_at, ip, user_agent, refresh_jti)
-         VALUES (?1, ?2, ?3, ?2, ?4, ?5, ?6) RETURNING id",
+    let id = super::ids::next(db, super::ids::Counter::Sessions)?;
+    db.execute(
+        "INSERT INTO sessions (id, user_id, created_at, expires_at, last_seen_at, ip, user_agent, refresh_jti, secret)
+         VALUES (?7, ?1, ?2, ?3, ?2, ?4, ?5, ?6, ?8)",
         args![
             session.user_id,
             at,
             session.expires_at,
             session.ip,
             session.user_agent.map(|ua| ua.chars().take(256).collect::<String>()),
-            session.refresh_jti
+            session.refresh_jti,
+            id,
+            session.secret
         ],
-        |r| r.get(0),
     )?;
     get(db, id)
 }

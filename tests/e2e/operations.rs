@@ -408,3 +408,188 @@ fn a_revocation_made_after_a_restore_survives_a_restore_of_the_database_it_repla
         "the revocation made after the first restore holds"
     );
 }
+
+/// Contract 10.1: a session made after the backup and logged out stays ended after a restore,
+/// whatever new sessions, keys and links are made then; no id is handed out twice.
+#[test]
+fn a_session_ended_after_the_backup_stays_ended_after_a_restore_and_new_logins() {
+    use crate::support::{ADMIN_EMAIL, ADMIN_PASSWORD};
+    let s = server().sqlite().start();
+    let token = s.owner_token();
+    let backup = s.work_dir().join("before.db");
+    let out = s.cli(&["backup", "--out", backup.to_str().unwrap()], "");
+    assert!(out.status.success(), "{}", stdout(&out));
+
+    let session = s.login(ADMIN_EMAIL, ADMIN_PASSWORD).json();
+    let (access, refresh) = (
+        session["access"].as_str().unwrap().to_string(),
+        session["refresh"].as_str().unwrap().to_string(),
+    );
+    let sessions = s.get("/api/auth/sessions/").bearer(&access).send().json();
+    let ended_id = sessions["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == true)
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let r = s
+        .post("/api/auth/logout/")
+        .bearer(&access)
+        .json(&json!({"refresh": refresh}));
+    assert_eq!(r.status, 204);
+    let refused = s
+        .post("/api/auth/token/refresh/")
+        .json(&json!({"refresh": refresh}));
+    assert_eq!(refused.status, 401);
+    let gone_key = create_key(
+        &s,
+        &token,
+        json!({"name": "made and revoked after the backup"}),
+    );
+    let r = s
+        .request("DELETE", &format!("/api/auth/api-keys/{}/", gone_key["id"]))
+        .bearer(&token)
+        .send();
+    assert_eq!(r.status, 204);
+
+    let s = s.stop_and_restart_with(|stopped| {
+        let out = stopped.cli(&["restore", "--from", backup.to_str().unwrap()], "");
+        assert!(out.status.success(), "{}", stdout(&out));
+    });
+    let mut new_ids = Vec::new();
+    let mut token = String::new();
+    for _ in 0..5 {
+        let fresh = s.login(ADMIN_EMAIL, ADMIN_PASSWORD).json();
+        token = fresh["access"].as_str().unwrap().to_string();
+        let listed = s.get("/api/auth/sessions/").bearer(&token).send().json();
+        let id = listed["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["current"] == true)
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap();
+        new_ids.push(id);
+    }
+    assert!(
+        !new_ids.contains(&ended_id),
+        "session id {ended_id} was handed out again: {new_ids:?}"
+    );
+    let r = s
+        .post("/api/auth/token/refresh/")
+        .json(&json!({"refresh": refresh}));
+    assert_eq!(r.status, 401, "the logged-out refresh token: {}", r.body);
+    assert_eq!(
+        s.get("/api/auth/me/").bearer(&access).send().status,
+        401,
+        "the logged-out access token"
+    );
+    for _ in 0..3 {
+        let key = create_key(&s, &token, json!({"name": "after the restore"}));
+        assert_ne!(key["id"], gone_key["id"], "a key id was handed out twice");
+    }
+}
+
+/// Contract 10.1: what was changed after the backup because it leaked or was wrong (a
+/// password, an MFA enrolment, a role, a public link) stays changed after a restore.
+#[test]
+fn passwords_mfa_resets_demotions_and_revoked_links_made_after_the_backup_hold_after_a_restore() {
+    let s = server().sqlite().start();
+    let token = s.owner_token();
+    s.demo_seed(1);
+    s.create_user("ana@example.com", "analyst", "ana-password-77");
+    s.create_user("bob@example.com", "administrator", "bob-password-77");
+    s.create_user("cy@example.com", "member", "cy-password-777");
+    // Cy has MFA before the backup.
+    let cy = s.token("cy@example.com", "cy-password-777");
+    crate::sessions::enable_mfa(&s, &cy);
+    let report = s.get("/api/v1/reports/").bearer(&token).send().json()["results"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let link = s
+        .post(&format!("/api/v1/reports/{report}/public-link/"))
+        .bearer(&token)
+        .send();
+    assert_eq!(link.status, 201, "{}", link.body);
+    let link_token = link.json()["token"].as_str().unwrap().to_string();
+    let ids: std::collections::HashMap<String, i64> =
+        s.get("/api/v1/users/").bearer(&token).send().json()["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| {
+                (
+                    u["email"].as_str().unwrap().to_string(),
+                    u["id"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+    let backup = s.work_dir().join("before.db");
+    let out = s.cli(&["backup", "--out", backup.to_str().unwrap()], "");
+    assert!(out.status.success(), "{}", stdout(&out));
+
+    // After the backup: Ana's password leaked and she changed it; Cy's MFA device was lost and
+    // an administrator reset it; Bob was demoted; the link was revoked.
+    let ana = s.token("ana@example.com", "ana-password-77");
+    let r = s
+        .post("/api/auth/password/")
+        .bearer(&ana)
+        .json(&json!({"current_password": "ana-password-77", "new_password": "ana-new-secret-88"}));
+    assert_eq!(r.status, 204, "{}", r.body);
+    let r = s
+        .post(&format!(
+            "/api/v1/users/{}/reset-mfa/",
+            ids["cy@example.com"]
+        ))
+        .bearer(&token)
+        .send();
+    assert_eq!(r.status, 204, "{}", r.body);
+    // A demotion, a promotion back and a demotion again: the last one holds.
+    for role in ["viewer", "analyst", "viewer"] {
+        let r = s
+            .request(
+                "PATCH",
+                &format!("/api/v1/users/{}/", ids["bob@example.com"]),
+            )
+            .bearer(&token)
+            .json(&json!({"role": role}));
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let r = s
+        .request("DELETE", &format!("/api/v1/reports/{report}/public-link/"))
+        .bearer(&token)
+        .send();
+    assert_eq!(r.status, 204);
+    assert_eq!(
+        s.get(&format!("/public/reports/{link_token}/"))
+            .send()
+            .status,
+        404
+    );
+
+    let s = s.stop_and_restart_with(|stopped| {
+        let out = stopped.cli(&["restore", "--from", backup.to_str().unwrap()], "");
+        assert!(out.status.success(), "{}", stdout(&out));
+    });
+    assert_eq!(
+        s.login("ana@example.com", "ana-password-77").status,
+        401,
+        "the leaked password stays changed"
+    );
+    assert_eq!(s.login("ana@example.com", "ana-new-secret-88").status, 200);
+    let cy = s.login("cy@example.com", "cy-password-777");
+    assert_eq!(cy.status, 200, "the MFA reset holds: {}", cy.body);
+    assert_eq!(cy.json()["user"]["mfa_enabled"], false);
+    let bob = s.login("bob@example.com", "bob-password-77").json();
+    assert_eq!(bob["user"]["role"], "viewer", "the demotion holds");
+    assert_eq!(
+        s.get(&format!("/public/reports/{link_token}/"))
+            .send()
+            .status,
+        404,
+        "the revoked link stays revoked"
+    );
+}

@@ -158,12 +158,7 @@ pub async fn refresh(call: Call<'_>) -> Result<Response, ApiError> {
     let claims = app.auth.verify_refresh(request.refresh.expose())?;
     let user_id = claims.user_id().ok_or(ApiError::TokenNotValid)?;
     let now = now();
-    let session = app
-        .auth
-        .live
-        .session(claims.sid)
-        .filter(|s| s.user_id == user_id && s.is_live(now))
-        .ok_or(ApiError::TokenNotValid)?;
+    let session = app.auth.session_of(&claims, now)?;
     let user = app
         .auth
         .live
@@ -189,7 +184,7 @@ pub async fn refresh(call: Call<'_>) -> Result<Response, ApiError> {
     let issued = app.auth.issue(
         user.id,
         user.organization_id,
-        claims.sid,
+        (claims.sid, session.secret.as_ref()),
         session.expires_at,
         next_jti.as_deref(),
         now,
@@ -206,6 +201,15 @@ pub async fn logout(call: Call<'_>) -> Result<Response, ApiError> {
     let caller = call.authorized()?.principal().clone();
     let claims = call.app.auth.verify_refresh(request.refresh.expose())?;
     if claims.user_id() != Some(caller.user_id) {
+        return Err(ApiError::TokenNotValid);
+    }
+    // Only the session the token was issued for, never another that holds its id (ending one
+    // that has ended already is not an error).
+    let live = call.app.auth.live.session(claims.sid);
+    let secret = claims
+        .session_secret()
+        .map_err(|_| ApiError::TokenNotValid)?;
+    if live.is_some_and(|s| !token::same_session(s.secret.as_ref(), secret.as_ref())) {
         return Err(ApiError::TokenNotValid);
     }
     sessions::end(call.app, &call.actor(), claims.sid, "logout").await?;
