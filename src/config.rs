@@ -189,6 +189,10 @@ pub struct AuthConfig {
     pub max_pending_password_checks: usize,
     /// What `rotate` accepts as `overlap`, as written (`"0s"`, `"1h"`, ...).
     pub rotation_overlaps: Vec<String>,
+    /// Live sessions a user may hold; a login past it ends the oldest.
+    pub max_sessions_per_user: u32,
+    /// Accounts and addresses the login throttle holds in memory at most.
+    pub throttle_max_entries: u32,
 }
 
 impl AuthConfig {
@@ -413,6 +417,15 @@ impl Config {
         }
         if self.auth.min_password_length < 8 {
             return fail("auth.min_password_length", "must be at least 8");
+        }
+        if self.auth.max_sessions_per_user == 0 {
+            return fail("auth.max_sessions_per_user", "must be at least 1");
+        }
+        if !(16..=10_000_000).contains(&self.auth.throttle_max_entries) {
+            return fail(
+                "auth.throttle_max_entries",
+                "must be between 16 and 10000000",
+            );
         }
         if argon2::Params::new(
             self.auth.argon2_memory_kib,

@@ -84,11 +84,12 @@ impl Auth {
             verified: RwLock::new(HashMap::new()),
             live: Live::default(),
             refusals: Refusals::default(),
-            throttle: LoginThrottle::new(
+            throttle: LoginThrottle::with_capacity(
                 config.max_failed_logins,
                 config.max_failed_logins_per_address,
                 config.failure_window.as_secs(),
                 config.lockout.as_secs(),
+                config.throttle_max_entries as usize,
             ),
             access_ttl: config.access_ttl.as_secs(),
             refresh_ttl: config.refresh_ttl.as_secs(),

@@ -4,9 +4,13 @@
 //! judged before the lock.
 //!
 //! The state is bounded whatever an attacker sends: entries expire on time (a sweep at most
-//! once a minute drops those with no failure in the window and no lock), the map
-//! holds at most `capacity` entries, IPv6 clients count per /64, and at the bound a new account
-//! or address is refused rather than an old entry evicted: no victim's counter is ever reset.
+//! once a minute drops those with no failure in the window and no lock), the map holds at most
+//! `capacity` entries and IPv6 clients count per /64. At the bound a newcomer takes the place
+//! of the entry least worth keeping (no attempt in flight; unlocked before locked; fewest
+//! failures; the oldest last failure), so a login of an account and from an address that have
+//! not failed is never refused, and what goes first is what an attacker's fresh emails leave:
+//! single old failures. A shard holds at most `SHARD_SIZE` entries, so that choice is a short
+//! walk under one shard's lock.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -15,9 +19,13 @@ use std::sync::Mutex;
 
 use crate::domain::UnixTime;
 
-/// Entries kept at most, over all shards: about 40 MB at the worst.
+/// Entries kept at most, over all shards, unless configured (`auth.throttle_max_entries`):
+/// about 40 MB at the worst.
 pub const CAPACITY: usize = 100_000;
-const SHARDS: usize = 16;
+/// Shards at least, so that parallel logins rarely meet on one lock.
+const MIN_SHARDS: usize = 16;
+/// Entries per shard at most: the walk that picks whom to evict stays this short.
+const SHARD_SIZE: usize = 4096;
 /// A shard drops expired entries at most this often (seconds), or once per failure window
 /// when that is shorter.
 const SWEEP_EVERY: i64 = 60;
@@ -62,6 +70,16 @@ impl Counter {
             && self.locked_until <= now
             && self.failures.last().is_none_or(|at| now - at >= window)
     }
+
+    /// What keeping this entry is worth, lowest first to go: a lock outweighs any number of
+    /// failures, more failures outweigh fewer, a recent failure an older one.
+    fn worth(&self, now: UnixTime) -> (bool, usize, UnixTime) {
+        (
+            self.locked_until > now,
+            self.failures.len(),
+            self.failures.last().copied().unwrap_or(UnixTime::MIN),
+        )
+    }
 }
 
 #[derive(Default)]
@@ -75,6 +93,8 @@ pub struct LoginThrottle {
     swept_at: std::sync::atomic::AtomicI64,
     hasher: std::collections::hash_map::RandomState,
     per_shard: usize,
+    /// Entries forgotten at the bound, for the log.
+    evicted: std::sync::atomic::AtomicU64,
     max_per_account: u32,
     max_per_address: u32,
     window: i64,
@@ -121,11 +141,14 @@ impl LoginThrottle {
         lockout_secs: i64,
         capacity: usize,
     ) -> Self {
+        let capacity = capacity.max(1);
+        let shards = capacity.div_ceil(SHARD_SIZE).max(MIN_SHARDS);
         LoginThrottle {
-            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            shards: (0..shards).map(|_| Mutex::default()).collect(),
             swept_at: std::sync::atomic::AtomicI64::new(0),
             hasher: std::collections::hash_map::RandomState::new(),
-            per_shard: capacity.div_ceil(SHARDS).max(1),
+            per_shard: capacity.div_ceil(shards).max(1),
+            evicted: std::sync::atomic::AtomicU64::new(0),
             max_per_account,
             max_per_address,
             window: window_secs,
@@ -134,7 +157,7 @@ impl LoginThrottle {
     }
 
     fn index(&self, key: &Key) -> usize {
-        (self.hasher.hash_one(key) as usize) % SHARDS
+        (self.hasher.hash_one(key) as usize) % self.shards.len()
     }
 
     fn shard(&self, key: &Key) -> std::sync::MutexGuard<'_, Shard> {
@@ -167,6 +190,36 @@ impl LoginThrottle {
             c.failures.retain(|at| now - at < window);
             !c.idle(now, window)
         });
+    }
+
+    /// Makes room for one more entry in a full shard: expired entries go first, then the one
+    /// least worth keeping. An entry with an attempt in flight is never chosen (its verdict
+    /// must find it); when every entry has one, the shard grows past its bound by the
+    /// attempts in flight, which `max_pending_password_checks` bounds.
+    fn make_room(&self, shard: &mut Shard, now: UnixTime) {
+        self.sweep(shard, now);
+        if shard.counters.len() < self.per_shard {
+            return;
+        }
+        let least = shard
+            .counters
+            .iter()
+            .filter(|(_, c)| c.in_flight == 0)
+            .min_by_key(|(_, c)| c.worth(now))
+            .map(|(key, _)| key.clone());
+        if let Some(key) = least {
+            shard.counters.remove(&key);
+            let before = self
+                .evicted
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if (before + 1).is_power_of_two() {
+                tracing::warn!(
+                    forgotten = before + 1,
+                    "login throttle at its bound (auth.throttle_max_entries); forgetting the \
+                     entries least worth keeping"
+                );
+            }
+        }
     }
 
     /// How many entries are held (tests, diagnostics).
@@ -214,33 +267,19 @@ impl LoginThrottle {
             .map(|&i| (i, self.shards[i].lock().unwrap_or_else(|e| e.into_inner())))
             .collect();
         let mut wait = 0u64;
-        let mut full = false;
         for ((key, max), i) in keys.iter().zip(&index) {
             let Some((_, shard)) = guards.iter_mut().find(|(j, _)| j == i) else {
                 continue;
             };
-            let len = shard.counters.len();
-            match shard.counters.get_mut(key) {
-                Some(counter) => {
-                    counter.failures.retain(|at| now - at < self.window);
-                    if counter.locked_until > now {
-                        wait = wait.max((counter.locked_until - now) as u64);
-                    } else if counter.failures.len() as u32 + counter.in_flight >= *max {
-                        let oldest = counter.failures.first().copied().unwrap_or(now);
-                        wait = wait.max((oldest + self.window - now).max(1) as u64);
-                    }
+            if let Some(counter) = shard.counters.get_mut(key) {
+                counter.failures.retain(|at| now - at < self.window);
+                if counter.locked_until > now {
+                    wait = wait.max((counter.locked_until - now) as u64);
+                } else if counter.failures.len() as u32 + counter.in_flight >= *max {
+                    let oldest = counter.failures.first().copied().unwrap_or(now);
+                    wait = wait.max((oldest + self.window - now).max(1) as u64);
                 }
-                None if len >= self.per_shard => {
-                    self.sweep(shard, now);
-                    full |= shard.counters.len() >= self.per_shard;
-                }
-                None => {}
             }
-        }
-        if full && wait == 0 {
-            // At the bound: refuse the newcomer, never forget a counter.
-            wait = SWEEP_EVERY as u64;
-            tracing::warn!("login throttle is full; refusing logins of new accounts and addresses");
         }
         if wait > 0 {
             let mut audit = Vec::new();
@@ -265,6 +304,9 @@ impl LoginThrottle {
         }
         for ((key, _), i) in keys.iter().zip(&index) {
             if let Some((_, shard)) = guards.iter_mut().find(|(j, _)| j == i) {
+                if !shard.counters.contains_key(key) && shard.counters.len() >= self.per_shard {
+                    self.make_room(shard, now);
+                }
                 shard.counters.entry(key.clone()).or_default().in_flight += 1;
             }
         }
@@ -421,24 +463,61 @@ mod tests {
     }
 
     #[test]
-    fn at_the_bound_newcomers_are_refused_and_no_counter_is_reset() {
-        let t = LoginThrottle::with_capacity(3, 1_000_000, 900, 900, SHARDS * 4);
-        // The victim has two failures.
-        t.begin("victim@x", None, 1000).unwrap().failed(1000);
-        t.begin("victim@x", None, 1000).unwrap().failed(1000);
-        // The attacker fills the map with fresh accounts.
-        let mut refused = 0;
-        for n in 0..10_000 {
-            match t.begin(&format!("spam{n}@x"), None, 1000) {
-                Ok(a) => a.failed(1000),
-                Err(_) => refused += 1,
-            }
+    fn at_the_bound_the_least_worth_goes_and_a_clean_login_is_never_refused() {
+        let capacity = 64;
+        let t = LoginThrottle::with_capacity(3, 1_000_000, 900, 900, capacity);
+        // A victim locked out, and one with two failures.
+        for _ in 0..3 {
+            t.begin("locked@x", None, 1000).unwrap().failed(1000);
         }
-        assert!(refused > 0);
-        assert!(t.len() <= SHARDS * 4);
-        // The victim's counter is intact: one more failure locks the account.
         t.begin("victim@x", None, 1000).unwrap().failed(1000);
-        assert!(t.begin("victim@x", None, 1001).is_err());
+        t.begin("victim@x", None, 1000).unwrap().failed(1000);
+        // The attacker fills the map many times over with one failure per fresh email.
+        for n in 0..10_000 {
+            let attempt = t.begin(&format!("spam{n}@x"), None, 1001);
+            assert!(attempt.is_ok(), "newcomer {n} refused at the bound");
+            attempt.unwrap().failed(1001);
+        }
+        assert!(t.len() <= capacity, "{} entries", t.len());
+        // A login of an account that never failed goes on.
+        assert!(t.begin("fresh@x", None, 1002).is_ok());
+        // The lock held: still refused.
+        assert!(t.begin("locked@x", None, 1002).is_err());
+        // The two failures outweighed the attacker's single ones: one more locks the account.
+        t.begin("victim@x", None, 1002).unwrap().failed(1002);
+        assert!(t.begin("victim@x", None, 1003).is_err());
+    }
+
+    #[test]
+    fn an_entry_with_an_attempt_in_flight_is_never_evicted() {
+        let t = LoginThrottle::with_capacity(3, 1_000_000, 900, 900, 16);
+        let held: Vec<_> = (0..16)
+            .map(|n| t.begin(&format!("held{n}@x"), None, 1000).unwrap())
+            .collect();
+        // Newcomers fill every shard meanwhile; none of them is refused.
+        for n in 0..1000 {
+            t.begin(&format!("newcomer{n}@x"), None, 1000)
+                .unwrap()
+                .failed(1000);
+        }
+        for a in held {
+            a.failed(1001);
+        }
+        // Each verdict found its entry: two more failures lock every one of them.
+        for n in 0..16 {
+            let who = format!("held{n}@x");
+            t.begin(&who, None, 1001).unwrap().failed(1001);
+            t.begin(&who, None, 1001).unwrap().failed(1001);
+            assert!(t.begin(&who, None, 1002).is_err(), "{who} lost a failure");
+        }
+    }
+
+    #[test]
+    fn large_bounds_are_spread_over_more_shards() {
+        let t = LoginThrottle::with_capacity(3, 3, 900, 900, 1_000_000);
+        assert!(t.shards.len() * SHARD_SIZE >= 1_000_000);
+        assert!(t.per_shard <= SHARD_SIZE);
+        assert_eq!(LoginThrottle::new(3, 3, 900, 900).shards.len(), 25);
     }
 
     #[test]

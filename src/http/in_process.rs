@@ -20,16 +20,22 @@ struct Harness {
 }
 
 async fn harness() -> Harness {
+    harness_with(&[]).await
+}
+
+/// A harness whose configuration also takes `settings` (`CLARIBI_...` variables).
+async fn harness_with(settings: &[(&str, &str)]) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data").display().to_string();
-    let loaded = Config::load_from_env_for_test(&[
-        ("CLARIBI_SERVER__DATA_DIR", &data),
+    let mut vars = vec![
+        ("CLARIBI_SERVER__DATA_DIR", data.as_str()),
         ("CLARIBI_BOOTSTRAP__ADMIN_EMAIL", OWNER),
         ("CLARIBI_BOOTSTRAP__ADMIN_PASSWORD", PASSWORD),
         ("CLARIBI_AUTH__ARGON2_MEMORY_KIB", "64"),
         ("CLARIBI_AUTH__ARGON2_ITERATIONS", "1"),
-    ])
-    .unwrap();
+    ];
+    vars.extend_from_slice(settings);
+    let loaded = Config::load_from_env_for_test(&vars).unwrap();
     let app: AppState = Arc::new(App::open(loaded.config).unwrap());
     crate::app::bootstrap(&app).await.unwrap();
     let starting = app.clone();
@@ -362,4 +368,111 @@ async fn past_its_lease_a_server_reads_the_feed_before_it_answers() {
         .unwrap();
     let back = h.call("GET", "/api/auth/me/", Some(&owner), None).await;
     assert_eq!(back.status, 200, "{}", back.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_one_resets_their_own_mfa_and_no_key_resets_anyones() {
+    let h = harness().await;
+    let owner = h.owner().await;
+    let me = h.call("GET", "/api/v1/auth/me/", Some(&owner), None).await;
+    let own = format!("/api/v1/users/{}/reset-mfa/", me.body["id"]);
+    let answer = h.call("POST", &own, Some(&owner), None).await;
+    assert_eq!(answer.status, 403, "{}", answer.body);
+    assert_eq!(answer.body["error"], "permission_denied");
+    let audit = h
+        .call(
+            "GET",
+            "/api/v1/audit-logs/?action=mfa.reset",
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(audit.body["count"], 0, "{}", audit.body);
+
+    // A key, whatever its scopes, is refused for its kind before its scopes are looked at.
+    let unscoped = h.key(&owner, json!({"name": "all"})).await;
+    let scoped = h
+        .key(
+            &owner,
+            json!({"name": "reader", "scopes": ["reports:read"]}),
+        )
+        .await;
+    let created = h
+        .call(
+            "POST",
+            "/api/v1/users/",
+            Some(&owner),
+            Some(json!({"email": "ana@example.com", "password": "amber-falcon-77", "role": "viewer"})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let other = format!("/api/v1/users/{}/reset-mfa/", created.body["id"]);
+    for key in [&unscoped, &scoped] {
+        let secret = key["key"].as_str().unwrap();
+        for path in [&own, &other] {
+            let answer = h.call("POST", path, Some(secret), None).await;
+            assert_eq!(answer.status, 403, "{path}: {}", answer.body);
+            assert_eq!(answer.body["error"], "interactive_session_required");
+        }
+    }
+    // An administrator's session resets another user's MFA.
+    assert_eq!(h.call("POST", &other, Some(&owner), None).await.status, 204);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_session_limit_a_login_ends_the_oldest_session() {
+    let h = harness_with(&[("CLARIBI_AUTH__MAX_SESSIONS_PER_USER", "3")]).await;
+    let mut logins = Vec::new();
+    for _ in 0..5 {
+        let answer = h.login(OWNER, PASSWORD).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        logins.push(answer.body);
+    }
+    let token = |n: usize, kind: &str| logins[n][kind].as_str().unwrap().to_string();
+    // The two oldest ended at once: their access and refresh tokens are refused.
+    for n in 0..2 {
+        let me = h
+            .call("GET", "/api/v1/auth/me/", Some(&token(n, "access")), None)
+            .await;
+        assert_eq!(me.status, 401, "session {n}: {}", me.body);
+        let refresh = h
+            .call(
+                "POST",
+                "/api/auth/token/refresh/",
+                None,
+                Some(json!({"refresh": token(n, "refresh")})),
+            )
+            .await;
+        assert_eq!(refresh.status, 401, "session {n}: {}", refresh.body);
+    }
+    // The three newest live on.
+    let newest = token(4, "access");
+    for n in 2..5 {
+        let me = h
+            .call("GET", "/api/v1/auth/me/", Some(&token(n, "access")), None)
+            .await;
+        assert_eq!(me.status, 200, "session {n}: {}", me.body);
+    }
+    let listed = h
+        .call("GET", "/api/v1/auth/sessions/", Some(&newest), None)
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let live = listed.body["results"]
+        .as_array()
+        .or(listed.body.as_array())
+        .map(Vec::len);
+    assert_eq!(live, Some(3), "{}", listed.body);
+    // Each ending is audited with its reason.
+    let audit = h
+        .call(
+            "GET",
+            "/api/v1/audit-logs/?action=session.revoked",
+            Some(&newest),
+            None,
+        )
+        .await;
+    assert_eq!(audit.body["count"], 2, "{}", audit.body);
+    for entry in audit.body["results"].as_array().unwrap() {
+        assert_eq!(entry["details"]["reason"], "limit", "{entry}");
+    }
 }

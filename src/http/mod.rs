@@ -79,7 +79,7 @@ static ROUTES: &[Route] = &[
     route(Post,   Api,  "auth/mfa/totp/setup",   E::MfaSetup,       Interactive, NoBody),
     route(Post,   Api,  "auth/mfa/totp/confirm", E::MfaConfirm,     Interactive, Json),
     route(Post,   Api,  "auth/mfa/totp/disable", E::MfaDisable,     Interactive, Json),
-    route(Post,   Api,  "users/{id}/reset-mfa",  E::ResetMfa,       Perm(P::UsersManage), NoBody),
+    route(Post,   Api,  "users/{id}/reset-mfa",  E::ResetMfa,       InteractiveAdmin, NoBody),
     route(Post,   Api,  "auth/api-keys",         E::CreateKey,      Interactive, Json),
     route(Get,    Api,  "auth/api-keys",         E::ListKeys,       Interactive, NoBody),
     route(Get,    Api,  "auth/api-keys/{id}",    E::GetKey,         Interactive, NoBody),

@@ -287,10 +287,18 @@ pub async fn checked_new_password(
 }
 
 /// Turns MFA off for a user (administrators, the shell): they log in with the password alone.
+/// Never one's own through here: that takes the password and a code
+/// (`/auth/mfa/totp/disable/`), which a stolen access token does not carry.
 pub async fn reset_mfa(app: &AppState, actor: &Actor, user_id: Id) -> Result<(), ApiError> {
     change(app, actor, move |c| {
         let user = users::get(c.tx, user_id)?;
         manageable(c, &user)?;
+        if c.actor().principal().is_some_and(|p| p.user_id == user_id) {
+            return Err(ApiError::denied(
+                "you cannot reset your own MFA; turn it off with your password and a code \
+                 (POST /api/v1/auth/mfa/totp/disable/)",
+            ));
+        }
         users::set_mfa_enabled(c.tx, user_id, false)?;
         c.journal(Revocation::MfaReset {
             user_id,

@@ -214,6 +214,7 @@ pub async fn login(
         user.session_epoch,
         refresh_jti.clone(),
     );
+    let max_sessions = app.config.auth.max_sessions_per_user;
     let session = change(app, actor, move |c| {
         if !users::may_open_session(c.tx, user_id, epoch)? {
             // The password was changed or reset, or the user deactivated, after it was checked.
@@ -237,6 +238,17 @@ pub async fn login(
         entry.target_id = Some(session.id);
         c.record(&entry)?;
         c.touch(Kind::Session, session.id);
+        // Past the limit, the oldest sessions end: no account grows the table without bound.
+        for ended in sessions::revoke_beyond(c.tx, user_id, max_sessions)? {
+            let mut entry = c.actor().entry("session.revoked", Outcome::Success);
+            entry.user_id = Some(user_id);
+            entry.organization_id = Some(organization_id);
+            entry.target_type = Some("session");
+            entry.target_id = Some(ended);
+            entry.details = crate::domain::json_object(&[("reason", "limit")]);
+            c.record(&entry)?;
+            c.touch(Kind::Session, ended);
+        }
         // The user too: a server that has not seen this user yet (made by another server a
         // moment ago) learns it with the session.
         c.touch(Kind::User, user_id);

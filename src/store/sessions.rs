@@ -128,6 +128,27 @@ pub fn revoke_all_for_user(db: &Db<'_>, user_id: Id, keep: Option<Id>) -> StoreR
     )
 }
 
+/// Revokes the user's live sessions beyond the `keep` newest; returns the ids revoked.
+pub fn revoke_beyond(db: &Db<'_>, user_id: Id, keep: u32) -> StoreResult<Vec<Id>> {
+    let at = now();
+    let oldest_kept: Option<Id> = db.query_opt(
+        "SELECT id FROM sessions WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?2
+         ORDER BY id DESC LIMIT 1 OFFSET ?3",
+        args![user_id, at, i64::from(keep) - 1],
+        |row| row.get(0),
+    )?;
+    let Some(oldest_kept) = oldest_kept else {
+        return Ok(Vec::new());
+    };
+    db.query_map(
+        "UPDATE sessions SET revoked_at = ?3
+         WHERE user_id = ?1 AND revoked_at IS NULL AND expires_at > ?3 AND id < ?2
+         RETURNING id",
+        args![user_id, oldest_kept, at],
+        |row| row.get(0),
+    )
+}
+
 pub fn touch(db: &Db<'_>, id: Id, at: UnixTime) -> StoreResult<()> {
     db.execute(
         "UPDATE sessions SET last_seen_at = ?2 WHERE id = ?1 AND last_seen_at < ?2",

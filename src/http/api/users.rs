@@ -8,7 +8,6 @@ use utoipa::ToSchema;
 
 use super::auth::password_problem;
 use super::{org_page, text, Call};
-use crate::auth::principal::Method;
 use crate::domain::{Email, Id, Role, Secret, Timestamp};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::reply::{self, Response};
@@ -152,9 +151,6 @@ pub async fn update(call: Call<'_>) -> Result<Response, ApiError> {
 /// POST /api/v1/users/{id}/reset-mfa/: the user then logs in with the password alone.
 pub async fn reset_mfa(call: Call<'_>) -> Result<Response, ApiError> {
     let target_id = call.id()?;
-    if call.authorized()?.principal().method == Method::ApiKey {
-        return Err(ApiError::InteractiveSessionRequired);
-    }
     accounts::reset_mfa(call.app, &call.actor(), target_id).await?;
     Ok(reply::no_content())
 }
