@@ -33,6 +33,8 @@ pub struct App {
     pub journal: crate::ops::journal::Journal,
     /// Reads of the change feed on behalf of requests past the lease.
     pub catch_up: crate::ops::feed::CatchUp,
+    /// The other servers' heartbeats as this one has watched them (see `confirm`).
+    pub peers: crate::ops::feed::Peers,
 }
 
 pub type AppState = Arc<App>;
@@ -173,6 +175,7 @@ impl App {
             connections: Arc::default(),
             journal,
             catch_up: Default::default(),
+            peers: Default::default(),
         })
     }
 
@@ -438,10 +441,9 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         .map_or_else(|_| addr.to_string(), |a| a.to_string());
     // List once, then follow the feed from the position the listing was read at.
     let starting = app.clone();
-    let me = tokio::task::spawn_blocking(move || ops::feed::start(&starting, &address))
+    let started = tokio::task::spawn_blocking(move || ops::feed::start(&starting, &address))
         .await
-        .map_err(|e| StartError::Setup(e.to_string()))??
-        .1;
+        .map_err(|e| StartError::Setup(e.to_string()))??;
     let metrics = match app.config.metrics.bind {
         Some(addr) => {
             crate::telemetry::install().map_err(StartError::Setup)?;
@@ -459,7 +461,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         }
         None => None,
     };
-    let follower = tokio::spawn(ops::feed::follow(app.clone(), me));
+    let follower = tokio::spawn(ops::feed::follow(app.clone(), started));
     let flusher = tokio::spawn(flush_usage_periodically(app.clone()));
     let pruner = tokio::spawn(prune_live_periodically(app.clone()));
     let shared_rates = app
@@ -515,11 +517,17 @@ pub async fn serve(
         Err(e) => tracing::warn!(error = %e, "listening on an unknown address"),
     }
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = crate::http::server::run(app.clone(), listener, async move {
-        shutdown.await;
-        tracing::info!("shutting down: no new connections, finishing requests in flight");
-        let _ = stopping_tx.send(());
-    });
+    let server = crate::http::server::run(
+        crate::http::routes(app.clone()),
+        listener,
+        crate::http::server::Limits::api(&app.config.server),
+        app.connections.clone(),
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections, finishing requests in flight");
+            let _ = stopping_tx.send(());
+        },
+    );
     let mut server = std::pin::pin!(server);
     tokio::select! {
         () = &mut server => {}

@@ -19,6 +19,15 @@ const SESSIONS: &str = "claribi_sessions_active";
 const KEYS: &str = "claribi_api_keys_active";
 const CONNECTIONS: &str = "claribi_http_connections_open";
 const DATABASE_UNAVAILABLE: &str = "claribi_database_unavailable_total";
+const LOG_LINES_DROPPED: &str = "claribi_log_lines_dropped_total";
+
+/// Lines the log writer dropped because standard error could not keep up.
+static DROPPED_LOG_LINES: OnceLock<tracing_appender::non_blocking::ErrorCounter> = OnceLock::new();
+
+/// Reads the log writer's count of dropped lines into the metrics from now on.
+pub fn watch_dropped_log_lines(counter: tracing_appender::non_blocking::ErrorCounter) {
+    let _ = DROPPED_LOG_LINES.set(counter);
+}
 
 /// Request latency buckets, in seconds: from a cached read (~0.1 ms) to a slow login.
 const BUCKETS: &[f64] = &[
@@ -67,6 +76,10 @@ fn describe() {
         "Sessions that are neither revoked nor past their end"
     );
     describe_gauge!(KEYS, "API keys that are neither revoked nor expired");
+    describe_counter!(
+        LOG_LINES_DROPPED,
+        "Log lines dropped because standard error could not keep up"
+    );
     describe_gauge!(CONNECTIONS, "Client connections open on the API's address");
     describe_counter!(
         DATABASE_UNAVAILABLE,
@@ -118,6 +131,9 @@ pub fn render(app: &crate::app::App) -> String {
         .open
         .load(std::sync::atomic::Ordering::Relaxed);
     gauge!(CONNECTIONS).set(open as f64);
+    if let Some(dropped) = DROPPED_LOG_LINES.get() {
+        counter!(LOG_LINES_DROPPED).absolute(dropped.dropped_lines() as u64);
+    }
     handle.run_upkeep();
     handle.render()
 }

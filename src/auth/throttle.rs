@@ -65,10 +65,13 @@ struct Counter {
 }
 
 impl Counter {
+    /// Nothing left to count, lock or audit: an entry whose refusals were audited within the
+    /// minute stays, so that its next refusals wait for the minute even across lockouts.
     fn idle(&self, now: UnixTime, window: i64) -> bool {
         self.in_flight == 0
             && self.locked_until <= now
             && self.failures.last().is_none_or(|at| now - at >= window)
+            && now - self.refused_audited_at >= AUDIT_EVERY
     }
 
     /// What keeping this entry is worth, lowest first to go: a lock outweighs any number of
@@ -318,6 +321,63 @@ impl LoginThrottle {
         })
     }
 
+    /// With several servers (PostgreSQL) the counts live in the database and this throttle
+    /// holds only the locks read from there, so that a refused login costs no database work:
+    /// `Some` when `account` or `address` is known locked at `now`, with the refusals due for
+    /// an audit entry (at most once per key and minute on this server).
+    pub fn refuse_if_locked(
+        &self,
+        account: &str,
+        address: Option<IpAddr>,
+        now: UnixTime,
+    ) -> Option<Refused> {
+        let mut keys = vec![Key::Account(account.into())];
+        if let Some(ip) = address {
+            keys.push(Key::Address(address_key(ip)));
+        }
+        self.sweep_if_due(now);
+        let wait = keys
+            .iter()
+            .filter_map(|key| {
+                let until = self.shard(key).counters.get(key)?.locked_until;
+                (until > now).then_some(until - now)
+            })
+            .max()?;
+        let mut audit = Vec::new();
+        for key in keys {
+            let mut shard = self.shard(&key);
+            let Some(counter) = shard.counters.get_mut(&key) else {
+                continue;
+            };
+            counter.refused = counter.refused.saturating_add(1);
+            if now - counter.refused_audited_at >= AUDIT_EVERY {
+                audit.push((key.clone(), counter.refused));
+                counter.refused = 0;
+                counter.refused_audited_at = now;
+            }
+        }
+        Some(Refused {
+            retry_after: wait as u64,
+            audit,
+        })
+    }
+
+    /// Holds a lock read from the shared counts (see `refuse_if_locked`) until `until`, and when
+    /// the shared counts last audited the key's refusals, so that this server's audits of them
+    /// keep to once a minute with those.
+    pub fn remember_lock(&self, key: Key, until: UnixTime, audited_at: UnixTime, now: UnixTime) {
+        if until <= now {
+            return;
+        }
+        let mut shard = self.shard(&key);
+        if !shard.counters.contains_key(&key) && shard.counters.len() >= self.per_shard {
+            self.make_room(&mut shard, now);
+        }
+        let counter = shard.counters.entry(key).or_default();
+        counter.locked_until = counter.locked_until.max(until);
+        counter.refused_audited_at = counter.refused_audited_at.max(audited_at);
+    }
+
     fn settle(&self, keys: &[(Key, u32)], failed: bool, clear_account: bool, now: UnixTime) {
         for (key, max) in keys {
             let mut shard = self.shard(key);
@@ -518,6 +578,53 @@ mod tests {
         assert!(t.shards.len() * SHARD_SIZE >= 1_000_000);
         assert!(t.per_shard <= SHARD_SIZE);
         assert_eq!(LoginThrottle::new(3, 3, 900, 900).shards.len(), 25);
+    }
+
+    #[test]
+    fn a_remembered_lock_refuses_without_a_count_and_ends_on_time() {
+        let t = LoginThrottle::new(3, 10, 900, 300);
+        let now = 1_000;
+        assert_eq!(t.refuse_if_locked("ada@example.com", ip(), now), None);
+        assert!(t.is_empty(), "an unlocked check leaves nothing behind");
+        t.remember_lock(Key::Account("ada@example.com".into()), now + 120, 0, now);
+        let refused = t.refuse_if_locked("ada@example.com", ip(), now).unwrap();
+        assert_eq!(refused.retry_after, 120);
+        assert_eq!(
+            refused.audit,
+            vec![(Key::Account("ada@example.com".into()), 1)]
+        );
+        let refused = t
+            .refuse_if_locked("ada@example.com", ip(), now + 1)
+            .unwrap();
+        assert!(refused.audit.is_empty(), "audited at most once a minute");
+        // Another account from the same address is not locked.
+        assert_eq!(t.refuse_if_locked("bob@example.com", ip(), now), None);
+        assert_eq!(t.refuse_if_locked("ada@example.com", ip(), now + 120), None);
+        // A lock already over is not held.
+        t.remember_lock(Key::Account("eve@example.com".into()), now, 0, now);
+        assert_eq!(t.refuse_if_locked("eve@example.com", ip(), now), None);
+        // Refusals the shared counts audited 30 s ago wait for the rest of their minute, and
+        // the minute holds across a second lockout.
+        let eve = || Key::Account("eve@example.com".into());
+        t.remember_lock(eve(), now + 10, now - 30, now);
+        assert!(t
+            .refuse_if_locked("eve@example.com", None, now)
+            .unwrap()
+            .audit
+            .is_empty());
+        t.sweep_all(now + 20);
+        t.remember_lock(eve(), now + 40, 0, now + 20);
+        assert!(t
+            .refuse_if_locked("eve@example.com", None, now + 29)
+            .unwrap()
+            .audit
+            .is_empty());
+        assert_eq!(
+            t.refuse_if_locked("eve@example.com", None, now + 30)
+                .unwrap()
+                .audit,
+            vec![(eve(), 3)]
+        );
     }
 
     #[test]

@@ -211,7 +211,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
         None => Source::Default,
     };
     let loaded = Config::load(source).map_err(|e| Failure::usage(e.to_string()))?;
-    init_logging(loaded.config.log.level, loaded.config.log.format);
+    // Before any other thread starts (the log's first): every thread the server starts
+    // inherits the policy.
+    let batch = matches!(cli.command, Command::Serve)
+        && loaded.config.server.scheduling == Scheduling::Batch;
+    let scheduled = batch.then(|| crate::sched::set_current_thread(crate::sched::Policy::Batch));
+    let _log = init_logging(loaded.config.log.level, loaded.config.log.format);
+    if let Some(Err(e)) = scheduled {
+        tracing::warn!(error = %e, "server.scheduling = \"batch\" not applied");
+    }
     for name in &loaded.unknown_env {
         tracing::warn!("ignoring environment variable {name}: it names no configuration key");
     }
@@ -258,12 +266,6 @@ fn serve(config: Config) -> Result<(), Failure> {
     // Blocking threads run SQL, one per pooled connection (argon2 has threads of its own);
     // more would only fight over the same connections.
     let blocking = config.database.pool_size as usize + 1;
-    // Before any other thread starts: the runtime's threads and the hashing threads inherit it.
-    if config.server.scheduling == Scheduling::Batch {
-        if let Err(e) = crate::sched::set_current_thread(crate::sched::Policy::Batch) {
-            tracing::warn!(error = %e, "server.scheduling = \"batch\" not applied");
-        }
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(blocking)
@@ -274,7 +276,14 @@ fn serve(config: Config) -> Result<(), Failure> {
         .map_err(Failure::runtime)
 }
 
-fn init_logging(level: LogLevel, format: LogFormat) {
+/// Log lines waiting for standard error at most; past them new lines are dropped and counted
+/// (`claribi_log_lines_dropped_total`). About 30 MB of access lines at the worst.
+const LOG_BUFFER: usize = 128_000;
+
+/// The log goes to standard error from a thread of its own: a slow reader (a full pipe, a busy
+/// journald) never stalls a request, which only hands its line over. The guard writes out what
+/// is waiting when the process ends.
+fn init_logging(level: LogLevel, format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::filter::LevelFilter;
     let level = match level {
         LogLevel::Error => LevelFilter::ERROR,
@@ -283,9 +292,15 @@ fn init_logging(level: LogLevel, format: LogFormat) {
         LogLevel::Debug => LevelFilter::DEBUG,
         LogLevel::Trace => LevelFilter::TRACE,
     };
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(LOG_BUFFER)
+        .thread_name("claribi-log")
+        .finish(std::io::stderr());
+    crate::telemetry::watch_dropped_log_lines(writer.error_counter());
     let builder = tracing_subscriber::fmt()
         .with_max_level(level)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::stderr().is_terminal());
     let result = match format {
         LogFormat::Pretty => builder.try_init(),
@@ -300,6 +315,7 @@ fn init_logging(level: LogLevel, format: LogFormat) {
     if let Err(e) = result {
         eprintln!("claribi: logging is not available: {e}");
     }
+    guard
 }
 
 /// Exactly one line from standard input, without its line ending; never from an argument, so

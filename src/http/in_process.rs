@@ -350,7 +350,8 @@ async fn past_its_lease_a_server_reads_the_feed_before_it_answers() {
     assert_eq!(h.call("GET", "/readyz", None, None).await.status, 200);
 
     // When the feed cannot be read either, it cannot know what it missed: it refuses every
-    // authenticated request and is not ready, until the feed can be read again.
+    // authenticated request and is not ready, at once (no request waits for the database
+    // that has just failed), until the follower's next poll reads the feed again.
     let database = h.app.config.database.path(&h.app.config.server);
     let other = rusqlite::Connection::open(&database).unwrap();
     other
@@ -366,6 +367,11 @@ async fn past_its_lease_a_server_reads_the_feed_before_it_answers() {
     other
         .execute_batch("ALTER TABLE feed_head_away RENAME TO feed_head")
         .unwrap();
+    // Until a poll of the feed works, the refusal stands without another try.
+    let refused = h.call("GET", "/api/auth/me/", Some(&owner), None).await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert!(ops::feed::read_feed(&h.app).await.is_ok());
+    assert_eq!(h.call("GET", "/readyz", None, None).await.status, 200);
     let back = h.call("GET", "/api/auth/me/", Some(&owner), None).await;
     assert_eq!(back.status, 200, "{}", back.body);
 }

@@ -37,7 +37,10 @@ fn routes(
         })
 }
 
-/// Serves the metrics on `listener` until the process ends.
+/// Serves the metrics on `listener` until the process ends, through the API's connection loop
+/// (its header and idle timeouts) with a connection cap of its own.
 pub async fn serve(app: AppState, listener: tokio::net::TcpListener) {
-    warp::serve(routes(app)).incoming(listener).run().await;
+    let limits = super::server::Limits::metrics(&app.config.server);
+    let stats = std::sync::Arc::new(super::server::ConnectionStats::default());
+    super::server::run(routes(app), listener, limits, stats, std::future::pending()).await;
 }

@@ -25,8 +25,6 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::app::AppState;
-
 /// The socket's peer, set on every request this loop serves (warp's own is private to it).
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub SocketAddr);
@@ -158,22 +156,55 @@ fn client_side(error: &hyper::Error) -> bool {
             })
 }
 
-/// Serves on `listener` until `shutdown` completes, then lets the connections in flight finish
-/// (the caller bounds how long).
-pub async fn run(
-    app: AppState,
+/// Connections the metrics address holds open at most: a scraper or two, never a share of the
+/// process's file descriptors that the API's connections need.
+const METRICS_CONNECTIONS: usize = 16;
+
+/// What one address's connections may hold and how long they may take (see the module).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_connections: usize,
+    header_timeout_ms: i64,
+    idle_timeout_ms: i64,
+}
+
+impl Limits {
+    /// The API's address: `server.max_connections` and the server's timeouts.
+    pub fn api(settings: &crate::config::ServerConfig) -> Limits {
+        Limits {
+            max_connections: settings.max_connections as usize,
+            header_timeout_ms: settings.header_read_timeout.0.as_millis() as i64,
+            idle_timeout_ms: settings.idle_timeout.0.as_millis() as i64,
+        }
+    }
+
+    /// The metrics address: the same timeouts, `METRICS_CONNECTIONS` at once.
+    pub fn metrics(settings: &crate::config::ServerConfig) -> Limits {
+        Limits {
+            max_connections: METRICS_CONNECTIONS,
+            ..Limits::api(settings)
+        }
+    }
+}
+
+/// Serves `filter` on `listener` under `limits` until `shutdown` completes, then lets the
+/// connections in flight finish (the caller bounds how long). `stats` counts this address's
+/// connections.
+pub async fn run<F>(
+    filter: F,
     listener: tokio::net::TcpListener,
+    limits: Limits,
+    stats: Arc<ConnectionStats>,
     shutdown: impl Future<Output = ()> + Send,
-) {
-    let settings = &app.config.server;
-    let places = Arc::new(tokio::sync::Semaphore::new(
-        settings.max_connections as usize,
-    ));
-    let (header_timeout, idle_timeout) = (
-        settings.header_read_timeout.0.as_millis() as i64,
-        settings.idle_timeout.0.as_millis() as i64,
-    );
-    let filter = super::routes(app.clone());
+) where
+    F: warp::Filter<Extract = (warp::reply::Response,), Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+{
+    let places = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let (header_timeout, idle_timeout) = (limits.header_timeout_ms, limits.idle_timeout_ms);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let epoch = Instant::now();
     let mut last_accept_warning: Option<Instant> = None;
@@ -241,7 +272,7 @@ pub async fn run(
             .header_read_timeout(None)
             .serve_connection(io, service);
         let connection = graceful.watch(connection);
-        let stats = app.connections.clone();
+        let stats = stats.clone();
         tokio::spawn(async move {
             let _place = place;
             stats.open.fetch_add(1, Ordering::Relaxed);

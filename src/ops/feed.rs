@@ -188,9 +188,20 @@ fn poll(conn: &Db<'_>, applied: i64) -> StoreResult<Polled> {
     Ok(Polled { seq, updates })
 }
 
+/// What `start` leaves for the follower.
+pub struct Started {
+    /// The feed position the live state was read at.
+    pub seq: i64,
+    /// This server's row as published.
+    pub me: feed::Server,
+    /// When, on this server's monotonic clock, its published heartbeats began to be written:
+    /// no earlier than the latest one landed (see `follow`).
+    pub beat_began: i64,
+}
+
 /// At start: the whole live state from one snapshot, and this server's row in `servers`.
-/// Returns the feed position the state was read at. Blocking.
-pub fn start(app: &crate::app::App, address: &str) -> StoreResult<(i64, feed::Server)> {
+/// Blocking.
+pub fn start(app: &crate::app::App, address: &str) -> StoreResult<Started> {
     let mut me = feed::Server {
         id: app.server_id.clone(),
         host: host_name(),
@@ -199,8 +210,8 @@ pub fn start(app: &crate::app::App, address: &str) -> StoreResult<(i64, feed::Se
         heartbeat_ms: 0,
         applied_seq: 0,
     };
-    // The lease runs from before the registration: it ends no later than the other servers'
-    // view of it (the registration's heartbeat, read on the database's clock after this).
+    // The lease runs from before the registration: it ends no later than a lease after the
+    // other servers could first see the registration's heartbeat.
     let started = mono_ms();
     // Registered before the listing, at position 0: a change committed while this server
     // lists waits for it like for any other server, instead of missing it.
@@ -217,11 +228,20 @@ pub fn start(app: &crate::app::App, address: &str) -> StoreResult<(i64, feed::Se
         )?;
         Ok(at)
     })?;
+    // The other servers' heartbeats are watched from now on: a server that was killed and left
+    // its row behind is waited for at most until a lease from now, not a lease from the first
+    // change confirmed.
+    let me_id = me.id.clone();
+    let others = app
+        .store
+        .read_blocking(|c| feed::servers_except(c, &me_id))?;
+    app.peers.still_answering(others, 0, started, 0);
     let (seq, updates) = app.store.read_blocking(list_all)?;
     for update in updates {
         app.auth.live.apply(update, seq);
     }
     me.applied_seq = seq;
+    let beat_began = mono_ms();
     me.heartbeat_ms = app.store.write_blocking(|tx| {
         let at = feed::clock_ms(tx)?;
         feed::heartbeat(tx, &me.id, seq, at)?;
@@ -230,7 +250,11 @@ pub fn start(app: &crate::app::App, address: &str) -> StoreResult<(i64, feed::Se
     app.auth
         .live
         .current_until(started + app.config.cluster.lease.0.as_millis() as i64);
-    Ok((seq, me))
+    Ok(Started {
+        seq,
+        me,
+        beat_began,
+    })
 }
 
 /// At a clean stop: this server no longer counts among those that must confirm.
@@ -247,6 +271,49 @@ fn host_name() -> String {
         .unwrap_or_else(|_| "localhost".into())
 }
 
+/// The other servers' heartbeats as this server has watched them: for each, the value last
+/// read and when (on this server's monotonic clock) it was first read. A server's lease is
+/// renewed only by a heartbeat that lands (see `follow`), so one whose value has stood still
+/// for a lease of watching has stopped answering from its live state: judged on one
+/// monotonic clock, no step of any wall clock shortens the wait for a stalled server. Holds
+/// the servers of the latest listing only.
+#[derive(Default)]
+pub struct Peers {
+    seen: std::sync::Mutex<std::collections::HashMap<String, (i64, i64)>>,
+}
+
+impl Peers {
+    /// Of `servers` (every other registered server, as just read), those that have not applied
+    /// `seq` and may still be answering at `now`.
+    pub fn still_answering(
+        &self,
+        servers: Vec<feed::Server>,
+        seq: i64,
+        now: i64,
+        lease_ms: i64,
+    ) -> Vec<feed::Server> {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.retain(|id, _| servers.iter().any(|s| &s.id == id));
+        servers
+            .into_iter()
+            .filter(|s| {
+                let first_read = match seen.get_mut(&s.id) {
+                    Some((beat, at)) if *beat == s.heartbeat_ms => *at,
+                    Some(entry) => {
+                        *entry = (s.heartbeat_ms, now);
+                        now
+                    }
+                    None => {
+                        seen.insert(s.id.clone(), (s.heartbeat_ms, now));
+                        now
+                    }
+                };
+                s.applied_seq < seq && now - first_read < lease_ms
+            })
+            .collect()
+    }
+}
+
 /// Reads of the feed made on behalf of requests while the lease has run out (see
 /// `ensure_current`): one at a time, each shared by every request that arrived before it
 /// started, whether it succeeded or failed.
@@ -256,6 +323,25 @@ pub struct CatchUp {
     reading: tokio::sync::Mutex<()>,
     /// When the latest read started, and whether it read the feed to its head.
     last: std::sync::Mutex<Option<(Instant, bool)>>,
+    /// The latest read of the feed (the follower's or a request's) failed: the database is
+    /// out of reach. Past the lease, requests are then refused at once instead of each
+    /// waiting for a connection that has just failed; the follower's next poll, every
+    /// `POSTGRES_POLL`, is the probe that finds the way back and clears it.
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl CatchUp {
+    /// Whether the latest read of the feed failed (see `down`).
+    pub fn database_down(&self) -> bool {
+        self.down.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn read_succeeded(&self, ok: bool) {
+        let was_down = self.down.swap(!ok, std::sync::atomic::Ordering::AcqRel);
+        if was_down && ok {
+            tracing::info!("the database answers again");
+        }
+    }
 }
 
 /// Makes sure this server's live state may answer for a request that arrived at `arrived`.
@@ -270,6 +356,9 @@ pub struct CatchUp {
 pub async fn ensure_current(app: &AppState, arrived: Instant) -> Result<(), ApiError> {
     if app.auth.live.is_current(mono_ms()) {
         return Ok(());
+    }
+    if app.catch_up.database_down() {
+        return Err(ApiError::NotCurrent);
     }
     let shared = |catch_up: &CatchUp| {
         catch_up
@@ -310,6 +399,7 @@ pub async fn ensure_current(app: &AppState, arrived: Instant) -> Result<(), ApiE
     .map_err(|e| StoreError::Task(e.to_string()))
     .and_then(|r| r);
     *app.catch_up.last.lock().unwrap_or_else(|e| e.into_inner()) = Some((started, read.is_ok()));
+    app.catch_up.read_succeeded(read.is_ok());
     read.map_err(|e| {
         tracing::warn!(error = %e, "past the lease and the change feed cannot be read; refusing");
         ApiError::NotCurrent
@@ -322,7 +412,8 @@ pub async fn ensure_current(app: &AppState, arrived: Instant) -> Result<(), ApiE
 /// The lease is renewed only by a poll whose position was then published: it runs until the
 /// start of that poll plus `cluster.lease`. A server that reads but cannot publish therefore
 /// stops answering no later than another server stops waiting for it (see `confirm`).
-pub async fn follow(app: AppState, me: feed::Server) {
+pub async fn follow(app: AppState, started: Started) {
+    let Started { me, beat_began, .. } = started;
     app.auth.live.advance(me.applied_seq);
     let lease_ms = app.config.cluster.lease.0.as_millis() as i64;
     let wake = std::sync::Arc::new(tokio::sync::Notify::new());
@@ -336,7 +427,8 @@ pub async fn follow(app: AppState, me: feed::Server) {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_beat = Instant::now();
     let mut published = me.applied_seq;
-    let mut beat_ms = me.heartbeat_ms;
+    // No earlier than the latest published heartbeat landed, on this server's clock.
+    let mut last_beat_began = beat_began;
     let mut failing = false;
     let mut last_prune = Instant::now();
     loop {
@@ -345,15 +437,8 @@ pub async fn follow(app: AppState, me: feed::Server) {
             _ = wake.notified() => {}
         }
         let started = mono_ms();
-        // Requests may have read the feed further themselves (`ensure_current`).
-        let applied = app.auth.live.applied();
-        let store = app.store.clone();
-        let polled = tokio::task::spawn_blocking(move || store.read_here(|c| poll(c, applied)))
-            .await
-            .map_err(|e| StoreError::Task(e.to_string()))
-            .and_then(|r| r);
-        let polled = match polled {
-            Ok(polled) => polled,
+        let seq = match read_feed(&app).await {
+            Ok(seq) => seq,
             Err(e) => {
                 if !failing {
                     tracing::error!(error = %e, "reading the change feed failed; retrying");
@@ -366,48 +451,45 @@ pub async fn follow(app: AppState, me: feed::Server) {
             tracing::info!("reading the change feed works again");
             failing = false;
         }
-        let moved = polled.seq != published;
-        for update in polled.updates {
-            app.auth.live.apply(update, polled.seq);
-        }
-        app.auth.live.advance(polled.seq);
+        let moved = seq != published;
         if moved || last_beat.elapsed() >= HEARTBEAT {
             let store = app.store.clone();
             let mut row = me.clone();
-            row.applied_seq = polled.seq;
+            row.applied_seq = seq;
+            let began = mono_ms();
             let beat = tokio::task::spawn_blocking(move || {
                 // Only this server's row: no need to wait for the writers' lock.
-                let at = store.write_unordered_here(|tx| -> StoreResult<i64> {
-                    // The database's clock on PostgreSQL: the other servers judge this
-                    // server's lease by it.
+                store.write_unordered_here(|tx| -> StoreResult<()> {
+                    // The value only has to differ from the last: the other servers judge
+                    // this one by whether its heartbeat changes (see `confirm`). The
+                    // database's clock also tells an operator when it last beat.
                     row.heartbeat_ms = feed::clock_ms(tx)?;
                     if !feed::heartbeat(tx, &row.id, row.applied_seq, row.heartbeat_ms)? {
                         // Pruned as dead while paused: come back.
                         tracing::warn!("this server's row was gone; registering again");
                         feed::register(tx, &row)?;
                     }
-                    Ok(row.heartbeat_ms)
-                })?;
-                // When the others could first see it: a confirmation that did not see this
-                // beat read the clock before now.
-                let landed = store.read_here(feed::clock_ms)?;
-                Ok::<_, StoreError>((at, landed))
+                    Ok(())
+                })
             })
             .await;
             match beat {
-                Ok(Ok((at, landed))) => {
+                Ok(Ok(())) => {
+                    let landed_by = mono_ms();
                     last_beat = Instant::now();
-                    published = polled.seq;
+                    published = seq;
                     // Current as of the start of the poll whose position is now published, if
-                    // the previous beat was still live when this one landed (both times on the
-                    // clock the other servers judge by). Otherwise the other servers stopped
-                    // waiting for this one in between and may have answered changes that poll
-                    // did not see: the next poll, which starts after this beat, renews the
-                    // lease (requests read the feed themselves until then).
-                    if beat_ms + lease_ms > landed {
+                    // this beat landed within a lease of the previous one (both bounds on this
+                    // server's clock: the previous landed after its write began, this one
+                    // before its write returned), so that no other server can have watched
+                    // the previous value stand still for a lease in between. Otherwise the
+                    // others may have stopped waiting for this one and answered changes that
+                    // poll did not see: the next poll, which starts after this beat, renews
+                    // the lease (requests read the feed themselves until then).
+                    if landed_by - last_beat_began < lease_ms {
                         app.auth.live.current_until(started + lease_ms);
                     }
-                    beat_ms = at;
+                    last_beat_began = began;
                 }
                 Ok(Err(e)) => tracing::warn!(error = %e, "publishing the applied position failed"),
                 Err(e) => tracing::warn!(error = %e, "publishing the applied position failed"),
@@ -421,6 +503,26 @@ pub async fn follow(app: AppState, me: feed::Server) {
             }
         }
     }
+}
+
+/// The follower's poll: reads the feed from where this server is (requests may have read it
+/// further themselves, see `ensure_current`), applies what is new to the live state, and
+/// answers the position read. While the database is out of reach this is also the probe
+/// that finds it back (see `CatchUp::down`).
+pub(crate) async fn read_feed(app: &AppState) -> StoreResult<i64> {
+    let applied = app.auth.live.applied();
+    let store = app.store.clone();
+    let polled = tokio::task::spawn_blocking(move || store.read_here(|c| poll(c, applied)))
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))
+        .and_then(|r| r);
+    app.catch_up.read_succeeded(polled.is_ok());
+    let polled = polled?;
+    for update in polled.updates {
+        app.auth.live.apply(update, polled.seq);
+    }
+    app.auth.live.advance(polled.seq);
+    Ok(polled.seq)
 }
 
 /// On PostgreSQL: a connection of its own that LISTENs for feed entries and wakes the
@@ -471,16 +573,11 @@ pub async fn confirm(app: &AppState, seq: i64, timeout: Duration) -> Result<(), 
     let lease_ms = app.config.cluster.lease.0.as_millis() as i64;
     loop {
         let me = app.server_id.clone();
-        let pending = app
+        let servers = app
             .store
-            .read(move |c| {
-                let servers = feed::live_servers(c, feed::clock_ms(c)? - lease_ms, &me)?;
-                Ok(servers
-                    .into_iter()
-                    .filter(|s| s.applied_seq < seq)
-                    .collect::<Vec<_>>())
-            })
+            .read(move |c| feed::servers_except(c, &me))
             .await?;
+        let pending = app.peers.still_answering(servers, seq, mono_ms(), lease_ms);
         if pending.is_empty() {
             tracing::debug!(
                 seq,
@@ -505,5 +602,64 @@ pub async fn confirm(app: &AppState, seq: i64, timeout: Duration) -> Result<(), 
             });
         }
         tokio::time::sleep(CONFIRM_POLL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(id: &str, heartbeat_ms: i64, applied_seq: i64) -> feed::Server {
+        feed::Server {
+            id: id.into(),
+            host: "h".into(),
+            pid: 1,
+            address: "127.0.0.1:1".into(),
+            heartbeat_ms,
+            applied_seq,
+        }
+    }
+
+    fn ids(servers: Vec<feed::Server>) -> Vec<String> {
+        servers.into_iter().map(|s| s.id).collect()
+    }
+
+    #[test]
+    fn a_server_is_waited_for_until_its_heartbeat_stands_still_a_lease_on_this_clock() {
+        let peers = Peers::default();
+        let lease = 3_000;
+        // "b" beat long ago and "c" far in the future by the database's clock: neither value
+        // says anything until it has been watched.
+        let listing = |b_beat, c_beat| {
+            vec![
+                server("b", b_beat, 4),
+                server("c", c_beat, 4),
+                server("d", 0, 9),
+            ]
+        };
+        assert_eq!(
+            ids(peers.still_answering(listing(1, i64::MAX), 5, 10_000, lease)),
+            ["b", "c"]
+        );
+        // "c" keeps beating (its value changes, whatever the clock did); "b" stands still.
+        assert_eq!(
+            ids(peers.still_answering(listing(1, 7), 5, 12_999, lease)),
+            ["b", "c"]
+        );
+        assert_eq!(
+            ids(peers.still_answering(listing(1, 8), 5, 13_000, lease)),
+            ["c"]
+        );
+        // A server that beats again is waited for again; one that applied the change is not.
+        assert_eq!(
+            ids(peers.still_answering(listing(2, 8), 5, 13_001, lease)),
+            ["b", "c"]
+        );
+        assert!(peers
+            .still_answering(listing(2, 8), 4, 13_002, lease)
+            .is_empty());
+        // Servers no longer listed are forgotten.
+        peers.still_answering(vec![server("b", 2, 4)], 5, 13_003, lease);
+        assert_eq!(peers.seen.lock().unwrap().keys().collect::<Vec<_>>(), ["b"]);
     }
 }

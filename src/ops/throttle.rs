@@ -60,8 +60,11 @@ fn key_of(text: &str) -> Option<Key> {
 }
 
 /// Reserves an attempt for `account` (a normalised email) from `address`, or says how long
-/// to wait. On PostgreSQL this is one write transaction; its failure (the database gone)
-/// refuses the login with `503` rather than letting it past an uncounted check.
+/// to wait. On PostgreSQL the reservation is one write transaction; its failure (the database
+/// gone) refuses the login with `503` rather than letting it past an uncounted check. A login
+/// of a locked account or from a locked address never waits for the writers' lock: the locks
+/// are read first, and once read are held in memory until they end (they are never lifted
+/// early), so a flood of refused logins costs one read per key and server, then nothing.
 pub async fn begin<'a>(
     app: &'a AppState,
     account: &str,
@@ -83,6 +86,27 @@ pub async fn begin<'a>(
             key_text(&Key::Address(address_key(ip))),
             app.config.auth.max_failed_logins_per_address,
         ));
+    }
+    let local = &app.auth.throttle;
+    if let Some(refused) = local.refuse_if_locked(account, address, now()) {
+        return Ok(Err(refused));
+    }
+    let asked = keys.clone();
+    let locks = app
+        .store
+        .read(move |db| shared::locks(db, &asked, database_now(db)?))
+        .await?;
+    if !locks.is_empty() {
+        let at = now();
+        for lock in locks {
+            if let Some(key) = key_of(&lock.key) {
+                // A second short, so that rounding never holds a lock past its end here.
+                local.remember_lock(key, at + lock.left - 1, at - lock.audited_ago, at);
+            }
+        }
+        if let Some(refused) = local.refuse_if_locked(account, address, at) {
+            return Ok(Err(refused));
+        }
     }
     let (rules, asked) = (rules(app), keys.clone());
     let reservation = app

@@ -180,11 +180,13 @@ pub fn unregister(db: &Db<'_>, id: &str) -> StoreResult<()> {
 }
 
 /// Servers whose last heartbeat is at or after `since_ms`, but `except`.
-pub fn live_servers(db: &Db<'_>, since_ms: i64, except: &str) -> StoreResult<Vec<Server>> {
+/// Every registered server but `except`, however long silent: whether a server still answers
+/// is judged by watching its heartbeat change (`ops::feed::Peers`), never by a clock.
+pub fn servers_except(db: &Db<'_>, except: &str) -> StoreResult<Vec<Server>> {
     db.query_map(
         "SELECT id, host, pid, address, heartbeat_ms, applied_seq FROM servers
-         WHERE heartbeat_ms >= ?1 AND id <> ?2 ORDER BY id",
-        args![since_ms, except],
+         WHERE id <> ?1 ORDER BY id",
+        args![except],
         server_row,
     )
 }
@@ -259,7 +261,7 @@ mod tests {
     }
 
     #[test]
-    fn live_servers_are_those_with_a_recent_heartbeat() {
+    fn servers_are_listed_however_old_their_heartbeat_and_pruned_after_it() {
         let (_dir, store) = open_temp();
         let row = |id: &str, at: i64| Server {
             id: id.into(),
@@ -276,12 +278,10 @@ mod tests {
                 register(tx, &row("me", 5_000))
             })
             .unwrap();
-        let live = store
-            .read_blocking(|c| live_servers(c, 4_000, "me"))
-            .unwrap();
+        let others = store.read_blocking(|c| servers_except(c, "me")).unwrap();
         assert_eq!(
-            live.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
-            ["b"]
+            others.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
         );
         assert!(store
             .write_blocking(|tx| heartbeat(tx, "a", 4, 6_000))

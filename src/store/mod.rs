@@ -172,6 +172,11 @@ impl Drop for OnBlockingThread {
     }
 }
 
+/// How long a PostgreSQL connection is waited for at most (every one busy, or the database
+/// out of reach) before the request is answered `503`. r2d2 retries a failed connection at
+/// most every half of it.
+const POOL_WAIT: Duration = Duration::from_secs(2);
+
 /// Every write transaction on PostgreSQL takes this advisory lock first, so that writers run
 /// one at a time as on SQLite: a charge sees every earlier charge, a login throttle counts
 /// exactly, and feed sequence numbers commit in order. (The lock's key is "claribi" in ASCII.)
@@ -206,6 +211,9 @@ impl Store {
     /// Connects to the PostgreSQL database at `url` (`postgres://user:password@host:port/db`)
     /// and brings its schema up to date. `timeout` bounds a connection attempt and a wait for a
     /// pooled connection, like SQLite's busy timeout.
+    /// On PostgreSQL the pool waits at most `POOL_WAIT` for a connection, and a failed
+    /// connection attempt is retried at most every half of it, so that a database that comes
+    /// back is found within a second (statements still wait `timeout` for a lock).
     pub fn open_postgres(url: &str, pool_size: u32, timeout: Duration) -> StoreResult<Store> {
         let manager = postgres_pool::Manager::new(url, timeout)?;
         let pool = Pool::builder()
@@ -214,7 +222,7 @@ impl Store {
             // A connection that PostgreSQL closed (restart, failover) is noticed by
             // `has_broken` after its failed statement, and replaced.
             .test_on_check_out(false)
-            .connection_timeout(timeout.clamp(Duration::from_secs(1), Duration::from_secs(30)))
+            .connection_timeout(POOL_WAIT)
             // The pool does not refuse to start without the database: the first use reports it.
             .build_unchecked(manager);
         let store = Store {

@@ -32,6 +32,37 @@ pub enum Reservation {
     },
 }
 
+/// A lock in force, as `locks` reads it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Lock {
+    pub key: String,
+    /// Seconds it has left.
+    pub left: i64,
+    /// Seconds since its refusals were last audited.
+    pub audited_ago: i64,
+}
+
+/// The locks among `keys` in force at `now`: a read, so that a login of a locked account or
+/// from a locked address is refused without the writers' lock.
+pub fn locks(db: &Db<'_>, keys: &[(String, u32)], now: UnixTime) -> StoreResult<Vec<Lock>> {
+    let mut locks = Vec::new();
+    for (key, _) in keys {
+        let row: Option<(i64, i64)> = db.query_opt(
+            "SELECT locked_until, refused_audited_at FROM login_locks WHERE key = ?1",
+            args![key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        if let Some((until, audited_at)) = row.filter(|(until, _)| *until > now) {
+            locks.push(Lock {
+                key: key.clone(),
+                left: until - now,
+                audited_ago: now - audited_at,
+            });
+        }
+    }
+    Ok(locks)
+}
+
 /// Checks every `(key, max)` and, if all allow it, reserves a place in each.
 pub fn reserve(
     db: &Db<'_>,
@@ -255,10 +286,19 @@ mod tests {
                         ("address:10.0.0.1".to_string(), 2)
                     ]
                 );
+                assert_eq!(
+                    locks(db, &keys(), now + 100)?,
+                    vec![Lock {
+                        key: "account:ada@example.com".into(),
+                        left: 200,
+                        audited_ago: 39,
+                    }]
+                );
                 assert!(matches!(
                     reserve(db, &keys(), RULES, now + 300)?,
                     Reservation::Granted(_)
                 ));
+                assert_eq!(locks(db, &keys(), now + 300)?, vec![]);
                 Ok(())
             })
             .unwrap();

@@ -205,14 +205,18 @@ fn a_killed_server_holds_a_revocation_up_no_longer_than_its_lease_and_refuses_th
     assert_eq!(refused.error_code(), "api_key_revoked");
 }
 
+/// Contract 9.5 and 10.1: with the database gone, both servers fail closed, and fast: from
+/// `cluster.lease` + 2 s on, every authenticated request and `/readyz` answer `503` with
+/// `Retry-After` in under a second each (no request waits for a connection attempt that has
+/// just failed), `/healthz` stays `200`; within 3 s of the database's return both answer
+/// normally, and a revoke holds on both.
 #[test]
-fn with_the_database_stopped_both_servers_fail_closed_and_recover_by_themselves() {
+fn with_the_database_stopped_both_servers_fail_fast_and_recover_by_themselves() {
     // A cluster of its own: stopping the run's cluster would stop every other test's.
     let cluster = crate::pg::Cluster::start_private();
     let a = server()
         .env("CLARIBI_DATABASE__URL", &cluster.database())
-        .env("CLARIBI_CLUSTER__LEASE", "2s")
-        .env("CLARIBI_DATABASE__BUSY_TIMEOUT", "1s")
+        .env("CLARIBI_CLUSTER__LEASE", "3s")
         .start();
     let b = a.another_on_same_database();
     let owner = a.owner_token();
@@ -221,43 +225,55 @@ fn with_the_database_stopped_both_servers_fail_closed_and_recover_by_themselves(
     assert_eq!(verify(&b, secret).status, 200);
 
     cluster.stop();
-    let started = Instant::now();
-    for (name, s) in [("A", &a), ("B", &b)] {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let r = verify(s, secret);
-            if r.status == 503 {
-                assert_eq!(r.error_code(), "unavailable");
-                assert!(r.header("retry-after").is_some());
-                break;
+    let stopped = Instant::now();
+    std::thread::sleep(Duration::from_secs(5)); // the lease, and 2 s
+    let mut slowest = Duration::ZERO;
+    while stopped.elapsed() < Duration::from_secs(9) {
+        for (name, s) in [("A", &a), ("B", &b)] {
+            for (what, path, credential) in [
+                ("verify", "/api/v1/auth/verify/", Some(secret)),
+                ("me", "/api/auth/me/", Some(owner.as_str())),
+                ("readyz", "/readyz", None),
+            ] {
+                let asked = Instant::now();
+                let mut request = s.get(path);
+                if let Some(credential) = credential {
+                    request = request.bearer(credential);
+                }
+                let r = request.send();
+                let took = asked.elapsed();
+                slowest = slowest.max(took);
+                assert_eq!(r.status, 503, "{name} {what}: {}", r.body);
+                assert!(r.header("retry-after").is_some(), "{name} {what}");
+                assert!(
+                    took < Duration::from_secs(1),
+                    "{name} {what} took {took:?} at {:?} after the stop",
+                    stopped.elapsed()
+                );
             }
-            assert_eq!(r.status, 200, "{name}: {}", r.body);
-            assert!(
-                Instant::now() < deadline,
-                "{name} kept answering without its database"
-            );
-            std::thread::sleep(Duration::from_millis(100));
+            assert_eq!(s.get("/healthz").send().status, 200, "{name}");
         }
-        assert_eq!(s.get("/readyz").send().status, 503, "{name}");
     }
-    eprintln!(
-        "database stopped: both servers answer 503 after {:?}",
-        started.elapsed()
-    );
+    eprintln!("database stopped: from lease + 2 s on, the slowest 503 took {slowest:?}");
 
     cluster.run();
-    let started = Instant::now();
+    let back = Instant::now();
     for (name, s) in [("A", &a), ("B", &b)] {
-        let deadline = Instant::now() + Duration::from_secs(20);
         while verify(s, secret).status != 200 {
-            assert!(Instant::now() < deadline, "{name} did not recover");
-            std::thread::sleep(Duration::from_millis(100));
+            assert!(
+                back.elapsed() < Duration::from_secs(3),
+                "{name} did not answer normally within 3 s of the database's return"
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
-        assert_eq!(s.get("/readyz").send().status, 200, "{name}");
+        while s.get("/readyz").send().status != 200 {
+            assert!(back.elapsed() < Duration::from_secs(3), "{name} readyz");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
     eprintln!(
         "database back: both servers answer again after {:?}",
-        started.elapsed()
+        back.elapsed()
     );
     let r = a
         .request("DELETE", &format!("/api/auth/api-keys/{}/", key["id"]))
@@ -265,6 +281,109 @@ fn with_the_database_stopped_both_servers_fail_closed_and_recover_by_themselves(
         .send();
     assert_eq!(r.status, 204);
     assert_eq!(verify(&b, secret).status, 401);
+}
+
+/// Contract 10.1: a refused login costs no shared lock. Revocations through A while two clients
+/// flood both servers with logins of a locked account (each a `429`) answer about as fast as
+/// without the flood, and neither server loses its lease.
+#[test]
+fn a_flood_of_refused_logins_neither_delays_revocations_nor_costs_a_lease() {
+    let (a, b) = pair("2s");
+    let owner = a.owner_token();
+    // Lock the account out on both servers.
+    for n in 0..5 {
+        assert_eq!(
+            a.login("victim@example.com", &format!("wrong-{n}")).status,
+            401
+        );
+    }
+    assert_eq!(b.login("victim@example.com", "wrong-x").status, 429);
+
+    // The revoking client keeps its connection, as an integration does: what is timed is the
+    // server's answer, not a new connection's handshake.
+    let revoker = ureq::agent();
+    let revoke_latencies = |rounds: usize| -> Vec<Duration> {
+        (0..rounds)
+            .map(|n| {
+                let key = create_key(&a, &owner, json!({"name": format!("k{n}")}));
+                let url = a.url(&format!("/api/auth/api-keys/{}/", key["id"]));
+                let started = Instant::now();
+                let r = revoker
+                    .delete(&url)
+                    .set("Authorization", &format!("Bearer {owner}"))
+                    .call();
+                let took = started.elapsed();
+                assert_eq!(r.map(|r| r.status()).ok(), Some(204));
+                assert_eq!(verify(&b, key["key"].as_str().unwrap()).status, 401);
+                took
+            })
+            .collect()
+    };
+    let summary = |mut d: Vec<Duration>| {
+        d.sort();
+        (d[d.len() / 2], d[d.len() * 99 / 100], d[d.len() - 1])
+    };
+    let quiet = summary(revoke_latencies(150));
+
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let refused = std::sync::Arc::new(AtomicU64::new(0));
+    // Two clients, one per server, each on four connections (as a brute-force tool runs).
+    let flooders: Vec<_> = [a.url("/api/auth/login/"), b.url("/api/auth/login/")]
+        .into_iter()
+        .flat_map(|url| std::iter::repeat_n(url, 4))
+        .map(|url| {
+            let (stop, refused) = (stop.clone(), refused.clone());
+            std::thread::spawn(move || {
+                let agent = ureq::agent();
+                while !stop.load(Ordering::Relaxed) {
+                    match agent
+                        .post(&url)
+                        .send_json(json!({"email": "victim@example.com", "password": "guess"}))
+                    {
+                        Err(ureq::Error::Status(429, response)) => {
+                            // Read to its end, the connection is kept for the next guess.
+                            let _ = response.into_string();
+                            refused.fetch_add(1, Ordering::Relaxed);
+                        }
+                        other => panic!("a locked account's login answered {other:?}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let flooded = summary(revoke_latencies(150));
+    // Both servers kept their lease throughout: their authenticated requests never failed.
+    for s in [&a, &b] {
+        assert_eq!(s.get("/readyz").send().status, 200);
+    }
+    stop.store(true, Ordering::Relaxed);
+    for f in flooders {
+        f.join().unwrap();
+    }
+    let refused = refused.load(Ordering::Relaxed);
+    eprintln!(
+        "revoke through A, median / p99 / max: {:?} / {:?} / {:?} quiet; {:?} / {:?} / {:?} while \
+         {refused} refused logins flooded both servers",
+        quiet.0, quiet.1, quiet.2, flooded.0, flooded.1, flooded.2
+    );
+    assert!(refused > 500, "the flood was too thin: {refused}");
+    // The median is what the writers' lock moves (five times the quiet figure before refused
+    // logins stopped taking it); the tail also holds what eight flooding threads on two cores
+    // cost in CPU, and is reported, not judged.
+    assert!(
+        flooded.0 <= quiet.0 * 2 + Duration::from_millis(10),
+        "refused logins delayed revocations: median {:?} against {:?}",
+        flooded.0,
+        quiet.0
+    );
+    for (name, s) in [("A", &a), ("B", &b)] {
+        assert!(
+            !s.log().contains("lease"),
+            "{name} logged trouble with its lease:\n{}",
+            s.log()
+        );
+    }
 }
 
 #[test]

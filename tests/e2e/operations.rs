@@ -82,6 +82,53 @@ fn json_logs_are_one_object_a_line_with_who_called_and_no_secret() {
     assert!(!log.contains(&token), "a token reached the log");
 }
 
+/// Contract 10.1: the metrics address is served under the API's limits: a client that stalls
+/// is cut at the header timeout, and stalled connections past the metrics cap (16) wait in
+/// the kernel's queue without holding descriptors or a scrape up for long.
+#[test]
+fn the_metrics_address_cuts_slow_clients_and_caps_its_connections() {
+    use std::io::{Read, Write};
+    let s = server()
+        .env("CLARIBI_METRICS__BIND", "127.0.0.1:0")
+        .env("CLARIBI_SERVER__HEADER_READ_TIMEOUT", "1s")
+        .start();
+    let url = metrics_url(&s.log());
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/metrics")
+        .to_string();
+    // Forty clients that send half a request line and stall.
+    let stalled: Vec<std::net::TcpStream> = (0..40)
+        .map(|_| {
+            let mut c = std::net::TcpStream::connect(&addr).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            c.write_all(b"GET /metr").unwrap();
+            c
+        })
+        .collect();
+    let started = Instant::now();
+    for mut c in stalled {
+        // Closed by the server (no answer, or a 408), never left open.
+        let mut buf = [0u8; 256];
+        let n = c.read(&mut buf).unwrap_or(0);
+        let answer = String::from_utf8_lossy(&buf[..n]).to_string();
+        assert!(n == 0 || answer.starts_with("HTTP/1.1 408"), "{answer}");
+        if n > 0 {
+            assert_eq!(c.read(&mut buf).unwrap_or(0), 0);
+        }
+    }
+    // 16 at a time, each cut after 1 s: three rounds.
+    let cut = started.elapsed();
+    assert!(
+        cut < Duration::from_secs(6),
+        "stalled clients held on for {cut:?}"
+    );
+    let scrape = ureq::get(&url)
+        .call()
+        .expect("GET /metrics after the stall");
+    assert_eq!(scrape.status(), 200);
+}
+
 #[test]
 fn metrics_are_served_apart_from_the_api_and_pass_promtool() {
     let s = server().env("CLARIBI_METRICS__BIND", "127.0.0.1:0").start();
