@@ -325,6 +325,21 @@ fn a_flood_of_refused_logins_neither_delays_revocations_nor_costs_a_lease() {
     };
     let quiet = summary(revoke_latencies(150));
 
+    // What the database did meanwhile: every transaction, both servers' polls, heartbeats and
+    // revocations included (PostgreSQL's statistics, read after they are flushed).
+    let mut stats = postgres::Client::connect(&a.database_url().unwrap(), postgres::NoTls).unwrap();
+    let mut transactions = || -> i64 {
+        std::thread::sleep(Duration::from_millis(1_200));
+        stats
+            .query_one(
+                "SELECT (xact_commit + xact_rollback)::bigint FROM pg_stat_database
+                 WHERE datname = current_database()",
+                &[],
+            )
+            .unwrap()
+            .get(0)
+    };
+    let before = transactions();
     let stop = std::sync::Arc::new(AtomicBool::new(false));
     let refused = std::sync::Arc::new(AtomicU64::new(0));
     // Two clients, one per server, each on four connections (as a brute-force tool runs).
@@ -362,6 +377,14 @@ fn a_flood_of_refused_logins_neither_delays_revocations_nor_costs_a_lease() {
         f.join().unwrap();
     }
     let refused = refused.load(Ordering::Relaxed);
+    let transactions = transactions() - before;
+    eprintln!("{transactions} database transactions in all while {refused} logins were refused");
+    // A refused login costs no database work (before, each took the writers' lock in a
+    // transaction of its own).
+    assert!(
+        (transactions as u64) < refused / 10,
+        "{transactions} transactions for {refused} refused logins"
+    );
     eprintln!(
         "revoke through A, median / p99 / max: {:?} / {:?} / {:?} quiet; {:?} / {:?} / {:?} while \
          {refused} refused logins flooded both servers",
