@@ -1,6 +1,6 @@
 //! claribi: the clariBI on-prem authentication and API server.
 //!
-//! Modules in reading order; the README's Architecture section has the map and the invariants.
+//! Modules in reading order; docs/architecture.md has the map and the invariants.
 // Audited exceptions: the scheduling-policy system call in `sched`, and handing freed memory
 // back to the system after argon2 in `auth::password`.
 #![deny(unsafe_code)]

@@ -61,9 +61,9 @@ pub fn well_formed(key: &str) -> bool {
     checksum(random) == sum
 }
 
-/// The expression secret scanners use for the key format (published in the README, with a
-/// gitleaks rule): `find_in` finds exactly what it matches; the checksum then tells a key
-/// from a look-alike.
+/// The expression secret scanners use for the key format (published, with a gitleaks rule, in
+/// docs/key-lifecycle.md): `find_in` finds exactly what it matches; the checksum then tells a
+/// key from a look-alike.
 pub const PATTERN: &str = r"claribi_key_[0-9A-Za-z]{36}\b";
 
 /// Every match of `PATTERN` in `text`, in order: `claribi_key_`, 36 ASCII letters or digits,
@@ -170,13 +170,13 @@ mod tests {
         assert_eq!(find_in("claribi_key_é").count(), 0);
     }
 
-    /// The rule published in the README, as a secret scanner reads it.
+    /// The rule published in docs/key-lifecycle.md, as a secret scanner reads it.
     fn published_rule() -> (String, String) {
-        let readme = include_str!("../../README.md");
+        let readme = include_str!("../../docs/key-lifecycle.md");
         let rule = readme
             .split("```toml\n[[rules]]\nid = \"claribi-api-key\"")
             .nth(1)
-            .expect("the README has the gitleaks rule")
+            .expect("docs/key-lifecycle.md has the gitleaks rule")
             .split("```")
             .next()
             .unwrap();
@@ -194,9 +194,12 @@ mod tests {
     }
 
     #[test]
-    fn the_readme_expression_matches_generated_keys_and_not_near_misses() {
+    fn the_published_expression_matches_generated_keys_and_not_near_misses() {
         let (published, keyword) = published_rule();
-        assert_eq!(published, PATTERN, "the README and the scanner agree");
+        assert_eq!(
+            published, PATTERN,
+            "the documentation and the scanner agree"
+        );
         assert_eq!(keyword, PREFIX);
         // As Go's RE2 (gitleaks) reads it: `\b` over ASCII word characters.
         let expression = regex::Regex::new(&format!("(?-u){published}")).unwrap();

@@ -16,7 +16,7 @@ use crate::store::{api_keys, organizations, sessions, users, Db, StoreError, Sto
 
 /// How often a server looks at the feed head. A poll is one indexed read of one row; 20 ms
 /// keeps the confirmation of a change from the shell or another server to a few tens of
-/// milliseconds (measured in the README) at a cost too small to see under load.
+/// milliseconds (measured in docs/benchmarks.md) at a cost too small to see under load.
 pub const POLL: Duration = Duration::from_millis(20);
 
 /// On PostgreSQL a committed feed entry wakes every follower at once (LISTEN/NOTIFY); the
