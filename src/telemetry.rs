@@ -118,19 +118,15 @@ pub fn database_unavailable(kind: &'static str) {
     counter!(DATABASE_UNAVAILABLE, "kind" => kind).increment(1);
 }
 
-/// The exposition text, with the gauges read now from the live state and the server.
-pub fn render(app: &crate::app::App) -> String {
+/// The exposition text, with the gauges as the caller read them now: sessions and keys active
+/// in the live state, and the API's open connections.
+pub fn render(sessions: usize, keys: usize, open_connections: u64) -> String {
     let Some(handle) = HANDLE.get() else {
         return String::new();
     };
-    let (sessions, keys) = app.auth.live.active(crate::domain::now());
     gauge!(SESSIONS).set(sessions as f64);
     gauge!(KEYS).set(keys as f64);
-    let open = app
-        .connections
-        .open
-        .load(std::sync::atomic::Ordering::Relaxed);
-    gauge!(CONNECTIONS).set(open as f64);
+    gauge!(CONNECTIONS).set(open_connections as f64);
     if let Some(dropped) = DROPPED_LOG_LINES.get() {
         counter!(LOG_LINES_DROPPED).absolute(dropped.dropped_lines() as u64);
     }

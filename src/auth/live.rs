@@ -253,7 +253,7 @@ impl RateSubject {
 
 /// Uses counted since the last flush.
 pub struct Usage {
-    pub counts: Vec<crate::store::api_keys::KeyUsage>,
+    pub counts: Vec<crate::domain::KeyUsage>,
     /// `(key id, scope, uses, last used at)`.
     pub scopes: Vec<(Id, &'static str, u64, UnixTime)>,
     /// Keys used for the first time: `(key id, user id, organization id, prefix)`.
@@ -507,7 +507,7 @@ impl Live {
                 None
             };
             if uses > 0 || last_client.is_some() {
-                usage.counts.push(crate::store::api_keys::KeyUsage {
+                usage.counts.push(crate::domain::KeyUsage {
                     id: key.id,
                     uses,
                     last_used_at: c.last_used.load(Ordering::Acquire),
@@ -701,7 +701,7 @@ mod tests {
         let usage = live.drain_usage();
         assert_eq!(
             usage.counts,
-            vec![crate::store::api_keys::KeyUsage {
+            vec![crate::domain::KeyUsage {
                 id: 1,
                 uses: 1,
                 last_used_at: 3600,

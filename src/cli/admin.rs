@@ -417,7 +417,7 @@ pub fn restore(config: Config, from: &Path) -> Result<(), Failure> {
     let data_dir = config.server.data_dir.clone();
     let _lock = stopped_installation(&data_dir)?;
     let database = config.database.path(&config.server);
-    let since = crate::ops::feed::now_ms() - config.cluster.lease.0.as_millis() as i64;
+    let since = crate::domain::now_ms() - config.cluster.lease.0.as_millis() as i64;
     if let Some(server) = backup::running_servers(&database, since).first() {
         return Err(Failure::runtime(format!(
             "a server is running on this database ({server}): stop it first"

@@ -10,7 +10,7 @@ pub use email::{Email, MAX_EMAIL_BYTES};
 pub use role::Role;
 pub use secret::Secret;
 pub use text::{clean_text, TextError};
-pub use time::{format_rfc3339, month_bounds, now, Timestamp, UnixTime};
+pub use time::{format_rfc3339, month_bounds, now, now_ms, Timestamp, UnixTime};
 
 /// Lower-case hexadecimal of `bytes` (digests, key hashes, token ids).
 pub fn hex(bytes: &[u8]) -> String {
@@ -41,3 +41,14 @@ fn hex_is_two_lower_case_digits_per_byte() {
 
 /// Ids of users, organizations, keys, sessions and resources are SQLite rowids.
 pub type Id = i64;
+
+/// Uses of a key counted in memory since the last batch (the live state counts them, the store
+/// writes them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyUsage {
+    pub id: Id,
+    pub uses: u64,
+    pub last_used_at: UnixTime,
+    /// The address and user agent of the latest use, when they changed.
+    pub last_client: Option<(String, String)>,
+}

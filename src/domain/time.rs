@@ -12,6 +12,14 @@ pub fn now() -> UnixTime {
     OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// Unix milliseconds, on the wall clock.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 /// A stored time as the API shows it, `2026-11-27T10:00:00Z`: response bodies hold these
 /// rather than formatted strings, so a list of rows is serialized without one allocation per
 /// timestamp.

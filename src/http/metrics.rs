@@ -24,7 +24,12 @@ fn routes(
             let id = RequestId::from_headers(&headers);
             match (path.as_str().trim_end_matches('/'), method) {
                 ("/metrics", Method::GET) => {
-                    reply::text(crate::telemetry::render(&app), CONTENT_TYPE)
+                    let (sessions, keys) = app.auth.live.active(crate::domain::now());
+                    let open = app
+                        .connections
+                        .open
+                        .load(std::sync::atomic::Ordering::Relaxed);
+                    reply::text(crate::telemetry::render(sessions, keys, open), CONTENT_TYPE)
                 }
                 ("/metrics", _) => reply::error(
                     &ApiError::MethodNotAllowed {

@@ -272,15 +272,7 @@ pub fn find_by_hashes(db: &Db<'_>, hashes: &[String]) -> StoreResult<Vec<ApiKey>
     Ok(keys)
 }
 
-/// Uses of a key counted in memory since the last batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyUsage {
-    pub id: Id,
-    pub uses: u64,
-    pub last_used_at: UnixTime,
-    /// The address and user agent of the latest use, when they changed.
-    pub last_client: Option<(String, String)>,
-}
+pub use crate::domain::KeyUsage;
 
 /// Adds counted uses.
 pub fn record_usage(db: &Db<'_>, usage: &[KeyUsage]) -> StoreResult<()> {

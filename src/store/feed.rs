@@ -137,7 +137,7 @@ fn server_row(row: &Row<'_>) -> StoreResult<Server> {
 /// compare leases on one clock whatever their own clocks say.
 pub fn clock_ms(db: &Db<'_>) -> StoreResult<i64> {
     match db.dialect() {
-        Dialect::Sqlite => Ok(crate::ops::feed::now_ms()),
+        Dialect::Sqlite => Ok(crate::domain::now_ms()),
         Dialect::Postgres => db.query_row(
             "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
             args![],
