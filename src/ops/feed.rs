@@ -227,7 +227,8 @@ pub fn start(app: &crate::app::App, address: &str) -> StoreResult<Started> {
     let others = app
         .store
         .read_blocking(|c| feed::servers_except(c, &me_id))?;
-    app.peers.still_answering(others, 0, started, 0);
+    let read_by = mono_ms();
+    app.peers.still_answering(others, 0, (read_by, read_by), 0);
     let (seq, updates) = app.store.read_blocking(list_all)?;
     for update in updates {
         app.auth.live.apply(update, seq);
@@ -275,13 +276,16 @@ pub struct Peers {
 }
 
 impl Peers {
-    /// Of `servers` (every other registered server, as just read), those that have not applied
-    /// `seq` and may still be answering at `now`.
+    /// Of `servers` (every other registered server, read by a read asked for at `asked` that
+    /// answered by `answered`), those that have not applied `seq` and may still be answering.
+    /// A new value is stamped with `answered` (it landed before then), and a value's age is
+    /// judged at `asked` (the read saw every heartbeat that landed before then): both on the
+    /// safe side.
     pub fn still_answering(
         &self,
         servers: Vec<feed::Server>,
         seq: i64,
-        now: i64,
+        (asked, answered): (i64, i64),
         lease_ms: i64,
     ) -> Vec<feed::Server> {
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
@@ -292,15 +296,15 @@ impl Peers {
                 let first_read = match seen.get_mut(&s.id) {
                     Some((beat, at)) if *beat == s.heartbeat_ms => *at,
                     Some(entry) => {
-                        *entry = (s.heartbeat_ms, now);
-                        now
+                        *entry = (s.heartbeat_ms, answered);
+                        answered
                     }
                     None => {
-                        seen.insert(s.id.clone(), (s.heartbeat_ms, now));
-                        now
+                        seen.insert(s.id.clone(), (s.heartbeat_ms, answered));
+                        answered
                     }
                 };
-                s.applied_seq < seq && now - first_read < lease_ms
+                s.applied_seq < seq && asked - first_read < lease_ms
             })
             .collect()
     }
@@ -410,7 +414,8 @@ pub async fn follow(app: AppState, started: Started) {
     let lease_ms = app.config.cluster.lease.0.as_millis() as i64;
     let wake = std::sync::Arc::new(tokio::sync::Notify::new());
     let every = if app.config.database.is_postgres() {
-        listen(app.config.database.url.clone(), wake.clone());
+        let woken = wake.clone();
+        crate::store::feed::listen(app.config.database.url.clone(), move || woken.notify_one());
         POSTGRES_POLL
     } else {
         POLL
@@ -517,41 +522,6 @@ pub(crate) async fn read_feed(app: &AppState) -> StoreResult<i64> {
     Ok(polled.seq)
 }
 
-/// On PostgreSQL: a connection of its own that LISTENs for feed entries and wakes the
-/// follower, on a thread of its own for the life of the server; reconnects after a second when
-/// the connection is lost (the follower's polls go on meanwhile).
-fn listen(url: String, wake: std::sync::Arc<tokio::sync::Notify>) {
-    let spawned = std::thread::Builder::new()
-        .name("claribi-listen".into())
-        .spawn(move || loop {
-            let mut config = match url.parse::<postgres::Config>() {
-                Ok(config) => config,
-                Err(_) => return,
-            };
-            config.connect_timeout(Duration::from_secs(5));
-            config.application_name("claribi listen");
-            if let Ok(mut client) = config.connect(postgres::NoTls) {
-                if client.batch_execute("LISTEN claribi_feed").is_ok() {
-                    // Entries committed while this connection was away are read by the poll.
-                    wake.notify_one();
-                    while !client.is_closed() {
-                        let mut notifications = client.notifications();
-                        let mut waiting = notifications.timeout_iter(Duration::from_secs(5));
-                        match postgres::fallible_iterator::FallibleIterator::next(&mut waiting) {
-                            Ok(Some(_)) => wake.notify_one(),
-                            Ok(None) => {}
-                            Err(_) => break,
-                        }
-                    }
-                }
-            }
-            std::thread::sleep(Duration::from_secs(1));
-        });
-    if let Err(e) = spawned {
-        tracing::warn!(error = %e, "starting the feed listener failed; the feed is polled");
-    }
-}
-
 /// Waits until every other server with a live lease has applied `seq`, up to `timeout`;
 /// a server whose heartbeat is older than the lease no longer counts (it stops answering
 /// authenticated requests itself). Past `timeout`, names the servers that did not confirm.
@@ -565,11 +535,14 @@ pub async fn confirm(app: &AppState, seq: i64, timeout: Duration) -> Result<(), 
     let lease_ms = app.config.cluster.lease.0.as_millis() as i64;
     loop {
         let me = app.server_id.clone();
+        let asked = mono_ms();
         let servers = app
             .store
             .read(move |c| feed::servers_except(c, &me))
             .await?;
-        let pending = app.peers.still_answering(servers, seq, mono_ms(), lease_ms);
+        let pending = app
+            .peers
+            .still_answering(servers, seq, (asked, mono_ms()), lease_ms);
         if pending.is_empty() {
             tracing::debug!(
                 seq,
@@ -630,28 +603,42 @@ mod tests {
             ]
         };
         assert_eq!(
-            ids(peers.still_answering(listing(1, i64::MAX), 5, 10_000, lease)),
+            ids(peers.still_answering(listing(1, i64::MAX), 5, (10_000, 10_000), lease)),
             ["b", "c"]
         );
         // "c" keeps beating (its value changes, whatever the clock did); "b" stands still.
         assert_eq!(
-            ids(peers.still_answering(listing(1, 7), 5, 12_999, lease)),
+            ids(peers.still_answering(listing(1, 7), 5, (12_999, 12_999), lease)),
             ["b", "c"]
         );
         assert_eq!(
-            ids(peers.still_answering(listing(1, 8), 5, 13_000, lease)),
+            ids(peers.still_answering(listing(1, 8), 5, (13_000, 13_000), lease)),
             ["c"]
         );
         // A server that beats again is waited for again; one that applied the change is not.
         assert_eq!(
-            ids(peers.still_answering(listing(2, 8), 5, 13_001, lease)),
+            ids(peers.still_answering(listing(2, 8), 5, (13_001, 13_001), lease)),
             ["b", "c"]
         );
         assert!(peers
-            .still_answering(listing(2, 8), 4, 13_002, lease)
+            .still_answering(listing(2, 8), 4, (13_002, 13_002), lease)
+            .is_empty());
+        // A slow read: a value is stamped when the read answered and judged when it was asked,
+        // so a read that took long never makes a heartbeat look older than it is.
+        let slow = Peers::default();
+        assert_eq!(
+            ids(slow.still_answering(vec![server("e", 1, 0)], 5, (10_000, 10_500), lease)),
+            ["e"]
+        );
+        assert_eq!(
+            ids(slow.still_answering(vec![server("e", 1, 0)], 5, (13_400, 13_600), lease)),
+            ["e"]
+        );
+        assert!(slow
+            .still_answering(vec![server("e", 1, 0)], 5, (13_500, 13_501), lease)
             .is_empty());
         // Servers no longer listed are forgotten.
-        peers.still_answering(vec![server("b", 2, 4)], 5, 13_003, lease);
+        peers.still_answering(vec![server("b", 2, 4)], 5, (13_003, 13_003), lease);
         assert_eq!(peers.seen.lock().unwrap().keys().collect::<Vec<_>>(), ["b"]);
     }
 }

@@ -88,7 +88,12 @@ pub async fn begin<'a>(
         ));
     }
     let local = &app.auth.throttle;
-    if let Some(refused) = local.refuse_if_locked(account, address, now()) {
+    // The account as the shared counts hold it (control characters replaced).
+    let account = match key_of(&keys[0].0) {
+        Some(Key::Account(clean)) => clean,
+        _ => account.into(),
+    };
+    if let Some(refused) = local.refuse_if_locked(&account, address, now()) {
         return Ok(Err(refused));
     }
     let asked = keys.clone();
@@ -96,17 +101,24 @@ pub async fn begin<'a>(
         .store
         .read(move |db| shared::locks(db, &asked, database_now(db)?))
         .await?;
-    if !locks.is_empty() {
+    if let Some(left) = locks.iter().map(|lock| lock.left).max() {
         let at = now();
-        for lock in locks {
+        for lock in &locks {
             if let Some(key) = key_of(&lock.key) {
                 // A second short, so that rounding never holds a lock past its end here.
                 local.remember_lock(key, at + lock.left - 1, at - lock.audited_ago, at);
             }
         }
-        if let Some(refused) = local.refuse_if_locked(account, address, at) {
-            return Ok(Err(refused));
-        }
+        // Refused from what was just read, in the lock's last second too; audited through
+        // the entries just remembered, once a minute.
+        let audit = local
+            .refuse_if_locked(&account, address, at)
+            .map(|refused| refused.audit)
+            .unwrap_or_default();
+        return Ok(Err(Refused {
+            retry_after: left.max(1) as u64,
+            audit,
+        }));
     }
     let (rules, asked) = (rules(app), keys.clone());
     let reservation = app

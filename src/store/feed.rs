@@ -1,9 +1,10 @@
 //! The change feed (`changes`, `feed_head`) and the servers that follow it (`servers`): SQL
-//! only. What an entry means to the live state is decided above, in `ops::feed`.
+//! only, and on PostgreSQL the connection that LISTENs for new entries. What an entry means to
+//! the live state is decided above, in `ops::feed`.
 
-use super::{args, Dialect, Row};
+use std::time::Duration;
 
-use super::{Db, StoreError, StoreResult};
+use super::{args, Db, Dialect, Row, StoreError, StoreResult};
 use crate::domain::{now, Id};
 
 /// What kind of object a change touched.
@@ -165,10 +166,51 @@ pub fn register(db: &Db<'_>, server: &Server) -> StoreResult<()> {
     Ok(())
 }
 
+/// On PostgreSQL: a connection of its own that LISTENs for feed entries and calls `wake` for
+/// each (and once after every connect: entries committed while it was away), on a thread of
+/// its own for the life of the server; reconnects after a second when the connection is lost
+/// (the follower's polls go on meanwhile).
+pub fn listen(url: String, wake: impl Fn() + Send + 'static) {
+    let spawned = std::thread::Builder::new()
+        .name("claribi-listen".into())
+        .spawn(move || loop {
+            let mut config = match url.parse::<postgres::Config>() {
+                Ok(config) => config,
+                Err(_) => return,
+            };
+            config.connect_timeout(Duration::from_secs(5));
+            config.application_name("claribi listen");
+            if let Ok(mut client) = config.connect(postgres::NoTls) {
+                if client.batch_execute("LISTEN claribi_feed").is_ok() {
+                    // Entries committed while this connection was away are read by the poll.
+                    wake();
+                    while !client.is_closed() {
+                        let mut notifications = client.notifications();
+                        let mut waiting = notifications.timeout_iter(Duration::from_secs(5));
+                        match postgres::fallible_iterator::FallibleIterator::next(&mut waiting) {
+                            Ok(Some(_)) => wake(),
+                            Ok(None) => {}
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "starting the feed listener failed; the feed is polled");
+    }
+}
+
 /// Publishes what the server has applied. `false` when its row is gone (pruned as dead).
 pub fn heartbeat(db: &Db<'_>, id: &str, applied_seq: i64, at_ms: i64) -> StoreResult<bool> {
+    // Never the same value twice (two beats in one millisecond, a step of the clock back):
+    // the other servers judge this one by whether the value changes.
     let changed = db.execute(
-        "UPDATE servers SET heartbeat_ms = ?2, applied_seq = ?3 WHERE id = ?1",
+        "UPDATE servers SET heartbeat_ms = CASE WHEN heartbeat_ms >= ?2 THEN heartbeat_ms + 1
+                                            ELSE ?2 END,
+                            applied_seq = ?3
+         WHERE id = ?1",
         args![id, at_ms, applied_seq],
     )?;
     Ok(changed == 1)
