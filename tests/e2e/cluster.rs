@@ -10,6 +10,15 @@ use serde_json::json;
 use crate::api_keys::{create_key, verify};
 use crate::support::{server, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
 
+/// Held by the tests that time something (a wait bounded by the lease, an outage's answers)
+/// and by the one that floods two cores on purpose: never one beside another, so that what
+/// one measures is not what the other costs.
+static TIMED: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn timed_alone() -> std::sync::MutexGuard<'static, ()> {
+    TIMED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn pair(lease: &str) -> (Server, Server) {
     let a = server()
         .postgres()
@@ -68,6 +77,7 @@ impl Load {
 
 #[test]
 fn a_key_revoked_through_one_server_is_refused_by_the_other_on_the_next_request() {
+    let _alone = timed_alone();
     let (a, b) = pair("5s");
     let owner = a.owner_token();
     let steady = create_key(&a, &owner, json!({"name": "load"}));
@@ -184,6 +194,7 @@ fn fifty_parallel_wrong_passwords_over_two_servers_reach_the_check_at_most_five_
 
 #[test]
 fn a_killed_server_holds_a_revocation_up_no_longer_than_its_lease_and_refuses_the_key_on_return() {
+    let _alone = timed_alone();
     let (a, b) = pair("2s");
     let owner = a.owner_token();
     let key = create_key(&a, &owner, json!({"name": "victim"}));
@@ -212,6 +223,7 @@ fn a_killed_server_holds_a_revocation_up_no_longer_than_its_lease_and_refuses_th
 /// normally, and a revoke holds on both.
 #[test]
 fn with_the_database_stopped_both_servers_fail_fast_and_recover_by_themselves() {
+    let _alone = timed_alone();
     // A cluster of its own: stopping the run's cluster would stop every other test's.
     let cluster = crate::pg::Cluster::start_private();
     let a = server()
@@ -288,6 +300,7 @@ fn with_the_database_stopped_both_servers_fail_fast_and_recover_by_themselves() 
 /// without the flood, and neither server loses its lease.
 #[test]
 fn a_flood_of_refused_logins_neither_delays_revocations_nor_costs_a_lease() {
+    let _alone = timed_alone();
     let (a, b) = pair("2s");
     let owner = a.owner_token();
     // Lock the account out on both servers.
@@ -512,6 +525,7 @@ fn a_server_with_key_files_of_its_own_refuses_to_start_on_a_shared_database() {
 
 #[test]
 fn a_rate_limit_counts_the_requests_of_every_server_within_a_second() {
+    let _alone = timed_alone();
     let a = server()
         .postgres()
         .env("CLARIBI_RATE_LIMITS__GENERAL_PER_HOUR", "40")
