@@ -74,6 +74,18 @@ impl Counter {
             && now - self.refused_audited_at >= AUDIT_EVERY
     }
 
+    /// Counts one refused attempt; when the last audit of them is a minute old, answers the
+    /// number refused since, to be audited now.
+    fn refused_once(&mut self, now: UnixTime) -> Option<u32> {
+        self.refused = self.refused.saturating_add(1);
+        if now - self.refused_audited_at < AUDIT_EVERY {
+            return None;
+        }
+        let count = std::mem::take(&mut self.refused);
+        self.refused_audited_at = now;
+        Some(count)
+    }
+
     /// What keeping this entry is worth, lowest first to go: a lock outweighs any number of
     /// failures, more failures outweigh fewer, a recent failure an older one.
     fn worth(&self, now: UnixTime) -> (bool, usize, UnixTime) {
@@ -290,14 +302,12 @@ impl LoginThrottle {
                 let Some((_, shard)) = guards.iter_mut().find(|(j, _)| j == i) else {
                     continue;
                 };
-                let Some(counter) = shard.counters.get_mut(key) else {
-                    continue;
-                };
-                counter.refused = counter.refused.saturating_add(1);
-                if now - counter.refused_audited_at >= AUDIT_EVERY {
-                    audit.push((key.clone(), counter.refused));
-                    counter.refused = 0;
-                    counter.refused_audited_at = now;
+                if let Some(count) = shard
+                    .counters
+                    .get_mut(key)
+                    .and_then(|counter| counter.refused_once(now))
+                {
+                    audit.push((key.clone(), count));
                 }
             }
             return Err(Refused {
@@ -345,15 +355,13 @@ impl LoginThrottle {
             .max()?;
         let mut audit = Vec::new();
         for key in keys {
-            let mut shard = self.shard(&key);
-            let Some(counter) = shard.counters.get_mut(&key) else {
-                continue;
-            };
-            counter.refused = counter.refused.saturating_add(1);
-            if now - counter.refused_audited_at >= AUDIT_EVERY {
-                audit.push((key.clone(), counter.refused));
-                counter.refused = 0;
-                counter.refused_audited_at = now;
+            let count = self
+                .shard(&key)
+                .counters
+                .get_mut(&key)
+                .and_then(|counter| counter.refused_once(now));
+            if let Some(count) = count {
+                audit.push((key, count));
             }
         }
         Some(Refused {

@@ -227,8 +227,7 @@ pub fn start(app: &crate::app::App, address: &str) -> StoreResult<Started> {
     let others = app
         .store
         .read_blocking(|c| feed::servers_except(c, &me_id))?;
-    let read_by = mono_ms();
-    app.peers.still_answering(others, 0, (read_by, read_by), 0);
+    app.peers.watch(others, mono_ms());
     let (seq, updates) = app.store.read_blocking(list_all)?;
     for update in updates {
         app.auth.live.apply(update, seq);
@@ -276,6 +275,11 @@ pub struct Peers {
 }
 
 impl Peers {
+    /// Starts watching `servers`, as read by a read that answered by `read_by`.
+    pub fn watch(&self, servers: Vec<feed::Server>, read_by: i64) {
+        self.still_answering(servers, 0, (read_by, read_by), 0);
+    }
+
     /// Of `servers` (every other registered server, read by a read asked for at `asked` that
     /// answered by `answered`), those that have not applied `seq` and may still be answering.
     /// A new value is stamped with `answered` (it landed before then), and a value's age is
