@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::api_keys::{create_key, verify};
 use crate::sessions::enable_mfa;
-use crate::support::{server, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
+use crate::support::{server, within_one_rate_window, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
 
 fn ok(out: &std::process::Output) {
     assert!(
@@ -211,40 +211,42 @@ fn no_request_sent_after_a_revoke_or_logout_answer_succeeds_while_the_shell_chan
 
 #[test]
 fn rate_limit_counters_continue_across_shell_commands() {
-    let s = server()
-        .env("CLARIBI_RATE_LIMITS__GENERAL_PER_HOUR", "12")
-        .start();
-    let owner = s.owner_token();
-    let key = create_key(&s, &owner, json!({"name": "counted"}));
-    let text = key["key"].as_str().unwrap();
-    let mut remaining = Vec::new();
-    for i in 0..12 {
-        let r = verify(&s, text);
-        assert_eq!(r.status, 200, "request {i}");
-        remaining.push(
-            r.header("x-ratelimit-remaining")
-                .unwrap()
-                .parse::<u32>()
-                .unwrap(),
-        );
-        if i % 4 == 1 {
-            // Shell commands that change the live state in between.
-            s.create_user(&format!("rl{i}@example.com"), "viewer", "viewer-password-1");
-            ok(&s.cli(
-                &[
-                    "user",
-                    "set-password",
-                    "--email",
-                    &format!("rl{i}@example.com"),
-                ],
-                "viewer-password-2\n",
-            ));
+    within_one_rate_window(|| {
+        let s = server()
+            .env("CLARIBI_RATE_LIMITS__GENERAL_PER_HOUR", "12")
+            .start();
+        let owner = s.owner_token();
+        let key = create_key(&s, &owner, json!({"name": "counted"}));
+        let text = key["key"].as_str().unwrap();
+        let mut remaining = Vec::new();
+        for i in 0..12 {
+            let r = verify(&s, text);
+            assert_eq!(r.status, 200, "request {i}");
+            remaining.push(
+                r.header("x-ratelimit-remaining")
+                    .unwrap()
+                    .parse::<u32>()
+                    .unwrap(),
+            );
+            if i % 4 == 1 {
+                // Shell commands that change the live state in between.
+                s.create_user(&format!("rl{i}@example.com"), "viewer", "viewer-password-1");
+                ok(&s.cli(
+                    &[
+                        "user",
+                        "set-password",
+                        "--email",
+                        &format!("rl{i}@example.com"),
+                    ],
+                    "viewer-password-2\n",
+                ));
+            }
         }
-    }
-    assert_eq!(remaining, (0..12).rev().collect::<Vec<u32>>());
-    let over = verify(&s, text);
-    assert_eq!(over.status, 429);
-    assert!(over.header("retry-after").is_some());
+        assert_eq!(remaining, (0..12).rev().collect::<Vec<u32>>());
+        let over = verify(&s, text);
+        assert_eq!(over.status, 429);
+        assert!(over.header("retry-after").is_some());
+    });
 }
 
 #[test]
