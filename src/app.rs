@@ -35,6 +35,8 @@ pub struct App {
     pub catch_up: crate::ops::feed::CatchUp,
     /// The other servers' heartbeats as this one has watched them (see `confirm`).
     pub peers: crate::ops::feed::Peers,
+    /// How the audit log's stream to the SIEM stands (`audit.syslog_url`).
+    pub siem: Arc<crate::ops::siem::Status>,
 }
 
 pub type AppState = Arc<App>;
@@ -176,6 +178,7 @@ impl App {
             journal,
             catch_up: Default::default(),
             peers: Default::default(),
+            siem: Default::default(),
         })
     }
 
@@ -461,6 +464,15 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         }
         None => None,
     };
+    let siem = match ops::siem::Settings::from_config(&app.config, &app.server_id)
+        .map_err(StartError::Setup)?
+    {
+        Some(settings) => Some(
+            ops::siem::start(app.store.clone(), settings, app.siem.clone())
+                .map_err(|e| StartError::Setup(format!("starting the audit stream: {e}")))?,
+        ),
+        None => None,
+    };
     let follower = tokio::spawn(ops::feed::follow(app.clone(), started));
     let flusher = tokio::spawn(flush_usage_periodically(app.clone()));
     let pruner = tokio::spawn(prune_live_periodically(app.clone()));
@@ -486,6 +498,11 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         task.abort();
     }
     app.flush_usage().await;
+    if let Some(siem) = siem {
+        // Records what the receiver took and lets the stream go; what is left waits in the
+        // database for the next start, or another server.
+        let _ = tokio::task::spawn_blocking(move || siem.stop()).await;
+    }
     let stopping = app.clone();
     let _ = tokio::task::spawn_blocking(move || ops::feed::stop(&stopping)).await;
     Ok(())

@@ -29,6 +29,109 @@ pub struct Config {
     pub cluster: ClusterConfig,
     pub metrics: MetricsConfig,
     pub backup: BackupConfig,
+    pub audit: AuditConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Where audit entries are streamed as syslog; `None` (empty): nowhere.
+    #[serde(deserialize_with = "optional_syslog_url")]
+    pub syslog_url: Option<SyslogUrl>,
+    /// CA certificates (PEM) for a `tls://` receiver, besides the system's; empty: none.
+    pub syslog_ca_file: PathBuf,
+}
+
+/// How syslog messages travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyslogTransport {
+    Tcp,
+    Tls,
+    Udp,
+}
+
+/// `audit.syslog_url`: `tcp://`, `tls://` or `udp://`, a host name or address, and a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyslogUrl {
+    pub transport: SyslogTransport,
+    /// A name or an address (IPv6 without its brackets).
+    pub host: String,
+    pub port: u16,
+}
+
+impl std::fmt::Display for SyslogUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = match self.transport {
+            SyslogTransport::Tcp => "tcp",
+            SyslogTransport::Tls => "tls",
+            SyslogTransport::Udp => "udp",
+        };
+        if self.host.contains(':') {
+            write!(f, "{scheme}://[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{scheme}://{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl std::str::FromStr for SyslogUrl {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let wrong = || {
+            format!(
+                "`{text}` is not a syslog address like \"tls://siem.example.com:6514\", \
+                 \"tcp://host:514\" or \"udp://host:514\""
+            )
+        };
+        let (scheme, rest) = text.split_once("://").ok_or_else(wrong)?;
+        let transport = match scheme {
+            "tcp" => SyslogTransport::Tcp,
+            "tls" => SyslogTransport::Tls,
+            "udp" => SyslogTransport::Udp,
+            _ => return Err(wrong()),
+        };
+        let (host, port) = rest.rsplit_once(':').ok_or_else(wrong)?;
+        let host = match host.strip_prefix('[') {
+            Some(v6) => v6
+                .strip_suffix(']')
+                .filter(|h| h.parse::<std::net::Ipv6Addr>().is_ok())
+                .ok_or_else(wrong)?,
+            // An IPv6 address goes in brackets: its colons would be read as the port's.
+            None if host.contains(':') => return Err(wrong()),
+            None => host,
+        };
+        let name_like = |h: &str| {
+            !h.is_empty()
+                && h.len() <= 253
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b':')
+        };
+        if !name_like(host) || (host.contains(':') && host.parse::<std::net::Ipv6Addr>().is_err()) {
+            return Err(wrong());
+        }
+        let port = port
+            .parse::<u16>()
+            .ok()
+            .filter(|&p| p != 0)
+            .ok_or_else(wrong)?;
+        Ok(SyslogUrl {
+            transport,
+            host: host.to_string(),
+            port,
+        })
+    }
+}
+
+fn optional_syslog_url<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SyslogUrl>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(serde::de::Error::custom)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -514,6 +617,21 @@ impl Config {
         {
             return fail("metrics.bind", "must differ from server.bind");
         }
+        let ca_file = &self.audit.syslog_ca_file;
+        if !ca_file.as_os_str().is_empty() {
+            if self.audit.syslog_url.as_ref().map(|u| u.transport) != Some(SyslogTransport::Tls) {
+                return fail(
+                    "audit.syslog_ca_file",
+                    "is set but audit.syslog_url is not a tls:// address",
+                );
+            }
+            if !ca_file.is_file() {
+                return Err(ConfigError::Invalid(format!(
+                    "`audit.syslog_ca_file`: no such file {}",
+                    ca_file.display()
+                )));
+            }
+        }
         Ok(())
     }
 }
@@ -643,6 +761,43 @@ impl DatabaseConfig {
 #[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn syslog_addresses_name_a_transport_a_host_and_a_port() {
+        let url = |text: &str| text.parse::<SyslogUrl>();
+        assert_eq!(
+            url("tls://siem.example.com:6514"),
+            Ok(SyslogUrl {
+                transport: SyslogTransport::Tls,
+                host: "siem.example.com".into(),
+                port: 6514
+            })
+        );
+        let v6 = url("udp://[::1]:514").unwrap();
+        assert_eq!(
+            (v6.transport, v6.host.as_str()),
+            (SyslogTransport::Udp, "::1")
+        );
+        assert_eq!(v6.to_string(), "udp://[::1]:514");
+        assert_eq!(
+            url("tcp://10.0.0.5:514").unwrap().to_string(),
+            "tcp://10.0.0.5:514"
+        );
+        for wrong in [
+            "siem:514",
+            "http://siem:514",
+            "tcp://siem",
+            "tcp://siem:0",
+            "tcp://siem:65536",
+            "tcp://:514",
+            "tcp://si em:514",
+            "tcp://::1:514",
+            "tcp://[siem]:514",
+            "tls://user@siem:6514",
+        ] {
+            assert!(url(wrong).is_err(), "{wrong} was accepted");
+        }
+    }
 
     fn env(vars: &[(&str, &str)]) -> impl Iterator<Item = (String, String)> {
         vars.iter()

@@ -20,6 +20,7 @@ const KEYS: &str = "claribi_api_keys_active";
 const CONNECTIONS: &str = "claribi_http_connections_open";
 const DATABASE_UNAVAILABLE: &str = "claribi_database_unavailable_total";
 const LOG_LINES_DROPPED: &str = "claribi_log_lines_dropped_total";
+const AUDIT_STREAM_LAG: &str = "claribi_audit_stream_lag_entries";
 
 /// Lines the log writer dropped because standard error could not keep up.
 static DROPPED_LOG_LINES: OnceLock<tracing_appender::non_blocking::ErrorCounter> = OnceLock::new();
@@ -81,6 +82,10 @@ fn describe() {
         "Log lines dropped because standard error could not keep up"
     );
     describe_gauge!(CONNECTIONS, "Client connections open on the API's address");
+    describe_gauge!(
+        AUDIT_STREAM_LAG,
+        "Audit entries not yet accepted by the SIEM's syslog receiver (audit.syslog_url), as last read"
+    );
     describe_counter!(
         DATABASE_UNAVAILABLE,
         "Database operations refused by trouble outside the process (locked, read-only, disk full, I/O error, no connection), by kind"
@@ -118,15 +123,28 @@ pub fn database_unavailable(kind: &'static str) {
     counter!(DATABASE_UNAVAILABLE, "kind" => kind).increment(1);
 }
 
-/// The exposition text, with the gauges as the caller read them now: sessions and keys active
-/// in the live state, and the API's open connections.
-pub fn render(sessions: usize, keys: usize, open_connections: u64) -> String {
+/// The gauges, as the caller read them now.
+pub struct Gauges {
+    /// Sessions and keys active in the live state.
+    pub sessions: usize,
+    pub keys: usize,
+    /// The API's open connections.
+    pub open_connections: u64,
+    /// The audit stream's lag; `None` when it is off.
+    pub audit_stream_lag: Option<i64>,
+}
+
+/// The exposition text, with `gauges`.
+pub fn render(gauges: Gauges) -> String {
     let Some(handle) = HANDLE.get() else {
         return String::new();
     };
-    gauge!(SESSIONS).set(sessions as f64);
-    gauge!(KEYS).set(keys as f64);
-    gauge!(CONNECTIONS).set(open_connections as f64);
+    gauge!(SESSIONS).set(gauges.sessions as f64);
+    gauge!(KEYS).set(gauges.keys as f64);
+    gauge!(CONNECTIONS).set(gauges.open_connections as f64);
+    if let Some(lag) = gauges.audit_stream_lag {
+        gauge!(AUDIT_STREAM_LAG).set(lag as f64);
+    }
     if let Some(dropped) = DROPPED_LOG_LINES.get() {
         counter!(LOG_LINES_DROPPED).absolute(dropped.dropped_lines() as u64);
     }

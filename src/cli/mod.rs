@@ -227,6 +227,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Serve => serve(config),
         Command::CheckConfig => {
+            // What the configuration names and only a start would read: the syslog CA file.
+            crate::ops::siem::Settings::from_config(&config, "").map_err(Failure::usage)?;
             let text = toml_text(&loaded.effective);
             print!("{text}");
             Ok(())

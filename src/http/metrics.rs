@@ -25,11 +25,16 @@ fn routes(
             match (path.as_str().trim_end_matches('/'), method) {
                 ("/metrics", Method::GET) => {
                     let (sessions, keys) = app.auth.live.active(crate::domain::now());
-                    let open = app
-                        .connections
-                        .open
-                        .load(std::sync::atomic::Ordering::Relaxed);
-                    reply::text(crate::telemetry::render(sessions, keys, open), CONTENT_TYPE)
+                    let gauges = crate::telemetry::Gauges {
+                        sessions,
+                        keys,
+                        open_connections: app
+                            .connections
+                            .open
+                            .load(std::sync::atomic::Ordering::Relaxed),
+                        audit_stream_lag: app.siem.lag(),
+                    };
+                    reply::text(crate::telemetry::render(gauges), CONTENT_TYPE)
                 }
                 ("/metrics", _) => reply::error(
                     &ApiError::MethodNotAllowed {

@@ -225,8 +225,9 @@ fn build(routes: &[Route]) -> OpenApi {
                         .description("Every matching entry")
                         .content(
                             "application/json",
-                            json(ArrayBuilder::new().items(item).into()),
+                            json(ArrayBuilder::new().items(item.clone()).into()),
                         )
+                        .content("application/jsonl", json(item))
                         .content(
                             "text/csv",
                             json(ObjectBuilder::new().schema_type(Type::String).into()),

@@ -55,7 +55,7 @@ pub fn text(body: String, content_type: &'static str) -> Response {
 ///
 /// warp 0.4 has no public streaming body, so the response carries the channel as an extension
 /// and our connection loop (`server.rs`) sends from it. Outside that loop (`warp::test`) the
-/// body reads as empty.
+/// body reads as empty: the in-process tests read the channel themselves.
 #[derive(Clone)]
 pub struct Streamed(pub Arc<Mutex<Option<Chunks>>>);
 

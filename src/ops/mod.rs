@@ -14,6 +14,7 @@ pub mod mfa;
 pub mod rates;
 pub mod restore;
 pub mod sessions;
+pub mod siem;
 pub mod throttle;
 pub mod views;
 

@@ -402,6 +402,25 @@ fn stored_with_email(row: &Row<'_>) -> StoreResult<Stored> {
     })
 }
 
+/// Up to `limit` entries of every organization after `after`, oldest first: what the stream
+/// to a SIEM sends next.
+pub fn after(db: &Db<'_>, after: Id, limit: u32) -> StoreResult<Vec<Stored>> {
+    db.query_map(
+        &format!("SELECT {COLUMNS} FROM audit_log WHERE id > ?1 ORDER BY id LIMIT ?2"),
+        args![after, limit],
+        stored,
+    )
+}
+
+/// The newest entry's id (0 for an empty log).
+pub fn newest_id(db: &Db<'_>) -> StoreResult<Id> {
+    db.query_row(
+        "SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM audit_log",
+        args![],
+        |r| r.get(0),
+    )
+}
+
 /// Up to `limit` of the organization's entries older than `before` (all with `None`), newest
 /// first: the export reads the log in such batches, in constant memory.
 pub fn batch_before(
@@ -425,6 +444,37 @@ pub fn batch_before(
             filter.since,
             filter.until,
             before,
+            limit
+        ],
+        stored_with_email,
+    )
+}
+
+/// Up to `limit` of the organization's entries after `after` and up to `upto`, oldest first:
+/// an incremental export (`?since_id=`) reads the log in such batches.
+pub fn batch_after(
+    db: &Db<'_>,
+    organization_id: Id,
+    filter: &Filter,
+    after: Id,
+    upto: Id,
+    limit: u32,
+) -> StoreResult<Vec<Stored>> {
+    db.query_map(
+        &format!(
+            "SELECT {COLUMNS_WITH_EMAIL}
+             FROM audit_log a LEFT JOIN users u ON u.id = a.user_id
+             WHERE {FILTERED} AND a.id > ?6 AND a.id <= ?7
+             ORDER BY a.id LIMIT ?8"
+        ),
+        args![
+            organization_id,
+            filter.action,
+            filter.user_id,
+            filter.since,
+            filter.until,
+            after,
+            upto,
             limit
         ],
         stored_with_email,

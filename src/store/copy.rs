@@ -34,6 +34,7 @@ const TABLES: &[&str] = &[
     "login_attempts",
     "login_locks",
     "rate_counts",
+    "audit_stream",
 ];
 
 /// Rows copied per table, in `TABLES` order.

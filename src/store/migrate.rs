@@ -26,6 +26,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (10, include_str!("migrations/v10_shared_login_throttle.sql")),
     (11, include_str!("migrations/v11_shared_rate_counts.sql")),
     (12, include_str!("migrations/v12_restore_safe_ids.sql")),
+    (13, include_str!("migrations/v13_audit_stream.sql")),
 ];
 
 pub const SCHEMA_VERSION: u32 = 1 + MIGRATIONS.len() as u32;
@@ -47,6 +48,7 @@ const POSTGRES_MIGRATIONS: &[(u32, &str)] = &[
         12,
         include_str!("migrations/postgres/v12_restore_safe_ids.sql"),
     ),
+    (13, include_str!("migrations/postgres/v13_audit_stream.sql")),
 ];
 
 pub(super) fn migrate(db: &Db<'_>) -> StoreResult<()> {

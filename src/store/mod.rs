@@ -3,6 +3,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod audit_stream;
 pub mod backup;
 pub mod copy;
 pub mod credentials;

@@ -13,6 +13,7 @@ mod pg;
 mod resilience;
 mod resources;
 mod sessions;
+mod siem;
 mod support;
 mod trouble;
 mod web;

@@ -1,6 +1,6 @@
 //! The organization's audit log, as pages or as one export; the CSV quoting for spreadsheets.
 //!
-//! GET       /api/v1/audit-logs/     GET /api/v1/audit-logs/export/?format=csv|json
+//! GET       /api/v1/audit-logs/     GET /api/v1/audit-logs/export/?format=csv|json|jsonl&since_id=N
 //! GET       /api/v1/audit-logs/verify/: walks the organization's hash chain
 
 use serde::Serialize;
@@ -108,37 +108,76 @@ pub async fn list(call: Call<'_>) -> Result<Response, ApiError> {
     Ok(reply::ok(&page.wrap(&call, count, results)?))
 }
 
-/// GET /api/v1/audit-logs/export/?format=csv|json
+/// The shapes of an export.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Csv,
+    /// One JSON array.
+    Json,
+    /// One JSON object per line (JSON Lines), for collectors that pull.
+    Jsonl,
+}
+
+/// Where an export walks: from the newest entry down, or (`?since_id=N`) from the entry after
+/// N up to the newest there was when it started.
+#[derive(Clone, Copy)]
+enum Walk {
+    Down { before: Option<Id> },
+    Up { after: Id, upto: Id },
+}
+
+/// GET /api/v1/audit-logs/export/?format=csv|json|jsonl&since_id=N
 pub async fn export(call: Call<'_>) -> Result<Response, ApiError> {
-    let format = call
-        .ctx
-        .query_param("format")
-        .unwrap_or_else(|| "json".into());
-    if format != "csv" && format != "json" {
-        return Err(ApiError::field("format", "must be csv or json"));
-    }
-    let json = format == "json";
+    let format = match call.ctx.query_param("format").as_deref() {
+        None | Some("json") => Format::Json,
+        Some("csv") => Format::Csv,
+        Some("jsonl") => Format::Jsonl,
+        Some(_) => return Err(ApiError::field("format", "must be csv, json or jsonl")),
+    };
+    let since_id = match call.ctx.query_param("since_id") {
+        Some(v) if !v.is_empty() => Some(
+            v.parse::<Id>()
+                .ok()
+                .filter(|id| *id >= 0)
+                .ok_or_else(|| ApiError::field("since_id", "must be an integer, 0 or more"))?,
+        ),
+        _ => None,
+    };
     let filter = filters(&call)?;
     let org = call.organization_id()?;
+    let store = call.app.store.clone();
+    let mut walk = match since_id {
+        None => Walk::Down { before: None },
+        Some(after) => Walk::Up {
+            after,
+            upto: store.read(audit::newest_id).await?,
+        },
+    };
     // Streamed in batches of EXPORT_BATCH entries, each read in its own short snapshot, so
     // the export takes constant memory and holds no database thread while the client reads.
-    // It covers the entries that existed when it started (it walks ids downward).
+    // It covers the entries that existed when it started.
     let (chunks, sent) = tokio::sync::mpsc::channel(4);
-    let store = call.app.store.clone();
     tokio::spawn(async move {
-        let opening = if json {
-            "[".to_string()
-        } else {
-            CSV_HEADER.to_string()
+        let opening = match format {
+            Format::Json => "[",
+            Format::Csv => CSV_HEADER,
+            Format::Jsonl => "",
         };
-        if chunks.send(Ok(opening.into())).await.is_err() {
+        if chunks.send(Ok(opening.to_string().into())).await.is_err() {
             return;
         }
-        let (mut before, mut first) = (None, true);
+        let mut first = true;
         loop {
             let wanted = filter.clone();
             let rows = store
-                .read(move |c| audit::batch_before(c, org, &wanted, before, EXPORT_BATCH))
+                .read(move |c| match walk {
+                    Walk::Down { before } => {
+                        audit::batch_before(c, org, &wanted, before, EXPORT_BATCH)
+                    }
+                    Walk::Up { after, upto } => {
+                        audit::batch_after(c, org, &wanted, after, upto, EXPORT_BATCH)
+                    }
+                })
                 .await;
             let rows = match rows {
                 Ok(rows) => rows,
@@ -150,18 +189,28 @@ pub async fn export(call: Call<'_>) -> Result<Response, ApiError> {
                     return;
                 }
             };
-            let Some(last) = rows.last() else { break };
-            before = Some(last.id);
+            let Some(last) = rows.last().map(|r| r.id) else {
+                break;
+            };
+            walk = match walk {
+                Walk::Down { .. } => Walk::Down { before: Some(last) },
+                Walk::Up { upto, .. } => Walk::Up { after: last, upto },
+            };
             let mut chunk = String::with_capacity(rows.len() * 256);
             for row in rows {
                 let entry = AuditDto::from(row);
-                if json {
-                    if !first {
-                        chunk.push(',');
+                match format {
+                    Format::Json => {
+                        if !first {
+                            chunk.push(',');
+                        }
+                        chunk.push_str(&serde_json::to_string(&entry).unwrap_or_default());
                     }
-                    chunk.push_str(&serde_json::to_string(&entry).unwrap_or_default());
-                } else {
-                    chunk.push_str(&csv_line(&entry));
+                    Format::Jsonl => {
+                        chunk.push_str(&serde_json::to_string(&entry).unwrap_or_default());
+                        chunk.push('\n');
+                    }
+                    Format::Csv => chunk.push_str(&csv_line(&entry)),
                 }
                 first = false;
             }
@@ -170,14 +219,14 @@ pub async fn export(call: Call<'_>) -> Result<Response, ApiError> {
                 return;
             }
         }
-        if json {
+        if format == Format::Json {
             let _ = chunks.send(Ok("]".into())).await;
         }
     });
-    let content_type = if json {
-        "application/json"
-    } else {
-        "text/csv; charset=utf-8"
+    let content_type = match format {
+        Format::Json => "application/json",
+        Format::Jsonl => "application/jsonl",
+        Format::Csv => "text/csv; charset=utf-8",
     };
     Ok(reply::streamed(content_type, sent))
 }

@@ -130,7 +130,7 @@ pub fn doc(endpoint: Endpoint) -> Option<Doc> {
         Readyz => d(
             "system",
             "The database answers and this server follows the change feed",
-            ok::<system::Health>(),
+            ok::<system::Readiness>(),
         )
         .errors(&[(
             503,
@@ -436,11 +436,21 @@ pub fn doc(endpoint: Endpoint) -> Option<Doc> {
         ),
         AuditExport => d(
             "audit",
-            "The whole audit log (filtered as the list), streamed",
+            "The whole audit log (filtered as the list), streamed: newest first, or with \
+             `since_id` the entries after that id, oldest first, up to the newest when it started",
             Answer::Export(shape::<audit_log::AuditDto>),
         )
         .query(&[
-            ("format", "csv or json (default)", "string"),
+            (
+                "format",
+                "csv, json (default: one array) or jsonl (one entry per line)",
+                "string",
+            ),
+            (
+                "since_id",
+                "only entries after this id, oldest first (0: from the first)",
+                "integer",
+            ),
             ("action", "only entries of this action", "string"),
             ("user_id", "only entries of this user", "integer"),
             ("since", "only entries at or after this time", "string"),

@@ -13,6 +13,24 @@ pub(super) struct Health {
     status: &'static str,
 }
 
+#[derive(Serialize, ToSchema)]
+pub(super) struct Readiness {
+    status: &'static str,
+    /// Where the audit log's stream to the SIEM stands (only with `audit.syslog_url` set). It
+    /// does not make the server unready: requests are served while the receiver is away.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audit_stream: Option<AuditStream>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(super) struct AuditStream {
+    /// `starting`, `sending` (this server sends), `standby` (another server does) or
+    /// `unreachable` (this server cannot reach the receiver).
+    state: &'static str,
+    /// Entries not yet accepted by the receiver.
+    lag_entries: i64,
+}
+
 /// GET /healthz
 pub fn healthz() -> Response {
     reply::ok(&Health { status: "ok" })
@@ -35,5 +53,12 @@ pub async fn readyz(app: &AppState, arrived: std::time::Instant) -> Result<Respo
             5
         },
     })?;
-    Ok(reply::ok(&Health { status: "ready" }))
+    let audit_stream = app.siem.lag().map(|lag| AuditStream {
+        state: app.siem.state().as_str(),
+        lag_entries: lag,
+    });
+    Ok(reply::ok(&Readiness {
+        status: "ready",
+        audit_stream,
+    }))
 }
