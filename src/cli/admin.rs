@@ -429,6 +429,7 @@ pub fn restore(config: Config, from: &Path) -> Result<(), Failure> {
         .map_err(|e| Failure::runtime(format!("reading {}: {e}", journal_path.display())))?;
     let current_position = backup::feed_position(&database);
     let current_ids = backup::id_high_water(&database);
+    let current_audit = backup::audit_high_water(&database);
 
     let with_suffix = |suffix: &str| crate::data_dir::with_suffix(&database, suffix);
     let staging = with_suffix(".restoring");
@@ -464,9 +465,15 @@ pub fn restore(config: Config, from: &Path) -> Result<(), Failure> {
                 .map(|(counter, last)| (counter, last + RESTORE_GAP))
                 .collect(),
         };
+        // Likewise the audit log's ids, which a SIEM may already hold.
+        let audit_id = match current_audit {
+            Some(known) => known,
+            None => backup::audit_high_water(&staging).unwrap_or(0) + RESTORE_GAP,
+        };
         let floors = ops_restore::Floors {
             position: base,
             ids,
+            audit_id,
         };
         let file = from
             .file_name()

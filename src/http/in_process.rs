@@ -558,6 +558,8 @@ async fn an_incremental_export_walks_up_from_since_id_as_json_lines() {
     for (query, field) in [
         ("since_id=-1", "since_id"),
         ("since_id=x", "since_id"),
+        ("since_id=", "since_id"),
+        ("since_id=%2B5", "since_id"),
         ("format=xml", "format"),
     ] {
         let bad = h

@@ -16,6 +16,7 @@ pub mod restore;
 pub mod sessions;
 pub mod siem;
 pub mod throttle;
+pub mod tls;
 pub mod views;
 
 use crate::app::AppState;

@@ -9,6 +9,7 @@ use super::{change, Actor, Change};
 use crate::app::AppState;
 use crate::domain::{Id, Role};
 use crate::error::ApiError;
+use crate::store::audit::{self, Outcome};
 use crate::store::feed::{self, Kind};
 use crate::store::ids::{self, Counter};
 use crate::store::{api_keys, organizations, public_links, sessions, users, StoreError};
@@ -48,6 +49,8 @@ pub struct Floors {
     pub position: i64,
     /// The last id of each counter already handed out somewhere.
     pub ids: Vec<(Counter, Id)>,
+    /// The last audit entry's id the replaced log had handed out (and a SIEM may hold).
+    pub audit_id: Id,
 }
 
 /// Re-applies the journal's `entries` made after `backup_position` in feed order (`entries`
@@ -219,14 +222,15 @@ pub async fn reapply(
             ("backup_position", &backup_position.to_string()),
             ("reapplied", &done.applied.to_string()),
         ]);
+        // Numbered past every entry the replaced log had: those after the backup may already
+        // be at a SIEM, and an id is never reused for other content.
         for (org, _) in organizations::names(c.tx)? {
-            c.audit_in(
-                org,
-                "backup.restored",
-                "organization",
-                org,
-                Some(details.clone()),
-            )?;
+            let mut entry = c.actor().entry("backup.restored", Outcome::Success);
+            entry.organization_id = Some(org);
+            entry.target_type = Some("organization");
+            entry.target_id = Some(org);
+            entry.details = details.clone();
+            audit::record_past(c.tx, &entry, floors.audit_id)?;
         }
         Ok(done)
     })

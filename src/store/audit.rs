@@ -48,6 +48,28 @@ impl Outcome {
 }
 
 pub fn record(db: &Db<'_>, entry: &Entry) -> StoreResult<Id> {
+    record_numbered(db, entry, None)
+}
+
+/// `record`, numbered past `floor` (and past every entry there is): after a restore, the
+/// ids the replaced log had handed out, which a SIEM may already hold, are never handed out
+/// again with other content.
+pub fn record_past(db: &Db<'_>, entry: &Entry, floor: Id) -> StoreResult<Id> {
+    let top: Id = newest_id(db)?;
+    let id = top.max(floor) + 1;
+    let id = record_numbered(db, entry, Some(id))?;
+    if db.dialect() == super::Dialect::Postgres {
+        // An identity column's sequence does not see an explicit id: it moves here.
+        db.query_row(
+            "SELECT setval(pg_get_serial_sequence('audit_log', 'id'), ?1)",
+            args![id],
+            |_| Ok(()),
+        )?;
+    }
+    Ok(id)
+}
+
+fn record_numbered(db: &Db<'_>, entry: &Entry, id: Option<Id>) -> StoreResult<Id> {
     // A debug build (`cargo test` without `--release`) fails on an action missing from the
     // list, and so from the audit page's choices.
     debug_assert!(
@@ -65,25 +87,59 @@ pub fn record(db: &Db<'_>, entry: &Entry) -> StoreResult<Id> {
         .user_agent
         .as_ref()
         .map(|ua| ua.chars().take(256).collect::<String>());
-    let id: Id = db.query_row(
-        "INSERT INTO audit_log (at, organization_id, action, outcome, user_id, api_key_prefix,
-                                ip, user_agent, target_type, target_id, details)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
-        args![
-            at,
-            entry.organization_id,
-            entry.action,
-            entry.outcome.as_str(),
-            entry.user_id,
-            entry.api_key_prefix,
-            entry.ip,
-            user_agent,
-            entry.target_type,
-            entry.target_id,
-            details
-        ],
-        |r| r.get(0),
-    )?;
+    let ua = user_agent.as_deref();
+    let (action, outcome) = (entry.action, entry.outcome.as_str());
+    let (org, user, key, ip) = (
+        entry.organization_id,
+        entry.user_id,
+        entry.api_key_prefix.as_deref(),
+        entry.ip.as_deref(),
+    );
+    let (target_type, target_id) = (entry.target_type, entry.target_id);
+    let id: Id = match id {
+        // An id chosen by `record_past`.
+        Some(id) => db.query_row(
+            "INSERT INTO audit_log (id, at, organization_id, action, outcome, user_id,
+                                    api_key_prefix, ip, user_agent, target_type, target_id,
+                                    details)
+             VALUES (?12, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
+            args![
+                at,
+                org,
+                action,
+                outcome,
+                user,
+                key,
+                ip,
+                ua,
+                target_type,
+                target_id,
+                details,
+                id
+            ],
+            |r| r.get(0),
+        )?,
+        None => db.query_row(
+            "INSERT INTO audit_log (at, organization_id, action, outcome, user_id,
+                                    api_key_prefix, ip, user_agent, target_type, target_id,
+                                    details)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
+            args![
+                at,
+                org,
+                action,
+                outcome,
+                user,
+                key,
+                ip,
+                ua,
+                target_type,
+                target_id,
+                details
+            ],
+            |r| r.get(0),
+        )?,
+    };
     let chain = chain_of(entry.organization_id);
     let previous: String = db
         .query_opt(

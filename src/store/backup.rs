@@ -120,6 +120,15 @@ pub fn id_high_water(path: &Path) -> Option<Vec<(super::ids::Counter, i64)>> {
         .collect()
 }
 
+/// The newest audit entry's id in the database at `path`; `None` when it cannot be read.
+pub fn audit_high_water(path: &Path) -> Option<i64> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+    conn.query_row("SELECT COALESCE(MAX(id), 0) FROM audit_log", [], |r| {
+        r.get(0)
+    })
+    .ok()
+}
+
 /// Servers whose heartbeat in the database at `path` is at or after `since_ms`, as
 /// "pid P on HOST (ADDRESS)"; nothing when the database cannot be read.
 pub fn running_servers(path: &Path, since_ms: i64) -> Vec<String> {

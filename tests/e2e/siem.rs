@@ -636,6 +636,8 @@ fn several_servers_send_one_at_a_time_and_another_takes_over_from_a_killed_one()
         [ref x, ref y] if x == "standby" && y == "sending" => (b, a),
         _ => panic!("not one sender and one on standby: {states:?}"),
     };
+    // Killed in the middle of a stream: the other goes on from what was confirmed.
+    make_entries(&other, &token, key_id, 3_000);
     sender.signal("KILL");
     make_entries(&other, &token, key_id, 500);
     let log = exported(&other, &token);
@@ -643,4 +645,57 @@ fn several_servers_send_one_at_a_time_and_another_takes_over_from_a_killed_one()
     assert_eq!(first_seen(&received), ids(&log));
     assert_eq!(readiness(&other)["audit_stream"]["state"], "sending");
     check_chains(&received);
+}
+
+#[test]
+fn after_a_restore_no_id_the_siem_holds_comes_again_with_other_content() {
+    let rsyslog = Rsyslog::start(Transport::Tcp);
+    let s = streaming_to(&rsyslog).sqlite().start();
+    let token = s.owner_token();
+    let backup = s.work_dir().join("before.db");
+    let out = s.cli(&["backup", "--out", backup.to_str().unwrap()], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Entries made after the backup reach the SIEM, then the backup is put back.
+    let key_id = create_key(&s, &token, json!({"name": "etl"}))["id"]
+        .as_i64()
+        .unwrap();
+    make_entries(&s, &token, key_id, 20);
+    let before = rsyslog.wait_for(&ids(&exported(&s, &token)), Duration::from_secs(10));
+    let held = before.iter().map(|r| r.id).max().unwrap();
+    let s = s.stop_and_restart_with(|stopped| {
+        let out = stopped.cli(&["restore", "--from", backup.to_str().unwrap()], "");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+    let token = s.owner_token();
+    let log = exported(&s, &token);
+    let after_restore: Vec<i64> = ids(&log).into_iter().filter(|id| *id > held).collect();
+    assert!(
+        !after_restore.is_empty(),
+        "nothing numbered after {held}: {:?}",
+        ids(&log)
+    );
+    let received = rsyslog.wait_for(&after_restore, Duration::from_secs(10));
+    // One content per id, whatever was sent twice.
+    let mut hashes = std::collections::HashMap::new();
+    for r in &received {
+        let first = hashes.entry(r.id).or_insert_with(|| r.hash.clone());
+        assert_eq!(
+            *first, r.hash,
+            "entry {} came twice with other content",
+            r.id
+        );
+    }
+    let restored = log
+        .iter()
+        .find(|e| e["action"] == "backup.restored")
+        .expect("the restore is audited");
+    assert!(restored["id"].as_i64().unwrap() > held, "{restored}");
 }

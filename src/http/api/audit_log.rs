@@ -135,13 +135,13 @@ pub async fn export(call: Call<'_>) -> Result<Response, ApiError> {
         Some(_) => return Err(ApiError::field("format", "must be csv, json or jsonl")),
     };
     let since_id = match call.ctx.query_param("since_id") {
-        Some(v) if !v.is_empty() => Some(
-            v.parse::<Id>()
-                .ok()
-                .filter(|id| *id >= 0)
+        Some(v) => Some(
+            Some(v.as_str())
+                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse::<Id>().ok())
                 .ok_or_else(|| ApiError::field("since_id", "must be an integer, 0 or more"))?,
         ),
-        _ => None,
+        None => None,
     };
     let filter = filters(&call)?;
     let org = call.organization_id()?;

@@ -41,8 +41,13 @@ const POLL: Duration = Duration::from_millis(200);
 /// How often the lease is renewed and the lag read, at most (a quarter of the lease when
 /// that is shorter: the holder stops sending half a lease after its last renewal).
 const RENEW: Duration = Duration::from_secs(1);
+/// The largest message sent over UDP (an IPv4 datagram's payload at most).
+const MAX_DATAGRAM: usize = 65_507;
+/// A receiver that acknowledges nothing of a write for this long is taken for gone (a peer
+/// that vanished without a word leaves writes sitting in the send queue).
+const ACK_DEADLINE: Duration = Duration::from_secs(30);
 /// The most an unreachable receiver is waited for between attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// What the stream is doing, for `/readyz` and the metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,9 +119,10 @@ impl Settings {
             return Ok(None);
         };
         let tls = match url.transport {
-            crate::config::SyslogTransport::Tls => {
-                Some(transport::tls_config(&config.audit.syslog_ca_file)?)
-            }
+            crate::config::SyslogTransport::Tls => Some(super::tls::client_config(
+                &config.audit.syslog_ca_file,
+                "audit.syslog_ca_file",
+            )?),
             _ => None,
         };
         Ok(Some(Settings {
@@ -159,6 +165,7 @@ pub fn start(store: Store, settings: Settings, status: Arc<Status>) -> std::io::
 struct Pending {
     upto: Id,
     end: u64,
+    written_at: Instant,
     acknowledged_at: Option<Instant>,
 }
 
@@ -182,7 +189,9 @@ struct Sender {
     /// When the receiver is tried again, and how long after that the next time.
     retry_at: Instant,
     backoff: Duration,
-    /// A failure already logged (once per outage, not once per attempt).
+    /// A failure of the database, and of the receiver, already logged (once per outage, not
+    /// once per attempt).
+    database_complained: bool,
     complained: bool,
 }
 
@@ -203,6 +212,7 @@ impl Sender {
             pending: VecDeque::new(),
             retry_at: Instant::now(),
             backoff: Duration::from_secs(1),
+            database_complained: false,
             complained: false,
         }
     }
@@ -277,6 +287,9 @@ impl Sender {
     fn claim(&mut self) {
         let lease_ms = self.settings.lease.as_millis() as i64;
         let (destination, server) = (&self.destination, &self.settings.server_id);
+        // The lease runs from the database's clock inside the claim: this server counts it
+        // from before it asked, so that its count never outlasts the database's.
+        let asked = Instant::now();
         let claimed = self
             .store
             .write_unordered_here(|db| audit_stream::claim(db, destination, server, lease_ms));
@@ -294,7 +307,8 @@ impl Sender {
                         "this server streams the audit log"
                     );
                 }
-                self.renewed = Some(Instant::now());
+                self.renewed = Some(asked);
+                self.database_complained = false;
                 self.newest = standing.newest;
                 self.show_lag();
                 if self.status.state() == State::Starting || self.status.state() == State::Standby {
@@ -303,15 +317,16 @@ impl Sender {
             }
             Ok(standing) => {
                 self.renewed = None;
+                self.database_complained = false;
                 self.status
                     .lag
                     .store(standing.newest - standing.position, Ordering::Relaxed);
                 self.status.set(State::Standby);
             }
             Err(e) => {
-                if !self.complained {
+                if !self.database_complained {
                     tracing::warn!(error = %e, "the audit stream cannot reach the database; it goes on when it can");
-                    self.complained = true;
+                    self.database_complained = true;
                 }
                 if !self.holds() {
                     self.status.set(State::Unreachable);
@@ -350,6 +365,14 @@ impl Sender {
                 self.lost("the connection broke");
                 return;
             }
+        }
+        if self
+            .pending
+            .front()
+            .is_some_and(|p| p.acknowledged_at.is_none() && p.written_at.elapsed() > ACK_DEADLINE)
+        {
+            self.lost("the receiver acknowledged nothing for 30 s");
+            return;
         }
         while let Some(front) = self.pending.front() {
             match front.acknowledged_at {
@@ -398,9 +421,9 @@ impl Sender {
         let batch = match self.store.read_here(|db| audit::after(db, after, BATCH)) {
             Ok(batch) => batch,
             Err(e) => {
-                if !self.complained {
+                if !self.database_complained {
                     tracing::warn!(error = %e, "the audit stream cannot read the log; it goes on when it can");
-                    self.complained = true;
+                    self.database_complained = true;
                 }
                 return false;
             }
@@ -408,6 +431,11 @@ impl Sender {
         let Some(last) = batch.last().map(|e| e.id) else {
             return false;
         };
+        // The reads above may have taken a while: past half a lease, another server may be
+        // about to take over, and this one writes nothing more.
+        if !self.holds() {
+            return false;
+        }
         let Some(connection) = self.connection.as_mut() else {
             return false;
         };
@@ -419,7 +447,17 @@ impl Sender {
             connection.send(&frames)
         } else {
             batch.iter().try_for_each(|entry| {
-                connection.send(rfc5424::message(entry, &self.origin).as_bytes())
+                let message = rfc5424::message(entry, &self.origin);
+                if message.len() > MAX_DATAGRAM {
+                    // Never sent whole over UDP: skipped rather than retried for ever.
+                    tracing::warn!(
+                        id = entry.id,
+                        bytes = message.len(),
+                        "an audit entry too large for a UDP datagram was not sent"
+                    );
+                    return Ok(());
+                }
+                connection.send(message.as_bytes())
             })
         };
         if let Err(e) = written {
@@ -430,6 +468,7 @@ impl Sender {
         self.pending.push_back(Pending {
             upto: last,
             end: connection.written(),
+            written_at: Instant::now(),
             acknowledged_at: None,
         });
         if self.complained {

@@ -13,53 +13,13 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 
 use crate::config::{SyslogTransport, SyslogUrl};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A receiver that takes no bytes for this long is taken for gone.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The TLS client settings for a `tls://` destination: the system's roots and the CA file's.
-pub fn tls_config(ca_file: &std::path::Path) -> Result<Arc<rustls::ClientConfig>, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        // A system certificate rustls cannot use is skipped, as browsers do.
-        let _ = roots.add(cert);
-    }
-    if !ca_file.as_os_str().is_empty() {
-        let mut added = 0;
-        for cert in CertificateDer::pem_file_iter(ca_file)
-            .map_err(|e| format!("reading audit.syslog_ca_file {}: {e}", ca_file.display()))?
-        {
-            let cert = cert
-                .map_err(|e| format!("reading audit.syslog_ca_file {}: {e}", ca_file.display()))?;
-            roots
-                .add(cert)
-                .map_err(|e| format!("audit.syslog_ca_file {}: {e}", ca_file.display()))?;
-            added += 1;
-        }
-        if added == 0 {
-            return Err(format!(
-                "audit.syslog_ca_file {} holds no PEM certificate",
-                ca_file.display()
-            ));
-        }
-    }
-    // ring's provider is deprecated only for lacking post-quantum key exchange, which syslog
-    // receivers (rsyslog, syslog-ng) do not offer yet; aws-lc-rs, which has it, needs cmake
-    // and minutes of build on two cores.
-    #[allow(deprecated)]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
-}
 
 pub enum Connection {
     Tcp(Counted),
