@@ -12,6 +12,7 @@ const ACTIONS = [
   "user.created", "user.role_changed", "user.deactivated", "user.activated",
   "public_link.created", "public_link.revoked", "organization.renamed", "ownership.transferred",
   "report.deleted", "dashboard.deleted", "data_source.deleted", "backup.restored",
+  "sso_provider.created", "sso_provider.updated", "sso_provider.deleted", "directory.synced",
 ];
 
 let page = 1;

@@ -473,6 +473,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         ),
         None => None,
     };
+    let directory_sync = tokio::spawn(ops::sso::sync::run_periodically(app.clone()));
     let follower = tokio::spawn(ops::feed::follow(app.clone(), started));
     let flusher = tokio::spawn(flush_usage_periodically(app.clone()));
     let pruner = tokio::spawn(prune_live_periodically(app.clone()));
@@ -492,6 +493,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     };
     serve(app.clone(), listener, shutdown).await;
     follower.abort();
+    directory_sync.abort();
     flusher.abort();
     pruner.abort();
     for task in [metrics, backups, shared_rates].into_iter().flatten() {

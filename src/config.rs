@@ -30,6 +30,14 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub backup: BackupConfig,
     pub audit: AuditConfig,
+    pub sso: SsoConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SsoConfig {
+    /// CA certificates (PEM) for directories and identity providers, besides the system's.
+    pub ca_file: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -616,6 +624,12 @@ impl Config {
             .is_some_and(|m| m == self.server.bind && m.port() != 0)
         {
             return fail("metrics.bind", "must differ from server.bind");
+        }
+        if !self.sso.ca_file.as_os_str().is_empty() && !self.sso.ca_file.is_file() {
+            return Err(ConfigError::Invalid(format!(
+                "`sso.ca_file`: no such file {}",
+                self.sso.ca_file.display()
+            )));
         }
         let ca_file = &self.audit.syslog_ca_file;
         if !ca_file.as_os_str().is_empty() {

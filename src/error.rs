@@ -52,6 +52,10 @@ pub enum ApiError {
     ScopeExceedsRole(String),
     #[error("this API key may not be used from this address")]
     IpNotAllowed,
+    /// The site's directory knows the user but gives them no role here (or no account here
+    /// and no provisioning).
+    #[error("{0}")]
+    SsoNotAllowed(String),
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
@@ -68,6 +72,9 @@ pub enum ApiError {
     Throttled { message: String, retry_after: u64 },
     #[error("the server is busy; try again shortly")]
     Unavailable { retry_after: u64 },
+    /// The site's directory did not answer (or refused the service account): what it is.
+    #[error("{0}")]
+    DirectoryUnavailable(String),
     /// The change is committed, but not every server confirmed it in time.
     #[error("the change is committed, but these servers did not confirm it within {waited:?}: {servers}")]
     NotConfirmed {
@@ -125,7 +132,8 @@ impl ApiError {
             | InsufficientScope(_)
             | InteractiveSessionRequired
             | ScopeExceedsRole(_)
-            | IpNotAllowed => 403,
+            | IpNotAllowed
+            | SsoNotAllowed(_) => 403,
             NotFound => 404,
             MethodNotAllowed { .. } => 405,
             RequestTimeout => 408,
@@ -134,7 +142,7 @@ impl ApiError {
             UnsupportedMediaType => 415,
             Throttled { .. } => 429,
             Internal(_) => 500,
-            Unavailable { .. } | NotConfirmed { .. } | NotCurrent => 503,
+            Unavailable { .. } | NotConfirmed { .. } | NotCurrent | DirectoryUnavailable(_) => 503,
         }
     }
 
@@ -159,6 +167,7 @@ impl ApiError {
             InteractiveSessionRequired => "interactive_session_required",
             ScopeExceedsRole(_) => "scope_exceeds_role",
             IpNotAllowed => "ip_not_allowed",
+            SsoNotAllowed(_) => "sso_not_allowed",
             NotFound => "not_found",
             MethodNotAllowed { .. } => "method_not_allowed",
             RequestTimeout => "request_timeout",
@@ -166,7 +175,9 @@ impl ApiError {
             PayloadTooLarge(_) => "payload_too_large",
             UnsupportedMediaType => "unsupported_media_type",
             Throttled { .. } => "throttled",
-            Unavailable { .. } | NotConfirmed { .. } | NotCurrent => "unavailable",
+            Unavailable { .. } | NotConfirmed { .. } | NotCurrent | DirectoryUnavailable(_) => {
+                "unavailable"
+            }
             Internal(_) => "internal_error",
         }
     }
@@ -187,6 +198,7 @@ impl ApiError {
                 Some(*retry_after)
             }
             ApiError::NotConfirmed { .. } | ApiError::NotCurrent => Some(1),
+            ApiError::DirectoryUnavailable(_) => Some(5),
             _ => None,
         }
     }

@@ -48,16 +48,28 @@ impl SecretSealer {
 
     /// `secret` sealed for `user_id`, with a fresh random nonce.
     pub fn seal(&self, user_id: Id, secret: &str) -> Result<String, SealError> {
+        self.seal_for(&user_id.to_be_bytes(), secret)
+    }
+
+    /// The secret sealed for `user_id`. A value without the prefix is a secret stored by a
+    /// version before sealing: see `is_sealed` and the upgrade in `App::open`.
+    pub fn open(&self, user_id: Id, stored: &str) -> Result<String, SealError> {
+        self.open_for(&user_id.to_be_bytes(), stored)
+    }
+
+    /// `secret` sealed for what `owner` names (the associated data): a sealed value opens only
+    /// for the same owner. Owners other than users' ids must not be 8 bytes long.
+    pub fn seal_for(&self, owner: &[u8], secret: &str) -> Result<String, SealError> {
         let mut nonce = [0u8; NONCE];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let aad = user_id.to_be_bytes();
+        let aad = owner;
         let sealed = self
             .cipher
             .encrypt(
                 XNonce::from_slice(&nonce),
                 Payload {
                     msg: secret.as_bytes(),
-                    aad: &aad,
+                    aad,
                 },
             )
             .map_err(|_| SealError::Open)?;
@@ -66,9 +78,8 @@ impl SecretSealer {
         Ok(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(out)))
     }
 
-    /// The secret sealed for `user_id`. A value without the prefix is a secret stored by a
-    /// version before sealing: see `is_sealed` and the upgrade in `App::open`.
-    pub fn open(&self, user_id: Id, stored: &str) -> Result<String, SealError> {
+    /// The secret sealed for `owner` (see `seal_for`).
+    pub fn open_for(&self, owner: &[u8], stored: &str) -> Result<String, SealError> {
         let encoded = stored.strip_prefix(PREFIX).ok_or(SealError::Open)?;
         let bytes = URL_SAFE_NO_PAD
             .decode(encoded)
@@ -77,16 +88,10 @@ impl SecretSealer {
             return Err(SealError::Open);
         }
         let (nonce, sealed) = bytes.split_at(NONCE);
-        let aad = user_id.to_be_bytes();
+        let aad = owner;
         let plain = self
             .cipher
-            .decrypt(
-                XNonce::from_slice(nonce),
-                Payload {
-                    msg: sealed,
-                    aad: &aad,
-                },
-            )
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: sealed, aad })
             .map_err(|_| SealError::Open)?;
         String::from_utf8(plain).map_err(|_| SealError::Open)
     }

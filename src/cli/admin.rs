@@ -556,6 +556,66 @@ pub fn restore(config: Config, from: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `directory sync --org ORG [--dry-run]`: every enabled LDAP provider of the organization,
+/// synced now, with what changed (or would).
+pub fn directory_sync(config: Config, org: &str, dry_run: bool) -> Result<(), Failure> {
+    let named = org.to_string();
+    with_app(config, |app| async move {
+        let organization = match named.parse::<crate::domain::Id>() {
+            Ok(id) => app
+                .store
+                .read(move |c| organizations::get(c, id))
+                .await
+                .map(|o| o.id)
+                .map_err(|_| Failure::usage(format!("no organization has the id {id}")))?,
+            Err(_) => find_organization(&app, &named)?,
+        };
+        let providers: Vec<_> = crate::ops::sso::list(&app, organization)
+            .await
+            .map_err(failure)?
+            .into_iter()
+            .filter(|p| p.enabled)
+            .collect();
+        if providers.is_empty() {
+            return Err(Failure::usage(format!(
+                "{named} has no enabled directory provider"
+            )));
+        }
+        let actor = Actor::System("directory sync");
+        let mut failed = None;
+        for provider in &providers {
+            match crate::ops::sso::sync::run(&app, &actor, provider, dry_run).await {
+                Ok(report) => {
+                    println!("{} (provider {}):", provider.name, provider.id);
+                    for email in &report.deactivated {
+                        println!("  deactivated   {email}");
+                    }
+                    for change in &report.role_changed {
+                        println!(
+                            "  role changed  {} {} -> {}",
+                            change.email,
+                            change.from.as_str(),
+                            change.to.as_str()
+                        );
+                    }
+                    println!("  unchanged     {}", report.unchanged);
+                }
+                Err(e) => {
+                    eprintln!("{} (provider {}): {e}", provider.name, provider.id);
+                    failed = Some(e);
+                }
+            }
+        }
+        if dry_run {
+            println!("dry run: nothing was changed");
+        }
+        match failed {
+            Some(e) => Err(Failure::runtime(format!("a sync changed nothing: {e}"))),
+            None => Ok(()),
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::scan;

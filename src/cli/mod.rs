@@ -56,6 +56,9 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The site's directory (LDAP / Active Directory sign-in providers).
+    #[command(subcommand)]
+    Directory(DirectoryCommand),
     /// Write a consistent copy of the database, also while the server runs.
     Backup {
         /// The file to create; an existing file is not overwritten.
@@ -121,6 +124,21 @@ enum ApiKeyCommand {
         /// Revoke every active key found (audited as api_key.leaked).
         #[arg(long)]
         revoke: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DirectoryCommand {
+    /// Sync every enabled LDAP provider of an organization now: deactivate the users the
+    /// directory no longer has, disables or maps to no role, and apply role changes. Exits 1
+    /// when a directory cannot be reached or would remove every user (nothing is changed).
+    Sync {
+        /// The organization: its name or its id.
+        #[arg(long, value_name = "ORG")]
+        org: String,
+        /// Say what would change, change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -257,6 +275,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             admin::leak_check(config, &files, revoke)
         }
         Command::Audit(AuditCommand::Verify) => admin::verify_audit(config),
+        Command::Directory(DirectoryCommand::Sync { org, dry_run }) => {
+            admin::directory_sync(config, &org, dry_run)
+        }
         Command::Demo(DemoCommand::Seed { org, reports }) => demo::seed(config, &org, reports),
         Command::Backup { out } => admin::backup(config, &out),
         Command::Restore { from } => admin::restore(config, &from),

@@ -158,65 +158,84 @@ pub async fn update_user(
     id: Id,
     wanted: UserChange,
 ) -> Result<users::User, ApiError> {
+    change(app, actor, move |c| apply_user_change(c, id, &wanted)).await
+}
+
+/// Many users' changes in one transaction, confirmed once (a directory sync): all or none.
+pub async fn update_users(
+    app: &AppState,
+    actor: &Actor,
+    changes: Vec<(Id, UserChange)>,
+) -> Result<(), ApiError> {
     change(app, actor, move |c| {
-        let before = users::get(c.tx, id)?;
-        manageable(c, &before)?;
-        let caller = c.actor().principal().map(|p| (p.user_id, p.role));
-        if let Some(role) = wanted.role {
-            if (role == Role::Owner) != (before.role == Role::Owner) {
-                return Err(ApiError::denied("ownership moves only by transfer"));
-            }
-            if caller.is_some_and(|(_, caller_role)| role > caller_role) {
-                return Err(ApiError::denied(
-                    "you cannot raise a user above your own role",
-                ));
-            }
+        for (id, wanted) in &changes {
+            apply_user_change(c, *id, wanted)?;
         }
-        if wanted.is_active == Some(false)
-            && (before.role == Role::Owner || caller.is_some_and(|(me, _)| me == id))
-        {
-            return Err(ApiError::denied(
-                "the owner and yourself cannot be deactivated",
-            ));
-        }
-        let org = before.organization_id;
-        if let Some(name) = &wanted.name {
-            users::set_name(c.tx, id, name)?;
-        }
-        if let Some(role) = wanted.role.filter(|r| *r != before.role) {
-            users::set_role(c.tx, id, role)?;
-            c.journal(Revocation::RoleChanged {
-                user_id: id,
-                email: before.email.clone(),
-                role: role.as_str().to_string(),
-            });
-            let details = crate::domain::json_object(&[
-                ("from", before.role.as_str()),
-                ("to", role.as_str()),
-            ]);
-            c.audit_in(org, "user.role_changed", "user", id, Some(details))?;
-        }
-        match wanted.is_active {
-            Some(false) if before.is_active => {
-                users::set_active(c.tx, id, false)?;
-                users::bump_session_epoch(c.tx, id)?;
-                let ended = sessions::revoke_all_for_user(c.tx, id, None)?;
-                let by = caller.map(|(me, _)| me);
-                let revoked = api_keys::revoke_all_for_user(c.tx, id, by)?;
-                c.touch_all(Kind::Session, &ended);
-                c.touch_all(Kind::ApiKey, &revoked);
-                c.audit_in(org, "user.deactivated", "user", id, None)?;
-            }
-            Some(true) if !before.is_active => {
-                users::set_active(c.tx, id, true)?;
-                c.audit_in(org, "user.activated", "user", id, None)?;
-            }
-            _ => {}
-        }
-        c.touch(Kind::User, id);
-        Ok(users::get(c.tx, id)?)
+        Ok(())
     })
     .await
+}
+
+/// `update_user`'s change, inside the caller's transaction.
+fn apply_user_change(
+    c: &mut Change<'_, '_>,
+    id: Id,
+    wanted: &UserChange,
+) -> Result<users::User, ApiError> {
+    let before = users::get(c.tx, id)?;
+    manageable(c, &before)?;
+    let caller = c.actor().principal().map(|p| (p.user_id, p.role));
+    if let Some(role) = wanted.role {
+        if (role == Role::Owner) != (before.role == Role::Owner) {
+            return Err(ApiError::denied("ownership moves only by transfer"));
+        }
+        if caller.is_some_and(|(_, caller_role)| role > caller_role) {
+            return Err(ApiError::denied(
+                "you cannot raise a user above your own role",
+            ));
+        }
+    }
+    if wanted.is_active == Some(false)
+        && (before.role == Role::Owner || caller.is_some_and(|(me, _)| me == id))
+    {
+        return Err(ApiError::denied(
+            "the owner and yourself cannot be deactivated",
+        ));
+    }
+    let org = before.organization_id;
+    if let Some(name) = &wanted.name {
+        users::set_name(c.tx, id, name)?;
+    }
+    if let Some(role) = wanted.role.filter(|r| *r != before.role) {
+        users::set_role(c.tx, id, role)?;
+        c.journal(Revocation::RoleChanged {
+            user_id: id,
+            email: before.email.clone(),
+            role: role.as_str().to_string(),
+        });
+        let details =
+            crate::domain::json_object(&[("from", before.role.as_str()), ("to", role.as_str())]);
+        c.audit_in(org, "user.role_changed", "user", id, Some(details))?;
+    }
+    match wanted.is_active {
+        Some(false) if before.is_active => {
+            users::set_active(c.tx, id, false)?;
+            users::bump_session_epoch(c.tx, id)?;
+            let ended = sessions::revoke_all_for_user(c.tx, id, None)?;
+            let by = caller.map(|(me, _)| me);
+            let revoked = api_keys::revoke_all_for_user(c.tx, id, by)?;
+            c.touch_all(Kind::Session, &ended);
+            c.touch_all(Kind::ApiKey, &revoked);
+            c.audit_in(org, "user.deactivated", "user", id, None)?;
+        }
+        Some(true) if !before.is_active => {
+            users::set_active(c.tx, id, true)?;
+            c.audit_in(org, "user.activated", "user", id, None)?;
+        }
+        _ => {}
+    }
+    c.touch(Kind::User, id);
+    Ok(users::get(c.tx, id)?)
 }
 
 /// Sets a new password (already hashed) and ends the user's sessions but `keep`; a login that

@@ -15,6 +15,7 @@ pub mod rates;
 pub mod restore;
 pub mod sessions;
 pub mod siem;
+pub mod sso;
 pub mod throttle;
 pub mod tls;
 pub mod views;

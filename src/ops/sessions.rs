@@ -6,7 +6,7 @@ use super::{change, mfa, Actor};
 use crate::app::AppState;
 use crate::auth::throttle::{Key as ThrottleKey, Refused};
 use crate::auth::{token, Issued};
-use crate::domain::{now, Email, Id, Secret};
+use crate::domain::{now, Email, Id, Role, Secret};
 use crate::error::ApiError;
 use crate::store::audit::{self, Entry, Outcome};
 use crate::store::feed::Kind;
@@ -144,7 +144,7 @@ pub async fn login(
         Err(refused) => return Err(throttled(app, actor, refused).await),
     };
 
-    let user = match email {
+    let found = match email.clone() {
         Some(email) => {
             app.store
                 .read(move |c| users::find_by_email(c, &email))
@@ -152,33 +152,71 @@ pub async fn login(
         }
         None => None,
     };
-    let password_ok = app
-        .hasher
-        .verify(
-            given.password,
-            user.as_ref().map(|u| u.password_hash.clone()),
-        )
-        .await
-        .map_err(busy)?;
+    // An address a directory serves signs in there; the organization's owner never does (the
+    // break-glass account keeps its own password and MFA whatever the providers say).
+    let provider = match &email {
+        Some(email) if found.as_ref().is_none_or(|u| u.role != Role::Owner) => {
+            super::sso::serving(app, email).await?
+        }
+        _ => None,
+    };
 
-    let failure = |reason: &str, user: Option<&users::User>| {
+    let failure = |reason: &str, method: &str, user: Option<&users::User>| {
         let mut entry = actor.entry("login.failed", Outcome::Failure);
         entry.user_id = user.map(|u| u.id);
         entry.organization_id = user.map(|u| u.organization_id);
-        entry.details = crate::domain::json_object(&[("email", &attempted), ("reason", reason)]);
+        entry.details = crate::domain::json_object(&[
+            ("email", &attempted),
+            ("reason", reason),
+            ("method", method),
+        ]);
         entry
     };
-    let user = match user {
-        Some(user) if password_ok && user.is_active => user,
-        other => {
-            let reason = match &other {
-                None => "unknown_email",
-                Some(u) if !u.is_active && password_ok => "inactive",
-                Some(_) => "wrong_password",
-            };
-            attempt.failed().await;
-            record(app, failure(reason, other.as_ref())).await;
-            return Err(ApiError::InvalidCredentials);
+    let (user, method) = match (provider, email) {
+        (Some(provider), Some(email)) => {
+            use super::sso::sign_in::{self, Refusal};
+            match sign_in::ldap(app, &provider, &email, &given.password).await {
+                Ok(user) => (user, "ldap"),
+                Err(Refusal::Credentials(reason)) => {
+                    attempt.failed().await;
+                    record(app, failure(reason, "ldap", found.as_ref())).await;
+                    return Err(ApiError::InvalidCredentials);
+                }
+                Err(Refusal::NotAllowed(reason, message)) => {
+                    // The password was right: not counted against the account.
+                    attempt.released().await;
+                    record(app, failure(reason, "ldap", found.as_ref())).await;
+                    return Err(ApiError::SsoNotAllowed(message));
+                }
+                Err(Refusal::Unavailable(e)) => {
+                    attempt.released().await;
+                    tracing::warn!(provider = provider.id, error = %e, "a directory sign-in could not be checked");
+                    return Err(ApiError::Unavailable { retry_after: 5 });
+                }
+            }
+        }
+        _ => {
+            let password_ok = app
+                .hasher
+                .verify(
+                    given.password,
+                    found.as_ref().map(|u| u.password_hash.clone()),
+                )
+                .await
+                .map_err(busy)?;
+            match found {
+                Some(user) if password_ok && user.is_active => (user, "password"),
+                other => {
+                    let reason = match &other {
+                        None => "unknown_email",
+                        Some(u) if !u.is_active && password_ok => "inactive",
+                        Some(_) => "wrong_password",
+                    };
+                    attempt.failed().await;
+                    record(app, failure(reason, "password", other.as_ref())).await;
+                    return Err(ApiError::InvalidCredentials);
+                }
+            }
         }
     };
 
@@ -194,7 +232,7 @@ pub async fn login(
         };
         if !verdict {
             attempt.failed().await;
-            record(app, failure("mfa_invalid", Some(&user))).await;
+            record(app, failure("mfa_invalid", method, Some(&user))).await;
             return Err(ApiError::MfaInvalid);
         }
     }
@@ -236,6 +274,7 @@ pub async fn login(
         entry.organization_id = Some(organization_id);
         entry.target_type = Some("session");
         entry.target_id = Some(session.id);
+        entry.details = crate::domain::json_object(&[("method", method)]);
         c.record(&entry)?;
         c.touch(Kind::Session, session.id);
         // Past the limit, the oldest sessions end: no account grows the table without bound.

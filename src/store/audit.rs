@@ -207,6 +207,10 @@ pub const ACTIONS: &[&str] = &[
     "dashboard.deleted",
     "data_source.deleted",
     "backup.restored",
+    "sso_provider.created",
+    "sso_provider.updated",
+    "sso_provider.deleted",
+    "directory.synced",
 ];
 
 /// The hash the chain starts from.
@@ -722,7 +726,7 @@ mod listed {
     #[test]
     fn every_action_the_code_writes_is_listed() {
         let expression = regex::Regex::new(
-            r#"(?:\(|, |action: |=> )"((?:login|mfa|token|session|password|api_key|user|public_link|organization|ownership|report|dashboard|data_source|backup)\.[a-z_]+)""#,
+            r#"(?:\(|, |action: |=> )"((?:login|mfa|token|session|password|api_key|user|public_link|organization|ownership|report|dashboard|data_source|backup|sso_provider|directory)\.[a-z_]+)""#,
         )
         .unwrap();
         let mut files = vec![std::path::PathBuf::from(concat!(

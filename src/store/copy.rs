@@ -35,6 +35,8 @@ const TABLES: &[&str] = &[
     "login_locks",
     "rate_counts",
     "audit_stream",
+    "sso_providers",
+    "sso_identities",
 ];
 
 /// Rows copied per table, in `TABLES` order.

@@ -27,6 +27,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (11, include_str!("migrations/v11_shared_rate_counts.sql")),
     (12, include_str!("migrations/v12_restore_safe_ids.sql")),
     (13, include_str!("migrations/v13_audit_stream.sql")),
+    (14, include_str!("migrations/v14_sso_providers.sql")),
 ];
 
 pub const SCHEMA_VERSION: u32 = 1 + MIGRATIONS.len() as u32;
@@ -49,6 +50,10 @@ const POSTGRES_MIGRATIONS: &[(u32, &str)] = &[
         include_str!("migrations/postgres/v12_restore_safe_ids.sql"),
     ),
     (13, include_str!("migrations/postgres/v13_audit_stream.sql")),
+    (
+        14,
+        include_str!("migrations/postgres/v14_sso_providers.sql"),
+    ),
 ];
 
 pub(super) fn migrate(db: &Db<'_>) -> StoreResult<()> {

@@ -22,6 +22,7 @@ pub mod reports;
 mod row_counts;
 pub mod sessions;
 pub mod sql;
+pub mod sso;
 pub mod throttle;
 pub mod usage;
 pub mod users;

@@ -93,6 +93,15 @@ pub fn find_by_email(db: &Db<'_>, email: &Email) -> StoreResult<Option<User>> {
     )
 }
 
+/// The organization's users, oldest first.
+pub fn of_organization(db: &Db<'_>, organization_id: Id) -> StoreResult<Vec<User>> {
+    db.query_map(
+        &format!("SELECT {COLUMNS} FROM users WHERE organization_id = ?1 ORDER BY id"),
+        args![organization_id],
+        from_row,
+    )
+}
+
 pub fn all(db: &Db<'_>) -> StoreResult<Vec<User>> {
     db.query_map(
         &format!("SELECT {COLUMNS} FROM users ORDER BY id"),

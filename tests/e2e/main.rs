@@ -4,6 +4,7 @@ mod api_keys;
 mod browser;
 mod cluster;
 mod console;
+mod directory;
 mod foundation;
 mod hardening;
 mod key_lifecycle;

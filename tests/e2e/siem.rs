@@ -67,7 +67,7 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 /// A CA, and a certificate it signs for 127.0.0.1 and localhost.
-fn make_certificates(dir: &Path) {
+pub fn make_certificates(dir: &Path) {
     let ec = [
         "-newkey",
         "ec",

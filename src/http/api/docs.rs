@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::{
     api_keys, audit_log, auth, dashboards, data_sources, goals, mfa, organization, public_links,
-    reports, sessions, system, usage, users, Endpoint, Shared,
+    reports, sessions, sso, system, usage, users, Endpoint, Shared,
 };
 
 /// A JSON shape: its name, its schema, and the named schemas it refers to.
@@ -434,6 +434,42 @@ pub fn doc(endpoint: Endpoint) -> Option<Doc> {
             "Walk the organization's hash chain and name the first entry that does not match",
             ok::<audit_log::ChainVerdict>(),
         ),
+        ListProviders => d(
+            "sso",
+            "The organization's sign-in providers (owner and administrators, interactive sessions)",
+            list::<sso::ProviderDto>(),
+        )
+        .query(PAGING),
+        CreateProvider => d(
+            "sso",
+            "Add a sign-in provider (LDAP / Active Directory); the bind password is write-only",
+            created::<sso::ProviderDto>(),
+        )
+        .body::<sso::ProviderBody>()
+        .errors(&[(409, "a domain is served by another enabled provider")]),
+        GetProvider => d("sso", "One sign-in provider", ok::<sso::ProviderDto>()),
+        UpdateProvider => d(
+            "sso",
+            "Change a sign-in provider (fields left out keep their value)",
+            ok::<sso::ProviderDto>(),
+        )
+        .body::<sso::ProviderBody>()
+        .errors(&[(409, "a domain is served by another enabled provider")]),
+        DeleteProvider => d(
+            "sso",
+            "Remove a sign-in provider (its users stay, with their roles)",
+            NoContent,
+        ),
+        SyncProvider => d(
+            "sso",
+            "Compare the directory with the users the provider manages: deactivate leavers, apply role changes",
+            ok::<sso::SyncDto>(),
+        )
+        .query(&[("dry_run", "true: report only, change nothing", "boolean")])
+        .errors(&[
+            (409, "the sync would deactivate every managed user, or the provider is disabled: nothing changed"),
+            (503, "the directory cannot be reached: nothing changed"),
+        ]),
         AuditExport => d(
             "audit",
             "The whole audit log (filtered as the list), streamed: newest first, or with \

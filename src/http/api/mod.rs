@@ -14,6 +14,7 @@ mod organization;
 mod public_links;
 mod reports;
 mod sessions;
+mod sso;
 mod system;
 mod usage;
 mod users;
@@ -98,6 +99,12 @@ pub enum Endpoint {
     AuditLog,
     AuditExport,
     AuditVerify,
+    ListProviders,
+    CreateProvider,
+    GetProvider,
+    UpdateProvider,
+    DeleteProvider,
+    SyncProvider,
 }
 
 /// What a public link shares.
@@ -242,6 +249,12 @@ pub async fn dispatch(endpoint: Endpoint, call: Call<'_>) -> Result<Response, Ap
         AuditLog => audit_log::list(call).await,
         AuditExport => audit_log::export(call).await,
         AuditVerify => audit_log::verify(call).await,
+        ListProviders => sso::list(call).await,
+        CreateProvider => sso::create(call).await,
+        GetProvider => sso::get(call).await,
+        UpdateProvider => sso::update(call).await,
+        DeleteProvider => sso::delete(call).await,
+        SyncProvider => sso::sync(call).await,
     }
 }
 

@@ -1,0 +1,201 @@
+//! The `sso_providers` and `sso_identities` tables: each organization's identity providers
+//! (contract 10.2) and who its users are at them. A provider's kind settings are JSON that
+//! `ops::sso` reads and validates; its secret is stored sealed.
+
+use super::{args, Db, Row, StoreResult};
+use crate::domain::{now, Id, UnixTime};
+
+/// A provider as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderRow {
+    pub id: Id,
+    pub organization_id: Id,
+    pub name: String,
+    pub kind: String,
+    pub enabled: bool,
+    /// JSON array of lower-case domains.
+    pub email_domains: String,
+    /// JSON array of `{"group", "role"}`.
+    pub role_mapping: String,
+    pub default_role: Option<String>,
+    pub jit_provisioning: bool,
+    pub enforce: bool,
+    /// JSON object of the kind's settings, secrets excluded.
+    pub settings: String,
+    /// The kind's secret, sealed; empty: none.
+    pub secret: String,
+    pub created_at: UnixTime,
+    pub updated_at: UnixTime,
+}
+
+const COLUMNS: &str = "id, organization_id, name, kind, enabled, email_domains, role_mapping, \
+                       default_role, jit_provisioning, enforce, settings, secret, created_at, \
+                       updated_at";
+
+fn from_row(row: &Row<'_>) -> StoreResult<ProviderRow> {
+    Ok(ProviderRow {
+        id: row.get(0)?,
+        organization_id: row.get(1)?,
+        name: row.get(2)?,
+        kind: row.get(3)?,
+        enabled: row.get(4)?,
+        email_domains: row.get(5)?,
+        role_mapping: row.get(6)?,
+        default_role: row.get(7)?,
+        jit_provisioning: row.get(8)?,
+        enforce: row.get(9)?,
+        settings: row.get(10)?,
+        secret: row.get(11)?,
+        created_at: row.get(12)?,
+        updated_at: row.get(13)?,
+    })
+}
+
+/// Inserts `p` (its id, secret and times are the table's); the new id.
+pub fn create(db: &Db<'_>, p: &ProviderRow) -> StoreResult<Id> {
+    let at = now();
+    db.query_row(
+        "INSERT INTO sso_providers (organization_id, name, kind, enabled, email_domains,
+                role_mapping, default_role, jit_provisioning, enforce, settings, created_at,
+                updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11) RETURNING id",
+        args![
+            p.organization_id,
+            p.name,
+            p.kind,
+            p.enabled,
+            p.email_domains,
+            p.role_mapping,
+            p.default_role,
+            p.jit_provisioning,
+            p.enforce,
+            p.settings,
+            at
+        ],
+        |r| r.get(0),
+    )
+}
+
+/// Writes every field of `p` but its organization, kind and creation time.
+pub fn update(db: &Db<'_>, p: &ProviderRow) -> StoreResult<()> {
+    db.execute(
+        "UPDATE sso_providers SET name = ?2, enabled = ?3, email_domains = ?4, role_mapping = ?5,
+                default_role = ?6, jit_provisioning = ?7, enforce = ?8, settings = ?9,
+                secret = ?10, updated_at = ?11
+         WHERE id = ?1",
+        args![
+            p.id,
+            p.name,
+            p.enabled,
+            p.email_domains,
+            p.role_mapping,
+            p.default_role,
+            p.jit_provisioning,
+            p.enforce,
+            p.settings,
+            p.secret,
+            now()
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn get(db: &Db<'_>, id: Id) -> StoreResult<Option<ProviderRow>> {
+    db.query_opt(
+        &format!("SELECT {COLUMNS} FROM sso_providers WHERE id = ?1"),
+        args![id],
+        from_row,
+    )
+}
+
+/// The organization's providers, oldest first.
+pub fn of_organization(db: &Db<'_>, organization_id: Id) -> StoreResult<Vec<ProviderRow>> {
+    db.query_map(
+        &format!("SELECT {COLUMNS} FROM sso_providers WHERE organization_id = ?1 ORDER BY id"),
+        args![organization_id],
+        from_row,
+    )
+}
+
+/// Every enabled provider of the installation (a handful: the sign-in looks among them for
+/// the one that serves an address's domain).
+pub fn enabled(db: &Db<'_>) -> StoreResult<Vec<ProviderRow>> {
+    db.query_map(
+        &format!("SELECT {COLUMNS} FROM sso_providers WHERE enabled = 1 ORDER BY id"),
+        args![],
+        from_row,
+    )
+}
+
+pub fn delete(db: &Db<'_>, id: Id) -> StoreResult<()> {
+    db.execute(
+        "DELETE FROM sso_identities WHERE provider_id = ?1",
+        args![id],
+    )?;
+    db.execute("DELETE FROM sso_providers WHERE id = ?1", args![id])?;
+    Ok(())
+}
+
+/// The user known at `provider` as `subject`.
+pub fn user_of(db: &Db<'_>, provider: Id, subject: &str) -> StoreResult<Option<Id>> {
+    db.query_opt(
+        "SELECT user_id FROM sso_identities WHERE provider_id = ?1 AND subject = ?2",
+        args![provider, subject],
+        |r| r.get(0),
+    )
+}
+
+/// Records that `user_id` is `subject` at `provider` (a user has one subject per provider).
+pub fn link(db: &Db<'_>, provider: Id, subject: &str, user_id: Id) -> StoreResult<()> {
+    db.execute(
+        "DELETE FROM sso_identities WHERE provider_id = ?1 AND user_id = ?2",
+        args![provider, user_id],
+    )?;
+    db.execute(
+        "INSERT INTO sso_identities (provider_id, subject, user_id) VALUES (?1, ?2, ?3)",
+        args![provider, subject, user_id],
+    )?;
+    Ok(())
+}
+
+/// The users linked to `provider`.
+pub fn linked_users(db: &Db<'_>, provider: Id) -> StoreResult<Vec<Id>> {
+    db.query_map(
+        "SELECT user_id FROM sso_identities WHERE provider_id = ?1 ORDER BY user_id",
+        args![provider],
+        |r| r.get(0),
+    )
+}
+
+/// Takes the provider's next scheduled sync if it is due at `now_ms` (the database's clock),
+/// moving it `interval_ms` on: of several servers, one syncs.
+pub fn take_due_sync(db: &Db<'_>, provider: Id, interval_ms: i64) -> StoreResult<bool> {
+    let now_ms = super::feed::clock_ms(db)?;
+    Ok(db.execute(
+        "UPDATE sso_providers SET sync_due_ms = ?2 WHERE id = ?1 AND sync_due_ms <= ?3",
+        args![provider, now_ms + interval_ms, now_ms],
+    )? == 1)
+}
+
+/// An LDAP provider's settings as stored (`settings`), its bind password apart.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LdapSettings {
+    pub url: String,
+    pub start_tls: bool,
+    pub bind_dn: String,
+    pub user_base: String,
+    pub user_filter: String,
+    pub email_attribute: String,
+    pub name_attribute: String,
+    pub group_attribute: String,
+    pub nested_groups: bool,
+    /// Seconds between scheduled syncs.
+    pub sync_interval: u64,
+}
+
+/// A role mapping entry as stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredMapping {
+    pub group: String,
+    pub role: String,
+}
