@@ -47,7 +47,13 @@ pub async fn ldap(
     let directory = Directory::new(&provider.ldap, secret, tls);
     let person = match directory.find(email.as_str()).await {
         Ok(Some(person)) => person,
-        Ok(None) => return Err(Refusal::Credentials("unknown_email")),
+        Ok(None) => {
+            // A bind as no one, so that an unknown address takes as long as a wrong password
+            // (the directory's members are not told apart by timing).
+            let nobody = format!("cn=claribi-no-such-user,{}", provider.ldap.user_base);
+            let _ = directory.check_password(&nobody, password).await;
+            return Err(Refusal::Credentials("unknown_email"));
+        }
         Err(e) => return Err(Refusal::Unavailable(e)),
     };
     match directory.check_password(&person.dn, password).await {
