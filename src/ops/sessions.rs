@@ -191,7 +191,11 @@ pub async fn login(
                 Err(Refusal::Unavailable(e)) => {
                     attempt.released().await;
                     tracing::warn!(provider = provider.id, error = %e, "a directory sign-in could not be checked");
-                    return Err(ApiError::Unavailable { retry_after: 5 });
+                    return Err(ApiError::DirectoryUnavailable(
+                        "the directory that checks this address's password cannot be reached; \
+                         try again shortly"
+                            .into(),
+                    ));
                 }
             }
         }

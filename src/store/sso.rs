@@ -167,6 +167,17 @@ pub fn linked_users(db: &Db<'_>, provider: Id) -> StoreResult<Vec<Id>> {
     )
 }
 
+/// Puts the provider's next scheduled sync `interval_ms` from now (the database's clock): a new
+/// provider's first sync waits a whole interval, time for a dry run.
+pub fn schedule_sync(db: &Db<'_>, provider: Id, interval_ms: i64) -> StoreResult<()> {
+    let now_ms = super::feed::clock_ms(db)?;
+    db.execute(
+        "UPDATE sso_providers SET sync_due_ms = ?2 WHERE id = ?1",
+        args![provider, now_ms + interval_ms],
+    )?;
+    Ok(())
+}
+
 /// Takes the provider's next scheduled sync if it is due at `now_ms` (the database's clock),
 /// moving it `interval_ms` on: of several servers, one syncs.
 pub fn take_due_sync(db: &Db<'_>, provider: Id, interval_ms: i64) -> StoreResult<bool> {
@@ -198,4 +209,63 @@ pub struct LdapSettings {
 pub struct StoredMapping {
     pub group: String,
     pub role: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scheduled_sync_is_taken_once_when_due() {
+        let (_dir, store) = crate::store::open_temp();
+        store
+            .write_blocking(|db| {
+                let org = crate::store::organizations::create(db, "Acme")?;
+                let row = ProviderRow {
+                    id: 0,
+                    organization_id: org,
+                    name: "Directory".into(),
+                    kind: "ldap".into(),
+                    enabled: true,
+                    email_domains: r#"["example.org"]"#.into(),
+                    role_mapping: "[]".into(),
+                    default_role: None,
+                    jit_provisioning: false,
+                    enforce: false,
+                    settings: "{}".into(),
+                    secret: String::new(),
+                    created_at: 0,
+                    updated_at: 0,
+                };
+                let id = create(db, &row)?;
+                schedule_sync(db, id, 60_000)?;
+                assert!(!take_due_sync(db, id, 60_000)?, "not due for a minute");
+                schedule_sync(db, id, -1)?;
+                assert!(take_due_sync(db, id, 60_000)?, "due");
+                assert!(
+                    !take_due_sync(db, id, 60_000)?,
+                    "taken: the next is a minute away"
+                );
+                let email = crate::domain::Email::parse("a@example.org").unwrap();
+                let user = crate::store::users::create(
+                    db,
+                    &crate::store::users::NewUser {
+                        organization_id: org,
+                        email: &email,
+                        name: "A",
+                        role: crate::domain::Role::Viewer,
+                        password_hash: "h",
+                        password_set_by_other: false,
+                    },
+                )?;
+                link(db, id, "uid=a,dc=example,dc=org", user)?;
+                // A user has one subject per provider: a new one replaces the old.
+                link(db, id, "uid=a2,dc=example,dc=org", user)?;
+                assert_eq!(user_of(db, id, "uid=a,dc=example,dc=org")?, None);
+                assert_eq!(user_of(db, id, "uid=a2,dc=example,dc=org")?, Some(user));
+                assert_eq!(linked_users(db, id)?, vec![user]);
+                Ok(())
+            })
+            .unwrap();
+    }
 }

@@ -294,6 +294,7 @@ pub async fn create(
             provider.sealed_secret = seal(&app2, id, secret)?;
         }
         stored::update(c.tx, &provider.row())?;
+        stored::schedule_sync(c.tx, id, provider.sync_interval().as_millis() as i64)?;
         c.audit_in(
             organization_id,
             "sso_provider.created",
