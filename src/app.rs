@@ -37,6 +37,8 @@ pub struct App {
     pub peers: crate::ops::feed::Peers,
     /// How the audit log's stream to the SIEM stands (`audit.syslog_url`).
     pub siem: Arc<crate::ops::siem::Status>,
+    /// TLS to the directories (system roots plus `sso.ca_file`), read once at start.
+    pub directory_tls: Arc<rustls::ClientConfig>,
 }
 
 pub type AppState = Arc<App>;
@@ -165,6 +167,8 @@ impl App {
         seal_stored_mfa_secrets(&store, &auth.mfa_sealer)?;
         let journal = crate::ops::journal::Journal::open(&config.server.data_dir)
             .map_err(|e| StartError::Setup(format!("opening the revocation journal: {e}")))?;
+        let directory_tls = crate::ops::tls::client_config(&config.sso.ca_file, "sso.ca_file")
+            .map_err(StartError::Setup)?;
         let mut id = [0u8; 8];
         rand::RngCore::fill_bytes(&mut OsRng, &mut id);
         Ok(App {
@@ -179,6 +183,7 @@ impl App {
             catch_up: Default::default(),
             peers: Default::default(),
             siem: Default::default(),
+            directory_tls,
         })
     }
 

@@ -160,6 +160,13 @@ pub async fn login(
         }
         _ => None,
     };
+    // Never another organization's directory: a password goes only to the directory of the
+    // organization the account belongs to.
+    let provider = provider.filter(|p| {
+        found
+            .as_ref()
+            .is_none_or(|u| u.organization_id == p.organization_id)
+    });
 
     let failure = |reason: &str, method: &str, user: Option<&users::User>| {
         let mut entry = actor.entry("login.failed", Outcome::Failure);
@@ -187,6 +194,10 @@ pub async fn login(
                     attempt.released().await;
                     record(app, failure(reason, "ldap", found.as_ref())).await;
                     return Err(ApiError::SsoNotAllowed(message));
+                }
+                Err(Refusal::Internal(e)) => {
+                    attempt.released().await;
+                    return Err(e);
                 }
                 Err(Refusal::Unavailable(e)) => {
                     attempt.released().await;

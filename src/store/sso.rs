@@ -145,6 +145,28 @@ pub fn user_of(db: &Db<'_>, provider: Id, subject: &str) -> StoreResult<Option<I
     )
 }
 
+/// Whether a user of an organization other than `organization_id` has an address at
+/// `domain` (lower case, as addresses are stored).
+pub fn domain_used_elsewhere(db: &Db<'_>, domain: &str, organization_id: Id) -> StoreResult<bool> {
+    let suffix = format!("%@{domain}");
+    Ok(db
+        .query_opt(
+            "SELECT 1 FROM users WHERE email LIKE ?1 AND organization_id <> ?2 LIMIT 1",
+            args![suffix, organization_id],
+            |_| Ok(()),
+        )?
+        .is_some())
+}
+
+/// Who `user_id` is at `provider`, if they signed in through it.
+pub fn subject_of(db: &Db<'_>, provider: Id, user_id: Id) -> StoreResult<Option<String>> {
+    db.query_opt(
+        "SELECT subject FROM sso_identities WHERE provider_id = ?1 AND user_id = ?2",
+        args![provider, user_id],
+        |r| r.get(0),
+    )
+}
+
 /// Records that `user_id` is `subject` at `provider` (a user has one subject per provider).
 pub fn link(db: &Db<'_>, provider: Id, subject: &str, user_id: Id) -> StoreResult<()> {
     db.execute(
@@ -158,12 +180,12 @@ pub fn link(db: &Db<'_>, provider: Id, subject: &str, user_id: Id) -> StoreResul
     Ok(())
 }
 
-/// The users linked to `provider`.
-pub fn linked_users(db: &Db<'_>, provider: Id) -> StoreResult<Vec<Id>> {
+/// Who each user linked to `provider` is there: `(user, subject)`.
+pub fn links(db: &Db<'_>, provider: Id) -> StoreResult<Vec<(Id, String)>> {
     db.query_map(
-        "SELECT user_id FROM sso_identities WHERE provider_id = ?1 ORDER BY user_id",
+        "SELECT user_id, subject FROM sso_identities WHERE provider_id = ?1 ORDER BY user_id",
         args![provider],
-        |r| r.get(0),
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )
 }
 
@@ -263,7 +285,14 @@ mod tests {
                 link(db, id, "uid=a2,dc=example,dc=org", user)?;
                 assert_eq!(user_of(db, id, "uid=a,dc=example,dc=org")?, None);
                 assert_eq!(user_of(db, id, "uid=a2,dc=example,dc=org")?, Some(user));
-                assert_eq!(linked_users(db, id)?, vec![user]);
+                assert_eq!(
+                    links(db, id)?,
+                    vec![(user, "uid=a2,dc=example,dc=org".into())]
+                );
+                assert_eq!(
+                    subject_of(db, id, user)?.as_deref(),
+                    Some("uid=a2,dc=example,dc=org")
+                );
                 Ok(())
             })
             .unwrap();

@@ -450,6 +450,66 @@ fn directory_users_sign_in_with_their_groups_role_and_claribis_own_totp() {
             bad.body
         );
     }
+    // A changed address or account needs the bind password again: it never goes to a host
+    // it was not given for.
+    let moved = s
+        .request(
+            "PATCH",
+            &format!("/api/v1/organization/sso-providers/{id}/"),
+        )
+        .bearer(&owner)
+        .json(&json!({"url": "ldaps://elsewhere.example.org"}));
+    assert_eq!(moved.status, 400, "{}", moved.body);
+    assert!(
+        moved.json()["errors"]["bind_password"].is_array(),
+        "{}",
+        moved.body
+    );
+    // A domain whose addresses are another organization's users is not this one's to claim.
+    let out = s.cli(
+        &[
+            "org",
+            "create",
+            "--name",
+            "Other",
+            "--owner-email",
+            "boss@example.net",
+        ],
+        "other-owner-password-1\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut theirs = slapd.provider();
+    theirs["email_domains"] = json!(["example.net"]);
+    let claimed = s
+        .post("/api/v1/organization/sso-providers/")
+        .bearer(&owner)
+        .json(&theirs);
+    assert_eq!(
+        (claimed.status, claimed.error_code().as_str()),
+        (409, "conflict"),
+        "{}",
+        claimed.body
+    );
+    // After her first sign-in alice is her directory entry: another entry that takes her
+    // address does not take her account.
+    slapd.modify(
+        "modify",
+        &format!(
+            "dn: uid=alice,ou=people,{SUFFIX}\nchangetype: modify\nreplace: mail\nmail: alice.old@example.org\n\n\
+             dn: uid=carol,ou=people,{SUFFIX}\nchangetype: modify\nreplace: mail\nmail: alice@example.org\n"
+        ),
+    );
+    let taken = s.login("alice@example.org", "carol-pw");
+    assert_eq!(
+        (taken.status, taken.error_code().as_str()),
+        (403, "sso_not_allowed"),
+        "{}",
+        taken.body
+    );
     // At rest the bind password is sealed.
     let stored = s
         .sql()

@@ -404,6 +404,16 @@ fn spec(body: ProviderBody, before: Option<&Provider>) -> Result<Spec, ApiError>
         None => old.map_or(900, |l| l.sync_interval),
     };
     let secret = body.bind_password;
+    // The stored password is for the directory it was given for: another address or account
+    // needs it given again, so that it never goes to a host it was not meant for.
+    let moved =
+        old.is_some_and(|l| l.url != url || l.start_tls != start_tls || l.bind_dn != bind_dn);
+    if moved && secret.is_none() {
+        errors.insert(
+            "bind_password".into(),
+            vec!["is required again when url, start_tls or bind_dn change".into()],
+        );
+    }
     if let Some(secret) = &secret {
         if secret.expose().is_empty() || secret.expose().len() > MAX_DN {
             errors.insert(

@@ -200,9 +200,12 @@ impl<'a> Directory<'a> {
         let _ = ldap.unbind().await;
         match bound.rc {
             0 => Ok(true),
-            // invalidCredentials; AD also answers it for a disabled or locked account.
-            49 => Ok(false),
-            _ => Err(DirectoryError::Refused(bound.to_string())),
+            // busy, unavailable, other: the directory cannot say.
+            51 | 52 | 80 => Err(DirectoryError::Refused(bound.to_string())),
+            // invalidCredentials (AD also answers it for a disabled or locked account), and any
+            // other refusal of this bind (unwillingToPerform, constraintViolation, ...): the
+            // password is not taken, and the attempt counts against the throttle.
+            _ => Ok(false),
         }
     }
 

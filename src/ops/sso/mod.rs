@@ -217,6 +217,14 @@ fn domains_free(db: &crate::store::Db<'_>, provider: &Provider) -> Result<(), Ap
             )));
         }
     }
+    // A domain whose addresses are another organization's users is not this one's to serve.
+    for domain in &provider.email_domains {
+        if stored::domain_used_elsewhere(db, domain, provider.organization_id)? {
+            return Err(ApiError::Conflict(format!(
+                "users of another organization have addresses at {domain}"
+            )));
+        }
+    }
     Ok(())
 }
 

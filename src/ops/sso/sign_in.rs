@@ -28,6 +28,8 @@ pub enum Refusal {
     NotAllowed(&'static str, String),
     /// The directory did not answer (`503`).
     Unavailable(DirectoryError),
+    /// Our own side failed (the database): passed on as it is.
+    Internal(ApiError),
 }
 
 const ACTOR: Actor = Actor::System("ldap sign-in");
@@ -39,12 +41,10 @@ pub async fn ldap(
     email: &Email,
     password: &Secret,
 ) -> Result<users::User, Refusal> {
-    let tls = crate::ops::tls::client_config(&app.config.sso.ca_file, "sso.ca_file")
-        .map_err(|e| Refusal::Unavailable(DirectoryError::Refused(e)))?;
     let secret = provider
         .secret(app)
         .map_err(|e| Refusal::Unavailable(DirectoryError::Refused(e.to_string())))?;
-    let directory = Directory::new(&provider.ldap, secret, tls);
+    let directory = Directory::new(&provider.ldap, secret, app.directory_tls.clone());
     let person = match directory.find(email.as_str()).await {
         Ok(Some(person)) => person,
         Ok(None) => {
@@ -61,14 +61,14 @@ pub async fn ldap(
         Ok(false) => return Err(Refusal::Credentials("wrong_password")),
         Err(e) => return Err(Refusal::Unavailable(e)),
     }
-    let internal = |e: ApiError| Refusal::Unavailable(DirectoryError::Refused(e.to_string()));
-    let subject = person.dn.to_lowercase();
+    let internal = |e: ApiError| Refusal::Internal(e);
+    let lookup = person.dn.to_lowercase();
     let (provider_id, org) = (provider.id, provider.organization_id);
     let by_email = email.clone();
     let (linked, existing) = app
         .store
         .read(move |db| {
-            let linked = match stored::user_of(db, provider_id, &subject)? {
+            let linked = match stored::user_of(db, provider_id, &lookup)? {
                 Some(id) => Some(users::get(db, id)?),
                 None => None,
             };
@@ -76,8 +76,34 @@ pub async fn ldap(
         })
         .await
         .map_err(|e| internal(e.into()))?;
+    // After the first sign-in a user is found by who they are in the directory, never by
+    // address again: an address now on another entry does not take the account over.
+    let subject = person.dn.to_lowercase();
+    if linked.is_none() {
+        if let Some(user) = &existing {
+            let (id, user_id) = (provider_id, user.id);
+            let theirs = app
+                .store
+                .read(move |db| stored::subject_of(db, id, user_id))
+                .await
+                .map_err(|e| internal(e.into()))?;
+            if theirs.is_some_and(|theirs| theirs != subject) {
+                return Err(Refusal::NotAllowed(
+                    "linked_to_another_entry",
+                    "this account is another directory entry's; ask your administrator".into(),
+                ));
+            }
+        }
+    }
     let user = linked.or(existing);
     if let Some(user) = &user {
+        if user.role == Role::Owner {
+            // The owner is never a provider's, however the directory names them.
+            return Err(Refusal::NotAllowed(
+                "owner",
+                "the organization's owner signs in with their own password".into(),
+            ));
+        }
         if user.organization_id != org {
             return Err(Refusal::NotAllowed(
                 "another_organization",
@@ -123,7 +149,7 @@ pub async fn ldap(
             ))
         }
     };
-    let (user_id, subject) = (user.id, person.dn.to_lowercase());
+    let user_id = user.id;
     change(app, &ACTOR, move |c| {
         if stored::user_of(c.tx, provider_id, &subject)? != Some(user_id) {
             stored::link(c.tx, provider_id, &subject, user_id)?;

@@ -69,29 +69,41 @@ pub async fn run(
             "the provider is disabled: enable it before syncing".into(),
         ));
     }
-    let tls = super::super::tls::client_config(&app.config.sso.ca_file, "sso.ca_file")
-        .map_err(ApiError::Internal)?;
-    let directory = Directory::new(&provider.ldap, provider.secret(app)?, tls);
+    let directory = Directory::new(
+        &provider.ldap,
+        provider.secret(app)?,
+        app.directory_tls.clone(),
+    );
     let people = directory.everyone().await.map_err(directory_error)?;
-    let by_email: HashMap<&str, &Person> = people.iter().map(|p| (p.email.as_str(), p)).collect();
+    // A linked user is found by who they are in the directory; others by address, unless two
+    // entries share it (then nothing is decided about that user).
+    let by_dn: HashMap<String, &Person> = people.iter().map(|p| (p.dn.to_lowercase(), p)).collect();
+    let mut by_email: HashMap<&str, Option<&Person>> = HashMap::new();
+    for person in &people {
+        by_email
+            .entry(person.email.as_str())
+            .and_modify(|found| *found = None)
+            .or_insert(Some(person));
+    }
 
     // Managed: the organization's active users the provider serves or has linked, but the
     // owner, whom no provider manages.
     let (org, provider_id) = (provider.organization_id, provider.id);
-    let (users, linked) = app
+    let (users, links) = app
         .store
         .read(move |db| {
             Ok((
                 users::of_organization(db, org)?,
-                crate::store::sso::linked_users(db, provider_id)?,
+                crate::store::sso::links(db, provider_id)?,
             ))
         })
         .await?;
+    let links: HashMap<Id, String> = links.into_iter().collect();
     let managed: Vec<&users::User> = users
         .iter()
         .filter(|u| u.is_active && u.role != Role::Owner)
         .filter(|u| {
-            linked.contains(&u.id) || Email::parse(&u.email).is_ok_and(|e| provider.serves(&e))
+            links.contains_key(&u.id) || Email::parse(&u.email).is_ok_and(|e| provider.serves(&e))
         })
         .collect();
 
@@ -99,7 +111,19 @@ pub async fn run(
     let mut deactivate: Vec<(Id, &str)> = Vec::new();
     let mut change_role: Vec<(Id, Role)> = Vec::new();
     for user in &managed {
-        match verdict(provider, by_email.get(user.email.as_str()).copied()) {
+        let person = match links.get(&user.id) {
+            Some(subject) => by_dn.get(subject).copied(),
+            None => match by_email.get(user.email.as_str()) {
+                Some(Some(person)) => Some(*person),
+                Some(None) => {
+                    tracing::warn!(user = %user.email, "directory sync: two entries have this address; left as it is");
+                    report.unchanged += 1;
+                    continue;
+                }
+                None => None,
+            },
+        };
+        match verdict(provider, person) {
             Err(why) => {
                 tracing::info!(user = %user.email, why, "directory sync: deactivating");
                 deactivate.push((user.id, why));
