@@ -238,6 +238,18 @@ fn audit_details(provider: &Provider) -> String {
     .to_string()
 }
 
+/// The organization's provider `id`; another organization's is not found.
+fn of_organization(
+    db: &crate::store::Db<'_>,
+    organization_id: Id,
+    id: Id,
+) -> Result<Provider, ApiError> {
+    match stored::get(db, id)? {
+        Some(row) if row.organization_id == organization_id => Ok(Provider::from_row(row)?),
+        _ => Err(ApiError::NotFound),
+    }
+}
+
 pub async fn list(app: &AppState, organization_id: Id) -> Result<Vec<Provider>, ApiError> {
     let rows = app
         .store
@@ -251,11 +263,9 @@ pub async fn list(app: &AppState, organization_id: Id) -> Result<Vec<Provider>, 
 
 /// The organization's provider `id` (another organization's is not found).
 pub async fn get(app: &AppState, organization_id: Id, id: Id) -> Result<Provider, ApiError> {
-    let row = app.store.read(move |db| stored::get(db, id)).await?;
-    match row {
-        Some(row) if row.organization_id == organization_id => Ok(Provider::from_row(row)?),
-        _ => Err(ApiError::NotFound),
-    }
+    app.store
+        .read(move |db| Ok(of_organization(db, organization_id, id)))
+        .await?
 }
 
 /// The enabled provider that serves `email`, if any: the login asks this first.
@@ -326,10 +336,7 @@ pub async fn update(
 ) -> Result<Provider, ApiError> {
     let app2 = app.clone();
     change(app, actor, move |c| {
-        let mut provider = match stored::get(c.tx, id)? {
-            Some(row) if row.organization_id == organization_id => Provider::from_row(row)?,
-            _ => return Err(ApiError::NotFound),
-        };
+        let mut provider = of_organization(c.tx, organization_id, id)?;
         if let Some(secret) = &spec.secret {
             provider.sealed_secret = seal(&app2, id, secret)?;
         }
@@ -358,10 +365,7 @@ pub async fn delete(
     id: Id,
 ) -> Result<(), ApiError> {
     change(app, actor, move |c| {
-        let provider = match stored::get(c.tx, id)? {
-            Some(row) if row.organization_id == organization_id => Provider::from_row(row)?,
-            _ => return Err(ApiError::NotFound),
-        };
+        let provider = of_organization(c.tx, organization_id, id)?;
         stored::delete(c.tx, id)?;
         c.audit_in(
             organization_id,

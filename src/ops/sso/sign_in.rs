@@ -62,7 +62,8 @@ pub async fn ldap(
         Err(e) => return Err(Refusal::Unavailable(e)),
     }
     let internal = |e: ApiError| Refusal::Internal(e);
-    let lookup = person.dn.to_lowercase();
+    let subject = person.dn.to_lowercase();
+    let lookup = subject.clone();
     let (provider_id, org) = (provider.id, provider.organization_id);
     let by_email = email.clone();
     let (linked, existing) = app
@@ -78,7 +79,6 @@ pub async fn ldap(
         .map_err(|e| internal(e.into()))?;
     // After the first sign-in a user is found by who they are in the directory, never by
     // address again: an address now on another entry does not take the account over.
-    let subject = person.dn.to_lowercase();
     if linked.is_none() {
         if let Some(user) = &existing {
             let (id, user_id) = (provider_id, user.id);
