@@ -235,6 +235,7 @@ function requireSession() {
 const SETTINGS = [
   ["/settings/developer/api-keys", "Developer › API keys"],
   ["/settings/security", "Security"],
+  ["/settings/security/sso", "Security › SSO providers", true],
   ["/admin/users", "Users", true],
   ["/admin/audit", "Audit log", true],
   ["/settings/organization", "Organization", true],

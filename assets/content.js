@@ -245,6 +245,7 @@ function settingsIndex(developer) {
     : [["/settings/developer", "Developer", "API keys for integrations"],
       ["/settings/security", "Security", "two-factor authentication, password, sessions"],
       ...(Session.isAdmin() ? [
+        ["/settings/security/sso", "SSO providers", "sign-in through your identity provider or directory"],
         ["/admin/users", "Users", "people, roles, deactivation"],
         ["/admin/audit", "Audit log", "who did what, and when"],
         ["/settings/organization", "Organization", "name and ownership"],

@@ -1,4 +1,7 @@
-// /login: email and password, then the TOTP or a recovery code when the account asks for one.
+// /login: the email first, then what signs that address in: its organization's identity
+// provider ("Sign in with ..."), or the password (checked here or by the organization's
+// directory), then the TOTP or a recovery code when the account asks for one. An identity
+// provider's sign-in comes back here with a one-time code (?sso=) traded for the session.
 "use strict";
 
 const HOME = "/";
@@ -11,6 +14,83 @@ async function alreadySignedIn() {
     Session.save({ user: await api("GET", "/api/auth/me/") });
     location.replace(HOME);
   } catch { Session.clear(); }
+}
+
+const SSO_ERRORS = {
+  sso_failed: "Signing in with your identity provider did not work. Try again, or ask your administrator.",
+  sso_not_allowed: "Your identity provider signed you in, but gives you no access to clariBI. Ask your administrator.",
+};
+
+/** Back from an identity provider: trade the one-time code for a session, or say why not. */
+async function finishProviderSignIn() {
+  const params = new URLSearchParams(location.search);
+  const code = params.get("sso");
+  const error = params.get("sso_error");
+  if (!code && !error) return false;
+  // Neither the code nor the error stays in the address bar or the history.
+  history.replaceState(null, "", "/login");
+  if (error) {
+    say(SSO_ERRORS[error] || SSO_ERRORS.sso_failed);
+    return false;
+  }
+  try {
+    Session.save(await api("POST", "/api/auth/sso/exchange/", { code }));
+    location.replace(HOME);
+    return true;
+  } catch (e) {
+    say(e.status === 400
+      ? "That sign-in has expired or was already used. Sign in again."
+      : errorText(e));
+    return false;
+  }
+}
+
+function atPasswordStep() {
+  return !$("#password-step").hidden;
+}
+
+/** After the email: the providers that serve its domain, and the password. */
+function showSignInWays(serving) {
+  const withProvider = serving.filter((p) => p.kind === "oidc" && p.start_url);
+  const directory = serving.find((p) => p.kind === "ldap");
+  $("#provider-buttons").replaceChildren(...withProvider.map((p) =>
+    el("a", { class: "button provider", href: p.start_url }, `Sign in with ${p.name}`)));
+  $("#providers").hidden = withProvider.length === 0;
+  $("#directory-hint").hidden = !directory;
+  $("#directory-hint").textContent = directory
+    ? `Use your ${directory.name} password: your organization's directory checks it.`
+    : "";
+  $("#email").readOnly = true;
+  $("#email-next").hidden = true;
+  $("#password-step").hidden = false;
+  $("#submit").textContent = "Sign in";
+  if (withProvider.length) $(".provider").focus();
+  else $("#password").focus();
+}
+
+function changeEmail() {
+  $("#email").readOnly = false;
+  $("#email-next").hidden = false;
+  $("#password-step").hidden = true;
+  $("#password").value = "";
+  $("#submit").textContent = "Continue";
+  say("");
+  $("#email").focus();
+}
+
+async function lookUp() {
+  const email = $("#email").value.trim();
+  if (!email) return say("Enter your email address.");
+  await act($("#submit"), async () => {
+    let serving = [];
+    try {
+      serving = await api("GET", `/api/auth/sso/providers/?email=${encodeURIComponent(email)}`);
+    } catch (e) {
+      if (e.status === 400) throw new ApiError(400, { message: "Enter a valid email address." });
+      // Providers cannot be asked: the password still works.
+    }
+    showSignInWays(serving);
+  });
 }
 
 function askForCode() {
@@ -32,6 +112,7 @@ function toggleRecovery() {
 
 async function signIn(event) {
   event.preventDefault();
+  if (!atPasswordStep()) return lookUp();
   const body = { email: $("#email").value.trim(), password: $("#password").value };
   const code = $("#code").value.trim();
   if (!$("#second-factor").hidden) {
@@ -56,6 +137,12 @@ async function signIn(event) {
         return;
       }
       if (e.code === "mfa_invalid") $("#code").select();
+      if (e.code === "sso_required") {
+        $("#password").value = "";
+        throw new ApiError(403, {
+          message: "Your organization signs you in through its identity provider: use the Sign in with button above.",
+        });
+      }
       throw e;
     }
   });
@@ -63,4 +150,5 @@ async function signIn(event) {
 
 $("#login").addEventListener("submit", signIn);
 $("#use-recovery").addEventListener("click", toggleRecovery);
-alreadySignedIn();
+$("#change-email").addEventListener("click", changeEmail);
+finishProviderSignIn().then((done) => { if (!done) alreadySignedIn(); });

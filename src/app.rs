@@ -39,6 +39,10 @@ pub struct App {
     pub siem: Arc<crate::ops::siem::Status>,
     /// TLS to the directories (system roots plus `sso.ca_file`), read once at start.
     pub directory_tls: Arc<rustls::ClientConfig>,
+    /// The binary's one HTTP client (OpenID providers), trusting what the directory does.
+    pub http: crate::ops::outbound::HttpClient,
+    /// Each OpenID provider's signing keys, as last fetched.
+    pub oidc_keys: crate::ops::sso::oidc::KeyCache,
 }
 
 pub type AppState = Arc<App>;
@@ -183,6 +187,8 @@ impl App {
             catch_up: Default::default(),
             peers: Default::default(),
             siem: Default::default(),
+            http: crate::ops::outbound::HttpClient::new(directory_tls.clone()),
+            oidc_keys: Default::default(),
             directory_tls,
         })
     }

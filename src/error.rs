@@ -56,6 +56,13 @@ pub enum ApiError {
     /// and no provisioning).
     #[error("{0}")]
     SsoNotAllowed(String),
+    /// The address signs in through its organization's identity provider (`enforce`), whose
+    /// id the answer carries.
+    #[error("this address signs in through {name}; use \"Sign in with {name}\"")]
+    SsoRequired {
+        provider: crate::domain::Id,
+        name: String,
+    },
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
@@ -133,7 +140,8 @@ impl ApiError {
             | InteractiveSessionRequired
             | ScopeExceedsRole(_)
             | IpNotAllowed
-            | SsoNotAllowed(_) => 403,
+            | SsoNotAllowed(_)
+            | SsoRequired { .. } => 403,
             NotFound => 404,
             MethodNotAllowed { .. } => 405,
             RequestTimeout => 408,
@@ -168,6 +176,7 @@ impl ApiError {
             ScopeExceedsRole(_) => "scope_exceeds_role",
             IpNotAllowed => "ip_not_allowed",
             SsoNotAllowed(_) => "sso_not_allowed",
+            SsoRequired { .. } => "sso_required",
             NotFound => "not_found",
             MethodNotAllowed { .. } => "method_not_allowed",
             RequestTimeout => "request_timeout",

@@ -217,6 +217,12 @@ fn build(routes: &[Route]) -> OpenApi {
             Answer::NoContent => {
                 op.response("204", ResponseBuilder::new().description("Done").build())
             }
+            Answer::Redirect(to) => op.response(
+                "302",
+                ResponseBuilder::new()
+                    .description(format!("Found: Location is {to}"))
+                    .build(),
+            ),
             Answer::Export(shape) => {
                 let item = register(shape(), &mut schemas);
                 op.response(

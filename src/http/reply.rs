@@ -87,6 +87,26 @@ pub fn redirect(location: &'static str) -> Response {
     response
 }
 
+/// A `302` to an address made at run time (a value that is not a valid header answers 500).
+pub fn redirect_to(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(value) => {
+            let mut response = Response::new(Vec::new().into());
+            *response.status_mut() = StatusCode::FOUND;
+            let headers = response.headers_mut();
+            headers.insert(header::LOCATION, value);
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(_) => {
+            tracing::error!("a redirect's address is not a header value");
+            let mut response = Response::new(Vec::new().into());
+            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            response
+        }
+    }
+}
+
 /// The contract's error answer (also the OpenAPI document's `Error`).
 #[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct ErrorBody<'a> {
@@ -99,6 +119,9 @@ pub(super) struct ErrorBody<'a> {
     errors: Option<&'a FieldErrors>,
     #[serde(skip_serializing_if = "Option::is_none")]
     mfa_required: Option<bool>,
+    /// `sso_required`: the provider to sign in with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider: Option<crate::domain::Id>,
     #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<&'a str>,
 }
@@ -115,6 +138,10 @@ pub fn error(err: &ApiError, request_id: &RequestId) -> Response {
             _ => None,
         },
         mfa_required: matches!(err, ApiError::MfaRequired).then_some(true),
+        provider: match err {
+            ApiError::SsoRequired { provider, .. } => Some(*provider),
+            _ => None,
+        },
         request_id: (status == 500).then(|| request_id.as_str()),
     };
     let mut response = json(

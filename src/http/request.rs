@@ -117,6 +117,15 @@ impl RequestCtx {
         self.header("user-agent")
     }
 
+    /// The value of the cookie `name` (the first `Cookie` header's).
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.header("cookie")?
+            .split(';')
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value)
+    }
+
     /// The value of `name` in the query string (first occurrence, percent-decoded).
     pub fn query_param(&self, name: &str) -> Option<String> {
         self.params

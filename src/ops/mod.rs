@@ -11,6 +11,7 @@ pub mod feed;
 pub mod journal;
 pub mod keys;
 pub mod mfa;
+pub mod outbound;
 pub mod rates;
 pub mod restore;
 pub mod sessions;

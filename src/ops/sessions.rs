@@ -180,7 +180,16 @@ pub async fn login(
         entry
     };
     let (user, method) = match (provider, email) {
-        (Some(provider), Some(email)) => {
+        (Some(provider), _) if provider.oidc().is_some() && provider.enforce => {
+            // The organization signs this address in through its identity provider only.
+            attempt.released().await;
+            record(app, failure("sso_required", "password", found.as_ref())).await;
+            return Err(ApiError::SsoRequired {
+                provider: provider.id,
+                name: provider.name,
+            });
+        }
+        (Some(provider), Some(email)) if provider.ldap().is_some() => {
             use super::sso::sign_in::{self, Refusal};
             match sign_in::ldap(app, &provider, &email, &given.password).await {
                 Ok(user) => (user, "ldap"),
@@ -252,7 +261,18 @@ pub async fn login(
         }
     }
     attempt.succeeded().await;
+    open(app, actor, user, method).await
+}
 
+/// Opens a session for `user`, whom `method` (`password`, `ldap`, `oidc`) has just vouched
+/// for: audited `login.succeeded`, and only if no wholesale end of the user's sessions (a
+/// password change, a deactivation) committed since `user` was read.
+pub async fn open(
+    app: &AppState,
+    actor: &Actor,
+    user: users::User,
+    method: &'static str,
+) -> Result<LoggedIn, ApiError> {
     let refresh_jti = token::new_jti();
     let secret = token::new_session_secret();
     let secret_text = crate::domain::hex(&secret);

@@ -37,6 +37,8 @@ const TABLES: &[&str] = &[
     "audit_stream",
     "sso_providers",
     "sso_identities",
+    "sso_sign_ins",
+    "sso_codes",
 ];
 
 /// Rows copied per table, in `TABLES` order.

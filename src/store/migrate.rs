@@ -28,6 +28,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (12, include_str!("migrations/v12_restore_safe_ids.sql")),
     (13, include_str!("migrations/v13_audit_stream.sql")),
     (14, include_str!("migrations/v14_sso_providers.sql")),
+    (15, include_str!("migrations/v15_sso_sign_ins.sql")),
 ];
 
 pub const SCHEMA_VERSION: u32 = 1 + MIGRATIONS.len() as u32;
@@ -54,6 +55,7 @@ const POSTGRES_MIGRATIONS: &[(u32, &str)] = &[
         14,
         include_str!("migrations/postgres/v14_sso_providers.sql"),
     ),
+    (15, include_str!("migrations/postgres/v15_sso_sign_ins.sql")),
 ];
 
 pub(super) fn migrate(db: &Db<'_>) -> StoreResult<()> {

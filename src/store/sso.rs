@@ -128,10 +128,12 @@ pub fn enabled(db: &Db<'_>) -> StoreResult<Vec<ProviderRow>> {
 }
 
 pub fn delete(db: &Db<'_>, id: Id) -> StoreResult<()> {
-    db.execute(
-        "DELETE FROM sso_identities WHERE provider_id = ?1",
-        args![id],
-    )?;
+    for table in ["sso_identities", "sso_sign_ins", "sso_codes"] {
+        db.execute(
+            &format!("DELETE FROM {table} WHERE provider_id = ?1"),
+            args![id],
+        )?;
+    }
     db.execute("DELETE FROM sso_providers WHERE id = ?1", args![id])?;
     Ok(())
 }
@@ -210,6 +212,109 @@ pub fn take_due_sync(db: &Db<'_>, provider: Id, interval_ms: i64) -> StoreResult
     )? == 1)
 }
 
+/// An OpenID sign-in in flight, between the redirect to the provider and its callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignIn {
+    pub state_hash: String,
+    pub provider_id: Id,
+    pub browser_hash: String,
+    pub nonce: String,
+    pub verifier: String,
+    pub redirect_uri: String,
+}
+
+/// Records a sign-in in flight for `ttl_ms` (the database's clock), unless `max` are in
+/// flight already (then `false`): the table cannot grow without bound, whoever asks.
+pub fn begin_sign_in(db: &Db<'_>, s: &SignIn, ttl_ms: i64, max: i64) -> StoreResult<bool> {
+    let now_ms = super::feed::clock_ms(db)?;
+    db.execute(
+        "DELETE FROM sso_sign_ins WHERE expires_ms < ?1",
+        args![now_ms],
+    )?;
+    let pending: i64 = db.query_row("SELECT COUNT(*) FROM sso_sign_ins", args![], |r| r.get(0))?;
+    if pending >= max {
+        return Ok(false);
+    }
+    db.execute(
+        "INSERT INTO sso_sign_ins (state_hash, provider_id, browser_hash, nonce, verifier,
+                redirect_uri, expires_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        args![
+            s.state_hash,
+            s.provider_id,
+            s.browser_hash,
+            s.nonce,
+            s.verifier,
+            s.redirect_uri,
+            now_ms + ttl_ms
+        ],
+    )?;
+    Ok(true)
+}
+
+/// Takes the sign-in whose state hashes to `state_hash`, if the same browser started it and
+/// it has not expired: once (a second take finds nothing).
+pub fn take_sign_in(
+    db: &Db<'_>,
+    state_hash: &str,
+    browser_hash: &str,
+) -> StoreResult<Option<SignIn>> {
+    let now_ms = super::feed::clock_ms(db)?;
+    let taken = db.query_opt(
+        "DELETE FROM sso_sign_ins WHERE state_hash = ?1 AND browser_hash = ?2
+         RETURNING provider_id, nonce, verifier, redirect_uri, expires_ms",
+        args![state_hash, browser_hash],
+        |r| {
+            Ok((
+                SignIn {
+                    state_hash: state_hash.to_string(),
+                    provider_id: r.get(0)?,
+                    browser_hash: browser_hash.to_string(),
+                    nonce: r.get(1)?,
+                    verifier: r.get(2)?,
+                    redirect_uri: r.get(3)?,
+                },
+                r.get::<i64>(4)?,
+            ))
+        },
+    )?;
+    Ok(taken
+        .filter(|(_, expires_ms)| *expires_ms >= now_ms)
+        .map(|(sign_in, _)| sign_in))
+}
+
+/// Records a one-time code for `user_id`, good for `ttl_ms` (the database's clock).
+pub fn put_code(
+    db: &Db<'_>,
+    code_hash: &str,
+    provider_id: Id,
+    user_id: Id,
+    ttl_ms: i64,
+) -> StoreResult<()> {
+    let now_ms = super::feed::clock_ms(db)?;
+    db.execute("DELETE FROM sso_codes WHERE expires_ms < ?1", args![now_ms])?;
+    db.execute(
+        "INSERT INTO sso_codes (code_hash, provider_id, user_id, expires_ms)
+         VALUES (?1, ?2, ?3, ?4)",
+        args![code_hash, provider_id, user_id, now_ms + ttl_ms],
+    )?;
+    Ok(())
+}
+
+/// Takes the one-time code that hashes to `code_hash` if it has not expired: `(provider,
+/// user)`, once.
+pub fn take_code(db: &Db<'_>, code_hash: &str) -> StoreResult<Option<(Id, Id)>> {
+    let now_ms = super::feed::clock_ms(db)?;
+    let taken = db.query_opt(
+        "DELETE FROM sso_codes WHERE code_hash = ?1 RETURNING provider_id, user_id, expires_ms",
+        args![code_hash],
+        |r| Ok((r.get::<Id>(0)?, r.get::<Id>(1)?, r.get::<i64>(2)?)),
+    )?;
+    Ok(taken
+        .filter(|t| t.2 >= now_ms)
+        .map(|(provider, user, _)| (provider, user)))
+}
+
 /// An LDAP provider's settings as stored (`settings`), its bind password apart.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LdapSettings {
@@ -224,6 +329,20 @@ pub struct LdapSettings {
     pub nested_groups: bool,
     /// Seconds between scheduled syncs.
     pub sync_interval: u64,
+}
+
+/// An OpenID provider's settings as stored (`settings`), its client secret apart. The
+/// endpoints are the issuer's discovery document's, read when the provider is created or
+/// changed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OidcSettings {
+    pub issuer: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub groups_claim: String,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    pub jwks_uri: String,
 }
 
 /// A role mapping entry as stored.

@@ -372,6 +372,7 @@ const PAGES: &[&str] = &[
     "/settings/developer",
     KEYS_PAGE,
     "/settings/security",
+    "/settings/security/sso",
     "/admin/users",
     "/admin/audit",
     "/settings/organization",

@@ -677,3 +677,32 @@ fn s_alive(s: &Server, key: &str, token: &str) {
     assert_eq!(verify(s, key).status, 200);
     assert_eq!(s.get("/api/auth/me/").bearer(token).send().status, 200);
 }
+
+#[test]
+fn in_chromium_a_directory_user_signs_in_with_the_directory_password() {
+    use crate::browser::Browser;
+    let slapd = Slapd::start();
+    let s = with_directory(&slapd).start();
+    let owner = s.owner_token();
+    add_provider(&s, &owner, &slapd.provider());
+
+    let browser = Browser::start();
+    browser.open(&s.url("/login"));
+    browser.fill("#email", "bob@example.org");
+    browser.click("#submit");
+    assert!(browser
+        .text("#directory-hint")
+        .contains("Example directory password"));
+    assert_eq!(
+        browser.run(
+            "return document.querySelectorAll('.provider').length;",
+            json!([])
+        ),
+        json!(0),
+        "a directory has no button: its password goes in the form"
+    );
+    browser.fill("#password", "bob-pw");
+    browser.click("#submit");
+    browser.wait_for("location.pathname === '/'");
+    assert_eq!(browser.text("#whoami"), "bob@example.org (analyst)");
+}

@@ -10,11 +10,19 @@ use crate::support::{server, unix_now, Server, ADMIN_EMAIL, ADMIN_PASSWORD, P};
 
 const KEYS_PAGE: &str = "/settings/developer/api-keys";
 
-pub fn sign_in(browser: &Browser, server: &Server, email: &str, password: &str) {
-    browser.open(&server.url("/login"));
+/// The login page's two steps: the email (which may have a provider of its own), then the
+/// password.
+pub fn enter_credentials(browser: &Browser, email: &str, password: &str) {
     browser.fill("#email", email);
+    browser.click("#submit");
+    browser.wait_for("!document.querySelector('#password-step').hidden");
     browser.fill("#password", password);
     browser.click("#submit");
+}
+
+pub fn sign_in(browser: &Browser, server: &Server, email: &str, password: &str) {
+    browser.open(&server.url("/login"));
+    enter_credentials(browser, email, password);
     // The overview; or, for a password someone else chose, the security page first.
     browser.wait_for("location.pathname === '/' || location.pathname === '/settings/security'");
 }
@@ -57,9 +65,7 @@ fn sign_in_then_generate_use_rotate_and_revoke_a_key_shown_once() {
     let s = Server::start();
     let browser = Browser::start();
     browser.open(&s.url("/login"));
-    browser.fill("#email", ADMIN_EMAIL);
-    browser.fill("#password", "not-the-password");
-    browser.click("#submit");
+    enter_credentials(&browser, ADMIN_EMAIL, "not-the-password");
     assert!(
         browser.text("#message").contains("email or password"),
         "a wrong password is reported"
@@ -196,9 +202,7 @@ fn mfa_enrolment_then_sign_in_with_a_recovery_code_and_sessions() {
     // Sign out, then in again: the page asks for the second factor; a recovery code works once.
     browser.click("#logout");
     browser.wait_for("location.pathname === '/login'");
-    browser.fill("#email", ADMIN_EMAIL);
-    browser.fill("#password", ADMIN_PASSWORD);
-    browser.click("#submit");
+    enter_credentials(&browser, ADMIN_EMAIL, ADMIN_PASSWORD);
     browser.click("#use-recovery");
     browser.fill("#code", &codes[0]);
     browser.click("#submit");

@@ -135,12 +135,17 @@ pub async fn login(call: Call<'_>) -> Result<Response, ApiError> {
     .await
     .inspect_err(|e| crate::telemetry::login(e.code()))?;
     crate::telemetry::login("success");
-    Ok(reply::ok(&LoginResponse {
+    Ok(logged_in(&call, done))
+}
+
+/// The answer to a login, whichever way the user signed in.
+pub(super) fn logged_in(call: &Call<'_>, done: sessions::LoggedIn) -> Response {
+    reply::ok(&LoginResponse {
         access: done.issued.access,
         refresh: done.issued.refresh.unwrap_or_default(),
         user: UserDto::from_row(call.app, &done.user),
         password_change_suggested: done.user.password_set_by_other,
-    }))
+    })
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::{
     api_keys, audit_log, auth, dashboards, data_sources, goals, mfa, organization, public_links,
-    reports, sessions, sso, system, usage, users, Endpoint, Shared,
+    reports, sessions, sso, sso_sign_in, system, usage, users, Endpoint, Shared,
 };
 
 /// A JSON shape: its name, its schema, and the named schemas it refers to.
@@ -37,6 +37,8 @@ pub enum Answer {
     NoContent,
     /// The audit export: CSV or JSON (an array of entries) as `?format=` asks.
     Export(fn() -> Shape),
+    /// A `302` to where the text says.
+    Redirect(&'static str),
 }
 
 /// One operation of the document.
@@ -434,6 +436,41 @@ pub fn doc(endpoint: Endpoint) -> Option<Doc> {
             "Walk the organization's hash chain and name the first entry that does not match",
             ok::<audit_log::ChainVerdict>(),
         ),
+        SsoProviders => d(
+            "sso",
+            "The enabled providers that serve an address's domain (no credentials; [] when none)",
+            Answer::Json(200, || {
+                let mut item = shape::<sso_sign_in::ServingDto>();
+                item.schema = utoipa::openapi::ArrayBuilder::new()
+                    .items(item.schema)
+                    .into();
+                item.name = "ServingProviders".into();
+                item
+            }),
+        )
+        .query(&[("email", "the address about to sign in", "string")]),
+        SsoStart => d(
+            "sso",
+            "302 to the OpenID provider (authorization code, PKCE S256; state bound to the browser by a cookie)",
+            Answer::Redirect("the provider's authorization endpoint"),
+        ),
+        SsoCallback => d(
+            "sso",
+            "The provider's redirect back: 302 to /login?sso=<one-time code>, or /login?sso_error=sso_failed|sso_not_allowed",
+            Answer::Redirect("/login?sso=<one-time code> or /login?sso_error=<code>"),
+        )
+        .query(&[
+            ("code", "the provider's authorization code", "string"),
+            ("state", "the state the start sent", "string"),
+        ])
+        .errors(&[(400, "the state is unknown, used, expired or from another browser")]),
+        SsoExchange => d(
+            "sso",
+            "Trade the one-time code of /login?sso= for a session (once, within 60 s)",
+            ok::<auth::LoginResponse>(),
+        )
+        .body::<sso_sign_in::ExchangeRequest>()
+        .errors(&[(400, "the code is unknown, used or expired")]),
         ListProviders => d(
             "sso",
             "The organization's sign-in providers (owner and administrators, interactive sessions)",
@@ -442,11 +479,14 @@ pub fn doc(endpoint: Endpoint) -> Option<Doc> {
         .query(PAGING),
         CreateProvider => d(
             "sso",
-            "Add a sign-in provider (LDAP / Active Directory); the bind password is write-only",
+            "Add a sign-in provider (OpenID Connect, or LDAP / Active Directory); its secret is write-only",
             created::<sso::ProviderDto>(),
         )
         .body::<sso::ProviderBody>()
-        .errors(&[(409, "a domain is served by another enabled provider")]),
+        .errors(&[
+            (400, "invalid fields, or the OpenID issuer's discovery document or keys cannot be read (naming issuer)"),
+            (409, "a domain is served by another enabled provider"),
+        ]),
         GetProvider => d("sso", "One sign-in provider", ok::<sso::ProviderDto>()),
         UpdateProvider => d(
             "sso",
@@ -454,7 +494,10 @@ pub fn doc(endpoint: Endpoint) -> Option<Doc> {
             ok::<sso::ProviderDto>(),
         )
         .body::<sso::ProviderBody>()
-        .errors(&[(409, "a domain is served by another enabled provider")]),
+        .errors(&[
+            (400, "invalid fields, or the OpenID issuer's discovery document or keys cannot be read (naming issuer)"),
+            (409, "a domain is served by another enabled provider"),
+        ]),
         DeleteProvider => d(
             "sso",
             "Remove a sign-in provider (its users stay, with their roles)",

@@ -15,6 +15,7 @@ mod public_links;
 mod reports;
 mod sessions;
 mod sso;
+mod sso_sign_in;
 mod system;
 mod usage;
 mod users;
@@ -99,6 +100,10 @@ pub enum Endpoint {
     AuditLog,
     AuditExport,
     AuditVerify,
+    SsoProviders,
+    SsoStart,
+    SsoCallback,
+    SsoExchange,
     ListProviders,
     CreateProvider,
     GetProvider,
@@ -135,6 +140,16 @@ impl Call<'_> {
 
     fn id(&self) -> Result<crate::domain::Id, ApiError> {
         self.params.id.ok_or(ApiError::NotFound)
+    }
+
+    /// Where clients reach this server: `server.public_url`, else the request's `Host`.
+    fn origin(&self) -> String {
+        let base = &self.app.config.server.public_url;
+        if base.is_empty() {
+            format!("http://{}", self.ctx.header("host").unwrap_or("localhost"))
+        } else {
+            base.trim_end_matches('/').to_string()
+        }
     }
 
     /// Counts a report generation or a dashboard refresh against the caller's hourly
@@ -249,6 +264,10 @@ pub async fn dispatch(endpoint: Endpoint, call: Call<'_>) -> Result<Response, Ap
         AuditLog => audit_log::list(call).await,
         AuditExport => audit_log::export(call).await,
         AuditVerify => audit_log::verify(call).await,
+        SsoProviders => sso_sign_in::providers(call).await,
+        SsoStart => sso_sign_in::start(call).await,
+        SsoCallback => sso_sign_in::callback(call).await,
+        SsoExchange => sso_sign_in::exchange(call).await,
         ListProviders => sso::list(call).await,
         CreateProvider => sso::create(call).await,
         GetProvider => sso::get(call).await,
@@ -371,12 +390,7 @@ impl PageRequest {
     }
 
     fn link(&self, call: &Call<'_>, page: u64) -> String {
-        let base = &call.app.config.server.public_url;
-        let origin = if base.is_empty() {
-            format!("http://{}", call.ctx.header("host").unwrap_or("localhost"))
-        } else {
-            base.trim_end_matches('/').to_string()
-        };
+        let origin = call.origin();
         let kept: Vec<&str> = call
             .ctx
             .query

@@ -38,12 +38,7 @@ pub(super) struct LinkDto {
 }
 
 fn link_dto(call: &Call<'_>, link: PublicLink) -> LinkDto {
-    let base = &call.app.config.server.public_url;
-    let origin = if base.is_empty() {
-        format!("http://{}", call.ctx.header("host").unwrap_or("localhost"))
-    } else {
-        base.trim_end_matches('/').to_string()
-    };
+    let origin = call.origin();
     LinkDto {
         url: format!("{origin}/s/{}", link.token),
         token: link.token,

@@ -12,8 +12,8 @@ use super::Call;
 use crate::domain::{Id, Role, Secret, Timestamp};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::reply::{self, Response};
-use crate::ops::sso::{self, sync, Mapping, Provider, Spec};
-use crate::store::sso::LdapSettings;
+use crate::ops::sso::{self, sync, Mapping, Provider, Settings, Spec};
+use crate::store::sso::{LdapSettings, OidcSettings};
 
 #[derive(Serialize, ToSchema)]
 pub(super) struct MappingDto {
@@ -26,7 +26,7 @@ pub(super) struct MappingDto {
 pub(super) struct ProviderDto {
     id: Id,
     name: String,
-    /// `ldap` (OpenID Connect providers are not available in this version).
+    /// `oidc` or `ldap`; the kind's own fields follow, the other kind's are absent.
     kind: &'static str,
     enabled: bool,
     email_domains: Vec<String>,
@@ -36,27 +36,56 @@ pub(super) struct ProviderDto {
     enforce: bool,
     created_at: Timestamp,
     updated_at: Timestamp,
-    url: String,
-    start_tls: bool,
-    bind_dn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    issuer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<String>,
+    /// Whether a client secret is stored (it is never answered).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret_set: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scopes: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    groups_claim: Option<String>,
+    /// Where the browser goes to sign in: `<public_url>/api/auth/sso/{id}/start/`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start_url: Option<String>,
+    /// The address to register at the provider as the redirect URI.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    redirect_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start_tls: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bind_dn: Option<String>,
     /// Whether a bind password is stored (it is never answered).
-    bind_password_set: bool,
-    user_base: String,
-    user_filter: String,
-    email_attribute: String,
-    name_attribute: String,
-    group_attribute: String,
-    nested_groups: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bind_password_set: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_base: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_filter: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_attribute: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name_attribute: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group_attribute: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nested_groups: Option<bool>,
     /// Like `15m`.
-    sync_interval: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sync_interval: Option<String>,
 }
 
 impl ProviderDto {
-    fn from(p: Provider, bind_password_set: bool) -> Self {
-        ProviderDto {
+    fn from(p: Provider, origin: &str) -> Self {
+        let secret_set = p.has_secret();
+        let mut dto = ProviderDto {
             id: p.id,
             name: p.name,
-            kind: "ldap",
+            kind: p.settings.kind(),
             enabled: p.enabled,
             email_domains: p.email_domains,
             role_mapping: p
@@ -72,27 +101,68 @@ impl ProviderDto {
             enforce: p.enforce,
             created_at: Timestamp(p.created_at),
             updated_at: Timestamp(p.updated_at),
-            url: p.ldap.url,
-            start_tls: p.ldap.start_tls,
-            bind_dn: p.ldap.bind_dn,
-            bind_password_set,
-            user_base: p.ldap.user_base,
-            user_filter: p.ldap.user_filter,
-            email_attribute: p.ldap.email_attribute,
-            name_attribute: p.ldap.name_attribute,
-            group_attribute: p.ldap.group_attribute,
-            nested_groups: p.ldap.nested_groups,
-            sync_interval: humantime::format_duration(std::time::Duration::from_secs(
-                p.ldap.sync_interval,
-            ))
-            .to_string(),
+            issuer: None,
+            client_id: None,
+            client_secret_set: None,
+            scopes: None,
+            groups_claim: None,
+            start_url: None,
+            redirect_uri: None,
+            url: None,
+            start_tls: None,
+            bind_dn: None,
+            bind_password_set: None,
+            user_base: None,
+            user_filter: None,
+            email_attribute: None,
+            name_attribute: None,
+            group_attribute: None,
+            nested_groups: None,
+            sync_interval: None,
+        };
+        match p.settings {
+            Settings::Oidc(o) => {
+                dto.start_url = Some(start_url(origin, p.id));
+                dto.redirect_uri = Some(redirect_uri(origin));
+                dto.issuer = Some(o.issuer);
+                dto.client_id = Some(o.client_id);
+                dto.client_secret_set = Some(secret_set);
+                dto.scopes = Some(o.scopes);
+                dto.groups_claim = Some(o.groups_claim);
+            }
+            Settings::Ldap(l) => {
+                dto.url = Some(l.url);
+                dto.start_tls = Some(l.start_tls);
+                dto.bind_dn = Some(l.bind_dn);
+                dto.bind_password_set = Some(secret_set);
+                dto.user_base = Some(l.user_base);
+                dto.user_filter = Some(l.user_filter);
+                dto.email_attribute = Some(l.email_attribute);
+                dto.name_attribute = Some(l.name_attribute);
+                dto.group_attribute = Some(l.group_attribute);
+                dto.nested_groups = Some(l.nested_groups);
+                dto.sync_interval = Some(
+                    humantime::format_duration(std::time::Duration::from_secs(l.sync_interval))
+                        .to_string(),
+                );
+            }
         }
+        dto
     }
 }
 
-fn dto(p: Provider) -> ProviderDto {
-    let set = p.has_secret();
-    ProviderDto::from(p, set)
+/// Where a browser starts a sign-in through provider `id`.
+fn start_url(origin: &str, id: Id) -> String {
+    format!("{origin}/api/auth/sso/{id}/start/")
+}
+
+/// Where an OpenID provider sends the browser back (register it at the provider).
+fn redirect_uri(origin: &str) -> String {
+    format!("{origin}/api/auth/sso/callback/")
+}
+
+fn dto(call: &Call<'_>, p: Provider) -> ProviderDto {
+    ProviderDto::from(p, &call.origin())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -108,7 +178,7 @@ pub(super) struct MappingBody {
 pub(super) struct ProviderBody {
     #[schema(max_length = 100)]
     name: Option<String>,
-    /// `ldap`.
+    /// `oidc` or `ldap`; required on a create, never changed.
     kind: Option<String>,
     enabled: Option<bool>,
     email_domains: Option<Vec<String>>,
@@ -117,7 +187,18 @@ pub(super) struct ProviderBody {
     default_role: Option<Option<String>>,
     jit_provisioning: Option<bool>,
     enforce: Option<bool>,
-    /// `ldaps://host[:port]`, or `ldap://host[:port]` with `start_tls`.
+    /// OpenID Connect: the issuer (`https://`, or `http://` on a loopback address), whose
+    /// discovery document and keys are read on every create and change.
+    issuer: Option<String>,
+    /// OpenID Connect.
+    client_id: Option<String>,
+    /// OpenID Connect; write-only.
+    client_secret: Option<Secret>,
+    /// OpenID Connect; default `["openid", "email", "profile"]`.
+    scopes: Option<Vec<String>>,
+    /// OpenID Connect: the ID token claim listing the user's groups; default `groups`.
+    groups_claim: Option<String>,
+    /// LDAP: `ldaps://host[:port]`, or `ldap://host[:port]` with `start_tls`.
     url: Option<String>,
     start_tls: Option<bool>,
     bind_dn: Option<String>,
@@ -205,29 +286,29 @@ fn role(errors: &mut FieldErrors, field: &str, value: &str) -> Option<Role> {
 
 /// The whole provider `body` describes, over `before` for a `PATCH`: every field's problem
 /// at once.
-fn spec(body: ProviderBody, before: Option<&Provider>) -> Result<Spec, ApiError> {
+fn spec(mut body: ProviderBody, before: Option<&Provider>) -> Result<Spec, ApiError> {
     let mut errors = FieldErrors::new();
-    let kind = body.kind.as_deref().unwrap_or("ldap");
-    match (kind, before) {
-        ("ldap", _) => {}
-        ("oidc", None) => {
-            errors.insert(
-                "kind".into(),
-                vec!["OpenID Connect providers are not available in this version; use ldap".into()],
-            );
-        }
-        (_, Some(_)) => {
+    let kind = match (body.kind.as_deref(), before) {
+        (None, Some(p)) => p.settings.kind(),
+        (Some(kind), Some(p)) if kind != p.settings.kind() => {
             errors.insert(
                 "kind".into(),
                 vec!["a provider's kind cannot change".into()],
             );
+            p.settings.kind()
         }
-        _ => {
+        (Some("ldap"), _) => "ldap",
+        (Some("oidc"), _) => "oidc",
+        (None, None) => {
+            errors.insert("kind".into(), vec!["is required: ldap or oidc".into()]);
+            ""
+        }
+        (Some(_), _) => {
             errors.insert("kind".into(), vec!["must be ldap or oidc".into()]);
+            ""
         }
-    }
-    let old = before.map(|p| &p.ldap);
-    let name = match body.name.or_else(|| before.map(|p| p.name.clone())) {
+    };
+    let name = match body.name.take().or_else(|| before.map(|p| p.name.clone())) {
         Some(name) => super::text(&mut errors, "name", &name, 1, 100),
         None => {
             errors.insert("name".into(), vec!["is required".into()]);
@@ -236,6 +317,7 @@ fn spec(body: ProviderBody, before: Option<&Provider>) -> Result<Spec, ApiError>
     };
     let domains = body
         .email_domains
+        .take()
         .or_else(|| before.map(|p| p.email_domains.clone()))
         .unwrap_or_default();
     let mut email_domains = Vec::new();
@@ -258,7 +340,7 @@ fn spec(body: ProviderBody, before: Option<&Provider>) -> Result<Spec, ApiError>
         }
     }
     let mut role_mapping = Vec::new();
-    match body.role_mapping {
+    match body.role_mapping.take() {
         Some(mapping) => {
             if mapping.len() > MAX_MAPPINGS {
                 errors.insert(
@@ -275,12 +357,212 @@ fn spec(body: ProviderBody, before: Option<&Provider>) -> Result<Spec, ApiError>
         }
         None => role_mapping = before.map(|p| p.role_mapping.clone()).unwrap_or_default(),
     }
-    let default_role = match body.default_role {
+    let default_role = match body.default_role.take() {
         Some(Some(r)) => role(&mut errors, "default_role", &r),
         Some(None) => None,
         None => before.and_then(|p| p.default_role),
     };
-    let url = match body.url.or_else(|| old.map(|l| l.url.clone())) {
+    let (settings, secret) = match kind {
+        "oidc" => oidc_settings(&mut errors, &mut body, before),
+        _ => ldap_settings(&mut errors, &mut body, before),
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::fields(errors));
+    }
+    Ok(Spec {
+        name,
+        enabled: body
+            .enabled
+            .or_else(|| before.map(|p| p.enabled))
+            .unwrap_or(true),
+        email_domains,
+        role_mapping,
+        default_role,
+        jit_provisioning: body
+            .jit_provisioning
+            .or_else(|| before.map(|p| p.jit_provisioning))
+            .unwrap_or(false),
+        enforce: body
+            .enforce
+            .or_else(|| before.map(|p| p.enforce))
+            .unwrap_or(false),
+        settings,
+        secret,
+    })
+}
+
+/// Fields of the other kind, named: a provider has only its own kind's settings.
+fn foreign(errors: &mut FieldErrors, kind: &str, given: &[(&str, bool)]) {
+    for (field, present) in given {
+        if *present {
+            errors.insert(
+                (*field).into(),
+                vec![format!("is not a setting of an {kind} provider")],
+            );
+        }
+    }
+}
+
+/// A secret given, or kept: required on a create, and again when `moved` (the settings it
+/// was given for changed, so that it never goes where it was not meant to).
+fn secret_field(
+    errors: &mut FieldErrors,
+    field: &str,
+    given: Option<Secret>,
+    creating: bool,
+    moved: Option<&str>,
+) -> Option<Secret> {
+    match &given {
+        Some(secret) if secret.expose().is_empty() || secret.expose().len() > MAX_DN => {
+            errors.insert(
+                field.into(),
+                vec![format!("must be 1 to {MAX_DN} characters")],
+            );
+        }
+        Some(_) => {}
+        None if creating => {
+            errors.insert(field.into(), vec!["is required".into()]);
+        }
+        None => {
+            if let Some(moved) = moved {
+                errors.insert(
+                    field.into(),
+                    vec![format!("is required again when {moved} change")],
+                );
+            }
+        }
+    }
+    given
+}
+
+/// An OpenID provider's settings (its endpoints are discovery's: `ops::sso` reads them).
+fn oidc_settings(
+    errors: &mut FieldErrors,
+    body: &mut ProviderBody,
+    before: Option<&Provider>,
+) -> (Settings, Option<Secret>) {
+    foreign(
+        errors,
+        "oidc",
+        &[
+            ("url", body.url.is_some()),
+            ("start_tls", body.start_tls.is_some()),
+            ("bind_dn", body.bind_dn.is_some()),
+            ("bind_password", body.bind_password.is_some()),
+            ("user_base", body.user_base.is_some()),
+            ("user_filter", body.user_filter.is_some()),
+            ("email_attribute", body.email_attribute.is_some()),
+            ("name_attribute", body.name_attribute.is_some()),
+            ("group_attribute", body.group_attribute.is_some()),
+            ("nested_groups", body.nested_groups.is_some()),
+            ("sync_interval", body.sync_interval.is_some()),
+        ],
+    );
+    let old = before.and_then(Provider::oidc);
+    let issuer = match body.issuer.take().or_else(|| old.map(|o| o.issuer.clone())) {
+        Some(issuer) => {
+            let issuer = issuer.trim().to_string();
+            if issuer.len() > MAX_DN {
+                errors.insert(
+                    "issuer".into(),
+                    vec![format!("must be at most {MAX_DN} characters")],
+                );
+            } else if let Err(why) = sso::oidc::acceptable_url(&issuer) {
+                errors.insert("issuer".into(), vec![why]);
+            }
+            issuer
+        }
+        None => {
+            errors.insert("issuer".into(), vec!["is required".into()]);
+            String::new()
+        }
+    };
+    let client_id = match body
+        .client_id
+        .take()
+        .or_else(|| old.map(|o| o.client_id.clone()))
+    {
+        Some(id) => bounded_text(errors, "client_id", &id),
+        None => {
+            errors.insert("client_id".into(), vec!["is required".into()]);
+            String::new()
+        }
+    };
+    let scopes = body
+        .scopes
+        .take()
+        .or_else(|| old.map(|o| o.scopes.clone()))
+        .unwrap_or_else(|| vec!["openid".into(), "email".into(), "profile".into()]);
+    // RFC 6749 3.3: a scope is printable ASCII but space, `"` and `\`.
+    let scope_ok = |s: &String| {
+        !s.is_empty()
+            && s.len() <= 100
+            && s.bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+    };
+    if scopes.len() > 20 || !scopes.iter().all(scope_ok) {
+        errors.insert(
+            "scopes".into(),
+            vec!["must be at most 20 scopes, each printable without spaces or quotes".into()],
+        );
+    } else if !scopes.iter().any(|s| s == "openid") {
+        errors.insert("scopes".into(), vec!["must include openid".into()]);
+    }
+    let groups_claim = body
+        .groups_claim
+        .take()
+        .or_else(|| old.map(|o| o.groups_claim.clone()))
+        .unwrap_or_else(|| "groups".into());
+    if groups_claim.is_empty()
+        || groups_claim.len() > 100
+        || groups_claim.chars().any(char::is_control)
+    {
+        errors.insert(
+            "groups_claim".into(),
+            vec!["must be a claim name of 1 to 100 characters".into()],
+        );
+    }
+    let moved = old.is_some_and(|o| o.issuer != issuer || o.client_id != client_id);
+    let secret = secret_field(
+        errors,
+        "client_secret",
+        body.client_secret.take(),
+        before.is_none(),
+        moved.then_some("issuer or client_id"),
+    );
+    let settings = OidcSettings {
+        issuer,
+        client_id,
+        scopes,
+        groups_claim,
+        authorization_endpoint: old
+            .map(|o| o.authorization_endpoint.clone())
+            .unwrap_or_default(),
+        token_endpoint: old.map(|o| o.token_endpoint.clone()).unwrap_or_default(),
+        jwks_uri: old.map(|o| o.jwks_uri.clone()).unwrap_or_default(),
+    };
+    (Settings::Oidc(settings), secret)
+}
+
+/// A directory's settings.
+fn ldap_settings(
+    errors: &mut FieldErrors,
+    body: &mut ProviderBody,
+    before: Option<&Provider>,
+) -> (Settings, Option<Secret>) {
+    foreign(
+        errors,
+        "ldap",
+        &[
+            ("issuer", body.issuer.is_some()),
+            ("client_id", body.client_id.is_some()),
+            ("client_secret", body.client_secret.is_some()),
+            ("scopes", body.scopes.is_some()),
+            ("groups_claim", body.groups_claim.is_some()),
+        ],
+    );
+    let old = before.and_then(Provider::ldap);
+    let url = match body.url.take().or_else(|| old.map(|l| l.url.clone())) {
         Some(url) => url.trim().to_string(),
         None => {
             errors.insert("url".into(), vec!["is required".into()]);
@@ -329,22 +611,23 @@ fn spec(body: ProviderBody, before: Option<&Provider>) -> Result<Spec, ApiError>
             }
         };
     let bind_dn = required(
-        &mut errors,
+        errors,
         "bind_dn",
-        body.bind_dn,
+        body.bind_dn.take(),
         old.map(|l| &l.bind_dn),
     );
     let user_base = required(
-        &mut errors,
+        errors,
         "user_base",
-        body.user_base,
+        body.user_base.take(),
         old.map(|l| &l.user_base),
     );
     let user_filter = bounded_text(
-        &mut errors,
+        errors,
         "user_filter",
         &body
             .user_filter
+            .take()
             .or_else(|| old.map(|l| l.user_filter.clone()))
             .unwrap_or_else(|| "(&(objectClass=person)(mail={email}))".into()),
     );
@@ -369,23 +652,23 @@ fn spec(body: ProviderBody, before: Option<&Provider>) -> Result<Spec, ApiError>
         };
     let email_attribute = attribute(
         "email_attribute",
-        body.email_attribute,
+        body.email_attribute.take(),
         old.map(|l| &l.email_attribute),
         "mail",
     );
     let name_attribute = attribute(
         "name_attribute",
-        body.name_attribute,
+        body.name_attribute.take(),
         old.map(|l| &l.name_attribute),
         "cn",
     );
     let group_attribute = attribute(
         "group_attribute",
-        body.group_attribute,
+        body.group_attribute.take(),
         old.map(|l| &l.group_attribute),
         "memberOf",
     );
-    let sync_interval = match body.sync_interval {
+    let sync_interval = match body.sync_interval.take() {
         Some(text) => match humantime::parse_duration(text.trim()) {
             Ok(d)
                 if d >= std::time::Duration::from_secs(60)
@@ -403,64 +686,31 @@ fn spec(body: ProviderBody, before: Option<&Provider>) -> Result<Spec, ApiError>
         },
         None => old.map_or(900, |l| l.sync_interval),
     };
-    let secret = body.bind_password;
-    // The stored password is for the directory it was given for: another address or account
-    // needs it given again, so that it never goes to a host it was not meant for.
     let moved =
         old.is_some_and(|l| l.url != url || l.start_tls != start_tls || l.bind_dn != bind_dn);
-    if moved && secret.is_none() {
-        errors.insert(
-            "bind_password".into(),
-            vec!["is required again when url, start_tls or bind_dn change".into()],
-        );
-    }
-    if let Some(secret) = &secret {
-        if secret.expose().is_empty() || secret.expose().len() > MAX_DN {
-            errors.insert(
-                "bind_password".into(),
-                vec![format!("must be 1 to {MAX_DN} characters")],
-            );
-        }
-    } else if before.is_none() {
-        errors.insert("bind_password".into(), vec!["is required".into()]);
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::fields(errors));
-    }
-    Ok(Spec {
-        name,
-        enabled: body
-            .enabled
-            .or_else(|| before.map(|p| p.enabled))
-            .unwrap_or(true),
-        email_domains,
-        role_mapping,
-        default_role,
-        jit_provisioning: body
-            .jit_provisioning
-            .or_else(|| before.map(|p| p.jit_provisioning))
+    let secret = secret_field(
+        errors,
+        "bind_password",
+        body.bind_password.take(),
+        before.is_none(),
+        moved.then_some("url, start_tls or bind_dn"),
+    );
+    let settings = LdapSettings {
+        url,
+        start_tls,
+        bind_dn,
+        user_base,
+        user_filter,
+        email_attribute,
+        name_attribute,
+        group_attribute,
+        nested_groups: body
+            .nested_groups
+            .or_else(|| old.map(|l| l.nested_groups))
             .unwrap_or(false),
-        enforce: body
-            .enforce
-            .or_else(|| before.map(|p| p.enforce))
-            .unwrap_or(false),
-        ldap: LdapSettings {
-            url,
-            start_tls,
-            bind_dn,
-            user_base,
-            user_filter,
-            email_attribute,
-            name_attribute,
-            group_attribute,
-            nested_groups: body
-                .nested_groups
-                .or_else(|| old.map(|l| l.nested_groups))
-                .unwrap_or(false),
-            sync_interval,
-        },
-        secret,
-    })
+        sync_interval,
+    };
+    (Settings::Ldap(settings), secret)
 }
 
 /// GET /api/v1/organization/sso-providers/ (an organization has a handful: read whole, then
@@ -474,7 +724,7 @@ pub async fn list(call: Call<'_>) -> Result<Response, ApiError> {
         .into_iter()
         .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
         .take(usize::try_from(page.size).unwrap_or(usize::MAX))
-        .map(dto)
+        .map(|p| dto(&call, p))
         .collect();
     Ok(reply::ok(&page.wrap(&call, count, results)?))
 }
@@ -485,14 +735,14 @@ pub async fn create(call: Call<'_>) -> Result<Response, ApiError> {
     let spec = spec(body, None)?;
     let org = call.organization_id()?;
     let provider = sso::create(call.app, &call.actor(), org, spec).await?;
-    Ok(reply::created(&dto(provider)))
+    Ok(reply::created(&dto(&call, provider)))
 }
 
 /// GET /api/v1/organization/sso-providers/{id}/
 pub async fn get(call: Call<'_>) -> Result<Response, ApiError> {
     let org = call.organization_id()?;
     let provider = sso::get(call.app, org, call.id()?).await?;
-    Ok(reply::ok(&dto(provider)))
+    Ok(reply::ok(&dto(&call, provider)))
 }
 
 /// PATCH /api/v1/organization/sso-providers/{id}/
@@ -503,7 +753,7 @@ pub async fn update(call: Call<'_>) -> Result<Response, ApiError> {
     let before = sso::get(call.app, org, id).await?;
     let spec = spec(body, Some(&before))?;
     let provider = sso::update(call.app, &call.actor(), org, id, spec).await?;
-    Ok(reply::ok(&dto(provider)))
+    Ok(reply::ok(&dto(&call, provider)))
 }
 
 /// DELETE /api/v1/organization/sso-providers/{id}/

@@ -11,13 +11,14 @@
 //!   an existing one.
 
 pub mod ldap;
+pub mod oidc;
 pub mod sign_in;
 pub mod sync;
 
 use crate::app::AppState;
 use crate::domain::{Email, Id, Role, Secret, UnixTime};
 use crate::error::ApiError;
-use crate::store::sso::{self as stored, LdapSettings, ProviderRow, StoredMapping};
+use crate::store::sso::{self as stored, LdapSettings, OidcSettings, ProviderRow, StoredMapping};
 use crate::store::StoreError;
 
 use super::{change, Actor, Kind as Object};
@@ -25,9 +26,26 @@ use super::{change, Actor, Kind as Object};
 /// One group-to-role rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mapping {
-    /// An LDAP group's full DN (compared ignoring case).
+    /// An LDAP group's full DN, or a value of an OpenID provider's groups claim (compared
+    /// ignoring case).
     pub group: String,
     pub role: Role,
+}
+
+/// A provider's kind and its settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settings {
+    Ldap(LdapSettings),
+    Oidc(OidcSettings),
+}
+
+impl Settings {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Settings::Ldap(_) => "ldap",
+            Settings::Oidc(_) => "oidc",
+        }
+    }
 }
 
 /// What a create or a change sets: every field, validated (see the handler).
@@ -40,8 +58,8 @@ pub struct Spec {
     pub default_role: Option<Role>,
     pub jit_provisioning: bool,
     pub enforce: bool,
-    pub ldap: LdapSettings,
-    /// The bind password; `None` on a change keeps the one stored.
+    pub settings: Settings,
+    /// The bind password or client secret; `None` on a change keeps the one stored.
     pub secret: Option<Secret>,
 }
 
@@ -56,7 +74,7 @@ pub struct Provider {
     pub default_role: Option<Role>,
     pub jit_provisioning: bool,
     pub enforce: bool,
-    pub ldap: LdapSettings,
+    pub settings: Settings,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
     sealed_secret: String,
@@ -69,9 +87,15 @@ fn corrupt(what: &str, id: Id) -> StoreError {
 impl Provider {
     fn from_row(row: ProviderRow) -> Result<Provider, StoreError> {
         let id = row.id;
-        if row.kind != "ldap" {
-            return Err(corrupt("kind", id));
-        }
+        let settings = match row.kind.as_str() {
+            "ldap" => Settings::Ldap(
+                serde_json::from_str(&row.settings).map_err(|_| corrupt("settings", id))?,
+            ),
+            "oidc" => Settings::Oidc(
+                serde_json::from_str(&row.settings).map_err(|_| corrupt("settings", id))?,
+            ),
+            _ => return Err(corrupt("kind", id)),
+        };
         let mapping: Vec<StoredMapping> =
             serde_json::from_str(&row.role_mapping).map_err(|_| corrupt("role mapping", id))?;
         let role_mapping = mapping
@@ -97,7 +121,7 @@ impl Provider {
             },
             jit_provisioning: row.jit_provisioning,
             enforce: row.enforce,
-            ldap: serde_json::from_str(&row.settings).map_err(|_| corrupt("settings", id))?,
+            settings,
             created_at: row.created_at,
             updated_at: row.updated_at,
             sealed_secret: row.secret,
@@ -117,14 +141,18 @@ impl Provider {
             id: self.id,
             organization_id: self.organization_id,
             name: self.name.clone(),
-            kind: "ldap".into(),
+            kind: self.settings.kind().into(),
             enabled: self.enabled,
             email_domains: serde_json::to_string(&self.email_domains).unwrap_or_default(),
             role_mapping: serde_json::to_string(&mapping).unwrap_or_default(),
             default_role: self.default_role.map(|r| r.as_str().to_string()),
             jit_provisioning: self.jit_provisioning,
             enforce: self.enforce,
-            settings: serde_json::to_string(&self.ldap).unwrap_or_default(),
+            settings: match &self.settings {
+                Settings::Ldap(l) => serde_json::to_string(l),
+                Settings::Oidc(o) => serde_json::to_string(o),
+            }
+            .unwrap_or_default(),
             secret: self.sealed_secret.clone(),
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -139,7 +167,23 @@ impl Provider {
         self.default_role = spec.default_role;
         self.jit_provisioning = spec.jit_provisioning;
         self.enforce = spec.enforce;
-        self.ldap = spec.ldap;
+        self.settings = spec.settings;
+    }
+
+    /// The directory's settings, for an LDAP provider.
+    pub fn ldap(&self) -> Option<&LdapSettings> {
+        match &self.settings {
+            Settings::Ldap(l) => Some(l),
+            Settings::Oidc(_) => None,
+        }
+    }
+
+    /// The OpenID provider's settings, for an OIDC provider.
+    pub fn oidc(&self) -> Option<&OidcSettings> {
+        match &self.settings {
+            Settings::Oidc(o) => Some(o),
+            Settings::Ldap(_) => None,
+        }
     }
 
     /// Whether this provider serves `email` (by its domain).
@@ -158,7 +202,7 @@ impl Provider {
             .or(self.default_role)
     }
 
-    /// The bind password, opened.
+    /// The bind password or client secret, opened.
     pub fn secret(&self, app: &AppState) -> Result<Secret, ApiError> {
         if self.sealed_secret.is_empty() {
             return Ok(Secret::new(String::new()));
@@ -180,9 +224,9 @@ impl Provider {
         !self.sealed_secret.is_empty()
     }
 
-    /// The scheduled sync's interval.
+    /// The scheduled sync's interval (a directory's; an OpenID provider has none to sync).
     pub fn sync_interval(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(self.ldap.sync_interval)
+        std::time::Duration::from_secs(self.ldap().map_or(900, |l| l.sync_interval))
     }
 }
 
@@ -231,7 +275,7 @@ fn domains_free(db: &crate::store::Db<'_>, provider: &Provider) -> Result<(), Ap
 fn audit_details(provider: &Provider) -> String {
     serde_json::json!({
         "name": provider.name,
-        "kind": "ldap",
+        "kind": provider.settings.kind(),
         "enabled": provider.enabled,
         "email_domains": provider.email_domains,
     })
@@ -268,6 +312,45 @@ pub async fn get(app: &AppState, organization_id: Id, id: Id) -> Result<Provider
         .await?
 }
 
+/// The provider `id` if it is enabled (else not found): a sign-in through it starts or ends.
+pub async fn enabled(app: &AppState, id: Id) -> Result<Provider, ApiError> {
+    match app.store.read(move |db| stored::get(db, id)).await? {
+        Some(row) if row.enabled => Ok(Provider::from_row(row)?),
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+/// Every enabled provider that serves `email` (the login page offers them).
+pub async fn all_serving(app: &AppState, email: &Email) -> Result<Vec<Provider>, ApiError> {
+    let rows = app.store.read(stored::enabled).await?;
+    let mut serving = Vec::new();
+    for row in rows {
+        let provider = Provider::from_row(row)?;
+        if provider.serves(email) {
+            serving.push(provider);
+        }
+    }
+    Ok(serving)
+}
+
+/// An OpenID provider's endpoints and keys, read from its issuer's discovery document (a
+/// create or change reads them afresh); `400` naming `issuer` when they cannot be read.
+async fn discovered(
+    app: &AppState,
+    spec: &mut Spec,
+) -> Result<Option<jsonwebtoken::jwk::JwkSet>, ApiError> {
+    let Settings::Oidc(settings) = &mut spec.settings else {
+        return Ok(None);
+    };
+    let found = oidc::discover(&app.http, &settings.issuer)
+        .await
+        .map_err(|why| ApiError::field("issuer", format!("cannot be read: {why}")))?;
+    settings.authorization_endpoint = found.authorization_endpoint;
+    settings.token_endpoint = found.token_endpoint;
+    settings.jwks_uri = found.jwks_uri;
+    Ok(Some(found.keys))
+}
+
 /// The enabled provider that serves `email`, if any: the login asks this first.
 pub async fn serving(app: &AppState, email: &Email) -> Result<Option<Provider>, ApiError> {
     let rows = app.store.read(stored::enabled).await?;
@@ -284,10 +367,11 @@ pub async fn create(
     app: &AppState,
     actor: &Actor,
     organization_id: Id,
-    spec: Spec,
+    mut spec: Spec,
 ) -> Result<Provider, ApiError> {
+    let keys = discovered(app, &mut spec).await?;
     let app2 = app.clone();
-    change(app, actor, move |c| {
+    let created = change(app, actor, move |c| {
         let mut provider = Provider {
             id: 0,
             organization_id,
@@ -298,7 +382,7 @@ pub async fn create(
             default_role: None,
             jit_provisioning: false,
             enforce: false,
-            ldap: spec.ldap.clone(),
+            settings: spec.settings.clone(),
             created_at: 0,
             updated_at: 0,
             sealed_secret: String::new(),
@@ -324,7 +408,15 @@ pub async fn create(
         let row = stored::get(c.tx, id)?.ok_or(ApiError::NotFound)?;
         Ok(Provider::from_row(row)?)
     })
-    .await
+    .await?;
+    remember(app, &created, keys);
+    Ok(created)
+}
+
+fn remember(app: &AppState, provider: &Provider, keys: Option<jsonwebtoken::jwk::JwkSet>) {
+    if let (Some(settings), Some(keys)) = (provider.oidc(), keys) {
+        oidc::remember_keys(app, provider.id, settings, keys);
+    }
 }
 
 pub async fn update(
@@ -332,10 +424,11 @@ pub async fn update(
     actor: &Actor,
     organization_id: Id,
     id: Id,
-    spec: Spec,
+    mut spec: Spec,
 ) -> Result<Provider, ApiError> {
+    let keys = discovered(app, &mut spec).await?;
     let app2 = app.clone();
-    change(app, actor, move |c| {
+    let updated = change(app, actor, move |c| {
         let mut provider = of_organization(c.tx, organization_id, id)?;
         if let Some(secret) = &spec.secret {
             provider.sealed_secret = seal(&app2, id, secret)?;
@@ -353,7 +446,9 @@ pub async fn update(
         let row = stored::get(c.tx, id)?.ok_or(ApiError::NotFound)?;
         Ok(Provider::from_row(row)?)
     })
-    .await
+    .await?;
+    remember(app, &updated, keys);
+    Ok(updated)
 }
 
 /// Deletes the provider: its users stay, with the role they had, and sign in with a password
@@ -376,7 +471,9 @@ pub async fn delete(
         )?;
         Ok(())
     })
-    .await
+    .await?;
+    app.oidc_keys.forget(id);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -400,7 +497,7 @@ mod tests {
             default_role,
             jit_provisioning: true,
             enforce: false,
-            ldap: LdapSettings {
+            settings: Settings::Ldap(LdapSettings {
                 url: "ldaps://dc.example.org".into(),
                 start_tls: false,
                 bind_dn: "cn=svc".into(),
@@ -411,7 +508,7 @@ mod tests {
                 group_attribute: "memberOf".into(),
                 nested_groups: false,
                 sync_interval: 900,
-            },
+            }),
             created_at: 0,
             updated_at: 0,
             sealed_secret: String::new(),

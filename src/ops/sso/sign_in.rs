@@ -1,13 +1,14 @@
-//! A password sign-in for an address an LDAP provider serves: the directory finds the user
-//! (service account), checks the password (a bind as the user: never a local hash), and says
-//! which groups, hence which role, they have. The user is then found by who they are in the
-//! directory (after the first sign-in, never by address again), else by address, else made
-//! (`jit_provisioning`), and given that role; the login goes on as any other (throttle,
-//! claribi's own TOTP, the session).
+//! Who a provider's sign-in gives. For an address an LDAP provider serves, the directory finds
+//! the user (service account), checks the password (a bind as the user: never a local hash),
+//! and says which groups they are in; an OpenID provider's ID token says the same (`oidc`).
+//! Either way `admit` then finds the user by who they are at the provider (after the first
+//! sign-in, never by address again), else by address, else makes them (`jit_provisioning`),
+//! and gives them the role their groups map to. A directory login goes on as any other
+//! (throttle, claribi's own TOTP, the session).
 
 use rand::distributions::{Alphanumeric, DistString};
 
-use super::ldap::{Directory, DirectoryError, Person};
+use super::ldap::{Directory, DirectoryError};
 use super::Provider;
 use crate::app::AppState;
 use crate::domain::{Email, Role, Secret};
@@ -32,25 +33,41 @@ pub enum Refusal {
     Internal(ApiError),
 }
 
-const ACTOR: Actor = Actor::System("ldap sign-in");
+/// Who a provider says signed in: the directory entry, or the OpenID provider's ID token.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// Who they are at the provider: the entry's DN (lower case), or the token's `sub`.
+    pub subject: String,
+    pub email: Email,
+    pub name: String,
+    pub groups: Vec<String>,
+    /// The provider says the account is disabled.
+    pub disabled: bool,
+}
 
-/// The user `email` signs in as with `password` through `provider`.
+/// The user `email` signs in as with `password` through the directory `provider`.
 pub async fn ldap(
     app: &AppState,
     provider: &Provider,
     email: &Email,
     password: &Secret,
 ) -> Result<users::User, Refusal> {
+    let Some(settings) = provider.ldap() else {
+        return Err(Refusal::Internal(ApiError::Internal(format!(
+            "provider {} is not a directory",
+            provider.id
+        ))));
+    };
     let secret = provider
         .secret(app)
         .map_err(|e| Refusal::Unavailable(DirectoryError::Refused(e.to_string())))?;
-    let directory = Directory::new(&provider.ldap, secret, app.directory_tls.clone());
+    let directory = Directory::new(settings, secret, app.directory_tls.clone());
     let person = match directory.find(email.as_str()).await {
         Ok(Some(person)) => person,
         Ok(None) => {
             // A bind as no one, so that an unknown address takes as long as a wrong password
             // (the directory's members are not told apart by timing).
-            let nobody = format!("cn=claribi-no-such-user,{}", provider.ldap.user_base);
+            let nobody = format!("cn=claribi-no-such-user,{}", settings.user_base);
             let _ = directory.check_password(&nobody, password).await;
             return Err(Refusal::Credentials("unknown_email"));
         }
@@ -61,8 +78,34 @@ pub async fn ldap(
         Ok(false) => return Err(Refusal::Credentials("wrong_password")),
         Err(e) => return Err(Refusal::Unavailable(e)),
     }
+    let who = Identity {
+        subject: person.dn.to_lowercase(),
+        email: email.clone(),
+        name: person.name,
+        groups: person.groups,
+        disabled: person.disabled,
+    };
+    admit(app, provider, who, Actor::System("ldap sign-in")).await
+}
+
+/// The user `who` is here, once `provider` has vouched for them: found by who they are at the
+/// provider (after the first sign-in, never by address again), else by address (one the
+/// provider serves), else made (`jit_provisioning`); given the role their groups map to, or
+/// refused (and an existing user deactivated) when they map to none.
+pub async fn admit(
+    app: &AppState,
+    provider: &Provider,
+    who: Identity,
+    actor: Actor,
+) -> Result<users::User, Refusal> {
+    let Identity {
+        subject,
+        email,
+        name,
+        groups,
+        disabled,
+    } = who;
     let internal = |e: ApiError| Refusal::Internal(e);
-    let subject = person.dn.to_lowercase();
     let lookup = subject.clone();
     let (provider_id, org) = (provider.id, provider.organization_id);
     let by_email = email.clone();
@@ -77,8 +120,15 @@ pub async fn ldap(
         })
         .await
         .map_err(|e| internal(e.into()))?;
-    // After the first sign-in a user is found by who they are in the directory, never by
-    // address again: an address now on another entry does not take the account over.
+    // After the first sign-in a user is found by who they are at the provider, never by
+    // address again: an address now on another entry does not take the account over, and an
+    // address outside the provider's domains is not the provider's to vouch for.
+    if linked.is_none() && !provider.serves(&email) {
+        return Err(Refusal::NotAllowed(
+            "domain_not_served",
+            "your address is not in a domain this provider serves; ask your administrator".into(),
+        ));
+    }
     if linked.is_none() {
         if let Some(user) = &existing {
             let (id, user_id) = (provider_id, user.id);
@@ -114,10 +164,7 @@ pub async fn ldap(
             return Err(Refusal::Credentials("inactive"));
         }
     }
-    let role = match (!person.disabled)
-        .then(|| provider.role_for(&person.groups))
-        .flatten()
-    {
+    let role = match (!disabled).then(|| provider.role_for(&groups)).flatten() {
         Some(role) => role,
         None => {
             // The directory no longer gives them a place here: nor do we.
@@ -126,20 +173,20 @@ pub async fn ldap(
                     is_active: Some(false),
                     ..UserChange::default()
                 };
-                accounts::update_user(app, &ACTOR, user.id, wanted)
+                accounts::update_user(app, &actor, user.id, wanted)
                     .await
                     .map_err(internal)?;
             }
             return Err(Refusal::NotAllowed(
                 "no_role",
-                "the directory puts you in no group that has a role here; ask your administrator"
+                "your provider puts you in no group that has a role here; ask your administrator"
                     .into(),
             ));
         }
     };
     let user = match user {
         Some(user) => user,
-        None if provider.jit_provisioning => provision(app, provider, email, &person, role)
+        None if provider.jit_provisioning => provision(app, provider, &actor, &email, &name, role)
             .await
             .map_err(internal)?,
         None => {
@@ -150,7 +197,7 @@ pub async fn ldap(
         }
     };
     let user_id = user.id;
-    change(app, &ACTOR, move |c| {
+    change(app, &actor, move |c| {
         if stored::user_of(c.tx, provider_id, &subject)? != Some(user_id) {
             stored::link(c.tx, provider_id, &subject, user_id)?;
         }
@@ -163,7 +210,7 @@ pub async fn ldap(
             role: Some(role),
             ..UserChange::default()
         };
-        return accounts::update_user(app, &ACTOR, user.id, wanted)
+        return accounts::update_user(app, &actor, user.id, wanted)
             .await
             .map_err(internal);
     }
@@ -171,19 +218,25 @@ pub async fn ldap(
 }
 
 /// A first sign-in with `jit_provisioning`: the user, made in the provider's organization with
-/// a random password nobody knows (the directory checks theirs), audited with the provider.
+/// a random password nobody knows (the provider checks theirs), audited with the provider.
 async fn provision(
     app: &AppState,
     provider: &Provider,
+    actor: &Actor,
     email: &Email,
-    person: &Person,
+    name: &str,
     role: Role,
 ) -> Result<users::User, ApiError> {
     let unusable = Secret::new(Alphanumeric.sample_string(&mut rand::rngs::OsRng, 40));
     let hash = app.hasher.hash(unusable).await.map_err(accounts::busy)?;
     let (org, provider_id, email) = (provider.organization_id, provider.id, email.clone());
-    let name: String = person.name.chars().take(100).collect();
-    change(app, &ACTOR, move |c| {
+    let name: String = name.chars().take(100).collect();
+    let name = if name.trim().is_empty() {
+        email.as_str().split('@').next().unwrap_or("").to_string()
+    } else {
+        name
+    };
+    change(app, actor, move |c| {
         let id = users::create(
             c.tx,
             &users::NewUser {

@@ -69,11 +69,14 @@ pub async fn run(
             "the provider is disabled: enable it before syncing".into(),
         ));
     }
-    let directory = Directory::new(
-        &provider.ldap,
-        provider.secret(app)?,
-        app.directory_tls.clone(),
-    );
+    let Some(settings) = provider.ldap() else {
+        return Err(ApiError::Conflict(
+            "only a directory (ldap) provider syncs: an OpenID provider's users are checked at \
+             each sign-in"
+                .into(),
+        ));
+    };
+    let directory = Directory::new(settings, provider.secret(app)?, app.directory_tls.clone());
     let people = directory.everyone().await.map_err(directory_error)?;
     // A linked user is found by who they are in the directory; others by address, unless two
     // entries share it (then nothing is decided about that user).
@@ -147,7 +150,7 @@ pub async fn run(
              and the service account's rights",
             managed.len(),
             people.len(),
-            provider.ldap.user_base
+            settings.user_base
         )));
     }
     if !dry_run {
@@ -207,6 +210,9 @@ pub async fn run_periodically(app: AppState) {
             let Ok(provider) = Provider::from_row(row) else {
                 continue;
             };
+            if provider.ldap().is_none() {
+                continue;
+            }
             let (id, every) = (provider.id, provider.sync_interval().as_millis() as i64);
             let due = app
                 .store

@@ -1,0 +1,26 @@
+-- Schema version 15: OpenID Connect sign-ins in flight (contract 10.2). A sign-in started at
+-- one server may come back to another, so its state lives here, single-use: taken by the
+-- callback (state) and by the page (one-time code), each once, before it expires.
+CREATE TABLE sso_sign_ins (
+    -- SHA-256 of the `state` sent to the provider (hex).
+    state_hash   TEXT    PRIMARY KEY,
+    provider_id  INTEGER NOT NULL REFERENCES sso_providers (id) ON DELETE CASCADE,
+    -- SHA-256 of the browser's binding cookie (hex).
+    browser_hash TEXT    NOT NULL,
+    nonce        TEXT    NOT NULL,
+    -- The PKCE code verifier.
+    verifier     TEXT    NOT NULL,
+    -- Where the provider sends the browser back (the token request repeats it).
+    redirect_uri TEXT    NOT NULL,
+    expires_ms   INTEGER NOT NULL
+);
+CREATE INDEX sso_sign_ins_by_expiry ON sso_sign_ins (expires_ms);
+-- One-time codes the callback hands the login page, traded once for a session.
+CREATE TABLE sso_codes (
+    -- SHA-256 of the code (hex).
+    code_hash   TEXT    PRIMARY KEY,
+    provider_id INTEGER NOT NULL REFERENCES sso_providers (id) ON DELETE CASCADE,
+    user_id     INTEGER NOT NULL REFERENCES users (id),
+    expires_ms  INTEGER NOT NULL
+);
+CREATE INDEX sso_codes_by_expiry ON sso_codes (expires_ms);
