@@ -65,7 +65,7 @@ impl HttpClient {
     }
 
     /// `POST url` with a form body and an `Authorization` header; the status and body of a
-    /// 200 or a 400 (an OAuth error answer is a 400 with JSON).
+    /// 200, or of a 400 or 401 (an OAuth error answer: JSON saying which).
     pub async fn post_form(
         &self,
         url: &str,
@@ -83,8 +83,16 @@ impl HttpClient {
             .header(hyper::header::AUTHORIZATION, authorization)
             .body(Full::new(Bytes::from(form)))
             .map_err(|e| OutboundError::Request(format!("{url}: {e}")))?;
-        self.send(url, request, &[StatusCode::OK, StatusCode::BAD_REQUEST])
-            .await
+        self.send(
+            url,
+            request,
+            &[
+                StatusCode::OK,
+                StatusCode::BAD_REQUEST,
+                StatusCode::UNAUTHORIZED,
+            ],
+        )
+        .await
     }
 
     async fn send(

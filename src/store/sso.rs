@@ -221,24 +221,42 @@ pub struct SignIn {
     pub nonce: String,
     pub verifier: String,
     pub redirect_uri: String,
+    /// The address that started it (an IPv6 client by its /64).
+    pub client: String,
 }
 
-/// Records a sign-in in flight for `ttl_ms` (the database's clock), unless `max` are in
-/// flight already (then `false`): the table cannot grow without bound, whoever asks.
-pub fn begin_sign_in(db: &Db<'_>, s: &SignIn, ttl_ms: i64, max: i64) -> StoreResult<bool> {
+/// How many sign-ins may be in flight.
+#[derive(Debug, Clone, Copy)]
+pub struct InFlight {
+    pub per_client: i64,
+    pub total: i64,
+}
+
+/// Records a sign-in in flight for `ttl_ms` (the database's clock), unless as many as
+/// `limit` allows are in flight already, from its client or in all (then `false`): the table
+/// cannot grow without bound, and one client cannot fill it for everyone.
+pub fn begin_sign_in(db: &Db<'_>, s: &SignIn, ttl_ms: i64, limit: InFlight) -> StoreResult<bool> {
     let now_ms = super::feed::clock_ms(db)?;
     db.execute(
         "DELETE FROM sso_sign_ins WHERE expires_ms < ?1",
         args![now_ms],
     )?;
+    let theirs: i64 = db.query_row(
+        "SELECT COUNT(*) FROM sso_sign_ins WHERE client = ?1",
+        args![s.client],
+        |r| r.get(0),
+    )?;
+    if theirs >= limit.per_client {
+        return Ok(false);
+    }
     let pending: i64 = db.query_row("SELECT COUNT(*) FROM sso_sign_ins", args![], |r| r.get(0))?;
-    if pending >= max {
+    if pending >= limit.total {
         return Ok(false);
     }
     db.execute(
         "INSERT INTO sso_sign_ins (state_hash, provider_id, browser_hash, nonce, verifier,
-                redirect_uri, expires_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                redirect_uri, client, expires_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         args![
             s.state_hash,
             s.provider_id,
@@ -246,6 +264,7 @@ pub fn begin_sign_in(db: &Db<'_>, s: &SignIn, ttl_ms: i64, max: i64) -> StoreRes
             s.nonce,
             s.verifier,
             s.redirect_uri,
+            s.client,
             now_ms + ttl_ms
         ],
     )?;
@@ -262,7 +281,7 @@ pub fn take_sign_in(
     let now_ms = super::feed::clock_ms(db)?;
     let taken = db.query_opt(
         "DELETE FROM sso_sign_ins WHERE state_hash = ?1 AND browser_hash = ?2
-         RETURNING provider_id, nonce, verifier, redirect_uri, expires_ms",
+         RETURNING provider_id, nonce, verifier, redirect_uri, client, expires_ms",
         args![state_hash, browser_hash],
         |r| {
             Ok((
@@ -273,8 +292,9 @@ pub fn take_sign_in(
                     nonce: r.get(1)?,
                     verifier: r.get(2)?,
                     redirect_uri: r.get(3)?,
+                    client: r.get(4)?,
                 },
-                r.get::<i64>(4)?,
+                r.get::<i64>(5)?,
             ))
         },
     )?;
@@ -283,31 +303,45 @@ pub fn take_sign_in(
         .map(|(sign_in, _)| sign_in))
 }
 
-/// Records a one-time code for `user_id`, good for `ttl_ms` (the database's clock).
-pub fn put_code(
-    db: &Db<'_>,
-    code_hash: &str,
-    provider_id: Id,
-    user_id: Id,
-    ttl_ms: i64,
-) -> StoreResult<()> {
+/// A one-time code: what it is good for, and for which browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OneTimeCode {
+    pub code_hash: String,
+    pub browser_hash: String,
+    pub provider_id: Id,
+    pub user_id: Id,
+}
+
+/// Records a one-time code, good for `ttl_ms` (the database's clock).
+pub fn put_code(db: &Db<'_>, code: &OneTimeCode, ttl_ms: i64) -> StoreResult<()> {
     let now_ms = super::feed::clock_ms(db)?;
     db.execute("DELETE FROM sso_codes WHERE expires_ms < ?1", args![now_ms])?;
     db.execute(
-        "INSERT INTO sso_codes (code_hash, provider_id, user_id, expires_ms)
-         VALUES (?1, ?2, ?3, ?4)",
-        args![code_hash, provider_id, user_id, now_ms + ttl_ms],
+        "INSERT INTO sso_codes (code_hash, browser_hash, provider_id, user_id, expires_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        args![
+            code.code_hash,
+            code.browser_hash,
+            code.provider_id,
+            code.user_id,
+            now_ms + ttl_ms
+        ],
     )?;
     Ok(())
 }
 
-/// Takes the one-time code that hashes to `code_hash` if it has not expired: `(provider,
-/// user)`, once.
-pub fn take_code(db: &Db<'_>, code_hash: &str) -> StoreResult<Option<(Id, Id)>> {
+/// Takes the one-time code that hashes to `code_hash`, if the browser that signed in brings
+/// it and it has not expired: `(provider, user)`, once.
+pub fn take_code(
+    db: &Db<'_>,
+    code_hash: &str,
+    browser_hash: &str,
+) -> StoreResult<Option<(Id, Id)>> {
     let now_ms = super::feed::clock_ms(db)?;
     let taken = db.query_opt(
-        "DELETE FROM sso_codes WHERE code_hash = ?1 RETURNING provider_id, user_id, expires_ms",
-        args![code_hash],
+        "DELETE FROM sso_codes WHERE code_hash = ?1 AND browser_hash = ?2
+         RETURNING provider_id, user_id, expires_ms",
+        args![code_hash, browser_hash],
         |r| Ok((r.get::<Id>(0)?, r.get::<Id>(1)?, r.get::<i64>(2)?)),
     )?;
     Ok(taken

@@ -303,8 +303,10 @@ fn add_provider(s: &Server, owner: &str, body: &Value) -> Value {
     r.json()
 }
 
-fn exchange(s: &Server, code: &str) -> crate::support::Resp {
+/// The login page's exchange, from `browser` (its binding cookie goes along).
+fn exchange(s: &Server, browser: &Browser, code: &str) -> crate::support::Resp {
     s.post("/api/auth/sso/exchange/")
+        .header("Cookie", &browser.cookie_header(&s.url("/api/")))
         .json(&json!({ "code": code }))
 }
 
@@ -319,7 +321,7 @@ pub fn sign_in(s: &Server, op: &OpenIdProvider, id: i64, login: &str, password: 
     );
     let code = login_redirect(&browser.get(back.location.as_deref().unwrap()))
         .unwrap_or_else(|e| panic!("{login}: sso_error={e}"));
-    let r = exchange(s, &code);
+    let r = exchange(s, &browser, &code);
     assert_eq!(r.status, 200, "{}", r.body);
     r.json()
 }
@@ -430,7 +432,13 @@ fn a_user_signs_in_at_the_provider_and_gets_a_session_with_their_groups_role() {
     let again = browser.get(&callback_url);
     assert_eq!(again.status, 400, "{}", again.body);
 
-    let session = exchange(&s, &code);
+    // Login CSRF: the code, sent to someone else's browser, signs no one in there.
+    let elsewhere = exchange(&s, &other, &code);
+    assert_eq!(
+        (elsewhere.status, elsewhere.error_code()),
+        (400, "invalid".into())
+    );
+    let session = exchange(&s, &browser, &code);
     assert_eq!(session.status, 200, "{}", session.body);
     let session = session.json();
     assert_eq!(session["user"]["email"], "alice@example.org");
@@ -439,7 +447,7 @@ fn a_user_signs_in_at_the_provider_and_gets_a_session_with_their_groups_role() {
     let me = s.get("/api/auth/me/").bearer(&access).send();
     assert_eq!(me.status, 200, "{}", me.body);
     // The one-time code works once.
-    let replayed = exchange(&s, &code);
+    let replayed = exchange(&s, &browser, &code);
     assert_eq!(
         (replayed.status, replayed.error_code()),
         (400, "invalid".into())
@@ -746,10 +754,54 @@ fn a_sign_in_started_on_one_server_ends_on_another() {
     // The load balancer sends the callback to the other server.
     let to_b = back.location.unwrap().replace(&a.url(""), &b.url(""));
     let code = login_redirect(&browser.get(&to_b)).expect("signed in on b");
-    let session = exchange(&a, &code);
+    let session = exchange(&a, &browser, &code);
     assert_eq!(session.status, 200, "{}", session.body);
     let access = session.json()["access"].as_str().unwrap().to_string();
     assert_eq!(b.get("/api/auth/me/").bearer(&access).send().status, 200);
     // Spent on every server.
-    assert_eq!(exchange(&b, &code).status, 400);
+    assert_eq!(exchange(&b, &browser, &code).status, 400);
+}
+
+#[test]
+fn a_provider_that_went_away_can_still_be_disabled_and_starts_are_bounded_per_address() {
+    let s = server().start();
+    let op = OpenIdProvider::start(&s);
+    let owner = s.owner_token();
+    let id = add_provider(&s, &owner, &op.provider())["id"]
+        .as_i64()
+        .unwrap();
+    // One address may have 100 sign-ins in flight; the 101st is refused for a while, and
+    // nobody else's sign-in is.
+    for n in 0..100 {
+        let r = Browser::default().get(&s.url(&format!("/api/auth/sso/{id}/start/")));
+        assert_eq!(r.status, 302, "start {n}: {}", r.body);
+    }
+    let r = Browser::default().get(&s.url(&format!("/api/auth/sso/{id}/start/")));
+    assert_eq!(r.status, 429, "{}", r.body);
+
+    drop(op);
+    let path = format!("/api/v1/organization/sso-providers/{id}/");
+    let enable = s
+        .request("PATCH", &path)
+        .bearer(&owner)
+        .json(&json!({"enabled": true}));
+    assert_eq!(
+        enable.status, 400,
+        "the issuer is read again: {}",
+        enable.body
+    );
+    assert!(
+        enable.json()["errors"]["issuer"].is_array(),
+        "{}",
+        enable.body
+    );
+    let disable = s
+        .request("PATCH", &path)
+        .bearer(&owner)
+        .json(&json!({"enabled": false}));
+    assert_eq!(
+        disable.status, 200,
+        "disabling needs no answer from it: {}",
+        disable.body
+    );
 }

@@ -55,35 +55,44 @@ pub async fn providers(call: Call<'_>) -> Result<Response, ApiError> {
     Ok(reply::ok(&serving))
 }
 
+/// The browser's binding cookie, by the name it has at this origin.
+fn binding_cookie<'a>(call: &'a Call<'_>) -> Option<&'a str> {
+    call.ctx
+        .cookie(oidc::cookie_name(call.origin().starts_with("https://")))
+}
+
 /// GET /api/auth/sso/{id}/start/
 pub async fn start(call: Call<'_>) -> Result<Response, ApiError> {
     let origin = call.origin();
+    let https = origin.starts_with("https://");
     let redirect_uri = format!("{origin}/api/auth/sso/callback/");
     let started = oidc::start(
         call.app,
         call.id()?,
-        call.ctx.cookie(oidc::COOKIE),
+        binding_cookie(&call),
+        call.ctx.client_ip,
         redirect_uri,
     )
     .await?;
     let mut response = reply::redirect_to(&started.location);
-    if let Some(value) = started.new_cookie {
-        // Binds the sign-in to this browser: sent back on the provider's redirect (a top-level
-        // GET, which SameSite=Lax allows), never readable by a script, gone in 10 minutes.
-        let secure = if origin.starts_with("https://") {
-            "; Secure"
+    // Binds the sign-in to this browser: sent back on the provider's redirect (a top-level
+    // GET, which SameSite=Lax allows) and with the page's exchange, never readable by a
+    // script, gone 10 minutes after the last start. Under https:// it is a `__Host-` cookie
+    // (Secure, Path=/), which no other host can set.
+    let cookie = format!(
+        "{}={}; {}; Max-Age=600; HttpOnly; SameSite=Lax",
+        oidc::cookie_name(https),
+        started.cookie,
+        if https {
+            "Path=/; Secure"
         } else {
-            ""
-        };
-        let cookie = format!(
-            "{}={value}; Path=/api/; Max-Age=600; HttpOnly; SameSite=Lax{secure}",
-            oidc::COOKIE
-        );
-        if let Ok(cookie) = HeaderValue::from_str(&cookie) {
-            response
-                .headers_mut()
-                .insert(warp::http::header::SET_COOKIE, cookie);
-        }
+            "Path=/api/"
+        },
+    );
+    if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+        response
+            .headers_mut()
+            .insert(warp::http::header::SET_COOKIE, cookie);
     }
     Ok(response)
 }
@@ -96,13 +105,7 @@ pub async fn callback(call: Call<'_>) -> Result<Response, ApiError> {
         iss: call.ctx.query_param("iss"),
         error: call.ctx.query_param("error"),
     };
-    let ended = oidc::callback(
-        call.app,
-        &call.actor(),
-        given,
-        call.ctx.cookie(oidc::COOKIE),
-    )
-    .await?;
+    let ended = oidc::callback(call.app, &call.actor(), given, binding_cookie(&call)).await?;
     let location = match ended {
         oidc::Ended::SignedIn { code } => format!("/login?sso={code}"),
         oidc::Ended::Failed { not_allowed: true } => "/login?sso_error=sso_not_allowed".into(),
@@ -128,9 +131,14 @@ pub(super) struct ExchangeRequest {
 /// POST /api/auth/sso/exchange/
 pub async fn exchange(call: Call<'_>) -> Result<Response, ApiError> {
     let request: ExchangeRequest = call.json()?;
-    let done = oidc::exchange(call.app, &call.actor(), &request.code)
-        .await
-        .inspect_err(|e| crate::telemetry::login(e.code()))?;
+    let done = oidc::exchange(
+        call.app,
+        &call.actor(),
+        &request.code,
+        binding_cookie(&call),
+    )
+    .await
+    .inspect_err(|e| crate::telemetry::login(e.code()))?;
     crate::telemetry::login("success");
     Ok(super::auth::logged_in(&call, done))
 }

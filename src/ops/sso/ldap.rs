@@ -143,9 +143,13 @@ impl<'a> Directory<'a> {
         })
     }
 
-    /// The user whose address is `email`, with their groups; `None` when the directory has
-    /// no one (or more than one) at that address.
-    pub async fn find(&self, email: &str) -> Result<Option<Person>, DirectoryError> {
+    /// The user whose address is `email`, with their groups when `with_groups`; `None` when
+    /// the directory has no one (or more than one) at that address.
+    pub async fn find(
+        &self,
+        email: &str,
+        with_groups: bool,
+    ) -> Result<Option<Person>, DirectoryError> {
         let mut ldap = self.service().await?;
         let filter = self
             .settings
@@ -174,8 +178,12 @@ impl<'a> Directory<'a> {
             return Ok(None);
         }
         let entry = found.remove(0);
-        let mut cache = HashMap::new();
-        let groups = self.groups(&mut ldap, &entry, &mut cache).await?;
+        let groups = if with_groups {
+            let mut cache = HashMap::new();
+            self.groups(&mut ldap, &entry, &mut cache).await?
+        } else {
+            Vec::new()
+        };
         let _ = ldap.unbind().await;
         Ok(self.person(&entry, groups))
     }

@@ -334,14 +334,23 @@ pub async fn all_serving(app: &AppState, email: &Email) -> Result<Vec<Provider>,
 }
 
 /// An OpenID provider's endpoints and keys, read from its issuer's discovery document (a
-/// create or change reads them afresh); `400` naming `issuer` when they cannot be read.
+/// create or change reads them afresh, but one that leaves the provider disabled at the same
+/// issuer); `400` naming `issuer` when they cannot be read.
 async fn discovered(
     app: &AppState,
     spec: &mut Spec,
+    before: Option<&Provider>,
 ) -> Result<Option<jsonwebtoken::jwk::JwkSet>, ApiError> {
     let Settings::Oidc(settings) = &mut spec.settings else {
         return Ok(None);
     };
+    // Disabling a provider (whose issuer may be the trouble) needs no answer from it.
+    let unchanged = before
+        .and_then(Provider::oidc)
+        .is_some_and(|o| o.issuer == settings.issuer);
+    if !spec.enabled && unchanged {
+        return Ok(None);
+    }
     let found = oidc::discover(&app.http, &settings.issuer)
         .await
         .map_err(|why| ApiError::field("issuer", format!("cannot be read: {why}")))?;
@@ -369,7 +378,7 @@ pub async fn create(
     organization_id: Id,
     mut spec: Spec,
 ) -> Result<Provider, ApiError> {
-    let keys = discovered(app, &mut spec).await?;
+    let keys = discovered(app, &mut spec, None).await?;
     let app2 = app.clone();
     let created = change(app, actor, move |c| {
         let mut provider = Provider {
@@ -426,7 +435,8 @@ pub async fn update(
     id: Id,
     mut spec: Spec,
 ) -> Result<Provider, ApiError> {
-    let keys = discovered(app, &mut spec).await?;
+    let before = get(app, organization_id, id).await?;
+    let keys = discovered(app, &mut spec, Some(&before)).await?;
     let app2 = app.clone();
     let updated = change(app, actor, move |c| {
         let mut provider = of_organization(c.tx, organization_id, id)?;

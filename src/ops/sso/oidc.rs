@@ -33,17 +33,30 @@ use crate::ops::outbound::{HttpClient, OutboundError};
 use crate::ops::sessions::{self, LoggedIn};
 use crate::ops::Actor;
 use crate::store::audit::Outcome;
-use crate::store::sso::{self as stored, OidcSettings, SignIn};
+use crate::store::sso::{self as stored, InFlight, OidcSettings, OneTimeCode, SignIn};
 use crate::store::users;
 
 /// How long a started sign-in waits for its callback.
 const SIGN_IN_TTL_MS: i64 = 10 * 60 * 1000;
 /// How long the login page has to trade its one-time code.
 const CODE_TTL_MS: i64 = 60 * 1000;
-/// Sign-ins in flight at most, installation-wide: each is a row until it expires.
-const MAX_IN_FLIGHT: i64 = 10_000;
-/// The browser-binding cookie's name (the provider's own cookies have other names).
-pub const COOKIE: &str = "claribi_sso";
+/// Sign-ins in flight at most, from one address and installation-wide: each is a row until
+/// it expires (a few hundred bytes), and one address cannot take every place.
+const IN_FLIGHT: InFlight = InFlight {
+    per_client: 100,
+    total: 100_000,
+};
+
+/// The browser-binding cookie's name: under `https://` with the `__Host-` prefix (no other
+/// host, a sibling subdomain included, can set it); the provider's own cookies have other
+/// names.
+pub fn cookie_name(https: bool) -> &'static str {
+    if https {
+        "__Host-claribi_sso"
+    } else {
+        "claribi_sso"
+    }
+}
 /// Clock skew allowed on the ID token's times.
 const LEEWAY_SECS: u64 = 60;
 /// Groups read from a token at most, and the longest name kept.
@@ -119,14 +132,26 @@ pub fn acceptable_url(url: &str) -> Result<url::Url, String> {
     }
 }
 
+/// What went wrong reading from a provider, for an administrator: the status, or that it
+/// could not be reached, without the network's details (which are logged).
+fn briefly(e: &OutboundError) -> String {
+    match e {
+        OutboundError::Status { url, status } => format!("{url} answered HTTP {status}"),
+        OutboundError::Request(detail) => {
+            tracing::warn!(error = %detail, "reading from an OpenID provider");
+            "it could not be reached (the server log has the details)".into()
+        }
+    }
+}
+
 /// Reads `issuer`'s discovery document and keys; what is wrong, in words, if it cannot.
 pub async fn discover(http: &HttpClient, issuer: &str) -> Result<Discovered, String> {
-    acceptable_url(issuer)?;
+    let issuer_url = acceptable_url(issuer)?;
     let address = format!(
         "{}/.well-known/openid-configuration",
         issuer.trim_end_matches('/')
     );
-    let body = http.get(&address).await.map_err(|e| e.to_string())?;
+    let body = http.get(&address).await.map_err(|e| briefly(&e))?;
     let doc: DiscoveryDocument = serde_json::from_slice(&body)
         .map_err(|e| format!("{address} is not a discovery document: {e}"))?;
     if doc.issuer != issuer {
@@ -140,7 +165,14 @@ pub async fn discover(http: &HttpClient, issuer: &str) -> Result<Discovered, Str
         &doc.token_endpoint,
         &doc.jwks_uri,
     ] {
-        acceptable_url(endpoint)?;
+        let url = acceptable_url(endpoint)?;
+        // Plain http:// only for a provider on this machine: an https:// issuer's endpoints
+        // are https:// too (a document cannot point claribi at its own loopback).
+        if url.scheme() != "https" && issuer_url.scheme() == "https" {
+            return Err(format!(
+                "{endpoint}: the endpoints of an https:// issuer must be https://"
+            ));
+        }
     }
     if let Some(methods) = &doc.code_challenge_methods_supported {
         if !methods.iter().any(|m| m == "S256") {
@@ -149,9 +181,10 @@ pub async fn discover(http: &HttpClient, issuer: &str) -> Result<Discovered, Str
             ));
         }
     }
-    let keys = fetch_keys(http, &doc.jwks_uri)
-        .await
-        .map_err(|e| e.to_string())?;
+    let keys = fetch_keys(http, &doc.jwks_uri).await.map_err(|e| match e {
+        KeysError::Fetch(e) => briefly(&e),
+        KeysError::Unusable(why) => why,
+    })?;
     Ok(Discovered {
         authorization_endpoint: doc.authorization_endpoint,
         token_endpoint: doc.token_endpoint,
@@ -160,12 +193,22 @@ pub async fn discover(http: &HttpClient, issuer: &str) -> Result<Discovered, Str
     })
 }
 
-async fn fetch_keys(http: &HttpClient, jwks_uri: &str) -> Result<JwkSet, OutboundError> {
-    let body = http.get(jwks_uri).await?;
+/// Why a provider's keys could not be had.
+#[derive(Debug, thiserror::Error)]
+enum KeysError {
+    #[error("{0}")]
+    Fetch(OutboundError),
+    /// Read, but not a key set with a signing key.
+    #[error("{0}")]
+    Unusable(String),
+}
+
+async fn fetch_keys(http: &HttpClient, jwks_uri: &str) -> Result<JwkSet, KeysError> {
+    let body = http.get(jwks_uri).await.map_err(KeysError::Fetch)?;
     let set: JwkSet = serde_json::from_slice(&body)
-        .map_err(|e| OutboundError::Request(format!("{jwks_uri} is not a key set: {e}")))?;
+        .map_err(|e| KeysError::Unusable(format!("{jwks_uri} is not a key set: {e}")))?;
     if set.keys.iter().all(|k| !signing_key(k)) {
-        return Err(OutboundError::Request(format!(
+        return Err(KeysError::Unusable(format!(
             "{jwks_uri} publishes no signing key"
         )));
     }
@@ -202,19 +245,20 @@ fn well_formed(value: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// Where a started sign-in sends the browser, and the binding cookie to set when the browser
-/// had none.
+/// Where a started sign-in sends the browser, and the binding cookie's value to set (again:
+/// its 10 minutes start over).
 pub struct Started {
     pub location: String,
-    pub new_cookie: Option<String>,
+    pub cookie: String,
 }
 
-/// Starts a sign-in through provider `id` for the browser holding `cookie`; `redirect_uri`
-/// is where the provider sends it back.
+/// Starts a sign-in through provider `id` for the browser holding `cookie`, from `client`;
+/// `redirect_uri` is where the provider sends it back.
 pub async fn start(
     app: &AppState,
     id: Id,
     cookie: Option<&str>,
+    client: Option<std::net::IpAddr>,
     redirect_uri: String,
 ) -> Result<Started, ApiError> {
     let provider = super::enabled(app, id).await?;
@@ -222,12 +266,9 @@ pub async fn start(
         return Err(ApiError::NotFound);
     };
     // One binding per browser, whichever of its tabs starts a sign-in.
-    let (browser, new_cookie) = match cookie.filter(|c| well_formed(c)) {
-        Some(value) => (value.to_string(), None),
-        None => {
-            let value = random_token();
-            (value.clone(), Some(value))
-        }
+    let browser = match cookie.filter(|c| well_formed(c)) {
+        Some(value) => value.to_string(),
+        None => random_token(),
     };
     let (state, nonce, verifier) = (random_token(), random_token(), random_token());
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
@@ -238,13 +279,21 @@ pub async fn start(
         nonce: nonce.clone(),
         verifier,
         redirect_uri: redirect_uri.clone(),
+        client: client
+            .map(|ip| crate::auth::throttle::address_key(ip).to_string())
+            .unwrap_or_default(),
     };
     let recorded = app
         .store
-        .write(move |db| stored::begin_sign_in(db, &sign_in, SIGN_IN_TTL_MS, MAX_IN_FLIGHT))
+        .write(move |db| stored::begin_sign_in(db, &sign_in, SIGN_IN_TTL_MS, IN_FLIGHT))
         .await?;
     if !recorded {
-        return Err(ApiError::Unavailable { retry_after: 60 });
+        return Err(ApiError::Throttled {
+            message: "too many sign-ins are waiting for the identity provider's answer; \
+                      finish one or try again in a few minutes"
+                .into(),
+            retry_after: 60,
+        });
     }
     let mut location = url::Url::parse(&settings.authorization_endpoint)
         .map_err(|e| ApiError::Internal(format!("provider {id}'s authorization endpoint: {e}")))?;
@@ -260,7 +309,7 @@ pub async fn start(
         .append_pair("code_challenge_method", "S256");
     Ok(Started {
         location: location.into(),
-        new_cookie,
+        cookie: browser,
     })
 }
 
@@ -419,9 +468,16 @@ async fn complete(
         }
     };
     let one_time = random_token();
-    let (code_hash, provider_id, user_id) = (sha256_hex(&one_time), provider.id, user.id);
+    let code = OneTimeCode {
+        code_hash: sha256_hex(&one_time),
+        // Traded only by the browser that signed in: a code is no use in another's hands.
+        browser_hash: sign_in.browser_hash.clone(),
+        provider_id: provider.id,
+        user_id: user.id,
+    };
+    let provider_id = provider.id;
     app.store
-        .write(move |db| stored::put_code(db, &code_hash, provider_id, user_id, CODE_TTL_MS))
+        .write(move |db| stored::put_code(db, &code, CODE_TTL_MS))
         .await
         .map_err(|e| {
             tracing::error!(provider = provider_id, error = %e, "recording a one-time sign-in code");
@@ -475,8 +531,11 @@ async fn redeem(
         .post_form(&settings.token_endpoint, &format!("Basic {basic}"), form)
         .await
         .map_err(|e| {
-            tracing::warn!(provider = provider.id, error = %e, "the token endpoint gave no answer");
-            Failure::failed("token_endpoint_unreachable")
+            tracing::warn!(provider = provider.id, error = %e, "the token endpoint gave no usable answer");
+            Failure::failed(match e {
+                OutboundError::Status { status, .. } => format!("token_endpoint_status: {status}"),
+                OutboundError::Request(_) => "token_endpoint_unreachable".into(),
+            })
         })?;
     let answer: TokenAnswer =
         serde_json::from_slice(&body).map_err(|_| Failure::failed("token_answer_unreadable"))?;
@@ -522,29 +581,19 @@ fn key_algorithm(alg: Algorithm) -> Option<KeyAlgorithm> {
     })
 }
 
-/// The key of `set` that signed a token with `kid` and `alg`.
-fn find_key<'a>(set: &'a JwkSet, kid: Option<&str>, alg: Algorithm) -> Option<&'a Jwk> {
-    let fits = |k: &&Jwk| {
-        signing_key(k)
-            && k.common
-                .key_algorithm
-                .is_none_or(|a| Some(a) == key_algorithm(alg))
-    };
-    match kid {
-        Some(kid) => set
-            .keys
-            .iter()
-            .filter(fits)
-            .find(|k| k.common.key_id.as_deref() == Some(kid)),
-        // No kid: only a set with a single usable key says which.
-        None => {
-            let mut usable = set.keys.iter().filter(fits);
-            match (usable.next(), usable.next()) {
-                (Some(key), None) => Some(key),
-                _ => None,
-            }
-        }
-    }
+/// The keys of `set` that may have signed a token with `kid` and `alg`: the one named, or
+/// without a `kid` every signing key of the algorithm.
+fn find_keys<'a>(set: &'a JwkSet, kid: Option<&str>, alg: Algorithm) -> Vec<&'a Jwk> {
+    set.keys
+        .iter()
+        .filter(|k| {
+            signing_key(k)
+                && k.common
+                    .key_algorithm
+                    .is_none_or(|a| Some(a) == key_algorithm(alg))
+                && kid.is_none_or(|kid| k.common.key_id.as_deref() == Some(kid))
+        })
+        .collect()
 }
 
 /// The ID token's claims, once its signature (a published key; the keys fetched again once
@@ -566,36 +615,54 @@ async fn verify(
     }
     let kid = header.kid.as_deref();
     let cached = app.oidc_keys.get(provider.id, &settings.jwks_uri);
-    let key = match cached
+    let mut keys: Vec<Jwk> = cached
         .as_deref()
-        .and_then(|set| find_key(set, kid, header.alg))
-    {
-        Some(key) => key.clone(),
-        None => {
-            // A key not seen yet: the provider may have rotated its keys. Fetched once.
-            let fresh = fetch_keys(&app.http, &settings.jwks_uri)
-                .await
-                .map_err(|e| {
-                    tracing::warn!(provider = provider.id, error = %e, "fetching the provider's keys");
-                    Failure::failed("keys_unreachable")
-                })?;
-            let fresh = Arc::new(fresh);
-            app.oidc_keys
-                .put(provider.id, &settings.jwks_uri, fresh.clone());
-            find_key(&fresh, kid, header.alg)
+        .map(|set| {
+            find_keys(set, kid, header.alg)
+                .into_iter()
                 .cloned()
-                .ok_or_else(|| Failure::failed("id_token_key_unknown"))?
-        }
-    };
-    let decoding =
-        DecodingKey::from_jwk(&key).map_err(|_| Failure::failed("id_token_key_unusable"))?;
+                .collect()
+        })
+        .unwrap_or_default();
+    if keys.is_empty() {
+        // A key not seen yet: the provider may have rotated its keys. Fetched once.
+        let fresh = fetch_keys(&app.http, &settings.jwks_uri)
+            .await
+            .map_err(|e| {
+                tracing::warn!(provider = provider.id, error = %e, "fetching the provider's keys");
+                Failure::failed("keys_unreachable")
+            })?;
+        let fresh = Arc::new(fresh);
+        app.oidc_keys
+            .put(provider.id, &settings.jwks_uri, fresh.clone());
+        keys = find_keys(&fresh, kid, header.alg)
+            .into_iter()
+            .cloned()
+            .collect();
+    }
+    if keys.is_empty() {
+        return Err(Failure::failed("id_token_key_unknown"));
+    }
     let mut validation = Validation::new(header.alg);
     validation.set_issuer(&[&settings.issuer]);
     validation.set_audience(&[&settings.client_id]);
     validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
     validation.leeway = LEEWAY_SECS;
-    let data = jsonwebtoken::decode::<HashMap<String, Value>>(token, &decoding, &validation)
-        .map_err(|e| Failure::failed(format!("id_token_refused: {:?}", e.kind())))?;
+    let mut refused = "id_token_key_unusable".to_string();
+    let mut verified = None;
+    for key in &keys {
+        let Ok(decoding) = DecodingKey::from_jwk(key) else {
+            continue;
+        };
+        match jsonwebtoken::decode::<HashMap<String, Value>>(token, &decoding, &validation) {
+            Ok(data) => {
+                verified = Some(data);
+                break;
+            }
+            Err(e) => refused = format!("id_token_refused: {:?}", e.kind()),
+        }
+    }
+    let data = verified.ok_or_else(|| Failure::failed(refused))?;
     let claims = data.claims;
     // Several audiences: the authorized party must be us (OpenID Connect Core 3.1.3.7).
     if let Some(Value::Array(audiences)) = claims.get("aud") {
@@ -663,18 +730,35 @@ fn identity(settings: &OidcSettings, claims: &HashMap<String, Value>) -> Result<
     })
 }
 
-/// Trades the login page's one-time code for a session (once, within 60 s).
-pub async fn exchange(app: &AppState, actor: &Actor, code: &str) -> Result<LoggedIn, ApiError> {
-    let refused = || ApiError::field("code", "unknown, already used or expired: sign in again");
+/// Trades the login page's one-time code for a session: once, within 60 s, in the browser
+/// that signed in (holding `cookie`), while the provider is enabled.
+pub async fn exchange(
+    app: &AppState,
+    actor: &Actor,
+    code: &str,
+    cookie: Option<&str>,
+) -> Result<LoggedIn, ApiError> {
+    let refused = || {
+        ApiError::field(
+            "code",
+            "unknown, already used, expired, or from another browser: sign in again",
+        )
+    };
+    let Some(cookie) = cookie else {
+        return Err(refused());
+    };
     if code.is_empty() || code.len() > 256 {
         return Err(refused());
     }
-    let code_hash = sha256_hex(code);
-    let (_, user_id) = app
+    let (code_hash, browser_hash) = (sha256_hex(code), sha256_hex(cookie));
+    let (provider_id, user_id) = app
         .store
-        .write(move |db| stored::take_code(db, &code_hash))
+        .write(move |db| stored::take_code(db, &code_hash, &browser_hash))
         .await?
         .ok_or_else(refused)?;
+    super::enabled(app, provider_id)
+        .await
+        .map_err(|_| refused())?;
     let user = app.store.read(move |db| users::get(db, user_id)).await?;
     if !user.is_active {
         return Err(refused());
@@ -759,19 +843,20 @@ mod tests {
              "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}
         ]}))
         .unwrap();
-        assert!(find_key(&set, Some("a"), Algorithm::ES256).is_some());
+        assert_eq!(find_keys(&set, Some("a"), Algorithm::ES256).len(), 1);
         assert!(
-            find_key(&set, Some("a"), Algorithm::RS256).is_none(),
+            find_keys(&set, Some("a"), Algorithm::RS256).is_empty(),
             "alg must fit"
         );
         assert!(
-            find_key(&set, Some("b"), Algorithm::ES256).is_none(),
+            find_keys(&set, Some("b"), Algorithm::ES256).is_empty(),
             "not for signing"
         );
-        assert!(find_key(&set, Some("c"), Algorithm::ES256).is_none());
-        assert!(
-            find_key(&set, None, Algorithm::ES256).is_some(),
-            "the one usable key"
+        assert!(find_keys(&set, Some("c"), Algorithm::ES256).is_empty());
+        assert_eq!(
+            find_keys(&set, None, Algorithm::ES256).len(),
+            1,
+            "every usable key of the algorithm"
         );
     }
 }

@@ -62,7 +62,9 @@ pub async fn ldap(
         .secret(app)
         .map_err(|e| Refusal::Unavailable(DirectoryError::Refused(e.to_string())))?;
     let directory = Directory::new(settings, secret, app.directory_tls.clone());
-    let person = match directory.find(email.as_str()).await {
+    // The entry alone first: an address the directory knows costs the same as one it does
+    // not until the password is right (the groups, which take more searches, come after).
+    let person = match directory.find(email.as_str(), false).await {
         Ok(Some(person)) => person,
         Ok(None) => {
             // A bind as no one, so that an unknown address takes as long as a wrong password
@@ -78,6 +80,12 @@ pub async fn ldap(
         Ok(false) => return Err(Refusal::Credentials("wrong_password")),
         Err(e) => return Err(Refusal::Unavailable(e)),
     }
+    let person = match directory.find(email.as_str(), true).await {
+        Ok(Some(found)) if found.dn == person.dn => found,
+        // Gone or changed in between: as if the password had been wrong.
+        Ok(_) => return Err(Refusal::Credentials("wrong_password")),
+        Err(e) => return Err(Refusal::Unavailable(e)),
+    };
     let who = Identity {
         subject: person.dn.to_lowercase(),
         email: email.clone(),

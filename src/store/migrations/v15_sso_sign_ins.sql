@@ -12,13 +12,19 @@ CREATE TABLE sso_sign_ins (
     verifier     TEXT    NOT NULL,
     -- Where the provider sends the browser back (the token request repeats it).
     redirect_uri TEXT    NOT NULL,
+    -- The address that started it (an IPv6 client by its /64): a bound per client.
+    client       TEXT    NOT NULL,
     expires_ms   INTEGER NOT NULL
 );
 CREATE INDEX sso_sign_ins_by_expiry ON sso_sign_ins (expires_ms);
--- One-time codes the callback hands the login page, traded once for a session.
+CREATE INDEX sso_sign_ins_by_client ON sso_sign_ins (client);
+-- One-time codes the callback hands the login page, traded once for a session by the
+-- browser that signed in.
 CREATE TABLE sso_codes (
     -- SHA-256 of the code (hex).
-    code_hash   TEXT    PRIMARY KEY,
+    code_hash    TEXT    PRIMARY KEY,
+    -- SHA-256 of the browser's binding cookie (hex).
+    browser_hash TEXT    NOT NULL,
     provider_id INTEGER NOT NULL REFERENCES sso_providers (id) ON DELETE CASCADE,
     user_id     INTEGER NOT NULL REFERENCES users (id),
     expires_ms  INTEGER NOT NULL
