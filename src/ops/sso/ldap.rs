@@ -85,10 +85,29 @@ impl<'a> Directory<'a> {
     }
 
     async fn connect(&self) -> Result<Ldap, DirectoryError> {
+        // Our own TCP connection, without Nagle's delay: LDAP is small requests each waiting
+        // for its answer, which Nagle and delayed acknowledgements would hold up to 40 ms each.
+        let address = host_and_port(&self.settings.url).ok_or_else(|| {
+            DirectoryError::Unreachable(format!("{} is not an LDAP URL", self.settings.url))
+        })?;
+        let stream =
+            tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(&address))
+                .await
+                .map_err(|_| {
+                    DirectoryError::Unreachable(format!(
+                        "{address}: no answer within {CONNECT_TIMEOUT:?}"
+                    ))
+                })?
+                .map_err(|e| DirectoryError::Unreachable(format!("{address}: {e}")))?;
+        let stream = stream
+            .set_nodelay(true)
+            .and_then(|()| stream.into_std())
+            .map_err(|e| DirectoryError::Unreachable(format!("{address}: {e}")))?;
         let settings = LdapConnSettings::new()
             .set_conn_timeout(CONNECT_TIMEOUT)
             .set_config(self.tls.clone())
-            .set_starttls(self.settings.start_tls);
+            .set_starttls(self.settings.start_tls)
+            .set_std_stream(ldap3::StdStream::Tcp(stream));
         let (conn, ldap) = LdapConnAsync::with_settings(settings, &self.settings.url)
             .await
             .map_err(unreachable)?;
@@ -325,5 +344,38 @@ impl<'a> Directory<'a> {
             .map(SearchEntry::construct)
             .flat_map(|e| values(&e, &self.settings.group_attribute).to_vec())
             .collect())
+    }
+}
+/// `host:port` of an `ldap://` or `ldaps://` URL (389 and 636 by default).
+fn host_and_port(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    let default = match parsed.scheme() {
+        "ldap" => 389,
+        "ldaps" => 636,
+        _ => return None,
+    };
+    let host = match parsed.host()? {
+        url::Host::Ipv6(ip) => format!("[{ip}]"),
+        other => other.to_string(),
+    };
+    Some(format!("{host}:{}", parsed.port().unwrap_or(default)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ldap_url_gives_the_address_to_connect_to() {
+        assert_eq!(
+            host_and_port("ldaps://dc1.corp.example.com").as_deref(),
+            Some("dc1.corp.example.com:636")
+        );
+        assert_eq!(
+            host_and_port("ldap://127.0.0.1:3890").as_deref(),
+            Some("127.0.0.1:3890")
+        );
+        assert_eq!(host_and_port("ldap://[::1]").as_deref(), Some("[::1]:389"));
+        assert_eq!(host_and_port("https://example.com"), None);
     }
 }
