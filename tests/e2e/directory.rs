@@ -292,7 +292,7 @@ pub fn with_directory(slapd: &Slapd) -> crate::support::Options {
     server().env("CLARIBI_SSO__CA_FILE", slapd.ca_file().to_str().unwrap())
 }
 
-fn add_provider(s: &Server, owner: &str, body: &Value) -> Value {
+pub fn add_provider(s: &Server, owner: &str, body: &Value) -> Value {
     let r = s
         .post("/api/v1/organization/sso-providers/")
         .bearer(owner)
@@ -315,7 +315,7 @@ fn me(s: &Server, token: &str) -> Value {
     r.json()
 }
 
-fn audit(s: &Server, owner: &str, action: &str) -> Vec<Value> {
+pub fn audit(s: &Server, owner: &str, action: &str) -> Vec<Value> {
     let r = s
         .get(&format!("/api/v1/audit-logs/?action={action}"))
         .bearer(owner)

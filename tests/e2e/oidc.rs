@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::directory::{add_provider, audit};
 use crate::support::{server, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
 
 /// Where scripts/test installed oidc-provider.
@@ -280,6 +281,18 @@ impl Browser {
     }
 }
 
+/// A server with the provider added (alice an administrator, bob an analyst): the server,
+/// the provider, the owner's token and the provider's id.
+fn with_provider() -> (Server, OpenIdProvider, String, i64) {
+    let s = server().start();
+    let op = OpenIdProvider::start(&s);
+    let owner = s.owner_token();
+    let id = add_provider(&s, &owner, &op.provider())["id"]
+        .as_i64()
+        .unwrap();
+    (s, op, owner, id)
+}
+
 /// The one-time code of `/login?sso=`, or the error of `/login?sso_error=`.
 fn login_redirect(page: &Page) -> Result<String, String> {
     assert_eq!(page.status, 302, "{}", page.body);
@@ -292,15 +305,6 @@ fn login_redirect(page: &Page) -> Result<String, String> {
         "sso_error" => Err(value.to_string()),
         _ => panic!("{location}"),
     }
-}
-
-fn add_provider(s: &Server, owner: &str, body: &Value) -> Value {
-    let r = s
-        .post("/api/v1/organization/sso-providers/")
-        .bearer(owner)
-        .json(body);
-    assert_eq!(r.status, 201, "{}", r.body);
-    r.json()
 }
 
 /// The login page's exchange, from `browser` (its binding cookie goes along).
@@ -324,15 +328,6 @@ pub fn sign_in(s: &Server, op: &OpenIdProvider, id: i64, login: &str, password: 
     let r = exchange(s, &browser, &code);
     assert_eq!(r.status, 200, "{}", r.body);
     r.json()
-}
-
-fn audit(s: &Server, owner: &str, action: &str) -> Vec<Value> {
-    let r = s
-        .get(&format!("/api/v1/audit-logs/?action={action}"))
-        .bearer(owner)
-        .send();
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.json()["results"].as_array().unwrap().clone()
 }
 
 #[test]
@@ -478,12 +473,7 @@ fn a_user_signs_in_at_the_provider_and_gets_a_session_with_their_groups_role() {
 
 #[test]
 fn the_providers_keys_rotated_midway_are_fetched_again() {
-    let s = server().start();
-    let op = OpenIdProvider::start(&s);
-    let owner = s.owner_token();
-    let id = add_provider(&s, &owner, &op.provider())["id"]
-        .as_i64()
-        .unwrap();
+    let (s, op, _owner, id) = with_provider();
     let first = sign_in(&s, &op, id, "alice", "alice-pw");
     // A new signing key, the old one no longer published: claribi has only the old one.
     let kids = op.rotate_keys(false);
@@ -764,12 +754,7 @@ fn a_sign_in_started_on_one_server_ends_on_another() {
 
 #[test]
 fn a_provider_that_went_away_can_still_be_disabled_and_starts_are_bounded_per_address() {
-    let s = server().start();
-    let op = OpenIdProvider::start(&s);
-    let owner = s.owner_token();
-    let id = add_provider(&s, &owner, &op.provider())["id"]
-        .as_i64()
-        .unwrap();
+    let (s, op, owner, id) = with_provider();
     // One address may have 100 sign-ins in flight; the 101st is refused for a while, and
     // nobody else's sign-in is.
     for n in 0..100 {
@@ -804,4 +789,56 @@ fn a_provider_that_went_away_can_still_be_disabled_and_starts_are_bounded_per_ad
         "disabling needs no answer from it: {}",
         disable.body
     );
+}
+
+#[test]
+fn an_https_provider_is_trusted_through_the_system_roots_plus_sso_ca_file() {
+    let certificates = tempfile::tempdir().unwrap();
+    crate::siem::make_certificates(certificates.path());
+    let file = |name: &str| certificates.path().join(name).display().to_string();
+    // Without the site's CA the provider's certificate is not trusted: refused, naming issuer.
+    let untrusting = server().start();
+    let op = OpenIdProvider::start_with(
+        &untrusting,
+        &[
+            ("OP_TLS_CERT", &file("server.pem")),
+            ("OP_TLS_KEY", &file("server.key")),
+        ],
+    );
+    assert!(op.issuer.starts_with("https://127.0.0.1:"), "{}", op.issuer);
+    let owner = untrusting.owner_token();
+    let r = untrusting
+        .post("/api/v1/organization/sso-providers/")
+        .bearer(&owner)
+        .json(&op.provider());
+    assert_eq!(
+        (r.status, r.error_code()),
+        (400, "invalid".into()),
+        "{}",
+        r.body
+    );
+    assert!(r.json()["errors"]["issuer"].is_array(), "{}", r.body);
+    assert!(
+        untrusting.log().contains("certificate"),
+        "the server log says why: {}",
+        untrusting.log()
+    );
+
+    // With it (sso.ca_file), discovery and the keys are read over verified TLS.
+    let trusting = server()
+        .env("CLARIBI_SSO__CA_FILE", &file("ca.pem"))
+        .start();
+    let owner = trusting.owner_token();
+    let r = trusting
+        .post("/api/v1/organization/sso-providers/")
+        .bearer(&owner)
+        .json(&op.provider());
+    assert_eq!(r.status, 201, "{}", r.body);
+    let start =
+        Browser::default().get(&trusting.url(&format!("/api/auth/sso/{}/start/", r.json()["id"])));
+    assert_eq!(start.status, 302);
+    assert!(start
+        .location
+        .unwrap()
+        .starts_with(&format!("{}/auth?", op.issuer)));
 }

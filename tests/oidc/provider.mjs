@@ -18,6 +18,7 @@
 //   OP_JWKS_FILE       JSON file {"keys":[private RSA JWKs]}: loaded if present, else generated and written there
 //   OP_CONSENT         auto | form   (auto: no consent page; form: a consent page with one "Continue" button)
 //   OP_ID_TOKEN_TTL    ID token lifetime in seconds            (3600)
+//   OP_TLS_CERT, OP_TLS_KEY  PEM files: serve https:// with them (issuer https://OP_HOST:PORT)
 //
 // Admin endpoints (loopback test use only, no auth):
 //   GET  /admin/keys                    -> {"kids":[...]} (first = current signing key)
@@ -26,6 +27,7 @@
 //                                          old public key(s) in /jwks, keep_old=0 drops them.
 //   Sessions, codes and tokens survive a rotation (the in-memory adapter is process-wide).
 import * as http from 'node:http';
+import * as https from 'node:https';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import { Provider } from 'oidc-provider';
@@ -227,7 +229,8 @@ async function interaction(req, res, uid, action) {
   return page(res, 404, 'not found', '');
 }
 
-const server = http.createServer(async (req, res) => {
+const TLS = env.OP_TLS_CERT ? { cert: fs.readFileSync(env.OP_TLS_CERT), key: fs.readFileSync(env.OP_TLS_KEY) } : null;
+const serve = async (req, res) => {
   try {
     const url = new URL(req.url, 'http://x');
     const m = url.pathname.match(/^\/interaction\/([^/]+)(?:\/(login|confirm|abort))?$/);
@@ -246,11 +249,12 @@ const server = http.createServer(async (req, res) => {
     if (!res.headersSent) page(res, 400, 'error', `<pre id="error">${esc(err.name)}: ${esc(err.message)}</pre>`);
     else res.end();
   }
-});
+};
+const server = TLS ? https.createServer(TLS, serve) : http.createServer(serve);
 
 server.listen(PORT, HOST, () => {
   const { port } = server.address();
-  const issuer = env.OP_ISSUER || `http://${HOST.includes(':') ? `[${HOST}]` : HOST}:${port}`;
+  const issuer = env.OP_ISSUER || `${TLS ? 'https' : 'http'}://${HOST.includes(':') ? `[${HOST}]` : HOST}:${port}`;
   provider = makeProvider(issuer);
   handler = provider.callback();
   process.stdout.write(`READY ${issuer}\n`);
