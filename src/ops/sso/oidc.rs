@@ -47,6 +47,12 @@ const IN_FLIGHT: InFlight = InFlight {
     total: 100_000,
 };
 
+/// Clock skew allowed on the ID token's times.
+const LEEWAY_SECS: u64 = 60;
+/// Groups read from a token at most, and the longest name kept.
+const MAX_GROUPS: usize = 1000;
+const MAX_GROUP_LEN: usize = 1024;
+
 /// The browser-binding cookie's name: under `https://` with the `__Host-` prefix (no other
 /// host, a sibling subdomain included, can set it); the provider's own cookies have other
 /// names.
@@ -57,11 +63,6 @@ pub fn cookie_name(https: bool) -> &'static str {
         "claribi_sso"
     }
 }
-/// Clock skew allowed on the ID token's times.
-const LEEWAY_SECS: u64 = 60;
-/// Groups read from a token at most, and the longest name kept.
-const MAX_GROUPS: usize = 1000;
-const MAX_GROUP_LEN: usize = 1024;
 
 /// Each provider's signing keys, as last fetched from its `jwks_uri`.
 #[derive(Default)]
