@@ -705,4 +705,17 @@ fn in_chromium_a_directory_user_signs_in_with_the_directory_password() {
     browser.click("#submit");
     browser.wait_for("location.pathname === '/'");
     assert_eq!(browser.text("#whoami"), "bob@example.org (analyst)");
+
+    // The owner asks the console for a dry run of the sync: a report, nothing changed.
+    browser.click("#logout");
+    crate::web::sign_in(&browser, &s, ADMIN_EMAIL, ADMIN_PASSWORD);
+    browser.open(&s.url("/settings/security/sso"));
+    assert!(browser.text("#providers tbody").contains("LDAP"));
+    browser.click("[data-dry-run]");
+    let report = browser.text("#message");
+    assert!(
+        report.starts_with("Dry run of Example directory: 0 to deactivate"),
+        "{report}"
+    );
+    assert!(report.contains("Nothing was changed"), "{report}");
 }

@@ -544,6 +544,18 @@ fn refused_sign_ins_go_back_to_the_login_page_with_a_reason_and_are_audited() {
     // Nobody was made.
     let users = s.get("/api/v1/users/").bearer(&owner).send().json();
     assert_eq!(users["count"], 1, "{users}");
+
+    // An account of the organization that the provider gives no role is named in the entry.
+    s.create_user("bob@example.org", "viewer", "bob-local-password-1");
+    let mut browser = Browser::default();
+    let back = browser.through_provider(&start, "bob", "bob-pw");
+    let landed = browser.get(back.location.as_deref().unwrap());
+    assert_eq!(login_redirect(&landed), Err("sso_not_allowed".into()));
+    let bob = audit(&s, &owner, "login.failed")
+        .into_iter()
+        .find(|e| e["details"]["email"] == "bob@example.org" && !e["user_id"].is_null())
+        .expect("bob's refusal, with his account");
+    assert_eq!(bob["details"]["reason"], "no_role");
 }
 
 #[test]
@@ -818,11 +830,16 @@ fn an_https_provider_is_trusted_through_the_system_roots_plus_sso_ca_file() {
         r.body
     );
     assert!(r.json()["errors"]["issuer"].is_array(), "{}", r.body);
-    assert!(
-        untrusting.log().contains("certificate"),
-        "the server log says why: {}",
-        untrusting.log()
-    );
+    // The log is written off the request's path: it may come a moment after the answer.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !untrusting.log().contains("certificate") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server log says why: {}",
+            untrusting.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // With it (sso.ca_file), discovery and the keys are read over verified TLS.
     let trusting = server()

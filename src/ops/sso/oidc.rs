@@ -377,7 +377,21 @@ pub async fn callback(
     };
     match outcome {
         Ok(code) => Ok(Ended::SignedIn { code }),
-        Err(failure) => {
+        Err(mut failure) => {
+            // The account the address names, when it is one of the provider's organization.
+            if let (None, Some(email), Some(provider)) = (failure.user, &failure.email, &provider) {
+                if let Ok(email) = Email::parse(email) {
+                    let organization = provider.organization_id;
+                    failure.user = app
+                        .store
+                        .read(move |db| users::find_by_email(db, &email))
+                        .await
+                        .ok()
+                        .flatten()
+                        .filter(|u| u.organization_id == organization)
+                        .map(|u| (u.id, u.organization_id));
+                }
+            }
             let mut entry = actor.entry("login.failed", Outcome::Failure);
             entry.user_id = failure.user.map(|(user, _)| user);
             // The provider's organization sees who failed to sign in through it.
