@@ -181,8 +181,9 @@ pub async fn login(
     };
     let (user, method) = match (provider, email) {
         (Some(provider), _) if provider.oidc().is_some() && provider.enforce => {
-            // The organization signs this address in through its identity provider only.
-            attempt.released().await;
+            // The organization signs this address in through its identity provider only. Counted
+            // as a failed attempt: the throttle bounds what repeating it costs (and writes).
+            attempt.failed().await;
             record(app, failure("sso_required", "password", found.as_ref())).await;
             return Err(ApiError::SsoRequired {
                 provider: provider.id,

@@ -89,15 +89,21 @@ fn wrong_email_wrong_password_and_deactivated_look_the_same() {
         assert!(r.header("www-authenticate").unwrap().starts_with("Bearer"));
     }
     assert_eq!(unknown.json()["message"], wrong.json()["message"]);
-    // Timing: both paths run one argon2id verification.
-    let time = |email: &str| {
+    // Timing: both paths run one argon2id verification. The fastest of several tries,
+    // taken in turn, is what each path costs; the slower ones measure the machine's other
+    // work (the suite runs tests side by side on two cores).
+    let once = |email: &str| {
         let started = Instant::now();
-        for _ in 0..3 {
-            s.login(email, "not-the-password-either");
-        }
+        s.login(email, "not-the-password-either");
         started.elapsed()
     };
-    let (a, b) = (time("nobody@example.com"), time(ADMIN_EMAIL));
+    let (mut a, mut b) = (Duration::MAX, Duration::MAX);
+    // Three each, as before: more would meet the login throttle, which answers without
+    // hashing.
+    for _ in 0..3 {
+        a = a.min(once("nobody@example.com"));
+        b = b.min(once(ADMIN_EMAIL));
+    }
     let ratio = a.as_secs_f64() / b.as_secs_f64();
     assert!((0.5..2.0).contains(&ratio), "unknown {a:?} vs known {b:?}");
     let long = s.login(ADMIN_EMAIL, &"x".repeat(257));
