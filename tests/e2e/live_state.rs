@@ -444,6 +444,9 @@ fn two_servers_on_one_database_keep_every_promise_between_them() {
 fn a_shell_change_that_a_stopped_server_cannot_confirm_exits_1_naming_it() {
     let s = Server::start();
     s.create_user("stuck@example.com", "viewer", "viewer-password-1");
+    // Stopped mid-write (the login's session, the user's change applied), the server would
+    // hold SQLite's write lock and the command would fail on that instead: let it settle.
+    std::thread::sleep(Duration::from_millis(500));
     s.signal("STOP");
     let started = Instant::now();
     let out = s.cli_with(
