@@ -99,14 +99,6 @@ fn sbin(name: &str) -> PathBuf {
         })
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A running slapd; killed when dropped.
 pub struct Slapd {
     dir: tempfile::TempDir,
@@ -184,8 +176,8 @@ access to *
         );
         let mut slapd = Slapd {
             dir,
-            ldap_port: free_port(),
-            ldaps_port: free_port(),
+            ldap_port: crate::support::free_port(),
+            ldaps_port: crate::support::free_port(),
             child: None,
         };
         slapd.run();
@@ -217,13 +209,7 @@ access to *
 
     /// SIGTERM, and waits for it to end: the directory is down.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status()
-                .unwrap();
-            child.wait().unwrap();
-        }
+        crate::support::terminate(&mut self.child);
     }
 
     pub fn start_again(&mut self) {

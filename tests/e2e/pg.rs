@@ -50,14 +50,6 @@ fn bin_dir() -> PathBuf {
         .expect("PostgreSQL is not installed: scripts/test installs Debian's postgresql package")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn is_root() -> bool {
     // The effective user of /proc/self is ours.
     std::fs::metadata("/proc/self")
@@ -91,7 +83,7 @@ impl Cluster {
             assert!(ok, "chown of the cluster directory to {user}");
         }
         let cluster = Cluster {
-            port: free_port(),
+            port: crate::support::free_port(),
             dir,
             bin,
             owner,

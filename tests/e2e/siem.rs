@@ -45,11 +45,7 @@ fn free_port(transport: Transport) -> u16 {
             .local_addr()
             .unwrap()
             .port(),
-        _ => std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port(),
+        _ => crate::support::free_port(),
     }
 }
 
@@ -194,13 +190,7 @@ impl Rsyslog {
 
     /// SIGTERM, as `systemctl stop rsyslog` does, and waits for the process to end.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status()
-                .unwrap();
-            child.wait().unwrap();
-        }
+        crate::support::terminate(&mut self.child);
     }
 
     pub fn start_again(&mut self) {
