@@ -170,9 +170,11 @@ async fn a_revoked_key_is_refused_on_the_next_request_and_its_writes_fail() {
         (after.status, after.body["error"].as_str()),
         (401, Some("api_key_revoked"))
     );
-    let actor = Actor::request(Some(principal), None, None);
-    let organization = actor.principal().unwrap().organization_id;
-    let write = ops::change(&h.app, &actor, move |c| {
+    let authorized =
+        crate::auth::principal::authorize(principal, crate::auth::principal::Guard::Any).unwrap();
+    let caller = ops::Caller::new(authorized, ops::Client::default());
+    let organization = caller.organization_id();
+    let write = ops::change(&h.app, &caller.actor(), move |c| {
         Ok(crate::store::data_sources::create(
             c.tx,
             organization,

@@ -29,135 +29,12 @@ use warp::Filter;
 use crate::app::AppState;
 use crate::error::ApiError;
 
-use crate::auth::permission::Permission as P;
 use crate::auth::principal::{self, Guard, Principal};
 use crate::auth::rate::RateInfo;
-use api::Endpoint as E;
-use api::Shared::{Dashboard as DASHBOARD, Report as REPORT};
-use pages::Page;
+use api::ROUTES;
 pub use reply::Response;
 use request::RequestCtx;
-use router::{BodyKind, Match, Route, Router, Space, Verb};
-use BodyKind::{Json, LargeJson, None as NoBody, OptionalJson};
-use Guard::{Any, Interactive, InteractiveAdmin, Permission as Perm, Public};
-use Space::{Api, Root};
-use Verb::{Delete, Get, Patch, Post};
-
-const fn route(
-    verb: Verb,
-    space: Space,
-    pattern: &'static str,
-    endpoint: E,
-    guard: Guard,
-    body: BodyKind,
-) -> Route {
-    Route {
-        verb,
-        space,
-        pattern,
-        endpoint,
-        guard,
-        body,
-    }
-}
-
-/// Every endpoint, with what it demands of the caller and of the body. `Api` routes are
-/// served under `/api/` and `/api/v1/`.
-#[rustfmt::skip]
-static ROUTES: &[Route] = &[
-    route(Get,    Root, "",                      E::Home,           Public,      NoBody),
-    route(Get,    Root, "healthz",               E::Healthz,        Public,      NoBody),
-    route(Get,    Api,  "schema",                E::Schema,         Public,      NoBody),
-    route(Get,    Root, "readyz",                E::Readyz,         Public,      NoBody),
-    route(Post,   Api,  "auth/login",            E::Login,          Public,      Json),
-    route(Post,   Api,  "auth/token/refresh",    E::Refresh,        Public,      Json),
-    route(Post,   Api,  "auth/logout",           E::Logout,         Interactive, Json),
-    route(Get,    Api,  "auth/me",               E::Me,             Any,         NoBody),
-    route(Post,   Api,  "auth/password",         E::ChangePassword, Interactive, Json),
-    route(Get,    Api,  "auth/sessions",         E::ListSessions,   Interactive, NoBody),
-    route(Delete, Api,  "auth/sessions/{id}",    E::RevokeSession,  Interactive, NoBody),
-    route(Post,   Api,  "auth/mfa/totp/setup",   E::MfaSetup,       Interactive, NoBody),
-    route(Post,   Api,  "auth/mfa/totp/confirm", E::MfaConfirm,     Interactive, Json),
-    route(Post,   Api,  "auth/mfa/totp/disable", E::MfaDisable,     Interactive, Json),
-    route(Post,   Api,  "users/{id}/reset-mfa",  E::ResetMfa,       InteractiveAdmin, NoBody),
-    route(Post,   Api,  "auth/api-keys",         E::CreateKey,      Interactive, Json),
-    route(Get,    Api,  "auth/api-keys",         E::ListKeys,       Interactive, NoBody),
-    route(Get,    Api,  "auth/api-keys/{id}",    E::GetKey,         Interactive, NoBody),
-    route(Delete, Api,  "auth/api-keys/{id}",    E::RevokeKey,      Interactive, NoBody),
-    route(Patch,  Api,  "auth/api-keys/{id}",    E::UpdateKey,      Interactive, Json),
-    route(Post,   Api,  "auth/api-keys/{id}/rotate", E::RotateKey,  Interactive, OptionalJson),
-    route(Post,   Api,  "auth/api-keys/leak-report", E::LeakReport, InteractiveAdmin, LargeJson),
-    route(Get,    Api,  "auth/verify",           E::Verify,         Any,         NoBody),
-    route(Get,    Api,  "auth/sso/providers",    E::SsoProviders,   Public,      NoBody),
-    route(Get,    Api,  "auth/sso/{id}/start",   E::SsoStart,       Public,      NoBody),
-    route(Get,    Api,  "auth/sso/callback",     E::SsoCallback,    Public,      NoBody),
-    route(Post,   Api,  "auth/sso/exchange",     E::SsoExchange,    Public,      Json),
-    route(Get,    Api,  "data-sources",          E::ListDataSources,  Perm(P::DataSourcesRead),  NoBody),
-    route(Post,   Api,  "data-sources",          E::CreateDataSource, Perm(P::DataSourcesWrite), Json),
-    route(Get,    Api,  "data-sources/{id}",     E::GetDataSource,    Perm(P::DataSourcesRead),  NoBody),
-    route(Delete, Api,  "data-sources/{id}",     E::DeleteDataSource, Perm(P::DataSourcesWrite), NoBody),
-    route(Get,    Api,  "reports",               E::ListReports,      Perm(P::ReportsRead),      NoBody),
-    route(Post,   Api,  "reports/generate",      E::GenerateReport,   Perm(P::ReportsGenerate),  Json),
-    route(Get,    Api,  "reports/{id}",          E::GetReport,        Perm(P::ReportsRead),      NoBody),
-    route(Delete, Api,  "reports/{id}",          E::DeleteReport,     Perm(P::ReportsDelete),    NoBody),
-    route(Post,   Api,  "reports/{id}/public-link", E::CreateLink(REPORT), Perm(P::ReportsShare), OptionalJson),
-    route(Get,    Api,  "reports/{id}/public-link", E::ShowLink(REPORT),   Perm(P::ReportsShare), NoBody),
-    route(Delete, Api,  "reports/{id}/public-link", E::RevokeLink(REPORT), Perm(P::ReportsShare), NoBody),
-    route(Get,    Api,  "dashboards",            E::ListDashboards,   Perm(P::DashboardsRead),   NoBody),
-    route(Post,   Api,  "dashboards",            E::CreateDashboard,  Perm(P::DashboardsCreate), Json),
-    route(Get,    Api,  "dashboards/{id}",       E::GetDashboard,     Perm(P::DashboardsRead),   NoBody),
-    route(Patch,  Api,  "dashboards/{id}",       E::UpdateDashboard,  Perm(P::DashboardsUpdate), Json),
-    route(Delete, Api,  "dashboards/{id}",       E::DeleteDashboard,  Perm(P::DashboardsDelete), NoBody),
-    route(Post,   Api,  "dashboards/{id}/refresh", E::RefreshDashboard, Perm(P::DashboardsRefresh), NoBody),
-    route(Post,   Api,  "dashboards/{id}/public-link", E::CreateLink(DASHBOARD), Perm(P::DashboardsShare), OptionalJson),
-    route(Get,    Api,  "dashboards/{id}/public-link", E::ShowLink(DASHBOARD),   Perm(P::DashboardsShare), NoBody),
-    route(Delete, Api,  "dashboards/{id}/public-link", E::RevokeLink(DASHBOARD), Perm(P::DashboardsShare), NoBody),
-    route(Get,    Api,  "usage",                 E::Usage,            Perm(P::UsageRead),        NoBody),
-    route(Get,    Api,  "goals",                 E::ListGoals,        Perm(P::GoalsRead),        NoBody),
-    route(Post,   Api,  "goals",                 E::CreateGoal,       Perm(P::GoalsWrite),       Json),
-    route(Get,    Api,  "goals/{id}",            E::GetGoal,          Perm(P::GoalsRead),        NoBody),
-    route(Patch,  Api,  "goals/{id}",            E::UpdateGoal,       Perm(P::GoalsWrite),       Json),
-    route(Get,    Api,  "goals/{id}/progress",   E::GoalProgress,     Perm(P::GoalsRead),        NoBody),
-    route(Post,   Api,  "goals/{id}/progress",   E::RecordProgress,   Perm(P::GoalsWrite),       Json),
-    route(Get,    Api,  "users",                 E::ListUsers,        Perm(P::UsersManage),      NoBody),
-    route(Post,   Api,  "users",                 E::CreateUser,       Perm(P::UsersManage),      Json),
-    route(Get,    Api,  "users/{id}",            E::GetUser,          Perm(P::UsersManage),      NoBody),
-    route(Patch,  Api,  "users/{id}",            E::UpdateUser,       Perm(P::UsersManage),      Json),
-    route(Get,    Api,  "organization",          E::Organization,     Perm(P::OrganizationRead), NoBody),
-    route(Patch,  Api,  "organization",          E::RenameOrganization, Perm(P::OrganizationManage), Json),
-    route(Post,   Api,  "organization/transfer-ownership", E::TransferOwnership, Perm(P::OrganizationManage), Json),
-    route(Get,    Api,  "audit-logs",            E::AuditLog,         Perm(P::AuditRead),        NoBody),
-    route(Get,    Api,  "audit-logs/export",     E::AuditExport,      Perm(P::AuditRead),        NoBody),
-    route(Get,    Api,  "audit-logs/verify",     E::AuditVerify,      Perm(P::AuditRead),        NoBody),
-    route(Get,    Api,  "organization/sso-providers",      E::ListProviders,  InteractiveAdmin, NoBody),
-    route(Post,   Api,  "organization/sso-providers",      E::CreateProvider, InteractiveAdmin, Json),
-    route(Get,    Api,  "organization/sso-providers/{id}", E::GetProvider,    InteractiveAdmin, NoBody),
-    route(Patch,  Api,  "organization/sso-providers/{id}", E::UpdateProvider, InteractiveAdmin, Json),
-    route(Delete, Api,  "organization/sso-providers/{id}", E::DeleteProvider, InteractiveAdmin, NoBody),
-    route(Post,   Api,  "organization/sso-providers/{id}/sync", E::SyncProvider, InteractiveAdmin, NoBody),
-    route(Get,    Root, "public/reports/{token}",    E::PublicRead(REPORT),    Public, NoBody),
-    route(Get,    Root, "public/dashboards/{token}", E::PublicRead(DASHBOARD), Public, NoBody),
-    route(Get,    Root, "s/{token}",                 E::SharePage,             Public, NoBody),
-    route(Get,    Root, "login",                     E::Page(Page::Login),     Public, NoBody),
-    route(Get,    Root, "docs/api",                  E::Page(Page::ApiDocs),   Public, NoBody),
-    route(Get,    Root, "reports",                   E::Page(Page::App),       Public, NoBody),
-    route(Get,    Root, "reports/{id}",              E::Page(Page::App),       Public, NoBody),
-    route(Get,    Root, "dashboards",                E::Page(Page::App),       Public, NoBody),
-    route(Get,    Root, "dashboards/{id}",           E::Page(Page::App),       Public, NoBody),
-    route(Get,    Root, "goals",                     E::Page(Page::App),       Public, NoBody),
-    route(Get,    Root, "goals/{id}",                E::Page(Page::App),       Public, NoBody),
-    route(Get,    Root, "data-sources",              E::Page(Page::App),       Public, NoBody),
-    route(Get,    Root, "usage",                     E::Page(Page::App),       Public, NoBody),
-    route(Get,    Root, "settings",                  E::Page(Page::App),       Public, NoBody),
-    route(Get,    Root, "settings/developer",        E::Page(Page::App),       Public, NoBody),
-    route(Get,    Root, "settings/organization",     E::Page(Page::App),       Public, NoBody),
-    route(Get,    Root, "settings/developer/api-keys", E::Page(Page::ApiKeys), Public, NoBody),
-    route(Get,    Root, "settings/security",         E::Page(Page::Security),  Public, NoBody),
-    route(Get,    Root, "settings/security/sso",     E::Page(Page::SsoProviders), Public, NoBody),
-    route(Get,    Root, "admin/users",               E::Page(Page::Users),     Public, NoBody),
-    route(Get,    Root, "admin/audit",               E::Page(Page::Audit),     Public, NoBody),
-    route(Get,    Root, "assets/{token}",            E::Asset,                 Public, NoBody),
-];
+use router::{BodyKind, Match, Router};
 
 static ROUTER: LazyLock<Router<'static>> = LazyLock::new(|| Router::new(ROUTES));
 
@@ -297,32 +174,69 @@ where
         Match::NotFound => return Err(ApiError::NotFound),
     };
     served.route = route.pattern;
-    let authorized = match route.guard {
-        Guard::Public => None,
-        guard => {
-            // A server that could not follow the change feed within its lease may have missed
-            // a revocation: it reads the feed first, or refuses when it cannot.
-            crate::ops::feed::ensure_current(app, ctx.arrived).await?;
-            let principal = authenticate(app, ctx, route.pattern).inspect_err(|e| {
-                if e.status() == 401 {
-                    crate::telemetry::auth_failure(e.code());
-                }
-            })?;
-            served.user_id = Some(principal.user_id);
-            served.key_prefix = principal.key.as_ref().map(|k| k.prefix.clone());
-            limit_rate(app, &principal, rate)?;
-            Some(principal::authorize(principal, guard)?)
-        }
-    };
-    let body = read_body(app, ctx, route.body, stream).await?;
-    let call = api::Call {
+    let pending = Pending {
         app,
         ctx,
         params,
-        auth: authorized,
-        body,
+        stream,
+        rate,
+        served,
     };
-    api::dispatch(route.endpoint, call).await
+    api::dispatch(route.endpoint, pending).await
+}
+
+/// A routed request whose caller and body are still to be checked. The endpoint's declaration
+/// (`api/endpoints.rs`) decides what happens to it: a guarded endpoint calls `authorize`
+/// (whose `Caller` its handler takes), then every endpoint `read`s its body into a `Call`.
+pub(crate) struct Pending<'a, S> {
+    app: &'a AppState,
+    ctx: &'a RequestCtx,
+    params: router::Params,
+    stream: S,
+    rate: &'a mut Option<RateInfo>,
+    served: &'a mut Served,
+}
+
+impl<'a, S, B> Pending<'a, S>
+where
+    S: Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    /// Authenticates the request from the live state, counts it against the caller's limit
+    /// and checks `guard`: the one way to a `Caller`.
+    async fn authorize(&mut self, guard: Guard) -> Result<crate::ops::Caller, ApiError> {
+        let (app, ctx) = (self.app, self.ctx);
+        // A server that could not follow the change feed within its lease may have missed
+        // a revocation: it reads the feed first, or refuses when it cannot.
+        crate::ops::feed::ensure_current(app, ctx.arrived).await?;
+        let principal = authenticate(app, ctx, self.served.route).inspect_err(|e| {
+            if e.status() == 401 {
+                crate::telemetry::auth_failure(e.code());
+            }
+        })?;
+        self.served.user_id = Some(principal.user_id);
+        self.served.key_prefix = principal.key.as_ref().map(|k| k.prefix.clone());
+        limit_rate(app, &principal, self.rate)?;
+        let client = crate::ops::Client {
+            ip: ctx.client_ip,
+            user_agent: ctx.user_agent().map(str::to_string),
+        };
+        Ok(crate::ops::Caller::new(
+            principal::authorize(principal, guard)?,
+            client,
+        ))
+    }
+
+    /// Reads the body as the endpoint declares it.
+    async fn read(self, kind: BodyKind) -> Result<api::Call<'a>, ApiError> {
+        let body = read_body(self.app, self.ctx, kind, self.stream).await?;
+        Ok(api::Call {
+            app: self.app,
+            ctx: self.ctx,
+            params: self.params,
+            body,
+        })
+    }
 }
 
 /// A `GET` outside the API from a client that accepts HTML first (a browser).
@@ -451,7 +365,7 @@ where
             .map_err(|_| ApiError::RequestTimeout)?
     };
     match kind {
-        BodyKind::None => Ok(Bytes::new()),
+        BodyKind::NoBody => Ok(Bytes::new()),
         BodyKind::Json => {
             body::require_json_content_type(ctx)?;
             read(stream, limit).await
@@ -556,6 +470,7 @@ fn finish(app: &AppState, ctx: &RequestCtx, response: &mut Response, rate: Optio
 
 #[cfg(test)]
 mod tests {
+    use super::router::{Route, Space, Verb};
     use super::*;
 
     /// A concrete path for a pattern: `{id}` as 7, `{token}` as `tok`.

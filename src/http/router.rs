@@ -53,7 +53,7 @@ pub enum Space {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyKind {
     /// Ignored if sent.
-    None,
+    NoBody,
     /// Required, `Content-Type: application/json`.
     Json,
     /// May be empty; if not, as `Json`.
@@ -237,7 +237,7 @@ mod tests {
             pattern,
             endpoint,
             guard: Guard::Public,
-            body: BodyKind::None,
+            body: BodyKind::NoBody,
         };
         vec![
             r(Verb::Get, Space::Root, "healthz", Endpoint::Healthz),

@@ -2,14 +2,12 @@
 //! the public links that share reports and dashboards. Each is one transaction that re-checks
 //! the caller's credential (`ops::change`), decides who may change what against the rows it
 //! reads inside that transaction, and records its audit entry there. The caller's
-//! organization and user come from the actor; the transport has validated the fields.
+//! organization and user come from the caller; the transport has validated the fields.
 
 use rand::rngs::OsRng;
 use rand::Rng;
 
-use super::{change, Actor};
-use crate::auth::permission::Reach;
-use crate::auth::principal::Principal;
+use super::{change, Caller};
 use crate::domain::{Id, Timestamp, UnixTime};
 use crate::error::ApiError;
 use crate::store::dashboards::{self, Dashboard};
@@ -19,23 +17,9 @@ use crate::store::public_links::{self, PublicLink, Shared};
 use crate::store::reports::{self, NewReport, Report};
 use crate::store::StoreError;
 
-/// Whose content a change is made for: the organization and user of the request's principal.
-fn owner(actor: &Actor) -> Result<(Id, Id), ApiError> {
-    let p: &Principal = actor
-        .principal()
-        .ok_or_else(|| ApiError::Internal("a content change needs a caller".into()))?;
-    Ok((p.organization_id, p.user_id))
-}
-
 /// A caller whose role reaches only its own content may change only what it created.
-fn may_change(
-    actor: &Actor,
-    reach: Reach,
-    created_by: Option<Id>,
-    refusal: &str,
-) -> Result<(), ApiError> {
-    let (_, user) = owner(actor)?;
-    if reach == Reach::All || created_by == Some(user) {
+fn may_change(caller: &Caller, created_by: Option<Id>, refusal: &str) -> Result<(), ApiError> {
+    if caller.may_change(created_by) {
         Ok(())
     } else {
         Err(ApiError::denied(refusal))
@@ -48,12 +32,12 @@ fn details(pairs: &[(&str, &str)]) -> Option<String> {
 
 pub async fn create_data_source(
     app: &crate::app::AppState,
-    actor: &Actor,
+    caller: &Caller,
     name: String,
     source_type: String,
 ) -> Result<DataSource, ApiError> {
-    let (org, by) = owner(actor)?;
-    change(app, actor, move |c| {
+    let (org, by) = (caller.organization_id(), caller.user_id());
+    change(app, &caller.actor(), move |c| {
         Ok(data_sources::create(c.tx, org, &name, &source_type, by)?)
     })
     .await
@@ -61,11 +45,11 @@ pub async fn create_data_source(
 
 pub async fn delete_data_source(
     app: &crate::app::AppState,
-    actor: &Actor,
+    caller: &Caller,
     id: Id,
 ) -> Result<(), ApiError> {
-    let (org, _) = owner(actor)?;
-    change(app, actor, move |c| {
+    let org = caller.organization_id();
+    change(app, &caller.actor(), move |c| {
         let source = data_sources::get(c.tx, org, id)?;
         data_sources::delete(c.tx, org, id)?;
         c.audit(
@@ -90,14 +74,14 @@ pub struct ReportRequest {
 /// in one transaction: a generation is paid for exactly once or not at all.
 pub async fn generate_report(
     app: &crate::app::AppState,
-    actor: &Actor,
+    caller: &Caller,
     request: ReportRequest,
 ) -> Result<Report, ApiError> {
-    let (org, by) = owner(actor)?;
+    let (org, by) = (caller.organization_id(), caller.user_id());
     let credits = &app.config.credits;
     let (cost, allowance) = (credits.report_generation, credits.monthly_allowance);
     let organization = app.auth.live.organization_name(org).to_string();
-    change(app, actor, move |c| {
+    change(app, &caller.actor(), move |c| {
         let source = match data_sources::get(c.tx, org, request.data_source_id) {
             Ok(source) => source,
             Err(StoreError::NotFound) => {
@@ -169,16 +153,15 @@ fn compose(
 
 pub async fn delete_report(
     app: &crate::app::AppState,
-    actor: &Actor,
-    reach: Reach,
+    caller: &Caller,
     id: Id,
 ) -> Result<(), ApiError> {
-    let (org, _) = owner(actor)?;
-    change(app, actor, move |c| {
+    let org = caller.organization_id();
+    let who = caller.clone();
+    change(app, &caller.actor(), move |c| {
         let report = reports::get(c.tx, org, id)?;
         may_change(
-            c.actor(),
-            reach,
+            &who,
             report.created_by,
             "you may delete only reports you created",
         )?;
@@ -204,11 +187,11 @@ pub struct DashboardFields {
 
 pub async fn create_dashboard(
     app: &crate::app::AppState,
-    actor: &Actor,
+    caller: &Caller,
     fields: DashboardFields,
 ) -> Result<Dashboard, ApiError> {
-    let (org, by) = owner(actor)?;
-    change(app, actor, move |c| {
+    let (org, by) = (caller.organization_id(), caller.user_id());
+    change(app, &caller.actor(), move |c| {
         Ok(dashboards::create(
             c.tx,
             org,
@@ -225,20 +208,19 @@ pub async fn create_dashboard(
 /// transaction, so a concurrent change of another field is not undone.
 pub async fn update_dashboard<E>(
     app: &crate::app::AppState,
-    actor: &Actor,
-    reach: Reach,
+    caller: &Caller,
     id: Id,
     edit: E,
 ) -> Result<Dashboard, ApiError>
 where
     E: FnOnce(Dashboard) -> DashboardFields + Send + 'static,
 {
-    let (org, _) = owner(actor)?;
-    change(app, actor, move |c| {
+    let org = caller.organization_id();
+    let who = caller.clone();
+    change(app, &caller.actor(), move |c| {
         let current = dashboards::get(c.tx, org, id)?;
         may_change(
-            c.actor(),
-            reach,
+            &who,
             current.created_by,
             "you may change only dashboards you created",
         )?;
@@ -257,16 +239,15 @@ where
 
 pub async fn delete_dashboard(
     app: &crate::app::AppState,
-    actor: &Actor,
-    reach: Reach,
+    caller: &Caller,
     id: Id,
 ) -> Result<(), ApiError> {
-    let (org, _) = owner(actor)?;
-    change(app, actor, move |c| {
+    let org = caller.organization_id();
+    let who = caller.clone();
+    change(app, &caller.actor(), move |c| {
         let dashboard = dashboards::get(c.tx, org, id)?;
         may_change(
-            c.actor(),
-            reach,
+            &who,
             dashboard.created_by,
             "you may delete only dashboards you created",
         )?;
@@ -286,13 +267,13 @@ pub async fn delete_dashboard(
 /// Refreshes a dashboard and charges its credits, in one transaction.
 pub async fn refresh_dashboard(
     app: &crate::app::AppState,
-    actor: &Actor,
+    caller: &Caller,
     id: Id,
 ) -> Result<Dashboard, ApiError> {
-    let (org, _) = owner(actor)?;
+    let org = caller.organization_id();
     let credits = &app.config.credits;
     let (cost, allowance) = (credits.dashboard_refresh, credits.monthly_allowance);
-    change(app, actor, move |c| {
+    change(app, &caller.actor(), move |c| {
         Ok(dashboards::refresh(c.tx, org, id, cost, allowance)?)
     })
     .await
@@ -324,12 +305,12 @@ impl GoalSpec {
 
 pub async fn create_goal(
     app: &crate::app::AppState,
-    actor: &Actor,
+    caller: &Caller,
     spec: GoalSpec,
     current_value: f64,
 ) -> Result<Goal, ApiError> {
-    let (org, by) = owner(actor)?;
-    change(app, actor, move |c| {
+    let (org, by) = (caller.organization_id(), caller.user_id());
+    change(app, &caller.actor(), move |c| {
         Ok(goals::create(c.tx, org, &spec.fields(), current_value, by)?)
     })
     .await
@@ -337,12 +318,12 @@ pub async fn create_goal(
 
 pub async fn update_goal(
     app: &crate::app::AppState,
-    actor: &Actor,
+    caller: &Caller,
     id: Id,
     spec: GoalSpec,
 ) -> Result<Goal, ApiError> {
-    let (org, _) = owner(actor)?;
-    change(app, actor, move |c| {
+    let org = caller.organization_id();
+    change(app, &caller.actor(), move |c| {
         Ok(goals::update(c.tx, org, id, &spec.fields())?)
     })
     .await
@@ -351,12 +332,12 @@ pub async fn update_goal(
 /// Records a measurement; answers the goal and its whole history as of this change.
 pub async fn record_progress(
     app: &crate::app::AppState,
-    actor: &Actor,
+    caller: &Caller,
     id: Id,
     value: f64,
 ) -> Result<(Goal, Vec<(UnixTime, f64)>), ApiError> {
-    let (org, _) = owner(actor)?;
-    change(app, actor, move |c| {
+    let org = caller.organization_id();
+    change(app, &caller.actor(), move |c| {
         let goal = goals::record_progress(c.tx, org, id, value)?;
         Ok((goal, goals::history(c.tx, id)?))
     })
@@ -374,13 +355,13 @@ fn new_token() -> String {
 /// A new public link for a report or dashboard, replacing (revoking) the one it had.
 pub async fn share(
     app: &crate::app::AppState,
-    actor: &Actor,
+    caller: &Caller,
     shared: Shared,
     id: Id,
     expires_at: Option<UnixTime>,
 ) -> Result<PublicLink, ApiError> {
-    let (org, by) = owner(actor)?;
-    change(app, actor, move |c| {
+    let (org, by) = (caller.organization_id(), caller.user_id());
+    change(app, &caller.actor(), move |c| {
         public_links::shared_exists(c.tx, org, shared, id)?;
         let (link, replaced) =
             public_links::create(c.tx, org, shared.as_str(), id, &new_token(), expires_at, by)?;
@@ -394,12 +375,12 @@ pub async fn share(
 /// Revokes the working public link of a report or dashboard (`404` when it has none).
 pub async fn unshare(
     app: &crate::app::AppState,
-    actor: &Actor,
+    caller: &Caller,
     shared: Shared,
     id: Id,
 ) -> Result<(), ApiError> {
-    let (org, _) = owner(actor)?;
-    change(app, actor, move |c| {
+    let org = caller.organization_id();
+    change(app, &caller.actor(), move |c| {
         public_links::shared_exists(c.tx, org, shared, id)?;
         let revoked = public_links::revoke(c.tx, shared.as_str(), id)?;
         c.journal_links(&revoked);

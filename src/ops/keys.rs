@@ -2,7 +2,7 @@
 //! revoke by prefix from the shell, and revoke the keys found in a leaked text. Who may see
 //! which key is the transport's question; what a change does is answered here.
 
-use super::{change, Actor};
+use super::{change, Actor, Caller};
 use crate::app::AppState;
 use crate::auth::api_key;
 use crate::auth::permission::Permission;
@@ -97,12 +97,9 @@ fn insert(
 }
 
 /// A new key of the caller's.
-pub async fn create(app: &AppState, actor: &Actor, spec: KeySpec) -> Result<Created, ApiError> {
-    let owner = actor
-        .principal()
-        .ok_or_else(|| ApiError::Internal("a key needs an owner".into()))?;
-    let (user_id, organization_id) = (owner.user_id, owner.organization_id);
-    change(app, actor, move |c| {
+pub async fn create(app: &AppState, caller: &Caller, spec: KeySpec) -> Result<Created, ApiError> {
+    let (user_id, organization_id) = (caller.user_id(), caller.organization_id());
+    change(app, &caller.actor(), move |c| {
         let created = insert(c.tx, user_id, organization_id, &spec)?;
         let mut details = serde_json::json!({
             "prefix": &created.key.prefix,
@@ -127,10 +124,10 @@ pub async fn create(app: &AppState, actor: &Actor, spec: KeySpec) -> Result<Crea
 }
 
 /// Revokes a key; revoking a revoked key changes nothing and is no error.
-pub async fn revoke(app: &AppState, actor: &Actor, key: &ApiKey) -> Result<(), ApiError> {
+pub async fn revoke(app: &AppState, caller: &Caller, key: &ApiKey) -> Result<(), ApiError> {
     let (id, details) = (key.id, details(key));
-    let by = actor.principal().map(|p| p.user_id);
-    change(app, actor, move |c| {
+    let by = Some(caller.user_id());
+    change(app, &caller.actor(), move |c| {
         if api_keys::revoke(c.tx, id, by)? {
             c.audit("api_key.revoked", "api_key", id, Some(details))?;
         }
@@ -149,14 +146,14 @@ pub async fn revoke(app: &AppState, actor: &Actor, key: &ApiKey) -> Result<(), A
 /// the key live and not yet replaced; the others answer `409` and create nothing.
 pub async fn rotate(
     app: &AppState,
-    actor: &Actor,
+    caller: &Caller,
     old: &ApiKey,
     overlap: std::time::Duration,
 ) -> Result<Created, ApiError> {
     let old_id = old.id;
     let overlap_secs = i64::try_from(overlap.as_secs()).unwrap_or(i64::MAX);
-    let by = actor.principal().map(|p| p.user_id);
-    change(app, actor, move |c| {
+    let by = Some(caller.user_id());
+    change(app, &caller.actor(), move |c| {
         // Copied from the key as committed, not as the request read it: an edit that
         // committed first (a narrower allowlist) is what the successor inherits.
         let old = api_keys::get(c.tx, old_id)?;
@@ -211,12 +208,12 @@ pub struct KeyEdit {
 /// (a narrowed allowlist refuses the next request from an address it no longer holds).
 pub async fn update(
     app: &AppState,
-    actor: &Actor,
+    caller: &Caller,
     key: &ApiKey,
     edit: KeyEdit,
 ) -> Result<ApiKey, ApiError> {
     let id = key.id;
-    change(app, actor, move |c| {
+    change(app, &caller.actor(), move |c| {
         let now = api_keys::get(c.tx, id)?;
         let name = edit.name.clone().unwrap_or_else(|| now.name.clone());
         let description = edit

@@ -23,7 +23,8 @@ pub mod views;
 
 use crate::app::AppState;
 use crate::auth::live::Update;
-use crate::auth::principal::{Method, Principal};
+use crate::auth::permission::Reach;
+use crate::auth::principal::{Authorized, Method, Principal};
 use crate::domain::Id;
 use crate::error::ApiError;
 use crate::store::audit::{self, Entry, Outcome};
@@ -33,45 +34,86 @@ use crate::store::{credentials, Db};
 /// Who makes a change.
 #[derive(Debug, Clone)]
 pub enum Actor {
-    /// The server's own start (`bootstrap`) or an administrator at the shell (`cli`): no
-    /// credential to re-check; every change waits for every running server to confirm it.
+    /// The server's own start (`bootstrap`), a background task (a directory sync) or an
+    /// administrator at the shell (`cli`): no credential to re-check; every change waits for
+    /// every running server to confirm it.
     System(&'static str),
-    /// An HTTP request, with its caller once authenticated.
-    Request(Box<RequestActor>),
+    /// A request without credentials (a login, a refresh, a sign-in), from its client.
+    Anonymous(Client),
+    /// A request whose caller passed its route's guard.
+    Caller(Box<Caller>),
 }
 
-#[derive(Debug, Clone)]
-pub struct RequestActor {
-    pub principal: Option<Principal>,
-    pub ip: Option<String>,
+/// Where a request came from, as the audit log records it.
+#[derive(Debug, Clone, Default)]
+pub struct Client {
+    pub ip: Option<std::net::IpAddr>,
     pub user_agent: Option<String>,
 }
 
-impl Actor {
-    pub fn request(
-        principal: Option<Principal>,
-        ip: Option<String>,
-        user_agent: Option<String>,
-    ) -> Actor {
-        Actor::Request(Box::new(RequestActor {
-            principal,
-            ip,
-            user_agent,
-        }))
+/// An authenticated caller that passed its route's guard, and where it called from. Built only
+/// from an `Authorized`, which only `principal::authorize` builds: an operation that takes a
+/// `Caller` cannot be reached without the check.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    auth: Authorized,
+    client: Client,
+}
+
+impl Caller {
+    pub fn new(auth: Authorized, client: Client) -> Caller {
+        Caller { auth, client }
     }
 
+    pub fn principal(&self) -> &Principal {
+        self.auth.principal()
+    }
+
+    /// `All`, or `Own` when the role reaches only what the caller created.
+    pub fn reach(&self) -> Reach {
+        self.auth.reach()
+    }
+
+    /// The caller's organization: every content query is scoped by it.
+    pub fn organization_id(&self) -> Id {
+        self.principal().organization_id
+    }
+
+    pub fn user_id(&self) -> Id {
+        self.principal().user_id
+    }
+
+    /// May the caller change a resource created by `created_by`?
+    pub fn may_change(&self, created_by: Option<Id>) -> bool {
+        self.auth.may_change(created_by)
+    }
+
+    /// The caller as the maker of a change.
+    pub fn actor(&self) -> Actor {
+        Actor::Caller(Box::new(self.clone()))
+    }
+}
+
+impl Actor {
     /// The client's address, for the login throttle.
     pub fn client_ip(&self) -> Option<std::net::IpAddr> {
+        self.client().and_then(|c| c.ip)
+    }
+
+    /// The request's client; `None` for the system.
+    pub fn client(&self) -> Option<&Client> {
         match self {
-            Actor::Request(r) => r.ip.as_deref().and_then(|ip| ip.parse().ok()),
             Actor::System(_) => None,
+            Actor::Anonymous(client) => Some(client),
+            Actor::Caller(caller) => Some(&caller.client),
         }
     }
 
+    /// The authenticated caller; `None` for the system and for requests without credentials.
     pub fn principal(&self) -> Option<&Principal> {
         match self {
-            Actor::System(_) => None,
-            Actor::Request(r) => r.principal.as_ref(),
+            Actor::Caller(caller) => Some(caller.principal()),
+            Actor::System(_) | Actor::Anonymous(_) => None,
         }
     }
 
@@ -83,17 +125,17 @@ impl Actor {
             outcome,
             ..Entry::default()
         };
-        match self {
-            Actor::System(via) => entry.details = format!(r#"{{"via":"{via}"}}"#),
-            Actor::Request(r) => {
-                entry.ip = r.ip.clone();
-                entry.user_agent = r.user_agent.clone();
-                if let Some(p) = &r.principal {
-                    entry.organization_id = Some(p.organization_id);
-                    entry.user_id = Some(p.user_id);
-                    entry.api_key_prefix = p.key_prefix();
-                }
-            }
+        if let Actor::System(via) = self {
+            entry.details = format!(r#"{{"via":"{via}"}}"#);
+        }
+        if let Some(client) = self.client() {
+            entry.ip = client.ip.map(|ip| ip.to_string());
+            entry.user_agent = client.user_agent.clone();
+        }
+        if let Some(p) = self.principal() {
+            entry.organization_id = Some(p.organization_id);
+            entry.user_id = Some(p.user_id);
+            entry.api_key_prefix = p.key_prefix();
         }
         entry
     }
@@ -275,7 +317,7 @@ where
             // A request waits a lease at most: by then a server that has not confirmed has
             // stopped answering authenticated requests (see `feed::confirm`), so the promise
             // holds and the committed change is answered as done.
-            Actor::Request(_) => {
+            Actor::Anonymous(_) | Actor::Caller(_) => {
                 let lease = config.cluster.lease.0 + std::time::Duration::from_millis(250);
                 match feed::confirm(app, committed.seq, lease).await {
                     Ok(()) => {}

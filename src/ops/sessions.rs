@@ -278,10 +278,10 @@ pub async fn open(
     let secret = token::new_session_secret();
     let secret_text = crate::domain::hex(&secret);
     let expires_at = now() + app.auth.refresh_ttl;
-    let (ip, user_agent) = match actor {
-        Actor::Request(r) => (r.ip.clone(), r.user_agent.clone()),
-        Actor::System(_) => (None, None),
-    };
+    let (ip, user_agent) = actor
+        .client()
+        .map(|c| (c.ip.map(|ip| ip.to_string()), c.user_agent.clone()))
+        .unwrap_or_default();
     let (user_id, organization_id, epoch, jti) = (
         user.id,
         user.organization_id,

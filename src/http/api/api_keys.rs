@@ -15,11 +15,12 @@ use utoipa::ToSchema;
 
 use super::{text, Call, PageRequest};
 use crate::auth::permission::Permission;
-use crate::auth::principal::{Authorized, Principal};
+use crate::auth::principal::Principal;
 use crate::domain::{now, Id, Timestamp, UnixTime};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::reply::{self, Response};
 use crate::ops::keys::{self, KeySpec};
+use crate::ops::Caller;
 use crate::store::api_keys::{self, ApiKey};
 
 #[derive(Deserialize, ToSchema)]
@@ -272,11 +273,11 @@ fn validate(request: CreateRequest, creator: &Principal) -> Result<KeySpec, ApiE
 }
 
 /// POST /api/auth/api-keys/
-pub async fn create(call: Call<'_>) -> Result<Response, ApiError> {
+pub async fn create(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let request: CreateRequest = call.json()?;
-    let spec = validate(request, call.authorized()?.principal())?;
-    let admin = call.authorized()?.principal().role.is_admin();
-    let created = keys::create(call.app, &call.actor(), spec).await?;
+    let spec = validate(request, caller.principal())?;
+    let admin = caller.principal().role.is_admin();
+    let created = keys::create(call.app, &caller, spec).await?;
     let extras = Extras::new_key_of(&call, created.key.user_id);
     Ok(reply::created(&KeyDto::new(
         created.key,
@@ -288,9 +289,9 @@ pub async fn create(call: Call<'_>) -> Result<Response, ApiError> {
 }
 
 /// A key the caller may see: their own, or any of the organization's for administrators.
-async fn visible_key(call: &Call<'_>, auth: &Authorized) -> Result<ApiKey, ApiError> {
+async fn visible_key(call: &Call<'_>, caller: &Caller) -> Result<ApiKey, ApiError> {
     let id = call.id()?;
-    let caller = auth.principal();
+    let caller = caller.principal();
     let key = call.app.store.read(move |c| api_keys::get(c, id)).await?;
     let own = key.user_id == caller.user_id;
     let admin_reach = caller.role.is_admin() && key.organization_id == caller.organization_id;
@@ -302,9 +303,9 @@ async fn visible_key(call: &Call<'_>, auth: &Authorized) -> Result<ApiKey, ApiEr
 }
 
 /// GET /api/auth/api-keys/
-pub async fn list(call: Call<'_>) -> Result<Response, ApiError> {
+pub async fn list(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let page = PageRequest::from(call.ctx)?;
-    let caller = call.authorized()?.principal().clone();
+    let caller = caller.principal().clone();
     let all = match call.ctx.query_param("all").as_deref() {
         None | Some("false") | Some("0") => false,
         Some("true") | Some("1") => true,
@@ -347,22 +348,21 @@ pub async fn list(call: Call<'_>) -> Result<Response, ApiError> {
 }
 
 /// One key as its owner or an administrator sees it, with its scope usage.
-async fn key_view(call: &Call<'_>, auth: &Authorized, key: ApiKey) -> Result<KeyDto, ApiError> {
+async fn key_view(call: &Call<'_>, caller: &Caller, key: ApiKey) -> Result<KeyDto, ApiError> {
     let one = key.clone();
     let usage = call
         .app
         .store
         .read(move |c| extras(c, std::slice::from_ref(&one)))
         .await?;
-    let admin = auth.principal().role.is_admin();
+    let admin = caller.principal().role.is_admin();
     Ok(KeyDto::new(key, None, now(), &usage, admin))
 }
 
 /// GET /api/auth/api-keys/{id}/
-pub async fn get(call: Call<'_>) -> Result<Response, ApiError> {
-    let auth = call.authorized()?.clone();
-    let key = visible_key(&call, &auth).await?;
-    Ok(reply::ok(&key_view(&call, &auth, key).await?))
+pub async fn get(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
+    let key = visible_key(&call, &caller).await?;
+    Ok(reply::ok(&key_view(&call, &caller, key).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -390,10 +390,9 @@ where
 }
 
 /// PATCH /api/auth/api-keys/{id}/: the key's creator or an administrator of its organization.
-pub async fn update(call: Call<'_>) -> Result<Response, ApiError> {
-    let auth = call.authorized()?.clone();
+pub async fn update(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let request: UpdateRequest = call.json()?;
-    let key = visible_key(&call, &auth).await?;
+    let key = visible_key(&call, &caller).await?;
     let mut errors = FieldErrors::new();
     let edit = keys::KeyEdit {
         name: request.name.map(|n| text(&mut errors, "name", &n, 1, 100)),
@@ -405,16 +404,15 @@ pub async fn update(call: Call<'_>) -> Result<Response, ApiError> {
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));
     }
-    let updated = keys::update(call.app, &call.actor(), &key, edit).await?;
-    Ok(reply::ok(&key_view(&call, &auth, updated).await?))
+    let updated = keys::update(call.app, &caller, &key, edit).await?;
+    Ok(reply::ok(&key_view(&call, &caller, updated).await?))
 }
 
 /// DELETE /api/auth/api-keys/{id}/
-pub async fn revoke(call: Call<'_>) -> Result<Response, ApiError> {
-    let auth = call.authorized()?.clone();
-    let key = visible_key(&call, &auth).await?;
+pub async fn revoke(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
+    let key = visible_key(&call, &caller).await?;
     // The answer leaves once the key is refused here and on every other server.
-    keys::revoke(call.app, &call.actor(), &key).await?;
+    keys::revoke(call.app, &caller, &key).await?;
     Ok(reply::no_content())
 }
 
@@ -428,8 +426,7 @@ pub(super) struct RotateRequest {
 }
 
 /// POST /api/auth/api-keys/{id}/rotate/: only the key's creator; the successor is theirs.
-pub async fn rotate(call: Call<'_>) -> Result<Response, ApiError> {
-    let auth = call.authorized()?.clone();
+pub async fn rotate(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let request: RotateRequest = if call.body.is_empty() {
         RotateRequest { overlap: None }
     } else {
@@ -445,8 +442,8 @@ pub async fn rotate(call: Call<'_>) -> Result<Response, ApiError> {
             )
         })?,
     };
-    let old = visible_key(&call, &auth).await?;
-    if old.user_id != auth.principal().user_id {
+    let old = visible_key(&call, &caller).await?;
+    if old.user_id != caller.principal().user_id {
         return Err(ApiError::denied(
             "only the key's creator may rotate it; administrators may revoke it",
         ));
@@ -457,14 +454,14 @@ pub async fn rotate(call: Call<'_>) -> Result<Response, ApiError> {
     if old.replaced_by.is_some() {
         return Err(ApiError::Conflict("this key was already rotated".into()));
     }
-    let created = keys::rotate(call.app, &call.actor(), &old, overlap).await?;
+    let created = keys::rotate(call.app, &caller, &old, overlap).await?;
     let extras = Extras::new_key_of(&call, created.key.user_id);
     Ok(reply::created(&KeyDto::new(
         created.key,
         Some(created.secret),
         now(),
         &extras,
-        auth.principal().role.is_admin(),
+        caller.principal().role.is_admin(),
     )))
 }
 
@@ -496,10 +493,8 @@ pub(super) struct LeakAnswer {
 
 /// POST /api/auth/api-keys/leak-report/: administrators; revokes the organization's active
 /// keys found in the text and audits each key of the organization found.
-pub async fn leak_report(call: Call<'_>) -> Result<Response, ApiError> {
-    let auth = call.authorized()?.clone();
-    let caller = auth.principal();
-    if !caller.role.is_admin() {
+pub async fn leak_report(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
+    if !caller.principal().role.is_admin() {
         return Err(ApiError::denied(
             "only administrators may report leaked keys",
         ));
@@ -514,9 +509,9 @@ pub async fn leak_report(call: Call<'_>) -> Result<Response, ApiError> {
     let found = keys::keys_in(&report.text);
     let leaked = keys::handle_leak(
         call.app,
-        &call.actor(),
+        &caller.actor(),
         found,
-        Some(caller.organization_id),
+        Some(caller.organization_id()),
         true,
     )
     .await?;
@@ -567,8 +562,8 @@ pub(super) struct VerifyResponse<'a> {
 }
 
 /// GET /api/v1/auth/verify/
-pub fn verify(call: Call<'_>) -> Result<Response, ApiError> {
-    let principal = call.authorized()?.principal();
+pub fn verify(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
+    let principal = caller.principal();
     let live = &call.app.auth.live;
     let user = live
         .user(principal.user_id)

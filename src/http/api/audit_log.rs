@@ -10,6 +10,7 @@ use super::{Call, PageRequest};
 use crate::domain::{Id, Timestamp};
 use crate::error::ApiError;
 use crate::http::reply::{self, Response};
+use crate::ops::Caller;
 use crate::store::audit;
 
 #[derive(Serialize, ToSchema)]
@@ -94,10 +95,10 @@ fn moment(call: &Call<'_>, name: &str) -> Result<Option<crate::domain::UnixTime>
 }
 
 /// GET /api/v1/audit-logs/
-pub async fn list(call: Call<'_>) -> Result<Response, ApiError> {
+pub async fn list(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let page = PageRequest::from(call.ctx)?;
     let filter = filters(&call)?;
-    let org = call.organization_id()?;
+    let org = caller.organization_id();
     let (offset, size) = (page.offset(), page.size);
     let (count, rows) = call
         .app
@@ -127,7 +128,7 @@ enum Walk {
 }
 
 /// GET /api/v1/audit-logs/export/?format=csv|json|jsonl&since_id=N
-pub async fn export(call: Call<'_>) -> Result<Response, ApiError> {
+pub async fn export(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let format = match call.ctx.query_param("format").as_deref() {
         None | Some("json") => Format::Json,
         Some("csv") => Format::Csv,
@@ -144,7 +145,7 @@ pub async fn export(call: Call<'_>) -> Result<Response, ApiError> {
         None => None,
     };
     let filter = filters(&call)?;
-    let org = call.organization_id()?;
+    let org = caller.organization_id();
     let store = call.app.store.clone();
     let mut walk = match since_id {
         None => Walk::Down { before: None },
@@ -242,8 +243,8 @@ pub(super) struct ChainVerdict {
 }
 
 /// GET /api/v1/audit-logs/verify/
-pub async fn verify(call: Call<'_>) -> Result<Response, ApiError> {
-    let org = call.organization_id()?;
+pub async fn verify(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
+    let org = caller.organization_id();
     let verdict = call
         .app
         .store

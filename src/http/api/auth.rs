@@ -17,6 +17,7 @@ use crate::auth::token;
 use crate::domain::{now, Id, Secret};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::reply::{self, Response};
+use crate::ops::Caller;
 use crate::ops::{accounts, sessions};
 use crate::store::users;
 
@@ -201,11 +202,10 @@ pub async fn refresh(call: Call<'_>) -> Result<Response, ApiError> {
 }
 
 /// POST /api/auth/logout/
-pub async fn logout(call: Call<'_>) -> Result<Response, ApiError> {
+pub async fn logout(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let request: RefreshRequest = call.json()?;
-    let caller = call.authorized()?.principal().clone();
     let claims = call.app.auth.verify_refresh(request.refresh.expose())?;
-    if claims.user_id() != Some(caller.user_id) {
+    if claims.user_id() != Some(caller.user_id()) {
         return Err(ApiError::TokenNotValid);
     }
     // Only the session the token was issued for, never another that holds its id (ending one
@@ -217,13 +217,13 @@ pub async fn logout(call: Call<'_>) -> Result<Response, ApiError> {
     if live.is_some_and(|s| !token::same_session(s.secret.as_ref(), secret.as_ref())) {
         return Err(ApiError::TokenNotValid);
     }
-    sessions::end(call.app, &call.actor(), claims.sid, "logout").await?;
+    sessions::end(call.app, &caller.actor(), claims.sid, "logout").await?;
     Ok(reply::no_content())
 }
 
 /// GET /api/auth/me/
-pub fn me(call: Call<'_>) -> Result<Response, ApiError> {
-    let principal = call.authorized()?.principal();
+pub fn me(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
+    let principal = caller.principal();
     let user = call
         .app
         .auth
@@ -241,7 +241,7 @@ pub(super) struct PasswordChange {
 }
 
 /// POST /api/auth/password/
-pub async fn change_password(call: Call<'_>) -> Result<Response, ApiError> {
+pub async fn change_password(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let request: PasswordChange = call.json()?;
     let mut errors = FieldErrors::new();
     password_problem(&mut errors, "current_password", &request.current_password);
@@ -249,11 +249,10 @@ pub async fn change_password(call: Call<'_>) -> Result<Response, ApiError> {
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));
     }
-    let caller = call.authorized()?.principal().clone();
     let app = call.app;
-    let user_id = caller.user_id;
+    let user_id = caller.user_id();
     let user = app.store.read(move |c| users::get(c, user_id)).await?;
-    let actor = call.actor();
+    let actor = caller.actor();
     sessions::recheck_password(
         app,
         &actor,
@@ -265,6 +264,6 @@ pub async fn change_password(call: Call<'_>) -> Result<Response, ApiError> {
     .await?;
     let hash =
         accounts::checked_new_password(app, &user, "new_password", request.new_password).await?;
-    accounts::set_password(app, &actor, user_id, hash, caller.session_id).await?;
+    accounts::set_password(app, &actor, user_id, hash, caller.principal().session_id).await?;
     Ok(reply::no_content())
 }

@@ -11,6 +11,7 @@ use crate::domain::{Id, Timestamp};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::reply::{self, Response};
 use crate::ops::content::{self, DashboardFields};
+use crate::ops::Caller;
 use crate::store::dashboards::{self, Dashboard};
 
 /// Also the source of a shared dashboard's public view (`public_links`).
@@ -74,13 +75,13 @@ fn widgets_json(errors: &mut FieldErrors, widgets: &[serde_json::Value]) -> Stri
 }
 
 /// GET /api/v1/dashboards/
-pub async fn list(call: Call<'_>) -> Result<Response, ApiError> {
-    org_page::<_, DashboardDto, _>(call, dashboards::list).await
+pub async fn list(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
+    org_page::<_, DashboardDto, _>(call, caller, dashboards::list).await
 }
 
 /// GET /api/v1/dashboards/{id}/
-pub async fn get(call: Call<'_>) -> Result<Response, ApiError> {
-    let (org, id) = (call.organization_id()?, call.id()?);
+pub async fn get(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
+    let (org, id) = (caller.organization_id(), call.id()?);
     let d = call
         .app
         .store
@@ -90,7 +91,7 @@ pub async fn get(call: Call<'_>) -> Result<Response, ApiError> {
 }
 
 /// POST /api/v1/dashboards/
-pub async fn create(call: Call<'_>) -> Result<Response, ApiError> {
+pub async fn create(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let request: DashboardBody = call.json()?;
     let mut errors = FieldErrors::new();
     let name = match &request.name {
@@ -111,27 +112,25 @@ pub async fn create(call: Call<'_>) -> Result<Response, ApiError> {
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));
     }
-    call.authorized()?;
     let fields = DashboardFields {
         name,
         description,
         widgets,
     };
-    let d = content::create_dashboard(call.app, &call.actor(), fields).await?;
+    let d = content::create_dashboard(call.app, &caller, fields).await?;
     Ok(reply::created(&DashboardDto::from(d)))
 }
 
 /// PATCH /api/v1/dashboards/{id}/
-pub async fn update(call: Call<'_>) -> Result<Response, ApiError> {
+pub async fn update(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let request: DashboardBody = call.json()?;
-    let auth = call.authorized()?.clone();
-    let (org, id) = (auth.principal().organization_id, call.id()?);
+    let (org, id) = (caller.organization_id(), call.id()?);
     let current = call
         .app
         .store
         .read(move |c| dashboards::get(c, org, id))
         .await?;
-    if !auth.may_change(current.created_by) {
+    if !caller.may_change(current.created_by) {
         return Err(ApiError::denied(
             "you may change only dashboards you created",
         ));
@@ -152,33 +151,29 @@ pub async fn update(call: Call<'_>) -> Result<Response, ApiError> {
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));
     }
-    let reach = auth.reach();
-    let d = content::update_dashboard(call.app, &call.actor(), reach, id, move |now| {
-        DashboardFields {
-            name: name.unwrap_or(now.name),
-            description: description.unwrap_or(now.description),
-            widgets: widgets.unwrap_or(now.widgets),
-        }
+    let d = content::update_dashboard(call.app, &caller, id, move |now| DashboardFields {
+        name: name.unwrap_or(now.name),
+        description: description.unwrap_or(now.description),
+        widgets: widgets.unwrap_or(now.widgets),
     })
     .await?;
     Ok(reply::ok(&DashboardDto::from(d)))
 }
 
 /// DELETE /api/v1/dashboards/{id}/
-pub async fn delete(call: Call<'_>) -> Result<Response, ApiError> {
-    let reach = call.authorized()?.reach();
-    content::delete_dashboard(call.app, &call.actor(), reach, call.id()?).await?;
+pub async fn delete(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
+    content::delete_dashboard(call.app, &caller, call.id()?).await?;
     Ok(reply::no_content())
 }
 
 /// POST /api/v1/dashboards/{id}/refresh/
-pub async fn refresh(call: Call<'_>) -> Result<Response, ApiError> {
-    let (org, id) = (call.organization_id()?, call.id()?);
+pub async fn refresh(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
+    let (org, id) = (caller.organization_id(), call.id()?);
     call.app
         .store
         .read(move |c| dashboards::get(c, org, id))
         .await?;
-    call.limit_generation()?;
-    let d = content::refresh_dashboard(call.app, &call.actor(), id).await?;
+    call.limit_generation(&caller)?;
+    let d = content::refresh_dashboard(call.app, &caller, id).await?;
     Ok(reply::ok(&DashboardDto::from(d)))
 }

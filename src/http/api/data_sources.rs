@@ -10,6 +10,7 @@ use crate::domain::{Id, Timestamp};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::reply::{self, Response};
 use crate::ops::content;
+use crate::ops::Caller;
 use crate::store::data_sources::{self, DataSource};
 
 const SOURCE_TYPES: [&str; 6] = [
@@ -53,13 +54,13 @@ pub(super) struct NewDataSource {
 }
 
 /// GET /api/v1/data-sources/
-pub async fn list(call: Call<'_>) -> Result<Response, ApiError> {
-    org_page::<_, DataSourceDto, _>(call, data_sources::list).await
+pub async fn list(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
+    org_page::<_, DataSourceDto, _>(call, caller, data_sources::list).await
 }
 
 /// GET /api/v1/data-sources/{id}/
-pub async fn get(call: Call<'_>) -> Result<Response, ApiError> {
-    let (org, id) = (call.organization_id()?, call.id()?);
+pub async fn get(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
+    let (org, id) = (caller.organization_id(), call.id()?);
     let d = call
         .app
         .store
@@ -69,7 +70,7 @@ pub async fn get(call: Call<'_>) -> Result<Response, ApiError> {
 }
 
 /// POST /api/v1/data-sources/
-pub async fn create(call: Call<'_>) -> Result<Response, ApiError> {
+pub async fn create(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let request: NewDataSource = call.json()?;
     let mut errors = FieldErrors::new();
     let name = text(&mut errors, "name", &request.name, 1, 100);
@@ -82,14 +83,12 @@ pub async fn create(call: Call<'_>) -> Result<Response, ApiError> {
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));
     }
-    call.authorized()?;
-    let d = content::create_data_source(call.app, &call.actor(), name, request.source_type).await?;
+    let d = content::create_data_source(call.app, &caller, name, request.source_type).await?;
     Ok(reply::created(&DataSourceDto::from(d)))
 }
 
 /// DELETE /api/v1/data-sources/{id}/
-pub async fn delete(call: Call<'_>) -> Result<Response, ApiError> {
-    call.authorized()?;
-    content::delete_data_source(call.app, &call.actor(), call.id()?).await?;
+pub async fn delete(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
+    content::delete_data_source(call.app, &caller, call.id()?).await?;
     Ok(reply::no_content())
 }

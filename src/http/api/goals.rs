@@ -11,6 +11,7 @@ use crate::domain::{Id, Timestamp};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::reply::{self, Response};
 use crate::ops::content::{self, GoalSpec};
+use crate::ops::Caller;
 use crate::store::goals::{self, Goal};
 
 #[derive(Serialize, ToSchema)]
@@ -173,29 +174,28 @@ fn validate(body: &GoalBody, current: Option<&Goal>) -> Result<GoalSpec, ApiErro
 }
 
 /// GET /api/v1/goals/
-pub async fn list(call: Call<'_>) -> Result<Response, ApiError> {
-    org_page::<_, GoalDto, _>(call, goals::list).await
+pub async fn list(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
+    org_page::<_, GoalDto, _>(call, caller, goals::list).await
 }
 
 /// GET /api/v1/goals/{id}/
-pub async fn get(call: Call<'_>) -> Result<Response, ApiError> {
-    let (org, id) = (call.authorized()?.principal().organization_id, call.id()?);
+pub async fn get(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
+    let (org, id) = (caller.principal().organization_id, call.id()?);
     let g = call.app.store.read(move |c| goals::get(c, org, id)).await?;
     Ok(reply::ok(&GoalDto::from(g)))
 }
 
 /// POST /api/v1/goals/
-pub async fn create(call: Call<'_>) -> Result<Response, ApiError> {
+pub async fn create(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let body: GoalBody = call.json()?;
     let valid = validate(&body, None)?;
-    call.authorized()?;
     let current = body.current_value.unwrap_or(0.0);
-    let g = content::create_goal(call.app, &call.actor(), valid, current).await?;
+    let g = content::create_goal(call.app, &caller, valid, current).await?;
     Ok(reply::created(&GoalDto::from(g)))
 }
 
 /// PATCH /api/v1/goals/{id}/
-pub async fn update(call: Call<'_>) -> Result<Response, ApiError> {
+pub async fn update(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let body: GoalBody = call.json()?;
     if body.current_value.is_some() {
         return Err(ApiError::field(
@@ -203,10 +203,10 @@ pub async fn update(call: Call<'_>) -> Result<Response, ApiError> {
             "record progress with POST .../progress/",
         ));
     }
-    let (org, id) = (call.authorized()?.principal().organization_id, call.id()?);
+    let (org, id) = (caller.principal().organization_id, call.id()?);
     let current = call.app.store.read(move |c| goals::get(c, org, id)).await?;
     let valid = validate(&body, Some(&current))?;
-    let g = content::update_goal(call.app, &call.actor(), id, valid).await?;
+    let g = content::update_goal(call.app, &caller, id, valid).await?;
     Ok(reply::ok(&GoalDto::from(g)))
 }
 
@@ -273,8 +273,8 @@ fn progress_dto(g: Goal, history: Vec<(i64, f64)>) -> ProgressDto {
 }
 
 /// GET /api/v1/goals/{id}/progress/
-pub async fn progress(call: Call<'_>) -> Result<Response, ApiError> {
-    let (org, id) = (call.authorized()?.principal().organization_id, call.id()?);
+pub async fn progress(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
+    let (org, id) = (caller.principal().organization_id, call.id()?);
     let (g, history) = call
         .app
         .store
@@ -284,13 +284,11 @@ pub async fn progress(call: Call<'_>) -> Result<Response, ApiError> {
 }
 
 /// POST /api/v1/goals/{id}/progress/
-pub async fn record_progress(call: Call<'_>) -> Result<Response, ApiError> {
+pub async fn record_progress(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let body: ProgressBody = call.json()?;
     if !body.value.is_finite() {
         return Err(ApiError::field("value", "must be a finite number"));
     }
-    call.authorized()?;
-    let (g, history) =
-        content::record_progress(call.app, &call.actor(), call.id()?, body.value).await?;
+    let (g, history) = content::record_progress(call.app, &caller, call.id()?, body.value).await?;
     Ok(reply::created(&progress_dto(g, history)))
 }

@@ -13,6 +13,7 @@ use crate::domain::Secret;
 use crate::error::ApiError;
 use crate::http::reply::{self, Response};
 use crate::ops::mfa;
+use crate::ops::Caller;
 use crate::store::users;
 
 #[derive(Serialize, ToSchema)]
@@ -23,9 +24,9 @@ pub(super) struct SetupResponse {
 }
 
 /// POST /api/auth/mfa/totp/setup/
-pub async fn setup(call: Call<'_>) -> Result<Response, ApiError> {
-    let user_id = call.authorized()?.principal().user_id;
-    let enrolment = mfa::setup(call.app, &call.actor(), user_id).await?;
+pub async fn setup(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
+    let user_id = caller.principal().user_id;
+    let enrolment = mfa::setup(call.app, &caller.actor(), user_id).await?;
     Ok(reply::ok(&SetupResponse {
         secret: enrolment.secret,
         otpauth_url: enrolment.otpauth_url,
@@ -45,10 +46,10 @@ pub(super) struct ConfirmResponse {
 }
 
 /// POST /api/auth/mfa/totp/confirm/
-pub async fn confirm(call: Call<'_>) -> Result<Response, ApiError> {
+pub async fn confirm(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let request: ConfirmRequest = call.json()?;
-    let user_id = call.authorized()?.principal().user_id;
-    let recovery_codes = mfa::confirm(call.app, &call.actor(), user_id, request.code).await?;
+    let user_id = caller.principal().user_id;
+    let recovery_codes = mfa::confirm(call.app, &caller.actor(), user_id, request.code).await?;
     Ok(reply::ok(&ConfirmResponse { recovery_codes }))
 }
 
@@ -60,12 +61,12 @@ pub(super) struct DisableRequest {
 }
 
 /// POST /api/auth/mfa/totp/disable/
-pub async fn disable(call: Call<'_>) -> Result<Response, ApiError> {
+pub async fn disable(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let request: DisableRequest = call.json()?;
     password_field("password", &request.password)?;
-    let user_id = call.authorized()?.principal().user_id;
+    let user_id = caller.principal().user_id;
     let app = call.app;
-    let actor = call.actor();
+    let actor = caller.actor();
     let user = app.store.read(move |c| users::get(c, user_id)).await?;
     if !user.mfa_enabled {
         return Err(ApiError::Conflict("MFA is not enabled".into()));

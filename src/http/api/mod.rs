@@ -1,4 +1,4 @@
-//! The handlers, one file per area, and `dispatch`, which hands each endpoint its `Call`.
+//! The handlers, one file per area, and `endpoints`, which declares each endpoint once.
 //! Shared here: pagination, audit entries, the user object, the caller's organization and the
 //! hourly generation limit.
 
@@ -8,6 +8,7 @@ mod auth;
 mod dashboards;
 mod data_sources;
 pub mod docs;
+mod endpoints;
 mod goals;
 mod mfa;
 mod organization;
@@ -24,120 +25,29 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use crate::app::AppState;
-use crate::auth::principal::Authorized;
 use crate::error::ApiError;
-use crate::ops::Actor;
+use crate::ops::{Actor, Caller, Client};
 
 use super::reply::{self, Response};
 use super::request::RequestCtx;
 use super::router::Params;
 
-/// Every endpoint of the route table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
-    /// `/`: the overview page for a browser (whose script sends a visitor without a session to
-    /// `/login`), a redirect to `/login` for any other client.
-    Home,
-    Schema,
-    Healthz,
-    Readyz,
-    Login,
-    Refresh,
-    Logout,
-    Me,
-    ChangePassword,
-    ListSessions,
-    RevokeSession,
-    MfaSetup,
-    MfaConfirm,
-    MfaDisable,
-    ResetMfa,
-    CreateKey,
-    ListKeys,
-    GetKey,
-    RevokeKey,
-    RotateKey,
-    UpdateKey,
-    LeakReport,
-    Verify,
-    ListDataSources,
-    CreateDataSource,
-    GetDataSource,
-    DeleteDataSource,
-    ListReports,
-    GenerateReport,
-    GetReport,
-    DeleteReport,
-    ListDashboards,
-    CreateDashboard,
-    GetDashboard,
-    UpdateDashboard,
-    DeleteDashboard,
-    RefreshDashboard,
-    Usage,
-    ListGoals,
-    CreateGoal,
-    GetGoal,
-    UpdateGoal,
-    GoalProgress,
-    RecordProgress,
-    CreateLink(Shared),
-    ShowLink(Shared),
-    RevokeLink(Shared),
-    PublicRead(Shared),
-    SharePage,
-    /// A web page of the contract's section 6.
-    Page(super::pages::Page),
-    /// `/assets/{file}`: the pages' scripts and stylesheet.
-    Asset,
-    ListUsers,
-    CreateUser,
-    GetUser,
-    UpdateUser,
-    Organization,
-    RenameOrganization,
-    TransferOwnership,
-    AuditLog,
-    AuditExport,
-    AuditVerify,
-    SsoProviders,
-    SsoStart,
-    SsoCallback,
-    SsoExchange,
-    ListProviders,
-    CreateProvider,
-    GetProvider,
-    UpdateProvider,
-    DeleteProvider,
-    SyncProvider,
-}
+pub(in crate::http) use endpoints::{dispatch, ROUTES};
+pub use endpoints::{doc, Endpoint};
 
 /// What a public link shares.
 pub use crate::store::public_links::Shared;
 
-/// Everything a handler may use of one request.
+/// Everything a handler may use of one request. A guarded endpoint's handler also takes the
+/// `Caller` its guard built (`endpoints.rs`).
 pub struct Call<'a> {
     pub app: &'a AppState,
     pub ctx: &'a RequestCtx,
     pub params: Params,
-    /// Set by the route's guard; `None` only on public routes.
-    pub auth: Option<Authorized>,
     pub body: Bytes,
 }
 
 impl Call<'_> {
-    /// The guard's verdict. A protected handler on a route without a guard fails closed.
-    fn authorized(&self) -> Result<&Authorized, ApiError> {
-        self.auth
-            .as_ref()
-            .ok_or_else(|| ApiError::Internal("route has no guard".into()))
-    }
-
-    /// The caller's organization: every content query is scoped by it.
-    fn organization_id(&self) -> Result<crate::domain::Id, ApiError> {
-        Ok(self.authorized()?.principal().organization_id)
-    }
-
     fn id(&self) -> Result<crate::domain::Id, ApiError> {
         self.params.id.ok_or(ApiError::NotFound)
     }
@@ -154,10 +64,10 @@ impl Call<'_> {
 
     /// Counts a report generation or a dashboard refresh against the caller's hourly
     /// generation limit (one counter for both).
-    fn limit_generation(&self) -> Result<(), ApiError> {
+    fn limit_generation(&self, caller: &Caller) -> Result<(), ApiError> {
         let now = crate::domain::now();
         let limit = self.app.config.rate_limits.generation_per_hour;
-        self.authorized()?
+        caller
             .principal()
             .rates
             .generation
@@ -178,102 +88,12 @@ impl Call<'_> {
         super::body::parse_json(&self.body)
     }
 
-    /// The request as the maker of a change: its caller, address and user agent.
+    /// A request without credentials as the maker of a change: its address and user agent.
     fn actor(&self) -> Actor {
-        Actor::request(
-            self.auth.as_ref().map(|a| a.principal().clone()),
-            self.ctx.client_ip.map(|ip| ip.to_string()),
-            self.ctx.user_agent().map(str::to_string),
-        )
-    }
-}
-
-pub async fn dispatch(endpoint: Endpoint, call: Call<'_>) -> Result<Response, ApiError> {
-    use Endpoint::*;
-    match endpoint {
-        Home => {
-            // The answer depends on Accept: caches must keep the two apart.
-            let mut response = if super::wants_page(call.ctx) {
-                super::pages::page(super::pages::Page::App, call.ctx)?
-            } else {
-                reply::redirect("/login")
-            };
-            response.headers_mut().insert(
-                warp::http::header::VARY,
-                warp::http::HeaderValue::from_static("Accept"),
-            );
-            Ok(response)
-        }
-        Schema => Ok(system::schema()),
-        Healthz => Ok(system::healthz()),
-        Readyz => system::readyz(call.app, call.ctx.arrived).await,
-        Login => auth::login(call).await,
-        Refresh => auth::refresh(call).await,
-        Logout => auth::logout(call).await,
-        Me => auth::me(call),
-        ChangePassword => auth::change_password(call).await,
-        ListSessions => sessions::list(call).await,
-        RevokeSession => sessions::revoke(call).await,
-        MfaSetup => mfa::setup(call).await,
-        MfaConfirm => mfa::confirm(call).await,
-        MfaDisable => mfa::disable(call).await,
-        ResetMfa => users::reset_mfa(call).await,
-        CreateKey => api_keys::create(call).await,
-        ListKeys => api_keys::list(call).await,
-        GetKey => api_keys::get(call).await,
-        RevokeKey => api_keys::revoke(call).await,
-        RotateKey => api_keys::rotate(call).await,
-        UpdateKey => api_keys::update(call).await,
-        LeakReport => api_keys::leak_report(call).await,
-        Verify => api_keys::verify(call),
-        ListDataSources => data_sources::list(call).await,
-        CreateDataSource => data_sources::create(call).await,
-        GetDataSource => data_sources::get(call).await,
-        DeleteDataSource => data_sources::delete(call).await,
-        ListReports => reports::list(call).await,
-        GenerateReport => reports::generate(call).await,
-        GetReport => reports::get(call).await,
-        DeleteReport => reports::delete(call).await,
-        ListDashboards => dashboards::list(call).await,
-        CreateDashboard => dashboards::create(call).await,
-        GetDashboard => dashboards::get(call).await,
-        UpdateDashboard => dashboards::update(call).await,
-        DeleteDashboard => dashboards::delete(call).await,
-        RefreshDashboard => dashboards::refresh(call).await,
-        Usage => usage::get(call).await,
-        ListGoals => goals::list(call).await,
-        CreateGoal => goals::create(call).await,
-        GetGoal => goals::get(call).await,
-        UpdateGoal => goals::update(call).await,
-        GoalProgress => goals::progress(call).await,
-        RecordProgress => goals::record_progress(call).await,
-        CreateLink(kind) => public_links::create(call, kind).await,
-        ShowLink(kind) => public_links::show(call, kind).await,
-        RevokeLink(kind) => public_links::revoke(call, kind).await,
-        PublicRead(kind) => public_links::read(call, kind).await,
-        SharePage => public_links::page(call).await,
-        Page(page) => super::pages::page(page, call.ctx),
-        Asset => super::pages::asset(call.params.token.as_deref(), call.ctx),
-        ListUsers => users::list(call).await,
-        CreateUser => users::create(call).await,
-        GetUser => users::get(call).await,
-        UpdateUser => users::update(call).await,
-        Organization => organization::get(call).await,
-        RenameOrganization => organization::rename(call).await,
-        TransferOwnership => organization::transfer(call).await,
-        AuditLog => audit_log::list(call).await,
-        AuditExport => audit_log::export(call).await,
-        AuditVerify => audit_log::verify(call).await,
-        SsoProviders => sso_sign_in::providers(call).await,
-        SsoStart => sso_sign_in::start(call).await,
-        SsoCallback => sso_sign_in::callback(call).await,
-        SsoExchange => sso_sign_in::exchange(call).await,
-        ListProviders => sso::list(call).await,
-        CreateProvider => sso::create(call).await,
-        GetProvider => sso::get(call).await,
-        UpdateProvider => sso::update(call).await,
-        DeleteProvider => sso::delete(call).await,
-        SyncProvider => sso::sync(call).await,
+        Actor::Anonymous(Client {
+            ip: self.ctx.client_ip,
+            user_agent: self.ctx.user_agent().map(str::to_string),
+        })
     }
 }
 
@@ -292,7 +112,11 @@ fn text(
 
 /// `GET` of a list of the caller's organization: `query(conn, organization, offset, limit)`
 /// reads one page and the count, each row becomes its DTO.
-async fn org_page<Row, Dto, Q>(call: Call<'_>, query: Q) -> Result<Response, ApiError>
+async fn org_page<Row, Dto, Q>(
+    call: Call<'_>,
+    caller: Caller,
+    query: Q,
+) -> Result<Response, ApiError>
 where
     Row: Send + 'static,
     Dto: Serialize + From<Row>,
@@ -306,7 +130,7 @@ where
         + 'static,
 {
     let page = PageRequest::from(call.ctx)?;
-    let org = call.organization_id()?;
+    let org = caller.organization_id();
     let (offset, size) = (page.offset(), page.size);
     let (count, rows) = call
         .app

@@ -10,6 +10,7 @@ use super::{text, Call};
 use crate::domain::{Id, Secret, Timestamp};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::reply::{self, Response};
+use crate::ops::Caller;
 use crate::ops::{accounts, sessions};
 use crate::store::{organizations, users};
 
@@ -31,8 +32,8 @@ impl From<organizations::Organization> for OrganizationDto {
 }
 
 /// GET /api/v1/organization/
-pub async fn get(call: Call<'_>) -> Result<Response, ApiError> {
-    let org = call.organization_id()?;
+pub async fn get(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
+    let org = caller.organization_id();
     let o = call
         .app
         .store
@@ -49,15 +50,15 @@ pub(super) struct Rename {
 }
 
 /// PATCH /api/v1/organization/
-pub async fn rename(call: Call<'_>) -> Result<Response, ApiError> {
+pub async fn rename(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let body: Rename = call.json()?;
     let mut errors = FieldErrors::new();
     let name = text(&mut errors, "name", &body.name, 1, 100);
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));
     }
-    let org = call.organization_id()?;
-    let o = accounts::rename_organization(call.app, &call.actor(), org, name).await?;
+    let org = caller.organization_id();
+    let o = accounts::rename_organization(call.app, &caller.actor(), org, name).await?;
     Ok(reply::ok(&OrganizationDto::from(o)))
 }
 
@@ -69,16 +70,16 @@ pub(super) struct Transfer {
 }
 
 /// POST /api/v1/organization/transfer-ownership/: the old owner becomes an administrator.
-pub async fn transfer(call: Call<'_>) -> Result<Response, ApiError> {
+pub async fn transfer(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let body: Transfer = call.json()?;
     password_field("password", &body.password)?;
-    let owner_id = call.authorized()?.principal().user_id;
+    let owner_id = caller.principal().user_id;
     let owner = call
         .app
         .store
         .read(move |c| users::get(c, owner_id))
         .await?;
-    let actor = call.actor();
+    let actor = caller.actor();
     // A wrong password here counts as a failed login of the owner's account.
     sessions::recheck_password(call.app, &actor, &owner, "password", body.password, None).await?;
     accounts::transfer_ownership(call.app, &actor, owner_id, body.user_id).await?;

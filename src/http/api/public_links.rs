@@ -12,6 +12,7 @@ use crate::domain::{format_rfc3339, now, Timestamp, UnixTime};
 use crate::error::ApiError;
 use crate::http::reply::{self, Response};
 use crate::ops::content;
+use crate::ops::Caller;
 use crate::store::public_links::Shared;
 use crate::store::public_links::{self, PublicLink};
 use crate::store::{dashboards, reports};
@@ -50,7 +51,7 @@ fn link_dto(call: &Call<'_>, link: PublicLink) -> LinkDto {
 }
 
 /// POST .../{id}/public-link/
-pub async fn create(call: Call<'_>, kind: Shared) -> Result<Response, ApiError> {
+pub async fn create(call: Call<'_>, caller: Caller, kind: Shared) -> Result<Response, ApiError> {
     let body: LinkBody = if call.body.is_empty() {
         LinkBody::default()
     } else {
@@ -68,13 +69,13 @@ pub async fn create(call: Call<'_>, kind: Shared) -> Result<Response, ApiError> 
         }
     };
     let expires_at: Option<UnixTime> = days.map(|d| now() + d * 86_400);
-    let link = content::share(call.app, &call.actor(), kind, call.id()?, expires_at).await?;
+    let link = content::share(call.app, &caller, kind, call.id()?, expires_at).await?;
     Ok(reply::created(&link_dto(&call, link)))
 }
 
 /// GET .../{id}/public-link/
-pub async fn show(call: Call<'_>, kind: Shared) -> Result<Response, ApiError> {
-    let (org, id) = (call.organization_id()?, call.id()?);
+pub async fn show(call: Call<'_>, caller: Caller, kind: Shared) -> Result<Response, ApiError> {
+    let (org, id) = (caller.organization_id(), call.id()?);
     let link = call
         .app
         .store
@@ -87,8 +88,8 @@ pub async fn show(call: Call<'_>, kind: Shared) -> Result<Response, ApiError> {
 }
 
 /// DELETE .../{id}/public-link/
-pub async fn revoke(call: Call<'_>, kind: Shared) -> Result<Response, ApiError> {
-    content::unshare(call.app, &call.actor(), kind, call.id()?).await?;
+pub async fn revoke(call: Call<'_>, caller: Caller, kind: Shared) -> Result<Response, ApiError> {
+    content::unshare(call.app, &caller, kind, call.id()?).await?;
     Ok(reply::no_content())
 }
 

@@ -11,6 +11,7 @@ use crate::domain::{Id, Timestamp};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::reply::{self, Response};
 use crate::ops::content;
+use crate::ops::Caller;
 use crate::store::reports::{self, Report};
 
 #[derive(Serialize, ToSchema)]
@@ -47,13 +48,13 @@ impl From<Report> for ReportDto {
 }
 
 /// GET /api/v1/reports/
-pub async fn list(call: Call<'_>) -> Result<Response, ApiError> {
-    org_page::<_, ReportDto, _>(call, reports::list).await
+pub async fn list(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
+    org_page::<_, ReportDto, _>(call, caller, reports::list).await
 }
 
 /// GET /api/v1/reports/{id}/
-pub async fn get(call: Call<'_>) -> Result<Response, ApiError> {
-    let (org, id) = (call.organization_id()?, call.id()?);
+pub async fn get(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
+    let (org, id) = (caller.organization_id(), call.id()?);
     let r = call
         .app
         .store
@@ -74,7 +75,7 @@ pub(super) struct GenerateRequest {
 }
 
 /// POST /api/v1/reports/generate/
-pub async fn generate(call: Call<'_>) -> Result<Response, ApiError> {
+pub async fn generate(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let request: GenerateRequest = call.json()?;
     let mut errors = FieldErrors::new();
     let title = text(&mut errors, "title", &request.title, 1, 200);
@@ -88,20 +89,18 @@ pub async fn generate(call: Call<'_>) -> Result<Response, ApiError> {
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));
     }
-    call.authorized()?;
-    call.limit_generation()?;
+    call.limit_generation(&caller)?;
     let request = content::ReportRequest {
         title,
         prompt,
         data_source_id: request.data_source_id,
     };
-    let report = content::generate_report(call.app, &call.actor(), request).await?;
+    let report = content::generate_report(call.app, &caller, request).await?;
     Ok(reply::created(&ReportDto::from(report)))
 }
 
 /// DELETE /api/v1/reports/{id}/
-pub async fn delete(call: Call<'_>) -> Result<Response, ApiError> {
-    let reach = call.authorized()?.reach();
-    content::delete_report(call.app, &call.actor(), reach, call.id()?).await?;
+pub async fn delete(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
+    content::delete_report(call.app, &caller, call.id()?).await?;
     Ok(reply::no_content())
 }

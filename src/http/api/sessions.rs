@@ -10,6 +10,7 @@ use super::{Call, PageRequest};
 use crate::domain::{Id, Timestamp};
 use crate::error::ApiError;
 use crate::http::reply::{self, Response};
+use crate::ops::Caller;
 use crate::store::sessions::{self, Session};
 
 #[derive(Serialize, ToSchema)]
@@ -38,9 +39,9 @@ impl SessionDto {
 }
 
 /// GET /api/auth/sessions/
-pub async fn list(call: Call<'_>) -> Result<Response, ApiError> {
+pub async fn list(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let page = PageRequest::from(call.ctx)?;
-    let caller = call.authorized()?.principal().clone();
+    let caller = caller.principal().clone();
     let user_id = caller.user_id;
     let all = call
         .app
@@ -58,14 +59,13 @@ pub async fn list(call: Call<'_>) -> Result<Response, ApiError> {
 }
 
 /// DELETE /api/auth/sessions/{id}/
-pub async fn revoke(call: Call<'_>) -> Result<Response, ApiError> {
+pub async fn revoke(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let sid = call.id()?;
-    let caller = call.authorized()?.principal().clone();
     let session = call.app.store.read(move |c| sessions::get(c, sid)).await?;
     // Another user's session does not exist as far as this caller can tell.
-    if session.user_id != caller.user_id || session.revoked_at.is_some() {
+    if session.user_id != caller.user_id() || session.revoked_at.is_some() {
         return Err(ApiError::NotFound);
     }
-    crate::ops::sessions::end(call.app, &call.actor(), sid, "revoked").await?;
+    crate::ops::sessions::end(call.app, &caller.actor(), sid, "revoked").await?;
     Ok(reply::no_content())
 }

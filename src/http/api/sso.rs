@@ -13,6 +13,7 @@ use crate::domain::{Id, Role, Secret, Timestamp};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::reply::{self, Response};
 use crate::ops::sso::{self, sync, Mapping, Provider, Settings, Spec};
+use crate::ops::Caller;
 use crate::store::sso::{LdapSettings, OidcSettings};
 
 #[derive(Serialize, ToSchema)]
@@ -715,9 +716,9 @@ fn ldap_settings(
 
 /// GET /api/v1/organization/sso-providers/ (an organization has a handful: read whole, then
 /// paged like every list)
-pub async fn list(call: Call<'_>) -> Result<Response, ApiError> {
+pub async fn list(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let page = super::PageRequest::from(call.ctx)?;
-    let org = call.organization_id()?;
+    let org = caller.organization_id();
     let providers = sso::list(call.app, org).await?;
     let count = providers.len() as u64;
     let results: Vec<ProviderDto> = providers
@@ -730,36 +731,36 @@ pub async fn list(call: Call<'_>) -> Result<Response, ApiError> {
 }
 
 /// POST /api/v1/organization/sso-providers/
-pub async fn create(call: Call<'_>) -> Result<Response, ApiError> {
+pub async fn create(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let body: ProviderBody = call.json()?;
     let spec = spec(body, None)?;
-    let org = call.organization_id()?;
-    let provider = sso::create(call.app, &call.actor(), org, spec).await?;
+    let org = caller.organization_id();
+    let provider = sso::create(call.app, &caller.actor(), org, spec).await?;
     Ok(reply::created(&dto(&call, provider)))
 }
 
 /// GET /api/v1/organization/sso-providers/{id}/
-pub async fn get(call: Call<'_>) -> Result<Response, ApiError> {
-    let org = call.organization_id()?;
+pub async fn get(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
+    let org = caller.organization_id();
     let provider = sso::get(call.app, org, call.id()?).await?;
     Ok(reply::ok(&dto(&call, provider)))
 }
 
 /// PATCH /api/v1/organization/sso-providers/{id}/
-pub async fn update(call: Call<'_>) -> Result<Response, ApiError> {
+pub async fn update(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let body: ProviderBody = call.json()?;
-    let org = call.organization_id()?;
+    let org = caller.organization_id();
     let id = call.id()?;
     let before = sso::get(call.app, org, id).await?;
     let spec = spec(body, Some(&before))?;
-    let provider = sso::update(call.app, &call.actor(), org, id, spec).await?;
+    let provider = sso::update(call.app, &caller.actor(), org, id, spec).await?;
     Ok(reply::ok(&dto(&call, provider)))
 }
 
 /// DELETE /api/v1/organization/sso-providers/{id}/
-pub async fn delete(call: Call<'_>) -> Result<Response, ApiError> {
-    let org = call.organization_id()?;
-    sso::delete(call.app, &call.actor(), org, call.id()?).await?;
+pub async fn delete(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
+    let org = caller.organization_id();
+    sso::delete(call.app, &caller.actor(), org, call.id()?).await?;
     Ok(reply::no_content())
 }
 
@@ -779,15 +780,15 @@ pub(super) struct SyncDto {
 }
 
 /// POST /api/v1/organization/sso-providers/{id}/sync/?dry_run=true
-pub async fn sync(call: Call<'_>) -> Result<Response, ApiError> {
+pub async fn sync(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let dry_run = match call.ctx.query_param("dry_run").as_deref() {
         None | Some("false") | Some("0") => false,
         Some("true") | Some("1") => true,
         Some(_) => return Err(ApiError::field("dry_run", "must be true or false")),
     };
-    let org = call.organization_id()?;
+    let org = caller.organization_id();
     let provider = sso::get(call.app, org, call.id()?).await?;
-    let report = sync::run(call.app, &call.actor(), &provider, dry_run).await?;
+    let report = sync::run(call.app, &caller.actor(), &provider, dry_run).await?;
     Ok(reply::ok(&SyncDto {
         deactivated: report.deactivated,
         role_changed: report

@@ -31,6 +31,21 @@ pub(super) struct AuditStream {
     lag_entries: i64,
 }
 
+/// GET /: the overview page for a browser, a redirect to `/login` for any other client.
+pub fn home(call: &super::Call<'_>) -> Result<Response, ApiError> {
+    // The answer depends on Accept: caches must keep the two apart.
+    let mut response = if crate::http::wants_page(call.ctx) {
+        crate::http::pages::page(crate::http::pages::Page::App, call.ctx)?
+    } else {
+        reply::redirect("/login")
+    };
+    response.headers_mut().insert(
+        warp::http::header::VARY,
+        warp::http::HeaderValue::from_static("Accept"),
+    );
+    Ok(response)
+}
+
 /// GET /healthz
 pub fn healthz() -> Response {
     reply::ok(&Health { status: "ok" })

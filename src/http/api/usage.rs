@@ -9,6 +9,7 @@ use super::Call;
 use crate::domain::{month_bounds, now, Timestamp};
 use crate::error::ApiError;
 use crate::http::reply::{self, Response};
+use crate::ops::Caller;
 use crate::store::usage;
 
 #[derive(Serialize, ToSchema)]
@@ -28,8 +29,8 @@ pub(super) struct UsageDto {
 }
 
 /// GET /api/v1/usage/
-pub async fn get(call: Call<'_>) -> Result<Response, ApiError> {
-    let org = call.organization_id()?;
+pub async fn get(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
+    let org = caller.organization_id();
     let (start, end) = month_bounds(now());
     let (reports, refreshes) = call
         .app

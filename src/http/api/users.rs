@@ -12,6 +12,7 @@ use crate::domain::{Email, Id, Role, Secret, Timestamp};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::reply::{self, Response};
 use crate::ops::accounts;
+use crate::ops::Caller;
 use crate::store::users;
 
 #[derive(Serialize, ToSchema)]
@@ -40,13 +41,13 @@ impl From<users::User> for UserDto {
 }
 
 /// GET /api/v1/users/
-pub async fn list(call: Call<'_>) -> Result<Response, ApiError> {
-    org_page::<_, UserDto, _>(call, users::page).await
+pub async fn list(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
+    org_page::<_, UserDto, _>(call, caller, users::page).await
 }
 
 /// GET /api/v1/users/{id}/
-pub async fn get(call: Call<'_>) -> Result<Response, ApiError> {
-    let org = call.organization_id()?;
+pub async fn get(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
+    let org = caller.organization_id();
     let id = call.id()?;
     let user = call.app.store.read(move |c| users::get(c, id)).await?;
     if user.organization_id != org {
@@ -68,7 +69,7 @@ pub(super) struct CreateUser {
 }
 
 /// POST /api/v1/users/
-pub async fn create(call: Call<'_>) -> Result<Response, ApiError> {
+pub async fn create(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let body: CreateUser = call.json()?;
     // Every field's problem at once.
     let mut errors = FieldErrors::new();
@@ -94,10 +95,10 @@ pub async fn create(call: Call<'_>) -> Result<Response, ApiError> {
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));
     }
-    let org = call.organization_id()?;
+    let org = caller.organization_id();
     let user = accounts::create_user(
         call.app,
-        &call.actor(),
+        &caller.actor(),
         org,
         email,
         name,
@@ -121,7 +122,7 @@ pub(super) struct UpdateUser {
 }
 
 /// PATCH /api/v1/users/{id}/: a role change or deactivation holds from the next request.
-pub async fn update(call: Call<'_>) -> Result<Response, ApiError> {
+pub async fn update(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let body: UpdateUser = call.json()?;
     let id = call.id()?;
     let mut errors = FieldErrors::new();
@@ -144,13 +145,13 @@ pub async fn update(call: Call<'_>) -> Result<Response, ApiError> {
         is_active: body.is_active,
         name,
     };
-    let updated = accounts::update_user(call.app, &call.actor(), id, wanted).await?;
+    let updated = accounts::update_user(call.app, &caller.actor(), id, wanted).await?;
     Ok(reply::ok(&UserDto::from(updated)))
 }
 
 /// POST /api/v1/users/{id}/reset-mfa/: the user then logs in with the password alone.
-pub async fn reset_mfa(call: Call<'_>) -> Result<Response, ApiError> {
+pub async fn reset_mfa(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let target_id = call.id()?;
-    accounts::reset_mfa(call.app, &call.actor(), target_id).await?;
+    accounts::reset_mfa(call.app, &caller.actor(), target_id).await?;
     Ok(reply::no_content())
 }
