@@ -277,7 +277,10 @@ pub async fn open(
     let refresh_jti = token::new_jti();
     let secret = token::new_session_secret();
     let secret_text = crate::domain::hex(&secret);
-    let expires_at = now() + app.auth.refresh_ttl;
+    // One clock reading for the session's end and the tokens' `iat`: the refresh token lives
+    // exactly `refresh_ttl`, even when the change commits in the next second.
+    let issued_at = now();
+    let expires_at = issued_at + app.auth.refresh_ttl;
     let (ip, user_agent) = actor
         .client()
         .map(|c| (c.ip.map(|ip| ip.to_string()), c.user_agent.clone()))
@@ -336,7 +339,7 @@ pub async fn open(
         (session.id, Some(&secret)),
         session.expires_at,
         Some(&refresh_jti),
-        now(),
+        issued_at,
     )?;
     Ok(LoggedIn { user, issued })
 }
