@@ -7,11 +7,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::Failure;
-use crate::app::{App, AppState};
 use crate::config::Config;
 use crate::domain::{Email, Role, Secret};
 use crate::error::ApiError;
 use crate::ops::{accounts, keys, restore as ops_restore, Actor};
+use crate::ops::{App, AppState};
 use crate::store::organizations;
 
 const SHELL: Actor = Actor::System("cli");

@@ -2,9 +2,9 @@
 //! a new installation can be tried at once. Never run by default.
 
 use super::Failure;
-use crate::app::App;
 use crate::config::Config;
 use crate::domain::Role;
+use crate::ops::App;
 use crate::store::goals::{self, GoalFields};
 use crate::store::{dashboards, data_sources, organizations, reports, users, StoreError};
 

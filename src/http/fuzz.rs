@@ -9,8 +9,8 @@ use warp::http::{HeaderName, HeaderValue, Method};
 
 use super::router::{Space, Verb};
 use super::{ROUTER, ROUTES};
-use crate::app::{App, AppState};
 use crate::config::Config;
+use crate::ops::{App, AppState};
 
 /// The router and its path normalization: the pattern `path` resolves to, if any.
 pub fn route(method: &[u8], path: &str) -> Option<&'static str> {
@@ -104,7 +104,9 @@ pub fn stack() -> &'static Stack {
         .expect("config");
         let app: AppState = Arc::new(App::open(loaded.config).expect("open"));
         let (owner_token, key) = runtime.block_on(async {
-            crate::app::bootstrap(&app).await.expect("bootstrap");
+            crate::ops::accounts::bootstrap(&app)
+                .await
+                .expect("bootstrap");
             let starting = app.clone();
             tokio::task::spawn_blocking(move || crate::ops::feed::start(&starting, "fuzz"))
                 .await

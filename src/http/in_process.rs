@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use crate::app::{App, AppState};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::ops::{self, Actor};
+use crate::ops::{App, AppState};
 
 const OWNER: &str = "owner@example.com";
 const PASSWORD: &str = "violet-tiger-42";
@@ -37,7 +37,7 @@ async fn harness_with(settings: &[(&str, &str)]) -> Harness {
     vars.extend_from_slice(settings);
     let loaded = Config::load_from_env_for_test(&vars).unwrap();
     let app: AppState = Arc::new(App::open(loaded.config).unwrap());
-    crate::app::bootstrap(&app).await.unwrap();
+    crate::ops::accounts::bootstrap(&app).await.unwrap();
     let starting = app.clone();
     tokio::task::spawn_blocking(move || ops::feed::start(&starting, "in-process"))
         .await

@@ -2,6 +2,7 @@
 //! of `telemetry`. Every other request there is a JSON `404` (or `405` for `/metrics`).
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use warp::http::{HeaderMap, Method};
 use warp::path::FullPath;
@@ -9,13 +10,15 @@ use warp::Filter;
 
 use super::reply::{self, Response};
 use super::request::RequestId;
-use crate::app::AppState;
+use super::server::ConnectionStats;
 use crate::error::ApiError;
+use crate::ops::AppState;
 
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 fn routes(
     app: AppState,
+    connections: Arc<ConnectionStats>,
 ) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static {
     warp::method()
         .and(warp::path::full())
@@ -28,8 +31,7 @@ fn routes(
                     let gauges = crate::telemetry::Gauges {
                         sessions,
                         keys,
-                        open_connections: app
-                            .connections
+                        open_connections: connections
                             .open
                             .load(std::sync::atomic::Ordering::Relaxed),
                         audit_stream_lag: app.siem.lag(),
@@ -49,8 +51,20 @@ fn routes(
 
 /// Serves the metrics on `listener` until the process ends, through the API's connection loop
 /// (its header and idle timeouts) with a connection cap of its own.
-pub async fn serve(app: AppState, listener: tokio::net::TcpListener) {
+/// `api_connections`: the API's connection loop, whose open connections the metrics report.
+pub async fn serve(
+    app: AppState,
+    listener: tokio::net::TcpListener,
+    api_connections: Arc<ConnectionStats>,
+) {
     let limits = super::server::Limits::metrics(&app.config.server);
-    let stats = std::sync::Arc::new(super::server::ConnectionStats::default());
-    super::server::run(routes(app), listener, limits, stats, std::future::pending()).await;
+    let stats = Arc::new(ConnectionStats::default());
+    super::server::run(
+        routes(app, api_connections),
+        listener,
+        limits,
+        stats,
+        std::future::pending(),
+    )
+    .await;
 }

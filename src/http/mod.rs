@@ -26,8 +26,8 @@ use warp::http::{header, HeaderMap, HeaderValue, Method};
 use warp::path::FullPath;
 use warp::Filter;
 
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::ops::AppState;
 
 use crate::auth::principal::{self, Guard, Principal};
 use crate::auth::rate::RateInfo;

@@ -2,9 +2,11 @@
 //! role and status changes, passwords, MFA resets, renames and ownership transfers. The rules
 //! live here once, whoever calls.
 
+use rand::distributions::{Alphanumeric, DistString};
+use rand::rngs::OsRng;
+
 use super::journal::Revocation;
-use super::{change, Actor, Change};
-use crate::app::{App, AppState};
+use super::{change, Actor, App, AppState, Change, StartError};
 use crate::auth::password::PasswordError;
 use crate::domain::{Email, Id, Role, Secret};
 use crate::error::ApiError;
@@ -403,4 +405,61 @@ pub async fn find_by_email(app: &AppState, email: &Email) -> Result<users::User,
         .read(move |c| users::find_by_email(c, &wanted))
         .await?
         .ok_or_else(|| ApiError::field("email", format!("no user has the email {email}")))
+}
+
+/// On an empty database: the first organization and its owner, from `bootstrap.*` or with a
+/// random password written to `<data_dir>/initial-admin-password` (mode 0600).
+pub async fn bootstrap(app: &AppState) -> Result<(), StartError> {
+    let existing = app.store.read(crate::store::users::count).await?;
+    if existing > 0 {
+        return Ok(());
+    }
+    let settings = &app.config.bootstrap;
+    let (email, password, generated) = if settings.admin_email.is_empty() {
+        let password = Alphanumeric.sample_string(&mut OsRng, 24);
+        ("admin@localhost".to_string(), Secret::new(password), true)
+    } else {
+        (
+            settings.admin_email.clone(),
+            Secret::new(settings.admin_password.clone()),
+            false,
+        )
+    };
+    let email = Email::parse(&email)
+        .map_err(|why| StartError::Setup(format!("bootstrap.admin_email {why}")))?;
+    if !generated {
+        app.hasher
+            .check_strength(&password, email.as_str())
+            .map_err(|weak| StartError::Setup(format!("bootstrap.admin_password {}", weak.0)))?;
+    }
+    let hash = app
+        .hasher
+        .hash(password.clone())
+        .await
+        .map_err(|e| StartError::Setup(e.to_string()))?;
+    let organization = settings.organization.trim().to_string();
+    create_organization(
+        app,
+        &Actor::System("bootstrap"),
+        organization.clone(),
+        email.clone(),
+        "Administrator".into(),
+        hash,
+        generated,
+    )
+    .await
+    .map_err(|e| StartError::Setup(format!("creating the first organization: {e}")))?;
+    if generated {
+        let path = app.config.server.data_dir.join("initial-admin-password");
+        crate::data_dir::write_private_file(&path, format!("{}\n", password.expose()).as_bytes())
+            .map_err(StartError::Setup)?;
+        tracing::warn!(
+            "created organization {organization:?} with owner {email}; its password is in {} \
+             (readable by this user only): log in and change it",
+            path.display()
+        );
+    } else {
+        tracing::info!("created organization {organization:?} with owner {email}");
+    }
+    Ok(())
 }

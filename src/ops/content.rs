@@ -31,7 +31,7 @@ fn details(pairs: &[(&str, &str)]) -> Option<String> {
 }
 
 pub async fn create_data_source(
-    app: &crate::app::AppState,
+    app: &crate::ops::AppState,
     caller: &Caller,
     name: String,
     source_type: String,
@@ -44,7 +44,7 @@ pub async fn create_data_source(
 }
 
 pub async fn delete_data_source(
-    app: &crate::app::AppState,
+    app: &crate::ops::AppState,
     caller: &Caller,
     id: Id,
 ) -> Result<(), ApiError> {
@@ -73,7 +73,7 @@ pub struct ReportRequest {
 /// Generates a report from one of the organization's data sources and charges its credits,
 /// in one transaction: a generation is paid for exactly once or not at all.
 pub async fn generate_report(
-    app: &crate::app::AppState,
+    app: &crate::ops::AppState,
     caller: &Caller,
     request: ReportRequest,
 ) -> Result<Report, ApiError> {
@@ -152,7 +152,7 @@ fn compose(
 }
 
 pub async fn delete_report(
-    app: &crate::app::AppState,
+    app: &crate::ops::AppState,
     caller: &Caller,
     id: Id,
 ) -> Result<(), ApiError> {
@@ -186,7 +186,7 @@ pub struct DashboardFields {
 }
 
 pub async fn create_dashboard(
-    app: &crate::app::AppState,
+    app: &crate::ops::AppState,
     caller: &Caller,
     fields: DashboardFields,
 ) -> Result<Dashboard, ApiError> {
@@ -207,7 +207,7 @@ pub async fn create_dashboard(
 /// Replaces a dashboard's fields; `edit` builds them from the dashboard as it is in the
 /// transaction, so a concurrent change of another field is not undone.
 pub async fn update_dashboard<E>(
-    app: &crate::app::AppState,
+    app: &crate::ops::AppState,
     caller: &Caller,
     id: Id,
     edit: E,
@@ -238,7 +238,7 @@ where
 }
 
 pub async fn delete_dashboard(
-    app: &crate::app::AppState,
+    app: &crate::ops::AppState,
     caller: &Caller,
     id: Id,
 ) -> Result<(), ApiError> {
@@ -266,7 +266,7 @@ pub async fn delete_dashboard(
 
 /// Refreshes a dashboard and charges its credits, in one transaction.
 pub async fn refresh_dashboard(
-    app: &crate::app::AppState,
+    app: &crate::ops::AppState,
     caller: &Caller,
     id: Id,
 ) -> Result<Dashboard, ApiError> {
@@ -304,7 +304,7 @@ impl GoalSpec {
 }
 
 pub async fn create_goal(
-    app: &crate::app::AppState,
+    app: &crate::ops::AppState,
     caller: &Caller,
     spec: GoalSpec,
     current_value: f64,
@@ -317,7 +317,7 @@ pub async fn create_goal(
 }
 
 pub async fn update_goal(
-    app: &crate::app::AppState,
+    app: &crate::ops::AppState,
     caller: &Caller,
     id: Id,
     spec: GoalSpec,
@@ -331,7 +331,7 @@ pub async fn update_goal(
 
 /// Records a measurement; answers the goal and its whole history as of this change.
 pub async fn record_progress(
-    app: &crate::app::AppState,
+    app: &crate::ops::AppState,
     caller: &Caller,
     id: Id,
     value: f64,
@@ -354,7 +354,7 @@ fn new_token() -> String {
 
 /// A new public link for a report or dashboard, replacing (revoking) the one it had.
 pub async fn share(
-    app: &crate::app::AppState,
+    app: &crate::ops::AppState,
     caller: &Caller,
     shared: Shared,
     id: Id,
@@ -374,7 +374,7 @@ pub async fn share(
 
 /// Revokes the working public link of a report or dashboard (`404` when it has none).
 pub async fn unshare(
-    app: &crate::app::AppState,
+    app: &crate::ops::AppState,
     caller: &Caller,
     shared: Shared,
     id: Id,

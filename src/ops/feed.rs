@@ -6,11 +6,11 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use crate::app::AppState;
 use crate::auth::api_key::parse_hash_hex;
 use crate::auth::live::{KeyState, SessionState, Update, UserState};
 use crate::domain::Id;
 use crate::error::ApiError;
+use crate::ops::AppState;
 use crate::store::feed::{self, Kind};
 use crate::store::{api_keys, organizations, sessions, users, Db, StoreError, StoreResult};
 
@@ -193,7 +193,7 @@ pub struct Started {
 
 /// At start: the whole live state from one snapshot, and this server's row in `servers`.
 /// Blocking.
-pub fn start(app: &crate::app::App, address: &str) -> StoreResult<Started> {
+pub fn start(app: &crate::ops::App, address: &str) -> StoreResult<Started> {
     let mut me = feed::Server {
         id: app.server_id.clone(),
         host: host_name(),
@@ -207,7 +207,7 @@ pub fn start(app: &crate::app::App, address: &str) -> StoreResult<Started> {
     let started = mono_ms();
     // Registered before the listing, at position 0: a change committed while this server
     // lists waits for it like for any other server, instead of missing it.
-    me.heartbeat_ms = app.store.write_blocking(|tx| {
+    me.heartbeat_ms = app.store.write_blocking(|tx| -> StoreResult<_> {
         let at = feed::clock_ms(tx)?;
         // Rows of servers silent for a day are from servers that were killed.
         feed::prune_servers(tx, at - 86_400_000)?;
@@ -234,7 +234,7 @@ pub fn start(app: &crate::app::App, address: &str) -> StoreResult<Started> {
     }
     me.applied_seq = seq;
     let beat_began = mono_ms();
-    me.heartbeat_ms = app.store.write_blocking(|tx| {
+    me.heartbeat_ms = app.store.write_blocking(|tx| -> StoreResult<_> {
         let at = feed::clock_ms(tx)?;
         feed::heartbeat(tx, &me.id, seq, at)?;
         Ok(at)
@@ -250,7 +250,7 @@ pub fn start(app: &crate::app::App, address: &str) -> StoreResult<Started> {
 }
 
 /// At a clean stop: this server no longer counts among those that must confirm.
-pub fn stop(app: &crate::app::App) {
+pub fn stop(app: &crate::ops::App) {
     let id = app.server_id.clone();
     if let Err(e) = app.store.write_blocking(|tx| feed::unregister(tx, &id)) {
         tracing::warn!(error = %e, "removing this server from the servers table failed");
@@ -377,9 +377,9 @@ pub async fn ensure_current(app: &AppState, arrived: Instant) -> Result<(), ApiE
     }
     let started = Instant::now();
     let (store, reader) = (app.store.clone(), app.clone());
-    let read = tokio::task::spawn_blocking(move || {
+    let read = crate::store::blocking(move || {
         // One snapshot, polled until its head: a backlog longer than a batch is read whole.
-        store.read_here(|c| {
+        store.read_blocking(|c| {
             let live = &reader.auth.live;
             loop {
                 let applied = live.applied();
@@ -458,9 +458,9 @@ pub async fn follow(app: AppState, started: Started) {
             let mut row = me.clone();
             row.applied_seq = seq;
             let began = mono_ms();
-            let beat = tokio::task::spawn_blocking(move || {
+            let beat = crate::store::blocking(move || {
                 // Only this server's row: no need to wait for the writers' lock.
-                store.write_unordered_here(|tx| -> StoreResult<()> {
+                store.write_own_rows_blocking(|tx| -> StoreResult<()> {
                     // The value only has to differ from the last: the other servers judge
                     // this one by whether its heartbeat changes (see `confirm`). The
                     // database's clock also tells an operator when it last beat.
@@ -513,7 +513,7 @@ pub async fn follow(app: AppState, started: Started) {
 pub(crate) async fn read_feed(app: &AppState) -> StoreResult<i64> {
     let applied = app.auth.live.applied();
     let store = app.store.clone();
-    let polled = tokio::task::spawn_blocking(move || store.read_here(|c| poll(c, applied)))
+    let polled = crate::store::blocking(move || store.read_blocking(|c| poll(c, applied)))
         .await
         .map_err(|e| StoreError::Task(e.to_string()))
         .and_then(|r| r);

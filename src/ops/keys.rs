@@ -3,11 +3,11 @@
 //! which key is the transport's question; what a change does is answered here.
 
 use super::{change, Actor, Caller};
-use crate::app::AppState;
 use crate::auth::api_key;
 use crate::auth::permission::Permission;
 use crate::domain::Id;
 use crate::error::ApiError;
+use crate::ops::AppState;
 use crate::store::api_keys::{self, ApiKey, NewApiKey};
 use crate::store::feed::Kind;
 use crate::store::Db;

@@ -1,10 +1,10 @@
 //! TOTP enrolment and use: the secret sealed at rest, codes accepted once, recovery codes.
 
 use super::{change, Actor};
-use crate::app::AppState;
 use crate::auth::totp;
 use crate::domain::{now, Id};
 use crate::error::ApiError;
+use crate::ops::AppState;
 use crate::store::audit::Outcome;
 use crate::store::feed::Kind;
 use crate::store::users;
@@ -152,4 +152,32 @@ pub async fn disable(app: &AppState, actor: &Actor, user_id: Id) -> Result<(), A
         Ok(())
     })
     .await
+}
+
+/// Seals TOTP secrets that a version before sealing stored as they were, in one transaction.
+pub fn seal_stored_secrets(
+    store: &crate::store::Store,
+    sealer: &crate::auth::sealed::SecretSealer,
+) -> Result<(), super::StartError> {
+    let sealed = store.write_blocking(|tx| -> crate::store::StoreResult<_> {
+        let mut sealed = 0;
+        for (id, stored) in crate::store::users::all_mfa_secrets(tx)? {
+            if crate::auth::sealed::SecretSealer::is_sealed(&stored) {
+                continue;
+            }
+            let value = sealer
+                .seal(id, &stored)
+                .map_err(|e| crate::store::StoreError::Task(e.to_string()))?;
+            crate::store::users::replace_mfa_secret(tx, id, &value)?;
+            sealed += 1;
+        }
+        Ok(sealed)
+    })?;
+    if sealed > 0 {
+        tracing::info!(
+            count = sealed,
+            "sealed TOTP secrets stored by an earlier version"
+        );
+    }
+    Ok(())
 }

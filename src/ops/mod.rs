@@ -6,7 +6,9 @@
 //! parse, call and map; they never open a transaction or touch the live state themselves.
 
 pub mod accounts;
+pub mod backups;
 pub mod content;
+mod core;
 pub mod feed;
 pub mod journal;
 pub mod keys;
@@ -19,9 +21,10 @@ pub mod siem;
 pub mod sso;
 pub mod throttle;
 pub mod tls;
+pub mod usage;
 pub mod views;
 
-use crate::app::AppState;
+pub use self::core::{App, AppState, StartError};
 use crate::auth::live::Update;
 use crate::auth::permission::Reach;
 use crate::auth::principal::{Authorized, Method, Principal};
@@ -243,9 +246,9 @@ where
 {
     let on_blocking = app.clone();
     let who = actor.clone();
-    let committed = tokio::task::spawn_blocking(move || {
+    let committed = crate::store::blocking(move || {
         let app = on_blocking;
-        let committed = app.store.write_here(|tx| -> Result<Committed<T>, ApiError> {
+        let committed = app.store.write_blocking(|tx| -> Result<Committed<T>, ApiError> {
             recheck(tx, &who)?;
             let mut change = Change {
                 tx,

@@ -5,10 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::app::AppState;
 use crate::auth::live::RateSubject;
 use crate::auth::rate::{RateCounter, RateCounters};
 use crate::domain::now;
+use crate::ops::AppState;
 use crate::store::rates;
 
 /// How often counts are published and read. A count is published within this of its request
@@ -52,8 +52,8 @@ pub async fn share_periodically(app: AppState) {
         };
         let store = app.store.clone();
         // Only this server's rows are written: no need to wait for the writers' lock.
-        let shared = tokio::task::spawn_blocking(move || {
-            store.write_unordered_here(|tx| {
+        let shared = crate::store::blocking(move || {
+            store.write_own_rows_blocking(|tx| {
                 if prune {
                     rates::prune(tx, window)?;
                     // The shared login throttle's rows no rule looks at any more, too.

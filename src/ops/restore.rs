@@ -6,9 +6,9 @@
 
 use super::journal::{Entry, Revocation};
 use super::{change, Actor, Change};
-use crate::app::AppState;
 use crate::domain::{Id, Role};
 use crate::error::ApiError;
+use crate::ops::AppState;
 use crate::store::audit::{self, Outcome};
 use crate::store::feed::{self, Kind};
 use crate::store::ids::{self, Counter};

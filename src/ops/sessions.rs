@@ -3,11 +3,11 @@
 
 use super::accounts::busy;
 use super::{change, mfa, Actor};
-use crate::app::AppState;
 use crate::auth::throttle::{Key as ThrottleKey, Refused};
 use crate::auth::{token, Issued};
 use crate::domain::{now, Email, Id, Role, Secret};
 use crate::error::ApiError;
+use crate::ops::AppState;
 use crate::store::audit::{self, Entry, Outcome};
 use crate::store::feed::Kind;
 use crate::store::{sessions, users};

@@ -4,10 +4,10 @@
 
 use std::net::IpAddr;
 
-use crate::app::AppState;
 use crate::auth::throttle::{self as local, address_key, Key, Refused};
 use crate::domain::{now, Id};
 use crate::error::ApiError;
+use crate::ops::AppState;
 use crate::store::throttle::{self as shared, Outcome, Reservation, Rules};
 use crate::store::Dialect;
 

@@ -589,7 +589,7 @@ mod tests {
     fn each_organization_has_one_chain_and_an_edit_is_named() {
         let (_dir, store) = open_temp();
         let ids = store
-            .write_blocking(|db| {
+            .write_blocking(|db| -> crate::store::StoreResult<_> {
                 let mut ids = Vec::new();
                 for (org, action) in [
                     (Some(1), "login.succeeded"),
@@ -700,7 +700,7 @@ mod tests {
     fn the_migration_chains_entries_written_before_hashes() {
         let (_dir, store) = open_temp();
         store
-            .write_blocking(|db| {
+            .write_blocking(|db| -> crate::store::StoreResult<_> {
                 record(db, &entry(Some(1), "login.succeeded"))?;
                 record(db, &entry(None, "login.failed"))?;
                 record(db, &entry(Some(1), "mfa.enabled"))?;

@@ -73,7 +73,7 @@ mod tests {
     fn one_server_holds_the_stream_until_its_lease_runs_out_or_it_lets_go() {
         let (_dir, store) = crate::store::open_temp();
         store
-            .write_blocking(|db| {
+            .write_blocking(|db| -> crate::store::StoreResult<_> {
                 for _ in 0..3 {
                     audit::record(
                         db,

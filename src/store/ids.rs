@@ -69,7 +69,7 @@ mod tests {
     fn ids_follow_the_highest_ever_issued_not_the_rows_left() {
         let (_dir, store) = open_temp();
         store
-            .write_blocking(|db| {
+            .write_blocking(|db| -> crate::store::StoreResult<_> {
                 assert_eq!(next(db, Counter::Sessions)?, 1);
                 assert_eq!(next(db, Counter::Sessions)?, 2);
                 // Another family counts on its own.

@@ -159,6 +159,19 @@ thread_local! {
     static ON_BLOCKING_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// Runs `work` on the blocking pool, on a thread marked as one where the store may block: the
+/// `_blocking` methods run there in place.
+pub async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> StoreResult<T> {
+    tokio::task::spawn_blocking(move || {
+        let _blocking = OnBlockingThread::enter();
+        work()
+    })
+    .await
+    .map_err(|e| StoreError::Task(e.to_string()))
+}
+
 /// Marks the current thread as one that may block, until dropped.
 struct OnBlockingThread(bool);
 
@@ -241,6 +254,11 @@ impl Store {
         }
     }
 
+    // Two ways in, each for reads and writes: `read` and `write` from the async runtime (they
+    // run on the blocking pool), `read_blocking` and `write_blocking` from a thread that may
+    // block (the shell, the start, a blocking-pool thread, the SIEM sender). Plus
+    // `write_own_rows_blocking` for rows only this server writes.
+
     /// Runs `f` in one read transaction on a pooled connection, on a blocking thread: every
     /// statement of `f` sees the same snapshot (a count and the page it goes with agree).
     pub async fn read<T, F>(&self, f: F) -> StoreResult<T>
@@ -249,9 +267,7 @@ impl Store {
         F: FnOnce(&Db<'_>) -> StoreResult<T> + Send + 'static,
     {
         let store = self.clone();
-        tokio::task::spawn_blocking(move || store.read_here(f))
-            .await
-            .map_err(|e| StoreError::Task(e.to_string()))?
+        blocking(move || store.read_blocking(f)).await?
     }
 
     /// Runs `f` in one write transaction on a blocking thread (SQLite: `BEGIN IMMEDIATE`;
@@ -263,24 +279,40 @@ impl Store {
         F: FnOnce(&Db<'_>) -> StoreResult<T> + Send + 'static,
     {
         let store = self.clone();
-        tokio::task::spawn_blocking(move || store.write_here(f))
-            .await
-            .map_err(|e| StoreError::Task(e.to_string()))?
+        blocking(move || store.write_blocking(f)).await?
     }
 
-    /// `write_blocking` whose closure fails with the caller's own error type (the transaction
-    /// rolls back on any `Err`).
-    pub fn write_with<T: Send, E: From<StoreError> + Send>(
+    /// `read` on a thread that may block.
+    pub fn read_blocking<T: Send>(
+        &self,
+        f: impl FnOnce(&Db<'_>) -> StoreResult<T> + Send,
+    ) -> StoreResult<T> {
+        self.off_runtime(|| self.read_in_place(f))
+    }
+
+    /// `write` on a thread that may block; `f` may fail with the caller's own error type (the
+    /// transaction rolls back on any `Err`).
+    pub fn write_blocking<T: Send, E: From<StoreError> + Send>(
         &self,
         f: impl FnOnce(&Db<'_>) -> Result<T, E> + Send,
     ) -> Result<T, E> {
-        self.off_runtime(|| self.write_here(f))
+        self.off_runtime(|| self.transaction(BEGIN_WRITE, f))
+    }
+
+    /// `write_blocking` without the writers' lock on PostgreSQL: for rows only this server
+    /// writes (its heartbeat, its rate counts), which no other writer's order depends on. On
+    /// SQLite the same as `write_blocking`.
+    pub fn write_own_rows_blocking<T: Send, E: From<StoreError> + Send>(
+        &self,
+        f: impl FnOnce(&Db<'_>) -> Result<T, E> + Send,
+    ) -> Result<T, E> {
+        self.off_runtime(|| self.transaction("BEGIN", f))
     }
 
     /// The synchronous PostgreSQL client runs a runtime of its own, which cannot be started on
     /// a thread that drives async tasks (the shell's commands call the store from one): there,
-    /// the work goes to a thread of its own. SQLite, and threads of the blocking pool, run it
-    /// in place.
+    /// the work goes to a thread of its own. SQLite, threads that `blocking` started and
+    /// threads of no runtime run it in place.
     fn off_runtime<T: Send>(&self, work: impl FnOnce() -> T + Send) -> T {
         let on_runtime = matches!(self.pool, Backend::Postgres(_))
             && tokio::runtime::Handle::try_current().is_ok()
@@ -294,25 +326,7 @@ impl Store {
         })
     }
 
-    /// `write_with` on a thread that may block (a blocking-pool thread, or none of a runtime's).
-    pub(crate) fn write_here<T, E: From<StoreError>>(
-        &self,
-        f: impl FnOnce(&Db<'_>) -> Result<T, E>,
-    ) -> Result<T, E> {
-        self.write_in(BEGIN_WRITE, f)
-    }
-
-    /// A write transaction that does not take the writers' lock on PostgreSQL: for rows only
-    /// this server writes (its heartbeat, its rate counts), which no other writer's order
-    /// depends on. On SQLite the same as `write_here`.
-    pub(crate) fn write_unordered_here<T, E: From<StoreError>>(
-        &self,
-        f: impl FnOnce(&Db<'_>) -> Result<T, E>,
-    ) -> Result<T, E> {
-        self.write_in("BEGIN", f)
-    }
-
-    fn write_in<T, E: From<StoreError>>(
+    fn transaction<T, E: From<StoreError>>(
         &self,
         begin: &str,
         f: impl FnOnce(&Db<'_>) -> Result<T, E>,
@@ -350,16 +364,7 @@ impl Store {
         }
     }
 
-    /// `read` for callers that are already off the async threads (CLI, startup).
-    pub fn read_blocking<T: Send>(
-        &self,
-        f: impl FnOnce(&Db<'_>) -> StoreResult<T> + Send,
-    ) -> StoreResult<T> {
-        self.off_runtime(|| self.read_here(f))
-    }
-
-    /// `read_blocking` on a thread that may block (see `write_here`).
-    pub(crate) fn read_here<T>(&self, f: impl FnOnce(&Db<'_>) -> StoreResult<T>) -> StoreResult<T> {
+    fn read_in_place<T>(&self, f: impl FnOnce(&Db<'_>) -> StoreResult<T>) -> StoreResult<T> {
         let _blocking = OnBlockingThread::enter();
         match &self.pool {
             Backend::Sqlite(pool) => {
@@ -381,14 +386,6 @@ impl Store {
                 Ok(value)
             }
         }
-    }
-
-    /// `write` for callers that are already off the async threads (CLI, startup).
-    pub fn write_blocking<T: Send>(
-        &self,
-        f: impl FnOnce(&Db<'_>) -> StoreResult<T> + Send,
-    ) -> StoreResult<T> {
-        self.write_with(f)
     }
 
     /// `SELECT 1` through the pool: the readiness probe.

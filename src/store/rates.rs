@@ -54,7 +54,7 @@ mod tests {
     fn each_server_reads_the_sum_of_the_others_in_its_window() {
         let (_dir, store) = crate::store::open_temp();
         store
-            .write_blocking(|db| {
+            .write_blocking(|db| -> crate::store::StoreResult<_> {
                 let w = 1_800_000_000;
                 let c = |count| vec![("key:1".to_string(), "general", w, count)];
                 publish(db, "a", &c(5))?;

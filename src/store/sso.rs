@@ -394,7 +394,7 @@ mod tests {
     fn a_scheduled_sync_is_taken_once_when_due() {
         let (_dir, store) = crate::store::open_temp();
         store
-            .write_blocking(|db| {
+            .write_blocking(|db| -> crate::store::StoreResult<_> {
                 let org = crate::store::organizations::create(db, "Acme")?;
                 let row = ProviderRow {
                     id: 0,

@@ -235,7 +235,7 @@ mod tests {
     fn reservations_count_until_settled_and_failures_lock_at_the_limit() {
         let (_dir, store) = crate::store::open_temp();
         store
-            .write_blocking(|db| {
+            .write_blocking(|db| -> crate::store::StoreResult<_> {
                 let now = 10_000;
                 let mut granted = Vec::new();
                 for _ in 0..3 {
@@ -308,7 +308,7 @@ mod tests {
     fn a_success_clears_the_accounts_failures_and_a_dead_servers_reservation_expires() {
         let (_dir, store) = crate::store::open_temp();
         store
-            .write_blocking(|db| {
+            .write_blocking(|db| -> crate::store::StoreResult<_> {
                 let now = 10_000;
                 for _ in 0..2 {
                     let Reservation::Granted(ids) = reserve(db, &keys(), RULES, now)? else {

@@ -76,7 +76,7 @@ mod tests {
         let (_dir, store) = crate::store::open_temp();
         let (start, _) = month_bounds(now());
         store
-            .write_blocking(|db| {
+            .write_blocking(|db| -> crate::store::StoreResult<_> {
                 let org = super::super::organizations::create(db, "Acme")?;
                 charge(db, org, "report_generation", 3, 1, 10)?;
                 charge(db, org, "dashboard_refresh", 2, 1, 10)?;

@@ -299,7 +299,7 @@ mod tests {
     fn email_is_unique_regardless_of_case() {
         let (_dir, store) = open_temp();
         store
-            .write_blocking(|tx| {
+            .write_blocking(|tx| -> crate::store::StoreResult<_> {
                 let org = organizations::create(tx, "Acme")?;
                 let email = Email::parse("ada@example.com").unwrap();
                 create(

@@ -10,13 +10,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::Call;
-use crate::app::App;
 use crate::auth::live::LiveUser;
 use crate::auth::password::MAX_PASSWORD_BYTES;
 use crate::auth::token;
 use crate::domain::{now, Id, Secret};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::reply::{self, Response};
+use crate::ops::App;
 use crate::ops::Caller;
 use crate::ops::{accounts, sessions};
 use crate::store::users;

@@ -24,8 +24,8 @@ mod users;
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::ops::AppState;
 use crate::ops::{Actor, Caller, Client};
 
 use super::reply::{self, Response};

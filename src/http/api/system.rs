@@ -4,9 +4,9 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::http::reply::{self, Response};
+use crate::ops::AppState;
 
 #[derive(Serialize, ToSchema)]
 pub(super) struct Health {

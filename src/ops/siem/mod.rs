@@ -270,7 +270,7 @@ impl Sender {
             let (destination, server) = (self.destination.clone(), self.settings.server_id.clone());
             let _ = self
                 .store
-                .write_unordered_here(|db| audit_stream::release(db, &destination, &server));
+                .write_own_rows_blocking(|db| audit_stream::release(db, &destination, &server));
         }
         if let Some(connection) = self.connection.take() {
             connection.close();
@@ -292,7 +292,7 @@ impl Sender {
         let asked = Instant::now();
         let claimed = self
             .store
-            .write_unordered_here(|db| audit_stream::claim(db, destination, server, lease_ms));
+            .write_own_rows_blocking(|db| audit_stream::claim(db, destination, server, lease_ms));
         match claimed {
             Ok(standing) if standing.held => {
                 if !self.holds() {
@@ -400,7 +400,7 @@ impl Sender {
             (&self.destination, &self.settings.server_id, self.accepted);
         match self
             .store
-            .write_unordered_here(|db| audit_stream::accepted(db, destination, server, position))
+            .write_own_rows_blocking(|db| audit_stream::accepted(db, destination, server, position))
         {
             Ok(true) => self.recorded = position,
             // Another server took the stream over: it goes on from what was recorded.
@@ -418,7 +418,10 @@ impl Sender {
             return false;
         }
         let after = self.sent;
-        let batch = match self.store.read_here(|db| audit::after(db, after, BATCH)) {
+        let batch = match self
+            .store
+            .read_blocking(|db| audit::after(db, after, BATCH))
+        {
             Ok(batch) => batch,
             Err(e) => {
                 if !self.database_complained {

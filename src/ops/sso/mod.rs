@@ -15,9 +15,9 @@ pub mod oidc;
 pub mod sign_in;
 pub mod sync;
 
-use crate::app::AppState;
 use crate::domain::{Email, Id, Role, Secret, UnixTime};
 use crate::error::ApiError;
+use crate::ops::AppState;
 use crate::store::sso::{self as stored, LdapSettings, OidcSettings, ProviderRow, StoredMapping};
 use crate::store::StoreError;
 

@@ -26,12 +26,12 @@ use subtle::ConstantTimeEq;
 
 use super::sign_in::{self, Identity, Refusal};
 use super::Provider;
-use crate::app::AppState;
 use crate::domain::{hex, Email, Id};
 use crate::error::ApiError;
 use crate::ops::outbound::{HttpClient, OutboundError};
 use crate::ops::sessions::{self, LoggedIn};
 use crate::ops::Actor;
+use crate::ops::AppState;
 use crate::store::audit::Outcome;
 use crate::store::sso::{self as stored, InFlight, OidcSettings, OneTimeCode, SignIn};
 use crate::store::users;

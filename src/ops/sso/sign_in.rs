@@ -10,10 +10,10 @@ use rand::distributions::{Alphanumeric, DistString};
 
 use super::ldap::{Directory, DirectoryError};
 use super::Provider;
-use crate::app::AppState;
 use crate::domain::{Email, Role, Secret};
 use crate::error::ApiError;
 use crate::ops::accounts::{self, UserChange};
+use crate::ops::AppState;
 use crate::ops::{change, Actor};
 use crate::store::audit::Outcome;
 use crate::store::feed::Kind;

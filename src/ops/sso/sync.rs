@@ -13,11 +13,11 @@ use std::collections::HashMap;
 
 use super::ldap::{Directory, DirectoryError, Person};
 use super::Provider;
-use crate::app::AppState;
 use crate::domain::{Email, Id, Role};
 use crate::error::ApiError;
 use crate::ops::accounts::{self, UserChange};
 use crate::ops::Actor;
+use crate::ops::AppState;
 use crate::store::audit::Outcome;
 use crate::store::users;
 
