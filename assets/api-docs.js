@@ -1,6 +1,6 @@
 // /docs/api: the OpenAPI document of /api/schema/ as a readable page, grouped by tag. Needs no
 // session (the document is public); with one, the navigation shows as on every page.
-"use strict";
+import { $, drawNav, el, say, Session } from "./common.js";
 
 let components = {};
 

@@ -1,7 +1,20 @@
 // /settings/developer/api-keys: the caller's keys (administrators: the organization's);
 // generate (shown once), edit, rotate with an overlap, revoke; scope usage and advice; canary
 // keys and leak reports for administrators.
-"use strict";
+import {
+  $,
+  act,
+  api,
+  clearFieldErrors,
+  copyText,
+  el,
+  markField,
+  refreshUser,
+  requireSession,
+  say,
+  Session,
+  when,
+} from "./common.js";
 
 // The scopes of the contract's section 5, in its order, with what each allows. The server
 // refuses a scope the caller's role can never use (403 scope_exceeds_role); a unit test keeps

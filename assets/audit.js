@@ -1,6 +1,18 @@
 // /admin/audit (administrators and the owner): the organization's audit log, filtered by
 // action, user and days, paged, exported (with the same filters) as CSV or JSON.
-"use strict";
+import {
+  $,
+  act,
+  adminOnly,
+  allPages,
+  api,
+  apiRaw,
+  download,
+  el,
+  refreshUser,
+  requireSession,
+  when,
+} from "./common.js";
 
 // Every audit action the server writes; a unit test keeps this list and
 // store::audit::ACTIONS equal.

@@ -1,8 +1,7 @@
 // Shared by every page: the session (tokens in sessionStorage only), the JSON API client, the
 // navigation bar, and small DOM helpers. Text always goes in through textContent, never as HTML.
-"use strict";
 
-const Session = {
+export const Session = {
   get access() { return sessionStorage.getItem("claribi.access"); },
   get refresh() { return sessionStorage.getItem("claribi.refresh"); },
   get user() {
@@ -25,7 +24,7 @@ const Session = {
 };
 
 /** An API answer that is not 2xx: `code` is the contract's `error` field. */
-class ApiError extends Error {
+export class ApiError extends Error {
   constructor(status, body) {
     super((body && body.message) || `request failed (${status})`);
     this.status = status;
@@ -60,7 +59,7 @@ async function refreshAccess() {
 }
 
 /** Calls the JSON API; refreshes an expired access token once; returns the parsed body. */
-async function api(method, path, body) {
+export async function api(method, path, body) {
   const signingIn = path === "/api/auth/login/";
   let r = await send(method, path, body);
   if (r.status === 401 && !signingIn && (await refreshAccess())) {
@@ -81,7 +80,7 @@ async function api(method, path, body) {
 }
 
 /** The raw response (for downloads), with the same refresh rule. */
-async function apiRaw(path) {
+export async function apiRaw(path) {
   let r = await send("GET", path);
   if (r.status === 401 && (await refreshAccess())) r = await send("GET", path);
   if (!r.ok) {
@@ -93,7 +92,7 @@ async function apiRaw(path) {
 }
 
 /** el("td", {class: "x"}, "text", child, ...): an element; strings become text nodes. */
-function el(tag, attrs, ...children) {
+export function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === false || v === null || v === undefined) continue;
@@ -109,12 +108,12 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
-const $ = (selector, root) => (root || document).querySelector(selector);
+export const $ = (selector, root) => (root || document).querySelector(selector);
 
 const pad = (n, width = 2) => String(n).padStart(width, "0");
 
 /** A time as local ISO-like text with its zone: `2026-12-01 16:05 UTC+1`. */
-function when(iso) {
+export function when(iso) {
   if (!iso) return "—";
   const d = new Date(iso);
   if (isNaN(d)) return iso;
@@ -124,13 +123,8 @@ function when(iso) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())} ${zone}`;
 }
 
-/** A local calendar day (`2026-12-01`), for date inputs. */
-function day(d) {
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
-}
-
 /** Shows `text` in the page's message box (class ok or error); empty text hides it. */
-function say(text, kind, box) {
+export function say(text, kind, box) {
   const target = box || $("#message");
   if (!target) return;
   target.textContent = text || "";
@@ -141,7 +135,7 @@ function say(text, kind, box) {
 /** Runs an async action from a button or form, disabling it and reporting failures: field
  *  errors next to their fields when `box` is inside a form, the message in `box` (or the page's
  *  message box), scrolled into view. */
-async function act(control, action, box) {
+export async function act(control, action, box) {
   if (control) control.disabled = true;
   const form = box && box.closest ? box.closest("form") : null;
   try {
@@ -163,7 +157,7 @@ async function act(control, action, box) {
 }
 
 /** What went wrong, in words a person uses. */
-function errorText(e) {
+export function errorText(e) {
   if (!(e instanceof ApiError)) return String(e.message || e);
   switch (e.code) {
     case "permission_denied": return `You are not allowed to do this. ${e.message}`;
@@ -179,7 +173,7 @@ function fieldFor(form, name) {
   return form.querySelector(`[data-field="${CSS.escape(name)}"]`);
 }
 
-function clearFieldErrors(form) {
+export function clearFieldErrors(form) {
   for (const node of form.querySelectorAll(".field-error")) node.remove();
   for (const node of form.querySelectorAll("[aria-invalid]")) {
     node.removeAttribute("aria-invalid");
@@ -193,7 +187,7 @@ function clearFieldErrors(form) {
 
 /** Puts each field's problems next to it (`aria-invalid`, an alert); says which fields it
  *  marked and the problems of fields the form has no place for. */
-function showFieldErrors(form, error) {
+export function showFieldErrors(form, error) {
   const errors = (error.body && error.body.errors) || {};
   const result = { marked: false, others: [] };
   for (const [name, problems] of Object.entries(errors)) {
@@ -209,7 +203,7 @@ function showFieldErrors(form, error) {
 }
 
 /** One field's problem, next to it, announced to screen readers. */
-function markField(field, text) {
+export function markField(field, text) {
   const label = field.labels && field.labels[0] ? field.labels[0].textContent.trim() : "This field";
   const id = `${field.id || field.dataset.field}-error`;
   // "Current password is wrong", "Name must be at most 100 characters"; otherwise "Label: ...".
@@ -222,7 +216,7 @@ function markField(field, text) {
 }
 
 /** Every page but /login: no token, no page. Draws the navigation. */
-function requireSession() {
+export function requireSession() {
   if (!Session.access) {
     location.replace("/login");
     return false;
@@ -241,7 +235,7 @@ const SETTINGS = [
   ["/settings/organization", "Organization", true],
 ];
 
-function drawNav() {
+export function drawNav() {
   const nav = $("header.nav");
   if (!nav) return;
   const here = location.pathname.replace(/\/$/, "") || "/";
@@ -279,7 +273,7 @@ function drawNav() {
 }
 
 /** An administrators' page opened by someone else: a clear note instead of the page. */
-function adminOnly(what) {
+export function adminOnly(what) {
   if (Session.isAdmin()) return false;
   const main = $("main");
   const box = $("#message") || el("div", { class: "message", id: "message", role: "status", hidden: true });
@@ -295,7 +289,7 @@ function adminOnly(what) {
 
 /** An inline confirmation in `cell`: `question` names what and says what breaks; `yes` is
  *  the button's label and `onYes` the action; `back` restores the cell. */
-function confirmIn(cell, question, yes, attrs, onYes, back) {
+export function confirmIn(cell, question, yes, attrs, onYes, back) {
   const cancel = el("button", { class: "secondary", onclick: back }, "Cancel");
   cell.replaceChildren(
     el("span", { role: "alert" }, question, " "),
@@ -307,7 +301,7 @@ function confirmIn(cell, question, yes, attrs, onYes, back) {
   cancel.focus();
 }
 
-async function logout() {
+export async function logout() {
   try {
     if (Session.refresh) await api("POST", "/api/auth/logout/", { refresh: Session.refresh });
   } catch { /* the session may already be gone */ }
@@ -316,7 +310,7 @@ async function logout() {
 }
 
 /** Keeps the stored user (role, MFA) current: a role change shows on the next page load. */
-async function refreshUser() {
+export async function refreshUser() {
   const me = await api("GET", "/api/auth/me/");
   Session.save({ user: me });
   const sub = $("nav.subnav");
@@ -327,7 +321,7 @@ async function refreshUser() {
 
 /** Copies `text`; without clipboard permission, selects `node` for Ctrl+C. The button says
  *  which happened. */
-async function copyText(text, node, button) {
+export async function copyText(text, node, button) {
   try {
     await navigator.clipboard.writeText(text);
     button.textContent = "Copied";
@@ -341,7 +335,7 @@ async function copyText(text, node, button) {
 }
 
 /** Hands the browser `blob` as a file named `name`. */
-function download(blob, name) {
+export function download(blob, name) {
   const url = URL.createObjectURL(blob);
   const link = el("a", { href: url, download: name });
   document.body.append(link);
@@ -351,7 +345,7 @@ function download(blob, name) {
 }
 
 /** Every page of a list endpoint, for small lists (users for the audit log's names). */
-async function allPages(path) {
+export async function allPages(path) {
   const results = [];
   for (let page = 1; page <= 50; page++) {
     const sep = path.includes("?") ? "&" : "?";

@@ -1,7 +1,24 @@
 // The overview (/) and the pages of the BI content, read-only but for what the caller's role
 // allows: /reports[/id], /dashboards[/id], /goals[/id], /data-sources, /usage, and the Settings
 // area's index pages and /settings/organization. One shell page (app.html); the path decides.
-"use strict";
+import {
+  $,
+  act,
+  adminOnly,
+  allPages,
+  api,
+  ApiError,
+  clearFieldErrors,
+  confirmIn,
+  el,
+  errorText,
+  refreshUser,
+  requireSession,
+  say,
+  Session,
+  showFieldErrors,
+  when,
+} from "./common.js";
 
 const main = () => $("#page");
 
@@ -48,7 +65,7 @@ function notForYou(what) {
 }
 
 async function overview() {
-  const [org, usage, reports, dashboards, goals, sources] = await Promise.all([
+  const [org, credits, reports, dashboards, goals, sources] = await Promise.all([
     api("GET", "/api/v1/organization/"),
     may("usage:read") ? api("GET", "/api/v1/usage/") : null,
     may("reports:read") ? count("/api/v1/reports/") : null,
@@ -66,7 +83,7 @@ async function overview() {
   const parts = [
     el("p", { class: "muted", id: "organization-name" }, `Organization: ${org.name}`),
     el("div", { class: "cards" },
-      figure("Credits used this month", usage ? usage.credits_used : null, "/usage"),
+      figure("Credits used this month", credits ? credits.credits_used : null, "/usage"),
       figure("Reports", reports, "/reports"),
       figure("Dashboards", dashboards, "/dashboards"),
       figure("Goals", goals, "/goals"),

@@ -2,7 +2,7 @@
 // provider ("Sign in with ..."), or the password (checked here or by the organization's
 // directory), then the TOTP or a recovery code when the account asks for one. An identity
 // provider's sign-in comes back here with a one-time code (?sso=) traded for the session.
-"use strict";
+import { $, act, api, ApiError, el, errorText, say, Session } from "./common.js";
 
 const HOME = "/";
 const SECURITY_PAGE = "/settings/security";

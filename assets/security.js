@@ -1,5 +1,20 @@
 // /settings/security: two-factor authentication, password change, sessions.
-"use strict";
+import {
+  $,
+  act,
+  api,
+  clearFieldErrors,
+  copyText,
+  download,
+  el,
+  logout,
+  markField,
+  refreshUser,
+  requireSession,
+  say,
+  Session,
+  when,
+} from "./common.js";
 
 function showMfa(enabled) {
   $("#mfa-status").textContent = enabled

@@ -1,6 +1,18 @@
 // /settings/security/sso (owner and administrators): the organization's sign-in providers.
 // Secrets are write-only: left empty on an edit, the stored one is kept.
-"use strict";
+import {
+  $,
+  act,
+  adminOnly,
+  allPages,
+  api,
+  clearFieldErrors,
+  confirmIn,
+  el,
+  refreshUser,
+  requireSession,
+  say,
+} from "./common.js";
 
 let editing = null; // the provider being edited, or null when adding
 

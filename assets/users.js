@@ -1,7 +1,7 @@
 // /admin/users (administrators and the owner): add users, change roles, deactivate, reset MFA.
 // Nothing destructive happens on one click or key press: a role change takes an explicit Save
 // and a confirmation, deactivation a confirmation naming what stops working.
-"use strict";
+import { $, act, adminOnly, api, confirmIn, el, refreshUser, requireSession, say, when } from "./common.js";
 
 const ROLES = ["viewer", "member", "analyst", "administrator"];
 const ROLE_MEANS = {

@@ -124,7 +124,16 @@ fn audit_filters_name_people_and_exports_hold_only_the_filtered_entries() {
     );
     browser.select("#action", "login.failed");
     browser.select("#user", ana.as_str().unwrap());
-    let today = browser.run("return day(new Date());", json!([]));
+    // The browser's local calendar day, as a date input holds it.
+    let day = |offset: i64| {
+        browser.run(
+            "const d = new Date(); d.setDate(d.getDate() + arguments[0]); \
+             const p = (n) => String(n).padStart(2, '0'); \
+             return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;",
+            json!([offset]),
+        )
+    };
+    let today = day(0);
     browser.run(
         "document.querySelector('#since').value = arguments[0]; document.querySelector('#until').value = arguments[0];",
         json!([today]),
@@ -136,10 +145,7 @@ fn audit_filters_name_people_and_exports_hold_only_the_filtered_entries() {
         "ana@example.com"
     );
     // From tomorrow on: none (the days are applied, not ignored).
-    let tomorrow = browser.run(
-        "const d = new Date(); d.setDate(d.getDate() + 1); return day(d);",
-        json!([]),
-    );
+    let tomorrow = day(1);
     browser.run(
         "document.querySelector('#since').value = arguments[0]; document.querySelector('#until').value = arguments[0];",
         json!([tomorrow]),
