@@ -1,6 +1,7 @@
 //! claribi: the clariBI on-prem authentication and API server.
 //!
-//! Modules in reading order; docs/architecture.md has the map and the invariants.
+//! docs/architecture.md has the map and the invariants. Every module is private: the binary
+//! needs only `main`, and the compiler reports whatever nothing uses.
 // Audited exceptions: the scheduling-policy system call in `sched`, and handing freed memory
 // back to the system after argon2 in `auth::password`.
 #![deny(unsafe_code)]
@@ -9,18 +10,27 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
-pub mod app;
-pub mod auth;
-pub mod cli;
-pub mod config;
-pub mod data_dir;
-pub mod domain;
-pub mod error;
-pub mod http;
-pub mod ops;
-pub mod sched;
-pub mod store;
-pub mod telemetry;
+mod app;
+mod auth;
+mod cli;
+mod config;
+mod data_dir;
+mod domain;
+mod error;
+mod http;
+mod ops;
+mod sched;
+mod store;
+mod telemetry;
+
+pub use cli::main;
+
+/// The server's own entry points for the fuzz targets of `fuzz/` (feature `fuzzing` only).
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    pub use crate::auth::{api_key, token};
+    pub use crate::http::fuzz::*;
+}
 
 #[cfg(test)]
 mod tests {

@@ -12,7 +12,8 @@
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {
-    /// SCHED_OTHER, the default.
+    /// SCHED_OTHER, the default (the tests put threads back to it).
+    #[cfg(test)]
     Normal,
     Batch,
     Idle,
@@ -24,6 +25,7 @@ pub enum Policy {
 #[allow(unsafe_code)]
 pub fn set_current_thread(policy: Policy) -> std::io::Result<()> {
     let policy = match policy {
+        #[cfg(test)]
         Policy::Normal => libc::SCHED_OTHER,
         Policy::Batch => libc::SCHED_BATCH,
         Policy::Idle => libc::SCHED_IDLE,

@@ -2,7 +2,7 @@
 //! scanner of the leak report and `api-key leak-check`, on any text.
 #![no_main]
 
-use claribi::auth::api_key;
+use claribi::fuzzing::api_key;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

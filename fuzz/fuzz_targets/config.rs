@@ -4,5 +4,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    claribi::http::fuzz::config(data);
+    claribi::fuzzing::config(data);
 });

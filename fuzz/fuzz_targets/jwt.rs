@@ -4,13 +4,15 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use claribi::auth::token::{Claims, TokenKeys, TokenType};
+use claribi::fuzzing::token::{Claims, TokenKeys, TokenType};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
 struct Input {
     text: String,
     sub: String,
+    /// The session secret a token carries (absent in tokens of older sessions).
+    sst: Option<String>,
     org: i64,
     sid: i64,
     jti: String,
@@ -43,6 +45,7 @@ fuzz_target!(|input: Input| {
         sub: input.sub,
         org: input.org,
         sid: input.sid,
+        sst: input.sst,
         jti: input.jti,
         iat: now,
         exp: now + 60 + i64::from(input.exp_in),
@@ -53,6 +56,7 @@ fuzz_target!(|input: Input| {
     };
     let verified = keys.verify(&token, typ).expect("its own token");
     assert_eq!(verified.sid, claims.sid);
+    assert_eq!(verified.sst, claims.sst);
     let other = if input.refresh {
         TokenType::Access
     } else {

@@ -50,11 +50,11 @@ struct Words {
 fn words() -> &'static Words {
     static WORDS: OnceLock<Words> = OnceLock::new();
     WORDS.get_or_init(|| Words {
-        routes: claribi::http::fuzz::route_paths("1", "t0k3n")
+        routes: claribi::fuzzing::route_paths("1", "t0k3n")
             .into_iter()
             .map(|(m, p)| (m.to_string(), p))
             .collect(),
-        fields: claribi::http::fuzz::field_names(),
+        fields: claribi::fuzzing::field_names(),
     })
 }
 
@@ -75,7 +75,7 @@ fn value(json: &Json, words: &Words, depth: u8) -> serde_json::Value {
 }
 
 fuzz_target!(|input: Input| {
-    let stack = claribi::http::fuzz::stack();
+    let stack = claribi::fuzzing::stack();
     let words = words();
     let (route_method, path) = match &input.path {
         Path::Route(i, id) => {

@@ -96,11 +96,6 @@ impl Hasher {
         Ok(ok && known)
     }
 
-    /// Hashing for callers already off the async threads (CLI, bootstrap).
-    pub fn hash_blocking(&self, password: &Secret) -> Result<String, PasswordError> {
-        hash_with(&self.params, password)
-    }
-
     /// The rules for a new password (its length in bytes was checked by the caller's parser).
     pub fn check_strength(&self, password: &Secret, email: &str) -> Result<(), WeakPassword> {
         check_strength(password.expose(), email, self.min_length)

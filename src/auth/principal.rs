@@ -107,11 +107,6 @@ impl Authorized {
         &self.principal
     }
 
-    /// `All`, or `Own` when the role reaches only what the caller created.
-    pub fn reach(&self) -> Reach {
-        self.reach
-    }
-
     /// May the caller change a resource created by `created_by`?
     pub fn may_change(&self, created_by: Option<Id>) -> bool {
         self.reach == Reach::All || created_by == Some(self.principal.user_id)

@@ -20,7 +20,8 @@ use std::sync::Mutex;
 use crate::domain::UnixTime;
 
 /// Entries kept at most, over all shards, unless configured (`auth.throttle_max_entries`):
-/// about 40 MB at the worst.
+/// about 40 MB at the worst. (The server takes its figure from the configuration.)
+#[cfg(test)]
 pub const CAPACITY: usize = 100_000;
 /// Shards at least, so that parallel logins rarely meet on one lock.
 const MIN_SHARDS: usize = 16;
@@ -134,6 +135,7 @@ pub struct Attempt<'a> {
 }
 
 impl LoginThrottle {
+    #[cfg(test)]
     pub fn new(
         max_per_account: u32,
         max_per_address: u32,
@@ -237,7 +239,8 @@ impl LoginThrottle {
         }
     }
 
-    /// How many entries are held (tests, diagnostics).
+    /// How many entries are held.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.shards
             .iter()
@@ -245,11 +248,13 @@ impl LoginThrottle {
             .sum()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Drops every expired entry now (the periodic sweeps do the same, lazily).
+    #[cfg(test)]
     pub fn sweep_all(&self, now: UnixTime) {
         for shard in &self.shards {
             let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());

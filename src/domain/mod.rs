@@ -9,7 +9,7 @@ mod time;
 pub use email::{Email, MAX_EMAIL_BYTES};
 pub use role::Role;
 pub use secret::Secret;
-pub use text::{clean_text, TextError};
+pub use text::clean_text;
 pub use time::{format_rfc3339, month_bounds, now, now_ms, Timestamp, UnixTime};
 
 /// Lower-case hexadecimal of `bytes` (digests, key hashes, token ids).

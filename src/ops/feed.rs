@@ -182,8 +182,6 @@ fn poll(conn: &Db<'_>, applied: i64) -> StoreResult<Polled> {
 
 /// What `start` leaves for the follower.
 pub struct Started {
-    /// The feed position the live state was read at.
-    pub seq: i64,
     /// This server's row as published.
     pub me: feed::Server,
     /// When, on this server's monotonic clock, its published heartbeats began to be written:
@@ -242,11 +240,7 @@ pub fn start(app: &crate::ops::App, address: &str) -> StoreResult<Started> {
     app.auth
         .live
         .current_until(started + app.config.cluster.lease.0.as_millis() as i64);
-    Ok(Started {
-        seq,
-        me,
-        beat_began,
-    })
+    Ok(Started { me, beat_began })
 }
 
 /// At a clean stop: this server no longer counts among those that must confirm.
@@ -413,7 +407,7 @@ pub async fn ensure_current(app: &AppState, arrived: Instant) -> Result<(), ApiE
 /// start of that poll plus `cluster.lease`. A server that reads but cannot publish therefore
 /// stops answering no later than another server stops waiting for it (see `confirm`).
 pub async fn follow(app: AppState, started: Started) {
-    let Started { me, beat_began, .. } = started;
+    let Started { me, beat_began } = started;
     app.auth.live.advance(me.applied_seq);
     let lease_ms = app.config.cluster.lease.0.as_millis() as i64;
     let wake = std::sync::Arc::new(tokio::sync::Notify::new());

@@ -26,7 +26,6 @@ pub mod views;
 
 pub use self::core::{App, AppState, StartError};
 use crate::auth::live::Update;
-use crate::auth::permission::Reach;
 use crate::auth::principal::{Authorized, Method, Principal};
 use crate::domain::Id;
 use crate::error::ApiError;
@@ -70,11 +69,6 @@ impl Caller {
 
     pub fn principal(&self) -> &Principal {
         self.auth.principal()
-    }
-
-    /// `All`, or `Own` when the role reaches only what the caller created.
-    pub fn reach(&self) -> Reach {
-        self.auth.reach()
     }
 
     /// The caller's organization: every content query is scoped by it.

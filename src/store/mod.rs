@@ -34,7 +34,6 @@ use r2d2::{CustomizeConnection, Pool};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, TransactionBehavior};
 
-pub use migrate::SCHEMA_VERSION;
 pub(crate) use sql::args;
 pub use sql::{Db, Dialect, Row};
 

@@ -35,7 +35,6 @@ pub fn shared_exists(db: &Db<'_>, organization_id: Id, shared: Shared, id: Id) -
 pub struct PublicLink {
     pub id: Id,
     pub organization_id: Id,
-    pub resource_type: String,
     pub resource_id: Id,
     pub token: String,
     pub created_at: UnixTime,
@@ -43,19 +42,17 @@ pub struct PublicLink {
     pub view_count: i64,
 }
 
-const COLUMNS: &str =
-    "id, organization_id, resource_type, resource_id, token, created_at, expires_at, view_count";
+const COLUMNS: &str = "id, organization_id, resource_id, token, created_at, expires_at, view_count";
 
 fn from_row(row: &Row<'_>) -> StoreResult<PublicLink> {
     Ok(PublicLink {
         id: row.get(0)?,
         organization_id: row.get(1)?,
-        resource_type: row.get(2)?,
-        resource_id: row.get(3)?,
-        token: row.get(4)?,
-        created_at: row.get(5)?,
-        expires_at: row.get(6)?,
-        view_count: row.get(7)?,
+        resource_id: row.get(2)?,
+        token: row.get(3)?,
+        created_at: row.get(4)?,
+        expires_at: row.get(5)?,
+        view_count: row.get(6)?,
     })
 }
 

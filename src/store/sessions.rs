@@ -14,7 +14,6 @@ pub struct Session {
     pub last_seen_at: UnixTime,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
-    pub refresh_jti: String,
     pub revoked_at: Option<UnixTime>,
     /// The session's own random secret (hex), which its tokens carry; empty for sessions made
     /// before tokens carried one.
@@ -30,7 +29,8 @@ pub struct NewSession<'a> {
     pub secret: &'a str,
 }
 
-const COLUMNS: &str = "id, user_id, created_at, expires_at, last_seen_at, ip, user_agent, refresh_jti, revoked_at, secret";
+const COLUMNS: &str =
+    "id, user_id, created_at, expires_at, last_seen_at, ip, user_agent, revoked_at, secret";
 
 fn from_row(row: &Row<'_>) -> StoreResult<Session> {
     Ok(Session {
@@ -41,9 +41,8 @@ fn from_row(row: &Row<'_>) -> StoreResult<Session> {
         last_seen_at: row.get(4)?,
         ip: row.get(5)?,
         user_agent: row.get(6)?,
-        refresh_jti: row.get(7)?,
-        revoked_at: row.get(8)?,
-        secret: row.get(9)?,
+        revoked_at: row.get(7)?,
+        secret: row.get(8)?,
     })
 }
 

@@ -14,7 +14,6 @@ pub struct User {
     pub role: Role,
     pub is_active: bool,
     pub password_hash: String,
-    pub password_changed_at: UnixTime,
     pub created_at: UnixTime,
     pub mfa_enabled: bool,
     /// Moves on whenever the user's sessions are ended wholesale (see `end_sessions`).
@@ -34,8 +33,7 @@ pub struct NewUser<'a> {
 }
 
 const COLUMNS: &str = "id, organization_id, email, name, role, is_active, password_hash, \
-                       password_changed_at, created_at, mfa_enabled, session_epoch, \
-                       password_set_by_other";
+                       created_at, mfa_enabled, session_epoch, password_set_by_other";
 
 fn from_row(row: &Row<'_>) -> StoreResult<User> {
     let role: String = row.get(4)?;
@@ -49,11 +47,10 @@ fn from_row(row: &Row<'_>) -> StoreResult<User> {
             .map_err(|_| StoreError::Database(format!("unknown role {role:?}")))?,
         is_active: row.get(5)?,
         password_hash: row.get(6)?,
-        password_changed_at: row.get(7)?,
-        created_at: row.get(8)?,
-        mfa_enabled: row.get(9)?,
-        session_epoch: row.get(10)?,
-        password_set_by_other: row.get(11)?,
+        created_at: row.get(7)?,
+        mfa_enabled: row.get(8)?,
+        session_epoch: row.get(9)?,
+        password_set_by_other: row.get(10)?,
     })
 }
 
