@@ -235,7 +235,7 @@ impl Auth {
                 };
                 let mut verified = self.verified.write().unwrap_or_else(|e| e.into_inner());
                 if verified.len() >= VERIFIED_CACHE_SIZE {
-                    verified.retain(|_, c| c.exp > now);
+                    verified.retain(|_, c| c.exp >= now);
                     if verified.len() >= VERIFIED_CACHE_SIZE {
                         verified.clear();
                     }
@@ -244,7 +244,10 @@ impl Auth {
                 claims
             }
         };
-        if claims.exp <= now {
+        // Times are whole seconds, `iat` the second the token was issued in: a token lives
+        // through the second its `exp` names, so one issued late in a second still lives its
+        // whole time to live (as `jsonwebtoken` reads `exp` too).
+        if claims.exp < now {
             return Err(ApiError::TokenNotValid);
         }
         Ok(claims)
@@ -317,5 +320,30 @@ impl Auth {
             None => None,
         };
         Ok(Issued { access, refresh })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    /// Issue times are whole seconds: a token issued late in second `now` must not die a
+    /// millisecond later at `now + 1`, whatever its time to live.
+    #[test]
+    fn an_access_token_lives_at_least_its_time_to_live() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::load_from_env_for_test(&[("CLARIBI_AUTH__ACCESS_TTL", "1s")])
+            .unwrap()
+            .config;
+        let auth = Auth::new(&config.auth, dir.path()).unwrap();
+        let now = crate::domain::now();
+        let issued = auth
+            .issue(7, 1, (3, None), now + 60, None, now)
+            .unwrap()
+            .access;
+        assert!(auth.verify_access(&issued, now).is_ok());
+        assert!(auth.verify_access(&issued, now + 1).is_ok());
+        assert!(auth.verify_access(&issued, now + 2).is_err());
     }
 }
