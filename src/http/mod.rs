@@ -1,5 +1,6 @@
-//! Everything that knows warp: the route table, the request pipeline (route, authenticate,
-//! read the body, dispatch, reply), response headers and the access log.
+//! Everything that knows warp: the request pipeline (route, then authorize as the endpoint
+//! declares, read the body, dispatch, reply), response headers and the access log. The
+//! endpoints themselves are declared in `api/endpoints.rs`.
 
 pub mod api;
 mod body;
@@ -205,26 +206,7 @@ where
     /// Authenticates the request from the live state, counts it against the caller's limit
     /// and checks `guard`: the one way to a `Caller`.
     async fn authorize(&mut self, guard: Guard) -> Result<crate::ops::Caller, ApiError> {
-        let (app, ctx) = (self.app, self.ctx);
-        // A server that could not follow the change feed within its lease may have missed
-        // a revocation: it reads the feed first, or refuses when it cannot.
-        crate::ops::feed::ensure_current(app, ctx.arrived).await?;
-        let principal = authenticate(app, ctx, self.served.route).inspect_err(|e| {
-            if e.status() == 401 {
-                crate::telemetry::auth_failure(e.code());
-            }
-        })?;
-        self.served.user_id = Some(principal.user_id);
-        self.served.key_prefix = principal.key.as_ref().map(|k| k.prefix.clone());
-        limit_rate(app, &principal, self.rate)?;
-        let client = crate::ops::Client {
-            ip: ctx.client_ip,
-            user_agent: ctx.user_agent().map(str::to_string),
-        };
-        Ok(crate::ops::Caller::new(
-            principal::authorize(principal, guard)?,
-            client,
-        ))
+        authorize(self.app, self.ctx, self.served, self.rate, guard).await
     }
 
     /// Reads the body as the endpoint declares it.
@@ -237,6 +219,35 @@ where
             body,
         })
     }
+}
+
+/// `Pending::authorize`, apart from the body's stream type: one copy for every endpoint.
+async fn authorize(
+    app: &AppState,
+    ctx: &RequestCtx,
+    served: &mut Served,
+    rate: &mut Option<RateInfo>,
+    guard: Guard,
+) -> Result<crate::ops::Caller, ApiError> {
+    // A server that could not follow the change feed within its lease may have missed a
+    // revocation: it reads the feed first, or refuses when it cannot.
+    crate::ops::feed::ensure_current(app, ctx.arrived).await?;
+    let principal = authenticate(app, ctx, served.route).inspect_err(|e| {
+        if e.status() == 401 {
+            crate::telemetry::auth_failure(e.code());
+        }
+    })?;
+    served.user_id = Some(principal.user_id);
+    served.key_prefix = principal.key.as_ref().map(|k| k.prefix.clone());
+    limit_rate(app, &principal, rate)?;
+    let client = crate::ops::Client {
+        ip: ctx.client_ip,
+        user_agent: ctx.user_agent().map(str::to_string),
+    };
+    Ok(crate::ops::Caller::new(
+        principal::authorize(principal, guard)?,
+        client,
+    ))
 }
 
 /// A `GET` outside the API from a client that accepts HTML first (a browser).

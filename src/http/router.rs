@@ -1,5 +1,5 @@
-//! The route table: one line per endpoint, served under both `/api/` and `/api/v1/`, with or
-//! without the final `/`. The table is compiled once into a `Router`: patterns split into
+//! The route table (one row per pattern, generated from `api/endpoints.rs`), served under both
+//! `/api/` and `/api/v1/`, with or without the final `/`. The table is compiled once into a `Router`: patterns split into
 //! segments and grouped by their first one, so a request is split once and compared with the
 //! few routes that share its first segment. A path that matches with another method is a
 //! `405` naming the methods it has.

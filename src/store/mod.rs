@@ -266,7 +266,8 @@ impl Store {
         F: FnOnce(&Db<'_>) -> StoreResult<T> + Send + 'static,
     {
         let store = self.clone();
-        blocking(move || store.read_blocking(f)).await?
+        // On a thread `blocking` marked: in place, without `off_runtime`'s check.
+        blocking(move || store.read_in_place(f)).await?
     }
 
     /// Runs `f` in one write transaction on a blocking thread (SQLite: `BEGIN IMMEDIATE`;
@@ -278,7 +279,7 @@ impl Store {
         F: FnOnce(&Db<'_>) -> StoreResult<T> + Send + 'static,
     {
         let store = self.clone();
-        blocking(move || store.write_blocking(f)).await?
+        blocking(move || store.transaction(BEGIN_WRITE, f)).await?
     }
 
     /// `read` on a thread that may block.

@@ -125,7 +125,7 @@ pub async fn login(call: Call<'_>) -> Result<Response, ApiError> {
     password_field("password", &request.password)?;
     let done = sessions::login(
         call.app,
-        &call.actor(),
+        &call.anonymous(),
         sessions::Credentials {
             email: request.email,
             password: request.password,
@@ -174,7 +174,7 @@ pub async fn refresh(call: Call<'_>) -> Result<Response, ApiError> {
 
     let next_jti = if app.auth.rotate_refresh_tokens {
         let next = token::new_jti();
-        let actor = call.actor();
+        let actor = call.anonymous();
         let rotated =
             sessions::rotate_refresh(app, &actor, claims.sid, claims.jti.clone(), next.clone())
                 .await?;

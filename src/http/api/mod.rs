@@ -88,8 +88,9 @@ impl Call<'_> {
         super::body::parse_json(&self.body)
     }
 
-    /// A request without credentials as the maker of a change: its address and user agent.
-    fn actor(&self) -> Actor {
+    /// A request without credentials (a login, a refresh, a sign-in) as the maker of a
+    /// change: its address and user agent. A guarded handler's changes are its `Caller`'s.
+    fn anonymous(&self) -> Actor {
         Actor::Anonymous(Client {
             ip: self.ctx.client_ip,
             user_agent: self.ctx.user_agent().map(str::to_string),

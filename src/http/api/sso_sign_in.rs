@@ -105,7 +105,7 @@ pub async fn callback(call: Call<'_>) -> Result<Response, ApiError> {
         iss: call.ctx.query_param("iss"),
         error: call.ctx.query_param("error"),
     };
-    let ended = oidc::callback(call.app, &call.actor(), given, binding_cookie(&call)).await?;
+    let ended = oidc::callback(call.app, &call.anonymous(), given, binding_cookie(&call)).await?;
     let location = match ended {
         oidc::Ended::SignedIn { code } => format!("/login?sso={code}"),
         oidc::Ended::Failed { not_allowed: true } => "/login?sso_error=sso_not_allowed".into(),
@@ -133,7 +133,7 @@ pub async fn exchange(call: Call<'_>) -> Result<Response, ApiError> {
     let request: ExchangeRequest = call.json()?;
     let done = oidc::exchange(
         call.app,
-        &call.actor(),
+        &call.anonymous(),
         &request.code,
         binding_cookie(&call),
     )
