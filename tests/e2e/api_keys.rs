@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{server, unix_now, within_one_rate_window, Server, P};
+use crate::support::{unix_now, Server, P};
 
 pub fn create_key(s: &Server, token: &str, body: Value) -> Value {
     let r = s.post("/api/auth/api-keys/").bearer(token).json(&body);
@@ -59,139 +59,6 @@ fn a_key_is_shown_once_and_has_the_documented_format() {
     assert!(!details.is_empty());
     assert!(details.iter().all(|row| !row[0].text().contains(key)));
     assert!(!s.log().contains(key), "the key never reaches the log");
-}
-
-#[test]
-fn creation_validates_every_field() {
-    let s = Server::start();
-    let token = s.owner_token();
-    let bad = |body: Value, field: &str| {
-        let r = s.post("/api/auth/api-keys/").bearer(&token).json(&body);
-        assert_eq!(
-            (r.status, r.error_code().as_str()),
-            (400, "invalid"),
-            "{body}"
-        );
-        assert!(r.json()["errors"][field].is_array(), "{}", r.body);
-    };
-    bad(json!({"name": ""}), "name");
-    bad(json!({"name": "x".repeat(101)}), "name");
-    bad(
-        json!({"name": "ok", "description": "d".repeat(501)}),
-        "description",
-    );
-    bad(
-        json!({"name": "ok", "expires_in_days": 7}),
-        "expires_in_days",
-    );
-    bad(json!({"name": "ok", "scopes": []}), "scopes");
-    bad(json!({"name": "ok", "scopes": ["reports:write"]}), "scopes");
-    let never = create_key(
-        &s,
-        &token,
-        json!({"name": "forever", "expires_in_days": null}),
-    );
-    assert!(never["expires_at"].is_null());
-
-    s.create_user("viewer@example.com", "viewer", "viewer-password-1");
-    let viewer = s.login("viewer@example.com", "viewer-password-1").json()["access"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let r = s
-        .post("/api/auth/api-keys/")
-        .bearer(&viewer)
-        .json(&json!({"name": "too much", "scopes": ["reports:read", "reports:generate"]}));
-    assert_eq!(
-        (r.status, r.error_code().as_str()),
-        (403, "scope_exceeds_role")
-    );
-    assert!(r.json()["message"]
-        .as_str()
-        .unwrap()
-        .contains("reports:generate"));
-}
-
-#[test]
-fn every_documented_header_form_authenticates_and_verify_describes_the_caller() {
-    let s = Server::start();
-    let token = s.owner_token();
-    let created = create_key(
-        &s,
-        &token,
-        json!({"name": "reader", "scopes": ["usage:read", "reports:read"]}),
-    );
-    let key = created["key"].as_str().unwrap();
-    for r in [
-        s.get("/api/v1/auth/verify/").bearer(key).send(),
-        s.get("/api/v1/auth/verify/")
-            .header("X-API-Key", key)
-            .send(),
-        s.get("/api/v1/auth/verify/")
-            .header("Authorization", &format!("Api-Key {key}"))
-            .send(),
-    ] {
-        assert_eq!(r.status, 200, "{}", r.body);
-        let body = r.json();
-        assert_eq!(body["auth_method"], "api_key");
-        assert_eq!(body["api_key"]["prefix"], created["prefix"]);
-        assert_eq!(body["permissions"], json!(["reports:read", "usage:read"]));
-        assert_eq!(body["user"]["role"], "owner");
-        assert_eq!(body["organization"]["name"], "Default Organization");
-        assert!(r.header("x-ratelimit-limit").is_some());
-    }
-    let jwt = s.get("/api/v1/auth/verify/").bearer(&token).send().json();
-    assert_eq!(jwt["auth_method"], "jwt");
-    assert!(jwt["api_key"].is_null());
-    assert!(jwt["permissions"].as_array().unwrap().len() > 13);
-    assert_eq!(
-        s.get("/api/auth/me/").bearer(key).send().status,
-        200,
-        "me answers any credential"
-    );
-
-    let mut typo = key.to_string().into_bytes();
-    typo[15] = if typo[15] == b'a' { b'b' } else { b'a' };
-    let r = verify(&s, &String::from_utf8(typo).unwrap());
-    assert_eq!(
-        (r.status, r.error_code().as_str()),
-        (401, "api_key_invalid")
-    );
-    assert!(r.header("www-authenticate").unwrap().starts_with("Bearer"));
-}
-
-#[test]
-fn keys_cannot_manage_keys_sessions_passwords_or_mfa() {
-    let s = Server::start();
-    let token = s.owner_token();
-    let key = create_key(&s, &token, json!({"name": "full"}))["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let attempts = [
-        s.post("/api/auth/api-keys/")
-            .bearer(&key)
-            .json(&json!({"name": "x"})),
-        s.get("/api/auth/api-keys/").bearer(&key).send(),
-        s.request("DELETE", "/api/auth/api-keys/1/")
-            .bearer(&key)
-            .send(),
-        s.post("/api/auth/api-keys/1/rotate/").bearer(&key).send(),
-        s.get("/api/auth/sessions/").bearer(&key).send(),
-        s.post("/api/auth/password/")
-            .bearer(&key)
-            .json(&json!({"current_password": "a", "new_password": "b"})),
-        s.post("/api/auth/mfa/totp/setup/").bearer(&key).send(),
-        s.post("/api/auth/logout/")
-            .bearer(&key)
-            .json(&json!({"refresh": "x"})),
-    ];
-    for r in attempts {
-        assert_eq!(
-            (r.status, r.error_code().as_str()),
-            (403, "interactive_session_required")
-        );
-    }
 }
 
 #[test]
@@ -316,49 +183,6 @@ fn usage_is_counted_and_the_first_use_audited() {
 }
 
 #[test]
-fn administrators_see_and_revoke_every_key_of_their_organization() {
-    let s = Server::start();
-    s.create_user("ana@example.com", "analyst", "analyst-password-3");
-    let ana = s.login("ana@example.com", "analyst-password-3").json()["access"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let ana_key = create_key(&s, &ana, json!({"name": "ana's"}));
-    let owner = s.owner_token();
-    let denied = s.get("/api/auth/api-keys/?all=true").bearer(&ana).send();
-    assert_eq!(
-        (denied.status, denied.error_code().as_str()),
-        (403, "permission_denied")
-    );
-    let all = s
-        .get("/api/auth/api-keys/?all=true")
-        .bearer(&owner)
-        .send()
-        .json();
-    assert_eq!(all["count"], 1);
-    let mine = s.get("/api/auth/api-keys/").bearer(&owner).send().json();
-    assert_eq!(mine["count"], 0);
-    let owner_key = create_key(&s, &owner, json!({"name": "owner's"}));
-    let foreign = s
-        .request(
-            "DELETE",
-            &format!("/api/auth/api-keys/{}/", owner_key["id"]),
-        )
-        .bearer(&ana)
-        .send();
-    assert_eq!(
-        foreign.status, 404,
-        "another user's key does not exist for a non-admin"
-    );
-    let revoke = s
-        .request("DELETE", &format!("/api/auth/api-keys/{}/", ana_key["id"]))
-        .bearer(&owner)
-        .send();
-    assert_eq!(revoke.status, 204);
-    assert_eq!(verify(&s, ana_key["key"].as_str().unwrap()).status, 401);
-}
-
-#[test]
 fn the_cli_revokes_by_prefix_and_expired_keys_are_refused() {
     let s = Server::start();
     let token = s.owner_token();
@@ -405,44 +229,4 @@ fn the_cli_revokes_by_prefix_and_expired_keys_are_refused() {
         assert!(Instant::now() < deadline, "expiry not seen");
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-#[test]
-fn rate_limits_answer_429_with_retry_after() {
-    within_one_rate_window(|| {
-        let s = server()
-            .env("CLARIBI_RATE_LIMITS__GENERAL_PER_HOUR", "5")
-            .start();
-        let token = s.owner_token();
-        let key = create_key(&s, &token, json!({"name": "limited"}))["key"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let mut remaining = Vec::new();
-        for _ in 0..5 {
-            let r = verify(&s, &key);
-            assert_eq!(r.status, 200);
-            assert_eq!(r.header("x-ratelimit-limit"), Some("5"));
-            remaining.push(
-                r.header("x-ratelimit-remaining")
-                    .unwrap()
-                    .parse::<u32>()
-                    .unwrap(),
-            );
-            assert!(
-                r.header("x-ratelimit-reset")
-                    .unwrap()
-                    .parse::<i64>()
-                    .unwrap()
-                    > 0
-            );
-        }
-        assert_eq!(remaining, vec![4, 3, 2, 1, 0]);
-        let over = verify(&s, &key);
-        assert_eq!(
-            (over.status, over.error_code().as_str()),
-            (429, "throttled")
-        );
-        assert!(over.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
-    });
 }

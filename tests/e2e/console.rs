@@ -640,28 +640,3 @@ fn recovery_codes_can_be_copied_and_downloaded_and_turning_mfa_off_is_asked_for(
     let without = s.login(ADMIN_EMAIL, ADMIN_PASSWORD);
     assert_eq!(without.error_code(), "mfa_required", "still on");
 }
-
-#[test]
-fn the_api_names_every_field_problem_at_once_for_the_forms() {
-    let s = Server::start();
-    let token = s.owner_token();
-    let r = s
-        .post("/api/v1/users/")
-        .bearer(&token)
-        .json(&json!({"email": "not-an-email", "password": "", "role": "emperor"}));
-    assert_eq!(r.status, 400);
-    let errors = r.json()["errors"].clone();
-    for field in ["email", "password", "role"] {
-        assert!(errors[field].is_array(), "{field} missing from {errors}");
-    }
-    let r = s
-        .post("/api/auth/password/")
-        .bearer(&token)
-        .json(&json!({"current_password": "", "new_password": ""}));
-    assert_eq!(r.status, 400);
-    let errors = r.json()["errors"].clone();
-    assert!(
-        errors["current_password"].is_array() && errors["new_password"].is_array(),
-        "{errors}"
-    );
-}

@@ -13,7 +13,6 @@ mod oidc;
 mod operations;
 mod pg;
 mod resilience;
-mod resources;
 mod sessions;
 mod siem;
 mod support;

@@ -1,10 +1,11 @@
 //! The protected API v1: every resource, the scope and role matrices, isolation between
-//! organizations, credits, public links and the audit log (issue: protected API).
+//! organizations, credits, public links and the audit log (contract sections 6 to 9).
 
 use serde_json::{json, Value};
 
-use crate::api_keys::create_key;
-use crate::support::{server, unix_now, Resp, Server, ADMIN_PASSWORD, P};
+use super::api_keys::create_key;
+use super::support::{server, unix_now, Resp, Server, ADMIN_PASSWORD};
+use super::{harness, Answer};
 
 struct Fixture {
     data_source: i64,
@@ -636,18 +637,7 @@ fn another_organization_sees_nothing() {
             .send(),
         201,
     );
-    let out = s.cli(
-        &[
-            "org",
-            "create",
-            "--name",
-            "Globex",
-            "--owner-email",
-            "hank@globex.test",
-        ],
-        "globex-owner-pw-9\n",
-    );
-    assert!(out.status.success());
+    s.create_organization("Globex", "hank@globex.test", "globex-owner-pw-9");
     let other = s.token("hank@globex.test", "globex-owner-pw-9");
     let (r, d, g, ds) = (f.report, f.dashboard, f.goal, f.data_source);
     for (method, path) in [
@@ -717,26 +707,20 @@ fn twenty_concurrent_generations_cannot_overspend() {
             .json(&json!({"name": "d", "source_type": "file"})),
         201,
     );
-    let handles: Vec<_> = (0..20)
-        .map(|i| {
-            let (url, t, id) = (
-                s.url("/api/v1/reports/generate/"),
-                t.clone(),
-                ds["id"].clone(),
-            );
-            std::thread::spawn(move || {
-                match ureq::post(&url)
-                    .set("Authorization", &format!("Bearer {t}"))
-                    .send_json(json!({"title": format!("r{i}"), "data_source_id": id}))
-                {
-                    Ok(r) => r.status(),
-                    Err(ureq::Error::Status(code, _)) => code,
-                    Err(e) => panic!("{e}"),
-                }
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let generations: Vec<_> = (0..20)
+            .map(|i| {
+                let (s, t, id) = (&s, &t, &ds["id"]);
+                scope.spawn(move || {
+                    s.post("/api/v1/reports/generate/")
+                        .bearer(t)
+                        .json(&json!({"title": format!("r{i}"), "data_source_id": id}))
+                        .status
+                })
             })
-        })
-        .collect();
-    let statuses: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+            .collect();
+        generations.into_iter().map(|h| h.join().unwrap()).collect()
+    });
     assert_eq!(
         statuses.iter().filter(|s| **s == 201).count(),
         10,
@@ -866,10 +850,7 @@ fn public_links_work_until_revoked_replaced_or_expired() {
     for field in ["name", "description", "updated_at", "last_refreshed_at"] {
         assert!(shared.get(field).is_some(), "{field}");
     }
-    s.sql().execute(
-        "UPDATE public_links SET expires_at = ?1",
-        &[P::I(unix_now() - 1)],
-    );
+    s.execute("UPDATE public_links SET expires_at = ?1", &[unix_now() - 1]);
     assert_eq!(
         s.get(&format!("/public/dashboards/{dtoken}/"))
             .send()
@@ -1134,29 +1115,154 @@ fn the_audit_log_filters_exports_and_keeps_no_secret() {
     }
 }
 
-#[test]
-fn demo_seed_fills_an_organization() {
-    let s = Server::start();
-    let t = s.owner_token();
-    s.demo_seed(45);
-    let reports = ok(
-        s.get("/api/v1/reports/?page_size=100").bearer(&t).send(),
-        200,
-    );
-    assert_eq!(reports["count"], 45);
-    assert_eq!(reports["results"].as_array().unwrap().len(), 45);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deactivation_ends_sessions_and_keys_and_demotion_narrows_at_once() {
+    let h = harness().await;
+    let owner = h.owner().await;
+    let made = h
+        .call(
+            "POST",
+            "/api/v1/users/",
+            Some(&owner),
+            Some(json!({"email": "ana@example.com", "password": "analyst-pass-3", "role": "analyst"})),
+        )
+        .await;
+    let id = made.body["id"].clone();
+    let ana = h.login("ana@example.com", "analyst-pass-3").await.body["access"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let key = h.key(&ana, json!({"name": "ana's"})).await;
+    let dashboard = json!({"name": "mine"});
     assert_eq!(
-        ok(s.get("/api/v1/dashboards/").bearer(&t).send(), 200)["count"],
-        2
+        h.call(
+            "POST",
+            "/api/v1/dashboards/",
+            Some(&ana),
+            Some(dashboard.clone())
+        )
+        .await
+        .status,
+        201
     );
+    let demote = h
+        .call(
+            "PATCH",
+            &format!("/api/v1/users/{id}/"),
+            Some(&owner),
+            Some(json!({"role": "viewer"})),
+        )
+        .await;
+    assert_eq!(demote.status, 200);
     assert_eq!(
-        ok(s.get("/api/v1/data-sources/").bearer(&t).send(), 200)["count"],
-        3
+        h.call("POST", "/api/v1/dashboards/", Some(&ana), Some(dashboard))
+            .await
+            .status,
+        403
     );
+    let off = h
+        .call(
+            "PATCH",
+            &format!("/api/v1/users/{id}/"),
+            Some(&owner),
+            Some(json!({"is_active": false})),
+        )
+        .await;
+    assert_eq!(off.status, 200);
     assert_eq!(
-        ok(s.get("/api/v1/goals/").bearer(&t).send(), 200)["count"],
-        1
+        h.call("GET", "/api/auth/me/", Some(&ana), None)
+            .await
+            .status,
+        401
     );
-    let missing = s.cli(&["demo", "seed", "--org", "Nope"], "");
-    assert_eq!(missing.status.code(), Some(2));
+    let with_key = h
+        .call(
+            "GET",
+            "/api/v1/auth/verify/",
+            Some(key["key"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(with_key.status, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incremental_export_walks_up_from_since_id_as_json_lines() {
+    let h = harness().await;
+    let owner = h.owner().await;
+    for name in ["a", "b", "c"] {
+        h.key(&owner, json!({"name": name})).await;
+    }
+    let export = |query: &'static str| {
+        let owner = owner.clone();
+        let h = &h;
+        async move {
+            let path = format!("/api/v1/audit-logs/export/?{query}");
+            h.call("GET", &path, Some(&owner), None).await
+        }
+    };
+    let lines = |answer: &Answer| -> Vec<Value> {
+        answer
+            .text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let all = export("format=jsonl&since_id=0").await;
+    assert_eq!(all.status, 200, "{}", all.text);
+    let all = lines(&all);
+    let ids: Vec<i64> = all.iter().map(|e| e["id"].as_i64().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "oldest first: {ids:?}");
+    let actions: Vec<&str> = all.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(
+        &actions[actions.len() - 3..],
+        ["api_key.created"; 3],
+        "{actions:?}"
+    );
+    // After an id: only what came later, whatever the format.
+    let after = ids[ids.len() - 3];
+    let later = h
+        .call(
+            "GET",
+            &format!("/api/v1/audit-logs/export/?format=json&since_id={after}"),
+            Some(&owner),
+            None,
+        )
+        .await;
+    let later_ids: Vec<i64> = later
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(later_ids, ids[ids.len() - 2..]);
+    // Past the newest: nothing, not an error.
+    let none = export("format=jsonl&since_id=999999").await;
+    assert_eq!((none.status, none.text.as_str()), (200, ""));
+    // Without since_id the export is the log newest first, as before.
+    let newest_first = lines(&export("format=jsonl").await);
+    assert_eq!(newest_first[0]["id"].as_i64(), ids.last().copied());
+    for (query, field) in [
+        ("since_id=-1", "since_id"),
+        ("since_id=x", "since_id"),
+        ("since_id=", "since_id"),
+        ("since_id=%2B5", "since_id"),
+        ("format=xml", "format"),
+    ] {
+        let bad = h
+            .call(
+                "GET",
+                &format!("/api/v1/audit-logs/export/?{query}"),
+                Some(&owner),
+                None,
+            )
+            .await;
+        assert_eq!(bad.status, 400, "{query}: {}", bad.text);
+        assert!(
+            bad.body["errors"][field].is_array() || bad.text.contains(field),
+            "{query}: {}",
+            bad.text
+        );
+    }
 }
