@@ -1,6 +1,7 @@
 //! Several servers on one PostgreSQL database (API.md 9.5): each test runs two servers, A and
 //! B, with data directories of their own (the key files copied, as an administrator does) on
-//! one database of the run's test cluster. These run on PostgreSQL in every run.
+//! one database of the run's test cluster. These choose their database in every run
+//! (`scripts/test` runs this module once): a test added here must too.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};

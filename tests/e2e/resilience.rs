@@ -1,5 +1,6 @@
 //! Crash safety: the server killed with SIGKILL in the middle of a storm of writes, again and
 //! again, and what every answer it gave before dying promised, checked after each restart.
+//! On SQLite in every run (`scripts/test` runs this module once).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -1,7 +1,8 @@
 //! Database trouble from outside the process: another process holding the write lock past
 //! `database.busy_timeout`, the data directory made read-only, the disk full. Each time the
 //! server answers promptly `503 unavailable` with `Retry-After`, keeps answering authenticated
-//! reads from its live state, loses nothing it acknowledged, and resumes by itself.
+//! reads from its live state, loses nothing it acknowledged, and resumes by itself. On SQLite
+//! in every run (`scripts/test` runs this module once).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
