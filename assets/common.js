@@ -1,5 +1,6 @@
 // Shared by every page: the session (tokens in sessionStorage only), the JSON API client, the
 // navigation bar, and small DOM helpers. Text always goes in through textContent, never as HTML.
+import { MAIN, SETTINGS } from "./pages.js";
 
 export const Session = {
   get access() { return sessionStorage.getItem("claribi.access"); },
@@ -225,38 +226,18 @@ export function requireSession() {
   return true;
 }
 
-/** Pages of the Settings area; `admin`: shown to administrators and the owner only. */
-const SETTINGS = [
-  ["/settings/developer/api-keys", "Developer › API keys"],
-  ["/settings/security", "Security"],
-  ["/settings/security/sso", "Security › SSO providers", true],
-  ["/admin/users", "Users", true],
-  ["/admin/audit", "Audit log", true],
-  ["/settings/organization", "Organization", true],
-];
-
 export function drawNav() {
   const nav = $("header.nav");
   if (!nav) return;
   const here = location.pathname.replace(/\/$/, "") || "/";
-  const inSettings = SETTINGS.some(([href]) => href === here) || here.startsWith("/settings");
-  const links = [
-    ["/", "Overview"],
-    ["/reports", "Reports"],
-    ["/dashboards", "Dashboards"],
-    ["/goals", "Goals"],
-    ["/data-sources", "Data sources"],
-    ["/usage", "Usage"],
-    ["/settings", "Settings"],
-    ["/docs/api", "API reference"],
-  ];
+  const inSettings = SETTINGS.some(({ href }) => href === here) || here.startsWith("/settings");
   const current = (href) => href === here || (href !== "/" && here.startsWith(href + "/"))
     || (href === "/settings" && inSettings);
   const user = Session.user;
   nav.replaceChildren(
     el("a", { class: "brand", href: "/" }, "clariBI"),
     el("nav", { class: "links", "aria-label": "Main" },
-      ...links.map(([href, label]) =>
+      ...MAIN.map(({ href, label }) =>
         el("a", { href, class: current(href) ? "current" : null, "aria-current": current(href) ? "page" : null }, label))),
     el("span", { class: "spacer" }),
     el("span", { class: "muted", id: "whoami" }, user ? `${user.email} (${user.role})` : ""),
@@ -264,10 +245,10 @@ export function drawNav() {
   );
   const main = $("main");
   if (inSettings && main && !$("nav.subnav")) {
-    const items = SETTINGS.filter(([, , admin]) => !admin || Session.isAdmin());
+    const items = SETTINGS.filter(({ label, admin }) => label && (!admin || Session.isAdmin()));
     main.before(el("nav", { class: "subnav", "aria-label": "Settings" },
       el("span", { class: "muted" }, "Settings"),
-      ...items.map(([href, label]) =>
+      ...items.map(({ href, label }) =>
         el("a", { href, class: href === here ? "current" : null, "aria-current": href === here ? "page" : null }, label))));
   }
 }

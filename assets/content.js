@@ -19,6 +19,7 @@ import {
   showFieldErrors,
   when,
 } from "./common.js";
+import { SETTINGS } from "./pages.js";
 
 const main = () => $("#page");
 
@@ -257,19 +258,11 @@ async function usage() {
 }
 
 function settingsIndex(developer) {
-  const list = developer
-    ? [["/settings/developer/api-keys", "API Keys", "keys for integrations: generate, rotate, revoke"]]
-    : [["/settings/developer", "Developer", "API keys for integrations"],
-      ["/settings/security", "Security", "two-factor authentication, password, sessions"],
-      ...(Session.isAdmin() ? [
-        ["/settings/security/sso", "SSO providers", "sign-in through your identity provider or directory"],
-        ["/admin/users", "Users", "people, roles, deactivation"],
-        ["/admin/audit", "Audit log", "who did what, and when"],
-        ["/settings/organization", "Organization", "name and ownership"],
-      ] : [])];
+  const index = developer ? "/settings/developer" : "/settings";
+  const list = SETTINGS.filter((page) => page.index === index && (!page.admin || Session.isAdmin()));
   show(developer ? "Developer" : "Settings",
-    el("ul", { class: "settings-index" }, ...list.map(([href, label, what]) =>
-      el("li", {}, link(href, label), el("span", { class: "muted" }, `: ${what}`)))));
+    el("ul", { class: "settings-index" }, ...list.map(({ href, title, what }) =>
+      el("li", {}, link(href, title), el("span", { class: "muted" }, `: ${what}`)))));
 }
 
 async function organization() {

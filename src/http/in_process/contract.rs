@@ -173,3 +173,26 @@ fn the_api_names_every_field_problem_at_once_for_the_forms() {
         "{errors}"
     );
 }
+
+/// The console draws its navigation and Settings indexes from `assets/pages.js`: every path
+/// it names is a page the server serves.
+#[test]
+fn every_page_the_console_links_to_is_served() {
+    let s = Server::start();
+    let paths: Vec<&str> = include_str!("../../../assets/pages.js")
+        .split("href: \"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap())
+        .collect();
+    assert!(paths.len() >= 15, "{paths:?}");
+    for path in paths {
+        let page = s.get(path).header("Accept", "text/html").send();
+        assert_eq!(page.status, 200, "{path}");
+        assert!(
+            page.header("content-type")
+                .is_some_and(|t| t.starts_with("text/html")),
+            "{path}: {:?}",
+            page.header("content-type")
+        );
+    }
+}
