@@ -16,9 +16,14 @@ import {
   when,
 } from "./common.js";
 
-function showMfa(enabled) {
+/** Shows the account's second factor as the server has it, with the recovery codes left. */
+async function showMfa() {
+  const mfa = await api("GET", "/api/auth/mfa/");
+  const enabled = mfa.methods.includes("totp");
+  const left = mfa.recovery_codes_left;
   $("#mfa-status").textContent = enabled
-    ? "Two-factor authentication is on: signing in asks for a code from your authenticator app."
+    ? "Two-factor authentication is on: signing in asks for a code from your authenticator app. "
+      + (left === 1 ? "1 recovery code is left." : `${left} recovery codes are left.`)
     : "Two-factor authentication is off.";
   $("#mfa-off").hidden = enabled;
   $("#mfa-on").hidden = !enabled;
@@ -45,8 +50,8 @@ async function confirmEnrolment(event) {
     $("#mfa-secret").textContent = "";
     $("#mfa-qr").removeAttribute("src");
     $("#recovery-codes").replaceChildren(...answer.recovery_codes.map((c) => el("li", {}, c)));
-    showMfa(true);
     $("#mfa-codes").hidden = false;
+    await showMfa();
     await refreshUser();
   }, $("#mfa-confirm-message"));
 }
@@ -75,7 +80,7 @@ async function disableMfa(event) {
       code: $("#disable-code").value.trim(),
     });
     $("#mfa-disable").reset();
-    showMfa(false);
+    await showMfa();
     say("Two-factor authentication is off.", "ok");
     await refreshUser();
   }, $("#mfa-disable-message"));
@@ -145,8 +150,8 @@ if (requireSession()) {
   });
   $("#password").addEventListener("submit", changePassword);
   act(null, async () => {
-    const me = await refreshUser();
-    showMfa(me.mfa_enabled);
+    await refreshUser();
+    await showMfa();
     await loadSessions();
   });
 }

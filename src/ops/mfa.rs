@@ -80,6 +80,35 @@ pub struct Enrolment {
     pub qr_png_base64: String,
 }
 
+/// A user's second factors, as the account shows them.
+pub struct Status {
+    /// `totp` when it is on.
+    pub methods: Vec<&'static str>,
+    /// Recovery codes not used yet (none without MFA: turning it off deletes them).
+    pub recovery_codes_left: i64,
+}
+
+/// The caller's second factors and how many recovery codes are left, in one read.
+pub async fn status(app: &AppState, user_id: Id) -> Result<Status, ApiError> {
+    let (user, left) = app
+        .store
+        .read(move |c| {
+            Ok((
+                users::get(c, user_id)?,
+                users::recovery_codes_left(c, user_id)?,
+            ))
+        })
+        .await?;
+    Ok(Status {
+        methods: if user.mfa_enabled {
+            vec!["totp"]
+        } else {
+            vec![]
+        },
+        recovery_codes_left: left,
+    })
+}
+
 /// Starts enrolment: a new secret, sealed and stored; nothing is enabled yet.
 pub async fn setup(app: &AppState, actor: &Actor, user_id: Id) -> Result<Enrolment, ApiError> {
     let user = app.store.read(move |c| users::get(c, user_id)).await?;

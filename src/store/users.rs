@@ -208,6 +208,15 @@ pub fn replace_recovery_codes(db: &Db<'_>, id: Id, hashes: &[String]) -> StoreRe
     Ok(())
 }
 
+/// How many of the user's recovery codes are not used yet.
+pub fn recovery_codes_left(db: &Db<'_>, id: Id) -> StoreResult<i64> {
+    db.query_row(
+        "SELECT COUNT(*) FROM recovery_codes WHERE user_id = ?1 AND used_at IS NULL",
+        args![id],
+        |row| row.get(0),
+    )
+}
+
 /// Marks the unused code with this hash as used; `false` if there is none.
 pub fn use_recovery_code(db: &Db<'_>, id: Id, hash: &str) -> StoreResult<bool> {
     let changed = db.execute(

@@ -179,7 +179,9 @@ fn mfa_enrolment_then_sign_in_with_a_recovery_code_and_sessions() {
     let browser = Browser::start();
     sign_in(&browser, &s, ADMIN_EMAIL, ADMIN_PASSWORD);
     browser.open(&s.url("/settings/security"));
-    assert!(browser.text("#mfa-status").contains("off"));
+    assert!(browser
+        .text("#mfa-status")
+        .contains("Two-factor authentication is off."));
     assert!(browser.text("tr .badge.current").contains("this session"));
 
     browser.click("#mfa-start");
@@ -197,7 +199,10 @@ fn mfa_enrolment_then_sign_in_with_a_recovery_code_and_sessions() {
     );
     let codes: Vec<String> = serde_json::from_value(codes).unwrap();
     assert_eq!(codes.len(), 10);
-    assert!(browser.text("#mfa-status").contains("on"));
+    browser.wait_for(
+        "document.querySelector('#mfa-status').textContent.includes('is on') \
+         && document.querySelector('#mfa-status').textContent.includes('10 recovery codes are left')",
+    );
 
     // Sign out, then in again: the page asks for the second factor; a recovery code works once.
     browser.click("#logout");
@@ -211,6 +216,9 @@ fn mfa_enrolment_then_sign_in_with_a_recovery_code_and_sessions() {
     // The earlier session was ended by signing out: one session is left, this one.
     browser.open(&s.url("/settings/security"));
     browser.text("tr .badge.current");
+    browser.wait_for(
+        "document.querySelector('#mfa-status').textContent.includes('9 recovery codes are left')",
+    );
     assert_eq!(
         browser.run(
             "return document.querySelectorAll('#sessions tbody tr').length;",

@@ -266,6 +266,17 @@ endpoints! {
         handler: |call, caller| sessions::revoke(call, caller).await,
         doc: d("sessions", "End one of the caller's sessions", NoContent),
     },
+    MfaStatus {
+        route: Get Api "auth/mfa",
+        guard: Interactive,
+        body: NoBody,
+        handler: |call, caller| mfa::status(call, caller).await,
+        doc: d(
+            "mfa",
+            "The caller's second factors and how many recovery codes are left",
+            ok::<mfa::StatusResponse>(),
+        ),
+    },
     MfaSetup {
         route: Post Api "auth/mfa/totp/setup",
         guard: Interactive,

@@ -1,5 +1,6 @@
-//! TOTP enrolment for the caller (JWT sessions only).
+//! The caller's second factors and TOTP enrolment (JWT sessions only).
 //!
+//! GET  /api/auth/mfa/
 //! POST /api/auth/mfa/totp/setup/
 //! POST /api/auth/mfa/totp/confirm/   {code}
 //! POST /api/auth/mfa/totp/disable/   {password, code}
@@ -15,6 +16,23 @@ use crate::http::reply::{self, Response};
 use crate::ops::mfa;
 use crate::ops::Caller;
 use crate::store::users;
+
+#[derive(Serialize, ToSchema)]
+pub(super) struct StatusResponse {
+    /// The second factors the account has on: `totp`; empty without MFA.
+    methods: Vec<String>,
+    /// Recovery codes not used yet; 0 without MFA.
+    recovery_codes_left: i64,
+}
+
+/// GET /api/auth/mfa/
+pub async fn status(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
+    let status = mfa::status(call.app, caller.principal().user_id).await?;
+    Ok(reply::ok(&StatusResponse {
+        methods: status.methods.into_iter().map(String::from).collect(),
+        recovery_codes_left: status.recovery_codes_left,
+    }))
+}
 
 #[derive(Serialize, ToSchema)]
 pub(super) struct SetupResponse {

@@ -497,3 +497,70 @@ async fn past_the_session_limit_a_login_ends_the_oldest_session() {
         assert_eq!(entry["details"]["reason"], "limit", "{entry}");
     }
 }
+
+/// The current code of an authenticator app holding `secret`.
+fn totp_now(secret: &str) -> String {
+    let bytes = totp_rs::Secret::Encoded(secret.to_string())
+        .to_bytes()
+        .unwrap();
+    totp_rs::TOTP::new_unchecked(
+        totp_rs::Algorithm::SHA1,
+        6,
+        1,
+        30,
+        bytes,
+        None,
+        String::new(),
+    )
+    .generate(crate::domain::now() as u64)
+}
+
+/// Contract 10.6: `GET /api/auth/mfa/` names the second factors that are on and counts the
+/// recovery codes left; only a person's session reads it.
+#[test]
+fn the_account_shows_its_second_factors_and_the_recovery_codes_left() {
+    let s = Server::start();
+    let token = s.owner_token();
+    let status = |token: &str| s.get("/api/auth/mfa/").bearer(token).send();
+    let off = status(&token);
+    assert_eq!(off.status, 200, "{}", off.body);
+    assert_eq!(off.header("cache-control"), Some("no-store"));
+    assert_eq!(off.json(), json!({"methods": [], "recovery_codes_left": 0}));
+
+    let setup = s.post("/api/auth/mfa/totp/setup/").bearer(&token).send();
+    let secret = setup.json()["secret"].as_str().unwrap().to_string();
+    assert_eq!(
+        status(&token).json()["methods"],
+        json!([]),
+        "enrolment started is not MFA on"
+    );
+    let confirm = s
+        .post("/api/auth/mfa/totp/confirm/")
+        .bearer(&token)
+        .json(&json!({"code": totp_now(&secret)}));
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    let codes = confirm.json()["recovery_codes"].clone();
+    assert_eq!(
+        status(&token).json(),
+        json!({"methods": ["totp"], "recovery_codes_left": 10})
+    );
+    let recovered = s.post("/api/auth/login/").json(&json!({
+        "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "recovery_code": codes[0]
+    }));
+    assert_eq!(recovered.status, 200, "{}", recovered.body);
+    assert_eq!(status(&token).json()["recovery_codes_left"], 9);
+    // The prefix /api/v1/ answers the same.
+    assert_eq!(
+        s.get("/api/v1/auth/mfa").bearer(&token).send().json()["recovery_codes_left"],
+        9
+    );
+
+    let key = super::api_keys::create_key(&s, &token, json!({"name": "etl"}));
+    let by_key = status(key["key"].as_str().unwrap());
+    assert_eq!(
+        (by_key.status, by_key.error_code().as_str()),
+        (403, "interactive_session_required")
+    );
+    let anonymous = s.get("/api/auth/mfa/").send();
+    assert_eq!(anonymous.status, 401);
+}
