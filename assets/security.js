@@ -28,6 +28,7 @@ async function showMfa() {
   $("#mfa-off").hidden = enabled;
   $("#mfa-on").hidden = !enabled;
   $("#mfa-disable").hidden = true;
+  $("#mfa-renew").hidden = true;
   $("#mfa-enrol").hidden = true;
 }
 
@@ -70,6 +71,21 @@ function downloadCodes() {
     "Each code works once, instead of a code from the authenticator app.\n\n",
     codesText(),
   ], { type: "text/plain" }), "claribi-recovery-codes.txt");
+}
+
+async function renewCodes(event) {
+  event.preventDefault();
+  await act($("#mfa-renew-submit"), async () => {
+    const answer = await api("POST", "/api/auth/mfa/recovery-codes/", {
+      password: $("#renew-password").value,
+      code: $("#renew-code").value.trim(),
+    });
+    $("#mfa-renew").reset();
+    $("#recovery-codes").replaceChildren(...answer.recovery_codes.map((c) => el("li", {}, c)));
+    $("#mfa-codes").hidden = false;
+    await showMfa();
+    say("New recovery codes made: the earlier ones no longer work.", "ok");
+  }, $("#mfa-renew-message"));
 }
 
 async function disableMfa(event) {
@@ -132,6 +148,18 @@ if (requireSession()) {
   $("#mfa-disable").addEventListener("submit", disableMfa);
   $("#mfa-codes-copy").addEventListener("click", copyCodes);
   $("#mfa-codes-download").addEventListener("click", downloadCodes);
+  $("#mfa-renew").addEventListener("submit", renewCodes);
+  $("#mfa-renew-open").addEventListener("click", () => {
+    $("#mfa-on").hidden = true;
+    $("#mfa-renew").hidden = false;
+    $("#renew-password").focus();
+  });
+  $("#mfa-renew-cancel").addEventListener("click", () => {
+    $("#mfa-renew").reset();
+    clearFieldErrors($("#mfa-renew"));
+    $("#mfa-renew").hidden = true;
+    $("#mfa-on").hidden = false;
+  });
   $("#mfa-disable-open").addEventListener("click", () => {
     $("#mfa-on").hidden = true;
     $("#mfa-disable").hidden = false;

@@ -167,6 +167,26 @@ pub async fn confirm(
     Ok(codes)
 }
 
+/// Ten new recovery codes for the caller, whose password and code the transport has checked:
+/// the earlier ones, used or not, stop working in the same transaction. Shown once.
+pub async fn regenerate_recovery_codes(
+    app: &AppState,
+    actor: &Actor,
+    user_id: Id,
+) -> Result<Vec<String>, ApiError> {
+    let (codes, hashes) = totp::new_recovery_codes();
+    change(app, actor, move |c| {
+        if !users::get(c.tx, user_id)?.mfa_enabled {
+            return Err(ApiError::Conflict("MFA is not enabled".into()));
+        }
+        users::replace_recovery_codes(c.tx, user_id, &hashes)?;
+        c.audit("mfa.recovery_codes_regenerated", "user", user_id, None)?;
+        Ok(())
+    })
+    .await?;
+    Ok(codes)
+}
+
 /// Turns MFA off for the caller, whose password and code the transport has checked.
 pub async fn disable(app: &AppState, actor: &Actor, user_id: Id) -> Result<(), ApiError> {
     change(app, actor, move |c| {

@@ -183,6 +183,7 @@ pub const ACTIONS: &[&str] = &[
     "mfa.disabled",
     "mfa.reset",
     "mfa.recovery_code_used",
+    "mfa.recovery_codes_regenerated",
     "token.reuse_detected",
     "session.revoked",
     "password.changed",

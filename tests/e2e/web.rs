@@ -219,6 +219,26 @@ fn mfa_enrolment_then_sign_in_with_a_recovery_code_and_sessions() {
     browser.wait_for(
         "document.querySelector('#mfa-status').textContent.includes('9 recovery codes are left')",
     );
+
+    // New recovery codes from the page: shown once, ten left again, the earlier ones dead.
+    browser.click("#mfa-renew-open");
+    browser.fill("#renew-password", ADMIN_PASSWORD);
+    browser.fill("#renew-code", &totp_at(&secret, 1));
+    browser.click("#mfa-renew-submit");
+    browser.wait_for(
+        "document.querySelector('#mfa-status').textContent.includes('10 recovery codes are left')",
+    );
+    let renewed = browser.run(
+        "return [...document.querySelectorAll('#recovery-codes li')].map(li => li.textContent);",
+        json!([]),
+    );
+    let renewed: Vec<String> = serde_json::from_value(renewed).unwrap();
+    assert_eq!(renewed.len(), 10);
+    assert!(!renewed.contains(&codes[1]));
+    let old = s.post("/api/auth/login/").json(&json!({
+        "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "recovery_code": codes[1]
+    }));
+    assert_eq!(old.status, 401, "an earlier code no longer works");
     assert_eq!(
         browser.run(
             "return document.querySelectorAll('#sessions tbody tr').length;",

@@ -311,6 +311,19 @@ endpoints! {
             .body::<mfa::DisableRequest>()
             .errors(&[(409, "MFA is not enabled")]),
     },
+    RegenerateRecoveryCodes {
+        route: Post Api "auth/mfa/recovery-codes",
+        guard: Interactive,
+        body: Json,
+        handler: |call, caller| mfa::regenerate_recovery_codes(call, caller).await,
+        doc: d(
+            "mfa",
+            "Ten new recovery codes (password and code); the earlier ones stop working",
+            ok::<mfa::ConfirmResponse>(),
+        )
+        .body::<mfa::RegenerateRequest>()
+        .errors(&[(409, "MFA is not enabled")]),
+    },
     ResetMfa {
         route: Post Api "users/{id}/reset-mfa",
         guard: InteractiveAdmin,

@@ -4,6 +4,7 @@
 //! POST /api/auth/mfa/totp/setup/
 //! POST /api/auth/mfa/totp/confirm/   {code}
 //! POST /api/auth/mfa/totp/disable/   {password, code}
+//! POST /api/auth/mfa/recovery-codes/ {password, code}
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -100,4 +101,38 @@ pub async fn disable(call: Call<'_>, caller: Caller) -> Result<Response, ApiErro
     .await?;
     mfa::disable(app, &actor, user_id).await?;
     Ok(reply::no_content())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RegenerateRequest {
+    password: Secret,
+    code: String,
+}
+
+/// POST /api/auth/mfa/recovery-codes/
+pub async fn regenerate_recovery_codes(
+    call: Call<'_>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    let request: RegenerateRequest = call.json()?;
+    password_field("password", &request.password)?;
+    let user_id = caller.principal().user_id;
+    let app = call.app;
+    let actor = caller.actor();
+    let user = app.store.read(move |c| users::get(c, user_id)).await?;
+    if !user.mfa_enabled {
+        return Err(ApiError::Conflict("MFA is not enabled".into()));
+    }
+    crate::ops::sessions::recheck_password(
+        app,
+        &actor,
+        &user,
+        "password",
+        request.password,
+        Some(request.code),
+    )
+    .await?;
+    let recovery_codes = mfa::regenerate_recovery_codes(app, &actor, user_id).await?;
+    Ok(reply::ok(&ConfirmResponse { recovery_codes }))
 }

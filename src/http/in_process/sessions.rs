@@ -498,8 +498,8 @@ async fn past_the_session_limit_a_login_ends_the_oldest_session() {
     }
 }
 
-/// The current code of an authenticator app holding `secret`.
-fn totp_now(secret: &str) -> String {
+/// The code of an authenticator app holding `secret`, `offset_steps` steps of 30 s from now.
+fn totp_at(secret: &str, offset_steps: i64) -> String {
     let bytes = totp_rs::Secret::Encoded(secret.to_string())
         .to_bytes()
         .unwrap();
@@ -512,7 +512,7 @@ fn totp_now(secret: &str) -> String {
         None,
         String::new(),
     )
-    .generate(crate::domain::now() as u64)
+    .generate((crate::domain::now() + offset_steps * 30) as u64)
 }
 
 /// Contract 10.6: `GET /api/auth/mfa/` names the second factors that are on and counts the
@@ -537,7 +537,7 @@ fn the_account_shows_its_second_factors_and_the_recovery_codes_left() {
     let confirm = s
         .post("/api/auth/mfa/totp/confirm/")
         .bearer(&token)
-        .json(&json!({"code": totp_now(&secret)}));
+        .json(&json!({"code": totp_at(&secret, 0)}));
     assert_eq!(confirm.status, 200, "{}", confirm.body);
     let codes = confirm.json()["recovery_codes"].clone();
     assert_eq!(
@@ -563,4 +563,81 @@ fn the_account_shows_its_second_factors_and_the_recovery_codes_left() {
     );
     let anonymous = s.get("/api/auth/mfa/").send();
     assert_eq!(anonymous.status, 401);
+}
+
+/// Contract 10.6: new recovery codes take the password and a code; the old ones stop working.
+#[test]
+fn new_recovery_codes_take_the_password_and_a_code_and_end_the_old_ones() {
+    let s = Server::start();
+    let token = s.owner_token();
+    let regenerate = |password: &str, code: &str| {
+        s.post("/api/auth/mfa/recovery-codes/")
+            .bearer(&token)
+            .json(&json!({"password": password, "code": code}))
+    };
+    let off = regenerate(ADMIN_PASSWORD, "123456");
+    assert_eq!((off.status, off.error_code().as_str()), (409, "conflict"));
+
+    let secret = s
+        .post("/api/auth/mfa/totp/setup/")
+        .bearer(&token)
+        .send()
+        .json()["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let first = s
+        .post("/api/auth/mfa/totp/confirm/")
+        .bearer(&token)
+        .json(&json!({"code": totp_at(&secret, 0)}))
+        .json()["recovery_codes"]
+        .clone();
+
+    let wrong_password = regenerate("not-the-password-1", &totp_at(&secret, 1));
+    assert_eq!(wrong_password.status, 400, "{}", wrong_password.body);
+    assert!(wrong_password.json()["errors"]["password"].is_array());
+    let wrong_code = regenerate(ADMIN_PASSWORD, "000000");
+    assert_eq!(
+        (wrong_code.status, wrong_code.error_code().as_str()),
+        (400, "mfa_invalid")
+    );
+    // Both count as failed logins of the account.
+    let failed: Vec<String> = audit_actions(&s)
+        .into_iter()
+        .filter(|a| a.0 == "login.failed")
+        .map(|a| a.3)
+        .collect();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert!(failed.iter().all(|d| d.contains(r#""check":"password""#)));
+
+    let renewed = regenerate(ADMIN_PASSWORD, &totp_at(&secret, 1));
+    assert_eq!(renewed.status, 200, "{}", renewed.body);
+    assert_eq!(renewed.header("cache-control"), Some("no-store"));
+    let codes = renewed.json()["recovery_codes"].clone();
+    assert_eq!(codes.as_array().unwrap().len(), 10);
+    assert_ne!(codes, first);
+    let login = |code: &Value| {
+        s.post("/api/auth/login/").json(&json!({
+            "email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "recovery_code": code
+        }))
+    };
+    assert_eq!(login(&first[1]).status, 401, "an old code no longer works");
+    assert_eq!(login(&codes[0]).status, 200);
+    assert_eq!(
+        s.get("/api/auth/mfa/").bearer(&token).send().json()["recovery_codes_left"],
+        9
+    );
+    assert!(audit_actions(&s)
+        .iter()
+        .any(|a| a.0 == "mfa.recovery_codes_regenerated" && a.2 == Some(1)));
+
+    let key = super::api_keys::create_key(&s, &token, json!({"name": "etl"}));
+    let by_key = s
+        .post("/api/auth/mfa/recovery-codes/")
+        .bearer(key["key"].as_str().unwrap())
+        .json(&json!({"password": ADMIN_PASSWORD, "code": "123456"}));
+    assert_eq!(
+        (by_key.status, by_key.error_code().as_str()),
+        (403, "interactive_session_required")
+    );
 }
