@@ -263,6 +263,16 @@ pub(crate) fn wants_page(ctx: &RequestCtx) -> bool {
         })
 }
 
+/// A client that asks for JSON first (`Accept: application/json`), not a browser.
+pub(crate) fn prefers_json(ctx: &RequestCtx) -> bool {
+    ctx.header("accept").is_some_and(|accept| {
+        accept
+            .split(',')
+            .next()
+            .is_some_and(|first| first.trim().starts_with("application/json"))
+    })
+}
+
 /// The credential of a request, in the forms the product documents.
 enum Credential<'a> {
     Jwt(&'a str),

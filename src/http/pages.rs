@@ -65,9 +65,19 @@ pub fn page(page: Page, ctx: &RequestCtx) -> Result<Response, ApiError> {
 }
 
 /// A page for a path that names none: `404` in HTML, under the pages' policy.
-/// (No `ETag`: a `304` of it would be relabelled and shown blank.)
 pub fn not_found(ctx: &RequestCtx) -> Response {
-    let Some(embedded) = Assets::get("404.html") else {
+    html_404("404.html", ctx)
+}
+
+/// `/s/{token}` of a link that was revoked, replaced or expired, or never was: `404` in HTML.
+pub fn link_gone(ctx: &RequestCtx) -> Response {
+    html_404("link-gone.html", ctx)
+}
+
+/// An embedded page as a `404`, under the pages' policy.
+/// (No `ETag`: a `304` of it would be relabelled and shown blank.)
+fn html_404(file: &str, ctx: &RequestCtx) -> Response {
+    let Some(embedded) = Assets::get(file) else {
         return super::reply::error(&ApiError::NotFound, &ctx.id);
     };
     let body = match embedded.data {
@@ -159,7 +169,7 @@ mod tests {
         ]
         .map(Page::file)
         .into_iter()
-        .chain(["404.html"])
+        .chain(["404.html", "link-gone.html"])
         {
             let html = Assets::get(page).expect("page embedded");
             let html = std::str::from_utf8(&html.data).unwrap();

@@ -179,7 +179,7 @@ impl From<DashboardDto> for PublicDashboard {
 pub async fn page(call: Call<'_>) -> Result<Response, ApiError> {
     let token = call.params.token.clone().ok_or(ApiError::NotFound)?;
     let app = call.app;
-    let (link, html) = app
+    let found = app
         .store
         .read(move |tx| {
             let kind = public_links::resource_type(tx, &token)?;
@@ -224,7 +224,17 @@ pub async fn page(call: Call<'_>) -> Result<Response, ApiError> {
                 },
             ))
         })
-        .await?;
+        .await
+        .map_err(ApiError::from);
+    let (link, html) = match found {
+        Ok(found) => found,
+        // A person who follows a dead link reads why; a client asking for JSON gets the
+        // error's usual shape.
+        Err(ApiError::NotFound) if !crate::http::prefers_json(call.ctx) => {
+            return Ok(crate::http::pages::link_gone(call.ctx))
+        }
+        Err(e) => return Err(e),
+    };
     app.views.count(link);
     Ok(reply::text(html, "text/html; charset=utf-8"))
 }

@@ -1266,3 +1266,44 @@ async fn an_incremental_export_walks_up_from_since_id_as_json_lines() {
         );
     }
 }
+
+/// Contract 10.6: `/s/` of a revoked or unknown link is a page saying the link no longer works
+/// (`404`) for a person, and the usual JSON error for a client that asks for JSON.
+#[test]
+fn a_dead_shared_link_is_a_page_saying_so_and_json_when_asked() {
+    let s = Server::start();
+    let t = s.owner_token();
+    let f = fixture(&s, &t);
+    let path = format!("/api/v1/reports/{}/public-link/", f.report);
+    let token = ok(s.post(&path).bearer(&t).send(), 201)["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(s.get(&format!("/s/{token}")).send().status, 200);
+    ok(s.request("DELETE", &path).bearer(&t).send(), 204);
+    for dead in [token.as_str(), "never-was-a-token"] {
+        for accept in ["text/html,application/xhtml+xml;q=0.9", "*/*"] {
+            let page = s.get(&format!("/s/{dead}")).header("Accept", accept).send();
+            assert_eq!(page.status, 404, "{dead} {accept}");
+            assert!(page
+                .header("content-type")
+                .is_some_and(|t| t.starts_with("text/html")));
+            assert!(
+                page.body.contains("This link no longer works"),
+                "{}",
+                page.body
+            );
+            assert!(page
+                .header("content-security-policy")
+                .is_some_and(|p| p.starts_with("default-src 'none'")));
+        }
+        let json = s
+            .get(&format!("/s/{dead}"))
+            .header("Accept", "application/json")
+            .send();
+        assert_eq!(
+            (json.status, json.error_code().as_str()),
+            (404, "not_found")
+        );
+    }
+}
