@@ -6,7 +6,8 @@
 //! gone, however the tests end.
 //!
 //! `CLARIBI_TEST_STORE=postgres` runs every end-to-end test that is about behaviour on
-//! PostgreSQL instead of SQLite (`scripts/test` runs the suite both ways).
+//! PostgreSQL instead of SQLite (`scripts/test` runs the suite both ways), and the library's
+//! in-process tests of the contract, which include this file.
 
 #![allow(dead_code)]
 
@@ -15,6 +16,15 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+/// A TCP port on loopback that nothing listens on (for a counterpart the test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
 
 /// Whether this run's servers use PostgreSQL.
 pub fn enabled() -> bool {
@@ -83,7 +93,7 @@ impl Cluster {
             assert!(ok, "chown of the cluster directory to {user}");
         }
         let cluster = Cluster {
-            port: crate::support::free_port(),
+            port: free_port(),
             dir,
             bin,
             owner,

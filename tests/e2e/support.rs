@@ -766,14 +766,7 @@ pub fn within_one_rate_window<T>(mut test: impl FnMut() -> T) -> T {
     }
 }
 
-/// A TCP port on loopback that nothing listens on (for a counterpart the test starts).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use crate::pg::free_port;
 
 /// SIGTERM to the counterpart a test started (slapd, rsyslogd), as its service manager
 /// stops it, and waits for it to end; nothing when it is not running.

@@ -16,6 +16,7 @@ use crate::ops::Caller;
 use crate::store::public_links::Shared;
 use crate::store::public_links::{self, PublicLink};
 use crate::store::{dashboards, reports};
+use warp::http::{header, HeaderValue};
 
 /// Absent and `null` differ: absent is 30 days, `null` never.
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
@@ -175,11 +176,29 @@ impl From<DashboardDto> for PublicDashboard {
 }
 
 /// GET /s/{token}: the shared report or dashboard as a plain HTML page (no script, no style;
-/// every value escaped). A view is counted as for the JSON reads.
+/// every value escaped). A view is counted as for the JSON reads. Every answer varies with
+/// `Accept` and is never stored, so that no cache outlives a revocation or mixes the two forms.
 pub async fn page(call: Call<'_>) -> Result<Response, ApiError> {
+    let ctx = call.ctx;
+    let mut response = match shared_page(call).await {
+        Ok(response) => response,
+        // A person who follows a dead link reads why; a client asking for JSON gets the
+        // error's usual shape.
+        Err(ApiError::NotFound) if !crate::http::prefers_json(ctx) => {
+            crate::http::pages::link_gone(ctx)
+        }
+        Err(e) => reply::error(&e, &ctx.id),
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::VARY, HeaderValue::from_static("Accept"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+async fn shared_page(call: Call<'_>) -> Result<Response, ApiError> {
     let token = call.params.token.clone().ok_or(ApiError::NotFound)?;
     let app = call.app;
-    let found = app
+    let (link, html) = app
         .store
         .read(move |tx| {
             let kind = public_links::resource_type(tx, &token)?;
@@ -224,17 +243,7 @@ pub async fn page(call: Call<'_>) -> Result<Response, ApiError> {
                 },
             ))
         })
-        .await
-        .map_err(ApiError::from);
-    let (link, html) = match found {
-        Ok(found) => found,
-        // A person who follows a dead link reads why; a client asking for JSON gets the
-        // error's usual shape.
-        Err(ApiError::NotFound) if !crate::http::prefers_json(call.ctx) => {
-            return Ok(crate::http::pages::link_gone(call.ctx))
-        }
-        Err(e) => return Err(e),
-    };
+        .await?;
     app.views.count(link);
     Ok(reply::text(html, "text/html; charset=utf-8"))
 }

@@ -11,6 +11,8 @@ mod api_keys;
 mod contract;
 mod feed;
 mod key_lifecycle;
+#[path = "../../../tests/e2e/pg.rs"]
+mod pg;
 mod resources;
 mod sessions;
 mod support;

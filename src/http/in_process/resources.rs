@@ -1295,7 +1295,9 @@ fn a_dead_shared_link_is_a_page_saying_so_and_json_when_asked() {
             );
             assert!(page
                 .header("content-security-policy")
-                .is_some_and(|p| p.starts_with("default-src 'none'")));
+                .is_some_and(|p| p.contains("style-src 'self'")));
+            assert_eq!(page.header("vary"), Some("Accept"));
+            assert_eq!(page.header("cache-control"), Some("no-store"));
         }
         let json = s
             .get(&format!("/s/{dead}"))
@@ -1305,5 +1307,22 @@ fn a_dead_shared_link_is_a_page_saying_so_and_json_when_asked() {
             (json.status, json.error_code().as_str()),
             (404, "not_found")
         );
+        assert_eq!(json.header("vary"), Some("Accept"));
     }
+    // An expired link is dead the same way.
+    let dpath = format!("/api/v1/dashboards/{}/public-link/", f.dashboard);
+    let dtoken = ok(s.post(&dpath).bearer(&t).send(), 201)["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let live = s.get(&format!("/s/{dtoken}")).send();
+    assert_eq!(live.status, 200);
+    assert_eq!(live.header("cache-control"), Some("no-store"));
+    s.execute("UPDATE public_links SET expires_at = ?1", &[unix_now() - 1]);
+    let expired = s
+        .get(&format!("/s/{dtoken}"))
+        .header("Accept", "text/html")
+        .send();
+    assert_eq!(expired.status, 404);
+    assert!(expired.body.contains("This link no longer works"));
 }

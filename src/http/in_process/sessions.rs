@@ -610,8 +610,15 @@ fn new_recovery_codes_take_the_password_and_a_code_and_end_the_old_ones() {
     assert_eq!(failed.len(), 2, "{failed:?}");
     assert!(failed.iter().all(|d| d.contains(r#""check":"password""#)));
 
-    let renewed = regenerate(ADMIN_PASSWORD, &totp_at(&secret, 1));
+    let code = totp_at(&secret, 1);
+    let renewed = regenerate(ADMIN_PASSWORD, &code);
     assert_eq!(renewed.status, 200, "{}", renewed.body);
+    let replayed = regenerate(ADMIN_PASSWORD, &code);
+    assert_eq!(
+        (replayed.status, replayed.error_code().as_str()),
+        (400, "mfa_invalid"),
+        "a code works once"
+    );
     assert_eq!(renewed.header("cache-control"), Some("no-store"));
     let codes = renewed.json()["recovery_codes"].clone();
     assert_eq!(codes.as_array().unwrap().len(), 10);

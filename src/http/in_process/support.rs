@@ -1,8 +1,9 @@
 //! A synchronous client of the server in process, shaped like the end-to-end harness
 //! (`tests/e2e/support.rs`) so that a test reads the same at either level. Requests go through
 //! the whole route table (`http::routes`: authentication, guards, handlers, operations) on a
-//! runtime of the server's own, against a temporary SQLite store, with cheap argon2 and no
-//! socket. What needs a process, a signal, the CLI or the wire stays end to end.
+//! runtime of the server's own, against a temporary SQLite store (or a database of the run's
+//! PostgreSQL cluster with `CLARIBI_TEST_STORE=postgres`), with cheap argon2 and no socket.
+//! What needs a process, a signal, the CLI or the wire stays end to end.
 
 use std::sync::Arc;
 
@@ -50,6 +51,12 @@ impl Options {
             ("CLARIBI_AUTH__ARGON2_MEMORY_KIB", "64"),
             ("CLARIBI_AUTH__ARGON2_ITERATIONS", "1"),
         ];
+        // `CLARIBI_TEST_STORE=postgres` (the second pass of `scripts/test`): a fresh database
+        // of the run's throwaway cluster, as the end-to-end tests get.
+        let database = super::pg::enabled().then(|| super::pg::cluster().database());
+        if let Some(url) = &database {
+            vars.push(("CLARIBI_DATABASE__URL", url));
+        }
         vars.extend(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let config = Config::load_from_env_for_test(&vars)
             .expect("test configuration")
