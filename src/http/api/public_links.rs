@@ -176,8 +176,9 @@ impl From<DashboardDto> for PublicDashboard {
 }
 
 /// GET /s/{token}: the shared report or dashboard as a plain HTML page (no script, no style;
-/// every value escaped). A view is counted as for the JSON reads. Every answer varies with
-/// `Accept` and is never stored, so that no cache outlives a revocation or mixes the two forms.
+/// every value escaped). A view is counted as for the JSON reads. The page and both forms of
+/// its `404` vary with `Accept` and are never stored, so that no cache outlives a revocation
+/// or mixes the two forms.
 pub async fn page(call: Call<'_>) -> Result<Response, ApiError> {
     let ctx = call.ctx;
     let mut response = match shared_page(call).await {
@@ -187,7 +188,9 @@ pub async fn page(call: Call<'_>) -> Result<Response, ApiError> {
         Err(ApiError::NotFound) if !crate::http::prefers_json(ctx) => {
             crate::http::pages::link_gone(ctx)
         }
-        Err(e) => reply::error(&e, &ctx.id),
+        Err(ApiError::NotFound) => reply::error(&ApiError::NotFound, &ctx.id),
+        // Other errors (unavailable, internal) go the pipeline's way, logged there.
+        Err(e) => return Err(e),
     };
     let headers = response.headers_mut();
     headers.insert(header::VARY, HeaderValue::from_static("Accept"));
