@@ -46,9 +46,13 @@ impl OpenIdProvider {
     }
 
     pub fn start_with(server: &Server, env: &[(&str, &str)]) -> OpenIdProvider {
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let dir = provider_dir();
-        // The script beside its node_modules, fresh from the repository each time.
-        let script = dir.join("provider.mjs");
+        // The script beside its node_modules (where its imports resolve), fresh from the
+        // repository each time, under a name of its own: tests starting providers at the same
+        // time never rewrite a file another node is reading.
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let script = dir.join(format!("provider-{}-{n}.mjs", std::process::id()));
         std::fs::copy(
             concat!(env!("CARGO_MANIFEST_DIR"), "/tests/oidc/provider.mjs"),
             &script,
@@ -72,9 +76,18 @@ impl OpenIdProvider {
             }
             for _ in lines {}
         });
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the OpenID provider did not start within 30 s");
+        // Node loads oidc-provider's few hundred modules from disk: on a busy machine with a
+        // cold cache that has been seen to take more than 30 s.
+        let line = match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(line) => line,
+            Err(e) => {
+                let _ = child.kill();
+                let status = child.wait();
+                let _ = std::fs::remove_file(&script);
+                panic!("the OpenID provider did not start within 120 s ({e:?}; node: {status:?})")
+            }
+        };
+        let _ = std::fs::remove_file(&script);
         let issuer = line
             .strip_prefix("READY ")
             .unwrap_or_else(|| panic!("unexpected first line: {line}"))
