@@ -308,7 +308,7 @@ endpoints! {
         body: Json,
         handler: |call, caller| mfa::disable(call, caller).await,
         doc: d("mfa", "Turn MFA off (password and code)", NoContent)
-            .body::<mfa::DisableRequest>()
+            .body::<mfa::RecheckRequest>()
             .errors(&[(409, "MFA is not enabled")]),
     },
     RegenerateRecoveryCodes {
@@ -321,7 +321,7 @@ endpoints! {
             "Ten new recovery codes (password and code); the earlier ones stop working",
             ok::<mfa::ConfirmResponse>(),
         )
-        .body::<mfa::RegenerateRequest>()
+        .body::<mfa::RecheckRequest>()
         .errors(&[(409, "MFA is not enabled")]),
     },
     ResetMfa {

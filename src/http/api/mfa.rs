@@ -15,7 +15,7 @@ use crate::domain::Secret;
 use crate::error::ApiError;
 use crate::http::reply::{self, Response};
 use crate::ops::mfa;
-use crate::ops::Caller;
+use crate::ops::{Actor, Caller};
 use crate::store::users;
 
 #[derive(Serialize, ToSchema)]
@@ -72,26 +72,28 @@ pub async fn confirm(call: Call<'_>, caller: Caller) -> Result<Response, ApiErro
     Ok(reply::ok(&ConfirmResponse { recovery_codes }))
 }
 
+/// `{password, code}`: what turning MFA off and new recovery codes ask for again.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(super) struct DisableRequest {
+pub(super) struct RecheckRequest {
     password: Secret,
+    /// A current TOTP code (not a recovery code).
     code: String,
 }
 
-/// POST /api/auth/mfa/totp/disable/
-pub async fn disable(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
-    let request: DisableRequest = call.json()?;
+/// The caller as an actor, once MFA is found on and the body's password and code pass again
+/// (each failure counts as a failed login of the account).
+async fn rechecked(call: &Call<'_>, caller: &Caller) -> Result<Actor, ApiError> {
+    let request: RecheckRequest = call.json()?;
     password_field("password", &request.password)?;
     let user_id = caller.principal().user_id;
-    let app = call.app;
     let actor = caller.actor();
-    let user = app.store.read(move |c| users::get(c, user_id)).await?;
+    let user = call.app.store.read(move |c| users::get(c, user_id)).await?;
     if !user.mfa_enabled {
         return Err(ApiError::Conflict("MFA is not enabled".into()));
     }
     crate::ops::sessions::recheck_password(
-        app,
+        call.app,
         &actor,
         &user,
         "password",
@@ -99,15 +101,14 @@ pub async fn disable(call: Call<'_>, caller: Caller) -> Result<Response, ApiErro
         Some(request.code),
     )
     .await?;
-    mfa::disable(app, &actor, user_id).await?;
-    Ok(reply::no_content())
+    Ok(actor)
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RegenerateRequest {
-    password: Secret,
-    code: String,
+/// POST /api/auth/mfa/totp/disable/
+pub async fn disable(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
+    let actor = rechecked(&call, &caller).await?;
+    mfa::disable(call.app, &actor, caller.principal().user_id).await?;
+    Ok(reply::no_content())
 }
 
 /// POST /api/auth/mfa/recovery-codes/
@@ -115,24 +116,8 @@ pub async fn regenerate_recovery_codes(
     call: Call<'_>,
     caller: Caller,
 ) -> Result<Response, ApiError> {
-    let request: RegenerateRequest = call.json()?;
-    password_field("password", &request.password)?;
-    let user_id = caller.principal().user_id;
-    let app = call.app;
-    let actor = caller.actor();
-    let user = app.store.read(move |c| users::get(c, user_id)).await?;
-    if !user.mfa_enabled {
-        return Err(ApiError::Conflict("MFA is not enabled".into()));
-    }
-    crate::ops::sessions::recheck_password(
-        app,
-        &actor,
-        &user,
-        "password",
-        request.password,
-        Some(request.code),
-    )
-    .await?;
-    let recovery_codes = mfa::regenerate_recovery_codes(app, &actor, user_id).await?;
+    let actor = rechecked(&call, &caller).await?;
+    let recovery_codes =
+        mfa::regenerate_recovery_codes(call.app, &actor, caller.principal().user_id).await?;
     Ok(reply::ok(&ConfirmResponse { recovery_codes }))
 }
