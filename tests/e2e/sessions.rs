@@ -26,13 +26,6 @@ pub fn totp_at(secret: &str, offset_steps: i64) -> String {
     totp.generate((now + offset_steps * 30) as u64)
 }
 
-fn unix_now_ms() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis()
-}
-
 fn audit_actions(s: &Server) -> Vec<(String, String, Option<i64>, String)> {
     s.sql()
         .rows(
@@ -46,7 +39,7 @@ fn audit_actions(s: &Server) -> Vec<(String, String, Option<i64>, String)> {
 
 #[test]
 fn wrong_email_wrong_password_and_deactivated_look_the_same() {
-    let s = Server::start();
+    let s = server().production_hashing().start();
     let unknown = s.login("nobody@example.com", ADMIN_PASSWORD);
     let wrong = s.login(ADMIN_EMAIL, "not-the-password");
     for r in [&unknown, &wrong] {
@@ -305,39 +298,48 @@ fn mfa_enrolment_login_replay_recovery_and_disable() {
         200
     );
 
-    let disable = |password: &str, code: &str| {
+    let disable = |token: &str, password: &str, code: &str| {
         s.post("/api/auth/mfa/totp/disable/")
-            .bearer(&token)
+            .bearer(token)
             .json(&json!({"password": password, "code": code}))
     };
-    let bad_password = disable("nope-nope-nope", "000000");
+    let bad_password = disable(&token, "nope-nope-nope", "000000");
     assert!(bad_password.json()["errors"]["password"].is_array());
-    let bad_code = disable(ADMIN_PASSWORD, "000000");
+    let bad_code = disable(&token, ADMIN_PASSWORD, "000000");
     assert_eq!(
         (bad_code.status, bad_code.error_code().as_str()),
         (400, "mfa_invalid")
     );
     assert_eq!(
-        disable(ADMIN_PASSWORD, &totp_at(&secret, -1)).status,
+        disable(&token, ADMIN_PASSWORD, &code).status,
         400,
+        "the code the login used is a replay"
+    );
+    assert_eq!(s.login(ADMIN_EMAIL, ADMIN_PASSWORD).status, 401, "still on");
+
+    // Turning it off takes a code not used yet. The owner has used this step's and the next
+    // one's, so another user shows it without waiting 30 s for a fresh step: enrolled with
+    // the current step's code, the step before is a replay and the next one is fresh.
+    s.create_user("ana@example.com", "analyst", "analyst-password-3");
+    let ana = s.token("ana@example.com", "analyst-password-3");
+    let (ana_secret, _) = enable_mfa(&s, &ana);
+    let older = disable(&ana, "analyst-password-3", &totp_at(&ana_secret, -1));
+    assert_eq!(
+        (older.status, older.error_code().as_str()),
+        (400, "mfa_invalid"),
         "an older step is a replay"
     );
-    // Wait for a step whose code has not been used yet.
-    let mut done = false;
-    for offset in [0, 1] {
-        let r = disable(ADMIN_PASSWORD, &totp_at(&secret, offset));
-        if r.status == 204 {
-            done = true;
-            break;
-        }
-    }
-    if !done {
-        // Steps 0 and 1 are used: from the next step on, the code one step ahead is fresh.
-        let into_step = unix_now_ms() % 30_000;
-        std::thread::sleep(Duration::from_millis((30_000 - into_step) as u64 + 200));
-        assert_eq!(disable(ADMIN_PASSWORD, &totp_at(&secret, 1)).status, 204);
-    }
-    assert_eq!(s.login(ADMIN_EMAIL, ADMIN_PASSWORD).status, 200);
+    let off = disable(&ana, "analyst-password-3", &totp_at(&ana_secret, 1));
+    assert_eq!(off.status, 204, "{}", off.body);
+    assert_eq!(
+        s.get("/api/auth/me/").bearer(&ana).send().json()["mfa_enabled"],
+        false
+    );
+    assert_eq!(
+        s.login("ana@example.com", "analyst-password-3").status,
+        200,
+        "no code asked once it is off"
+    );
     let actions: Vec<String> = audit_actions(&s).into_iter().map(|a| a.0).collect();
     for action in [
         "mfa.enabled",

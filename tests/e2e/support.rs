@@ -56,6 +56,12 @@ impl Options {
         self.env("CLARIBI_TEST_NOFILE", &soft.to_string())
     }
 
+    /// The shipped argon2id cost (`claribi.toml`'s), for a test about what hashing costs.
+    pub fn production_hashing(self) -> Self {
+        self.env("CLARIBI_AUTH__ARGON2_MEMORY_KIB", "19456")
+            .env("CLARIBI_AUTH__ARGON2_ITERATIONS", "2")
+    }
+
     /// A test about SQLite itself: runs on SQLite in every run.
     pub fn sqlite(mut self) -> Self {
         self.store = Store::Sqlite;
@@ -87,6 +93,16 @@ impl Options {
             ),
             ("CLARIBI_LOG__LEVEL".to_string(), "info".to_string()),
         ];
+        // Cheap argon2id (1 MiB, one pass): what these tests check is what a password opens,
+        // not what it costs, and the production cost (19 MiB, two passes) on every login and
+        // start-up of some hundred servers is most of the suite's time on two cores. The tests
+        // about the cost itself ask for it (`production_hashing`).
+        for (k, v) in [
+            ("CLARIBI_AUTH__ARGON2_MEMORY_KIB", "1024"),
+            ("CLARIBI_AUTH__ARGON2_ITERATIONS", "1"),
+        ] {
+            env.push((k.to_string(), v.to_string()));
+        }
         if self.bootstrap {
             env.push(("CLARIBI_BOOTSTRAP__ADMIN_EMAIL".into(), ADMIN_EMAIL.into()));
             env.push((
