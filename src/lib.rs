@@ -2,8 +2,9 @@
 //!
 //! docs/architecture.md has the map and the invariants. Every module is private: the binary
 //! needs only `main`, and the compiler reports whatever nothing uses.
-// Audited exceptions: the scheduling-policy system call in `sched`, and handing freed memory
-// back to the system after argon2 in `auth::password`.
+// Audited exceptions: the scheduling-policy system call in `sched`, handing freed memory
+// back to the system after argon2 in `auth::password`, and the TIOCOUTQ ioctl that tells
+// the SIEM stream what its receiver has acknowledged (`ops::siem::transport`).
 #![deny(unsafe_code)]
 #![cfg_attr(
     not(test),

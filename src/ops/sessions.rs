@@ -73,9 +73,40 @@ pub async fn throttled(app: &AppState, actor: &Actor, refused: Refused) -> ApiEr
     }
 }
 
+/// The enabled provider that serves `email` for a login, if any. Never for the organization's
+/// owner (the break-glass account keeps its own password and MFA whatever the providers say),
+/// and never another organization's: a password goes only to the directory of the
+/// organization the account belongs to.
+async fn provider_for(
+    app: &AppState,
+    email: &Email,
+    user: Option<&users::User>,
+) -> Result<Option<super::sso::Provider>, ApiError> {
+    if user.is_some_and(|u| u.role == Role::Owner) {
+        return Ok(None);
+    }
+    let provider = super::sso::serving(app, email).await?;
+    Ok(provider.filter(|p| user.is_none_or(|u| u.organization_id == p.organization_id)))
+}
+
+/// The directory that holds `user`'s password, if an LDAP provider serves the address: their
+/// login binds there, and so does every re-check of their password (10.2: never a local hash).
+pub async fn directory_of(
+    app: &AppState,
+    user: &users::User,
+) -> Result<Option<super::sso::Provider>, ApiError> {
+    let Ok(email) = Email::parse(&user.email) else {
+        return Ok(None);
+    };
+    Ok(provider_for(app, &email, Some(user))
+        .await?
+        .filter(|p| p.ldap().is_some()))
+}
+
 /// A password (and, for MFA disable, a code) presented again inside a session: checked like a
 /// login of that account, so that a stolen access token buys no free guesses. `field` names
-/// the body field a wrong password is reported under.
+/// the body field a wrong password is reported under. An address a directory serves is
+/// checked by a bind there, as its login is.
 pub async fn recheck_password(
     app: &AppState,
     actor: &Actor,
@@ -89,11 +120,36 @@ pub async fn recheck_password(
         Ok(attempt) => attempt,
         Err(refused) => return Err(throttled(app, actor, refused).await),
     };
-    let ok = app
-        .hasher
-        .verify(password, Some(user.password_hash.clone()))
-        .await
-        .map_err(busy)?;
+    let ok = match directory_of(app, user).await? {
+        Some(provider) => {
+            use super::sso::sign_in::{self, Refusal};
+            let email = Email::parse(&user.email).map_err(|_| {
+                ApiError::Internal(format!("user {} has an invalid address", user.id))
+            })?;
+            match sign_in::ldap_password(app, &provider, &email, &password).await {
+                Ok(()) => true,
+                Err(Refusal::Credentials(_) | Refusal::NotAllowed(..)) => false,
+                Err(Refusal::Internal(e)) => {
+                    attempt.released().await;
+                    return Err(e);
+                }
+                Err(Refusal::Unavailable(e)) => {
+                    attempt.released().await;
+                    tracing::warn!(provider = provider.id, error = %e, "a directory password could not be checked");
+                    return Err(ApiError::DirectoryUnavailable(
+                        "the directory that checks this account's password cannot be reached; \
+                         try again shortly"
+                            .into(),
+                    ));
+                }
+            }
+        }
+        None => app
+            .hasher
+            .verify(password, Some(user.password_hash.clone()))
+            .await
+            .map_err(busy)?,
+    };
     let failure = |reason: &str| {
         let mut entry = actor.entry("login.failed", Outcome::Failure);
         entry.user_id = Some(user.id);
@@ -155,18 +211,9 @@ pub async fn login(
     // An address a directory serves signs in there; the organization's owner never does (the
     // break-glass account keeps its own password and MFA whatever the providers say).
     let provider = match &email {
-        Some(email) if found.as_ref().is_none_or(|u| u.role != Role::Owner) => {
-            super::sso::serving(app, email).await?
-        }
-        _ => None,
+        Some(email) => provider_for(app, email, found.as_ref()).await?,
+        None => None,
     };
-    // Never another organization's directory: a password goes only to the directory of the
-    // organization the account belongs to.
-    let provider = provider.filter(|p| {
-        found
-            .as_ref()
-            .is_none_or(|u| u.organization_id == p.organization_id)
-    });
 
     let failure = |reason: &str, method: &str, user: Option<&users::User>| {
         let mut entry = actor.entry("login.failed", Outcome::Failure);

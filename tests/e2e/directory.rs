@@ -510,6 +510,74 @@ fn directory_users_sign_in_with_their_groups_role_and_claribis_own_totp() {
     );
 }
 
+/// 10.2: a served address's password is checked in the directory, never against a local hash.
+/// That holds inside a session too: turning MFA off asks for the directory password (not a
+/// local one the account had before the directory served it), and the password is changed in
+/// the directory, not here.
+#[test]
+fn inside_a_session_a_directory_users_password_is_the_directorys() {
+    use crate::sessions::{enable_mfa, totp_at};
+    let slapd = Slapd::start();
+    let s = with_directory(&slapd).start();
+    let owner = s.owner_token();
+    // bob had a local account and password before the directory came.
+    s.create_user("bob@example.org", "analyst", "bob-local-pw-1");
+    add_provider(&s, &owner, &slapd.provider());
+    assert_eq!(s.login("bob@example.org", "bob-local-pw-1").status, 401);
+    let bob = s.token("bob@example.org", "bob-pw");
+
+    let change = s
+        .post("/api/auth/password/")
+        .bearer(&bob)
+        .json(&json!({"current_password": "bob-pw", "new_password": "a-new-local-pw-2"}));
+    assert_eq!(
+        (change.status, change.error_code().as_str()),
+        (409, "conflict"),
+        "{}",
+        change.body
+    );
+    assert!(change.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("Example directory"));
+
+    let (secret, _) = enable_mfa(&s, &bob);
+    let disable = |password: &str| {
+        s.post("/api/auth/mfa/totp/disable/")
+            .bearer(&bob)
+            .json(&json!({"password": password, "code": totp_at(&secret, 1)}))
+    };
+    let local = disable("bob-local-pw-1");
+    assert_eq!(
+        local.status, 400,
+        "the local hash is not asked: {}",
+        local.body
+    );
+    assert!(
+        local.json()["errors"]["password"].is_array(),
+        "{}",
+        local.body
+    );
+    let failed = audit(&s, &owner, "login.failed");
+    assert!(
+        failed
+            .iter()
+            .any(|e| e["details"]["check"] == "password"
+                && e["details"]["email"] == "bob@example.org"),
+        "{failed:?}"
+    );
+    let off = disable("bob-pw");
+    assert_eq!(off.status, 204, "{}", off.body);
+    assert_eq!(me(&s, &bob)["mfa_enabled"], false);
+
+    // The owner is never the directory's: their password changes here.
+    let owner_change = s
+        .post("/api/auth/password/")
+        .bearer(&owner)
+        .json(&json!({"current_password": ADMIN_PASSWORD, "new_password": "owner-new-pw-3"}));
+    assert_eq!(owner_change.status, 204, "{}", owner_change.body);
+}
+
 #[test]
 fn a_sync_removes_leavers_at_once_applies_roles_and_changes_nothing_it_cannot_trust() {
     let mut slapd = Slapd::start();

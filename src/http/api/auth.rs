@@ -252,6 +252,13 @@ pub async fn change_password(call: Call<'_>, caller: Caller) -> Result<Response,
     let app = call.app;
     let user_id = caller.user_id();
     let user = app.store.read(move |c| users::get(c, user_id)).await?;
+    if let Some(directory) = sessions::directory_of(app, &user).await? {
+        // Their login binds in the directory: a local password would never be asked for.
+        return Err(ApiError::Conflict(format!(
+            "this account's password is kept by the directory \"{}\": change it there",
+            directory.name
+        )));
+    }
     let actor = caller.actor();
     sessions::recheck_password(
         app,

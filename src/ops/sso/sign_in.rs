@@ -45,6 +45,37 @@ pub struct Identity {
     pub disabled: bool,
 }
 
+/// Whether `password` is `email`'s in the directory `provider`: the entry found and a bind as
+/// it, nothing else (the re-check of a password inside a session; roles wait for the next
+/// sign-in or sync). `Credentials` when the address is unknown or the password wrong.
+pub async fn ldap_password(
+    app: &AppState,
+    provider: &Provider,
+    email: &Email,
+    password: &Secret,
+) -> Result<(), Refusal> {
+    let Some(settings) = provider.ldap() else {
+        return Err(Refusal::Internal(ApiError::Internal(format!(
+            "provider {} is not a directory",
+            provider.id
+        ))));
+    };
+    let secret = provider
+        .secret(app)
+        .map_err(|e| Refusal::Unavailable(DirectoryError::Refused(e.to_string())))?;
+    let directory = Directory::new(settings, secret, app.directory_tls.clone());
+    let person = match directory.find(email.as_str(), false).await {
+        Ok(Some(person)) => person,
+        Ok(None) => return Err(Refusal::Credentials("unknown_email")),
+        Err(e) => return Err(Refusal::Unavailable(e)),
+    };
+    match directory.check_password(&person.dn, password).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Refusal::Credentials("wrong_password")),
+        Err(e) => Err(Refusal::Unavailable(e)),
+    }
+}
+
 /// The user `email` signs in as with `password` through the directory `provider`.
 pub async fn ldap(
     app: &AppState,
