@@ -68,8 +68,22 @@ pub async fn throttled(app: &AppState, actor: &Actor, refused: Refused) -> ApiEr
         record(app, entry).await;
     }
     ApiError::Throttled {
-        message: "too many failed logins; try again later".into(),
+        message: format!(
+            "too many failed logins; try again in {}",
+            wait_in_words(refused.retry_after)
+        ),
         retry_after: refused.retry_after,
+    }
+}
+
+/// A wait as a person reads it: seconds under a minute, else minutes rounded up (what
+/// `Retry-After` says in seconds).
+fn wait_in_words(seconds: u64) -> String {
+    let plural = |n: u64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    if seconds < 60 {
+        plural(seconds.max(1), "second")
+    } else {
+        plural(seconds.div_ceil(60), "minute")
     }
 }
 
@@ -120,15 +134,19 @@ pub async fn recheck_password(
         Ok(attempt) => attempt,
         Err(refused) => return Err(throttled(app, actor, refused).await),
     };
-    let ok = match directory_of(app, user).await? {
+    let directory = directory_of(app, user).await?;
+    let method = if directory.is_some() {
+        "ldap"
+    } else {
+        "password"
+    };
+    // Why the password is refused, if it is.
+    let refused: Option<&str> = match directory {
         Some(provider) => {
             use super::sso::sign_in::{self, Refusal};
-            let email = Email::parse(&user.email).map_err(|_| {
-                ApiError::Internal(format!("user {} has an invalid address", user.id))
-            })?;
-            match sign_in::ldap_password(app, &provider, &email, &password).await {
-                Ok(()) => true,
-                Err(Refusal::Credentials(_) | Refusal::NotAllowed(..)) => false,
+            match sign_in::ldap_password(app, &provider, user, &password).await {
+                Ok(()) => None,
+                Err(Refusal::Credentials(reason) | Refusal::NotAllowed(reason, _)) => Some(reason),
                 Err(Refusal::Internal(e)) => {
                     attempt.released().await;
                     return Err(e);
@@ -144,11 +162,14 @@ pub async fn recheck_password(
                 }
             }
         }
-        None => app
-            .hasher
-            .verify(password, Some(user.password_hash.clone()))
-            .await
-            .map_err(busy)?,
+        None => {
+            let right = app
+                .hasher
+                .verify(password, Some(user.password_hash.clone()))
+                .await
+                .map_err(busy)?;
+            (!right).then_some("wrong_password")
+        }
     };
     let failure = |reason: &str| {
         let mut entry = actor.entry("login.failed", Outcome::Failure);
@@ -157,13 +178,14 @@ pub async fn recheck_password(
         entry.details = crate::domain::json_object(&[
             ("email", &user.email),
             ("reason", reason),
+            ("method", method),
             ("check", field),
         ]);
         entry
     };
-    if !ok {
+    if let Some(reason) = refused {
         attempt.failed().await;
-        record(app, failure("wrong_password")).await;
+        record(app, failure(reason)).await;
         return Err(ApiError::field(field, "is wrong"));
     }
     if let Some(code) = code {
@@ -450,4 +472,19 @@ pub async fn rotate_refresh(
         Ok(sessions::rotate_refresh(c.tx, sid, &presented, &next)?)
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wait_in_words;
+
+    #[test]
+    fn a_lockout_says_how_long_it_lasts_in_words() {
+        assert_eq!(wait_in_words(0), "1 second");
+        assert_eq!(wait_in_words(1), "1 second");
+        assert_eq!(wait_in_words(42), "42 seconds");
+        assert_eq!(wait_in_words(60), "1 minute");
+        assert_eq!(wait_in_words(61), "2 minutes");
+        assert_eq!(wait_in_words(900), "15 minutes");
+    }
 }

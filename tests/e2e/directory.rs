@@ -566,6 +566,36 @@ fn inside_a_session_a_directory_users_password_is_the_directorys() {
                 && e["details"]["email"] == "bob@example.org"),
         "{failed:?}"
     );
+    // The address moves to another entry: that entry's password does not open bob's account
+    // (as at login, bob is the entry he signed in as).
+    slapd.modify(
+        "modify",
+        &format!(
+            "dn: uid=bob,ou=people,{SUFFIX}\nchangetype: modify\nreplace: mail\nmail: bob.old@example.org\n\n\
+             dn: uid=carol,ou=people,{SUFFIX}\nchangetype: modify\nreplace: mail\nmail: bob@example.org\n"
+        ),
+    );
+    let moved = disable("carol-pw");
+    assert_eq!(
+        moved.status, 400,
+        "another entry's password: {}",
+        moved.body
+    );
+    let failed = audit(&s, &owner, "login.failed");
+    assert!(
+        failed
+            .iter()
+            .any(|e| e["details"]["reason"] == "linked_to_another_entry"
+                && e["details"]["method"] == "ldap"),
+        "{failed:?}"
+    );
+    slapd.modify(
+        "modify",
+        &format!(
+            "dn: uid=carol,ou=people,{SUFFIX}\nchangetype: modify\nreplace: mail\nmail: carol@example.org\n\n\
+             dn: uid=bob,ou=people,{SUFFIX}\nchangetype: modify\nreplace: mail\nmail: bob@example.org\n"
+        ),
+    );
     let off = disable("bob-pw");
     assert_eq!(off.status, 204, "{}", off.body);
     assert_eq!(me(&s, &bob)["mfa_enabled"], false);
@@ -762,6 +792,9 @@ fn in_chromium_a_directory_user_signs_in_with_the_directory_password() {
 
     // The owner asks the console for a dry run of the sync: a report, nothing changed.
     browser.click("#logout");
+    // The sign-out goes to the login page itself: opening it before that lands would find
+    // the form of a page about to be replaced.
+    browser.wait_for("location.pathname === '/login'");
     crate::web::sign_in(&browser, &s, ADMIN_EMAIL, ADMIN_PASSWORD);
     browser.open(&s.url("/settings/security/sso"));
     assert!(browser.text("#providers tbody").contains("LDAP"));

@@ -51,7 +51,7 @@ impl OpenIdProvider {
         // line, for minutes. The provider is not what these tests test: such a node is
         // described on stderr, killed and replaced.
         for attempt in 1..=3 {
-            match OpenIdProvider::try_start(server, env, Duration::from_secs(40)) {
+            match OpenIdProvider::try_start(server, env, Duration::from_secs(60)) {
                 Ok(provider) => return provider,
                 Err(why) => eprintln!("OpenID provider, attempt {attempt} of 3: {why}"),
             }

@@ -243,12 +243,6 @@ pub(super) struct PasswordChange {
 /// POST /api/auth/password/
 pub async fn change_password(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let request: PasswordChange = call.json()?;
-    let mut errors = FieldErrors::new();
-    password_problem(&mut errors, "current_password", &request.current_password);
-    password_problem(&mut errors, "new_password", &request.new_password);
-    if !errors.is_empty() {
-        return Err(ApiError::fields(errors));
-    }
     let app = call.app;
     let user_id = caller.user_id();
     let user = app.store.read(move |c| users::get(c, user_id)).await?;
@@ -258,6 +252,12 @@ pub async fn change_password(call: Call<'_>, caller: Caller) -> Result<Response,
             "this account's password is kept by the directory \"{}\": change it there",
             directory.name
         )));
+    }
+    let mut errors = FieldErrors::new();
+    password_problem(&mut errors, "current_password", &request.current_password);
+    password_problem(&mut errors, "new_password", &request.new_password);
+    if !errors.is_empty() {
+        return Err(ApiError::fields(errors));
     }
     let actor = caller.actor();
     sessions::recheck_password(

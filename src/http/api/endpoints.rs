@@ -245,7 +245,8 @@ endpoints! {
             "Change the caller's password; ends the caller's other sessions",
             NoContent,
         )
-        .body::<auth::PasswordChange>(),
+        .body::<auth::PasswordChange>()
+        .errors(&[(409, "the password is kept by the directory that serves the address")]),
     },
     ListSessions {
         route: Get Api "auth/sessions",
@@ -309,7 +310,10 @@ endpoints! {
         handler: |call, caller| mfa::disable(call, caller).await,
         doc: d("mfa", "Turn MFA off (password and code)", NoContent)
             .body::<mfa::RecheckRequest>()
-            .errors(&[(409, "MFA is not enabled")]),
+            .errors(&[
+                (409, "MFA is not enabled"),
+                (503, "the directory that checks the password does not answer"),
+            ]),
     },
     RegenerateRecoveryCodes {
         route: Post Api "auth/mfa/recovery-codes",
@@ -322,7 +326,10 @@ endpoints! {
             ok::<mfa::ConfirmResponse>(),
         )
         .body::<mfa::RecheckRequest>()
-        .errors(&[(409, "MFA is not enabled")]),
+        .errors(&[
+            (409, "MFA is not enabled"),
+            (503, "the directory that checks the password does not answer"),
+        ]),
     },
     ResetMfa {
         route: Post Api "users/{id}/reset-mfa",

@@ -230,6 +230,13 @@ fn throttling_locks_an_account_and_recovers_after_the_lockout() {
     );
     let retry: u64 = locked.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=3).contains(&retry), "{retry}");
+    // The message says how long, in the words of the header's figure.
+    let said = locked.json()["message"].as_str().unwrap().to_string();
+    let plural = if retry == 1 { "" } else { "s" };
+    assert!(
+        said.ends_with(&format!("try again in {retry} second{plural}")),
+        "{said}"
+    );
     std::thread::sleep(Duration::from_secs(retry + 1));
     assert_eq!(s.login(ADMIN_EMAIL, ADMIN_PASSWORD).status, 200);
     let actions = audit_actions(&s);

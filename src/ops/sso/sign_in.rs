@@ -45,15 +45,24 @@ pub struct Identity {
     pub disabled: bool,
 }
 
-/// Whether `password` is `email`'s in the directory `provider`: the entry found and a bind as
-/// it, nothing else (the re-check of a password inside a session; roles wait for the next
-/// sign-in or sync). `Credentials` when the address is unknown or the password wrong.
+/// Whether `password` is `user`'s in the directory `provider`: a bind as the entry their
+/// address finds, which must be the entry they are linked to once they signed in there (as at
+/// login: an address that moved to another entry does not bring that entry's password with
+/// it). Nothing else: this is the re-check of a password inside a session, and roles wait for
+/// the next sign-in or sync. `Credentials` when the entry is gone or another's, or the
+/// password wrong.
 pub async fn ldap_password(
     app: &AppState,
     provider: &Provider,
-    email: &Email,
+    user: &users::User,
     password: &Secret,
 ) -> Result<(), Refusal> {
+    let email = Email::parse(&user.email).map_err(|_| {
+        Refusal::Internal(ApiError::Internal(format!(
+            "user {} has an invalid address",
+            user.id
+        )))
+    })?;
     let Some(settings) = provider.ldap() else {
         return Err(Refusal::Internal(ApiError::Internal(format!(
             "provider {} is not a directory",
@@ -69,6 +78,15 @@ pub async fn ldap_password(
         Ok(None) => return Err(Refusal::Credentials("unknown_email")),
         Err(e) => return Err(Refusal::Unavailable(e)),
     };
+    let (provider_id, user_id) = (provider.id, user.id);
+    let linked = app
+        .store
+        .read(move |db| stored::subject_of(db, provider_id, user_id))
+        .await
+        .map_err(|e| Refusal::Internal(e.into()))?;
+    if linked.is_some_and(|subject| subject != person.dn.to_lowercase()) {
+        return Err(Refusal::Credentials("linked_to_another_entry"));
+    }
     match directory.check_password(&person.dn, password).await {
         Ok(true) => Ok(()),
         Ok(false) => Err(Refusal::Credentials("wrong_password")),
