@@ -64,6 +64,17 @@ function fillActions(cell, user) {
       }),
     }, "Reactivate"));
   }
+  if (user.is_active) {
+    cell.append(" ", el("button", {
+      class: "secondary",
+      "data-unlock": user.id,
+      title: "End a lockout after failed logins",
+      onclick: (e) => act(e.target, async () => {
+        await api("POST", `/api/v1/users/${user.id}/unlock/`);
+        say(`${user.email} may sign in again: their failed logins are forgotten and any lockout has ended.`, "ok");
+      }),
+    }, "Unlock sign-in"));
+  }
   if (user.mfa_enabled) {
     cell.append(" ", el("button", {
       class: "secondary",

@@ -375,6 +375,18 @@ impl LoginThrottle {
         })
     }
 
+    /// Ends `account`'s lockout and forgets its failures (an administrator's unlock). Its
+    /// attempts in flight and the minute of its last refusal audit stay. With several servers
+    /// this drops the copy of the database's lock (the unlock cleared the database's counts).
+    pub fn unlock_account(&self, account: &str) {
+        let key = Key::Account(account.into());
+        let mut shard = self.shard(&key);
+        if let Some(counter) = shard.counters.get_mut(&key) {
+            counter.failures.clear();
+            counter.locked_until = 0;
+        }
+    }
+
     /// Holds a lock read from the shared counts (see `refuse_if_locked`) until `until`, and when
     /// the shared counts last audited the key's refusals, so that this server's audits of them
     /// keep to once a minute with those.
@@ -440,6 +452,31 @@ impl Drop for Attempt<'_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_unlock_ends_the_lockout_and_the_failures_of_that_account_only() {
+        let t = LoginThrottle::new(3, 100, 900, 900);
+        let lock = |who: &str| {
+            for _ in 0..3 {
+                t.begin(who, None, 1_000).unwrap().failed(1_000);
+            }
+            assert!(t.begin(who, None, 1_001).is_err(), "{who} locked");
+        };
+        lock("ada@example.com");
+        lock("bob@example.com");
+        t.unlock_account("ada@example.com");
+        let attempt = t.begin("ada@example.com", None, 1_002).expect("unlocked");
+        attempt.failed(1_002);
+        // Its earlier failures are gone: two more are not yet a lockout.
+        t.begin("ada@example.com", None, 1_003)
+            .unwrap()
+            .failed(1_003);
+        assert!(t.begin("ada@example.com", None, 1_004).is_ok());
+        assert!(
+            t.begin("bob@example.com", None, 1_004).is_err(),
+            "bob still locked"
+        );
+    }
+
     use super::*;
 
     fn ip() -> Option<IpAddr> {

@@ -332,6 +332,24 @@ pub async fn reset_mfa(app: &AppState, actor: &Actor, user_id: Id) -> Result<(),
     .await
 }
 
+/// Ends a user's login lockout (10.6): their failed logins are forgotten and they may sign in
+/// at once, on every server. The shared counts are cleared in the change's transaction; each
+/// server drops its copy when it applies the user's feed entry (`feed::apply`), and this one,
+/// whose own counts they are with one server, forgets them here.
+pub async fn unlock(app: &AppState, actor: &Actor, user_id: Id) -> Result<(), ApiError> {
+    let email = change(app, actor, move |c| {
+        let user = users::get(c.tx, user_id)?;
+        manageable(c, &user)?;
+        crate::store::throttle::clear(c.tx, &super::throttle::account_key(&user.email))?;
+        c.audit_in(user.organization_id, "user.unlocked", "user", user_id, None)?;
+        c.touch(Kind::User, user_id);
+        Ok(user.email)
+    })
+    .await?;
+    app.auth.throttle.unlock_account(&email);
+    Ok(())
+}
+
 /// Renames the caller's organization; names are unique, ignoring case.
 pub async fn rename_organization(
     app: &AppState,

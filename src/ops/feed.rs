@@ -338,6 +338,20 @@ impl CatchUp {
     }
 }
 
+/// Brings one object's state, read at feed position `seq` (from the feed, or by this server's
+/// own change), into this server. With several servers the login throttle here holds only
+/// copies of the locks the database holds (`ops::throttle`), and a user's change may be the
+/// end of their lockout (`accounts::unlock` clears the database's counts): the copy goes with
+/// it, and the account's next attempt reads the database again.
+pub(crate) fn apply(app: &AppState, update: Update, seq: i64) {
+    if let Update::User(user) = &update {
+        if app.store.dialect() == crate::store::Dialect::Postgres {
+            app.auth.throttle.unlock_account(&user.email);
+        }
+    }
+    app.auth.live.apply(update, seq);
+}
+
 /// Makes sure this server's live state may answer for a request that arrived at `arrived`.
 ///
 /// Within the lease (the normal case) that costs one atomic load. Past it the server could not
@@ -380,7 +394,7 @@ pub async fn ensure_current(app: &AppState, arrived: Instant) -> Result<(), ApiE
                 let polled = poll(c, applied)?;
                 let done = polled.seq == applied;
                 for update in polled.updates {
-                    live.apply(update, polled.seq);
+                    apply(&reader, update, polled.seq);
                 }
                 live.advance(polled.seq);
                 if done {
@@ -514,7 +528,7 @@ pub(crate) async fn read_feed(app: &AppState) -> StoreResult<i64> {
     app.catch_up.read_succeeded(polled.is_ok());
     let polled = polled?;
     for update in polled.updates {
-        app.auth.live.apply(update, polled.seq);
+        apply(app, update, polled.seq);
     }
     app.auth.live.advance(polled.seq);
     Ok(polled.seq)

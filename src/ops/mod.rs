@@ -300,7 +300,7 @@ where
     .await
     .map_err(|e| ApiError::Internal(format!("database task failed: {e}")))??;
     for update in committed.updates {
-        app.auth.live.apply(update, committed.seq);
+        feed::apply(app, update, committed.seq);
     }
     if committed.seq > 0 {
         // Every server on the database has it before the answer: a revocation is refused

@@ -51,6 +51,11 @@ fn key_text(key: &Key) -> String {
     }
 }
 
+/// How the shared counts name `account`'s key.
+pub(crate) fn account_key(account: &str) -> String {
+    key_text(&Key::Account(account.into()))
+}
+
 fn key_of(text: &str) -> Option<Key> {
     match text.split_once(':')? {
         ("account", email) => Some(Key::Account(email.into())),

@@ -200,6 +200,7 @@ pub const ACTIONS: &[&str] = &[
     "user.role_changed",
     "user.deactivated",
     "user.activated",
+    "user.unlocked",
     "public_link.created",
     "public_link.revoked",
     "organization.renamed",

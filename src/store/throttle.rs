@@ -42,6 +42,13 @@ pub struct Lock {
     pub audited_ago: i64,
 }
 
+/// Forgets `key`'s failures and lock (an administrator's unlock of an account).
+pub fn clear(db: &Db<'_>, key: &str) -> StoreResult<()> {
+    db.execute("DELETE FROM login_attempts WHERE key = ?1", args![key])?;
+    db.execute("DELETE FROM login_locks WHERE key = ?1", args![key])?;
+    Ok(())
+}
+
 /// The locks among `keys` in force at `now`: a read, so that a login of a locked account or
 /// from a locked address is refused without the writers' lock.
 pub fn locks(db: &Db<'_>, keys: &[(String, u32)], now: UnixTime) -> StoreResult<Vec<Lock>> {

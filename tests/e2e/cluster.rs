@@ -107,6 +107,41 @@ fn a_key_revoked_through_one_server_is_refused_by_the_other_on_the_next_request(
     assert!(served > 200, "B was not under load: {served} requests");
 }
 
+/// 10.6 across servers: a lockout seen by both servers (each holds a copy of the database's
+/// lock, so that refused logins cost nothing), ended through A, lets the user in through B on
+/// the next attempt.
+#[test]
+fn an_unlock_through_one_server_lets_the_user_in_through_the_other_at_once() {
+    let (a, b) = pair("5s");
+    let owner = a.owner_token();
+    a.create_user("ana@example.com", "analyst", "analyst-password-3");
+    for _ in 0..5 {
+        assert_eq!(a.login("ana@example.com", "wrong-password-x").status, 401);
+    }
+    // Both servers have read the lock and hold it now.
+    assert_eq!(a.login("ana@example.com", "analyst-password-3").status, 429);
+    assert_eq!(b.login("ana@example.com", "analyst-password-3").status, 429);
+    let ana = a
+        .get("/api/v1/users/?page_size=100")
+        .bearer(&owner)
+        .send()
+        .json()["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "ana@example.com")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let done = a
+        .post(&format!("/api/v1/users/{ana}/unlock/"))
+        .bearer(&owner)
+        .send();
+    assert_eq!(done.status, 204, "{}", done.body);
+    assert_eq!(b.login("ana@example.com", "analyst-password-3").status, 200);
+    assert_eq!(a.login("ana@example.com", "analyst-password-3").status, 200);
+}
+
 #[test]
 fn a_logout_and_a_demotion_through_one_server_hold_on_the_other_at_once() {
     let (a, b) = pair("5s");

@@ -324,6 +324,21 @@ fn administrators_manage_users_and_read_the_audit_log_others_are_told_no() {
     browser.click(&format!("button[data-toggle-active='{id}']"));
     assert!(browser.text("#message").contains("reactivated"));
 
+    // Locked out by wrong passwords (five with the sign-in refused while she was deactivated:
+    // the shipped limit), she is let in again from her row, at once.
+    browser.wait_for(&format!(
+        "document.querySelector(\"tr[data-user-id='{id}'] .badge.active\") !== null"
+    ));
+    for _ in 0..4 {
+        assert_eq!(s.login("dana@example.com", "wrong-password-x").status, 401);
+    }
+    assert_eq!(s.login("dana@example.com", "copper-meadow-17").status, 429);
+    browser.click(&format!("button[data-unlock='{id}']"));
+    browser.wait_for(
+        "document.querySelector('#message').textContent.includes('dana@example.com may sign in again')",
+    );
+    assert_eq!(s.login("dana@example.com", "copper-meadow-17").status, 200);
+
     // The audit log shows the role change; a filter narrows it to one action.
     browser.open(&s.url("/admin/audit"));
     browser.text("#entries tbody tr td");

@@ -331,6 +331,17 @@ endpoints! {
             (503, "the directory that checks the password does not answer"),
         ]),
     },
+    UnlockUser {
+        route: Post Api "users/{id}/unlock",
+        guard: InteractiveAdmin,
+        body: NoBody,
+        handler: |call, caller| users::unlock(call, caller).await,
+        doc: d(
+            "users",
+            "End a user's login lockout after failed logins (administrators)",
+            NoContent,
+        ),
+    },
     ResetMfa {
         route: Post Api "users/{id}/reset-mfa",
         guard: InteractiveAdmin,

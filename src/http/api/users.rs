@@ -150,6 +150,13 @@ pub async fn update(call: Call<'_>, caller: Caller) -> Result<Response, ApiError
 }
 
 /// POST /api/v1/users/{id}/reset-mfa/: the user then logs in with the password alone.
+/// POST /api/v1/users/{id}/unlock/
+pub async fn unlock(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
+    let target_id = call.id()?;
+    accounts::unlock(call.app, &caller.actor(), target_id).await?;
+    Ok(reply::no_content())
+}
+
 pub async fn reset_mfa(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let target_id = call.id()?;
     accounts::reset_mfa(call.app, &caller.actor(), target_id).await?;

@@ -214,6 +214,82 @@ fn sessions_are_listed_and_revoked_by_their_owner_only() {
     assert_eq!(s.get("/api/auth/me/").bearer(a_access).send().status, 200);
 }
 
+/// 10.6: an administrator ends a user's lockout (on both databases: with PostgreSQL the counts
+/// are the database's, and the server's copy of the lock goes with the user's feed entry).
+#[test]
+fn an_administrator_ends_a_lockout_and_the_user_signs_in_at_once() {
+    let s = server()
+        .env("CLARIBI_AUTH__MAX_FAILED_LOGINS", "3")
+        .env("CLARIBI_AUTH__LOCKOUT", "15m")
+        .start();
+    let owner = s.owner_token();
+    s.create_user("ana@example.com", "analyst", "analyst-password-3");
+    s.create_user("ben@example.com", "analyst", "analyst-password-4");
+    for who in ["ana@example.com", "ben@example.com"] {
+        for _ in 0..3 {
+            assert_eq!(s.login(who, "wrong-password-x").status, 401);
+        }
+        let locked = s.login(who, "analyst-password-3");
+        assert_eq!(locked.status, 429, "{who}: {}", locked.body);
+        assert!(
+            locked.json()["message"]
+                .as_str()
+                .unwrap()
+                .ends_with("try again in 15 minutes"),
+            "{}",
+            locked.body
+        );
+    }
+    let ana_id = s
+        .get("/api/v1/users/?page_size=100")
+        .bearer(&owner)
+        .send()
+        .json()["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "ana@example.com")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let unlock = |token: &str, id: i64| {
+        s.post(&format!("/api/v1/users/{id}/unlock/"))
+            .bearer(token)
+            .send()
+    };
+
+    // Only administrators, in a session, of the user's organization.
+    s.create_user("al@example.com", "analyst", "analyst-password-5");
+    let analyst = s.token("al@example.com", "analyst-password-5");
+    let denied = unlock(&analyst, ana_id);
+    assert_eq!(
+        (denied.status, denied.error_code().as_str()),
+        (403, "permission_denied")
+    );
+    s.create_organization("Globex", "hank@globex.test", "globex-owner-pw-9");
+    let stranger = s.token("hank@globex.test", "globex-owner-pw-9");
+    assert_eq!(unlock(&stranger, ana_id).status, 404);
+    assert_eq!(unlock(&owner, 999_999).status, 404);
+
+    let done = unlock(&owner, ana_id);
+    assert_eq!(done.status, 204, "{}", done.body);
+    assert_eq!(s.login("ana@example.com", "analyst-password-3").status, 200);
+    // Her failures are forgotten too: two more wrong ones are not a lockout again.
+    for _ in 0..2 {
+        assert_eq!(s.login("ana@example.com", "wrong-password-x").status, 401);
+    }
+    assert_eq!(s.login("ana@example.com", "analyst-password-3").status, 200);
+    // Nobody else's lockout ended.
+    assert_eq!(s.login("ben@example.com", "analyst-password-4").status, 429);
+    // Unlocking someone not locked changes nothing and says so the same way.
+    assert_eq!(unlock(&owner, ana_id).status, 204);
+    let unlocked: Vec<_> = audit_actions(&s)
+        .into_iter()
+        .filter(|(action, ..)| action == "user.unlocked")
+        .collect();
+    assert_eq!(unlocked.len(), 2, "{unlocked:?}");
+}
+
 #[test]
 fn throttling_locks_an_account_and_recovers_after_the_lockout() {
     let s = server()
