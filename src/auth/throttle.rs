@@ -452,31 +452,6 @@ impl Drop for Attempt<'_> {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn an_unlock_ends_the_lockout_and_the_failures_of_that_account_only() {
-        let t = LoginThrottle::new(3, 100, 900, 900);
-        let lock = |who: &str| {
-            for _ in 0..3 {
-                t.begin(who, None, 1_000).unwrap().failed(1_000);
-            }
-            assert!(t.begin(who, None, 1_001).is_err(), "{who} locked");
-        };
-        lock("ada@example.com");
-        lock("bob@example.com");
-        t.unlock_account("ada@example.com");
-        let attempt = t.begin("ada@example.com", None, 1_002).expect("unlocked");
-        attempt.failed(1_002);
-        // Its earlier failures are gone: two more are not yet a lockout.
-        t.begin("ada@example.com", None, 1_003)
-            .unwrap()
-            .failed(1_003);
-        assert!(t.begin("ada@example.com", None, 1_004).is_ok());
-        assert!(
-            t.begin("bob@example.com", None, 1_004).is_err(),
-            "bob still locked"
-        );
-    }
-
     use super::*;
 
     fn ip() -> Option<IpAddr> {
@@ -699,6 +674,31 @@ mod tests {
         assert_eq!(
             later.audit,
             vec![(Key::Account("a@x".into()), 29), (localhost, 29)]
+        );
+    }
+
+    #[test]
+    fn an_unlock_ends_the_lockout_and_the_failures_of_that_account_only() {
+        let t = LoginThrottle::new(3, 100, 900, 900);
+        let lock = |who: &str| {
+            for _ in 0..3 {
+                t.begin(who, None, 1_000).unwrap().failed(1_000);
+            }
+            assert!(t.begin(who, None, 1_001).is_err(), "{who} locked");
+        };
+        lock("ada@example.com");
+        lock("bob@example.com");
+        t.unlock_account("ada@example.com");
+        let attempt = t.begin("ada@example.com", None, 1_002).expect("unlocked");
+        attempt.failed(1_002);
+        // Its earlier failures are gone: two more are not yet a lockout.
+        t.begin("ada@example.com", None, 1_003)
+            .unwrap()
+            .failed(1_003);
+        assert!(t.begin("ada@example.com", None, 1_004).is_ok());
+        assert!(
+            t.begin("bob@example.com", None, 1_004).is_err(),
+            "bob still locked"
         );
     }
 }

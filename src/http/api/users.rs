@@ -149,14 +149,14 @@ pub async fn update(call: Call<'_>, caller: Caller) -> Result<Response, ApiError
     Ok(reply::ok(&UserDto::from(updated)))
 }
 
-/// POST /api/v1/users/{id}/reset-mfa/: the user then logs in with the password alone.
-/// POST /api/v1/users/{id}/unlock/
+/// POST /api/v1/users/{id}/unlock/: the user may sign in again at once.
 pub async fn unlock(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let target_id = call.id()?;
     accounts::unlock(call.app, &caller.actor(), target_id).await?;
     Ok(reply::no_content())
 }
 
+/// POST /api/v1/users/{id}/reset-mfa/: the user then logs in with the password alone.
 pub async fn reset_mfa(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let target_id = call.id()?;
     accounts::reset_mfa(call.app, &caller.actor(), target_id).await?;
