@@ -1,7 +1,8 @@
-// /admin/users (administrators and the owner): add users, change roles, deactivate, reset MFA.
+// /admin/users (administrators and the owner): add users, change roles, deactivate, unlock
+// after failed logins, reset MFA.
 // Nothing destructive happens on one click or key press: a role change takes an explicit Save
 // and a confirmation, deactivation a confirmation naming what stops working.
-import { $, act, adminOnly, api, confirmIn, el, refreshUser, requireSession, say, when } from "./common.js";
+import { $, act, adminOnly, api, confirmIn, el, refreshUser, requireSession, say, Session, when } from "./common.js";
 
 const ROLES = ["viewer", "member", "analyst", "administrator"];
 const ROLE_MEANS = {
@@ -64,14 +65,14 @@ function fillActions(cell, user) {
       }),
     }, "Reactivate"));
   }
-  if (user.is_active) {
+  if (user.is_active && !(Session.user && Session.user.id === user.id)) {
     cell.append(" ", el("button", {
       class: "secondary",
       "data-unlock": user.id,
       title: "End a lockout after failed logins",
       onclick: (e) => act(e.target, async () => {
         await api("POST", `/api/v1/users/${user.id}/unlock/`);
-        say(`${user.email} may sign in again: their failed logins are forgotten and any lockout has ended.`, "ok");
+        say(`${user.email} may sign in again: their failed logins are forgotten and the account's lockout has ended.`, "ok");
       }),
     }, "Unlock sign-in"));
   }

@@ -111,6 +111,9 @@ pub struct LoginThrottle {
     per_shard: usize,
     /// Entries forgotten at the bound, for the log.
     evicted: std::sync::atomic::AtomicU64,
+    /// Unlocks so far (`unlock_account`), moved under the account's shard lock: a lock read
+    /// from the database before an unlock is not remembered after it (`remember_lock`).
+    unlocks: std::sync::atomic::AtomicU64,
     max_per_account: u32,
     max_per_address: u32,
     window: i64,
@@ -166,6 +169,7 @@ impl LoginThrottle {
             hasher: std::collections::hash_map::RandomState::new(),
             per_shard: capacity.div_ceil(shards).max(1),
             evicted: std::sync::atomic::AtomicU64::new(0),
+            unlocks: std::sync::atomic::AtomicU64::new(0),
             max_per_account,
             max_per_address,
             window: window_secs,
@@ -381,20 +385,40 @@ impl LoginThrottle {
     pub fn unlock_account(&self, account: &str) {
         let key = Key::Account(account.into());
         let mut shard = self.shard(&key);
+        self.unlocks
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         if let Some(counter) = shard.counters.get_mut(&key) {
             counter.failures.clear();
             counter.locked_until = 0;
         }
     }
 
+    /// The number of unlocks so far: taken before a read of the shared counts, and given to
+    /// `remember_lock` with what the read found.
+    pub fn unlocks(&self) -> u64 {
+        self.unlocks.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Holds a lock read from the shared counts (see `refuse_if_locked`) until `until`, and when
     /// the shared counts last audited the key's refusals, so that this server's audits of them
-    /// keep to once a minute with those.
-    pub fn remember_lock(&self, key: Key, until: UnixTime, audited_at: UnixTime, now: UnixTime) {
+    /// keep to once a minute with those. An account's lock is not held when an unlock came
+    /// since `unlocks_before_read` (`unlocks`): the read may predate it, and holding what it
+    /// saw would lock the account here again until the lock's end.
+    pub fn remember_lock(
+        &self,
+        key: Key,
+        until: UnixTime,
+        audited_at: UnixTime,
+        now: UnixTime,
+        unlocks_before_read: u64,
+    ) {
         if until <= now {
             return;
         }
         let mut shard = self.shard(&key);
+        if matches!(key, Key::Account(_)) && self.unlocks() != unlocks_before_read {
+            return;
+        }
         if !shard.counters.contains_key(&key) && shard.counters.len() >= self.per_shard {
             self.make_room(&mut shard, now);
         }
@@ -611,7 +635,13 @@ mod tests {
         let now = 1_000;
         assert_eq!(t.refuse_if_locked("ada@example.com", ip(), now), None);
         assert!(t.is_empty(), "an unlocked check leaves nothing behind");
-        t.remember_lock(Key::Account("ada@example.com".into()), now + 120, 0, now);
+        t.remember_lock(
+            Key::Account("ada@example.com".into()),
+            now + 120,
+            0,
+            now,
+            t.unlocks(),
+        );
         let refused = t.refuse_if_locked("ada@example.com", ip(), now).unwrap();
         assert_eq!(refused.retry_after, 120);
         assert_eq!(
@@ -626,19 +656,25 @@ mod tests {
         assert_eq!(t.refuse_if_locked("bob@example.com", ip(), now), None);
         assert_eq!(t.refuse_if_locked("ada@example.com", ip(), now + 120), None);
         // A lock already over is not held.
-        t.remember_lock(Key::Account("eve@example.com".into()), now, 0, now);
+        t.remember_lock(
+            Key::Account("eve@example.com".into()),
+            now,
+            0,
+            now,
+            t.unlocks(),
+        );
         assert_eq!(t.refuse_if_locked("eve@example.com", ip(), now), None);
         // Refusals the shared counts audited 30 s ago wait for the rest of their minute, and
         // the minute holds across a second lockout.
         let eve = || Key::Account("eve@example.com".into());
-        t.remember_lock(eve(), now + 10, now - 30, now);
+        t.remember_lock(eve(), now + 10, now - 30, now, t.unlocks());
         assert!(t
             .refuse_if_locked("eve@example.com", None, now)
             .unwrap()
             .audit
             .is_empty());
         t.sweep_all(now + 20);
-        t.remember_lock(eve(), now + 40, 0, now + 20);
+        t.remember_lock(eve(), now + 40, 0, now + 20, t.unlocks());
         assert!(t
             .refuse_if_locked("eve@example.com", None, now + 29)
             .unwrap()
@@ -680,25 +716,62 @@ mod tests {
     #[test]
     fn an_unlock_ends_the_lockout_and_the_failures_of_that_account_only() {
         let t = LoginThrottle::new(3, 100, 900, 900);
-        let lock = |who: &str| {
-            for _ in 0..3 {
-                t.begin(who, None, 1_000).unwrap().failed(1_000);
+        let fail = |who: &str, times: usize, at: UnixTime| {
+            for _ in 0..times {
+                t.begin(who, None, at).unwrap().failed(at);
             }
-            assert!(t.begin(who, None, 1_001).is_err(), "{who} locked");
         };
-        lock("ada@example.com");
-        lock("bob@example.com");
-        t.unlock_account("ada@example.com");
-        let attempt = t.begin("ada@example.com", None, 1_002).expect("unlocked");
-        attempt.failed(1_002);
-        // Its earlier failures are gone: two more are not yet a lockout.
-        t.begin("ada@example.com", None, 1_003)
-            .unwrap()
-            .failed(1_003);
-        assert!(t.begin("ada@example.com", None, 1_004).is_ok());
+        fail("ada@example.com", 3, 1_000);
+        fail("bob@example.com", 3, 1_000);
         assert!(
-            t.begin("bob@example.com", None, 1_004).is_err(),
+            t.begin("ada@example.com", None, 1_001).is_err(),
+            "ada locked"
+        );
+        t.unlock_account("ada@example.com");
+        assert!(
+            t.begin("ada@example.com", None, 1_002).is_ok(),
+            "ada unlocked"
+        );
+        assert!(
+            t.begin("bob@example.com", None, 1_002).is_err(),
             "bob still locked"
         );
+        // Failures short of a lock are forgotten too: two before and two after are not three.
+        fail("cy@example.com", 2, 1_000);
+        t.unlock_account("cy@example.com");
+        fail("cy@example.com", 2, 1_003);
+        assert!(t.begin("cy@example.com", None, 1_004).is_ok());
+    }
+
+    #[test]
+    fn a_lock_read_before_an_unlock_is_not_held_after_it() {
+        let t = LoginThrottle::new(3, 100, 900, 900);
+        let before_read = t.unlocks();
+        // The unlock is applied while the read of the shared counts is under way...
+        t.unlock_account("ada@example.com");
+        // ...and the lock that read saw is not held here.
+        t.remember_lock(
+            Key::Account("ada@example.com".into()),
+            1_900,
+            0,
+            1_000,
+            before_read,
+        );
+        assert!(t.refuse_if_locked("ada@example.com", None, 1_001).is_none());
+        // An address's lock is not an account's: it is held.
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        t.remember_lock(Key::Address(ip), 1_900, 0, 1_000, before_read);
+        assert!(t
+            .refuse_if_locked("x@example.com", Some(ip), 1_001)
+            .is_some());
+        // Read after the unlock, it is held.
+        t.remember_lock(
+            Key::Account("ada@example.com".into()),
+            1_900,
+            0,
+            1_000,
+            t.unlocks(),
+        );
+        assert!(t.refuse_if_locked("ada@example.com", None, 1_001).is_some());
     }
 }

@@ -340,8 +340,19 @@ pub async fn unlock(app: &AppState, actor: &Actor, user_id: Id) -> Result<(), Ap
     let email = change(app, actor, move |c| {
         let user = users::get(c.tx, user_id)?;
         manageable(c, &user)?;
-        crate::store::throttle::clear(c.tx, &super::throttle::account_key(&user.email))?;
-        c.audit_in(user.organization_id, "user.unlocked", "user", user_id, None)?;
+        if c.actor().principal().is_some_and(|p| p.user_id == user_id) {
+            // Password re-checks inside a session count against the account: unlocking oneself
+            // would give a stolen session endless guesses.
+            return Err(ApiError::denied("you cannot unlock your own account"));
+        }
+        super::throttle::clear_account(c.tx, &user.email)?;
+        c.audit_in(
+            user.organization_id,
+            "user.unlocked",
+            "user",
+            user_id,
+            Some(crate::domain::json_object(&[("email", &user.email)])),
+        )?;
         c.touch(Kind::User, user_id);
         Ok(user.email)
     })

@@ -1,6 +1,8 @@
 //! The login throttle as logins use it: in memory with one server (SQLite), in the database
 //! when several servers share one (PostgreSQL), so that 50 parallel guesses spread over any
 //! number of servers still reach the password check at most `max_failed_logins` times.
+//! An administrator's unlock (`accounts::unlock`) is the one thing that ends a lock early: it
+//! clears the shared counts, and every server drops its copy (`feed::apply`).
 
 use std::net::IpAddr;
 
@@ -51,9 +53,13 @@ fn key_text(key: &Key) -> String {
     }
 }
 
-/// How the shared counts name `account`'s key.
-pub(crate) fn account_key(account: &str) -> String {
-    key_text(&Key::Account(account.into()))
+/// Forgets `account`'s failures and ends its lock in the shared counts (inside the unlock's
+/// change; unused with one server, where the counts are this server's own).
+pub(crate) fn clear_account(
+    tx: &crate::store::Db<'_>,
+    account: &str,
+) -> crate::store::StoreResult<()> {
+    shared::clear(tx, &key_text(&Key::Account(account.into())))
 }
 
 fn key_of(text: &str) -> Option<Key> {
@@ -68,8 +74,9 @@ fn key_of(text: &str) -> Option<Key> {
 /// to wait. On PostgreSQL the reservation is one write transaction; its failure (the database
 /// gone) refuses the login with `503` rather than letting it past an uncounted check. A login
 /// of a locked account or from a locked address never waits for the writers' lock: the locks
-/// are read first, and once read are held in memory until they end (they are never lifted
-/// early), so a flood of refused logins costs one read per key and server, then nothing.
+/// are read first, and once read are held in memory until they end (or an administrator's
+/// unlock drops them), so a flood of refused logins costs one read per key and server, then
+/// nothing.
 pub async fn begin<'a>(
     app: &'a AppState,
     account: &str,
@@ -102,6 +109,7 @@ pub async fn begin<'a>(
         return Ok(Err(refused));
     }
     let asked = keys.clone();
+    let unlocks = local.unlocks();
     let locks = app
         .store
         .read(move |db| shared::locks(db, &asked, database_now(db)?))
@@ -111,7 +119,7 @@ pub async fn begin<'a>(
         for lock in &locks {
             if let Some(key) = key_of(&lock.key) {
                 // A second short, so that rounding never holds a lock past its end here.
-                local.remember_lock(key, at + lock.left - 1, at - lock.audited_ago, at);
+                local.remember_lock(key, at + lock.left - 1, at - lock.audited_ago, at, unlocks);
             }
         }
         // Refused from what was just read, in the lock's last second too; audited through

@@ -42,10 +42,18 @@ pub struct Lock {
     pub audited_ago: i64,
 }
 
-/// Forgets `key`'s failures and lock (an administrator's unlock of an account).
+/// Forgets `key`'s failures and ends its lock (an administrator's unlock of an account). The
+/// attempts in flight keep their reservations, so that no more than the limit are judged
+/// at once, and the minute of the last refusal audit stays.
 pub fn clear(db: &Db<'_>, key: &str) -> StoreResult<()> {
-    db.execute("DELETE FROM login_attempts WHERE key = ?1", args![key])?;
-    db.execute("DELETE FROM login_locks WHERE key = ?1", args![key])?;
+    db.execute(
+        "DELETE FROM login_attempts WHERE key = ?1 AND kind = 'failure'",
+        args![key],
+    )?;
+    db.execute(
+        "UPDATE login_locks SET locked_until = 0 WHERE key = ?1",
+        args![key],
+    )?;
     Ok(())
 }
 

@@ -223,13 +223,39 @@ fn an_administrator_ends_a_lockout_and_the_user_signs_in_at_once() {
         .env("CLARIBI_AUTH__LOCKOUT", "15m")
         .start();
     let owner = s.owner_token();
-    s.create_user("ana@example.com", "analyst", "analyst-password-3");
-    s.create_user("ben@example.com", "analyst", "analyst-password-4");
-    for who in ["ana@example.com", "ben@example.com"] {
-        for _ in 0..3 {
-            assert_eq!(s.login(who, "wrong-password-x").status, 401);
+    for (email, password) in [
+        ("ana@example.com", "analyst-password-3"),
+        ("ben@example.com", "analyst-password-4"),
+        ("cy@example.com", "analyst-password-6"),
+    ] {
+        s.create_user(email, "analyst", password);
+    }
+    let id_of = |email: &str| -> i64 {
+        s.get("/api/v1/users/?page_size=100")
+            .bearer(&owner)
+            .send()
+            .json()["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["email"] == email)
+            .unwrap()["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let fail = |email: &str, times: usize| {
+        for _ in 0..times {
+            assert_eq!(s.login(email, "wrong-password-x").status, 401);
         }
-        let locked = s.login(who, "analyst-password-3");
+    };
+    let unlock = |token: &str, id: i64| {
+        s.post(&format!("/api/v1/users/{id}/unlock/"))
+            .bearer(token)
+            .send()
+    };
+    for who in ["ana@example.com", "ben@example.com"] {
+        fail(who, 3);
+        let locked = s.login(who, "whatever-password");
         assert_eq!(locked.status, 429, "{who}: {}", locked.body);
         assert!(
             locked.json()["message"]
@@ -240,54 +266,74 @@ fn an_administrator_ends_a_lockout_and_the_user_signs_in_at_once() {
             locked.body
         );
     }
-    let ana_id = s
-        .get("/api/v1/users/?page_size=100")
-        .bearer(&owner)
-        .send()
-        .json()["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["email"] == "ana@example.com")
-        .unwrap()["id"]
-        .as_i64()
-        .unwrap();
-    let unlock = |token: &str, id: i64| {
-        s.post(&format!("/api/v1/users/{id}/unlock/"))
-            .bearer(token)
-            .send()
-    };
+    let (ana, cy) = (id_of("ana@example.com"), id_of("cy@example.com"));
 
-    // Only administrators, in a session, of the user's organization.
+    // Only administrators, in a session, of the user's organization, at or above the user's
+    // role, and never for themselves.
     s.create_user("al@example.com", "analyst", "analyst-password-5");
     let analyst = s.token("al@example.com", "analyst-password-5");
-    let denied = unlock(&analyst, ana_id);
+    let denied = unlock(&analyst, ana);
     assert_eq!(
         (denied.status, denied.error_code().as_str()),
         (403, "permission_denied")
     );
+    let key = s
+        .post("/api/auth/api-keys/")
+        .bearer(&owner)
+        .json(&json!({"name": "ci"}))
+        .json()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let by_key = unlock(&key, ana);
+    assert_eq!(
+        (by_key.status, by_key.error_code().as_str()),
+        (403, "interactive_session_required")
+    );
+    s.create_user("ad@example.com", "administrator", "admin-password-7");
+    let admin = s.token("ad@example.com", "admin-password-7");
+    let owner_id = id_of(ADMIN_EMAIL);
+    assert_eq!(unlock(&admin, owner_id).status, 403, "the owner is above");
+    let own = unlock(&admin, id_of("ad@example.com"));
+    assert_eq!(
+        (own.status, own.error_code().as_str()),
+        (403, "permission_denied"),
+        "{}",
+        own.body
+    );
     s.create_organization("Globex", "hank@globex.test", "globex-owner-pw-9");
     let stranger = s.token("hank@globex.test", "globex-owner-pw-9");
-    assert_eq!(unlock(&stranger, ana_id).status, 404);
+    assert_eq!(unlock(&stranger, ana).status, 404);
     assert_eq!(unlock(&owner, 999_999).status, 404);
 
-    let done = unlock(&owner, ana_id);
+    let done = unlock(&admin, ana);
     assert_eq!(done.status, 204, "{}", done.body);
-    assert_eq!(s.login("ana@example.com", "analyst-password-3").status, 200);
-    // Her failures are forgotten too: two more wrong ones are not a lockout again.
-    for _ in 0..2 {
-        assert_eq!(s.login("ana@example.com", "wrong-password-x").status, 401);
-    }
     assert_eq!(s.login("ana@example.com", "analyst-password-3").status, 200);
     // Nobody else's lockout ended.
     assert_eq!(s.login("ben@example.com", "analyst-password-4").status, 429);
-    // Unlocking someone not locked changes nothing and says so the same way.
-    assert_eq!(unlock(&owner, ana_id).status, 204);
-    let unlocked: Vec<_> = audit_actions(&s)
+    // Failures short of a lockout are forgotten too: two before the unlock and two after are
+    // not three.
+    fail("cy@example.com", 2);
+    assert_eq!(
+        unlock(&owner, cy).status,
+        204,
+        "nothing locked: 204 all the same"
+    );
+    fail("cy@example.com", 2);
+    assert_eq!(s.login("cy@example.com", "analyst-password-6").status, 200);
+    let unlocked: Vec<_> = s
+        .audit()
         .into_iter()
-        .filter(|(action, ..)| action == "user.unlocked")
+        .filter(|e| e.action == "user.unlocked")
         .collect();
-    assert_eq!(unlocked.len(), 2, "{unlocked:?}");
+    assert_eq!(unlocked.len(), 2);
+    assert_eq!(unlocked[0].target_id, Some(ana));
+    assert!(
+        unlocked[0].details.contains("ana@example.com"),
+        "{}",
+        unlocked[0].details
+    );
+    assert_eq!(unlocked[1].target_id, Some(cy));
 }
 
 #[test]
