@@ -87,6 +87,16 @@ fn wait_in_words(seconds: u64) -> String {
     }
 }
 
+/// A password the directory could not check (`503`, never a `401`): logged with the reason,
+/// which the client is not told.
+fn directory_unavailable(provider: Id, why: &super::sso::ldap::DirectoryError) -> ApiError {
+    tracing::warn!(provider, error = %why, "a directory password could not be checked");
+    ApiError::DirectoryUnavailable(
+        "the directory that checks this address's password cannot be reached; try again shortly"
+            .into(),
+    )
+}
+
 /// The enabled provider that serves `email` for a login, if any. Never for the organization's
 /// owner (the break-glass account keeps its own password and MFA whatever the providers say),
 /// and never another organization's: a password goes only to the directory of the
@@ -153,12 +163,7 @@ pub async fn recheck_password(
                 }
                 Err(Refusal::Unavailable(e)) => {
                     attempt.released().await;
-                    tracing::warn!(provider = provider.id, error = %e, "a directory password could not be checked");
-                    return Err(ApiError::DirectoryUnavailable(
-                        "the directory that checks this account's password cannot be reached; \
-                         try again shortly"
-                            .into(),
-                    ));
+                    return Err(directory_unavailable(provider.id, &e));
                 }
             }
         }
@@ -280,12 +285,7 @@ pub async fn login(
                 }
                 Err(Refusal::Unavailable(e)) => {
                     attempt.released().await;
-                    tracing::warn!(provider = provider.id, error = %e, "a directory sign-in could not be checked");
-                    return Err(ApiError::DirectoryUnavailable(
-                        "the directory that checks this address's password cannot be reached; \
-                         try again shortly"
-                            .into(),
-                    ));
+                    return Err(directory_unavailable(provider.id, &e));
                 }
             }
         }

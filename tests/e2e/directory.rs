@@ -547,55 +547,39 @@ fn inside_a_session_a_directory_users_password_is_the_directorys() {
             .bearer(&bob)
             .json(&json!({"password": password, "code": totp_at(&secret, 1)}))
     };
-    let local = disable("bob-local-pw-1");
-    assert_eq!(
-        local.status, 400,
-        "the local hash is not asked: {}",
-        local.body
-    );
-    assert!(
-        local.json()["errors"]["password"].is_array(),
-        "{}",
-        local.body
-    );
-    let failed = audit(&s, &owner, "login.failed");
-    assert!(
-        failed
-            .iter()
-            .any(|e| e["details"]["check"] == "password"
-                && e["details"]["email"] == "bob@example.org"),
-        "{failed:?}"
-    );
+    // Refused as a wrong password at login is: `400` naming it, audited with the reason.
+    let refused = |password: &str, reason: &str| {
+        let r = disable(password);
+        assert_eq!(r.status, 400, "{password}: {}", r.body);
+        assert!(r.json()["errors"]["password"].is_array(), "{}", r.body);
+        let failed = audit(&s, &owner, "login.failed");
+        assert!(
+            failed
+                .iter()
+                .any(|e| e["details"]["email"] == "bob@example.org"
+                    && e["details"]["check"] == "password"
+                    && e["details"]["method"] == "ldap"
+                    && e["details"]["reason"] == reason),
+            "{reason}: {failed:?}"
+        );
+    };
+    let set_mail = |uid: &str, mail: &str| {
+        slapd.modify(
+            "modify",
+            &format!(
+                "dn: uid={uid},ou=people,{SUFFIX}\nchangetype: modify\nreplace: mail\nmail: {mail}\n"
+            ),
+        );
+    };
+    // The local hash is not asked.
+    refused("bob-local-pw-1", "wrong_password");
     // The address moves to another entry: that entry's password does not open bob's account
     // (as at login, bob is the entry he signed in as).
-    slapd.modify(
-        "modify",
-        &format!(
-            "dn: uid=bob,ou=people,{SUFFIX}\nchangetype: modify\nreplace: mail\nmail: bob.old@example.org\n\n\
-             dn: uid=carol,ou=people,{SUFFIX}\nchangetype: modify\nreplace: mail\nmail: bob@example.org\n"
-        ),
-    );
-    let moved = disable("carol-pw");
-    assert_eq!(
-        moved.status, 400,
-        "another entry's password: {}",
-        moved.body
-    );
-    let failed = audit(&s, &owner, "login.failed");
-    assert!(
-        failed
-            .iter()
-            .any(|e| e["details"]["reason"] == "linked_to_another_entry"
-                && e["details"]["method"] == "ldap"),
-        "{failed:?}"
-    );
-    slapd.modify(
-        "modify",
-        &format!(
-            "dn: uid=carol,ou=people,{SUFFIX}\nchangetype: modify\nreplace: mail\nmail: carol@example.org\n\n\
-             dn: uid=bob,ou=people,{SUFFIX}\nchangetype: modify\nreplace: mail\nmail: bob@example.org\n"
-        ),
-    );
+    set_mail("bob", "bob.old@example.org");
+    set_mail("carol", "bob@example.org");
+    refused("carol-pw", "linked_to_another_entry");
+    set_mail("carol", "carol@example.org");
+    set_mail("bob", "bob@example.org");
     let off = disable("bob-pw");
     assert_eq!(off.status, 204, "{}", off.body);
     assert_eq!(me(&s, &bob)["mfa_enabled"], false);

@@ -17,6 +17,7 @@ use crate::ops::AppState;
 use crate::ops::{change, Actor};
 use crate::store::audit::Outcome;
 use crate::store::feed::Kind;
+use crate::store::sso::LdapSettings;
 use crate::store::{sso as stored, users};
 
 /// Why a directory sign-in did not give a user.
@@ -63,16 +64,7 @@ pub async fn ldap_password(
             user.id
         )))
     })?;
-    let Some(settings) = provider.ldap() else {
-        return Err(Refusal::Internal(ApiError::Internal(format!(
-            "provider {} is not a directory",
-            provider.id
-        ))));
-    };
-    let secret = provider
-        .secret(app)
-        .map_err(|e| Refusal::Unavailable(DirectoryError::Refused(e.to_string())))?;
-    let directory = Directory::new(settings, secret, app.directory_tls.clone());
+    let (directory, _) = open_directory(app, provider)?;
     let person = match directory.find(email.as_str(), false).await {
         Ok(Some(person)) => person,
         Ok(None) => return Err(Refusal::Credentials("unknown_email")),
@@ -94,13 +86,12 @@ pub async fn ldap_password(
     }
 }
 
-/// The user `email` signs in as with `password` through the directory `provider`.
-pub async fn ldap(
+/// The directory of the LDAP provider `provider`, with its settings, its service account's
+/// secret unsealed.
+fn open_directory<'p>(
     app: &AppState,
-    provider: &Provider,
-    email: &Email,
-    password: &Secret,
-) -> Result<users::User, Refusal> {
+    provider: &'p Provider,
+) -> Result<(Directory<'p>, &'p LdapSettings), Refusal> {
     let Some(settings) = provider.ldap() else {
         return Err(Refusal::Internal(ApiError::Internal(format!(
             "provider {} is not a directory",
@@ -110,7 +101,20 @@ pub async fn ldap(
     let secret = provider
         .secret(app)
         .map_err(|e| Refusal::Unavailable(DirectoryError::Refused(e.to_string())))?;
-    let directory = Directory::new(settings, secret, app.directory_tls.clone());
+    Ok((
+        Directory::new(settings, secret, app.directory_tls.clone()),
+        settings,
+    ))
+}
+
+/// The user `email` signs in as with `password` through the directory `provider`.
+pub async fn ldap(
+    app: &AppState,
+    provider: &Provider,
+    email: &Email,
+    password: &Secret,
+) -> Result<users::User, Refusal> {
+    let (directory, settings) = open_directory(app, provider)?;
     // The entry alone first: an address the directory knows costs the same as one it does
     // not until the password is right (the groups, which take more searches, come after).
     let person = match directory.find(email.as_str(), false).await {
