@@ -44,12 +44,44 @@ pub fn enrol(account: &str) -> Result<Enrolment, TotpError> {
     OsRng.fill_bytes(&mut bytes);
     let secret_base32 = TotpSecret::Raw(bytes.to_vec()).to_encoded().to_string();
     let totp = totp(&secret_base32, account)?;
-    let qr_png_base64 = totp.get_qr_base64().map_err(TotpError)?;
+    let otpauth_url = totp.get_url();
     Ok(Enrolment {
-        otpauth_url: totp.get_url(),
+        qr_png_base64: qr_png_base64(&otpauth_url)?,
+        otpauth_url,
         secret_base32,
-        qr_png_base64,
     })
+}
+
+/// `text` as a QR code (error correction M) in a PNG, base64: black modules of 8 by 8 pixels
+/// on white, with the 4-module quiet zone readers need.
+fn qr_png_base64(text: &str) -> Result<String, TotpError> {
+    use base64::Engine as _;
+    const SCALE: usize = 8;
+    const QUIET: usize = 4;
+    let qr = qrcodegen::QrCode::encode_text(text, qrcodegen::QrCodeEcc::Medium)
+        .map_err(|e| TotpError(e.to_string()))?;
+    let modules = qr.size() as usize;
+    let side = (modules + 2 * QUIET) * SCALE;
+    let mut pixels = vec![255u8; side * side];
+    for y in 0..modules {
+        for x in 0..modules {
+            if qr.get_module(x as i32, y as i32) {
+                for row in 0..SCALE {
+                    let start = ((QUIET + y) * SCALE + row) * side + (QUIET + x) * SCALE;
+                    pixels[start..start + SCALE].fill(0);
+                }
+            }
+        }
+    }
+    let mut png_bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut png_bytes, side as u32, side as u32);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder
+        .write_header()
+        .and_then(|mut writer| writer.write_image_data(&pixels))
+        .map_err(|e| TotpError(e.to_string()))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(png_bytes))
 }
 
 /// The time step a 6-digit `code` is valid for at `now` (now, one before, one after), if any.
@@ -147,6 +179,36 @@ mod tests {
         assert_eq!(matching_step(secret, "a", &code, now + 90), None);
         assert_eq!(matching_step(secret, "a", "12345", now), None);
         assert_eq!(matching_step(secret, "a", "abcdef", now), None);
+    }
+
+    /// The PNG decodes to the QR code of the otpauth URL: each module's centre pixel is black
+    /// exactly where the code has a dark module, inside a white quiet zone.
+    #[test]
+    fn the_qr_code_is_a_png_of_the_otpauth_url() {
+        use base64::Engine as _;
+        let url = "otpauth://totp/clariBI:ada%40example.com?secret=JBSWY3DPEHPK3PXP&issuer=clariBI";
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(qr_png_base64(url).unwrap())
+            .unwrap();
+        let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
+            .read_info()
+            .unwrap();
+        let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+        let frame = reader.next_frame(&mut pixels).unwrap();
+        let qr = qrcodegen::QrCode::encode_text(url, qrcodegen::QrCodeEcc::Medium).unwrap();
+        let modules = qr.size() as usize;
+        let side = frame.width as usize;
+        assert_eq!((frame.width, frame.height), (side as u32, side as u32));
+        assert_eq!(side, (modules + 8) * 8);
+        assert_eq!(frame.color_type, png::ColorType::Grayscale);
+        let at = |x: usize, y: usize| pixels[(y * 8 + 4) * side + x * 8 + 4];
+        for y in 0..modules + 8 {
+            for x in 0..modules + 8 {
+                let inside = (4..modules + 4).contains(&x) && (4..modules + 4).contains(&y);
+                let dark = inside && qr.get_module(x as i32 - 4, y as i32 - 4);
+                assert_eq!(at(x, y), if dark { 0 } else { 255 }, "module ({x}, {y})");
+            }
+        }
     }
 
     #[test]
