@@ -128,10 +128,36 @@ impl LiveSession {
     }
 }
 
+/// The keys with uses counted since the last flush, each once: what the flush visits, so that
+/// its cost is the keys used, not the keys held.
+#[derive(Debug, Default)]
+pub struct UsedKeys(Mutex<Vec<Arc<KeyCounters>>>);
+
+impl UsedKeys {
+    fn push(&self, counters: Arc<KeyCounters>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(counters);
+    }
+
+    fn take(&self) -> Vec<Arc<KeyCounters>> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
 /// What is counted for a key between its states: request counters and usage not yet written.
 #[derive(Debug, Default)]
 pub struct KeyCounters {
     pub rates: Arc<RateCounters>,
+    /// Whose: what the flush writes them under.
+    key_id: Id,
+    user_id: Id,
+    organization_id: Id,
+    prefix: Arc<str>,
+    /// Where the key queues itself at its first count since the last flush (`queued`).
+    used: Arc<UsedKeys>,
+    queued: AtomicBool,
     uses: AtomicU64,
     last_used: AtomicI64,
     ever_used: AtomicBool,
@@ -177,10 +203,20 @@ impl KeyCounters {
     }
 
     /// Counts a use of `scope` (a scoped key's request that needed it).
-    pub fn record_scope(&self, scope: Permission, now: UnixTime) {
+    pub fn record_scope(self: &Arc<Self>, scope: Permission, now: UnixTime) {
         if let Some(i) = SCOPES.iter().position(|s| *s == scope) {
             self.scope_uses[i].fetch_add(1, Ordering::Relaxed);
             self.scope_last[i].fetch_max(now, Ordering::Relaxed);
+            self.queue();
+        }
+    }
+
+    /// After a count: in the flush's queue once until the flush takes it. The swap releases
+    /// the count before it, which the flush's swap of `queued` acquires before it reads the
+    /// counts: a count is either seen by the flush that dequeues the key or queues it again.
+    fn queue(self: &Arc<Self>) {
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            self.used.push(self.clone());
         }
     }
 }
@@ -223,6 +259,7 @@ impl LiveKey {
         if !c.ever_used.load(Ordering::Relaxed) && !c.ever_used.swap(true, Ordering::AcqRel) {
             c.first_use_pending.store(true, Ordering::Release);
         }
+        c.queue();
     }
 }
 
@@ -258,6 +295,8 @@ pub struct Usage {
     pub scopes: Vec<(Id, &'static str, u64, UnixTime)>,
     /// Keys used for the first time: `(key id, user id, organization id, prefix)`.
     pub first_uses: Vec<(Id, Id, Id, Arc<str>)>,
+    /// The counters these came from, for `restore_usage`.
+    drained: Vec<Arc<KeyCounters>>,
 }
 
 pub struct Live {
@@ -281,6 +320,10 @@ pub struct Live {
     /// a whole key with its counters, so that keys made and revoked all day do not add up.
     /// Lock order: `keys`, then this.
     revoked_keys: RwLock<HashMap<KeyHash, Seq>>,
+    /// Keys revoked for good but still held whole, their uses not yet written: what
+    /// `compact_revoked` visits.
+    revoked_whole: Mutex<Vec<KeyHash>>,
+    used: Arc<UsedKeys>,
     user_rates: RwLock<HashMap<Id, Arc<RateCounters>>>,
 }
 
@@ -295,6 +338,8 @@ impl Default for Live {
             revoked_sessions: RwLock::default(),
             keys: RwLock::default(),
             revoked_keys: RwLock::default(),
+            revoked_whole: Mutex::default(),
+            used: Arc::default(),
             user_rates: RwLock::default(),
         }
     }
@@ -308,6 +353,10 @@ fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
 
 fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|e| e.into_inner())
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Live {
@@ -372,12 +421,20 @@ impl Live {
                         return true;
                     }
                     None => Arc::new(KeyCounters {
+                        key_id: k.id,
+                        user_id: k.user_id,
+                        organization_id: k.organization_id,
+                        prefix: k.prefix.as_str().into(),
+                        used: self.used.clone(),
                         last_used: AtomicI64::new(k.last_used_at.unwrap_or(0)),
                         ever_used: AtomicBool::new(k.ever_used),
                         ..KeyCounters::default()
                     }),
                 };
                 revoked.remove(&k.hash);
+                if for_good {
+                    lock(&self.revoked_whole).push(k.hash);
+                }
                 keys.insert(
                     k.hash,
                     Arc::new(LiveKey {
@@ -447,24 +504,46 @@ impl Live {
     }
 
     /// After a flush has written every use: keys revoked for good whose counters hold nothing
-    /// unwritten are reduced to their revocation (`revoked_keys`).
+    /// unwritten are reduced to their revocation (`revoked_keys`). Visits only the keys
+    /// revoked for good since (`revoked_whole`), not every key held.
     pub fn compact_revoked(&self) {
-        let for_good = |k: &LiveKey| k.revoked && !k.replaced && !k.canary && k.counters.idle();
-        let done: Vec<KeyHash> = read(&self.keys)
-            .iter()
-            .filter(|(_, k)| for_good(k))
-            .map(|(hash, _)| *hash)
-            .collect();
-        if done.is_empty() {
+        let mut candidates = std::mem::take(&mut *lock(&self.revoked_whole));
+        if candidates.is_empty() {
             return;
         }
-        let mut keys = write(&self.keys);
-        let mut revoked = write(&self.revoked_keys);
-        for hash in done {
-            if let Some(seq) = keys.get(&hash).filter(|k| for_good(k)).map(|k| k.seq) {
-                keys.remove(&hash);
-                revoked.insert(hash, seq);
+        // A key updated again while it waited was listed again.
+        candidates.sort_unstable();
+        candidates.dedup();
+        let for_good = |k: &LiveKey| k.revoked && !k.replaced && !k.canary;
+        let (mut ready, mut waiting) = (Vec::new(), Vec::new());
+        {
+            let keys = read(&self.keys);
+            for hash in candidates {
+                match keys.get(&hash) {
+                    Some(k) if for_good(k) && k.counters.idle() => ready.push(hash),
+                    // Uses still to write: again after the next flush.
+                    Some(k) if for_good(k) => waiting.push(hash),
+                    _ => {}
+                }
             }
+        }
+        if !ready.is_empty() {
+            let mut keys = write(&self.keys);
+            let mut revoked = write(&self.revoked_keys);
+            for hash in ready {
+                match keys.get(&hash) {
+                    Some(k) if for_good(k) && k.counters.idle() => {
+                        let seq = k.seq;
+                        keys.remove(&hash);
+                        revoked.insert(hash, seq);
+                    }
+                    Some(k) if for_good(k) => waiting.push(hash),
+                    _ => {}
+                }
+            }
+        }
+        if !waiting.is_empty() {
+            lock(&self.revoked_whole).extend(waiting);
         }
     }
 
@@ -487,28 +566,31 @@ impl Live {
         }
     }
 
-    /// Takes the uses counted since the last call.
+    /// Takes the uses counted since the last call, from the keys used since (`used`): its
+    /// cost is the keys used, not the keys held.
     pub fn drain_usage(&self) -> Usage {
         let mut usage = Usage {
             counts: Vec::new(),
             scopes: Vec::new(),
             first_uses: Vec::new(),
+            drained: Vec::new(),
         };
-        for key in read(&self.keys).values() {
-            let c = &key.counters;
+        for c in self.used.take() {
+            // Before reading the counts: a count after this queues the key again.
+            c.queued.swap(false, Ordering::AcqRel);
             let uses = c.uses.swap(0, Ordering::AcqRel);
             let last_client = if c.client_changed.swap(false, Ordering::AcqRel) {
-                c.last_client
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
+                lock(&c.last_client)
                     .as_ref()
                     .map(|(ip, ua)| (ip.to_string(), ua.to_string()))
             } else {
                 None
             };
+            let mut any = false;
             if uses > 0 || last_client.is_some() {
+                any = true;
                 usage.counts.push(crate::domain::KeyUsage {
-                    id: key.id,
+                    id: c.key_id,
                     uses,
                     last_used_at: c.last_used.load(Ordering::Acquire),
                     last_client,
@@ -517,33 +599,31 @@ impl Live {
             for (i, scope) in SCOPES.iter().enumerate() {
                 let uses = c.scope_uses[i].swap(0, Ordering::AcqRel);
                 if uses > 0 {
+                    any = true;
                     let at = c.scope_last[i].load(Ordering::Acquire);
-                    usage.scopes.push((key.id, scope.as_str(), uses, at));
+                    usage.scopes.push((c.key_id, scope.as_str(), uses, at));
                 }
             }
             if c.first_use_pending.swap(false, Ordering::AcqRel) {
-                usage.first_uses.push((
-                    key.id,
-                    key.user_id,
-                    key.organization_id,
-                    key.prefix.clone(),
-                ));
+                any = true;
+                usage
+                    .first_uses
+                    .push((c.key_id, c.user_id, c.organization_id, c.prefix.clone()));
+            }
+            if any {
+                usage.drained.push(c);
             }
         }
         usage
     }
 
     /// Puts back uses that `drain_usage` took and that could not be written (the database
-    /// was unavailable), so that the next flush writes them. Keys gone since are skipped.
+    /// was unavailable), so that the next flush writes them.
     pub fn restore_usage(&self, usage: &Usage) {
-        if usage.counts.is_empty() && usage.scopes.is_empty() && usage.first_uses.is_empty() {
-            return;
-        }
-        let keys = read(&self.keys);
-        let by_id: HashMap<Id, &LiveKey> = keys.values().map(|k| (k.id, &**k)).collect();
+        let by_id: HashMap<Id, &Arc<KeyCounters>> =
+            usage.drained.iter().map(|c| (c.key_id, c)).collect();
         for u in &usage.counts {
-            if let Some(key) = by_id.get(&u.id) {
-                let c = &key.counters;
+            if let Some(c) = by_id.get(&u.id) {
                 c.uses.fetch_add(u.uses, Ordering::AcqRel);
                 c.last_used.fetch_max(u.last_used_at, Ordering::AcqRel);
                 if u.last_client.is_some() {
@@ -552,21 +632,22 @@ impl Live {
             }
         }
         for &(id, scope, uses, at) in &usage.scopes {
-            let (Some(key), Some(i)) = (
+            let (Some(c), Some(i)) = (
                 by_id.get(&id),
                 SCOPES.iter().position(|s| s.as_str() == scope),
             ) else {
                 continue;
             };
-            key.counters.scope_uses[i].fetch_add(uses, Ordering::AcqRel);
-            key.counters.scope_last[i].fetch_max(at, Ordering::AcqRel);
+            c.scope_uses[i].fetch_add(uses, Ordering::AcqRel);
+            c.scope_last[i].fetch_max(at, Ordering::AcqRel);
         }
         for (id, ..) in &usage.first_uses {
-            if let Some(key) = by_id.get(id) {
-                key.counters
-                    .first_use_pending
-                    .store(true, Ordering::Release);
+            if let Some(c) = by_id.get(id) {
+                c.first_use_pending.store(true, Ordering::Release);
             }
+        }
+        for c in &usage.drained {
+            c.queue();
         }
     }
 
@@ -585,9 +666,36 @@ impl Live {
 
     /// Drops sessions past their end (revoked ones included: an ended session cannot be
     /// brought back by any state, since its end is checked on every use).
+    /// The ended ones are found under a read lock and removed a batch at a time, so that
+    /// logins and logouts wait for a batch, not for a walk of every session.
     pub fn prune(&self, now: UnixTime) {
-        write(&self.sessions).retain(|_, s| s.expires_at > now);
-        write(&self.revoked_sessions).retain(|_, &mut (_, end)| end > now);
+        const BATCH: usize = 1024;
+        let ended: Vec<Id> = read(&self.sessions)
+            .iter()
+            .filter(|(_, s)| s.expires_at <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for batch in ended.chunks(BATCH) {
+            let mut sessions = write(&self.sessions);
+            for id in batch {
+                if sessions.get(id).is_some_and(|s| s.expires_at <= now) {
+                    sessions.remove(id);
+                }
+            }
+        }
+        let ended: Vec<Id> = read(&self.revoked_sessions)
+            .iter()
+            .filter(|(_, &(_, end))| end <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for batch in ended.chunks(BATCH) {
+            let mut revoked = write(&self.revoked_sessions);
+            for id in batch {
+                if revoked.get(id).is_some_and(|&(_, end)| end <= now) {
+                    revoked.remove(id);
+                }
+            }
+        }
     }
 }
 
@@ -650,6 +758,111 @@ mod tests {
         assert!(live.key(&[7; 32]).is_none());
         assert!(live.revoked_for_good(&[7; 32]));
         assert!(!live.apply(key(false), 1));
+    }
+
+    fn numbered_key(n: u32) -> Update {
+        let Update::Key(mut k) = key(false) else {
+            unreachable!()
+        };
+        k.id = Id::from(n);
+        k.hash = [0; 32];
+        k.hash[..4].copy_from_slice(&n.to_be_bytes());
+        Update::Key(k)
+    }
+
+    fn held(live: &Live, n: u32) -> Arc<LiveKey> {
+        let mut hash = [0; 32];
+        hash[..4].copy_from_slice(&n.to_be_bytes());
+        live.key(&hash).unwrap()
+    }
+
+    #[test]
+    fn the_flush_visits_the_keys_used_since_the_last_one_and_no_other() {
+        let live = Live::default();
+        for n in 1..=1000 {
+            live.apply(numbered_key(n), 1);
+        }
+        held(&live, 3).record_use(10, None, None);
+        held(&live, 700).record_use(11, None, None);
+        held(&live, 700).record_use(12, None, None);
+        held(&live, 700)
+            .counters
+            .record_scope(Permission::ReportsRead, 12);
+        assert_eq!(live.used.0.lock().unwrap().len(), 2, "each used key once");
+        let usage = live.drain_usage();
+        let mut uses: Vec<(Id, u64)> = usage.counts.iter().map(|u| (u.id, u.uses)).collect();
+        uses.sort_unstable();
+        assert_eq!(uses, vec![(3, 1), (700, 2)]);
+        assert_eq!(usage.scopes, vec![(700, "reports:read", 1, 12)]);
+        assert!(live.used.0.lock().unwrap().is_empty());
+        let again = live.drain_usage();
+        assert!(again.counts.is_empty() && again.scopes.is_empty() && again.first_uses.is_empty());
+        // A use after the flush queues its key again.
+        held(&live, 3).record_use(13, None, None);
+        assert_eq!(live.drain_usage().counts.len(), 1);
+    }
+
+    #[test]
+    fn uses_put_back_after_a_failed_write_are_written_by_the_next_flush() {
+        let live = Live::default();
+        live.apply(numbered_key(1), 1);
+        live.apply(numbered_key(2), 1);
+        held(&live, 1).record_use(10, "10.0.0.1".parse().ok(), Some("etl"));
+        held(&live, 2).record_use(11, None, None);
+        held(&live, 2)
+            .counters
+            .record_scope(Permission::ReportsRead, 11);
+        let first = live.drain_usage();
+        live.restore_usage(&first);
+        held(&live, 2).record_use(12, None, None);
+        let second = live.drain_usage();
+        let mut counts = second.counts.clone();
+        counts.sort_by_key(|u| u.id);
+        assert_eq!(
+            counts.iter().map(|u| (u.id, u.uses)).collect::<Vec<_>>(),
+            vec![(1, 1), (2, 2)]
+        );
+        assert!(counts[0].last_client.is_some());
+        assert_eq!(second.scopes, vec![(2, "reports:read", 1, 11)]);
+        assert_eq!(second.first_uses.len(), 2);
+    }
+
+    /// Threads count while flushes run alongside: every use is in exactly one flush.
+    #[test]
+    fn no_use_is_lost_or_counted_twice_by_a_flush_running_alongside() {
+        const THREADS: u64 = 4;
+        const USES: u64 = 20_000;
+        let live = Arc::new(Live::default());
+        for n in 1..=3 {
+            live.apply(numbered_key(n), 1);
+        }
+        let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let workers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (live, done) = (live.clone(), done.clone());
+                std::thread::spawn(move || {
+                    let key = held(&live, (t % 3) as u32 + 1);
+                    for i in 0..USES {
+                        key.record_use(i as i64, None, None);
+                        key.counters.record_scope(Permission::ReportsRead, i as i64);
+                    }
+                    done.fetch_add(1, Ordering::AcqRel);
+                })
+            })
+            .collect();
+        let (mut uses, mut scoped) = (0, 0);
+        let mut count = |usage: Usage| {
+            uses += usage.counts.iter().map(|u| u.uses).sum::<u64>();
+            scoped += usage.scopes.iter().map(|s| s.2).sum::<u64>();
+        };
+        while done.load(Ordering::Acquire) < THREADS as usize {
+            count(live.drain_usage());
+        }
+        for w in workers {
+            w.join().unwrap();
+        }
+        count(live.drain_usage());
+        assert_eq!((uses, scoped), (THREADS * USES, THREADS * USES));
     }
 
     #[test]

@@ -23,28 +23,41 @@ fn routes(
     warp::method()
         .and(warp::path::full())
         .and(warp::header::headers_cloned())
-        .map(move |method: Method, path: FullPath, headers: HeaderMap| {
-            let id = RequestId::from_headers(&headers);
-            match (path.as_str().trim_end_matches('/'), method) {
-                ("/metrics", Method::GET) => {
-                    let (sessions, keys) = app.auth.live.active(crate::domain::now());
-                    let gauges = crate::telemetry::Gauges {
-                        sessions,
-                        keys,
-                        open_connections: connections
-                            .open
-                            .load(std::sync::atomic::Ordering::Relaxed),
-                        audit_stream_lag: app.siem.lag(),
-                    };
-                    reply::text(crate::telemetry::render(gauges), CONTENT_TYPE)
+        .then(move |method: Method, path: FullPath, headers: HeaderMap| {
+            let (app, connections) = (app.clone(), connections.clone());
+            async move {
+                let id = RequestId::from_headers(&headers);
+                match (path.as_str().trim_end_matches('/'), method) {
+                    ("/metrics", Method::GET) => {
+                        // Counting the live sessions and keys walks them all: on a blocking
+                        // thread, not on the workers that answer requests.
+                        let live = app.clone();
+                        let (sessions, keys) = tokio::task::spawn_blocking(move || {
+                            live.auth.live.active(crate::domain::now())
+                        })
+                        .await
+                        .unwrap_or_else(|e| {
+                            tracing::error!(error = %e, "counting live sessions and keys failed");
+                            (0, 0)
+                        });
+                        let gauges = crate::telemetry::Gauges {
+                            sessions,
+                            keys,
+                            open_connections: connections
+                                .open
+                                .load(std::sync::atomic::Ordering::Relaxed),
+                            audit_stream_lag: app.siem.lag(),
+                        };
+                        reply::text(crate::telemetry::render(gauges), CONTENT_TYPE)
+                    }
+                    ("/metrics", _) => reply::error(
+                        &ApiError::MethodNotAllowed {
+                            allow: "GET".into(),
+                        },
+                        &id,
+                    ),
+                    _ => reply::error(&ApiError::NotFound, &id),
                 }
-                ("/metrics", _) => reply::error(
-                    &ApiError::MethodNotAllowed {
-                        allow: "GET".into(),
-                    },
-                    &id,
-                ),
-                _ => reply::error(&ApiError::NotFound, &id),
             }
         })
 }

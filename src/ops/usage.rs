@@ -120,6 +120,12 @@ pub async fn forget_ended_periodically(app: AppState) {
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        app.auth.live.prune(crate::domain::now());
+        // A walk of every session: on a blocking thread, not on the request workers.
+        let live = app.clone();
+        let pruned =
+            tokio::task::spawn_blocking(move || live.auth.live.prune(crate::domain::now())).await;
+        if let Err(e) = pruned {
+            tracing::error!(error = %e, "forgetting ended sessions failed");
+        }
     }
 }
