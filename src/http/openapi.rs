@@ -183,6 +183,40 @@ fn build(routes: &[Route]) -> OpenApi {
                     .schema(Some(ObjectBuilder::new().schema_type(kind))),
             );
         }
+        if let Some(sortable) = doc.sortable {
+            let fields: Vec<&str> = sortable.fields.iter().map(|(name, _)| *name).collect();
+            let orders: Vec<String> = fields
+                .iter()
+                .flat_map(|f| [f.to_string(), format!("-{f}")])
+                .collect();
+            op = op
+                .parameter(
+                    ParameterBuilder::new()
+                        .name("search")
+                        .parameter_in(ParameterIn::Query)
+                        .required(Required::False)
+                        .description(Some(format!(
+                            "entries with this text in {} (any case; at most 200 characters)",
+                            sortable.searched
+                        )))
+                        .schema(Some(ObjectBuilder::new().schema_type(Type::String))),
+                )
+                .parameter(
+                    ParameterBuilder::new()
+                        .name("ordering")
+                        .parameter_in(ParameterIn::Query)
+                        .required(Required::False)
+                        .description(Some(format!(
+                            "the order: {} (`-` before it for the reverse)",
+                            fields.join(", ")
+                        )))
+                        .schema(Some(
+                            ObjectBuilder::new()
+                                .schema_type(Type::String)
+                                .enum_values(Some(orders)),
+                        )),
+                );
+        }
         if let Some(request) = doc.request {
             let schema = register(request(), &mut schemas);
             let required = if doc.request_optional || route.body == BodyKind::OptionalJson {

@@ -2,7 +2,7 @@
 
 use super::{args, Row};
 
-use super::{Count, Db, StoreResult};
+use super::{Db, StoreResult};
 use crate::domain::{now, Id, UnixTime};
 
 #[derive(Debug, Clone)]
@@ -141,32 +141,35 @@ const STATUS_IS: &str = "(CAST(?3 AS TEXT) IS NULL
      OR (?3 = 'expired' AND revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ?4)
      OR (?3 = 'active' AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?4)))";
 
-/// One page of a user's keys (or, with `user_id` None, of the organization's), newest first,
-/// only those of `status` when given.
+/// One page of a user's keys (or, with `user_id` None, of the organization's), only those of
+/// `status` when given, searched by name, prefix and the owner's email.
 pub fn page(
     db: &Db<'_>,
     organization_id: Id,
     user_id: Option<Id>,
     status: Option<Status>,
-    offset: u64,
-    limit: u64,
+    listing: &super::Listing,
 ) -> StoreResult<(u64, Vec<ApiKey>)> {
     let (status, at) = (status.map(Status::as_str), now());
-    super::page(
+    super::list(
         db,
-        Count::Query(&format!(
-            "SELECT COUNT(*) FROM api_keys
-             WHERE organization_id = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR user_id = ?2) AND {STATUS_IS}"
-        )),
-        &format!(
-            "SELECT {COLUMNS} FROM api_keys
-             WHERE organization_id = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR user_id = ?2) AND {STATUS_IS}
-             ORDER BY id DESC LIMIT ?5 OFFSET ?6"
-        ),
-        args![organization_id, user_id, status, at],
-        offset,
-        limit,
-        from_row,
+        super::ListOf {
+            from: "api_keys",
+            columns: COLUMNS,
+            filter: &format!(
+                "organization_id = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR user_id = ?2) AND {STATUS_IS}"
+            ),
+            params: args![organization_id, user_id, status, at],
+            id: "id",
+            searched: &[
+                "name",
+                "prefix",
+                "(SELECT u.email FROM users u WHERE u.id = api_keys.user_id)",
+            ],
+            known: None,
+            row: from_row,
+        },
+        listing,
     )
 }
 

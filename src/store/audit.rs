@@ -11,7 +11,7 @@
 use super::{args, Row};
 use sha2::{Digest, Sha256};
 
-use super::{Count, Db, StoreResult};
+use super::{Db, StoreResult};
 use crate::domain::{now, Id, UnixTime};
 
 /// One event; `details` is a JSON object.
@@ -543,33 +543,33 @@ pub fn batch_after(
     )
 }
 
-/// The organization's entries, newest first.
+/// The organization's entries, searched by action, the user's email, the prefix of the key
+/// used and the details (which name the keys, users and links an entry is about).
 pub fn page(
     db: &Db<'_>,
     organization_id: Id,
     filter: &Filter,
-    offset: u64,
-    limit: u64,
+    listing: &super::Listing,
 ) -> StoreResult<(u64, Vec<Stored>)> {
-    super::page(
+    super::list(
         db,
-        Count::Query(&format!(
-            "SELECT COUNT(*) FROM audit_log a WHERE {FILTERED}"
-        )),
-        &format!(
-            "SELECT {COLUMNS_WITH_EMAIL} FROM audit_log a LEFT JOIN users u ON u.id = a.user_id
-             WHERE {FILTERED} ORDER BY a.id DESC LIMIT ?6 OFFSET ?7"
-        ),
-        &[
-            &organization_id,
-            &filter.action,
-            &filter.user_id,
-            &filter.since,
-            &filter.until,
-        ],
-        offset,
-        limit,
-        stored_with_email,
+        super::ListOf {
+            from: "audit_log a LEFT JOIN users u ON u.id = a.user_id",
+            columns: COLUMNS_WITH_EMAIL,
+            filter: FILTERED,
+            params: &[
+                &organization_id,
+                &filter.action,
+                &filter.user_id,
+                &filter.since,
+                &filter.until,
+            ],
+            id: "a.id",
+            searched: &["a.action", "u.email", "a.api_key_prefix", "a.details"],
+            known: None,
+            row: stored_with_email,
+        },
+        listing,
     )
 }
 

@@ -4,7 +4,7 @@
 use super::{args, Row};
 
 use super::row_counts::{add_count, count_of};
-use super::{public_links, usage, Count, Db, StoreError, StoreResult};
+use super::{public_links, usage, Db, StoreError, StoreResult};
 use crate::domain::{now, Id, UnixTime};
 
 #[derive(Debug, Clone)]
@@ -67,19 +67,25 @@ pub fn get(db: &Db<'_>, organization_id: Id, id: Id) -> StoreResult<Dashboard> {
 pub fn list(
     db: &Db<'_>,
     organization_id: Id,
-    offset: u64,
-    limit: u64,
+    listing: &super::Listing,
 ) -> StoreResult<(u64, Vec<Dashboard>)> {
-    super::page(
+    let known = match listing.search {
+        None => Some(count_of(db, organization_id, "dashboard")?),
+        Some(_) => None,
+    };
+    super::list(
         db,
-        Count::Known(count_of(db, organization_id, "dashboard")?),
-        &format!(
-            "SELECT {COLUMNS} FROM dashboards WHERE organization_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3"
-        ),
-        args![organization_id],
-        offset,
-        limit,
-        from_row,
+        super::ListOf {
+            from: "dashboards",
+            columns: COLUMNS,
+            filter: "organization_id = ?1",
+            params: args![organization_id],
+            id: "id",
+            searched: &["name"],
+            known,
+            row: from_row,
+        },
+        listing,
     )
 }
 

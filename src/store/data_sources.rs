@@ -3,7 +3,7 @@
 
 use super::{args, Row};
 
-use super::{Count, Db, StoreError, StoreResult};
+use super::{Db, StoreError, StoreResult};
 use crate::domain::{now, Id, UnixTime};
 
 #[derive(Debug, Clone)]
@@ -53,23 +53,25 @@ pub fn get(db: &Db<'_>, organization_id: Id, id: Id) -> StoreResult<DataSource> 
     )
 }
 
-/// One page of the organization's data sources, newest first.
+/// One page of the organization's data sources (searched by name).
 pub fn list(
     db: &Db<'_>,
     organization_id: Id,
-    offset: u64,
-    limit: u64,
+    listing: &super::Listing,
 ) -> StoreResult<(u64, Vec<DataSource>)> {
-    super::page(
+    super::list(
         db,
-        Count::Query("SELECT COUNT(*) FROM data_sources WHERE organization_id = ?1"),
-        &format!(
-            "SELECT {COLUMNS} FROM data_sources WHERE organization_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3"
-        ),
-        args![organization_id],
-        offset,
-        limit,
-        from_row,
+        super::ListOf {
+            from: "data_sources",
+            columns: COLUMNS,
+            filter: "organization_id = ?1",
+            params: args![organization_id],
+            id: "id",
+            searched: &["name"],
+            known: None,
+            row: from_row,
+        },
+        listing,
     )
 }
 

@@ -2,7 +2,7 @@
 
 use super::{args, Row};
 
-use super::{Count, Db, StoreResult};
+use super::{Db, StoreResult};
 use crate::domain::{now, Id, UnixTime};
 
 #[derive(Debug, Clone)]
@@ -136,19 +136,21 @@ pub fn get(db: &Db<'_>, organization_id: Id, id: Id) -> StoreResult<Goal> {
 pub fn list(
     db: &Db<'_>,
     organization_id: Id,
-    offset: u64,
-    limit: u64,
+    listing: &super::Listing,
 ) -> StoreResult<(u64, Vec<Goal>)> {
-    let (count, goals) = super::page(
+    let (count, goals) = super::list(
         db,
-        Count::Query("SELECT COUNT(*) FROM goals WHERE organization_id = ?1"),
-        &format!(
-            "SELECT {GOAL} FROM goals WHERE organization_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3"
-        ),
-        args![organization_id],
-        offset,
-        limit,
-        goal,
+        super::ListOf {
+            from: "goals",
+            columns: GOAL,
+            filter: "organization_id = ?1",
+            params: args![organization_id],
+            id: "id",
+            searched: &["name"],
+            known: None,
+            row: goal,
+        },
+        listing,
     )?;
     let goals = goals
         .into_iter()

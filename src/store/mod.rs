@@ -490,6 +490,111 @@ pub(crate) fn page<T>(
     Ok((count, rows))
 }
 
+/// How a list is read: its page, an optional search and its order.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    pub offset: u64,
+    pub limit: u64,
+    /// A case-insensitive substring of any of the list's searched columns.
+    pub search: Option<String>,
+    pub order: Order,
+}
+
+/// A list's order: a column (or expression) the list allows, then its id the same way, so
+/// that rows with equal values keep one order from page to page. Empty values come last
+/// either way, on both databases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Order {
+    pub column: &'static str,
+    pub descending: bool,
+}
+
+/// `%text%` for `LIKE ... ESCAPE '\'`, lowercased, with `%`, `_` and `\` taken literally.
+fn like_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// What a list reads: `SELECT columns FROM from WHERE filter`, `filter` taking `params` as
+/// ?1..?n, the id column `id` (qualified where `from` joins). The search looks in `searched`;
+/// `known` is the count without a search when it is kept rather than counted.
+pub(crate) struct ListOf<'a, T> {
+    pub from: &'a str,
+    pub columns: &'a str,
+    pub filter: &'a str,
+    pub params: &'a [&'a dyn sql::Param],
+    pub id: &'a str,
+    pub searched: &'a [&'a str],
+    pub known: Option<u64>,
+    pub row: fn(&Row<'_>) -> StoreResult<T>,
+}
+
+/// One page of a list with its search and order, and its total.
+pub(crate) fn list<T>(
+    db: &Db<'_>,
+    of: ListOf<'_, T>,
+    listing: &Listing,
+) -> StoreResult<(u64, Vec<T>)> {
+    let mut params = of.params.to_vec();
+    let pattern = listing.search.as_deref().map(like_pattern);
+    let filter = match &pattern {
+        Some(pattern) if !of.searched.is_empty() => {
+            params.push(pattern);
+            let n = params.len();
+            let any: Vec<String> = of
+                .searched
+                .iter()
+                .map(|column| format!("LOWER({column}) LIKE ?{n} ESCAPE '\\'"))
+                .collect();
+            format!("{} AND ({})", of.filter, any.join(" OR "))
+        }
+        _ => of.filter.to_string(),
+    };
+    let count_sql;
+    let count = match (of.known, &pattern) {
+        (Some(n), None) => Count::Known(n),
+        _ => {
+            count_sql = format!("SELECT COUNT(*) FROM {} WHERE {filter}", of.from);
+            Count::Query(&count_sql)
+        }
+    };
+    let way = if listing.order.descending {
+        "DESC"
+    } else {
+        "ASC"
+    };
+    let n = params.len();
+    let order = if listing.order.column == "id" {
+        format!("{} {way}", of.id)
+    } else {
+        format!("{} {way} NULLS LAST, {} {way}", listing.order.column, of.id)
+    };
+    let select = format!(
+        "SELECT {} FROM {} WHERE {filter} ORDER BY {order} LIMIT ?{} OFFSET ?{}",
+        of.columns,
+        of.from,
+        n + 1,
+        n + 2
+    );
+    page(
+        db,
+        count,
+        &select,
+        &params,
+        listing.offset,
+        listing.limit,
+        of.row,
+    )
+}
+
 /// Maps a UNIQUE violation to `Conflict(what)`, anything else unchanged.
 pub(crate) fn conflict_on_unique(error: StoreError, what: &str) -> StoreError {
     match error {

@@ -4,7 +4,7 @@
 use super::{args, Row};
 
 use super::row_counts::{add_count, count_of, recount};
-use super::{public_links, usage, Count, Db, StoreError, StoreResult};
+use super::{public_links, usage, Db, StoreError, StoreResult};
 use crate::domain::{now, Id, UnixTime};
 
 #[derive(Debug, Clone)]
@@ -92,23 +92,30 @@ pub fn get(db: &Db<'_>, organization_id: Id, id: Id) -> StoreResult<Report> {
     )
 }
 
-/// One page of the organization's reports, newest first; the total comes from `row_counts`.
+/// One page of the organization's reports (searched by title); without a search the total
+/// comes from `row_counts`.
 pub fn list(
     db: &Db<'_>,
     organization_id: Id,
-    offset: u64,
-    limit: u64,
+    listing: &super::Listing,
 ) -> StoreResult<(u64, Vec<Report>)> {
-    super::page(
+    let known = match listing.search {
+        None => Some(count_of(db, organization_id, "report")?),
+        Some(_) => None,
+    };
+    super::list(
         db,
-        Count::Known(count_of(db, organization_id, "report")?),
-        &format!(
-            "SELECT {COLUMNS} FROM reports WHERE organization_id = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3"
-        ),
-        args![organization_id],
-        offset,
-        limit,
-        from_row,
+        super::ListOf {
+            from: "reports",
+            columns: COLUMNS,
+            filter: "organization_id = ?1",
+            params: args![organization_id],
+            id: "id",
+            searched: &["title"],
+            known,
+            row: from_row,
+        },
+        listing,
     )
 }
 

@@ -2,7 +2,7 @@
 
 use super::{args, Row};
 
-use super::{conflict_on_unique, Count, Db, StoreError, StoreResult};
+use super::{conflict_on_unique, Db, StoreError, StoreResult};
 use crate::domain::{now, Email, Id, Role, UnixTime};
 
 #[derive(Debug, Clone)]
@@ -228,23 +228,25 @@ pub fn use_recovery_code(db: &Db<'_>, id: Id, hash: &str) -> StoreResult<bool> {
     Ok(changed == 1)
 }
 
-/// One page of an organization's users, by id.
+/// One page of an organization's users (searched by email and name).
 pub fn page(
     db: &Db<'_>,
     organization_id: Id,
-    offset: u64,
-    limit: u64,
+    listing: &super::Listing,
 ) -> StoreResult<(u64, Vec<User>)> {
-    super::page(
+    super::list(
         db,
-        Count::Query("SELECT COUNT(*) FROM users WHERE organization_id = ?1"),
-        &format!(
-            "SELECT {COLUMNS} FROM users WHERE organization_id = ?1 ORDER BY id LIMIT ?2 OFFSET ?3"
-        ),
-        args![organization_id],
-        offset,
-        limit,
-        from_row,
+        super::ListOf {
+            from: "users",
+            columns: COLUMNS,
+            filter: "organization_id = ?1",
+            params: args![organization_id],
+            id: "id",
+            searched: &["email", "name"],
+            known: None,
+            row: from_row,
+        },
+        listing,
     )
 }
 

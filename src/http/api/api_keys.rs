@@ -302,6 +302,19 @@ async fn visible_key(call: &Call<'_>, caller: &Caller) -> Result<ApiKey, ApiErro
     }
 }
 
+/// The fields the list may be ordered by (`?ordering=`), newest first without one.
+pub(super) const SORTABLE: super::Sortable = super::Sortable::newest_first(
+    "the name, the prefix and the owner's email",
+    &[
+        ("name", "LOWER(name)"),
+        ("prefix", "prefix"),
+        ("created_at", "created_at"),
+        ("expires_at", "expires_at"),
+        ("last_used_at", "last_used_at"),
+        ("usage_count", "usage_count"),
+    ],
+);
+
 /// GET /api/auth/api-keys/
 pub async fn list(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let page = PageRequest::from(call.ctx)?;
@@ -328,13 +341,14 @@ pub async fn list(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> 
             ))
         }
     };
+    let listing = page.listing(&SORTABLE)?;
     let user = (!all).then_some(caller.user_id);
-    let (organization, offset, size) = (caller.organization_id, page.offset(), page.size);
+    let organization = caller.organization_id;
     let (count, keys, usage) = call
         .app
         .store
         .read(move |c| {
-            let (count, keys) = api_keys::page(c, organization, user, status, offset, size)?;
+            let (count, keys) = api_keys::page(c, organization, user, status, &listing)?;
             let extras = extras(c, &keys)?;
             Ok((count, keys, extras))
         })

@@ -94,16 +94,22 @@ fn moment(call: &Call<'_>, name: &str) -> Result<Option<crate::domain::UnixTime>
         })
 }
 
+/// The fields the log may be ordered by (`?ordering=`), newest first without one.
+pub(super) const SORTABLE: super::Sortable = super::Sortable::newest_first(
+    "the action, the user's email, the key's prefix and the details",
+    &[("at", "a.at"), ("action", "a.action")],
+);
+
 /// GET /api/v1/audit-logs/
 pub async fn list(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let page = PageRequest::from(call.ctx)?;
+    let listing = page.listing(&SORTABLE)?;
     let filter = filters(&call)?;
     let org = caller.organization_id();
-    let (offset, size) = (page.offset(), page.size);
     let (count, rows) = call
         .app
         .store
-        .read(move |c| audit::page(c, org, &filter, offset, size))
+        .read(move |c| audit::page(c, org, &filter, &listing))
         .await?;
     let results: Vec<AuditDto> = rows.into_iter().map(Into::into).collect();
     Ok(reply::ok(&page.wrap(&call, count, results)?))

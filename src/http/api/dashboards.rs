@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{org_page, text, Call};
+use super::{org_page, text, Call, Sortable};
 use crate::domain::{Id, Timestamp};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::reply::{self, Response};
@@ -74,9 +74,20 @@ fn widgets_json(errors: &mut FieldErrors, widgets: &[serde_json::Value]) -> Stri
     serde_json::to_string(widgets).unwrap_or_else(|_| "[]".into())
 }
 
+/// The fields the list may be ordered by (`?ordering=`), newest first without one.
+pub(super) const SORTABLE: Sortable = Sortable::newest_first(
+    "the name",
+    &[
+        ("name", "LOWER(name)"),
+        ("created_at", "created_at"),
+        ("updated_at", "updated_at"),
+        ("last_refreshed_at", "last_refreshed_at"),
+    ],
+);
+
 /// GET /api/v1/dashboards/
 pub async fn list(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
-    org_page::<_, DashboardDto, _>(call, caller, dashboards::list).await
+    org_page::<_, DashboardDto, _>(call, caller, &SORTABLE, dashboards::list).await
 }
 
 /// GET /api/v1/dashboards/{id}/

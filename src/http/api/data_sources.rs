@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{org_page, text, Call};
+use super::{org_page, text, Call, Sortable};
 use crate::domain::{Id, Timestamp};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::reply::{self, Response};
@@ -53,9 +53,20 @@ pub(super) struct NewDataSource {
     source_type: String,
 }
 
+/// The fields the list may be ordered by (`?ordering=`), newest first without one.
+pub(super) const SORTABLE: Sortable = Sortable::newest_first(
+    "the name",
+    &[
+        ("name", "LOWER(name)"),
+        ("source_type", "source_type"),
+        ("status", "status"),
+        ("created_at", "created_at"),
+    ],
+);
+
 /// GET /api/v1/data-sources/
 pub async fn list(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
-    org_page::<_, DataSourceDto, _>(call, caller, data_sources::list).await
+    org_page::<_, DataSourceDto, _>(call, caller, &SORTABLE, data_sources::list).await
 }
 
 /// GET /api/v1/data-sources/{id}/

@@ -46,6 +46,8 @@ pub struct Doc {
     pub answer: Answer,
     /// Query parameters: (name, description, schema type).
     pub query: &'static [(&'static str, &'static str, &'static str)],
+    /// A list's `search` and `ordering`.
+    pub sortable: Option<&'static super::Sortable>,
     /// Error answers beyond those every route of its kind has: (status, what).
     pub errors: &'static [(u16, &'static str)],
 }
@@ -64,8 +66,15 @@ impl Doc {
             request_optional: false,
             answer,
             query: &[],
+            sortable: None,
             errors: &[],
         }
+    }
+
+    /// A list that takes `search` and `ordering` (besides its `query`).
+    pub(super) fn sorted(mut self, sortable: &'static super::Sortable) -> Doc {
+        self.sortable = Some(sortable);
+        self
     }
 
     pub(super) fn errors(mut self, errors: &'static [(u16, &'static str)]) -> Doc {

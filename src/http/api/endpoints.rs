@@ -371,6 +371,7 @@ endpoints! {
             "The caller's keys (`?all=true`: the organization's)",
             list::<api_keys::KeyDto>(),
         )
+        .sorted(&api_keys::SORTABLE)
         .query(&[
             ("page", "page number, from 1", "integer"),
             (
@@ -522,6 +523,7 @@ endpoints! {
             "The organization's data sources",
             list::<data_sources::DataSourceDto>(),
         )
+        .sorted(&data_sources::SORTABLE)
         .query(PAGING),
     },
     CreateDataSource {
@@ -564,6 +566,7 @@ endpoints! {
             "The organization's reports",
             list::<reports::ReportDto>(),
         )
+        .sorted(&reports::SORTABLE)
         .query(PAGING),
     },
     GenerateReport {
@@ -637,6 +640,7 @@ endpoints! {
             "The organization's dashboards",
             list::<dashboards::DashboardDto>(),
         )
+        .sorted(&dashboards::SORTABLE)
         .query(PAGING),
     },
     CreateDashboard {
@@ -744,6 +748,7 @@ endpoints! {
             "The organization's goals",
             list::<goals::GoalDto>(),
         )
+        .sorted(&goals::SORTABLE)
         .query(PAGING),
     },
     CreateGoal {
@@ -800,6 +805,7 @@ endpoints! {
             "The organization's users",
             list::<users::UserDto>(),
         )
+        .sorted(&users::SORTABLE)
         .query(PAGING),
     },
     CreateUser {
@@ -876,6 +882,7 @@ endpoints! {
             "The organization's audit log, newest first",
             list::<audit_log::AuditDto>(),
         )
+        .sorted(&audit_log::SORTABLE)
         .query(&[
             ("page", "page number, from 1", "integer"),
             (

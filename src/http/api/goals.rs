@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{org_page, text, Call};
+use super::{org_page, text, Call, Sortable};
 use crate::domain::{Id, Timestamp};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::reply::{self, Response};
@@ -173,9 +173,21 @@ fn validate(body: &GoalBody, current: Option<&Goal>) -> Result<GoalSpec, ApiErro
     })
 }
 
+/// The fields the list may be ordered by (`?ordering=`), newest first without one.
+pub(super) const SORTABLE: Sortable = Sortable::newest_first(
+    "the name",
+    &[
+        ("name", "LOWER(name)"),
+        ("target_value", "target_value"),
+        ("current_value", "current_value"),
+        ("due_date", "due_date"),
+        ("created_at", "created_at"),
+    ],
+);
+
 /// GET /api/v1/goals/
 pub async fn list(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
-    org_page::<_, GoalDto, _>(call, caller, goals::list).await
+    org_page::<_, GoalDto, _>(call, caller, &SORTABLE, goals::list).await
 }
 
 /// GET /api/v1/goals/{id}/

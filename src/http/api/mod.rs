@@ -27,6 +27,7 @@ use serde::Serialize;
 use crate::error::ApiError;
 use crate::ops::AppState;
 use crate::ops::{Actor, Caller, Client};
+use crate::store::{Listing, Order};
 
 use super::reply::{self, Response};
 use super::request::RequestCtx;
@@ -111,11 +112,12 @@ fn text(
         .unwrap_or_default()
 }
 
-/// `GET` of a list of the caller's organization: `query(conn, organization, offset, limit)`
-/// reads one page and the count, each row becomes its DTO.
+/// `GET` of a list of the caller's organization, ordered as `sortable` allows:
+/// `query(conn, organization, listing)` reads one page and the count, each row becomes its DTO.
 async fn org_page<Row, Dto, Q>(
     call: Call<'_>,
     caller: Caller,
+    sortable: &Sortable,
     query: Q,
 ) -> Result<Response, ApiError>
 where
@@ -124,31 +126,87 @@ where
     Q: FnOnce(
             &crate::store::Db<'_>,
             crate::domain::Id,
-            u64,
-            u64,
+            &Listing,
         ) -> crate::store::StoreResult<(u64, Vec<Row>)>
         + Send
         + 'static,
 {
     let page = PageRequest::from(call.ctx)?;
+    let listing = page.listing(sortable)?;
     let org = caller.organization_id();
-    let (offset, size) = (page.offset(), page.size);
     let (count, rows) = call
         .app
         .store
-        .read(move |c| query(c, org, offset, size))
+        .read(move |c| query(c, org, &listing))
         .await?;
     let results: Vec<Dto> = rows.into_iter().map(Dto::from).collect();
     Ok(reply::ok(&page.wrap(&call, count, results)?))
 }
 
-/// `GET` lists: `?page=1&page_size=20` (at most 100), DRF's envelope, `404` past the end.
+/// The fields a list may be ordered by (`?ordering=field` or `-field`, DRF's convention),
+/// each with the column or expression it orders by, and the list's order without one.
+/// What `?search=` looks in, for the documentation, is `searched`.
+pub struct Sortable {
+    pub searched: &'static str,
+    pub fields: &'static [(&'static str, &'static str)],
+    pub default: Order,
+}
+
+impl Sortable {
+    /// The newest first by default, and `fields` on request.
+    pub const fn newest_first(
+        searched: &'static str,
+        fields: &'static [(&'static str, &'static str)],
+    ) -> Self {
+        Sortable {
+            searched,
+            fields,
+            default: Order {
+                column: "id",
+                descending: true,
+            },
+        }
+    }
+
+    /// The order `ordering` names, or a `400` naming `ordering` and the fields allowed.
+    fn order(&self, ordering: Option<&str>) -> Result<Order, ApiError> {
+        let Some(ordering) = ordering.map(str::trim).filter(|o| !o.is_empty()) else {
+            return Ok(self.default);
+        };
+        let (field, descending) = match ordering.strip_prefix('-') {
+            Some(field) => (field, true),
+            None => (ordering, false),
+        };
+        self.fields
+            .iter()
+            .find(|(name, _)| *name == field)
+            .map(|&(_, column)| Order { column, descending })
+            .ok_or_else(|| {
+                let names: Vec<&str> = self.fields.iter().map(|(name, _)| *name).collect();
+                ApiError::field(
+                    "ordering",
+                    format!(
+                        "must be one of {} (with - before it for the reverse order)",
+                        names.join(", ")
+                    ),
+                )
+            })
+    }
+}
+
+/// The longest `search` a list takes.
+const SEARCH_MAX: usize = 200;
+
+/// `GET` lists: `?page=1&page_size=20` (at most 100), DRF's envelope, `404` past the end;
+/// `search` and `ordering` where the list takes them.
 pub struct PageRequest {
     pub page: u64,
     pub size: u64,
     /// `(page - 1) * size`, computed checked: a page whose first row lies beyond `u64` is
     /// past the end of any list.
     offset: u64,
+    search: Option<String>,
+    ordering: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -178,7 +236,37 @@ impl PageRequest {
                 .ok_or_else(|| ApiError::field("page_size", "must be a positive integer"))?
                 .min(100),
         };
-        Self::new(page, size)
+        let search = match ctx.query_param("search") {
+            Some(s) if s.chars().count() > SEARCH_MAX => {
+                return Err(ApiError::field(
+                    "search",
+                    format!("must be at most {SEARCH_MAX} characters"),
+                ))
+            }
+            Some(s) if s.chars().any(char::is_control) => {
+                return Err(ApiError::field(
+                    "search",
+                    "must not hold control characters",
+                ))
+            }
+            Some(s) => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
+            None => None,
+        };
+        Ok(PageRequest {
+            search,
+            ordering: ctx.query_param("ordering"),
+            ..Self::new(page, size)?
+        })
+    }
+
+    /// The page with its search, in the order `?ordering` asks of `sortable`.
+    pub fn listing(&self, sortable: &Sortable) -> Result<Listing, ApiError> {
+        Ok(Listing {
+            offset: self.offset,
+            limit: self.size,
+            search: self.search.clone(),
+            order: sortable.order(self.ordering.as_deref())?,
+        })
     }
 
     /// A page of `size` rows (1 to 100); `404` for a page that starts beyond any list.
@@ -188,7 +276,13 @@ impl PageRequest {
             .and_then(|before| before.checked_mul(size))
             .filter(|offset| i64::try_from(*offset).is_ok())
             .ok_or(ApiError::NotFound)?;
-        Ok(PageRequest { page, size, offset })
+        Ok(PageRequest {
+            page,
+            size,
+            offset,
+            search: None,
+            ordering: None,
+        })
     }
 
     pub fn offset(&self) -> u64 {

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{org_page, text, Call};
+use super::{org_page, text, Call, Sortable};
 use crate::domain::{Id, Timestamp};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::reply::{self, Response};
@@ -47,9 +47,21 @@ impl From<Report> for ReportDto {
     }
 }
 
+/// The fields the list may be ordered by (`?ordering=`), newest first without one.
+pub(super) const SORTABLE: Sortable = Sortable::newest_first(
+    "the title",
+    &[
+        ("title", "LOWER(title)"),
+        ("status", "status"),
+        ("credits_used", "credits_used"),
+        ("created_at", "created_at"),
+        ("completed_at", "completed_at"),
+    ],
+);
+
 /// GET /api/v1/reports/
 pub async fn list(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
-    org_page::<_, ReportDto, _>(call, caller, reports::list).await
+    org_page::<_, ReportDto, _>(call, caller, &SORTABLE, reports::list).await
 }
 
 /// GET /api/v1/reports/{id}/

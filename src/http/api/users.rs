@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::password_problem;
-use super::{org_page, text, Call};
+use super::{org_page, text, Call, Sortable};
 use crate::domain::{Email, Id, Role, Secret, Timestamp};
 use crate::error::{ApiError, FieldErrors};
 use crate::http::reply::{self, Response};
@@ -40,9 +40,25 @@ impl From<users::User> for UserDto {
     }
 }
 
+/// The fields the list may be ordered by (`?ordering=`); by id (the order people joined)
+/// without one.
+pub(super) const SORTABLE: Sortable = Sortable {
+    searched: "the email and the name",
+    fields: &[
+        ("email", "LOWER(email)"),
+        ("name", "LOWER(name)"),
+        ("role", "role"),
+        ("created_at", "created_at"),
+    ],
+    default: crate::store::Order {
+        column: "id",
+        descending: false,
+    },
+};
+
 /// GET /api/v1/users/
 pub async fn list(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
-    org_page::<_, UserDto, _>(call, caller, users::page).await
+    org_page::<_, UserDto, _>(call, caller, &SORTABLE, users::page).await
 }
 
 /// GET /api/v1/users/{id}/

@@ -11,6 +11,7 @@ mod api_keys;
 mod contract;
 mod feed;
 mod key_lifecycle;
+mod lists;
 #[path = "../../../tests/e2e/pg.rs"]
 mod pg;
 mod resources;
