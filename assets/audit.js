@@ -21,7 +21,7 @@ const ACTIONS = [
   "mfa.recovery_code_used", "mfa.recovery_codes_regenerated", "token.reuse_detected", "session.revoked", "password.changed",
   "api_key.created", "api_key.rotated", "api_key.revoked", "api_key.first_used", "api_key.updated",
   "api_key.used_after_rotation", "api_key.ip_denied", "api_key.canary_used", "api_key.leaked",
-  "user.created", "user.role_changed", "user.deactivated", "user.activated", "user.unlocked",
+  "user.created", "user.role_changed", "user.deactivated", "user.activated", "user.unlocked", "user.password_set",
   "public_link.created", "public_link.revoked", "organization.renamed", "ownership.transferred",
   "report.deleted", "dashboard.deleted", "data_source.deleted", "backup.restored",
   "sso_provider.created", "sso_provider.updated", "sso_provider.deleted", "directory.synced",

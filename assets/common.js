@@ -76,6 +76,13 @@ export async function api(method, path, body) {
   if (text) {
     try { parsed = JSON.parse(text); } catch { parsed = { message: text }; }
   }
+  // A session opened with a temporary password reaches only the password change: any page
+  // that asks for more goes there.
+  if (r.status === 403 && parsed && parsed.code === "password_change_required"
+      && location.pathname !== "/settings/security") {
+    sessionStorage.setItem("claribi.change-password", "required");
+    location.assign("/settings/security#password");
+  }
   if (!r.ok) throw new ApiError(r.status, parsed);
   return parsed;
 }

@@ -124,9 +124,10 @@ async function signIn(event) {
       const answer = await api("POST", "/api/auth/login/", body);
       Session.save(answer);
       // A password someone else chose (the generated first owner's, an administrator's): ask
-      // for one of the user's own first.
-      if (answer.password_change_suggested) {
-        sessionStorage.setItem("claribi.change-password", "1");
+      // for one of the user's own first; a temporary one opens nothing else until then.
+      if (answer.password_change_required || answer.password_change_suggested) {
+        sessionStorage.setItem("claribi.change-password",
+          answer.password_change_required ? "required" : "1");
         location.assign(`${SECURITY_PAGE}#password`);
       } else {
         location.assign(HOME);

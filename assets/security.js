@@ -119,8 +119,11 @@ async function changePassword(event) {
     });
     $("#password").reset();
     $("#first-password").hidden = true;
+    $("#temporary-password").hidden = true;
     sessionStorage.removeItem("claribi.change-password");
     say("Password changed. Your other sessions were signed out.", "ok", box);
+    await refreshUser();
+    await showMfa();
     await loadSessions();
   }, box);
 }
@@ -172,13 +175,20 @@ if (requireSession()) {
     $("#mfa-on").hidden = false;
   });
   $("#first-password").hidden = sessionStorage.getItem("claribi.change-password") !== "1";
+  $("#temporary-password").hidden = sessionStorage.getItem("claribi.change-password") !== "required";
   $("#mfa-codes-done").addEventListener("click", () => {
     $("#recovery-codes").replaceChildren();
     $("#mfa-codes").hidden = true;
   });
   $("#password").addEventListener("submit", changePassword);
   act(null, async () => {
-    await refreshUser();
+    const me = await refreshUser();
+    // A temporary password opens only its change: the rest waits for it.
+    if (me.password_change_required) {
+      $("#temporary-password").hidden = false;
+      $("#current-password").focus();
+      return;
+    }
     await showMfa();
     await loadSessions();
   });

@@ -48,6 +48,9 @@ pub enum ApiError {
     InsufficientScope(Option<&'static str>),
     #[error("this endpoint needs an interactive session (log in with a password); API keys cannot use it")]
     InteractiveSessionRequired,
+    /// A session opened with a temporary password, before its user chose their own.
+    #[error("your password is temporary: choose your own with POST /api/auth/password/ first")]
+    PasswordChangeRequired,
     #[error("{0}")]
     ScopeExceedsRole(String),
     #[error("this API key may not be used from this address")]
@@ -138,6 +141,7 @@ impl ApiError {
             PermissionDenied(_)
             | InsufficientScope(_)
             | InteractiveSessionRequired
+            | PasswordChangeRequired
             | ScopeExceedsRole(_)
             | IpNotAllowed
             | SsoNotAllowed(_)
@@ -173,6 +177,7 @@ impl ApiError {
             PermissionDenied(_) => "permission_denied",
             InsufficientScope(_) => "insufficient_scope",
             InteractiveSessionRequired => "interactive_session_required",
+            PasswordChangeRequired => "password_change_required",
             ScopeExceedsRole(_) => "scope_exceeds_role",
             IpNotAllowed => "ip_not_allowed",
             SsoNotAllowed(_) => "sso_not_allowed",

@@ -40,6 +40,8 @@ pub struct UserState {
     pub role: Role,
     pub is_active: bool,
     pub mfa_enabled: bool,
+    /// Until the user replaces it, their sessions open only the password change and `me`.
+    pub password_temporary: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +85,7 @@ pub struct LiveUser {
     pub role: Role,
     pub is_active: bool,
     pub mfa_enabled: bool,
+    pub password_temporary: bool,
     seq: Seq,
 }
 
@@ -96,6 +99,7 @@ impl LiveUser {
             role: u.role,
             is_active: u.is_active,
             mfa_enabled: u.mfa_enabled,
+            password_temporary: u.password_temporary,
             seq,
         }
     }

@@ -128,6 +128,7 @@ impl Auth {
             session_id: Some(claims.session_id),
             key: None,
             rates: self.live.user_rates(user_id),
+            password_change_required: user.password_temporary,
         };
         Ok((principal, session))
     }
@@ -204,6 +205,9 @@ impl Auth {
                 counters: live.counters.clone(),
             }),
             rates: live.counters.rates.clone(),
+            // A key is not a session: a temporary password does not stop the keys its user
+            // made before (their session could not make new ones).
+            password_change_required: false,
         })
     }
 

@@ -50,6 +50,9 @@ pub struct Principal {
     pub key: Option<KeyRef>,
     /// The request counters of the key, or of the user for a JWT.
     pub rates: Arc<RateCounters>,
+    /// A session of a user whose password is temporary: it opens only the guards that admit
+    /// it (`me` and the password change).
+    pub password_change_required: bool,
 }
 
 impl Principal {
@@ -88,8 +91,12 @@ pub enum Guard {
     Public,
     /// Any valid credential, JWT or key, scoped or not.
     Any,
+    /// `Any`, a session whose password is temporary included (`me`).
+    AnyEvenTemporary,
     /// A JWT session: key, MFA, password and session management.
     Interactive,
+    /// `Interactive`, a session whose password is temporary included (the password change).
+    InteractiveEvenTemporary,
     /// A JWT session of an administrator (or the owner).
     InteractiveAdmin,
     /// The role must grant it and a scoped key must carry it.
@@ -115,9 +122,17 @@ impl Authorized {
 
 /// The one authorization step of every protected route.
 pub fn authorize(principal: Principal, guard: Guard) -> Result<Authorized, ApiError> {
+    if principal.password_change_required
+        && !matches!(
+            guard,
+            Guard::AnyEvenTemporary | Guard::InteractiveEvenTemporary
+        )
+    {
+        return Err(ApiError::PasswordChangeRequired);
+    }
     let reach = match guard {
-        Guard::Public | Guard::Any => Reach::All,
-        Guard::Interactive | Guard::InteractiveAdmin => {
+        Guard::Public | Guard::Any | Guard::AnyEvenTemporary => Reach::All,
+        Guard::Interactive | Guard::InteractiveEvenTemporary | Guard::InteractiveAdmin => {
             if principal.method != Method::Jwt {
                 return Err(ApiError::InteractiveSessionRequired);
             }
@@ -185,6 +200,7 @@ mod tests {
                 counters: Arc::default(),
             }),
             rates: Arc::default(),
+            password_change_required: false,
         }
     }
 

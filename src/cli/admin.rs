@@ -74,7 +74,8 @@ pub fn create_org(
             owner.clone(),
             String::new(),
             hash,
-            true,
+            // Typed by the operator for the owner: a change is suggested, not required.
+            accounts::OwnerPassword::SetByOther,
         )
         .await
         .map_err(failure)?;

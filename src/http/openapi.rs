@@ -325,6 +325,19 @@ fn build(routes: &[Route]) -> OpenApi {
                     Guard::Interactive => {
                         description
                             .push_str("Needs an interactive session (a JWT), not an API key.");
+                        op = op.response(
+                            "403",
+                            error_response(
+                                "interactive_session_required, or password_change_required \
+                                 for a session opened with a temporary password",
+                            ),
+                        );
+                    }
+                    Guard::InteractiveEvenTemporary => {
+                        description.push_str(
+                            "Needs an interactive session (a JWT), not an API key; open to a \
+                             session opened with a temporary password.",
+                        );
                         op = op.response("403", error_response("interactive_session_required"));
                     }
                     Guard::InteractiveAdmin => {

@@ -67,9 +67,19 @@ fn user_created(c: &Change<'_, '_>, user: &users::User) -> Result<(), ApiError> 
     Ok(())
 }
 
+/// Who chose a first owner's password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerPassword {
+    /// The owner (given in the configuration as theirs).
+    Own,
+    /// Whoever ran the command: the pages suggest replacing it.
+    SetByOther,
+    /// Generated: the owner must replace it before anything else (contract 10.6).
+    Temporary,
+}
+
 /// A new organization and its owner (first start and `claribi org create`). Organization
-/// names are unique, ignoring case. `password_set_by_other`: the owner did not choose the
-/// password (generated, or typed by whoever ran the command).
+/// names are unique, ignoring case.
 pub async fn create_organization(
     app: &AppState,
     actor: &Actor,
@@ -77,7 +87,7 @@ pub async fn create_organization(
     owner: Email,
     owner_name: String,
     password_hash: String,
-    password_set_by_other: bool,
+    password: OwnerPassword,
 ) -> Result<(Id, users::User), ApiError> {
     change(app, actor, move |c| {
         // Names are unique ignoring case: the index answers `409 conflict`.
@@ -90,7 +100,8 @@ pub async fn create_organization(
                 name: &owner_name,
                 role: Role::Owner,
                 password_hash: &password_hash,
-                password_set_by_other,
+                password_set_by_other: password != OwnerPassword::Own,
+                password_temporary: password == OwnerPassword::Temporary,
             },
         )?;
         let user = users::get(c.tx, id)?;
@@ -134,6 +145,7 @@ pub async fn create_user(
                 password_hash: &hash,
                 // Whoever creates a user chooses the first password; the user then picks theirs.
                 password_set_by_other: true,
+                password_temporary: false,
             },
         )?;
         let user = users::get(c.tx, id)?;
@@ -253,17 +265,9 @@ pub async fn set_password(
         let user = users::get(c.tx, user_id)?;
         // Set by someone else (an administrator at the shell) or by the user themselves.
         let by_other = c.actor().principal().map(|p| p.user_id) != Some(user_id);
-        users::set_password(c.tx, user_id, &hash, by_other)?;
-        c.journal(Revocation::PasswordSet {
-            user_id,
-            email: user.email.clone(),
-            password_hash: hash.clone(),
-            by_other,
-        });
-        users::bump_session_epoch(c.tx, user_id)?;
+        store_password(c, &user, &hash, by_other, false)?;
         let ended = sessions::revoke_all_for_user(c.tx, user_id, keep)?;
         c.touch_all(Kind::Session, &ended);
-        c.touch(Kind::User, user_id);
         c.audit_in(
             user.organization_id,
             "password.changed",
@@ -274,6 +278,77 @@ pub async fn set_password(
         Ok(ended.len())
     })
     .await
+}
+
+/// An administrator sets a temporary password for a user at or below their role (contract
+/// 10.6): every session of the user ends, and the next ones open only the password change and
+/// `me` until the user chooses their own. Never one's own (that is the password change, which
+/// asks for the current one); never a user whose sign-in is the directory's.
+pub async fn set_temporary_password(
+    app: &AppState,
+    actor: &Actor,
+    user_id: Id,
+    password: Secret,
+) -> Result<(), ApiError> {
+    if actor.principal().is_some_and(|p| p.user_id == user_id) {
+        return Err(ApiError::denied(
+            "set your own password with POST /api/auth/password/",
+        ));
+    }
+    let user = app.store.read(move |c| users::get(c, user_id)).await?;
+    let organization = actor.principal().map(|p| p.organization_id);
+    if organization.is_some_and(|org| org != user.organization_id) {
+        return Err(ApiError::NotFound);
+    }
+    if let Some(directory) = super::sessions::directory_of(app, &user).await? {
+        return Err(ApiError::Conflict(format!(
+            "this user's password is kept by the directory \"{}\": set it there",
+            directory.name
+        )));
+    }
+    let hash = checked_new_password(app, &user, "password", password).await?;
+    change(app, actor, move |c| {
+        let user = users::get(c.tx, user_id)?;
+        manageable(c, &user)?;
+        store_password(c, &user, &hash, true, true)?;
+        let ended = sessions::revoke_all_for_user(c.tx, user_id, None)?;
+        c.touch_all(Kind::Session, &ended);
+        c.audit_in(
+            user.organization_id,
+            "user.password_set",
+            "user",
+            user_id,
+            Some(crate::domain::json_object(&[
+                ("email", &user.email),
+                ("sessions_ended", &ended.len().to_string()),
+            ])),
+        )?;
+        Ok(())
+    })
+    .await
+}
+
+/// Writes a password and what follows from it in the same change: the journal entry that a
+/// restore replays, and a new session epoch.
+fn store_password(
+    c: &mut Change<'_, '_>,
+    user: &users::User,
+    hash: &str,
+    by_other: bool,
+    temporary: bool,
+) -> Result<(), ApiError> {
+    let user_id = user.id;
+    users::set_password(c.tx, user_id, hash, by_other, temporary)?;
+    c.journal(Revocation::PasswordSet {
+        user_id,
+        email: user.email.clone(),
+        password_hash: hash.to_string(),
+        by_other,
+        temporary,
+    });
+    users::bump_session_epoch(c.tx, user_id)?;
+    c.touch(Kind::User, user_id);
+    Ok(())
 }
 
 /// A new password for a user, refused when it is weak or one of their last five.
@@ -474,7 +549,11 @@ pub async fn bootstrap(app: &AppState) -> Result<(), StartError> {
         email.clone(),
         "Administrator".into(),
         hash,
-        generated,
+        if generated {
+            OwnerPassword::Temporary
+        } else {
+            OwnerPassword::Own
+        },
     )
     .await
     .map_err(|e| StartError::Setup(format!("creating the first organization: {e}")))?;

@@ -20,6 +20,10 @@ pub struct App {
     pub auth: Auth,
     /// This process's name in the `servers` table (random, new at every start).
     pub server_id: String,
+    /// Set by a clean stop as it removes this server from the `servers` table, and held by
+    /// every heartbeat across its write: a heartbeat still running when the server stops
+    /// cannot register it again after it left.
+    pub stopped: std::sync::Mutex<bool>,
     /// Public-link views not yet written (flushed with key usage).
     pub views: super::views::ViewCounts,
     /// Revocations, synced before they are answered, for `restore`.
@@ -150,6 +154,7 @@ impl App {
             hasher,
             auth,
             server_id: crate::domain::hex(&id),
+            stopped: std::sync::Mutex::new(false),
             views: super::views::ViewCounts::default(),
             journal,
             catch_up: Default::default(),

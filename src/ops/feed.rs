@@ -52,6 +52,7 @@ fn user_state(u: users::User) -> UserState {
         role: u.role,
         is_active: u.is_active,
         mfa_enabled: u.mfa_enabled,
+        password_temporary: u.password_temporary,
     }
 }
 
@@ -246,6 +247,8 @@ pub fn start(app: &crate::ops::App, address: &str) -> StoreResult<Started> {
 /// At a clean stop: this server no longer counts among those that must confirm.
 pub fn stop(app: &crate::ops::App) {
     let id = app.server_id.clone();
+    let mut stopped = app.stopped.lock().unwrap_or_else(|e| e.into_inner());
+    *stopped = true;
     if let Err(e) = app.store.write_blocking(|tx| feed::unregister(tx, &id)) {
         tracing::warn!(error = %e, "removing this server from the servers table failed");
     }
@@ -462,24 +465,31 @@ pub async fn follow(app: AppState, started: Started) {
         }
         let moved = seq != published;
         if moved || last_beat.elapsed() >= HEARTBEAT {
-            let store = app.store.clone();
+            let beating = app.clone();
             let mut row = me.clone();
             row.applied_seq = seq;
             let began = mono_ms();
             let beat = crate::store::blocking(move || {
+                // A stop that came first removed this server for good: nothing to write.
+                let stopped = beating.stopped.lock().unwrap_or_else(|e| e.into_inner());
+                if *stopped {
+                    return Ok(());
+                }
                 // Only this server's row: no need to wait for the writers' lock.
-                store.write_own_rows_blocking(|tx| -> StoreResult<()> {
-                    // The value only has to differ from the last: the other servers judge
-                    // this one by whether its heartbeat changes (see `confirm`). The
-                    // database's clock also tells an operator when it last beat.
-                    row.heartbeat_ms = feed::clock_ms(tx)?;
-                    if !feed::heartbeat(tx, &row.id, row.applied_seq, row.heartbeat_ms)? {
-                        // Pruned as dead while paused: come back.
-                        tracing::warn!("this server's row was gone; registering again");
-                        feed::register(tx, &row)?;
-                    }
-                    Ok(())
-                })
+                beating
+                    .store
+                    .write_own_rows_blocking(|tx| -> StoreResult<()> {
+                        // The value only has to differ from the last: the other servers judge
+                        // this one by whether its heartbeat changes (see `confirm`). The
+                        // database's clock also tells an operator when it last beat.
+                        row.heartbeat_ms = feed::clock_ms(tx)?;
+                        if !feed::heartbeat(tx, &row.id, row.applied_seq, row.heartbeat_ms)? {
+                            // Pruned as dead while paused: come back.
+                            tracing::warn!("this server's row was gone; registering again");
+                            feed::register(tx, &row)?;
+                        }
+                        Ok(())
+                    })
             })
             .await;
             match beat {

@@ -57,6 +57,9 @@ pub enum Revocation {
         email: String,
         password_hash: String,
         by_other: bool,
+        /// Set by an administrator for the user to replace (entries of earlier versions: no).
+        #[serde(default)]
+        temporary: bool,
     },
     /// MFA turned off (reset by an administrator, or disabled by the user): a device that was
     /// lost or an enrolment made by someone else does not come back.
@@ -298,6 +301,7 @@ mod tests {
                 role: Role::Analyst,
                 is_active: false,
                 mfa_enabled: false,
+                password_temporary: false,
             }),
         ];
         assert_eq!(journal.record(17, &updates, &[]).unwrap(), 3);
@@ -415,6 +419,7 @@ mod tests {
             email: "a@example.com".into(),
             password_hash: "$argon2id$v=19$m=19456,t=2,p=1$abc$def".into(),
             by_other: false,
+            temporary: false,
         };
         journal
             .record(7, &[], std::slice::from_ref(&password))

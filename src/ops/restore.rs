@@ -124,9 +124,10 @@ pub async fn reapply(
                     email,
                     password_hash,
                     by_other,
+                    temporary,
                 } => match same_user(c, *user_id, email)? {
                     Some(u) if u.password_hash != *password_hash => {
-                        users::set_password(c.tx, u.id, password_hash, *by_other)?;
+                        users::set_password(c.tx, u.id, password_hash, *by_other, *temporary)?;
                         // Every session of the backup was opened with an older password.
                         users::bump_session_epoch(c.tx, u.id)?;
                         let ended = sessions::revoke_all_for_user(c.tx, u.id, None)?;

@@ -201,6 +201,7 @@ pub const ACTIONS: &[&str] = &[
     "user.deactivated",
     "user.activated",
     "user.unlocked",
+    "user.password_set",
     "public_link.created",
     "public_link.revoked",
     "organization.renamed",

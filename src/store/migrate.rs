@@ -29,6 +29,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (13, include_str!("migrations/v13_audit_stream.sql")),
     (14, include_str!("migrations/v14_sso_providers.sql")),
     (15, include_str!("migrations/v15_sso_sign_ins.sql")),
+    (16, include_str!("migrations/v16_temporary_passwords.sql")),
 ];
 
 pub const SCHEMA_VERSION: u32 = 1 + MIGRATIONS.len() as u32;
@@ -56,6 +57,10 @@ const POSTGRES_MIGRATIONS: &[(u32, &str)] = &[
         include_str!("migrations/postgres/v14_sso_providers.sql"),
     ),
     (15, include_str!("migrations/postgres/v15_sso_sign_ins.sql")),
+    (
+        16,
+        include_str!("migrations/postgres/v16_temporary_passwords.sql"),
+    ),
 ];
 
 pub(super) fn migrate(db: &Db<'_>) -> StoreResult<()> {

@@ -431,6 +431,7 @@ mod tests {
                         role: crate::domain::Role::Viewer,
                         password_hash: "h",
                         password_set_by_other: false,
+                        password_temporary: false,
                     },
                 )?;
                 link(db, id, "uid=a,dc=example,dc=org", user)?;

@@ -20,6 +20,9 @@ pub struct User {
     pub session_epoch: i64,
     /// The password is one someone else chose; the user has not replaced it yet.
     pub password_set_by_other: bool,
+    /// And it is temporary: until the user replaces it, their sessions open only the password
+    /// change and `me`.
+    pub password_temporary: bool,
 }
 
 pub struct NewUser<'a> {
@@ -30,10 +33,13 @@ pub struct NewUser<'a> {
     pub password_hash: &'a str,
     /// Chosen by someone else (generated, or typed by an administrator).
     pub password_set_by_other: bool,
+    /// To be replaced before anything else (the first owner's generated password).
+    pub password_temporary: bool,
 }
 
 const COLUMNS: &str = "id, organization_id, email, name, role, is_active, password_hash, \
-                       created_at, mfa_enabled, session_epoch, password_set_by_other";
+                       created_at, mfa_enabled, session_epoch, password_set_by_other, \
+                       password_temporary";
 
 fn from_row(row: &Row<'_>) -> StoreResult<User> {
     let role: String = row.get(4)?;
@@ -51,6 +57,7 @@ fn from_row(row: &Row<'_>) -> StoreResult<User> {
         mfa_enabled: row.get(8)?,
         session_epoch: row.get(9)?,
         password_set_by_other: row.get(10)?,
+        password_temporary: row.get(11)?,
     })
 }
 
@@ -58,8 +65,8 @@ pub fn create(db: &Db<'_>, user: &NewUser<'_>) -> StoreResult<Id> {
     let at = now();
     db.query_row(
         "INSERT INTO users (organization_id, email, name, role, password_hash, password_changed_at,
-                            created_at, password_set_by_other)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7) RETURNING id",
+                            created_at, password_set_by_other, password_temporary)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8) RETURNING id",
         args![
             user.organization_id,
             user.email.as_str(),
@@ -67,7 +74,8 @@ pub fn create(db: &Db<'_>, user: &NewUser<'_>) -> StoreResult<Id> {
             user.role.as_str(),
             user.password_hash,
             at,
-            user.password_set_by_other
+            user.password_set_by_other,
+            user.password_temporary
         ],
         |r| r.get(0),
     )
@@ -109,7 +117,14 @@ pub fn all(db: &Db<'_>) -> StoreResult<Vec<User>> {
 
 /// Replaces the password and keeps the old hash in the history (the last few are refused).
 /// `by_other`: an administrator set it, not the user.
-pub fn set_password(db: &Db<'_>, id: Id, password_hash: &str, by_other: bool) -> StoreResult<()> {
+/// `temporary`: set by an administrator for the user to replace (contract 10.6).
+pub fn set_password(
+    db: &Db<'_>,
+    id: Id,
+    password_hash: &str,
+    by_other: bool,
+    temporary: bool,
+) -> StoreResult<()> {
     let at = now();
     let changed = db.execute(
         "INSERT INTO password_history (user_id, password_hash, created_at)
@@ -120,9 +135,10 @@ pub fn set_password(db: &Db<'_>, id: Id, password_hash: &str, by_other: bool) ->
         return Err(StoreError::NotFound);
     }
     db.execute(
-        "UPDATE users SET password_hash = ?2, password_changed_at = ?3, password_set_by_other = ?4
+        "UPDATE users SET password_hash = ?2, password_changed_at = ?3, password_set_by_other = ?4,
+                          password_temporary = ?5
          WHERE id = ?1",
-        args![id, password_hash, at, by_other],
+        args![id, password_hash, at, by_other, temporary],
     )?;
     Ok(())
 }
@@ -314,6 +330,7 @@ mod tests {
                     tx,
                     &NewUser {
                         password_set_by_other: false,
+                        password_temporary: false,
                         organization_id: org,
                         email: &email,
                         name: "Ada",
@@ -349,6 +366,7 @@ mod tests {
                     tx,
                     &NewUser {
                         password_set_by_other: false,
+                        password_temporary: false,
                         organization_id: org,
                         email: &email,
                         name: "",

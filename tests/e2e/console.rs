@@ -343,24 +343,33 @@ fn the_owner_renames_the_organization_and_transfers_ownership_after_a_confirmati
 }
 
 #[test]
-fn the_first_owner_is_asked_to_change_the_generated_password() {
+fn the_first_owner_must_change_the_generated_password_before_anything_else() {
     let s = server().without_bootstrap().start();
     let password = std::fs::read_to_string(s.data_dir().join("initial-admin-password")).unwrap();
     let browser = Browser::start();
     sign_in(&browser, &s, "admin@localhost", password.trim());
     browser.wait_for("location.pathname === '/settings/security'");
-    assert!(browser.text("#first-password").contains("Choose your own"));
+    browser.wait_for("!document.querySelector('#temporary-password').hidden");
+    assert!(browser
+        .text("#temporary-password")
+        .contains("Your password is temporary"));
+    // Another page is closed until then: it leads back here.
+    browser.open(&format!("{}/reports", s.base));
+    browser.wait_for("location.pathname === '/settings/security'");
     browser.fill("#current-password", password.trim());
     browser.fill("#new-password", "granite-otter-66");
     browser.fill("#repeat-password", "granite-otter-66");
     browser.click("#password-submit");
-    assert!(browser
-        .text("#password-message")
-        .contains("Password changed"));
-    browser.wait_for("document.querySelector('#first-password').hidden");
-    // Asked once: signing in with the own password goes to the overview.
+    browser.wait_for(
+        "document.querySelector('#password-message').textContent.includes('Password changed')",
+    );
+    browser.wait_for("document.querySelector('#temporary-password').hidden");
+    // The same session now opens everything; signing in again asks nothing.
+    browser.open(&format!("{}/reports", s.base));
+    browser.wait_for("location.pathname === '/reports'");
     let again = s.login("admin@localhost", "granite-otter-66").json();
     assert_eq!(again["password_change_suggested"], false);
+    assert_eq!(again["password_change_required"], false);
 }
 
 /// Every page the console has, for the owner of a seeded organization.

@@ -318,6 +318,12 @@ fn every_file_of_a_data_directory_made_under_umask_022_is_private() {
         .as_str()
         .unwrap()
         .to_string();
+    // The generated password is temporary: replaced first, as the owner must.
+    let changed = s
+        .post("/api/auth/password/")
+        .bearer(&token)
+        .json(&json!({"current_password": password.trim(), "new_password": "granite-otter-66"}));
+    assert_eq!(changed.status, 204, "{}", changed.body);
     create_key(&s, &token, json!({"name": "a write"}));
     let backup = s.data_dir().join("copy.db");
     let out = s.cli(&["backup", "--out", backup.to_str().unwrap()], "");

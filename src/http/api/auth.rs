@@ -43,6 +43,9 @@ pub struct UserDto {
     organization_id: Id,
     role: &'static str,
     mfa_enabled: bool,
+    /// The password is temporary: until it is changed, this session opens only
+    /// `POST /api/auth/password/` and `GET /api/auth/me/`.
+    password_change_required: bool,
 }
 
 impl UserDto {
@@ -59,6 +62,7 @@ impl UserDto {
             organization_id: user.organization_id,
             role: user.role.as_str(),
             mfa_enabled: user.mfa_enabled,
+            password_change_required: user.password_temporary,
         }
     }
 
@@ -75,6 +79,7 @@ impl UserDto {
             organization_id: user.organization_id,
             role: user.role.as_str(),
             mfa_enabled: user.mfa_enabled,
+            password_change_required: user.password_temporary,
         }
     }
 }
@@ -87,6 +92,9 @@ pub(super) struct LoginResponse {
     /// The password is one someone else chose (generated for the first owner, or set by an
     /// administrator) and the user has not replaced it: the pages ask for their own.
     password_change_suggested: bool,
+    /// The password is temporary: these tokens open only `POST /api/auth/password/` and
+    /// `GET /api/auth/me/` until it is changed.
+    password_change_required: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -146,6 +154,7 @@ pub(super) fn logged_in(call: &Call<'_>, done: sessions::LoggedIn) -> Response {
         refresh: done.issued.refresh.unwrap_or_default(),
         user: UserDto::from_row(call.app, &done.user),
         password_change_suggested: done.user.password_set_by_other,
+        password_change_required: done.user.password_temporary,
     })
 }
 

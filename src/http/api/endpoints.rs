@@ -40,6 +40,12 @@ macro_rules! guard {
     (Interactive) => {
         Guard::Interactive
     };
+    (AnyEvenTemporary) => {
+        Guard::AnyEvenTemporary
+    };
+    (InteractiveEvenTemporary) => {
+        Guard::InteractiveEvenTemporary
+    };
     (InteractiveAdmin) => {
         Guard::InteractiveAdmin
     };
@@ -230,14 +236,14 @@ endpoints! {
     },
     Me {
         route: Get Api "auth/me",
-        guard: Any,
+        guard: AnyEvenTemporary,
         body: NoBody,
         handler: |call, caller| auth::me(call, caller),
         doc: d("auth", "The caller", ok::<auth::UserDto>()),
     },
     ChangePassword {
         route: Post Api "auth/password",
-        guard: Interactive,
+        guard: InteractiveEvenTemporary,
         body: Json,
         handler: |call, caller| auth::change_password(call, caller).await,
         doc: d(
@@ -341,6 +347,20 @@ endpoints! {
             "End a user's login lockout after failed logins (administrators)",
             NoContent,
         ),
+    },
+    SetPassword {
+        route: Post Api "users/{id}/set-password",
+        guard: InteractiveAdmin,
+        body: Json,
+        handler: |call, caller| users::set_password(call, caller).await,
+        doc: d(
+            "users",
+            "Set a temporary password for a user (administrators): their sessions end, and the \
+             next open only the password change and `me` until they choose their own",
+            NoContent,
+        )
+        .body::<users::SetPasswordRequest>()
+        .errors(&[(409, "the user's password is kept by a directory")]),
     },
     ResetMfa {
         route: Post Api "users/{id}/reset-mfa",

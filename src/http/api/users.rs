@@ -1,7 +1,7 @@
 //! User administration (administrators and the owner): the organization's accounts.
 //!
 //! GET|POST  /api/v1/users/          GET|PATCH /api/v1/users/{id}/   {role?, is_active?, name?}
-//! POST      /api/v1/users/{id}/reset-mfa/
+//! POST      /api/v1/users/{id}/reset-mfa/   /unlock/   /set-password/ {password}
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -169,6 +169,27 @@ pub async fn update(call: Call<'_>, caller: Caller) -> Result<Response, ApiError
 pub async fn unlock(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let target_id = call.id()?;
     accounts::unlock(call.app, &caller.actor(), target_id).await?;
+    Ok(reply::no_content())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SetPasswordRequest {
+    password: Secret,
+}
+
+/// POST /api/v1/users/{id}/set-password/: a temporary password, which the user replaces at
+/// their next login before anything else.
+pub async fn set_password(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
+    let target_id = call.id()?;
+    let request: SetPasswordRequest = call.json()?;
+    let mut errors = FieldErrors::new();
+    password_problem(&mut errors, "password", &request.password);
+    if !errors.is_empty() {
+        return Err(ApiError::fields(errors));
+    }
+    accounts::set_temporary_password(call.app, &caller.actor(), target_id, request.password)
+        .await?;
     Ok(reply::no_content())
 }
 

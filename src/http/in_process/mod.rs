@@ -12,6 +12,7 @@ mod contract;
 mod feed;
 mod key_lifecycle;
 mod lists;
+mod passwords;
 #[path = "../../../tests/e2e/pg.rs"]
 mod pg;
 mod resources;

@@ -97,6 +97,11 @@ impl Server {
         server().start()
     }
 
+    /// The server's data directory (`server.data_dir`).
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("data")
+    }
+
     pub fn request(&self, method: &str, path: &str) -> Req<'_> {
         Req {
             server: self,
@@ -163,7 +168,7 @@ impl Server {
                     owner,
                     String::new(),
                     hash,
-                    true,
+                    ops::accounts::OwnerPassword::SetByOther,
                 )
                 .await
             })

@@ -307,6 +307,7 @@ async fn provision(
                 role,
                 password_hash: &hash,
                 password_set_by_other: false,
+                password_temporary: false,
             },
         )?;
         let mut entry = c.actor().entry("user.created", Outcome::Success);
