@@ -78,7 +78,7 @@ export async function api(method, path, body) {
   }
   // A session opened with a temporary password reaches only the password change: any page
   // that asks for more goes there.
-  if (r.status === 403 && parsed && parsed.code === "password_change_required"
+  if (r.status === 403 && parsed && parsed.error === "password_change_required"
       && location.pathname !== "/settings/security") {
     sessionStorage.setItem("claribi.change-password", "required");
     location.assign("/settings/security#password");
