@@ -51,6 +51,22 @@ fn manageable(c: &Change<'_, '_>, target: &users::User) -> Result<(), ApiError> 
     Ok(())
 }
 
+/// A user strictly below the actor's role, in its organization (else `404`); the shell may
+/// act on everyone.
+fn below_caller(actor: &Actor, target: &users::User) -> Result<(), ApiError> {
+    if let Some(caller) = actor.principal() {
+        if target.organization_id != caller.organization_id {
+            return Err(ApiError::NotFound);
+        }
+        if target.role >= caller.role {
+            return Err(ApiError::denied(
+                "only users below your role; the owner sets an administrator's password",
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn user_created(c: &Change<'_, '_>, user: &users::User) -> Result<(), ApiError> {
     let mut entry = c
         .actor()
@@ -280,10 +296,11 @@ pub async fn set_password(
     .await
 }
 
-/// An administrator sets a temporary password for a user at or below their role (contract
-/// 10.6): every session of the user ends, and the next ones open only the password change and
-/// `me` until the user chooses their own. Never one's own (that is the password change, which
-/// asks for the current one); never a user whose sign-in is the directory's.
+/// An administrator sets a temporary password for a user below their role (contract 10.6):
+/// every session of the user ends, and the next ones open only the password change and `me`
+/// until the user chooses their own. Never one's own (that is the password change, which asks
+/// for the current one), nor a peer's (whose account it would hand over: the owner sets
+/// administrators'); never a user whose sign-in is the directory's.
 pub async fn set_temporary_password(
     app: &AppState,
     actor: &Actor,
@@ -295,21 +312,22 @@ pub async fn set_temporary_password(
             "set your own password with POST /api/auth/password/",
         ));
     }
+    // Who may is settled before anything about the password or the account's sign-in is
+    // looked at, so that a refusal tells nothing of either.
     let user = app.store.read(move |c| users::get(c, user_id)).await?;
-    let organization = actor.principal().map(|p| p.organization_id);
-    if organization.is_some_and(|org| org != user.organization_id) {
-        return Err(ApiError::NotFound);
-    }
+    below_caller(actor, &user)?;
     if let Some(directory) = super::sessions::directory_of(app, &user).await? {
         return Err(ApiError::Conflict(format!(
             "this user's password is kept by the directory \"{}\": set it there",
             directory.name
         )));
     }
-    let hash = checked_new_password(app, &user, "password", password).await?;
+    // The rules of section 3, but not the user's password history: an answer that said "one
+    // of their last passwords" would let an administrator test guesses of them.
+    let hash = hash_new_password(app, "password", password, &user.email).await?;
     change(app, actor, move |c| {
         let user = users::get(c.tx, user_id)?;
-        manageable(c, &user)?;
+        below_caller(c.actor(), &user)?;
         store_password(c, &user, &hash, true, true)?;
         let ended = sessions::revoke_all_for_user(c.tx, user_id, None)?;
         c.touch_all(Kind::Session, &ended);

@@ -509,13 +509,14 @@ pub struct Order {
     pub descending: bool,
 }
 
-/// `%text%` for `LIKE ... ESCAPE '\'`, lowercased, with `%`, `_` and `\` taken literally.
+/// `%text%` for `LIKE ... ESCAPE '!'`, with `%`, `_` and `!` taken literally. (Not a
+/// backslash: a PostgreSQL without `standard_conforming_strings` reads `'\'` as unclosed.)
 fn like_pattern(text: &str) -> String {
     let mut pattern = String::with_capacity(text.len() + 2);
     pattern.push('%');
-    for c in text.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '!') {
+            pattern.push('!');
         }
         pattern.push(c);
     }
@@ -552,7 +553,8 @@ pub(crate) fn list<T>(
             let any: Vec<String> = of
                 .searched
                 .iter()
-                .map(|column| format!("LOWER({column}) LIKE ?{n} ESCAPE '\\'"))
+                // The database lowers both sides, so that they agree (SQLite: ASCII letters).
+                .map(|column| format!("LOWER({column}) LIKE LOWER(?{n}) ESCAPE '!'"))
                 .collect();
             format!("{} AND ({})", of.filter, any.join(" OR "))
         }

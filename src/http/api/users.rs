@@ -46,8 +46,14 @@ pub(super) const SORTABLE: Sortable = Sortable {
     searched: "the email and the name",
     fields: &[
         ("email", "LOWER(email)"),
-        ("name", "LOWER(name)"),
-        ("role", "role"),
+        // Users without a name after those with one, either way.
+        ("name", "NULLIF(LOWER(name), '')"),
+        // By rank, the owner first.
+        (
+            "role",
+            "CASE role WHEN 'owner' THEN 0 WHEN 'administrator' THEN 1 WHEN 'analyst' THEN 2 \
+             WHEN 'member' THEN 3 ELSE 4 END",
+        ),
         ("created_at", "created_at"),
     ],
     default: crate::store::Order {

@@ -28,6 +28,14 @@ fn path_of(link: &Value) -> String {
     after_scheme[after_scheme.find('/').unwrap()..].to_string()
 }
 
+fn user_id(s: &Server, token: &str, email: &str) -> i64 {
+    let page = ok(s
+        .get(&format!("/api/v1/users/?search={email}"))
+        .bearer(token)
+        .send());
+    page["results"][0]["id"].as_i64().unwrap()
+}
+
 fn refused(r: Resp, field: &str) {
     assert_eq!(
         (r.status, r.error_code().as_str()),
@@ -87,6 +95,20 @@ fn lists_search_in_any_case_order_as_asked_and_keep_both_from_page_to_page() {
     assert_eq!(column(&ok(get("search=%25")), "title"), ["50% done"]);
     assert_eq!(column(&ok(get("search=_")), "title"), ["Revenue_by_region"]);
     assert_eq!(ok(get("search=nothing%20like%20it"))["count"], 0);
+    // Text beyond ASCII is found as written (in any case on PostgreSQL).
+    let r = s
+        .post("/api/v1/reports/generate/")
+        .bearer(&t)
+        .json(&json!({"title": "Ölpreise Übersicht", "data_source_id": ds, "prompt": "?"}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        column(&ok(get("search=%C3%96lpreise")), "title"),
+        ["Ölpreise Übersicht"]
+    );
+    assert_eq!(
+        column(&ok(get("search=%C3%9Cbersicht")), "title"),
+        ["Ölpreise Übersicht"]
+    );
 
     // The links of a searched, ordered list keep both.
     let first = ok(get("search=REVENUE&ordering=title&page_size=2"));
@@ -112,7 +134,7 @@ fn lists_search_in_any_case_order_as_asked_and_keep_both_from_page_to_page() {
     refused(get("ordering=-"), "ordering");
     refused(get("ordering=title;DROP%20TABLE%20reports"), "ordering");
     refused(get(&format!("search={}", "a".repeat(201))), "search");
-    assert_eq!(ok(get(""))["count"], 5);
+    assert_eq!(ok(get(""))["count"], 6);
 
     // The other content lists search their names.
     for (path, body) in [
@@ -167,6 +189,26 @@ fn users_keys_and_the_audit_log_search_what_they_show_and_order_by_their_fields(
         column(&users(""), "email")[0],
         "owner@example.com",
         "by id without an ordering"
+    );
+    // Roles by rank; users without a name last either way.
+    assert_eq!(
+        column(&users("ordering=-role"), "email"),
+        ["bob@corp.example", "ana@example.com", "owner@example.com"]
+    );
+    let bob = user_id(&s, &t, "bob@corp.example");
+    let named = s
+        .request("PATCH", &format!("/api/v1/users/{bob}/"))
+        .bearer(&t)
+        .json(&json!({"name": "Bob"}));
+    assert_eq!(named.status, 200, "{}", named.body);
+    // The owner is "Administrator", Bob is "Bob", Ana has no name.
+    assert_eq!(
+        column(&users("ordering=name"), "email"),
+        ["owner@example.com", "bob@corp.example", "ana@example.com"]
+    );
+    assert_eq!(
+        column(&users("ordering=-name"), "email"),
+        ["bob@corp.example", "owner@example.com", "ana@example.com"]
     );
     refused(
         s.get("/api/v1/users/?ordering=password_hash")

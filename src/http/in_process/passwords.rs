@@ -104,11 +104,13 @@ fn a_temporary_password_opens_only_the_password_change_until_the_user_chooses_th
 }
 
 #[test]
-fn only_administrators_set_temporary_passwords_of_users_at_or_below_them_and_never_their_own() {
+fn only_administrators_set_temporary_passwords_of_users_below_them_and_never_their_own() {
     let s = Server::start();
     let owner = s.owner_token();
     s.create_user(ANA, "analyst", ANA_FIRST);
     s.create_user("ada@example.com", "administrator", ANA_FIRST);
+    s.create_user("abe@example.com", "administrator", ANA_FIRST);
+    let abe = user_id(&s, &owner, "abe@example.com");
     let ana = user_id(&s, &owner, ANA);
     let owner_id = user_id(&s, &owner, ADMIN_EMAIL);
     let ada_token = s.token("ada@example.com", ANA_FIRST);
@@ -118,6 +120,8 @@ fn only_administrators_set_temporary_passwords_of_users_at_or_below_them_and_nev
     denied(set_password(&s, &ana_token, owner_id, TEMPORARY));
     denied(set_password(&s, &ada_token, owner_id, TEMPORARY));
     denied(set_password(&s, &owner, owner_id, TEMPORARY));
+    // Not a peer's: that would hand their account over. The owner sets administrators'.
+    denied(set_password(&s, &ada_token, abe, TEMPORARY));
     let key = create_key(&s, &owner, json!({"name": "admin tool"}));
     denied(set_password(
         &s,
@@ -148,6 +152,9 @@ fn only_administrators_set_temporary_passwords_of_users_at_or_below_them_and_nev
     let olga = s.token("olga@other.example", ANA_FIRST);
     assert_eq!(set_password(&s, &olga, ana, TEMPORARY).status, 404);
 
+    // The answer tells nothing of the user's passwords: her current one is taken like any.
+    assert_eq!(set_password(&s, &ada_token, ana, ANA_FIRST).status, 204);
+    assert_eq!(set_password(&s, &owner, abe, TEMPORARY).status, 204);
     assert_eq!(set_password(&s, &ada_token, ana, TEMPORARY).status, 204);
     assert_eq!(
         s.login(ANA, TEMPORARY).json()["password_change_required"],
