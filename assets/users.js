@@ -1,4 +1,5 @@
-// /admin/users (administrators and the owner): add users, change roles, deactivate, unlock
+// /admin/users (administrators and the owner): add users, change roles, deactivate, unlock,
+// set a temporary password
 // after failed logins, reset MFA.
 // Nothing destructive happens on one click or key press: a role change takes an explicit Save
 // and a confirmation, deactivation a confirmation naming what stops working.
@@ -39,6 +40,34 @@ function roleCell(user, actions) {
   return el("td", {}, select, " ", save);
 }
 
+/** Roles by rank, the owner first. */
+const RANK = { owner: 0, administrator: 1, analyst: 2, member: 3, viewer: 4 };
+
+/** The inline form that sets a temporary password for `user` (contract 10.6). */
+function askTemporaryPassword(cell, user) {
+  const input = el("input", {
+    type: "password", id: `temporary-${user.id}`, name: "password", autocomplete: "new-password",
+    required: true, minlength: 10, "data-temporary-password": user.id,
+  });
+  const box = el("span", { class: "message", role: "status" });
+  const form = el("form", { class: "inline" },
+    el("label", { for: `temporary-${user.id}` }, `Temporary password for ${user.email}`), " ",
+    input, " ",
+    el("button", { class: "danger", type: "submit", "data-confirm-temporary": user.id }, "Set password"), " ",
+    el("button", { class: "secondary", type: "button", onclick: () => fillActions(cell, user) }, "Cancel"),
+    " ", box);
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    act(e.submitter, async () => {
+      await api("POST", `/api/v1/users/${user.id}/set-password/`, { password: input.value });
+      say(`Temporary password set for ${user.email}: their sessions ended, and at their next sign-in they choose their own before anything else. Tell them the password another way than this screen.`, "ok");
+      fillActions(cell, user);
+    }, box);
+  });
+  cell.replaceChildren(form);
+  input.focus();
+}
+
 function fillActions(cell, user) {
   cell.replaceChildren();
   if (user.role === "owner") return;
@@ -75,6 +104,15 @@ function fillActions(cell, user) {
         say(`${user.email} may sign in again: their failed logins are forgotten and the account's lockout has ended.`, "ok");
       }),
     }, "Unlock sign-in"));
+  }
+  const me = Session.user;
+  if (user.is_active && me && me.id !== user.id && RANK[user.role] > RANK[me.role]) {
+    cell.append(" ", el("button", {
+      class: "secondary",
+      "data-set-password": user.id,
+      title: "Their sessions end; they choose their own password at their next sign-in",
+      onclick: () => askTemporaryPassword(cell, user),
+    }, "Set temporary password…"));
   }
   if (user.mfa_enabled) {
     cell.append(" ", el("button", {

@@ -339,6 +339,30 @@ fn administrators_manage_users_and_read_the_audit_log_others_are_told_no() {
     );
     assert_eq!(s.login("dana@example.com", "copper-meadow-17").status, 200);
 
+    // A temporary password from her row: the form names her, the answer says what follows,
+    // and her next session opens only the password change.
+    browser.click(&format!("button[data-set-password='{id}']"));
+    assert!(browser
+        .text(&format!("tr[data-user-id='{id}'] label"))
+        .contains("dana@example.com"));
+    browser.fill(
+        &format!("input[data-temporary-password='{id}']"),
+        "Temporary-cobalt-5512",
+    );
+    browser.click(&format!("button[data-confirm-temporary='{id}']"));
+    browser.wait_for(
+        "document.querySelector('#message').textContent.includes('Temporary password set for dana@example.com')",
+    );
+    assert_eq!(s.login("dana@example.com", "copper-meadow-17").status, 401);
+    let temporary = s.login("dana@example.com", "Temporary-cobalt-5512").json();
+    assert_eq!(temporary["password_change_required"], true);
+    let access = temporary["access"].as_str().unwrap();
+    let chosen = s.post("/api/auth/password/").bearer(access).json(&json!({
+        "current_password": "Temporary-cobalt-5512",
+        "new_password": "saffron-harbor-29",
+    }));
+    assert_eq!(chosen.status, 204, "{}", chosen.body);
+
     // The audit log shows the role change; a filter narrows it to one action.
     browser.open(&s.url("/admin/audit"));
     browser.text("#entries tbody tr td");
@@ -359,7 +383,7 @@ fn administrators_manage_users_and_read_the_audit_log_others_are_told_no() {
     // Dana, an analyst, sees no admin links and is told the page is not for her.
     browser.click("#logout");
     browser.wait_for("location.pathname === '/login'");
-    sign_in(&browser, &s, "dana@example.com", "copper-meadow-17");
+    sign_in(&browser, &s, "dana@example.com", "saffron-harbor-29");
     browser.open(&s.url("/settings"));
     browser.text("ul.settings-index");
     assert_eq!(
