@@ -446,7 +446,8 @@ impl Live {
                         user_id: k.user_id,
                         organization_id: k.organization_id,
                         name: k.name.into(),
-                        prefix: k.prefix.into(),
+                        // The key's counters hold the same prefix: one allocation for both.
+                        prefix: counters.prefix.clone(),
                         scopes: k.scopes.map(Into::into),
                         created_at: k.created_at,
                         expires_at: k.expires_at,

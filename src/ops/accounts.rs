@@ -281,9 +281,7 @@ pub async fn set_password(
         let user = users::get(c.tx, user_id)?;
         // Set by someone else (an administrator at the shell) or by the user themselves.
         let by_other = c.actor().principal().map(|p| p.user_id) != Some(user_id);
-        store_password(c, &user, &hash, by_other, false)?;
-        let ended = sessions::revoke_all_for_user(c.tx, user_id, keep)?;
-        c.touch_all(Kind::Session, &ended);
+        let ended = store_password(c, &user, &hash, by_other, false, keep)?;
         c.audit_in(
             user.organization_id,
             "password.changed",
@@ -291,7 +289,7 @@ pub async fn set_password(
             user_id,
             None,
         )?;
-        Ok(ended.len())
+        Ok(ended)
     })
     .await
 }
@@ -328,9 +326,7 @@ pub async fn set_temporary_password(
     change(app, actor, move |c| {
         let user = users::get(c.tx, user_id)?;
         below_caller(c.actor(), &user)?;
-        store_password(c, &user, &hash, true, true)?;
-        let ended = sessions::revoke_all_for_user(c.tx, user_id, None)?;
-        c.touch_all(Kind::Session, &ended);
+        let ended = store_password(c, &user, &hash, true, true, None)?;
         c.audit_in(
             user.organization_id,
             "user.password_set",
@@ -338,7 +334,7 @@ pub async fn set_temporary_password(
             user_id,
             Some(crate::domain::json_object(&[
                 ("email", &user.email),
-                ("sessions_ended", &ended.len().to_string()),
+                ("sessions_ended", &ended.to_string()),
             ])),
         )?;
         Ok(())
@@ -347,14 +343,16 @@ pub async fn set_temporary_password(
 }
 
 /// Writes a password and what follows from it in the same change: the journal entry that a
-/// restore replays, and a new session epoch.
+/// restore replays, a new session epoch, and the end of every session of the user but `keep`.
+/// Returns how many sessions ended.
 fn store_password(
     c: &mut Change<'_, '_>,
     user: &users::User,
     hash: &str,
     by_other: bool,
     temporary: bool,
-) -> Result<(), ApiError> {
+    keep: Option<Id>,
+) -> Result<usize, ApiError> {
     let user_id = user.id;
     users::set_password(c.tx, user_id, hash, by_other, temporary)?;
     c.journal(Revocation::PasswordSet {
@@ -365,8 +363,10 @@ fn store_password(
         temporary,
     });
     users::bump_session_epoch(c.tx, user_id)?;
+    let ended = sessions::revoke_all_for_user(c.tx, user_id, keep)?;
+    c.touch_all(Kind::Session, &ended);
     c.touch(Kind::User, user_id);
-    Ok(())
+    Ok(ended.len())
 }
 
 /// A new password for a user, refused when it is weak or one of their last five.

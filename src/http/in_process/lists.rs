@@ -28,14 +28,6 @@ fn path_of(link: &Value) -> String {
     after_scheme[after_scheme.find('/').unwrap()..].to_string()
 }
 
-fn user_id(s: &Server, token: &str, email: &str) -> i64 {
-    let page = ok(s
-        .get(&format!("/api/v1/users/?search={email}"))
-        .bearer(token)
-        .send());
-    page["results"][0]["id"].as_i64().unwrap()
-}
-
 fn refused(r: Resp, field: &str) {
     assert_eq!(
         (r.status, r.error_code().as_str()),
@@ -195,7 +187,7 @@ fn users_keys_and_the_audit_log_search_what_they_show_and_order_by_their_fields(
         column(&users("ordering=-role"), "email"),
         ["bob@corp.example", "ana@example.com", "owner@example.com"]
     );
-    let bob = user_id(&s, &t, "bob@corp.example");
+    let bob = s.user_id(&t, "bob@corp.example");
     let named = s
         .request("PATCH", &format!("/api/v1/users/{bob}/"))
         .bearer(&t)

@@ -11,15 +11,6 @@ const ANA: &str = "ana@example.com";
 const ANA_FIRST: &str = "amber-falcon-93";
 const TEMPORARY: &str = "Temporary-cobalt-5512";
 
-fn user_id(s: &Server, token: &str, email: &str) -> i64 {
-    let users = s
-        .get(&format!("/api/v1/users/?search={email}"))
-        .bearer(token)
-        .send();
-    assert_eq!(users.status, 200, "{}", users.body);
-    users.json()["results"][0]["id"].as_i64().unwrap()
-}
-
 fn set_password(s: &Server, token: &str, id: i64, password: &str) -> Resp {
     s.post(&format!("/api/v1/users/{id}/set-password/"))
         .bearer(token)
@@ -43,7 +34,7 @@ fn a_temporary_password_opens_only_the_password_change_until_the_user_chooses_th
     let before = s.token(ANA, ANA_FIRST);
     let key = create_key(&s, &before, json!({"name": "ana's notebook"}));
     let key = key["key"].as_str().unwrap().to_string();
-    let ana = user_id(&s, &owner, ANA);
+    let ana = s.user_id(&owner, ANA);
 
     let r = set_password(&s, &owner, ana, TEMPORARY);
     assert_eq!(r.status, 204, "{}", r.body);
@@ -110,9 +101,9 @@ fn only_administrators_set_temporary_passwords_of_users_below_them_and_never_the
     s.create_user(ANA, "analyst", ANA_FIRST);
     s.create_user("ada@example.com", "administrator", ANA_FIRST);
     s.create_user("abe@example.com", "administrator", ANA_FIRST);
-    let abe = user_id(&s, &owner, "abe@example.com");
-    let ana = user_id(&s, &owner, ANA);
-    let owner_id = user_id(&s, &owner, ADMIN_EMAIL);
+    let abe = s.user_id(&owner, "abe@example.com");
+    let ana = s.user_id(&owner, ANA);
+    let owner_id = s.user_id(&owner, ADMIN_EMAIL);
     let ada_token = s.token("ada@example.com", ANA_FIRST);
     let ana_token = s.token(ANA, ANA_FIRST);
 

@@ -97,6 +97,18 @@ impl Server {
         server().start()
     }
 
+    /// The id of the organization's user with `email`, as `token`'s holder lists them.
+    pub fn user_id(&self, token: &str, email: &str) -> i64 {
+        let users = self
+            .get(&format!("/api/v1/users/?search={email}"))
+            .bearer(token)
+            .send();
+        assert_eq!(users.status, 200, "{}", users.body);
+        let found = users.json();
+        assert_eq!(found["count"], 1, "{email}: {found}");
+        found["results"][0]["id"].as_i64().unwrap()
+    }
+
     /// The server's data directory (`server.data_dir`).
     pub fn data_dir(&self) -> std::path::PathBuf {
         self._dir.path().join("data")
