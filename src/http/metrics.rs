@@ -32,14 +32,17 @@ fn routes(
                         // Counting the live sessions and keys walks them all: on a blocking
                         // thread, not on the workers that answer requests.
                         let live = app.clone();
-                        let (sessions, keys) = tokio::task::spawn_blocking(move || {
+                        let counted = tokio::task::spawn_blocking(move || {
                             live.auth.live.active(crate::domain::now())
                         })
-                        .await
-                        .unwrap_or_else(|e| {
-                            tracing::error!(error = %e, "counting live sessions and keys failed");
-                            (0, 0)
-                        });
+                        .await;
+                        // A scrape that fails says so, rather than gauges of zero.
+                        let Ok((sessions, keys)) = counted else {
+                            return reply::error(
+                                &ApiError::Internal("counting live sessions and keys".into()),
+                                &id,
+                            );
+                        };
                         let gauges = crate::telemetry::Gauges {
                             sessions,
                             keys,
