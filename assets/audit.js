@@ -25,6 +25,7 @@ const ACTIONS = [
   "public_link.created", "public_link.revoked", "organization.renamed", "ownership.transferred",
   "report.deleted", "dashboard.deleted", "data_source.deleted", "backup.restored",
   "sso_provider.created", "sso_provider.updated", "sso_provider.deleted", "directory.synced",
+  "service_account.created", "service_account.updated", "service_account.deleted", "policy.changed",
 ];
 
 let page = 1;

@@ -51,6 +51,16 @@ pub enum ApiError {
     /// A session opened with a temporary password, before its user chose their own.
     #[error("your password is temporary: choose your own with POST /api/auth/password/ first")]
     PasswordChangeRequired,
+    /// The organization requires MFA of the session's user, who has none yet.
+    #[error("your organization requires multi-factor authentication: set it up first (Settings > Security)")]
+    MfaEnrollmentRequired,
+    /// A key (or change to one) the organization's security policy forbids: the rule in the
+    /// message, the field that breaks it in `errors`.
+    #[error("{message}")]
+    PolicyViolation {
+        message: String,
+        errors: FieldErrors,
+    },
     #[error("{0}")]
     ScopeExceedsRole(String),
     #[error("this API key may not be used from this address")]
@@ -127,6 +137,14 @@ impl ApiError {
         ApiError::Invalid { message, errors }
     }
 
+    /// `403 policy_violation`: `field` breaks the policy's rule that `message` names.
+    pub fn policy(field: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let mut errors = FieldErrors::new();
+        errors.insert(field.to_string(), vec![message.clone()]);
+        ApiError::PolicyViolation { message, errors }
+    }
+
     pub fn denied(message: impl Into<String>) -> Self {
         ApiError::PermissionDenied(message.into())
     }
@@ -142,6 +160,8 @@ impl ApiError {
             | InsufficientScope(_)
             | InteractiveSessionRequired
             | PasswordChangeRequired
+            | MfaEnrollmentRequired
+            | PolicyViolation { .. }
             | ScopeExceedsRole(_)
             | IpNotAllowed
             | SsoNotAllowed(_)
@@ -178,6 +198,8 @@ impl ApiError {
             InsufficientScope(_) => "insufficient_scope",
             InteractiveSessionRequired => "interactive_session_required",
             PasswordChangeRequired => "password_change_required",
+            MfaEnrollmentRequired => "mfa_enrollment_required",
+            PolicyViolation { .. } => "policy_violation",
             ScopeExceedsRole(_) => "scope_exceeds_role",
             IpNotAllowed => "ip_not_allowed",
             SsoNotAllowed(_) => "sso_not_allowed",

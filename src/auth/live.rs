@@ -42,6 +42,8 @@ pub struct UserState {
     pub mfa_enabled: bool,
     /// Until the user replaces it, their sessions open only the password change and `me`.
     pub password_temporary: bool,
+    /// A service account: its keys act as it; it has no email and never logs in.
+    pub service_account: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -53,6 +55,8 @@ pub struct SessionState {
     pub revoked: bool,
     /// The secret its tokens must carry (`None` for sessions made before sessions had one).
     pub secret: Option<super::token::SessionSecret>,
+    /// Opened while the organization required MFA its user did not have.
+    pub mfa_enrollment_required: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -86,6 +90,7 @@ pub struct LiveUser {
     pub is_active: bool,
     pub mfa_enabled: bool,
     pub password_temporary: bool,
+    pub service_account: bool,
     seq: Seq,
 }
 
@@ -100,6 +105,7 @@ impl LiveUser {
             is_active: u.is_active,
             mfa_enabled: u.mfa_enabled,
             password_temporary: u.password_temporary,
+            service_account: u.service_account,
             seq,
         }
     }
@@ -110,6 +116,8 @@ pub struct LiveSession {
     pub user_id: Id,
     pub expires_at: UnixTime,
     pub secret: Option<super::token::SessionSecret>,
+    /// Until its user has MFA, it opens only MFA enrolment and `me`.
+    pub mfa_enrollment_required: bool,
     seq: Seq,
     /// Shared by every state of this session.
     last_seen_written: Arc<AtomicI64>,
@@ -403,6 +411,7 @@ impl Live {
                             user_id: s.user_id,
                             expires_at: s.expires_at,
                             secret: s.secret,
+                            mfa_enrollment_required: s.mfa_enrollment_required,
                             seq,
                             last_seen_written: seen,
                         }),
@@ -736,6 +745,7 @@ mod tests {
             last_seen_at: 1000,
             revoked,
             secret: None,
+            mfa_enrollment_required: false,
         })
     }
 

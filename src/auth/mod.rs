@@ -5,6 +5,7 @@ pub mod api_key;
 pub mod live;
 pub mod password;
 pub mod permission;
+pub mod policy;
 pub mod principal;
 pub mod rate;
 pub mod refusals;
@@ -129,6 +130,7 @@ impl Auth {
             key: None,
             rates: self.live.user_rates(user_id),
             password_change_required: user.password_temporary,
+            mfa_enrollment_required: session.mfa_enrollment_required && !user.mfa_enabled,
         };
         Ok((principal, session))
     }
@@ -208,6 +210,7 @@ impl Auth {
             // A key is not a session: a temporary password does not stop the keys its user
             // made before (their session could not make new ones).
             password_change_required: false,
+            mfa_enrollment_required: false,
         })
     }
 

@@ -53,6 +53,9 @@ pub struct Principal {
     /// A session of a user whose password is temporary: it opens only the guards that admit
     /// it (`me` and the password change).
     pub password_change_required: bool,
+    /// A session opened while the organization required MFA its user did not have, who has
+    /// none yet: it opens only MFA enrolment and the guards that admit every session.
+    pub mfa_enrollment_required: bool,
 }
 
 impl Principal {
@@ -91,12 +94,17 @@ pub enum Guard {
     Public,
     /// Any valid credential, JWT or key, scoped or not.
     Any,
-    /// `Any`, a session whose password is temporary included (`me`).
-    AnyEvenTemporary,
+    /// `Any`, a restricted session included (`me`): one whose password is temporary, or whose
+    /// user must set up MFA first.
+    AnyEvenRestricted,
     /// A JWT session: key, MFA, password and session management.
     Interactive,
+    /// `Interactive`, a restricted session included (logout).
+    InteractiveEvenRestricted,
     /// `Interactive`, a session whose password is temporary included (the password change).
     InteractiveEvenTemporary,
+    /// `Interactive`, a session whose user must set up MFA first included (MFA enrolment).
+    MfaEnrolment,
     /// A JWT session of an administrator (or the owner).
     InteractiveAdmin,
     /// The role must grant it and a scoped key must carry it.
@@ -122,17 +130,28 @@ impl Authorized {
 
 /// The one authorization step of every protected route.
 pub fn authorize(principal: Principal, guard: Guard) -> Result<Authorized, ApiError> {
-    if principal.password_change_required
-        && !matches!(
-            guard,
-            Guard::AnyEvenTemporary | Guard::InteractiveEvenTemporary
-        )
+    let everyone = matches!(
+        guard,
+        Guard::AnyEvenRestricted | Guard::InteractiveEvenRestricted
+    );
+    // The password first: enrolling MFA asks for it.
+    if principal.password_change_required && !(everyone || guard == Guard::InteractiveEvenTemporary)
     {
         return Err(ApiError::PasswordChangeRequired);
     }
+    if principal.mfa_enrollment_required
+        && !principal.password_change_required
+        && !(everyone || guard == Guard::MfaEnrolment)
+    {
+        return Err(ApiError::MfaEnrollmentRequired);
+    }
     let reach = match guard {
-        Guard::Public | Guard::Any | Guard::AnyEvenTemporary => Reach::All,
-        Guard::Interactive | Guard::InteractiveEvenTemporary | Guard::InteractiveAdmin => {
+        Guard::Public | Guard::Any | Guard::AnyEvenRestricted => Reach::All,
+        Guard::Interactive
+        | Guard::InteractiveEvenRestricted
+        | Guard::InteractiveEvenTemporary
+        | Guard::MfaEnrolment
+        | Guard::InteractiveAdmin => {
             if principal.method != Method::Jwt {
                 return Err(ApiError::InteractiveSessionRequired);
             }
@@ -201,6 +220,7 @@ mod tests {
             }),
             rates: Arc::default(),
             password_change_required: false,
+            mfa_enrollment_required: false,
         }
     }
 
@@ -241,6 +261,44 @@ mod tests {
         )
         .unwrap();
         assert!(admin.may_change(Some(2)));
+    }
+
+    #[test]
+    fn a_restricted_session_opens_only_what_its_restriction_admits() {
+        let temporary = Principal {
+            password_change_required: true,
+            ..principal(Role::Administrator, None)
+        };
+        let enrolling = Principal {
+            mfa_enrollment_required: true,
+            ..principal(Role::Administrator, None)
+        };
+        let both = Principal {
+            mfa_enrollment_required: true,
+            ..temporary.clone()
+        };
+        for p in [&temporary, &enrolling, &both] {
+            assert!(authorize(p.clone(), Guard::AnyEvenRestricted).is_ok());
+            assert!(authorize(p.clone(), Guard::InteractiveEvenRestricted).is_ok());
+            assert!(authorize(p.clone(), Guard::Permission(ReportsRead)).is_err());
+            assert!(authorize(p.clone(), Guard::Interactive).is_err());
+        }
+        assert!(authorize(temporary.clone(), Guard::InteractiveEvenTemporary).is_ok());
+        assert!(matches!(
+            authorize(temporary, Guard::MfaEnrolment),
+            Err(ApiError::PasswordChangeRequired)
+        ));
+        assert!(authorize(enrolling.clone(), Guard::MfaEnrolment).is_ok());
+        assert!(matches!(
+            authorize(enrolling, Guard::InteractiveEvenTemporary),
+            Err(ApiError::MfaEnrollmentRequired)
+        ));
+        // The password first, then MFA: never a session that can do neither.
+        assert!(authorize(both.clone(), Guard::InteractiveEvenTemporary).is_ok());
+        assert!(matches!(
+            authorize(both, Guard::Permission(ReportsRead)),
+            Err(ApiError::PasswordChangeRequired)
+        ));
     }
 
     #[test]

@@ -14,11 +14,11 @@ use crate::ops::{accounts, keys, restore as ops_restore, Actor};
 use crate::ops::{App, AppState};
 use crate::store::organizations;
 
-const SHELL: Actor = Actor::System("cli");
+pub(super) const SHELL: Actor = Actor::System("cli");
 
 /// Opens the application and runs `f` on a small runtime of its own (the operations are
 /// async; the hashing threads and the database pool are the application's).
-fn with_app<T, F, Fut>(config: Config, f: F) -> Result<T, Failure>
+pub(super) fn with_app<T, F, Fut>(config: Config, f: F) -> Result<T, Failure>
 where
     F: FnOnce(AppState) -> Fut,
     Fut: std::future::Future<Output = Result<T, Failure>>,
@@ -33,7 +33,7 @@ where
 
 /// What an operation's refusal means at the shell: the input was wrong (2), or the change
 /// could not be made or confirmed (1).
-fn failure(error: ApiError) -> Failure {
+pub(super) fn failure(error: ApiError) -> Failure {
     match error {
         ApiError::Invalid { message, .. } => Failure::usage(message),
         ApiError::Conflict(what) | ApiError::PermissionDenied(what) => Failure::usage(what),
@@ -46,7 +46,7 @@ fn email(raw: &str) -> Result<Email, Failure> {
     Email::parse(raw).map_err(|why| Failure::usage(format!("--email {why}")))
 }
 
-fn find_organization(app: &AppState, name: &str) -> Result<crate::domain::Id, Failure> {
+pub(super) fn find_organization(app: &AppState, name: &str) -> Result<crate::domain::Id, Failure> {
     let wanted = name.to_string();
     app.store
         .read_blocking(|c| organizations::find_by_name(c, &wanted))

@@ -3,6 +3,7 @@
 
 mod admin;
 mod demo;
+mod service_accounts;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -50,6 +51,13 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand, name = "api-key")]
     ApiKey(ApiKeyCommand),
+    /// Manage service accounts: identities of an organization for machines, whose keys
+    /// outlive the people who made them.
+    #[command(subcommand, name = "service-account")]
+    ServiceAccount(ServiceAccountCommand),
+    /// An organization's security policy.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Demo content for trying a new installation.
     #[command(subcommand)]
     Demo(DemoCommand),
@@ -124,6 +132,77 @@ enum ApiKeyCommand {
         /// Revoke every active key found (audited as api_key.leaked).
         #[arg(long)]
         revoke: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ServiceAccountCommand {
+    /// Create a service account.
+    Create {
+        /// The organization's name.
+        #[arg(long, value_name = "ORG")]
+        org: String,
+        /// Its name, unique in the organization.
+        #[arg(long)]
+        name: String,
+        /// administrator, analyst, member or viewer.
+        #[arg(long)]
+        role: String,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List an organization's service accounts with their usable keys.
+    List {
+        #[arg(long, value_name = "ORG")]
+        org: String,
+    },
+    /// Deactivate a service account: every key of it is revoked at once.
+    Deactivate {
+        #[arg(long, value_name = "ORG")]
+        org: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Activate a service account again (its revoked keys stay revoked).
+    Activate {
+        #[arg(long, value_name = "ORG")]
+        org: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Delete a service account: its keys are revoked, it leaves every list.
+    Delete {
+        #[arg(long, value_name = "ORG")]
+        org: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Create a key that acts as the service account; the key is printed this once.
+    CreateKey {
+        #[arg(long, value_name = "ORG")]
+        org: String,
+        /// The service account's name.
+        #[arg(long)]
+        name: String,
+        /// The key's name.
+        #[arg(long, value_name = "NAME")]
+        key_name: String,
+        /// A scope the key is limited to (repeat for more); none: the account's whole role.
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+        /// 30, 90 or 365; without it the key never expires (if the policy allows).
+        #[arg(long, value_name = "DAYS")]
+        expires_in_days: Option<i64>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Print the organization's security policy and what breaks it today (exits 1 if
+    /// anything does).
+    Show {
+        #[arg(long, value_name = "ORG")]
+        org: String,
     },
 }
 
@@ -278,10 +357,44 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Directory(DirectoryCommand::Sync { org, dry_run }) => {
             admin::directory_sync(config, &org, dry_run)
         }
+        Command::ServiceAccount(command) => service_account(config, command),
+        Command::Policy(PolicyCommand::Show { org }) => service_accounts::show_policy(config, &org),
         Command::Demo(DemoCommand::Seed { org, reports }) => demo::seed(config, &org, reports),
         Command::Backup { out } => admin::backup(config, &out),
         Command::Restore { from } => admin::restore(config, &from),
         Command::Migrate { to } => admin::migrate(config, &to),
+    }
+}
+
+fn service_account(config: Config, command: ServiceAccountCommand) -> Result<(), Failure> {
+    use ServiceAccountCommand::*;
+    match command {
+        Create {
+            org,
+            name,
+            role,
+            description,
+        } => service_accounts::create(config, &org, &name, &role, &description),
+        List { org } => service_accounts::list(config, &org),
+        Deactivate { org, name } => service_accounts::set_active(config, &org, &name, false),
+        Activate { org, name } => service_accounts::set_active(config, &org, &name, true),
+        Delete { org, name } => service_accounts::delete(config, &org, &name),
+        CreateKey {
+            org,
+            name,
+            key_name,
+            scopes,
+            expires_in_days,
+        } => service_accounts::create_key(
+            config,
+            &org,
+            &name,
+            service_accounts::KeyArgs {
+                key_name,
+                scopes,
+                expires_in_days,
+            },
+        ),
     }
 }
 

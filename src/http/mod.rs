@@ -496,7 +496,11 @@ mod tests {
 
     /// A concrete path for a pattern: `{id}` as 7, `{token}` as `tok`.
     fn example(route: &Route) -> String {
-        let path = route.pattern.replace("{id}", "7").replace("{token}", "tok");
+        let path = route
+            .pattern
+            .replace("{id}", "7")
+            .replace("{key_id}", "8")
+            .replace("{token}", "tok");
         match route.space {
             Space::Api => format!("/api/v1/{path}/"),
             Space::Root => format!("/{path}"),

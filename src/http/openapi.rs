@@ -151,8 +151,8 @@ fn build(routes: &[Route]) -> OpenApi {
             .operation_id(Some(operation_id(route)));
         for segment in route.pattern.split('/') {
             let (name, schema) = match segment {
-                "{id}" => (
-                    "id",
+                "{id}" | "{key_id}" => (
+                    &segment[1..segment.len() - 1],
                     ObjectBuilder::new()
                         .schema_type(Type::Integer)
                         .minimum(Some(1)),
@@ -328,8 +328,9 @@ fn build(routes: &[Route]) -> OpenApi {
                         op = op.response(
                             "403",
                             error_response(
-                                "interactive_session_required, or password_change_required \
-                                 for a session opened with a temporary password",
+                                "interactive_session_required; password_change_required \
+                                 for a session opened with a temporary password; \
+                                 mfa_enrollment_required for one whose user must set up MFA",
                             ),
                         );
                     }
@@ -337,6 +338,20 @@ fn build(routes: &[Route]) -> OpenApi {
                         description.push_str(
                             "Needs an interactive session (a JWT), not an API key; open to a \
                              session opened with a temporary password.",
+                        );
+                        op = op.response("403", error_response("interactive_session_required"));
+                    }
+                    Guard::InteractiveEvenRestricted => {
+                        description.push_str(
+                            "Needs an interactive session (a JWT), not an API key; open to a \
+                             session opened with a temporary password or before required MFA.",
+                        );
+                        op = op.response("403", error_response("interactive_session_required"));
+                    }
+                    Guard::MfaEnrolment => {
+                        description.push_str(
+                            "Needs an interactive session (a JWT), not an API key; open to a \
+                             session whose user must set up MFA before anything else.",
                         );
                         op = op.response("403", error_response("interactive_session_required"));
                     }
@@ -474,7 +489,10 @@ mod tests {
         assert_eq!(documented, routed);
         // ...and every operation of the document is answered by that route, at that path.
         for (method, path) in &documented {
-            let concrete = path.replace("{id}", "7").replace("{token}", "abc");
+            let concrete = path
+                .replace("{id}", "7")
+                .replace("{key_id}", "8")
+                .replace("{token}", "abc");
             let method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
             match super::super::ROUTER.find(&method, &concrete) {
                 Match::Found(route, _) => assert_eq!(documented_path(route), *path),

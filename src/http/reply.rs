@@ -134,7 +134,9 @@ pub fn error(err: &ApiError, request_id: &RequestId) -> Response {
         message: err.public_message(),
         status,
         errors: match err {
-            ApiError::Invalid { errors, .. } => Some(errors),
+            ApiError::Invalid { errors, .. } | ApiError::PolicyViolation { errors, .. } => {
+                Some(errors)
+            }
             _ => None,
         },
         mfa_required: matches!(err, ApiError::MfaRequired).then_some(true),

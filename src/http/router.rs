@@ -68,8 +68,8 @@ pub const LARGE_BODY_BYTES: u64 = 4 << 20;
 pub struct Route {
     pub verb: Verb,
     pub space: Space,
-    /// Segments separated by `/`, no leading or trailing slash; `{id}` is a positive integer,
-    /// `{token}` any non-empty segment.
+    /// Segments separated by `/`, no leading or trailing slash; `{id}` and `{key_id}` are
+    /// positive integers, `{token}` any non-empty segment.
     pub pattern: &'static str,
     pub endpoint: Endpoint,
     pub guard: Guard,
@@ -80,6 +80,8 @@ pub struct Route {
 #[derive(Debug, Default, Clone)]
 pub struct Params {
     pub id: Option<Id>,
+    /// A second id, of a key under its owner (`.../{id}/keys/{key_id}`).
+    pub key_id: Option<Id>,
     pub token: Option<String>,
 }
 
@@ -95,6 +97,7 @@ pub enum Match<'r> {
 enum Segment<'t> {
     Literal(&'t str),
     Id,
+    KeyId,
     Token,
 }
 
@@ -102,6 +105,7 @@ impl<'t> Segment<'t> {
     fn parse(text: &'t str) -> Self {
         match text {
             "{id}" => Segment::Id,
+            "{key_id}" => Segment::KeyId,
             "{token}" => Segment::Token,
             literal => Segment::Literal(literal),
         }
@@ -212,6 +216,9 @@ fn match_segments(pattern: &[Segment<'_>], parts: &[&str]) -> Option<Params> {
             Segment::Id => {
                 let id: Id = actual.parse().ok().filter(|id| *id > 0)?;
                 params.id = Some(id);
+            }
+            Segment::KeyId => {
+                params.key_id = Some(actual.parse().ok().filter(|id: &Id| *id > 0)?);
             }
             Segment::Token => {
                 if actual.is_empty() {

@@ -40,6 +40,10 @@ pub async fn hash_new_password(
 /// A user the actor may manage: in the caller's organization (else `404`) and not above the
 /// caller's role. The shell may manage everyone.
 fn manageable(c: &Change<'_, '_>, target: &users::User) -> Result<(), ApiError> {
+    // A service account changes through `service_accounts`, whoever asks.
+    if target.service_account {
+        return Err(ApiError::NotFound);
+    }
     if let Some(caller) = c.actor().principal() {
         if target.organization_id != caller.organization_id {
             return Err(ApiError::NotFound);
@@ -54,6 +58,9 @@ fn manageable(c: &Change<'_, '_>, target: &users::User) -> Result<(), ApiError> 
 /// A user strictly below the actor's role, in its organization (else `404`); the shell may
 /// act on everyone.
 fn below_caller(actor: &Actor, target: &users::User) -> Result<(), ApiError> {
+    if target.service_account {
+        return Err(ApiError::NotFound);
+    }
     if let Some(caller) = actor.principal() {
         if target.organization_id != caller.organization_id {
             return Err(ApiError::NotFound);
@@ -490,7 +497,7 @@ pub async fn transfer_ownership(
     change(app, actor, move |c| {
         let owner = users::get(c.tx, owner_id)?;
         let target = match users::get(c.tx, target_id) {
-            Ok(t) if t.organization_id == owner.organization_id => t,
+            Ok(t) if t.organization_id == owner.organization_id && !t.service_account => t,
             Ok(_) | Err(crate::store::StoreError::NotFound) => {
                 return Err(ApiError::field(
                     "user_id",

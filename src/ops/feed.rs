@@ -53,6 +53,7 @@ fn user_state(u: users::User) -> UserState {
         is_active: u.is_active,
         mfa_enabled: u.mfa_enabled,
         password_temporary: u.password_temporary,
+        service_account: u.service_account,
     }
 }
 
@@ -65,6 +66,7 @@ fn session_state(s: sessions::Session) -> SessionState {
         revoked: s.revoked_at.is_some(),
         // Sessions made before sessions had secrets hold ''.
         secret: crate::auth::token::parse_session_secret(&s.secret),
+        mfa_enrollment_required: s.mfa_enrollment_required,
     }
 }
 

@@ -292,6 +292,7 @@ mod tests {
                 last_seen_at: 0,
                 revoked: true,
                 secret: None,
+                mfa_enrollment_required: false,
             }),
             Update::User(UserState {
                 id: 4,
@@ -302,6 +303,7 @@ mod tests {
                 is_active: false,
                 mfa_enabled: false,
                 password_temporary: false,
+                service_account: false,
             }),
         ];
         assert_eq!(journal.record(17, &updates, &[]).unwrap(), 3);

@@ -5,6 +5,7 @@
 use super::{change, Actor, Caller};
 use crate::auth::api_key;
 use crate::auth::permission::Permission;
+use crate::auth::policy::KeyTerms;
 use crate::domain::Id;
 use crate::error::ApiError;
 use crate::ops::AppState;
@@ -12,6 +13,8 @@ use crate::store::api_keys::{self, ApiKey, NewApiKey};
 use crate::store::feed::Kind;
 use crate::store::Db;
 use ipnet::IpNet;
+
+use super::policy;
 
 /// What a new key is: validated by the transport.
 #[derive(Debug, Clone)]
@@ -68,12 +71,23 @@ fn details(key: &ApiKey) -> String {
     crate::domain::json_object(&[("prefix", &key.prefix), ("name", &key.name)])
 }
 
+/// Makes the key, if the organization's policy allows it (a canary, which never
+/// authenticates, always may be made).
 fn insert(
     tx: &Db<'_>,
     user_id: Id,
     organization_id: Id,
     spec: &KeySpec,
 ) -> Result<Created, ApiError> {
+    if !spec.canary {
+        let terms = KeyTerms {
+            expires_in_days: spec.expires_in_days,
+            scopes: spec.scopes.as_deref(),
+            role: policy::owner_role(tx, user_id)?,
+            allowlisted: spec.allowed_ips.is_some(),
+        };
+        policy::check_key(tx, organization_id, &terms)?;
+    }
     let generated = api_key::generate();
     let key = api_keys::create(
         tx,
@@ -98,20 +112,44 @@ fn insert(
 
 /// A new key of the caller's.
 pub async fn create(app: &AppState, caller: &Caller, spec: KeySpec) -> Result<Created, ApiError> {
-    let (user_id, organization_id) = (caller.user_id(), caller.organization_id());
-    change(app, &caller.actor(), move |c| {
-        let created = insert(c.tx, user_id, organization_id, &spec)?;
+    let actor = caller.actor();
+    create_for(
+        app,
+        &actor,
+        caller.organization_id(),
+        caller.user_id(),
+        spec,
+    )
+    .await
+}
+
+/// A new key that acts as `owner` of `organization_id`: the caller, or a service account
+/// (which the transport or the shell found).
+pub async fn create_for(
+    app: &AppState,
+    actor: &Actor,
+    organization_id: Id,
+    owner: Id,
+    spec: KeySpec,
+) -> Result<Created, ApiError> {
+    let for_service_account = actor.principal().map(|p| p.user_id) != Some(owner);
+    change(app, actor, move |c| {
+        let created = insert(c.tx, owner, organization_id, &spec)?;
         let mut details = serde_json::json!({
             "prefix": &created.key.prefix,
             "name": &created.key.name,
         });
+        if for_service_account {
+            details["service_account_id"] = owner.into();
+        }
         if spec.canary {
             details["canary"] = true.into();
         }
         if let Some(ips) = &created.key.allowed_ips {
             details["allowed_ips"] = ips.split_whitespace().collect::<Vec<_>>().into();
         }
-        c.audit(
+        c.audit_in(
+            organization_id,
             "api_key.created",
             "api_key",
             created.key.id,
@@ -224,6 +262,20 @@ pub async fn update(
             Some(nets) => allowed_ips_text(nets),
             None => now.allowed_ips.clone(),
         };
+        if allowed_ips.is_none() && now.allowed_ips.is_some() && !now.canary {
+            // Taking the allowlist away may put the key outside the policy.
+            let scopes = now
+                .scopes
+                .as_deref()
+                .map(crate::auth::permission::parse_scopes);
+            let terms = KeyTerms {
+                expires_in_days: now.expires_in_days,
+                scopes: scopes.as_deref(),
+                role: policy::owner_role(c.tx, now.user_id)?,
+                allowlisted: false,
+            };
+            policy::check_key(c.tx, now.organization_id, &terms)?;
+        }
         api_keys::update(c.tx, id, &name, &description, allowed_ips.as_deref())?;
         let mut changed = serde_json::Map::new();
         if name != now.name {

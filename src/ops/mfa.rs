@@ -187,10 +187,17 @@ pub async fn regenerate_recovery_codes(
     Ok(codes)
 }
 
-/// Turns MFA off for the caller, whose password and code the transport has checked.
+/// Turns MFA off for the caller, whose password and code the transport has checked, unless
+/// the organization's policy requires it of them.
 pub async fn disable(app: &AppState, actor: &Actor, user_id: Id) -> Result<(), ApiError> {
     change(app, actor, move |c| {
         let user = users::get(c.tx, user_id)?;
+        if super::policy::of(c.tx, user.organization_id)?.requires_mfa(user.role) {
+            return Err(ApiError::policy(
+                "require_mfa",
+                "the organization's policy requires MFA for your role: it cannot be turned off",
+            ));
+        }
         users::set_mfa_enabled(c.tx, user_id, false)?;
         c.journal(super::journal::Revocation::MfaReset {
             user_id,

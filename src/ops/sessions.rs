@@ -24,6 +24,9 @@ pub struct Credentials {
 pub struct LoggedIn {
     pub user: users::User,
     pub issued: Issued,
+    /// The organization requires MFA the user does not have: the session opens only MFA
+    /// enrolment and `me` until it is on.
+    pub mfa_enrollment_required: bool,
 }
 
 /// Writes an audit entry on its own; a failure is logged, not shown to the client.
@@ -349,7 +352,7 @@ pub async fn open(
     // One clock reading for the session's end and the tokens' `iat`: the refresh token lives
     // exactly `refresh_ttl`, even when the change commits in the next second.
     let issued_at = now();
-    let expires_at = issued_at + app.auth.refresh_ttl;
+    let refresh_ttl = app.auth.refresh_ttl;
     let (ip, user_agent) = actor
         .client()
         .map(|c| (c.ip.map(|ip| ip.to_string()), c.user_agent.clone()))
@@ -366,15 +369,21 @@ pub async fn open(
             // The password was changed or reset, or the user deactivated, after it was checked.
             return Err(ApiError::InvalidCredentials);
         }
+        // The organization's policy, as committed: how long the session may live, and whether
+        // a password login must set up MFA first (an identity provider vouches for its own).
+        let policy = super::policy::of(c.tx, organization_id)?;
+        let enrollment = method != "oidc"
+            && super::policy::mfa_enrollment_required(c.tx, &users::get(c.tx, user_id)?)?;
         let session = sessions::create(
             c.tx,
             &sessions::NewSession {
                 user_id,
-                expires_at,
+                expires_at: policy.session_end(issued_at, refresh_ttl),
                 ip: ip.as_deref(),
                 user_agent: user_agent.as_deref(),
                 refresh_jti: &jti,
                 secret: &secret_text,
+                mfa_enrollment_required: enrollment,
             },
         )?;
         let mut entry = c.actor().entry("login.succeeded", Outcome::Success);
@@ -410,7 +419,11 @@ pub async fn open(
         Some(&refresh_jti),
         issued_at,
     )?;
-    Ok(LoggedIn { user, issued })
+    Ok(LoggedIn {
+        user,
+        issued,
+        mfa_enrollment_required: session.mfa_enrollment_required,
+    })
 }
 
 /// Ends one session (logout, or `DELETE /auth/sessions/{id}/`); ending an ended session is

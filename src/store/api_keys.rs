@@ -332,3 +332,15 @@ pub fn scope_usage(db: &Db<'_>, ids: &[Id]) -> StoreResult<ScopeUsage> {
     }
     Ok(out)
 }
+
+/// The organization's keys usable now (neither revoked nor expired), oldest first.
+pub fn usable_of_organization(db: &Db<'_>, organization_id: Id) -> StoreResult<Vec<ApiKey>> {
+    db.query_map(
+        &format!(
+            "SELECT {COLUMNS} FROM api_keys WHERE organization_id = ?1 AND revoked_at IS NULL
+             AND (expires_at IS NULL OR expires_at > ?2) ORDER BY id"
+        ),
+        args![organization_id, now()],
+        from_row,
+    )
+}

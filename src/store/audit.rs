@@ -163,6 +163,7 @@ fn record_numbered(db: &Db<'_>, entry: &Entry, id: Option<Id>) -> StoreResult<Id
         details: details.to_string(),
         hash: None,
         user_email: None,
+        service_account_id: None,
     };
     let hash = chain_hash(&previous, &stored);
     db.execute(
@@ -214,6 +215,10 @@ pub const ACTIONS: &[&str] = &[
     "sso_provider.updated",
     "sso_provider.deleted",
     "directory.synced",
+    "service_account.created",
+    "service_account.updated",
+    "service_account.deleted",
+    "policy.changed",
 ];
 
 /// The hash the chain starts from.
@@ -411,8 +416,11 @@ pub struct Stored {
     pub target_id: Option<Id>,
     pub details: String,
     pub hash: Option<String>,
-    /// The acting user's email, where it was read (lists and exports).
+    /// The acting user's email, where it was read (lists and exports); `None` for a service
+    /// account.
     pub user_email: Option<String>,
+    /// The acting service account (whose id `user_id` holds), where it was read.
+    pub service_account_id: Option<Id>,
 }
 
 /// `?action=`, `?user_id=`, `?since=` and `?until=` of the audit-log endpoints.
@@ -434,7 +442,8 @@ const FILTERED: &str = "a.organization_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR 
 
 /// `COLUMNS` with the user's email, for `FROM audit_log a LEFT JOIN users u`.
 const COLUMNS_WITH_EMAIL: &str = "a.id, a.at, a.action, a.outcome, a.user_id, a.api_key_prefix, \
-     a.ip, a.user_agent, a.target_type, a.target_id, a.details, a.organization_id, a.hash, u.email";
+     a.ip, a.user_agent, a.target_type, a.target_id, a.details, a.organization_id, a.hash, u.email, \
+     u.service_account";
 
 const COLUMNS: &str = "id, at, action, outcome, user_id, api_key_prefix, ip, user_agent, \
                        target_type, target_id, details, organization_id, hash";
@@ -455,13 +464,23 @@ fn stored(row: &Row<'_>) -> StoreResult<Stored> {
         organization_id: row.get(11)?,
         hash: row.get(12)?,
         user_email: None,
+        service_account_id: None,
     })
 }
 
 fn stored_with_email(row: &Row<'_>) -> StoreResult<Stored> {
-    Ok(Stored {
-        user_email: row.get(13)?,
-        ..stored(row)?
+    let entry = stored(row)?;
+    let service_account: Option<bool> = row.get(14)?;
+    Ok(if service_account == Some(true) {
+        Stored {
+            service_account_id: entry.user_id,
+            ..entry
+        }
+    } else {
+        Stored {
+            user_email: row.get(13)?,
+            ..entry
+        }
     })
 }
 

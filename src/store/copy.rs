@@ -9,6 +9,7 @@ use super::{args, Dialect, Store, StoreError, StoreResult};
 /// lists running servers, and none runs during a migration.
 const TABLES: &[&str] = &[
     "organizations",
+    "security_policies",
     "users",
     "sessions",
     "recovery_codes",

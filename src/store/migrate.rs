@@ -30,6 +30,10 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (14, include_str!("migrations/v14_sso_providers.sql")),
     (15, include_str!("migrations/v15_sso_sign_ins.sql")),
     (16, include_str!("migrations/v16_temporary_passwords.sql")),
+    (
+        17,
+        include_str!("migrations/v17_service_accounts_and_policy.sql"),
+    ),
 ];
 
 pub const SCHEMA_VERSION: u32 = 1 + MIGRATIONS.len() as u32;
@@ -60,6 +64,10 @@ const POSTGRES_MIGRATIONS: &[(u32, &str)] = &[
     (
         16,
         include_str!("migrations/postgres/v16_temporary_passwords.sql"),
+    ),
+    (
+        17,
+        include_str!("migrations/postgres/v17_service_accounts_and_policy.sql"),
     ),
 ];
 

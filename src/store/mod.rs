@@ -20,6 +20,7 @@ pub mod public_links;
 pub mod rates;
 pub mod reports;
 mod row_counts;
+pub mod service_accounts;
 pub mod sessions;
 pub mod sql;
 pub mod sso;

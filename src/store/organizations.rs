@@ -79,3 +79,57 @@ mod tests {
         );
     }
 }
+
+/// An organization's security policy as stored (`security_policies`); `None` when it never
+/// set one (the defaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyRow {
+    pub require_mfa: String,
+    pub key_max_lifetime_days: Option<i64>,
+    pub allow_never_expiring_keys: bool,
+    pub require_ip_allowlist_for_write_scopes: bool,
+    pub session_max_lifetime: Option<i64>,
+}
+
+pub fn policy(db: &Db<'_>, id: Id) -> StoreResult<Option<PolicyRow>> {
+    db.query_opt(
+        "SELECT require_mfa, key_max_lifetime_days, allow_never_expiring_keys,
+                require_ip_allowlist_for_write_scopes, session_max_lifetime
+         FROM security_policies WHERE organization_id = ?1",
+        args![id],
+        |row| {
+            Ok(PolicyRow {
+                require_mfa: row.get(0)?,
+                key_max_lifetime_days: row.get(1)?,
+                allow_never_expiring_keys: row.get(2)?,
+                require_ip_allowlist_for_write_scopes: row.get(3)?,
+                session_max_lifetime: row.get(4)?,
+            })
+        },
+    )
+}
+
+pub fn set_policy(db: &Db<'_>, id: Id, policy: &PolicyRow) -> StoreResult<()> {
+    db.execute(
+        "INSERT INTO security_policies (organization_id, require_mfa, key_max_lifetime_days,
+                                        allow_never_expiring_keys,
+                                        require_ip_allowlist_for_write_scopes,
+                                        session_max_lifetime)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (organization_id) DO UPDATE SET
+             require_mfa = excluded.require_mfa,
+             key_max_lifetime_days = excluded.key_max_lifetime_days,
+             allow_never_expiring_keys = excluded.allow_never_expiring_keys,
+             require_ip_allowlist_for_write_scopes = excluded.require_ip_allowlist_for_write_scopes,
+             session_max_lifetime = excluded.session_max_lifetime",
+        args![
+            id,
+            policy.require_mfa,
+            policy.key_max_lifetime_days,
+            policy.allow_never_expiring_keys,
+            policy.require_ip_allowlist_for_write_scopes,
+            policy.session_max_lifetime
+        ],
+    )?;
+    Ok(())
+}

@@ -18,6 +18,9 @@ pub struct Session {
     /// The session's own random secret (hex), which its tokens carry; empty for sessions made
     /// before tokens carried one.
     pub secret: String,
+    /// Opened while the organization required MFA its user did not have: until MFA is on, it
+    /// opens only MFA enrolment and `me`.
+    pub mfa_enrollment_required: bool,
 }
 
 pub struct NewSession<'a> {
@@ -27,10 +30,12 @@ pub struct NewSession<'a> {
     pub user_agent: Option<&'a str>,
     pub refresh_jti: &'a str,
     pub secret: &'a str,
+    pub mfa_enrollment_required: bool,
 }
 
 const COLUMNS: &str =
-    "id, user_id, created_at, expires_at, last_seen_at, ip, user_agent, revoked_at, secret";
+    "id, user_id, created_at, expires_at, last_seen_at, ip, user_agent, revoked_at, secret, \
+     mfa_enrollment_required";
 
 fn from_row(row: &Row<'_>) -> StoreResult<Session> {
     Ok(Session {
@@ -43,6 +48,7 @@ fn from_row(row: &Row<'_>) -> StoreResult<Session> {
         user_agent: row.get(6)?,
         revoked_at: row.get(7)?,
         secret: row.get(8)?,
+        mfa_enrollment_required: row.get(9)?,
     })
 }
 
@@ -50,17 +56,21 @@ pub fn create(db: &Db<'_>, session: &NewSession<'_>) -> StoreResult<Session> {
     let at = now();
     let id = super::ids::next(db, super::ids::Counter::Sessions)?;
     db.execute(
-        "INSERT INTO sessions (id, user_id, created_at, expires_at, last_seen_at, ip, user_agent, refresh_jti, secret)
-         VALUES (?7, ?1, ?2, ?3, ?2, ?4, ?5, ?6, ?8)",
+        "INSERT INTO sessions (id, user_id, created_at, expires_at, last_seen_at, ip, user_agent,
+                               refresh_jti, secret, mfa_enrollment_required)
+         VALUES (?7, ?1, ?2, ?3, ?2, ?4, ?5, ?6, ?8, ?9)",
         args![
             session.user_id,
             at,
             session.expires_at,
             session.ip,
-            session.user_agent.map(|ua| ua.chars().take(256).collect::<String>()),
+            session
+                .user_agent
+                .map(|ua| ua.chars().take(256).collect::<String>()),
             session.refresh_jti,
             id,
-            session.secret
+            session.secret,
+            session.mfa_enrollment_required
         ],
     )?;
     get(db, id)

@@ -23,6 +23,12 @@ pub struct User {
     /// And it is temporary: until the user replaces it, their sessions open only the password
     /// change and `me`.
     pub password_temporary: bool,
+    /// A service account (contract 10.4): no email, password or session; its keys act as it.
+    pub service_account: bool,
+    /// A service account's description (empty for people).
+    pub description: String,
+    /// Who made it (service accounts).
+    pub created_by: Option<Id>,
 }
 
 pub struct NewUser<'a> {
@@ -37,11 +43,12 @@ pub struct NewUser<'a> {
     pub password_temporary: bool,
 }
 
-const COLUMNS: &str = "id, organization_id, email, name, role, is_active, password_hash, \
+pub(super) const COLUMNS: &str =
+    "id, organization_id, email, name, role, is_active, password_hash, \
                        created_at, mfa_enabled, session_epoch, password_set_by_other, \
-                       password_temporary";
+                       password_temporary, service_account, description, created_by";
 
-fn from_row(row: &Row<'_>) -> StoreResult<User> {
+pub(super) fn from_row(row: &Row<'_>) -> StoreResult<User> {
     let role: String = row.get(4)?;
     Ok(User {
         id: row.get(0)?,
@@ -58,6 +65,9 @@ fn from_row(row: &Row<'_>) -> StoreResult<User> {
         session_epoch: row.get(9)?,
         password_set_by_other: row.get(10)?,
         password_temporary: row.get(11)?,
+        service_account: row.get(12)?,
+        description: row.get(13)?,
+        created_by: row.get(14)?,
     })
 }
 
@@ -90,18 +100,22 @@ pub fn get(db: &Db<'_>, id: Id) -> StoreResult<User> {
     )
 }
 
+/// The person with this address (a service account has none).
 pub fn find_by_email(db: &Db<'_>, email: &Email) -> StoreResult<Option<User>> {
     db.query_opt(
-        &format!("SELECT {COLUMNS} FROM users WHERE email = ?1"),
+        &format!("SELECT {COLUMNS} FROM users WHERE email = ?1 AND service_account = 0"),
         args![email.as_str()],
         from_row,
     )
 }
 
-/// The organization's users, oldest first.
+/// The organization's people (not its service accounts), oldest first.
 pub fn of_organization(db: &Db<'_>, organization_id: Id) -> StoreResult<Vec<User>> {
     db.query_map(
-        &format!("SELECT {COLUMNS} FROM users WHERE organization_id = ?1 ORDER BY id"),
+        &format!(
+            "SELECT {COLUMNS} FROM users WHERE organization_id = ?1 AND service_account = 0 \
+             ORDER BY id"
+        ),
         args![organization_id],
         from_row,
     )
@@ -244,7 +258,7 @@ pub fn use_recovery_code(db: &Db<'_>, id: Id, hash: &str) -> StoreResult<bool> {
     Ok(changed == 1)
 }
 
-/// One page of an organization's users (searched by email and name).
+/// One page of an organization's people (searched by email and name).
 pub fn page(
     db: &Db<'_>,
     organization_id: Id,
@@ -255,7 +269,7 @@ pub fn page(
         super::ListOf {
             from: "users",
             columns: COLUMNS,
-            filter: "organization_id = ?1",
+            filter: "organization_id = ?1 AND service_account = 0",
             params: args![organization_id],
             id: "id",
             searched: &["email", "name"],

@@ -476,3 +476,141 @@ fn a_shell_change_that_a_stopped_server_cannot_confirm_exits_1_naming_it() {
         401
     );
 }
+
+/// Contract 10.4 from the shell: a service account made and given a key by `claribi
+/// service-account`, whose key acts as it on the running server, across a restart, until the
+/// shell deactivates it; `policy show` lists what breaks the policy and exits 1.
+#[test]
+fn service_accounts_and_the_policy_from_the_shell() {
+    let s = Server::start();
+    const ORG: &str = "Default Organization";
+    ok(&s.cli(
+        &[
+            "service-account",
+            "create",
+            "--org",
+            ORG,
+            "--name",
+            "nightly etl",
+            "--role",
+            "analyst",
+            "--description",
+            "loads the warehouse",
+        ],
+        "",
+    ));
+    let refused = s.cli(
+        &[
+            "service-account",
+            "create",
+            "--org",
+            ORG,
+            "--name",
+            "x",
+            "--role",
+            "owner",
+        ],
+        "",
+    );
+    assert_eq!(refused.status.code(), Some(2));
+    let made = s.cli(
+        &[
+            "service-account",
+            "create-key",
+            "--org",
+            ORG,
+            "--name",
+            "NIGHTLY ETL",
+            "--key-name",
+            "etl",
+            "--scope",
+            "reports:read",
+            "--scope",
+            "dashboards:read",
+        ],
+        "",
+    );
+    ok(&made);
+    let key = String::from_utf8(made.stdout).unwrap().trim().to_string();
+    assert!(key.starts_with("claribi_key_"), "{key:?}");
+    let who = verify(&s, &key);
+    assert_eq!(who.status, 200, "{}", who.body);
+    assert_eq!(who.json()["service_account"]["name"], "nightly etl");
+    assert_eq!(who.json()["user"], Value::Null);
+    assert_eq!(
+        who.json()["permissions"],
+        json!(["dashboards:read", "reports:read"])
+    );
+    let listed = s.cli(&["service-account", "list", "--org", ORG], "");
+    ok(&listed);
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    assert!(
+        listed.contains("analyst") && listed.contains("nightly etl"),
+        "{listed}"
+    );
+
+    // The key is the service account's across a restart.
+    let s = s.kill_and_restart();
+    assert_eq!(verify(&s, &key).status, 200);
+
+    // The policy: the never-expiring key breaks it once set, and `policy show` says so.
+    let owner = s.owner_token();
+    ok(&s.cli(&["policy", "show", "--org", ORG], ""));
+    let r = s
+        .request("PATCH", "/api/v1/organization/security-policy/")
+        .bearer(&owner)
+        .json(&json!({"key_max_lifetime_days": 90}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let shown = s.cli(&["policy", "show", "--org", ORG], "");
+    assert_eq!(shown.status.code(), Some(1));
+    let text = String::from_utf8(shown.stdout).unwrap();
+    assert!(
+        text.contains("key_max_lifetime_days                  90")
+            && text.contains("of service account \"nightly etl\": key_max_lifetime_days"),
+        "{text}"
+    );
+    let refused = s.cli(
+        &[
+            "service-account",
+            "create-key",
+            "--org",
+            ORG,
+            "--name",
+            "nightly etl",
+            "--key-name",
+            "forever",
+        ],
+        "",
+    );
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("policy"));
+
+    ok(&s.cli(
+        &[
+            "service-account",
+            "deactivate",
+            "--org",
+            ORG,
+            "--name",
+            "nightly etl",
+        ],
+        "",
+    ));
+    assert_eq!(verify(&s, &key).error_code(), "api_key_revoked");
+    let log = s
+        .get("/api/v1/audit-logs/?search=service_account")
+        .bearer(&owner)
+        .send()
+        .json();
+    let actions: Vec<&str> = log["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"service_account.created")
+            && actions.contains(&"service_account.updated"),
+        "{actions:?}"
+    );
+}

@@ -67,8 +67,11 @@ pub(super) struct KeyDto {
     usage_count: i64,
     status: &'static str,
     revoked_at: Option<Timestamp>,
-    /// The creator's email (the organization view's owner column).
+    /// The creator's email (the organization view's owner column); `null` for a service
+    /// account's key.
     owner_email: Option<String>,
+    /// The service account the key acts as; `null` for a person's key.
+    service_account: Option<ServiceAccountDto>,
     last_used_ip: Option<String>,
     last_used_user_agent: Option<String>,
     allowed_ips: Option<Vec<String>>,
@@ -81,31 +84,70 @@ pub(super) struct KeyDto {
     scope_usage: std::collections::BTreeMap<String, ScopeUse>,
 }
 
-/// What a key's answer shows beyond its row: uses per scope, and its creator's email.
+/// The service account a key acts as.
+#[derive(Serialize, ToSchema, Clone)]
+pub(super) struct ServiceAccountDto {
+    id: Id,
+    name: String,
+}
+
+/// Whom a key acts as: a person (their email) or a service account.
+#[derive(Clone)]
+enum Owner {
+    Person(String),
+    ServiceAccount(ServiceAccountDto),
+}
+
+impl Owner {
+    fn of(id: Id, email: &str, name: &str, service_account: bool) -> Owner {
+        if service_account {
+            Owner::ServiceAccount(ServiceAccountDto {
+                id,
+                name: name.to_string(),
+            })
+        } else {
+            Owner::Person(email.to_string())
+        }
+    }
+}
+
+/// What a key's answer shows beyond its row: uses per scope, and whom it acts as.
 #[derive(Default)]
-struct Extras {
+pub(super) struct Extras {
     scopes: crate::store::api_keys::ScopeUsage,
-    owners: std::collections::HashMap<Id, String>,
+    owners: std::collections::HashMap<Id, Owner>,
 }
 
 impl Extras {
-    /// A key just made by `user_id`: no uses yet, and its owner as the live state knows them.
-    fn new_key_of(call: &Call<'_>, user_id: Id) -> Extras {
+    /// A key just made for `user_id`: no uses yet, and its owner as the live state knows them.
+    pub(super) fn new_key_of(call: &Call<'_>, user_id: Id) -> Extras {
         let mut extras = Extras::default();
         if let Some(user) = call.app.auth.live.user(user_id) {
-            extras.owners.insert(user_id, user.email.to_string());
+            extras.owners.insert(
+                user_id,
+                Owner::of(user.id, &user.email, &user.name, user.service_account),
+            );
         }
         extras
     }
 }
 
 /// Reads the extras of `keys` in the caller's read transaction.
-fn extras(c: &crate::store::Db<'_>, keys: &[ApiKey]) -> crate::store::StoreResult<Extras> {
+pub(super) fn extras(
+    c: &crate::store::Db<'_>,
+    keys: &[ApiKey],
+) -> crate::store::StoreResult<Extras> {
     let ids: Vec<Id> = keys.iter().map(|k| k.id).collect();
     let mut owners = std::collections::HashMap::new();
     for key in keys {
         if let std::collections::hash_map::Entry::Vacant(slot) = owners.entry(key.user_id) {
-            slot.insert(crate::store::users::get(c, key.user_id)?.email);
+            let user = crate::store::users::get(c, key.user_id)?;
+            slot.insert(Owner::of(
+                user.id,
+                &user.email,
+                &user.name,
+                user.service_account,
+            ));
         }
     }
     Ok(Extras {
@@ -116,7 +158,7 @@ fn extras(c: &crate::store::Db<'_>, keys: &[ApiKey]) -> crate::store::StoreResul
 
 impl KeyDto {
     /// `admin`: the viewer is an administrator, who sees `canary`.
-    fn new(
+    pub(super) fn new(
         key: ApiKey,
         secret: Option<String>,
         now: UnixTime,
@@ -158,7 +200,14 @@ impl KeyDto {
             usage_count: key.usage_count,
             status,
             revoked_at: key.revoked_at.map(Timestamp),
-            owner_email: usage.owners.get(&key.user_id).cloned(),
+            owner_email: match usage.owners.get(&key.user_id) {
+                Some(Owner::Person(email)) => Some(email.clone()),
+                _ => None,
+            },
+            service_account: match usage.owners.get(&key.user_id) {
+                Some(Owner::ServiceAccount(account)) => Some(account.clone()),
+                _ => None,
+            },
             last_used_ip: key.last_used_ip,
             last_used_user_agent: key.last_used_user_agent,
             allowed_ips: key
@@ -197,7 +246,20 @@ fn allowed_ips(errors: &mut FieldErrors, raw: Option<Vec<String>>) -> Option<Vec
     Some(nets)
 }
 
-fn validate(request: CreateRequest, creator: &Principal) -> Result<KeySpec, ApiError> {
+/// Whom a new key acts as, for its checks: the role it will have, and how to name it.
+pub(super) struct KeyOwner {
+    pub role: crate::domain::Role,
+    /// "your role", "the service account's role".
+    pub role_is: &'static str,
+}
+
+/// A new key's request, checked against whom it acts as; `creator` made the request (only
+/// administrators make canaries).
+pub(super) fn validate(
+    request: CreateRequest,
+    creator: &Principal,
+    owner: &KeyOwner,
+) -> Result<KeySpec, ApiError> {
     let mut errors = FieldErrors::new();
     let name = text(&mut errors, "name", &request.name, 1, 100);
     let description = text(
@@ -251,13 +313,14 @@ fn validate(request: CreateRequest, creator: &Principal) -> Result<KeySpec, ApiE
     if let Some(scopes) = &scopes {
         let beyond: Vec<&str> = scopes
             .iter()
-            .filter(|s| s.reach(creator.role).is_none())
+            .filter(|s| s.reach(owner.role).is_none())
             .map(|s| s.as_str())
             .collect();
         if !beyond.is_empty() {
             return Err(ApiError::ScopeExceedsRole(format!(
-                "your role ({}) can never use: {}",
-                creator.role,
+                "{} ({}) can never use: {}",
+                owner.role_is,
+                owner.role,
                 beyond.join(", ")
             )));
         }
@@ -275,7 +338,11 @@ fn validate(request: CreateRequest, creator: &Principal) -> Result<KeySpec, ApiE
 /// POST /api/auth/api-keys/
 pub async fn create(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let request: CreateRequest = call.json()?;
-    let spec = validate(request, caller.principal())?;
+    let owner = KeyOwner {
+        role: caller.principal().role,
+        role_is: "your role",
+    };
+    let spec = validate(request, caller.principal(), &owner)?;
     let admin = caller.principal().role.is_admin();
     let created = keys::create(call.app, &caller, spec).await?;
     let extras = Extras::new_key_of(&call, created.key.user_id);
@@ -317,7 +384,6 @@ pub(super) const SORTABLE: super::Sortable = super::Sortable::newest_first(
 
 /// GET /api/auth/api-keys/
 pub async fn list(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
-    let page = PageRequest::from(call.ctx)?;
     let caller = caller.principal().clone();
     let all = match call.ctx.query_param("all").as_deref() {
         None | Some("false") | Some("0") => false,
@@ -329,6 +395,17 @@ pub async fn list(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> 
             "only administrators may list the organization's keys",
         ));
     }
+    page_of(&call, &caller, (!all).then_some(caller.user_id)).await
+}
+
+/// One page of the organization's keys, or of one owner's (a person or a service account),
+/// filtered by `?status=` and searched and ordered as the query asks.
+pub(super) async fn page_of(
+    call: &Call<'_>,
+    caller: &Principal,
+    owner: Option<Id>,
+) -> Result<Response, ApiError> {
+    let page = PageRequest::from(call.ctx)?;
     let status = match call.ctx.query_param("status").as_deref() {
         None | Some("") => None,
         Some("active") => Some(api_keys::Status::Active),
@@ -342,7 +419,7 @@ pub async fn list(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> 
         }
     };
     let listing = page.listing(&SORTABLE)?;
-    let user = (!all).then_some(caller.user_id);
+    let user = owner;
     let organization = caller.organization_id;
     let (count, keys, usage) = call
         .app
@@ -358,7 +435,7 @@ pub async fn list(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> 
         .into_iter()
         .map(|k| KeyDto::new(k, None, now, &usage, admin))
         .collect();
-    Ok(reply::ok(&page.wrap(&call, count, results)?))
+    Ok(reply::ok(&page.wrap(call, count, results)?))
 }
 
 /// One key as its owner or an administrator sees it, with its scope usage.
@@ -395,7 +472,7 @@ pub(super) struct UpdateRequest {
 }
 
 /// Tells `"field": null` (Some(None)) from an absent field (None).
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+pub(super) fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,
@@ -565,11 +642,21 @@ pub(super) struct VerifyKey<'a> {
     expires_at: Option<Timestamp>,
 }
 
+/// The service account a key acts as.
+#[derive(Serialize, ToSchema)]
+pub(super) struct ServiceAccountRef<'a> {
+    id: Id,
+    name: &'a str,
+}
+
 #[derive(Serialize, ToSchema)]
 pub(super) struct VerifyResponse<'a> {
     valid: bool,
     auth_method: &'static str,
-    user: VerifyUser<'a>,
+    /// The person; `null` for a service account's key.
+    user: Option<VerifyUser<'a>>,
+    /// The service account a key acts as; `null` for a person.
+    service_account: Option<ServiceAccountRef<'a>>,
     organization: VerifyOrganization<'a>,
     api_key: Option<VerifyKey<'a>>,
     permissions: Vec<&'static str>,
@@ -597,11 +684,15 @@ pub fn verify(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     Ok(reply::ok(&VerifyResponse {
         valid: true,
         auth_method: principal.method.as_str(),
-        user: VerifyUser {
+        user: (!user.service_account).then(|| VerifyUser {
             id: user.id,
             email: &user.email,
             role: user.role.as_str(),
-        },
+        }),
+        service_account: user.service_account.then(|| ServiceAccountRef {
+            id: user.id,
+            name: &user.name,
+        }),
         organization: VerifyOrganization {
             id: user.organization_id,
             name: &organization,

@@ -20,8 +20,10 @@ pub(super) struct AuditDto {
     action: String,
     outcome: String,
     user_id: Option<Id>,
-    /// The acting user's email (`null`: no user, or one since removed).
+    /// The acting user's email (`null`: no user, one since removed, or a service account).
     user_email: Option<String>,
+    /// The service account whose key acted (its id is also `user_id`); `null` for a person.
+    service_account_id: Option<Id>,
     api_key_prefix: Option<String>,
     ip: Option<String>,
     user_agent: Option<String>,
@@ -41,6 +43,7 @@ impl From<audit::Stored> for AuditDto {
             outcome: e.outcome,
             user_id: e.user_id,
             user_email: e.user_email,
+            service_account_id: e.service_account_id,
             api_key_prefix: e.api_key_prefix,
             ip: e.ip,
             user_agent: e.user_agent,

@@ -46,10 +46,13 @@ pub struct UserDto {
     /// The password is temporary: until it is changed, this session opens only
     /// `POST /api/auth/password/` and `GET /api/auth/me/`.
     password_change_required: bool,
+    /// The organization requires MFA this user does not have: until it is on, this session
+    /// opens only MFA enrolment (`/api/auth/mfa/...`), logout and `GET /api/auth/me/`.
+    mfa_enrollment_required: bool,
 }
 
 impl UserDto {
-    pub fn new(app: &App, user: &LiveUser) -> Self {
+    pub fn new(app: &App, user: &LiveUser, mfa_enrollment_required: bool) -> Self {
         UserDto {
             id: user.id,
             email: user.email.to_string(),
@@ -63,10 +66,11 @@ impl UserDto {
             role: user.role.as_str(),
             mfa_enabled: user.mfa_enabled,
             password_change_required: user.password_temporary,
+            mfa_enrollment_required,
         }
     }
 
-    fn from_row(app: &App, user: &users::User) -> Self {
+    fn from_row(app: &App, user: &users::User, mfa_enrollment_required: bool) -> Self {
         UserDto {
             id: user.id,
             email: user.email.clone(),
@@ -80,6 +84,7 @@ impl UserDto {
             role: user.role.as_str(),
             mfa_enabled: user.mfa_enabled,
             password_change_required: user.password_temporary,
+            mfa_enrollment_required,
         }
     }
 }
@@ -95,6 +100,9 @@ pub(super) struct LoginResponse {
     /// The password is temporary: these tokens open only `POST /api/auth/password/` and
     /// `GET /api/auth/me/` until it is changed.
     password_change_required: bool,
+    /// The organization requires MFA the user does not have: these tokens open only MFA
+    /// enrolment, logout and `GET /api/auth/me/` until it is on.
+    mfa_enrollment_required: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -152,9 +160,10 @@ pub(super) fn logged_in(call: &Call<'_>, done: sessions::LoggedIn) -> Response {
     reply::ok(&LoginResponse {
         access: done.issued.access,
         refresh: done.issued.refresh.unwrap_or_default(),
-        user: UserDto::from_row(call.app, &done.user),
+        user: UserDto::from_row(call.app, &done.user, done.mfa_enrollment_required),
         password_change_suggested: done.user.password_set_by_other,
         password_change_required: done.user.password_temporary,
+        mfa_enrollment_required: done.mfa_enrollment_required,
     })
 }
 
@@ -239,7 +248,16 @@ pub fn me(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
         .live
         .user(principal.user_id)
         .ok_or(ApiError::TokenNotValid)?;
-    Ok(reply::ok(&UserDto::new(call.app, &user)))
+    if user.service_account {
+        return Err(ApiError::denied(
+            "this key acts as a service account, not a user: GET /api/v1/auth/verify/ says who it is",
+        ));
+    }
+    Ok(reply::ok(&UserDto::new(
+        call.app,
+        &user,
+        principal.mfa_enrollment_required,
+    )))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -18,7 +18,7 @@ use futures_util::Stream;
 use super::docs::{created, d, list, ok, shape, Answer, Doc, Shape, PAGING};
 use super::{
     api_keys, audit_log, auth, dashboards, data_sources, goals, mfa, organization, public_links,
-    reports, sessions, sso, sso_sign_in, system, usage, users, Shared,
+    reports, service_accounts, sessions, sso, sso_sign_in, system, usage, users, Shared,
 };
 use crate::auth::permission::Permission;
 use crate::auth::principal::Guard;
@@ -40,11 +40,17 @@ macro_rules! guard {
     (Interactive) => {
         Guard::Interactive
     };
-    (AnyEvenTemporary) => {
-        Guard::AnyEvenTemporary
+    (AnyEvenRestricted) => {
+        Guard::AnyEvenRestricted
+    };
+    (InteractiveEvenRestricted) => {
+        Guard::InteractiveEvenRestricted
     };
     (InteractiveEvenTemporary) => {
         Guard::InteractiveEvenTemporary
+    };
+    (MfaEnrolment) => {
+        Guard::MfaEnrolment
     };
     (InteractiveAdmin) => {
         Guard::InteractiveAdmin
@@ -228,7 +234,7 @@ endpoints! {
     },
     Logout {
         route: Post Api "auth/logout",
-        guard: Interactive,
+        guard: InteractiveEvenRestricted,
         body: Json,
         handler: |call, caller| auth::logout(call, caller).await,
         doc: d("auth", "End the session of this refresh token", NoContent)
@@ -236,7 +242,7 @@ endpoints! {
     },
     Me {
         route: Get Api "auth/me",
-        guard: AnyEvenTemporary,
+        guard: AnyEvenRestricted,
         body: NoBody,
         handler: |call, caller| auth::me(call, caller),
         doc: d("auth", "The caller", ok::<auth::UserDto>()),
@@ -275,7 +281,7 @@ endpoints! {
     },
     MfaStatus {
         route: Get Api "auth/mfa",
-        guard: Interactive,
+        guard: MfaEnrolment,
         body: NoBody,
         handler: |call, caller| mfa::status(call, caller).await,
         doc: d(
@@ -286,7 +292,7 @@ endpoints! {
     },
     MfaSetup {
         route: Post Api "auth/mfa/totp/setup",
-        guard: Interactive,
+        guard: MfaEnrolment,
         body: NoBody,
         handler: |call, caller| mfa::setup(call, caller).await,
         doc: d(
@@ -298,7 +304,7 @@ endpoints! {
     },
     MfaConfirm {
         route: Post Api "auth/mfa/totp/confirm",
-        guard: Interactive,
+        guard: MfaEnrolment,
         body: Json,
         handler: |call, caller| mfa::confirm(call, caller).await,
         doc: d(
@@ -891,6 +897,141 @@ endpoints! {
             NoContent,
         )
         .body::<organization::Transfer>(),
+    },
+    SecurityPolicy {
+        route: Get Api "organization/security-policy",
+        guard: (UsersManage),
+        body: NoBody,
+        handler: |call, caller| organization::policy(call, caller).await,
+        doc: d(
+            "organization",
+            "The organization's security policy (administrators and the owner)",
+            ok::<organization::PolicyDto>(),
+        ),
+    },
+    ChangeSecurityPolicy {
+        route: Patch Api "organization/security-policy",
+        guard: (OrganizationManage),
+        body: Json,
+        handler: |call, caller| organization::change_policy(call, caller).await,
+        doc: d(
+            "organization",
+            "Change the security policy (the owner); revokes nothing on its own",
+            ok::<organization::PolicyDto>(),
+        )
+        .body::<organization::PolicyChange>(),
+    },
+    PolicyViolations {
+        route: Get Api "organization/security-policy/violations",
+        guard: (UsersManage),
+        body: NoBody,
+        handler: |call, caller| organization::violations(call, caller).await,
+        doc: d(
+            "organization",
+            "The keys and users that break the security policy today",
+            ok::<organization::ViolationsDto>(),
+        ),
+    },
+    ListServiceAccounts {
+        route: Get Api "service-accounts",
+        guard: InteractiveAdmin,
+        body: NoBody,
+        handler: |call, caller| service_accounts::list(call, caller).await,
+        doc: d(
+            "service-accounts",
+            "The organization's service accounts",
+            list::<service_accounts::ServiceAccountDto>(),
+        )
+        .sorted(&service_accounts::SORTABLE)
+        .query(PAGING),
+    },
+    CreateServiceAccount {
+        route: Post Api "service-accounts",
+        guard: InteractiveAdmin,
+        body: Json,
+        handler: |call, caller| service_accounts::create(call, caller).await,
+        doc: d(
+            "service-accounts",
+            "Add a service account: an identity of the organization for machines",
+            created::<service_accounts::ServiceAccountDto>(),
+        )
+        .body::<service_accounts::CreateRequest>()
+        .errors(&[(409, "a service account with this name already exists")]),
+    },
+    GetServiceAccount {
+        route: Get Api "service-accounts/{id}",
+        guard: InteractiveAdmin,
+        body: NoBody,
+        handler: |call, caller| service_accounts::get(call, caller).await,
+        doc: d(
+            "service-accounts",
+            "One service account",
+            ok::<service_accounts::ServiceAccountDto>(),
+        ),
+    },
+    UpdateServiceAccount {
+        route: Patch Api "service-accounts/{id}",
+        guard: InteractiveAdmin,
+        body: Json,
+        handler: |call, caller| service_accounts::update(call, caller).await,
+        doc: d(
+            "service-accounts",
+            "Rename, describe, change the role of, deactivate (revoking every key) or reactivate",
+            ok::<service_accounts::ServiceAccountDto>(),
+        )
+        .body::<service_accounts::UpdateRequest>()
+        .errors(&[(409, "a service account with this name already exists")]),
+    },
+    DeleteServiceAccount {
+        route: Delete Api "service-accounts/{id}",
+        guard: InteractiveAdmin,
+        body: NoBody,
+        handler: |call, caller| service_accounts::delete(call, caller).await,
+        doc: d(
+            "service-accounts",
+            "Delete a service account; its keys are revoked at once",
+            NoContent,
+        ),
+    },
+    ServiceAccountKeys {
+        route: Get Api "service-accounts/{id}/keys",
+        guard: InteractiveAdmin,
+        body: NoBody,
+        handler: |call, caller| service_accounts::list_keys(call, caller).await,
+        doc: d(
+            "service-accounts",
+            "A service account's keys",
+            list::<api_keys::KeyDto>(),
+        )
+        .sorted(&api_keys::SORTABLE)
+        .query(PAGING),
+    },
+    CreateServiceAccountKey {
+        route: Post Api "service-accounts/{id}/keys",
+        guard: InteractiveAdmin,
+        body: Json,
+        handler: |call, caller| service_accounts::create_key(call, caller).await,
+        doc: d(
+            "service-accounts",
+            "A key that acts as the service account; the key is shown this once",
+            created::<api_keys::KeyDto>(),
+        )
+        .body::<api_keys::CreateRequest>()
+        .errors(&[
+            (403, "scope_exceeds_role, or policy_violation naming the rule"),
+            (409, "the service account is deactivated"),
+        ]),
+    },
+    RevokeServiceAccountKey {
+        route: Delete Api "service-accounts/{id}/keys/{key_id}",
+        guard: InteractiveAdmin,
+        body: NoBody,
+        handler: |call, caller| service_accounts::revoke_key(call, caller).await,
+        doc: d(
+            "service-accounts",
+            "Revoke one of a service account's keys, at once",
+            NoContent,
+        ),
     },
     AuditLog {
         route: Get Api "audit-logs",

@@ -14,6 +14,7 @@ mod mfa;
 mod organization;
 mod public_links;
 mod reports;
+mod service_accounts;
 mod sessions;
 mod sso;
 mod sso_sign_in;
@@ -51,6 +52,11 @@ pub struct Call<'a> {
 impl Call<'_> {
     fn id(&self) -> Result<crate::domain::Id, ApiError> {
         self.params.id.ok_or(ApiError::NotFound)
+    }
+
+    /// The path's `{key_id}`.
+    fn key_id(&self) -> Result<crate::domain::Id, ApiError> {
+        self.params.key_id.ok_or(ApiError::NotFound)
     }
 
     /// Where clients reach this server: `server.public_url`, else the request's `Host`.

@@ -72,7 +72,8 @@ pub async fn get(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let org = caller.organization_id();
     let id = call.id()?;
     let user = call.app.store.read(move |c| users::get(c, id)).await?;
-    if user.organization_id != org {
+    // A service account is not a user here: /api/v1/service-accounts/ has it.
+    if user.organization_id != org || user.service_account {
         return Err(ApiError::NotFound);
     }
     Ok(reply::ok(&UserDto::from(user)))

@@ -15,7 +15,9 @@ mod lists;
 mod passwords;
 #[path = "../../../tests/e2e/pg.rs"]
 mod pg;
+mod policy;
 mod resources;
+mod service_accounts;
 mod sessions;
 mod support;
 

@@ -628,7 +628,7 @@ async fn past_the_session_limit_a_login_ends_the_oldest_session() {
 }
 
 /// The code of an authenticator app holding `secret`, `offset_steps` steps of 30 s from now.
-fn totp_at(secret: &str, offset_steps: i64) -> String {
+pub(super) fn totp_at(secret: &str, offset_steps: i64) -> String {
     let bytes = totp_rs::Secret::Encoded(secret.to_string())
         .to_bytes()
         .unwrap();

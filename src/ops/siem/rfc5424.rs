@@ -136,6 +136,7 @@ mod tests {
             details: r#"{"reason":"left \"the\" team]"}"#.into(),
             hash: Some("ab".repeat(32)),
             user_email: None,
+            service_account_id: None,
         }
     }
 
