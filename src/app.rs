@@ -62,6 +62,8 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         ),
         None => None,
     };
+    let notices = ops::notices::start(&app)
+        .map_err(|e| StartError::Setup(format!("starting the key expiry notices: {e}")))?;
     let directory_sync = tokio::spawn(ops::sso::sync::run_periodically(app.clone()));
     let follower = tokio::spawn(ops::feed::follow(app.clone(), started));
     let flusher = tokio::spawn(ops::usage::flush_periodically(app.clone()));
@@ -88,7 +90,10 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     directory_sync.abort();
     flusher.abort();
     pruner.abort();
-    for task in [metrics, backups, shared_rates].into_iter().flatten() {
+    for task in [metrics, backups, shared_rates, notices]
+        .into_iter()
+        .flatten()
+    {
         task.abort();
     }
     ops::usage::flush(&app).await;

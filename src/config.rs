@@ -31,6 +31,42 @@ pub struct Config {
     pub backup: BackupConfig,
     pub audit: AuditConfig,
     pub sso: SsoConfig,
+    pub notify: NotifyConfig,
+}
+
+/// Notices of keys about to expire (contract 10.4): by email through the site's SMTP relay,
+/// and a signed webhook.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// `smtp://` or `smtps://`, with optional credentials; empty: no email.
+    pub smtp_url: String,
+    pub from: String,
+    /// `http://` or `https://`; empty: no webhook.
+    pub webhook_url: String,
+    pub webhook_secret: String,
+    pub key_expiry_days: Vec<u32>,
+    pub interval: ConfigDuration,
+}
+
+impl NotifyConfig {
+    /// Whether any notice goes anywhere.
+    pub fn enabled(&self) -> bool {
+        !self.smtp_url.is_empty() || !self.webhook_url.is_empty()
+    }
+}
+
+impl std::fmt::Debug for NotifyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotifyConfig")
+            .field("smtp_url", &redact_url_password(&self.smtp_url))
+            .field("from", &self.from)
+            .field("webhook_url", &self.webhook_url)
+            .field("webhook_secret", &"[redacted]")
+            .field("key_expiry_days", &self.key_expiry_days)
+            .field("interval", &self.interval)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -646,6 +682,60 @@ impl Config {
                 )));
             }
         }
+        self.notify.validate()
+    }
+}
+
+impl NotifyConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let fail =
+            |key: &str, what: &str| Err(ConfigError::Invalid(format!("`notify.{key}` {what}")));
+        if !self.smtp_url.is_empty() {
+            let parsed = url::Url::parse(&self.smtp_url).ok();
+            let shaped = parsed.as_ref().is_some_and(|u| {
+                matches!(u.scheme(), "smtp" | "smtps")
+                    && u.host_str().is_some_and(|h| !h.is_empty())
+            });
+            if !shaped {
+                return fail(
+                    "smtp_url",
+                    "must be smtp://host[:port] or smtps://host[:port], with optional user:password@",
+                );
+            }
+            let from = self.from.trim();
+            if from.is_empty() || !from.contains('@') {
+                return fail(
+                    "from",
+                    "must be the sender's address, like \"claribi <claribi@example.com>\", when smtp_url is set",
+                );
+            }
+        }
+        if !self.webhook_url.is_empty() {
+            let shaped = url::Url::parse(&self.webhook_url)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+            if !shaped {
+                return fail("webhook_url", "must be an http:// or https:// address");
+            }
+            if self.webhook_secret.chars().count() < 16 {
+                return fail(
+                    "webhook_secret",
+                    "must be at least 16 characters when webhook_url is set",
+                );
+            }
+        }
+        if self.key_expiry_days.is_empty()
+            || self.key_expiry_days.len() > 10
+            || self.key_expiry_days.iter().any(|d| !(1..=365).contains(d))
+        {
+            return fail(
+                "key_expiry_days",
+                "must list 1 to 10 numbers of days from 1 to 365, like [30, 7, 1]",
+            );
+        }
+        let interval = self.interval.0;
+        if interval < Duration::from_secs(1) || interval > Duration::from_secs(3_600) {
+            return fail("interval", "must be from 1s to 1h");
+        }
         Ok(())
     }
 }
@@ -706,6 +796,16 @@ fn redact(values: &mut Dict) {
     if let Some(Value::Dict(_, database)) = values.get_mut("database") {
         if let Some(Value::String(_, url)) = database.get_mut("url") {
             *url = redact_url_password(url);
+        }
+    }
+    if let Some(Value::Dict(_, notify)) = values.get_mut("notify") {
+        if let Some(Value::String(_, url)) = notify.get_mut("smtp_url") {
+            *url = redact_url_password(url);
+        }
+        if let Some(Value::String(_, secret)) = notify.get_mut("webhook_secret") {
+            if !secret.is_empty() {
+                *secret = "[redacted]".into();
+            }
         }
     }
     if let Some(Value::Dict(_, bootstrap)) = values.get_mut("bootstrap") {

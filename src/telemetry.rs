@@ -17,6 +17,7 @@ const LOGINS: &str = "claribi_logins_total";
 const THROTTLED: &str = "claribi_throttled_total";
 const SESSIONS: &str = "claribi_sessions_active";
 const KEYS: &str = "claribi_api_keys_active";
+const EXPIRING: &str = "claribi_api_keys_expiring";
 const CONNECTIONS: &str = "claribi_http_connections_open";
 const DATABASE_UNAVAILABLE: &str = "claribi_database_unavailable_total";
 const LOG_LINES_DROPPED: &str = "claribi_log_lines_dropped_total";
@@ -77,6 +78,10 @@ fn describe() {
         "Sessions that are neither revoked nor past their end"
     );
     describe_gauge!(KEYS, "API keys that are neither revoked nor expired");
+    describe_gauge!(
+        EXPIRING,
+        "Active API keys expiring within 1, 7 or 30 days (label within)"
+    );
     describe_counter!(
         LOG_LINES_DROPPED,
         "Log lines dropped because standard error could not keep up"
@@ -128,6 +133,8 @@ pub struct Gauges {
     /// Sessions and keys active in the live state.
     pub sessions: usize,
     pub keys: usize,
+    /// Active keys expiring within 1, 7 and 30 days.
+    pub expiring: [usize; 3],
     /// The API's open connections.
     pub open_connections: u64,
     /// The audit stream's lag; `None` when it is off.
@@ -141,6 +148,9 @@ pub fn render(gauges: Gauges) -> String {
     };
     gauge!(SESSIONS).set(gauges.sessions as f64);
     gauge!(KEYS).set(gauges.keys as f64);
+    for (count, within) in gauges.expiring.iter().zip(["1d", "7d", "30d"]) {
+        gauge!(EXPIRING, "within" => within).set(*count as f64);
+    }
     gauge!(CONNECTIONS).set(gauges.open_connections as f64);
     if let Some(lag) = gauges.audit_stream_lag {
         gauge!(AUDIT_STREAM_LAG).set(lag as f64);

@@ -140,6 +140,18 @@ impl LiveSession {
     }
 }
 
+/// The windows of `Active::expiring`, in days (the metric's `within` label).
+pub const EXPIRING_WITHIN: [i64; 3] = [1, 7, 30];
+
+/// What the live state holds that is usable now, for the metrics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Active {
+    pub sessions: usize,
+    pub keys: usize,
+    /// Active keys expiring within each of `EXPIRING_WITHIN`.
+    pub expiring: [usize; 3],
+}
+
 /// The keys with uses counted since the last flush, each once: what the flush visits, so that
 /// its cost is the keys used, not the keys held.
 #[derive(Debug, Default)]
@@ -666,16 +678,29 @@ impl Live {
     }
 
     /// How many sessions and keys are usable now (neither revoked nor past their end).
-    pub fn active(&self, now: UnixTime) -> (usize, usize) {
+    pub fn active(&self, now: UnixTime) -> Active {
         let sessions = read(&self.sessions)
             .values()
             .filter(|s| s.is_live(now))
             .count();
-        let keys = read(&self.keys)
-            .values()
-            .filter(|k| !k.revoked && !k.canary && k.expires_at.is_none_or(|at| at > now))
-            .count();
-        (sessions, keys)
+        let mut active = Active {
+            sessions,
+            ..Active::default()
+        };
+        for key in read(&self.keys).values() {
+            if key.revoked || key.canary || key.expires_at.is_some_and(|at| at <= now) {
+                continue;
+            }
+            active.keys += 1;
+            if let Some(at) = key.expires_at {
+                for (count, days) in active.expiring.iter_mut().zip(EXPIRING_WITHIN) {
+                    if at - now <= days * 86_400 {
+                        *count += 1;
+                    }
+                }
+            }
+        }
+        active
     }
 
     /// Drops sessions past their end (revoked ones included: an ended session cannot be

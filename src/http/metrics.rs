@@ -37,15 +37,16 @@ fn routes(
                         })
                         .await;
                         // A scrape that fails says so, rather than gauges of zero.
-                        let Ok((sessions, keys)) = counted else {
+                        let Ok(active) = counted else {
                             return reply::error(
                                 &ApiError::Internal("counting live sessions and keys".into()),
                                 &id,
                             );
                         };
                         let gauges = crate::telemetry::Gauges {
-                            sessions,
-                            keys,
+                            sessions: active.sessions,
+                            keys: active.keys,
+                            expiring: active.expiring,
                             open_connections: connections
                                 .open
                                 .load(std::sync::atomic::Ordering::Relaxed),

@@ -13,6 +13,7 @@ pub mod feed;
 pub mod journal;
 pub mod keys;
 pub mod mfa;
+pub mod notices;
 pub mod outbound;
 pub mod policy;
 pub mod rates;

@@ -1,5 +1,5 @@
 //! The one HTTP client of the binary, for the requests claribi makes to the site's services
-//! (an OpenID provider's discovery, keys and token endpoints): hyper's client on the server's
+//! (an OpenID provider's discovery, keys and token endpoints; the key-expiry webhook): hyper's client on the server's
 //! tokio, TLS by the same rustls settings as the directory (system roots plus `sso.ca_file`).
 //!
 //! Every request is bounded: a whole-request deadline, a body read up to a limit, and no
@@ -93,6 +93,33 @@ impl HttpClient {
             ],
         )
         .await
+    }
+
+    /// `POST url` with a JSON body and extra headers (a webhook); any 2xx answer is success.
+    pub async fn post_json(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<StatusCode, OutboundError> {
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(url)
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .header(hyper::header::USER_AGENT, "claribi");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| OutboundError::Request(format!("{url}: {e}")))?;
+        const SUCCESS: [StatusCode; 4] = [
+            StatusCode::OK,
+            StatusCode::CREATED,
+            StatusCode::ACCEPTED,
+            StatusCode::NO_CONTENT,
+        ];
+        self.send(url, request, &SUCCESS).await.map(|(s, _)| s)
     }
 
     async fn send(

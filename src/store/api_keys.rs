@@ -142,24 +142,32 @@ const STATUS_IS: &str = "(CAST(?3 AS TEXT) IS NULL
      OR (?3 = 'active' AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?4)))";
 
 /// One page of a user's keys (or, with `user_id` None, of the organization's), only those of
-/// `status` when given, searched by name, prefix and the owner's email.
+/// `status` when given, and only the active ones expiring by `expiring_by` when given,
+/// searched by name, prefix and the owner's email.
 pub fn page(
     db: &Db<'_>,
     organization_id: Id,
     user_id: Option<Id>,
     status: Option<Status>,
+    expiring_by: Option<UnixTime>,
     listing: &super::Listing,
 ) -> StoreResult<(u64, Vec<ApiKey>)> {
     let (status, at) = (status.map(Status::as_str), now());
+    let mut filter = format!(
+        "organization_id = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR user_id = ?2) AND {STATUS_IS}"
+    );
+    let mut params: Vec<&dyn super::sql::Param> = vec![&organization_id, &user_id, &status, &at];
+    if let Some(by) = &expiring_by {
+        filter.push_str(" AND revoked_at IS NULL AND expires_at > ?4 AND expires_at <= ?5");
+        params.push(by);
+    }
     super::list(
         db,
         super::ListOf {
             from: "api_keys",
             columns: COLUMNS,
-            filter: &format!(
-                "organization_id = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR user_id = ?2) AND {STATUS_IS}"
-            ),
-            params: args![organization_id, user_id, status, at],
+            filter: &filter,
+            params: &params,
             id: "id",
             searched: &[
                 "name",

@@ -34,6 +34,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
         17,
         include_str!("migrations/v17_service_accounts_and_policy.sql"),
     ),
+    (18, include_str!("migrations/v18_key_expiry_notices.sql")),
 ];
 
 pub const SCHEMA_VERSION: u32 = 1 + MIGRATIONS.len() as u32;
@@ -68,6 +69,10 @@ const POSTGRES_MIGRATIONS: &[(u32, &str)] = &[
     (
         17,
         include_str!("migrations/postgres/v17_service_accounts_and_policy.sql"),
+    ),
+    (
+        18,
+        include_str!("migrations/postgres/v18_key_expiry_notices.sql"),
     ),
 ];
 

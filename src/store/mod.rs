@@ -14,6 +14,7 @@ pub mod goals;
 pub mod ids;
 pub mod meta;
 mod migrate;
+pub mod notices;
 pub mod organizations;
 mod postgres_pool;
 pub mod public_links;

@@ -604,3 +604,43 @@ fn a_rate_limit_counts_the_requests_of_every_server_within_a_second() {
         );
     });
 }
+
+/// Contract 10.4: two servers look for expiring keys every second on one database; a key
+/// crossing 7 days gets exactly one mail and one webhook, not one per server.
+#[test]
+fn two_servers_send_one_notice_per_key_and_threshold() {
+    use crate::notices::{age_key, notifying, verified, wait_for, Receiver, Smtp};
+    let smtp = Smtp::start();
+    let receiver = Receiver::start(0);
+    let a = notifying(&smtp, &receiver).postgres().start();
+    let b = a.another_on_same_database();
+    let owner = a.owner_token();
+    let keys: Vec<i64> = (0..3)
+        .map(|i| {
+            let key = create_key(
+                &b,
+                &owner,
+                json!({"name": format!("pipeline {i}"), "expires_in_days": 30}),
+            );
+            key["id"].as_i64().unwrap()
+        })
+        .collect();
+    for id in &keys {
+        age_key(&a, *id, 23 * 86_400, 7 * 86_400 - 300);
+    }
+    wait_for(
+        Duration::from_secs(30),
+        "three mails and three webhooks",
+        || smtp.messages().len() >= 3 && receiver.received().len() >= 3,
+    );
+    // Several rounds of both servers later, still one of each per key.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(smtp.messages().len(), 3, "{:#?}", smtp.messages());
+    let mut noticed: Vec<i64> = receiver
+        .received()
+        .iter()
+        .map(|r| verified(r)["key"]["id"].as_i64().unwrap())
+        .collect();
+    noticed.sort_unstable();
+    assert_eq!(noticed, keys);
+}

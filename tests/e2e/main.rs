@@ -9,6 +9,7 @@ mod foundation;
 mod hardening;
 mod key_lifecycle;
 mod live_state;
+mod notices;
 mod oidc;
 mod operations;
 mod pg;

@@ -136,6 +136,11 @@ fn metrics_are_served_apart_from_the_api_and_pass_promtool() {
     let token = s.owner_token();
     let key = create_key(&s, &token, json!({"name": "metrics"}));
     let secret = key["key"].as_str().unwrap();
+    create_key(
+        &s,
+        &token,
+        json!({"name": "monthly", "expires_in_days": 30}),
+    );
     s.get("/api/v1/auth/verify/").bearer(secret).send();
     s.get("/api/v1/reports/555444/").bearer(secret).send();
     s.get("/api/auth/me/").bearer("not-a-token").send();
@@ -157,7 +162,10 @@ fn metrics_are_served_apart_from_the_api_and_pass_promtool() {
         "claribi_logins_total{outcome=\"success\"}",
         "claribi_logins_total{outcome=\"invalid_credentials\"} 1",
         "claribi_sessions_active 1",
-        "claribi_api_keys_active 1",
+        "claribi_api_keys_active 2",
+        "claribi_api_keys_expiring{within=\"1d\"} 0",
+        "claribi_api_keys_expiring{within=\"7d\"} 0",
+        "claribi_api_keys_expiring{within=\"30d\"} 1",
     ] {
         assert!(text.contains(family), "no {family} in:\n{text}");
     }

@@ -418,6 +418,24 @@ pub(super) async fn page_of(
             ))
         }
     };
+    // `?expiring_within=7d`: the active keys that expire within that time.
+    let expiring_by = match call.ctx.query_param("expiring_within").as_deref() {
+        None | Some("") => None,
+        Some(text) => match humantime::parse_duration(text.trim()) {
+            Ok(d)
+                if d >= std::time::Duration::from_secs(60)
+                    && d <= std::time::Duration::from_secs(3_650 * 86_400) =>
+            {
+                Some(now() + d.as_secs() as i64)
+            }
+            _ => {
+                return Err(ApiError::field(
+                    "expiring_within",
+                    "must be a duration like \"7d\" or \"12h\" (1m to 3650d)",
+                ))
+            }
+        },
+    };
     let listing = page.listing(&SORTABLE)?;
     let user = owner;
     let organization = caller.organization_id;
@@ -425,7 +443,8 @@ pub(super) async fn page_of(
         .app
         .store
         .read(move |c| {
-            let (count, keys) = api_keys::page(c, organization, user, status, &listing)?;
+            let (count, keys) =
+                api_keys::page(c, organization, user, status, expiring_by, &listing)?;
             let extras = extras(c, &keys)?;
             Ok((count, keys, extras))
         })

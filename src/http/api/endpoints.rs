@@ -411,6 +411,11 @@ endpoints! {
                 "boolean",
             ),
             ("status", "only keys that are active, expired or revoked", "string"),
+            (
+                "expiring_within",
+                "only active keys that expire within this time, like \"7d\"",
+                "string",
+            ),
         ]),
     },
     GetKey {
@@ -1004,7 +1009,20 @@ endpoints! {
             list::<api_keys::KeyDto>(),
         )
         .sorted(&api_keys::SORTABLE)
-        .query(PAGING),
+        .query(&[
+            ("page", "page number, from 1", "integer"),
+            (
+                "page_size",
+                "entries per page, 1 to 100 (default 20)",
+                "integer",
+            ),
+            ("status", "only keys that are active, expired or revoked", "string"),
+            (
+                "expiring_within",
+                "only active keys that expire within this time, like \"7d\"",
+                "string",
+            ),
+        ]),
     },
     CreateServiceAccountKey {
         route: Post Api "service-accounts/{id}/keys",

@@ -1,0 +1,187 @@
+//! `key_notices`: the notices of keys about to expire (contract 10.4), made once per key,
+//! threshold, channel and recipient, claimed by one server at a time before it sends.
+
+use super::{args, Db, StoreResult};
+use crate::domain::{Id, UnixTime};
+
+/// A key that may be crossing a threshold: usable, not a canary, not replaced, expiring
+/// before the horizon.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub key_id: Id,
+    pub user_id: Id,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    /// The nearest threshold a notice was already made for, if any.
+    pub noticed: Option<i64>,
+}
+
+/// The keys expiring after `now` and by `horizon`, with the nearest threshold already noticed
+/// for each: one query, served by `api_keys_by_expiry`.
+pub fn candidates(db: &Db<'_>, now: UnixTime, horizon: UnixTime) -> StoreResult<Vec<Candidate>> {
+    db.query_map(
+        "SELECT k.id, k.user_id, k.created_at, k.expires_at,
+                (SELECT MIN(n.threshold_days) FROM key_notices n WHERE n.api_key_id = k.id)
+         FROM api_keys k
+         WHERE k.revoked_at IS NULL AND k.expires_at > ?1 AND k.expires_at <= ?2
+           AND k.canary = 0 AND k.replaced_by IS NULL
+         ORDER BY k.id",
+        args![now, horizon],
+        |r| {
+            Ok(Candidate {
+                key_id: r.get(0)?,
+                user_id: r.get(1)?,
+                created_at: r.get(2)?,
+                expires_at: r.get(3)?,
+                noticed: r.get(4)?,
+            })
+        },
+    )
+}
+
+/// Makes the notice unless it exists (another server made it first); `true` when made.
+pub fn make(
+    db: &Db<'_>,
+    key_id: Id,
+    threshold_days: i64,
+    channel: &str,
+    recipient: &str,
+    now: UnixTime,
+) -> StoreResult<bool> {
+    let made = db.execute(
+        "INSERT INTO key_notices (api_key_id, threshold_days, channel, recipient,
+                                  next_attempt_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+         ON CONFLICT (api_key_id, threshold_days, channel, recipient) DO NOTHING",
+        args![key_id, threshold_days, channel, recipient, now],
+    )?;
+    Ok(made == 1)
+}
+
+/// A farther threshold's notices still waiting are dropped once a nearer one is crossed.
+pub fn drop_farther(db: &Db<'_>, key_id: Id, threshold_days: i64) -> StoreResult<u64> {
+    db.execute(
+        "UPDATE key_notices SET state = 'dropped', claimed_until = NULL
+         WHERE api_key_id = ?1 AND threshold_days > ?2 AND state = 'pending'",
+        args![key_id, threshold_days],
+    )
+}
+
+/// A notice due now, with what its message says.
+#[derive(Debug, Clone)]
+pub struct Due {
+    pub id: Id,
+    pub threshold_days: i64,
+    pub channel: String,
+    pub recipient: String,
+    pub attempts: i64,
+    pub key_id: Id,
+    pub key_name: String,
+    pub prefix: String,
+    pub expires_at: Option<UnixTime>,
+    /// Still usable and not replaced: otherwise the notice is dropped, not sent.
+    pub key_live: bool,
+    pub organization_id: Id,
+    pub organization: String,
+    pub owner_id: Id,
+    pub owner_email: String,
+    pub owner_name: String,
+    pub owner_is_service_account: bool,
+}
+
+/// Up to `limit` notices due at `now` that no server holds.
+pub fn due(db: &Db<'_>, now: UnixTime, limit: u32) -> StoreResult<Vec<Due>> {
+    db.query_map(
+        "SELECT n.id, n.threshold_days, n.channel, n.recipient, n.attempts,
+                k.id, k.name, k.prefix, k.expires_at,
+                (k.revoked_at IS NULL AND k.replaced_by IS NULL
+                 AND (k.expires_at IS NULL OR k.expires_at > ?1)),
+                o.id, o.name, u.id, u.email, u.name, u.service_account
+         FROM key_notices n
+         JOIN api_keys k ON k.id = n.api_key_id
+         JOIN organizations o ON o.id = k.organization_id
+         JOIN users u ON u.id = k.user_id
+         WHERE n.state = 'pending' AND n.next_attempt_at <= ?1
+           AND (n.claimed_until IS NULL OR n.claimed_until < ?1)
+         ORDER BY n.next_attempt_at, n.id
+         LIMIT ?2",
+        args![now, limit],
+        |r| {
+            Ok(Due {
+                id: r.get(0)?,
+                threshold_days: r.get(1)?,
+                channel: r.get(2)?,
+                recipient: r.get(3)?,
+                attempts: r.get(4)?,
+                key_id: r.get(5)?,
+                key_name: r.get(6)?,
+                prefix: r.get(7)?,
+                expires_at: r.get(8)?,
+                key_live: r.get(9)?,
+                organization_id: r.get(10)?,
+                organization: r.get(11)?,
+                owner_id: r.get(12)?,
+                owner_email: r.get(13)?,
+                owner_name: r.get(14)?,
+                owner_is_service_account: r.get(15)?,
+            })
+        },
+    )
+}
+
+/// Takes the notice for this server until `until`, if no server holds it: `true` when taken.
+pub fn claim(db: &Db<'_>, id: Id, now: UnixTime, until: UnixTime) -> StoreResult<bool> {
+    let taken = db.execute(
+        "UPDATE key_notices SET claimed_until = ?3
+         WHERE id = ?1 AND state = 'pending' AND next_attempt_at <= ?2
+           AND (claimed_until IS NULL OR claimed_until < ?2)",
+        args![id, now, until],
+    )?;
+    Ok(taken == 1)
+}
+
+pub fn sent(db: &Db<'_>, id: Id, now: UnixTime) -> StoreResult<()> {
+    db.execute(
+        "UPDATE key_notices SET state = 'sent', sent_at = ?2, attempts = attempts + 1,
+                                claimed_until = NULL, last_error = NULL
+         WHERE id = ?1",
+        args![id, now],
+    )?;
+    Ok(())
+}
+
+/// A send that failed: tried again from `next_attempt_at`.
+pub fn failed(db: &Db<'_>, id: Id, next_attempt_at: UnixTime, error: &str) -> StoreResult<()> {
+    db.execute(
+        "UPDATE key_notices SET attempts = attempts + 1, next_attempt_at = ?2,
+                                claimed_until = NULL, last_error = ?3
+         WHERE id = ?1",
+        args![id, next_attempt_at, error],
+    )?;
+    Ok(())
+}
+
+/// A notice whose key was revoked, rotated or expired before it went out.
+pub fn dropped(db: &Db<'_>, id: Id) -> StoreResult<()> {
+    db.execute(
+        "UPDATE key_notices SET state = 'dropped', claimed_until = NULL WHERE id = ?1",
+        args![id],
+    )?;
+    Ok(())
+}
+
+/// Where a key's email notices go: its owner, or for a service account's key its creator and
+/// the organization's administrators (active people only, each once).
+pub fn recipients(db: &Db<'_>, owner: Id) -> StoreResult<Vec<String>> {
+    db.query_map(
+        "SELECT DISTINCT p.email FROM users o
+         JOIN users p ON p.organization_id = o.organization_id
+         WHERE o.id = ?1 AND p.is_active = 1 AND p.service_account = 0
+           AND ((o.service_account = 0 AND p.id = o.id)
+             OR (o.service_account = 1
+                 AND (p.id = o.created_by OR p.role IN ('administrator', 'owner'))))
+         ORDER BY p.email",
+        args![owner],
+        |r| r.get(0),
+    )
+}
