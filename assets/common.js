@@ -14,7 +14,7 @@ export const Session = {
     if (user) sessionStorage.setItem("claribi.user", JSON.stringify(user));
   },
   clear() {
-    for (const k of ["claribi.access", "claribi.refresh", "claribi.user", "claribi.change-password"]) {
+    for (const k of ["claribi.access", "claribi.refresh", "claribi.user", "claribi.change-password", "claribi.expiring"]) {
       sessionStorage.removeItem(k);
     }
   },
@@ -82,6 +82,11 @@ export async function api(method, path, body) {
       && location.pathname !== "/settings/security") {
     sessionStorage.setItem("claribi.change-password", "required");
     location.assign("/settings/security#password");
+  }
+  // So does one whose organization requires two-factor authentication it has not set up.
+  if (r.status === 403 && parsed && parsed.error === "mfa_enrollment_required"
+      && location.pathname !== "/settings/security") {
+    location.assign("/settings/security#mfa");
   }
   if (!r.ok) throw new ApiError(r.status, parsed);
   return parsed;
@@ -230,7 +235,39 @@ export function requireSession() {
     return false;
   }
   drawNav();
+  expiringKeysBanner();
   return true;
+}
+
+/** How long a page trusts the last count of the caller's keys expiring soon. */
+const EXPIRING_FRESH_MS = 5 * 60 * 1000;
+
+/** A banner on every page while some of the caller's keys expire within 7 days (counted at
+ *  most every five minutes per tab). */
+async function expiringKeysBanner() {
+  const keysPage = "/settings/developer/api-keys";
+  let known;
+  try { known = JSON.parse(sessionStorage.getItem("claribi.expiring") || "null"); } catch { known = null; }
+  // The keys page counts afresh: a rotation there ends the banner on the next page.
+  const fresh = known && Date.now() - known.at < EXPIRING_FRESH_MS && location.pathname !== keysPage;
+  let count = fresh ? known.count : null;
+  if (count === null) {
+    try {
+      const page = await api("GET", "/api/auth/api-keys/?status=active&expiring_within=7d&page_size=1");
+      count = page.count;
+      sessionStorage.setItem("claribi.expiring", JSON.stringify({ at: Date.now(), count }));
+    } catch {
+      return; // a restricted session, or the server busy: no banner
+    }
+  }
+  const main = $("main");
+  if (!count || !main || $("#expiring-keys")) return;
+  const what = count === 1 ? "One of your API keys expires" : `${count} of your API keys expire`;
+  const banner = el("div", { class: "warning", id: "expiring-keys", role: "status" },
+    `${what} within 7 days: integrations using ${count === 1 ? "it" : "them"} will be refused. `,
+    location.pathname === keysPage ? `Rotate ${count === 1 ? "it" : "them"} below.`
+      : el("a", { href: keysPage }, `Rotate ${count === 1 ? "it" : "them"}`));
+  main.prepend(banner);
 }
 
 export function drawNav() {

@@ -129,6 +129,8 @@ async function signIn(event) {
         sessionStorage.setItem("claribi.change-password",
           answer.password_change_required ? "required" : "1");
         location.assign(`${SECURITY_PAGE}#password`);
+      } else if (answer.mfa_enrollment_required) {
+        location.assign(`${SECURITY_PAGE}#mfa`);
       } else {
         location.assign(HOME);
       }

@@ -34,6 +34,14 @@ export const SETTINGS = [
     index: "/settings", title: "SSO providers", what: "sign-in through your identity provider or directory",
   },
   {
+    href: "/settings/security/policy", label: "Security › Policy", admin: true,
+    index: "/settings", title: "Security policy", what: "required two-factor, key lifetimes, what breaks them",
+  },
+  {
+    href: "/settings/service-accounts", label: "Service accounts", admin: true,
+    index: "/settings", title: "Service accounts", what: "identities for machines, with their keys",
+  },
+  {
     href: "/admin/users", label: "Users", admin: true,
     index: "/settings", title: "Users", what: "people, roles, deactivation",
   },

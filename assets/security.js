@@ -53,7 +53,12 @@ async function confirmEnrolment(event) {
     $("#recovery-codes").replaceChildren(...answer.recovery_codes.map((c) => el("li", {}, c)));
     $("#mfa-codes").hidden = false;
     await showMfa();
-    await refreshUser();
+    const me = await refreshUser();
+    // Required by the organization: the rest of the console opens now.
+    if (!$("#mfa-required").hidden && !me.mfa_enrollment_required) {
+      $("#mfa-required").hidden = true;
+      await loadSessions();
+    }
   }, $("#mfa-confirm-message"));
 }
 
@@ -187,6 +192,12 @@ if (requireSession()) {
     if (me.password_change_required) {
       $("#temporary-password").hidden = false;
       $("#current-password").focus();
+      return;
+    }
+    // Two-factor required by the organization and not set up: enrolment first.
+    if (me.mfa_enrollment_required) {
+      $("#mfa-required").hidden = false;
+      await showMfa();
       return;
     }
     await showMfa();

@@ -388,6 +388,8 @@ const PAGES: &[&str] = &[
     KEYS_PAGE,
     "/settings/security",
     "/settings/security/sso",
+    "/settings/security/policy",
+    "/settings/service-accounts",
     "/admin/users",
     "/admin/audit",
     "/settings/organization",
@@ -648,4 +650,88 @@ fn recovery_codes_can_be_copied_and_downloaded_and_turning_mfa_off_is_asked_for(
     );
     let without = s.login(ADMIN_EMAIL, ADMIN_PASSWORD);
     assert_eq!(without.error_code(), "mfa_required", "still on");
+}
+
+/// Contract 10.4 in the console: an administrator adds a service account, gives it a key
+/// (shown once) that acts as it; the owner forbids keys that never expire and sees the one that
+/// does listed; a key expiring within 7 days puts a banner on every page; a person the policy
+/// requires two-factor of is taken to its set-up.
+#[test]
+fn service_accounts_the_policy_and_expiring_keys_in_the_console() {
+    let s = Server::start();
+    let owner = s.owner_token();
+    let forever = s
+        .post("/api/auth/api-keys/")
+        .bearer(&owner)
+        .json(&json!({"name": "old forever key"}))
+        .json();
+    let browser = Browser::start();
+    sign_in(&browser, &s, ADMIN_EMAIL, ADMIN_PASSWORD);
+    click_link(&browser, "Settings");
+    click_link(&browser, "Service accounts");
+    browser.fill("#name", "Nightly ETL");
+    browser.select("#role", "analyst");
+    browser.fill("#description", "loads the warehouse");
+    browser.click("#save");
+    browser.wait_for("document.querySelector('#accounts tbody tr[data-account-id]')");
+    browser.click("#accounts button[data-keys]");
+    browser.wait_for("!document.querySelector('#keys').hidden");
+    browser.fill("#key-name", "etl");
+    browser.select("#key-expiry", "90");
+    browser.click("#key-submit");
+    browser.wait_for("!document.querySelector('#new-key').hidden");
+    let key = browser.text("#new-key-value");
+    let who = s.get("/api/v1/auth/verify/").bearer(&key).send().json();
+    assert_eq!(who["service_account"]["name"], "Nightly ETL", "{who}");
+    assert_eq!(who["user"], Value::Null);
+    browser.wait_for("document.querySelector('#key-list tbody tr[data-key-id]')");
+
+    // The policy: the owner forbids never-expiring keys; the old one is listed, not revoked.
+    click_link(&browser, "Security › Policy");
+    browser.wait_for("!document.querySelector('#all-clear').hidden");
+    browser.click("#allow_never_expiring_keys");
+    browser.click("#save");
+    browser.wait_for(&format!(
+        "document.querySelector('#violating-keys tr[data-violation-key=\"{}\"]')",
+        forever["id"]
+    ));
+    assert!(browser
+        .text("#violating-keys tbody")
+        .contains(forever["prefix"].as_str().unwrap()));
+    // A key refused by the policy is said next to its field.
+    browser.open(&s.url("/settings/service-accounts"));
+    browser.wait_for("document.querySelector('#accounts button[data-keys]')");
+    browser.click("#accounts button[data-keys]");
+    browser.wait_for("!document.querySelector('#keys').hidden");
+    browser.fill("#key-name", "forever");
+    browser.select("#key-expiry", "");
+    browser.click("#key-submit");
+    browser.wait_for("document.querySelector('#key-expiry[aria-invalid=\"true\"]')");
+    assert!(browser.text("#key-expiry-error").contains("never expire"));
+
+    // A key of the owner's expiring within 7 days: a banner on the next pages.
+    let soon = s
+        .post("/api/auth/api-keys/")
+        .bearer(&owner)
+        .json(&json!({"name": "monthly export", "expires_in_days": 30}))
+        .json();
+    crate::notices::age_key(&s, soon["id"].as_i64().unwrap(), 25 * 86_400, 5 * 86_400);
+    browser.open(&s.url(KEYS_PAGE));
+    let banner = browser.text("#expiring-keys");
+    assert!(banner.contains("expires within 7 days"), "{banner}");
+
+    // Two-factor required of everyone: a new sign-in lands on its set-up.
+    s.create_user("ana@example.com", "analyst", "quiet-harbor-77");
+    let r = s
+        .request("PATCH", "/api/v1/organization/security-policy/")
+        .bearer(&owner)
+        .json(&json!({"require_mfa": "everyone"}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    browser.run("sessionStorage.clear();", json!([]));
+    sign_in(&browser, &s, "ana@example.com", "quiet-harbor-77");
+    browser.wait_for("location.pathname === '/settings/security'");
+    browser.wait_for("!document.querySelector('#mfa-required').hidden");
+    // Another page sends her back there.
+    browser.open(&s.url("/reports"));
+    browser.wait_for("location.pathname === '/settings/security'");
 }

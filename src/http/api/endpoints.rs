@@ -1271,6 +1271,20 @@ endpoints! {
         handler: |call| pages::page(Page::SsoProviders, call.ctx),
         doc: None,
     },
+    ServiceAccountsPage {
+        route: Get Root "settings/service-accounts",
+        guard: Public,
+        body: NoBody,
+        handler: |call| pages::page(Page::ServiceAccounts, call.ctx),
+        doc: None,
+    },
+    SecurityPolicyPage {
+        route: Get Root "settings/security/policy",
+        guard: Public,
+        body: NoBody,
+        handler: |call| pages::page(Page::SecurityPolicy, call.ctx),
+        doc: None,
+    },
     UsersPage {
         route: Get Root "admin/users",
         guard: Public,
