@@ -173,6 +173,8 @@ async function createKey(event) {
     const scopes = $("#key-scopes").value.split(/\s+/).filter(Boolean);
     const request = { name: $("#key-name").value.trim(), expires_in_days: days ? Number(days) : null };
     if (scopes.length) request.scopes = scopes;
+    const allowed = $("#key-allowed-ips").value.split(",").map((a) => a.trim()).filter(Boolean);
+    if (allowed.length) request.allowed_ips = allowed;
     const made = await api("POST", `/api/v1/service-accounts/${open.id}/keys/`, request);
     $("#key-form").reset();
     clearFieldErrors($("#key-form"));

@@ -61,7 +61,7 @@ impl std::fmt::Debug for NotifyConfig {
         f.debug_struct("NotifyConfig")
             .field("smtp_url", &redact_url_password(&self.smtp_url))
             .field("from", &self.from)
-            .field("webhook_url", &self.webhook_url)
+            .field("webhook_url", &redact_url_query(&self.webhook_url))
             .field("webhook_secret", &"[redacted]")
             .field("key_expiry_days", &self.key_expiry_days)
             .field("interval", &self.interval)
@@ -702,8 +702,12 @@ impl NotifyConfig {
                     "must be smtp://host[:port] or smtps://host[:port], with optional user:password@",
                 );
             }
-            let from = self.from.trim();
-            if from.is_empty() || !from.contains('@') {
+            if self
+                .from
+                .trim()
+                .parse::<lettre::message::Mailbox>()
+                .is_err()
+            {
                 return fail(
                     "from",
                     "must be the sender's address, like \"claribi <claribi@example.com>\", when smtp_url is set",
@@ -802,6 +806,9 @@ fn redact(values: &mut Dict) {
         if let Some(Value::String(_, url)) = notify.get_mut("smtp_url") {
             *url = redact_url_password(url);
         }
+        if let Some(Value::String(_, url)) = notify.get_mut("webhook_url") {
+            *url = redact_url_query(url);
+        }
         if let Some(Value::String(_, secret)) = notify.get_mut("webhook_secret") {
             if !secret.is_empty() {
                 *secret = "[redacted]".into();
@@ -814,6 +821,29 @@ fn redact(values: &mut Dict) {
                 *password = "[redacted]".into();
             }
         }
+    }
+}
+
+/// An address with its credentials and its query hidden (a webhook's may carry a token in
+/// either): `https://[redacted]@host/path?[redacted]`.
+pub fn redact_url_query(text: &str) -> String {
+    match url::Url::parse(text) {
+        Ok(mut url) => {
+            let had_credentials = !url.username().is_empty() || url.password().is_some();
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            let query = url.query().is_some();
+            url.set_query(None);
+            let mut shown = url.to_string();
+            if had_credentials {
+                shown = shown.replacen("://", "://[redacted]@", 1);
+            }
+            if query {
+                shown.push_str("?[redacted]");
+            }
+            shown
+        }
+        Err(_) => text.to_string(),
     }
 }
 
@@ -1017,6 +1047,65 @@ mod tests {
             );
             assert_eq!(cfg.database.pool_size, 8);
             assert!(cfg.auth.rotate_refresh_tokens);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn notify_secrets_are_redacted_and_its_settings_checked() {
+        figment::Jail::expect_with(|_| {
+            let loaded = load(&[
+                (
+                    "CLARIBI_NOTIFY__SMTP_URL",
+                    "smtp://mailer:smtp-pass-77@relay.example.com:587",
+                ),
+                ("CLARIBI_NOTIFY__FROM", "claribi <claribi@example.com>"),
+                (
+                    "CLARIBI_NOTIFY__WEBHOOK_URL",
+                    "https://chat.example.com/hook?token=hook-token-99",
+                ),
+                (
+                    "CLARIBI_NOTIFY__WEBHOOK_SECRET",
+                    "webhook-secret-of-this-test",
+                ),
+            ])
+            .map_err(|e| e.to_string())?;
+            let shown = format!("{:?} {:?}", loaded.effective, loaded.config);
+            for secret in [
+                "smtp-pass-77",
+                "hook-token-99",
+                "webhook-secret-of-this-test",
+            ] {
+                assert!(!shown.contains(secret), "{secret} in {shown}");
+            }
+            assert!(shown.contains("relay.example.com"), "{shown}");
+            for (key, value) in [
+                ("CLARIBI_NOTIFY__FROM", "not an address"),
+                ("CLARIBI_NOTIFY__WEBHOOK_SECRET", "short"),
+                ("CLARIBI_NOTIFY__KEY_EXPIRY_DAYS", "[0, 7]"),
+                ("CLARIBI_NOTIFY__SMTP_URL", "http://relay.example.com"),
+            ] {
+                let mut vars = vec![
+                    ("CLARIBI_NOTIFY__SMTP_URL", "smtp://relay.example.com"),
+                    ("CLARIBI_NOTIFY__FROM", "claribi@example.com"),
+                    (
+                        "CLARIBI_NOTIFY__WEBHOOK_URL",
+                        "https://chat.example.com/hook",
+                    ),
+                    (
+                        "CLARIBI_NOTIFY__WEBHOOK_SECRET",
+                        "webhook-secret-of-this-test",
+                    ),
+                ];
+                vars.retain(|(k, _)| *k != key);
+                vars.push((key, value));
+                let refused = load(&vars).err().map(|e| e.to_string()).unwrap_or_default();
+                let name = key.trim_start_matches("CLARIBI_NOTIFY__").to_lowercase();
+                assert!(
+                    refused.contains(&format!("notify.{name}")),
+                    "{key}={value}: {refused:?}"
+                );
+            }
             Ok(())
         });
     }

@@ -137,12 +137,16 @@ impl ApiError {
         ApiError::Invalid { message, errors }
     }
 
-    /// `403 policy_violation`: `field` breaks the policy's rule that `message` names.
-    pub fn policy(field: &str, message: impl Into<String>) -> Self {
-        let message = message.into();
+    /// `403 policy_violation`: `field` breaks the policy's `rule`, which the message names
+    /// before saying it in words (the field's error says it in words only).
+    pub fn policy(field: &str, rule: &str, words: impl Into<String>) -> Self {
+        let words = words.into();
         let mut errors = FieldErrors::new();
-        errors.insert(field.to_string(), vec![message.clone()]);
-        ApiError::PolicyViolation { message, errors }
+        errors.insert(field.to_string(), vec![words.clone()]);
+        ApiError::PolicyViolation {
+            message: format!("{rule}: {words}"),
+            errors,
+        }
     }
 
     pub fn denied(message: impl Into<String>) -> Self {

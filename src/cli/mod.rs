@@ -193,6 +193,9 @@ enum ServiceAccountCommand {
         /// 30, 90 or 365; without it the key never expires (if the policy allows).
         #[arg(long, value_name = "DAYS")]
         expires_in_days: Option<i64>,
+        /// An address or CIDR range the key may be used from (repeat for more); none: any.
+        #[arg(long = "allowed-ip", value_name = "NET")]
+        allowed_ips: Vec<String>,
     },
 }
 
@@ -385,6 +388,7 @@ fn service_account(config: Config, command: ServiceAccountCommand) -> Result<(),
             key_name,
             scopes,
             expires_in_days,
+            allowed_ips,
         } => service_accounts::create_key(
             config,
             &org,
@@ -393,6 +397,7 @@ fn service_account(config: Config, command: ServiceAccountCommand) -> Result<(),
                 key_name,
                 scopes,
                 expires_in_days,
+                allowed_ips,
             },
         ),
     }

@@ -127,6 +127,7 @@ pub struct KeyArgs {
     pub key_name: String,
     pub scopes: Vec<String>,
     pub expires_in_days: Option<i64>,
+    pub allowed_ips: Vec<String>,
 }
 
 /// A key that acts as the service account: the key alone on standard output (shown this once),
@@ -146,6 +147,14 @@ pub fn create_key(config: Config, org: &str, name: &str, args: KeyArgs) -> Resul
             .map_err(|()| Failure::usage(format!("--scope: unknown scope `{raw}`")))?;
         if !scopes.contains(&scope) {
             scopes.push(scope);
+        }
+    }
+    let mut allowed = Vec::new();
+    for raw in &args.allowed_ips {
+        let net = crate::config::parse_ip_net(raw)
+            .map_err(|why| Failure::usage(format!("--allowed-ip {raw}: {why}")))?;
+        if !allowed.contains(&net) {
+            allowed.push(net);
         }
     }
     let (org, name) = (org.to_string(), name.to_string());
@@ -174,7 +183,7 @@ pub fn create_key(config: Config, org: &str, name: &str, args: KeyArgs) -> Resul
             description: String::new(),
             scopes: (!scopes.is_empty()).then_some(scopes),
             expires_in_days: args.expires_in_days,
-            allowed_ips: None,
+            allowed_ips: (!allowed.is_empty()).then_some(allowed),
             canary: false,
         };
         let created = keys::create_for(&app, &SHELL, organization, account.id, spec)
@@ -219,10 +228,11 @@ pub fn show_policy(config: Config, org: &str) -> Result<(), Failure> {
         );
         println!(
             "session_max_lifetime                   {}",
-            or_none(current.session_max_lifetime.map(|s| {
-                humantime::format_duration(std::time::Duration::from_secs(s.unsigned_abs()))
-                    .to_string()
-            }))
+            or_none(
+                current
+                    .session_max_lifetime
+                    .map(crate::domain::format_duration)
+            )
         );
         let (keys, users) = policy::violations(&app, organization)
             .await

@@ -10,7 +10,7 @@ pub use email::{Email, MAX_EMAIL_BYTES};
 pub use role::Role;
 pub use secret::Secret;
 pub use text::clean_text;
-pub use time::{format_rfc3339, month_bounds, now, now_ms, Timestamp, UnixTime};
+pub use time::{format_duration, format_rfc3339, month_bounds, now, now_ms, Timestamp, UnixTime};
 
 /// Lower-case hexadecimal of `bytes` (digests, key hashes, token ids).
 pub fn hex(bytes: &[u8]) -> String {

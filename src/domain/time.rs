@@ -76,6 +76,35 @@ pub fn format_rfc3339(at: UnixTime) -> String {
 }
 
 /// The first second of the current calendar month (UTC) and of the next.
+/// A length of time in its largest exact unit, as the configuration writes them: `"7d"`,
+/// `"12h"`, `"90m"`, `"45s"`.
+pub fn format_duration(secs: i64) -> String {
+    match secs {
+        s if s != 0 && s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s != 0 && s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s != 0 && s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+#[cfg(test)]
+#[test]
+fn durations_read_back_as_written() {
+    for (secs, text) in [
+        (604_800, "7d"),
+        (43_200, "12h"),
+        (5_400, "90m"),
+        (45, "45s"),
+        (31_536_000, "365d"),
+    ] {
+        assert_eq!(format_duration(secs), text);
+        assert_eq!(
+            humantime::parse_duration(text).unwrap().as_secs() as i64,
+            secs
+        );
+    }
+}
+
 pub fn month_bounds(at: UnixTime) -> (UnixTime, UnixTime) {
     let date = OffsetDateTime::from_unix_timestamp(at)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)

@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::ops::AppState;
 use crate::store::api_keys::{self, ApiKey, NewApiKey};
 use crate::store::feed::Kind;
-use crate::store::Db;
+use crate::store::{users, Db};
 use ipnet::IpNet;
 
 use super::policy;
@@ -71,19 +71,38 @@ fn details(key: &ApiKey) -> String {
     crate::domain::json_object(&[("prefix", &key.prefix), ("name", &key.name)])
 }
 
-/// Makes the key, if the organization's policy allows it (a canary, which never
-/// authenticates, always may be made).
+/// Makes a key for `user_id`, checked against the owner as committed: a service account must
+/// still be active (not deactivated or deleted since the transport read it); a person whom the
+/// organization requires MFA of must have it (a session opened before the requirement makes no
+/// keys, which would never ask for it); and the organization's policy must allow the key (a
+/// canary, which never authenticates, always may be made). Returns the key and whether its
+/// owner is a service account.
 fn insert(
     tx: &Db<'_>,
     user_id: Id,
     organization_id: Id,
     spec: &KeySpec,
-) -> Result<Created, ApiError> {
+) -> Result<(Created, bool), ApiError> {
+    let owner = users::get(tx, user_id)?;
+    if owner.organization_id != organization_id {
+        return Err(ApiError::NotFound);
+    }
+    if owner.service_account {
+        if !crate::store::service_accounts::get(tx, organization_id, user_id)?
+            .is_some_and(|a| a.is_active)
+        {
+            return Err(ApiError::Conflict(
+                "the service account is deactivated or deleted".into(),
+            ));
+        }
+    } else if policy::mfa_enrollment_required(tx, &owner)? {
+        return Err(ApiError::MfaEnrollmentRequired);
+    }
     if !spec.canary {
         let terms = KeyTerms {
             expires_in_days: spec.expires_in_days,
             scopes: spec.scopes.as_deref(),
-            role: policy::owner_role(tx, user_id)?,
+            role: owner.role,
             allowlisted: spec.allowed_ips.is_some(),
         };
         policy::check_key(tx, organization_id, &terms)?;
@@ -104,10 +123,13 @@ fn insert(
             canary: spec.canary,
         },
     )?;
-    Ok(Created {
-        key,
-        secret: generated.key,
-    })
+    Ok((
+        Created {
+            key,
+            secret: generated.key,
+        },
+        owner.service_account,
+    ))
 }
 
 /// A new key of the caller's.
@@ -132,9 +154,8 @@ pub async fn create_for(
     owner: Id,
     spec: KeySpec,
 ) -> Result<Created, ApiError> {
-    let for_service_account = actor.principal().map(|p| p.user_id) != Some(owner);
     change(app, actor, move |c| {
-        let created = insert(c.tx, owner, organization_id, &spec)?;
+        let (created, for_service_account) = insert(c.tx, owner, organization_id, &spec)?;
         let mut details = serde_json::json!({
             "prefix": &created.key.prefix,
             "name": &created.key.name,
@@ -206,7 +227,7 @@ pub async fn rotate(
             allowed_ips: old.allowed_ips.as_deref().map(parse_allowed_ips),
             canary: old.canary,
         };
-        let created = insert(c.tx, old.user_id, old.organization_id, &spec)?;
+        let (created, _) = insert(c.tx, old.user_id, old.organization_id, &spec)?;
         if !api_keys::replace(c.tx, old_id, created.key.id, overlap_secs, by)? {
             return Err(ApiError::Conflict(
                 "this key was already rotated or revoked".into(),

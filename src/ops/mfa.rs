@@ -195,6 +195,7 @@ pub async fn disable(app: &AppState, actor: &Actor, user_id: Id) -> Result<(), A
         if super::policy::of(c.tx, user.organization_id)?.requires_mfa(user.role) {
             return Err(ApiError::policy(
                 "require_mfa",
+                "require_mfa",
                 "the organization's policy requires MFA for your role: it cannot be turned off",
             ));
         }

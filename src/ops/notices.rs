@@ -4,12 +4,16 @@
 //! Every server, every `notify.interval`, on a task of its own (never holding a request):
 //! 1. looks for usable keys crossing one of `notify.key_expiry_days` and makes their notices,
 //!    once: the table's unique key lets only the first server's insert in;
-//! 2. claims the notices due that no server holds (for `CLAIM` seconds), sends them, and marks
-//!    them sent, or failed with the next attempt after a backoff (one interval, doubling, at
-//!    most 6 hours). A key revoked, rotated or expired before its notice leaves drops it.
+//! 2. claims the notices due that no server holds (for `CLAIM` seconds, under a token of its
+//!    own), sends each within `SEND_DEADLINE`, and marks it sent, or failed with the next
+//!    attempt after a backoff (one interval, doubling, at most 6 hours). A key revoked, rotated
+//!    or expired before its notice leaves (as committed when it is claimed) drops it.
 //!
-//! A server killed between a send and its mark sends that one notice again once the claim
-//! runs out: at least once, exactly once unless a crash falls in that window.
+//! A send is bounded well inside its claim, so no other server takes a notice over while it is
+//! being sent. Only a server killed between a send and its record sends that notice again, once
+//! the claim runs out: at least once, exactly once unless a crash falls in that window. The
+//! webhook carries `X-Claribi-Delivery: <notice id>`, the same on such a repeat, for receivers
+//! that want to drop it.
 
 use std::time::Duration;
 
@@ -24,15 +28,17 @@ use sha2::Sha256;
 use super::AppState;
 use crate::config::NotifyConfig;
 use crate::domain::{now, Id, Timestamp, UnixTime};
-use crate::store::notices::{self, Candidate, Due};
+use crate::store::notices::{self, Candidate, Claim, Due};
 
-/// How long a server holds a notice it is sending.
-const CLAIM: i64 = 120;
+/// How long a server holds a notice it is sending: four times the longest send.
+const CLAIM: i64 = 4 * SEND_DEADLINE.as_secs() as i64;
 /// Notices sent per round at most (the rest wait for the next round).
 const BATCH: u32 = 50;
+/// Keys given notices per round at most (the rest are found in the next round).
+const KEYS_PER_ROUND: usize = 500;
 /// The longest wait between two attempts.
 const MAX_BACKOFF: i64 = 6 * 3_600;
-/// One send's deadline (the SMTP conversation or the webhook's answer).
+/// One send's deadline, the whole SMTP conversation or webhook exchange.
 const SEND_DEADLINE: Duration = Duration::from_secs(30);
 
 /// The threshold a key is past now: the nearest of `days` (in days before expiry) that the
@@ -87,15 +93,18 @@ fn relay(config: &NotifyConfig) -> Result<Option<Relay>, String> {
     let url = url::Url::parse(&config.smtp_url).map_err(|e| format!("notify.smtp_url: {e}"))?;
     let host = url.host_str().unwrap_or_default().to_string();
     let tls = TlsParameters::new(host.clone()).map_err(|e| format!("notify.smtp_url: {e}"))?;
+    let credentials = !url.username().is_empty();
     let (tls, port) = match url.scheme() {
         "smtps" => (Tls::Wrapper(tls), 465),
+        // Credentials never cross in clear: with them, STARTTLS is required, not offered.
+        _ if credentials => (Tls::Required(tls), 25),
         _ => (Tls::Opportunistic(tls), 25),
     };
     let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
         .port(url.port().unwrap_or(port))
         .tls(tls)
         .timeout(Some(SEND_DEADLINE));
-    if !url.username().is_empty() {
+    if credentials {
         let decode = |s: &str| {
             percent_decode(s).map_err(|_| "notify.smtp_url: credentials are not UTF-8".to_string())
         };
@@ -157,32 +166,63 @@ async fn run(app: AppState, config: NotifyConfig, relay: Option<Relay>) {
         tick.tick().await;
         if let Err(e) = make_notices(&app, &config).await {
             tracing::warn!(error = %e, "looking for keys about to expire failed");
-            continue;
         }
+        // What is already due goes out whatever the look found.
         if let Err(e) = send_due(&app, &config, relay.as_ref()).await {
             tracing::warn!(error = %e, "sending key expiry notices failed");
         }
     }
 }
 
-/// Makes the notices of the keys that crossed a threshold since the last look.
+/// A key past a threshold, and the channels whose notice for it is still to be made.
+struct Crossed {
+    key: Candidate,
+    threshold: i64,
+    email: bool,
+    webhook: bool,
+}
+
+/// Makes the notices of the keys that crossed a threshold since the last look: the keys are
+/// read in a read transaction; only those with notices to make take a write, in one batch.
 async fn make_notices(app: &AppState, config: &NotifyConfig) -> Result<(), String> {
     let days = config.key_expiry_days.clone();
     let farthest = i64::from(days.iter().copied().max().unwrap_or(0));
     let (email, webhook) = (!config.smtp_url.is_empty(), !config.webhook_url.is_empty());
+    let at = now();
+    let candidates = app
+        .store
+        .read(move |db| notices::candidates(db, at, at + farthest * 86_400))
+        .await
+        .map_err(|e| e.to_string())?;
+    // Each channel on its own: a server without SMTP that got there first made only the
+    // webhook's notice, and the email's is still to be made.
+    let news = |noticed: Option<i64>, threshold: i64| noticed.is_none_or(|n| n > threshold);
+    let crossed: Vec<Crossed> = candidates
+        .into_iter()
+        .filter_map(|key| {
+            let threshold = crossed(&days, key.created_at, key.expires_at, at)?;
+            let (email, webhook) = (
+                email && news(key.noticed_email, threshold),
+                webhook && news(key.noticed_webhook, threshold),
+            );
+            (email || webhook).then_some(Crossed {
+                key,
+                threshold,
+                email,
+                webhook,
+            })
+        })
+        .take(KEYS_PER_ROUND)
+        .collect();
+    if crossed.is_empty() {
+        return Ok(());
+    }
     let made = app
         .store
         .write(move |db| {
-            let at = now();
             let mut made = 0;
-            for key in notices::candidates(db, at, at + farthest * 86_400)? {
-                let Some(threshold) = crossed(&days, key.created_at, key.expires_at, at) else {
-                    continue;
-                };
-                if key.noticed.is_some_and(|n| n <= threshold) {
-                    continue;
-                }
-                made += make_for(db, &key, threshold, email, webhook, at)?;
+            for c in &crossed {
+                made += make_for(db, c, at)?;
             }
             Ok(made)
         })
@@ -196,22 +236,20 @@ async fn make_notices(app: &AppState, config: &NotifyConfig) -> Result<(), Strin
 
 fn make_for(
     db: &crate::store::Db<'_>,
-    key: &Candidate,
-    threshold: i64,
-    email: bool,
-    webhook: bool,
+    c: &Crossed,
     at: UnixTime,
 ) -> crate::store::StoreResult<usize> {
+    let (key, threshold) = (&c.key, c.threshold);
     let mut made = 0;
     notices::drop_farther(db, key.key_id, threshold)?;
-    if email {
+    if c.email {
         for address in notices::recipients(db, key.user_id)? {
             made += usize::from(notices::make(
                 db, key.key_id, threshold, "email", &address, at,
             )?);
         }
     }
-    if webhook {
+    if c.webhook {
         made += usize::from(notices::make(db, key.key_id, threshold, "webhook", "", at)?);
     }
     Ok(made)
@@ -230,34 +268,42 @@ async fn send_due(
         .map_err(|e| e.to_string())?;
     for notice in due {
         let id = notice.id;
-        let claimed = app
+        let token = claim_token();
+        let held = token.clone();
+        let claim = app
             .store
             .write(move |db| {
                 let at = now();
-                notices::claim(db, id, at, at + CLAIM)
+                notices::claim(db, id, at, at + CLAIM, &held)
             })
             .await
             .map_err(|e| e.to_string())?;
-        if !claimed {
-            continue; // another server has it
-        }
-        if !notice.key_live {
-            app.store
-                .write(move |db| notices::dropped(db, id))
-                .await
-                .map_err(|e| e.to_string())?;
-            continue;
-        }
-        let outcome = match (notice.channel.as_str(), relay) {
-            ("email", Some(relay)) => send_email(relay, &notice).await,
-            ("webhook", _) if !config.webhook_url.is_empty() => {
-                send_webhook(app, config, &notice).await
+        match claim {
+            Claim::Taken => continue, // another server has it
+            Claim::Drop => {
+                app.store
+                    .write(move |db| notices::dropped(db, id, &token))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                continue;
             }
-            // The channel was configured when the notice was made and is not now.
-            _ => Err("this channel is no longer configured".to_string()),
+            Claim::Send => {}
+        }
+        let sending = async {
+            match (notice.channel.as_str(), relay) {
+                ("email", Some(relay)) => send_email(relay, &notice).await,
+                ("webhook", _) if !config.webhook_url.is_empty() => {
+                    send_webhook(app, config, &notice).await
+                }
+                // The channel was configured when the notice was made and is not now.
+                _ => Err("this channel is not configured on this server".to_string()),
+            }
         };
+        let outcome = tokio::time::timeout(SEND_DEADLINE, sending)
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {}s", SEND_DEADLINE.as_secs())));
         let attempts = notice.attempts;
-        let result = match outcome {
+        match outcome {
             Ok(()) => {
                 tracing::info!(
                     key = %notice.prefix,
@@ -266,9 +312,17 @@ async fn send_due(
                     days = notice.threshold_days,
                     "key expiry notice sent"
                 );
-                app.store
-                    .write(move |db| notices::sent(db, id, now()))
+                let recorded = app
+                    .store
+                    .write(move |db| notices::sent(db, id, &token, now()))
                     .await
+                    .map_err(|e| e.to_string())?;
+                if !recorded {
+                    tracing::warn!(
+                        notice = id,
+                        "a key expiry notice was sent after its claim ran out"
+                    );
+                }
             }
             Err(error) => {
                 let unit = i64::try_from(config.interval.0.as_secs()).unwrap_or(MAX_BACKOFF);
@@ -281,13 +335,20 @@ async fn send_due(
                     "key expiry notice not sent"
                 );
                 app.store
-                    .write(move |db| notices::failed(db, id, next, &error))
+                    .write(move |db| notices::failed(db, id, &token, next, &error))
                     .await
+                    .map_err(|e| e.to_string())?;
             }
-        };
-        result.map_err(|e| e.to_string())?;
+        }
     }
     Ok(())
+}
+
+/// A claim's own token: 16 random bytes, hex.
+fn claim_token() -> String {
+    let mut bytes = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    crate::domain::hex(&bytes)
 }
 
 /// "in 7 days", "tomorrow", "today".
@@ -307,16 +368,23 @@ async fn send_email(relay: &Relay, notice: &Due) -> Result<(), String> {
     let at = now();
     let expires = notice.expires_at.unwrap_or(at);
     let days = days_left(expires, at);
-    let whose = if notice.owner_is_service_account {
-        format!("the service account \"{}\"", notice.owner_name)
+    let (whose, what_to_do) = if notice.owner_is_service_account {
+        (
+            format!("the service account \"{}\"", notice.owner_name),
+            "Make it a new key in the console (Settings > Service accounts, Keys), put the new \
+             key where this one is used, then revoke this one.",
+        )
     } else {
-        "your account".to_string()
+        (
+            "your account".to_string(),
+            "Rotate it in the console (Settings > Developer > API keys, Rotate), or make a new \
+             key and replace it where it is used.",
+        )
     };
     let body = format!(
         "The API key \"{name}\" ({prefix}) of {whose} in {organization} expires {when}, at {at} \
-         (UTC).\n\nIntegrations that use it will be refused from then on. Rotate it in the \
-         console (Settings > Developer > API keys, Rotate), or make a new key and replace it \
-         where it is used.\n\n-- claribi\n",
+         (UTC).\n\nIntegrations that use it will be refused from then on. {what_to_do}\n\n\
+         -- claribi\n",
         name = notice.key_name,
         prefix = notice.prefix,
         organization = notice.organization,
@@ -404,15 +472,25 @@ async fn send_webhook(app: &AppState, config: &NotifyConfig, notice: &Due) -> Re
     };
     let body = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
     let signed = signature(&config.webhook_secret, &body)?;
+    let delivery = notice.id.to_string();
     app.http
         .post_json(
             &config.webhook_url,
-            &[("x-claribi-signature", &signed)],
+            &[
+                ("x-claribi-signature", &signed),
+                ("x-claribi-delivery", &delivery),
+            ],
             body,
         )
         .await
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        // The address may carry a token in its query: logs and the table get it without.
+        .map_err(|e| {
+            e.to_string().replace(
+                &config.webhook_url,
+                &crate::config::redact_url_query(&config.webhook_url),
+            )
+        })
 }
 
 #[cfg(test)]

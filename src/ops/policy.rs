@@ -49,7 +49,7 @@ pub async fn get(app: &AppState, organization_id: Id) -> Result<SecurityPolicy, 
 /// Refuses a key the organization's policy forbids: `403 policy_violation` naming the rule.
 pub fn check_key(db: &Db<'_>, organization_id: Id, key: &KeyTerms<'_>) -> Result<(), ApiError> {
     match of(db, organization_id)?.key_breach(key) {
-        Some(breach) => Err(ApiError::policy(breach.field, breach.message)),
+        Some(breach) => Err(ApiError::policy(breach.field, breach.rule, breach.message)),
         None => Ok(()),
     }
 }
@@ -65,16 +65,54 @@ fn audited(policy: &SecurityPolicy) -> serde_json::Value {
     })
 }
 
-/// The owner sets the policy; audited `policy.changed` with the old and new values (nothing
-/// when it is unchanged). Existing keys and sessions stay as they are: `violations` lists them.
+/// What a change of policy sets; `None` leaves it, `Some(None)` clears what may be cleared.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyEdit {
+    pub require_mfa: Option<RequireMfa>,
+    pub key_max_lifetime_days: Option<Option<i64>>,
+    pub allow_never_expiring_keys: Option<bool>,
+    pub require_ip_allowlist_for_write_scopes: Option<bool>,
+    pub session_max_lifetime: Option<Option<i64>>,
+}
+
+impl PolicyEdit {
+    fn apply(&self, mut policy: SecurityPolicy) -> SecurityPolicy {
+        if let Some(r) = self.require_mfa {
+            policy.require_mfa = r;
+        }
+        if let Some(d) = self.key_max_lifetime_days {
+            policy.key_max_lifetime_days = d;
+        }
+        if let Some(a) = self.allow_never_expiring_keys {
+            policy.allow_never_expiring_keys = a;
+        }
+        if let Some(r) = self.require_ip_allowlist_for_write_scopes {
+            policy.require_ip_allowlist_for_write_scopes = r;
+        }
+        if let Some(s) = self.session_max_lifetime {
+            policy.session_max_lifetime = s;
+        }
+        policy
+    }
+}
+
+/// The owner changes the policy (the edit applied to it as committed, so that two changes at
+/// once both count); audited `policy.changed` with the old and new values (nothing when it is
+/// unchanged). Existing keys and sessions stay as they are: `violations` lists them.
 pub async fn set(
     app: &AppState,
     caller: &Caller,
-    wanted: SecurityPolicy,
+    edit: PolicyEdit,
 ) -> Result<SecurityPolicy, ApiError> {
+    if caller.principal().role != Role::Owner {
+        return Err(ApiError::denied(
+            "only the owner changes the organization's security policy",
+        ));
+    }
     let organization_id = caller.organization_id();
     change(app, &caller.actor(), move |c| {
         let before = of(c.tx, organization_id)?;
+        let wanted = edit.apply(before.clone());
         if before != wanted {
             organizations::set_policy(c.tx, organization_id, &to_row(&wanted))?;
             let details = serde_json::json!({"old": audited(&before), "new": audited(&wanted)});
@@ -141,7 +179,8 @@ fn find_violations(
         people.into_iter().map(|u| (u.id, u)).collect();
     let mut keys = Vec::new();
     for key in api_keys::usable_of_organization(db, organization_id)? {
-        if key.canary {
+        // A decoy never authenticates; a replaced key ends with its rotation's overlap.
+        if key.canary || key.replaced_by.is_some() {
             continue;
         }
         if let std::collections::hash_map::Entry::Vacant(slot) = owners.entry(key.user_id) {

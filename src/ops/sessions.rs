@@ -346,6 +346,10 @@ pub async fn open(
     user: users::User,
     method: &'static str,
 ) -> Result<LoggedIn, ApiError> {
+    // A service account never signs in, whatever found it.
+    if user.service_account {
+        return Err(ApiError::InvalidCredentials);
+    }
     let refresh_jti = token::new_jti();
     let secret = token::new_session_secret();
     let secret_text = crate::domain::hex(&secret);

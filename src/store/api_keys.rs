@@ -158,7 +158,11 @@ pub fn page(
     );
     let mut params: Vec<&dyn super::sql::Param> = vec![&organization_id, &user_id, &status, &at];
     if let Some(by) = &expiring_by {
-        filter.push_str(" AND revoked_at IS NULL AND expires_at > ?4 AND expires_at <= ?5");
+        // Keys to act on: not already replaced in a rotation, not decoys.
+        filter.push_str(
+            " AND revoked_at IS NULL AND expires_at > ?4 AND expires_at <= ?5 \
+             AND replaced_by IS NULL AND canary = 0",
+        );
         params.push(by);
     }
     super::list(

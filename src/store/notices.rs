@@ -12,16 +12,20 @@ pub struct Candidate {
     pub user_id: Id,
     pub created_at: UnixTime,
     pub expires_at: UnixTime,
-    /// The nearest threshold a notice was already made for, if any.
-    pub noticed: Option<i64>,
+    /// The nearest threshold an email notice, and a webhook notice, was already made for.
+    pub noticed_email: Option<i64>,
+    pub noticed_webhook: Option<i64>,
 }
 
 /// The keys expiring after `now` and by `horizon`, with the nearest threshold already noticed
-/// for each: one query, served by `api_keys_by_expiry`.
+/// on each channel: one query, served by `api_keys_by_expiry`.
 pub fn candidates(db: &Db<'_>, now: UnixTime, horizon: UnixTime) -> StoreResult<Vec<Candidate>> {
     db.query_map(
         "SELECT k.id, k.user_id, k.created_at, k.expires_at,
-                (SELECT MIN(n.threshold_days) FROM key_notices n WHERE n.api_key_id = k.id)
+                (SELECT MIN(n.threshold_days) FROM key_notices n
+                 WHERE n.api_key_id = k.id AND n.channel = 'email'),
+                (SELECT MIN(n.threshold_days) FROM key_notices n
+                 WHERE n.api_key_id = k.id AND n.channel = 'webhook')
          FROM api_keys k
          WHERE k.revoked_at IS NULL AND k.expires_at > ?1 AND k.expires_at <= ?2
            AND k.canary = 0 AND k.replaced_by IS NULL
@@ -33,7 +37,8 @@ pub fn candidates(db: &Db<'_>, now: UnixTime, horizon: UnixTime) -> StoreResult<
                 user_id: r.get(1)?,
                 created_at: r.get(2)?,
                 expires_at: r.get(3)?,
-                noticed: r.get(4)?,
+                noticed_email: r.get(4)?,
+                noticed_webhook: r.get(5)?,
             })
         },
     )
@@ -79,8 +84,6 @@ pub struct Due {
     pub key_name: String,
     pub prefix: String,
     pub expires_at: Option<UnixTime>,
-    /// Still usable and not replaced: otherwise the notice is dropped, not sent.
-    pub key_live: bool,
     pub organization_id: Id,
     pub organization: String,
     pub owner_id: Id,
@@ -94,8 +97,6 @@ pub fn due(db: &Db<'_>, now: UnixTime, limit: u32) -> StoreResult<Vec<Due>> {
     db.query_map(
         "SELECT n.id, n.threshold_days, n.channel, n.recipient, n.attempts,
                 k.id, k.name, k.prefix, k.expires_at,
-                (k.revoked_at IS NULL AND k.replaced_by IS NULL
-                 AND (k.expires_at IS NULL OR k.expires_at > ?1)),
                 o.id, o.name, u.id, u.email, u.name, u.service_account
          FROM key_notices n
          JOIN api_keys k ON k.id = n.api_key_id
@@ -117,55 +118,91 @@ pub fn due(db: &Db<'_>, now: UnixTime, limit: u32) -> StoreResult<Vec<Due>> {
                 key_name: r.get(6)?,
                 prefix: r.get(7)?,
                 expires_at: r.get(8)?,
-                key_live: r.get(9)?,
-                organization_id: r.get(10)?,
-                organization: r.get(11)?,
-                owner_id: r.get(12)?,
-                owner_email: r.get(13)?,
-                owner_name: r.get(14)?,
-                owner_is_service_account: r.get(15)?,
+                organization_id: r.get(9)?,
+                organization: r.get(10)?,
+                owner_id: r.get(11)?,
+                owner_email: r.get(12)?,
+                owner_name: r.get(13)?,
+                owner_is_service_account: r.get(14)?,
             })
         },
     )
 }
 
-/// Takes the notice for this server until `until`, if no server holds it: `true` when taken.
-pub fn claim(db: &Db<'_>, id: Id, now: UnixTime, until: UnixTime) -> StoreResult<bool> {
+/// What a claim found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Another server holds it, or it is no longer due.
+    Taken,
+    /// Ours, and its key is still usable and not replaced: send it.
+    Send,
+    /// Ours, but its key was revoked, rotated or expired: drop it.
+    Drop,
+}
+
+/// Takes the notice under `token` until `until`, if no server holds it, and reads its key's
+/// state as committed now (not as the batch read it).
+pub fn claim(
+    db: &Db<'_>,
+    id: Id,
+    now: UnixTime,
+    until: UnixTime,
+    token: &str,
+) -> StoreResult<Claim> {
     let taken = db.execute(
-        "UPDATE key_notices SET claimed_until = ?3
+        "UPDATE key_notices SET claimed_until = ?3, claimed_by = ?4
          WHERE id = ?1 AND state = 'pending' AND next_attempt_at <= ?2
            AND (claimed_until IS NULL OR claimed_until < ?2)",
-        args![id, now, until],
+        args![id, now, until, token],
     )?;
-    Ok(taken == 1)
-}
-
-pub fn sent(db: &Db<'_>, id: Id, now: UnixTime) -> StoreResult<()> {
-    db.execute(
-        "UPDATE key_notices SET state = 'sent', sent_at = ?2, attempts = attempts + 1,
-                                claimed_until = NULL, last_error = NULL
-         WHERE id = ?1",
+    if taken != 1 {
+        return Ok(Claim::Taken);
+    }
+    let live: bool = db.query_row(
+        "SELECT (k.revoked_at IS NULL AND k.replaced_by IS NULL
+                 AND (k.expires_at IS NULL OR k.expires_at > ?2))
+         FROM key_notices n JOIN api_keys k ON k.id = n.api_key_id WHERE n.id = ?1",
         args![id, now],
+        |r| r.get(0),
     )?;
-    Ok(())
+    Ok(if live { Claim::Send } else { Claim::Drop })
 }
 
-/// A send that failed: tried again from `next_attempt_at`.
-pub fn failed(db: &Db<'_>, id: Id, next_attempt_at: UnixTime, error: &str) -> StoreResult<()> {
+/// Sent, if the claim under `token` still holds: `false` when another server took the notice
+/// over meanwhile (this send then overlapped its own).
+pub fn sent(db: &Db<'_>, id: Id, token: &str, now: UnixTime) -> StoreResult<bool> {
+    let marked = db.execute(
+        "UPDATE key_notices SET state = 'sent', sent_at = ?3, attempts = attempts + 1,
+                                claimed_until = NULL, claimed_by = NULL, last_error = NULL
+         WHERE id = ?1 AND claimed_by = ?2",
+        args![id, token, now],
+    )?;
+    Ok(marked == 1)
+}
+
+/// A send that failed: tried again from `next_attempt_at` (if the claim still holds).
+pub fn failed(
+    db: &Db<'_>,
+    id: Id,
+    token: &str,
+    next_attempt_at: UnixTime,
+    error: &str,
+) -> StoreResult<()> {
     db.execute(
-        "UPDATE key_notices SET attempts = attempts + 1, next_attempt_at = ?2,
-                                claimed_until = NULL, last_error = ?3
-         WHERE id = ?1",
-        args![id, next_attempt_at, error],
+        "UPDATE key_notices SET attempts = attempts + 1, next_attempt_at = ?3,
+                                claimed_until = NULL, claimed_by = NULL, last_error = ?4
+         WHERE id = ?1 AND claimed_by = ?2",
+        args![id, token, next_attempt_at, error],
     )?;
     Ok(())
 }
 
 /// A notice whose key was revoked, rotated or expired before it went out.
-pub fn dropped(db: &Db<'_>, id: Id) -> StoreResult<()> {
+pub fn dropped(db: &Db<'_>, id: Id, token: &str) -> StoreResult<()> {
     db.execute(
-        "UPDATE key_notices SET state = 'dropped', claimed_until = NULL WHERE id = ?1",
-        args![id],
+        "UPDATE key_notices SET state = 'dropped', claimed_until = NULL, claimed_by = NULL
+         WHERE id = ?1 AND claimed_by = ?2",
+        args![id, token],
     )?;
     Ok(())
 }

@@ -437,14 +437,13 @@ pub(super) async fn page_of(
         },
     };
     let listing = page.listing(&SORTABLE)?;
-    let user = owner;
     let organization = caller.organization_id;
     let (count, keys, usage) = call
         .app
         .store
         .read(move |c| {
             let (count, keys) =
-                api_keys::page(c, organization, user, status, expiring_by, &listing)?;
+                api_keys::page(c, organization, owner, status, expiring_by, &listing)?;
             let extras = extras(c, &keys)?;
             Ok((count, keys, extras))
         })

@@ -49,13 +49,20 @@ pub struct UserDto {
     /// The organization requires MFA this user does not have: until it is on, this session
     /// opens only MFA enrolment (`/api/auth/mfa/...`), logout and `GET /api/auth/me/`.
     mfa_enrollment_required: bool,
+    /// The caller is a service account's key: `email` is empty and `name` is the account's.
+    service_account: bool,
 }
 
 impl UserDto {
     pub fn new(app: &App, user: &LiveUser, mfa_enrollment_required: bool) -> Self {
         UserDto {
             id: user.id,
-            email: user.email.to_string(),
+            // A service account's `email` is a handle, not an address: not shown.
+            email: if user.service_account {
+                String::new()
+            } else {
+                user.email.to_string()
+            },
             name: user.name.to_string(),
             organization: app
                 .auth
@@ -67,6 +74,7 @@ impl UserDto {
             mfa_enabled: user.mfa_enabled,
             password_change_required: user.password_temporary,
             mfa_enrollment_required,
+            service_account: user.service_account,
         }
     }
 
@@ -85,6 +93,7 @@ impl UserDto {
             mfa_enabled: user.mfa_enabled,
             password_change_required: user.password_temporary,
             mfa_enrollment_required,
+            service_account: false,
         }
     }
 }
@@ -248,11 +257,6 @@ pub fn me(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
         .live
         .user(principal.user_id)
         .ok_or(ApiError::TokenNotValid)?;
-    if user.service_account {
-        return Err(ApiError::denied(
-            "this key acts as a service account, not a user: GET /api/v1/auth/verify/ says who it is",
-        ));
-    }
     Ok(reply::ok(&UserDto::new(
         call.app,
         &user,

@@ -905,7 +905,7 @@ endpoints! {
     },
     SecurityPolicy {
         route: Get Api "organization/security-policy",
-        guard: (UsersManage),
+        guard: InteractiveAdmin,
         body: NoBody,
         handler: |call, caller| organization::policy(call, caller).await,
         doc: d(
@@ -916,19 +916,19 @@ endpoints! {
     },
     ChangeSecurityPolicy {
         route: Patch Api "organization/security-policy",
-        guard: (OrganizationManage),
+        guard: InteractiveAdmin,
         body: Json,
         handler: |call, caller| organization::change_policy(call, caller).await,
         doc: d(
             "organization",
-            "Change the security policy (the owner); revokes nothing on its own",
+            "Change the security policy (the owner, from a session); revokes nothing on its own",
             ok::<organization::PolicyDto>(),
         )
         .body::<organization::PolicyChange>(),
     },
     PolicyViolations {
         route: Get Api "organization/security-policy/violations",
-        guard: (UsersManage),
+        guard: InteractiveAdmin,
         body: NoBody,
         handler: |call, caller| organization::violations(call, caller).await,
         doc: d(

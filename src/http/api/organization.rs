@@ -109,10 +109,7 @@ impl From<SecurityPolicy> for PolicyDto {
             key_max_lifetime_days: p.key_max_lifetime_days,
             allow_never_expiring_keys: p.allow_never_expiring_keys,
             require_ip_allowlist_for_write_scopes: p.require_ip_allowlist_for_write_scopes,
-            session_max_lifetime: p.session_max_lifetime.map(|secs| {
-                humantime::format_duration(std::time::Duration::from_secs(secs.unsigned_abs()))
-                    .to_string()
-            }),
+            session_max_lifetime: p.session_max_lifetime.map(crate::domain::format_duration),
         }
     }
 }
@@ -143,20 +140,22 @@ pub(super) struct PolicyChange {
 /// The shortest and longest `session_max_lifetime`, in seconds.
 const SESSION_LIFETIMES: (u64, u64) = (5 * 60, 365 * 86_400);
 
-/// PATCH /api/v1/organization/security-policy/: the owner.
+/// PATCH /api/v1/organization/security-policy/: the owner, from a session.
 pub async fn change_policy(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
     let body: PolicyChange = call.json()?;
-    let mut wanted = policy::get(call.app, caller.organization_id()).await?;
     let mut errors = FieldErrors::new();
+    let mut edit = policy::PolicyEdit {
+        allow_never_expiring_keys: body.allow_never_expiring_keys,
+        require_ip_allowlist_for_write_scopes: body.require_ip_allowlist_for_write_scopes,
+        ..policy::PolicyEdit::default()
+    };
     if let Some(text) = body.require_mfa {
-        match RequireMfa::parse(&text) {
-            Some(r) => wanted.require_mfa = r,
-            None => {
-                errors.insert(
-                    "require_mfa".into(),
-                    vec!["must be none, administrators or everyone".into()],
-                );
-            }
+        edit.require_mfa = RequireMfa::parse(&text);
+        if edit.require_mfa.is_none() {
+            errors.insert(
+                "require_mfa".into(),
+                vec!["must be none, administrators or everyone".into()],
+            );
         }
     }
     if let Some(days) = body.key_max_lifetime_days {
@@ -166,16 +165,10 @@ pub async fn change_policy(call: Call<'_>, caller: Caller) -> Result<Response, A
                 vec!["must be 30, 90, 365 or null (no limit)".into()],
             );
         }
-        wanted.key_max_lifetime_days = days;
-    }
-    if let Some(allow) = body.allow_never_expiring_keys {
-        wanted.allow_never_expiring_keys = allow;
-    }
-    if let Some(require) = body.require_ip_allowlist_for_write_scopes {
-        wanted.require_ip_allowlist_for_write_scopes = require;
+        edit.key_max_lifetime_days = Some(days);
     }
     if let Some(lifetime) = body.session_max_lifetime {
-        wanted.session_max_lifetime = match lifetime {
+        edit.session_max_lifetime = Some(match lifetime {
             None => None,
             Some(text) => match humantime::parse_duration(text.trim()) {
                 Ok(d) if (SESSION_LIFETIMES.0..=SESSION_LIFETIMES.1).contains(&d.as_secs()) => {
@@ -189,12 +182,12 @@ pub async fn change_policy(call: Call<'_>, caller: Caller) -> Result<Response, A
                     None
                 }
             },
-        };
+        });
     }
     if !errors.is_empty() {
         return Err(ApiError::fields(errors));
     }
-    let set = policy::set(call.app, &caller, wanted).await?;
+    let set = policy::set(call.app, &caller, edit).await?;
     Ok(reply::ok(&PolicyDto::from(set)))
 }
 

@@ -89,9 +89,26 @@ fn a_service_accounts_key_outlives_the_administrator_who_made_it() {
     assert!(permissions.contains(&json!("dashboards:create")));
     assert!(!permissions.contains(&json!("users:manage")));
     assert_eq!(s.get("/api/v1/dashboards/").bearer(&key).send().status, 200);
-    // It is not a person: no `me`, not among the users.
+    // `me` answers any credential: the account, with no address; it is not among the users.
     let me = s.get("/api/auth/me/").bearer(&key).send();
-    assert_eq!(me.status, 403, "{}", me.body);
+    assert_eq!(me.status, 200, "{}", me.body);
+    let me = me.json();
+    assert_eq!(
+        (
+            &me["id"],
+            &me["name"],
+            &me["email"],
+            &me["service_account"],
+            &me["role"]
+        ),
+        (
+            &json!(id),
+            &json!("nightly ETL"),
+            &json!(""),
+            &json!(true),
+            &json!("analyst")
+        )
+    );
     let users = s.get("/api/v1/users/").bearer(&owner).send().json();
     assert_eq!(users["count"], 2, "{users}");
     assert_eq!(
@@ -268,6 +285,8 @@ fn a_role_change_applies_to_its_keys_at_once_and_never_above_the_caller() {
     let ada = s.token(ADA, ADA_PASSWORD);
     for (body, status) in [
         (json!({"name": "x", "role": "owner"}), 400),
+        // An administrator's key that outlives its maker is the owner's decision.
+        (json!({"name": "x", "role": "administrator"}), 403),
         (json!({"name": "x", "role": "pilot"}), 400),
         (json!({"name": "", "role": "viewer"}), 400),
         (json!({"name": "x", "role": "viewer", "extra": 1}), 400),

@@ -15,6 +15,8 @@ CREATE TABLE key_notices (
     attempts         INTEGER NOT NULL DEFAULT 0,
     next_attempt_at  INTEGER NOT NULL,
     claimed_until    INTEGER,
+    -- the claim's own random token: only its holder records the outcome
+    claimed_by       TEXT,
     sent_at          INTEGER,
     last_error       TEXT,
     created_at       INTEGER NOT NULL,

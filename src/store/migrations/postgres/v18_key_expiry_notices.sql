@@ -15,6 +15,8 @@ CREATE TABLE key_notices (
     attempts         BIGINT  NOT NULL DEFAULT 0,
     next_attempt_at  BIGINT  NOT NULL,
     claimed_until    BIGINT ,
+    -- the claim's own random token: only its holder records the outcome
+    claimed_by       TEXT,
     sent_at          BIGINT ,
     last_error       TEXT,
     created_at       BIGINT  NOT NULL,
