@@ -331,16 +331,24 @@ pub type ScopeUsage = std::collections::HashMap<Id, Vec<(String, i64, UnixTime)>
 
 /// The scope usage of the keys `ids`.
 pub fn scope_usage(db: &Db<'_>, ids: &[Id]) -> StoreResult<ScopeUsage> {
-    let mut out = std::collections::HashMap::new();
-    for &id in ids {
-        let rows: Vec<(String, i64, UnixTime)> = db.query_map(
-            "SELECT scope, count, last_used_at FROM api_key_scope_usage WHERE api_key_id = ?1",
-            args![id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
-        if !rows.is_empty() {
-            out.insert(id, rows);
-        }
+    let mut out: ScopeUsage = std::collections::HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    // One query for the whole page, not one per key.
+    let params: Vec<&dyn super::sql::Param> =
+        ids.iter().map(|id| id as &dyn super::sql::Param).collect();
+    let rows: Vec<(Id, String, i64, UnixTime)> = db.query_map(
+        &format!(
+            "SELECT api_key_id, scope, count, last_used_at FROM api_key_scope_usage
+             WHERE api_key_id IN ({})",
+            super::placeholders(1, ids.len())
+        ),
+        &params,
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
+    for (id, scope, count, at) in rows {
+        out.entry(id).or_default().push((scope, count, at));
     }
     Ok(out)
 }

@@ -434,11 +434,35 @@ pub struct Filter {
     pub until: Option<UnixTime>,
 }
 
-/// The filter's conditions on `audit_log` (aliased `a`), parameters ?1 (organization) to ?5.
-const FILTERED: &str = "a.organization_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR a.action = ?2) \
-                        AND (CAST(?3 AS BIGINT) IS NULL OR a.user_id = ?3) \
-                        AND (CAST(?4 AS BIGINT) IS NULL OR a.at >= ?4) \
-                        AND (CAST(?5 AS BIGINT) IS NULL OR a.at < ?5)";
+impl Filter {
+    /// The conditions on `audit_log` (aliased `a`) of the organization and of the filters
+    /// given, no others (so that each query is one the indexes serve, not a `? IS NULL OR`
+    /// for every filter), with their values: ?1 is the organization, the filters follow.
+    fn conditions<'a>(
+        &'a self,
+        organization_id: &'a Id,
+    ) -> (String, Vec<&'a dyn super::sql::Param>) {
+        let mut sql = String::from("a.organization_id = ?1");
+        let mut params: Vec<&dyn super::sql::Param> = vec![organization_id];
+        let mut add = |condition: &str, value: &'a dyn super::sql::Param| {
+            params.push(value);
+            sql.push_str(&format!(" AND {condition} ?{}", params.len()));
+        };
+        if let Some(action) = &self.action {
+            add("a.action =", action);
+        }
+        if let Some(user_id) = &self.user_id {
+            add("a.user_id =", user_id);
+        }
+        if let Some(since) = &self.since {
+            add("a.at >=", since);
+        }
+        if let Some(until) = &self.until {
+            add("a.at <", until);
+        }
+        (sql, params)
+    }
+}
 
 /// `COLUMNS` with the user's email, for `FROM audit_log a LEFT JOIN users u`.
 const COLUMNS_WITH_EMAIL: &str = "a.id, a.at, a.action, a.outcome, a.user_id, a.api_key_prefix, \
@@ -512,22 +536,21 @@ pub fn batch_before(
     before: Option<Id>,
     limit: u32,
 ) -> StoreResult<Vec<Stored>> {
+    let (mut conditions, mut params) = filter.conditions(&organization_id);
+    if let Some(before) = &before {
+        params.push(before);
+        conditions.push_str(&format!(" AND a.id < ?{}", params.len()));
+    }
+    params.push(&limit);
     db.query_map(
         &format!(
             "SELECT {COLUMNS_WITH_EMAIL}
              FROM audit_log a LEFT JOIN users u ON u.id = a.user_id
-             WHERE {FILTERED} AND (CAST(?6 AS BIGINT) IS NULL OR a.id < ?6)
-             ORDER BY a.id DESC LIMIT ?7"
+             WHERE {conditions}
+             ORDER BY a.id DESC LIMIT ?{}",
+            params.len()
         ),
-        args![
-            organization_id,
-            filter.action,
-            filter.user_id,
-            filter.since,
-            filter.until,
-            before,
-            limit
-        ],
+        &params,
         stored_with_email,
     )
 }
@@ -542,23 +565,20 @@ pub fn batch_after(
     upto: Id,
     limit: u32,
 ) -> StoreResult<Vec<Stored>> {
+    let (conditions, mut params) = filter.conditions(&organization_id);
+    let n = params.len();
+    params.extend([&after as &dyn super::sql::Param, &upto, &limit]);
     db.query_map(
         &format!(
             "SELECT {COLUMNS_WITH_EMAIL}
              FROM audit_log a LEFT JOIN users u ON u.id = a.user_id
-             WHERE {FILTERED} AND a.id > ?6 AND a.id <= ?7
-             ORDER BY a.id LIMIT ?8"
+             WHERE {conditions} AND a.id > ?{} AND a.id <= ?{}
+             ORDER BY a.id LIMIT ?{}",
+            n + 1,
+            n + 2,
+            n + 3
         ),
-        args![
-            organization_id,
-            filter.action,
-            filter.user_id,
-            filter.since,
-            filter.until,
-            after,
-            upto,
-            limit
-        ],
+        &params,
         stored_with_email,
     )
 }
@@ -571,19 +591,14 @@ pub fn page(
     filter: &Filter,
     listing: &super::Listing,
 ) -> StoreResult<(u64, Vec<Stored>)> {
+    let (conditions, params) = filter.conditions(&organization_id);
     super::list(
         db,
         super::ListOf {
             from: "audit_log a LEFT JOIN users u ON u.id = a.user_id",
             columns: COLUMNS_WITH_EMAIL,
-            filter: FILTERED,
-            params: &[
-                &organization_id,
-                &filter.action,
-                &filter.user_id,
-                &filter.since,
-                &filter.until,
-            ],
+            filter: &conditions,
+            params: &params,
             id: "a.id",
             searched: &["a.action", "u.email", "a.api_key_prefix", "a.details"],
             known: None,

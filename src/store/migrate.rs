@@ -35,6 +35,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
         include_str!("migrations/v17_service_accounts_and_policy.sql"),
     ),
     (18, include_str!("migrations/v18_key_expiry_notices.sql")),
+    (19, include_str!("migrations/v19_audit_filter_indexes.sql")),
 ];
 
 pub const SCHEMA_VERSION: u32 = 1 + MIGRATIONS.len() as u32;
@@ -73,6 +74,10 @@ const POSTGRES_MIGRATIONS: &[(u32, &str)] = &[
     (
         18,
         include_str!("migrations/postgres/v18_key_expiry_notices.sql"),
+    ),
+    (
+        19,
+        include_str!("migrations/postgres/v19_audit_filter_indexes.sql"),
     ),
 ];
 

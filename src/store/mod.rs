@@ -511,6 +511,14 @@ pub struct Order {
     pub descending: bool,
 }
 
+/// `?first, ?first+1, ...`: the placeholders of an `IN (...)` list of `n` values.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `%text%` for `LIKE ... ESCAPE '!'`, with `%`, `_` and `!` taken literally. (Not a
 /// backslash: a PostgreSQL without `standard_conforming_strings` reads `'\'` as unclosed.)
 fn like_pattern(text: &str) -> String {

@@ -124,12 +124,11 @@ pub fn key_counts(db: &Db<'_>, ids: &[Id]) -> StoreResult<std::collections::Hash
     let at = now();
     let mut params: Vec<&dyn super::sql::Param> = vec![&at];
     params.extend(ids.iter().map(|id| id as &dyn super::sql::Param));
-    let list: Vec<String> = (2..=params.len()).map(|n| format!("?{n}")).collect();
     let counted: Vec<(Id, i64)> = db.query_map(
         &format!(
             "SELECT user_id, COUNT(*) FROM api_keys WHERE user_id IN ({}) \
              AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?1) GROUP BY user_id",
-            list.join(", ")
+            super::placeholders(2, ids.len())
         ),
         &params,
         |r| Ok((r.get(0)?, r.get(1)?)),

@@ -121,6 +121,23 @@ pub fn of_organization(db: &Db<'_>, organization_id: Id) -> StoreResult<Vec<User
     )
 }
 
+/// Who owns keys: the users of `ids` (people and service accounts), in one query.
+pub fn some(db: &Db<'_>, ids: &[Id]) -> StoreResult<Vec<User>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let params: Vec<&dyn super::sql::Param> =
+        ids.iter().map(|id| id as &dyn super::sql::Param).collect();
+    db.query_map(
+        &format!(
+            "SELECT {COLUMNS} FROM users WHERE id IN ({})",
+            super::placeholders(1, ids.len())
+        ),
+        &params,
+        from_row,
+    )
+}
+
 pub fn all(db: &Db<'_>) -> StoreResult<Vec<User>> {
     db.query_map(
         &format!("SELECT {COLUMNS} FROM users ORDER BY id"),

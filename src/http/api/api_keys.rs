@@ -137,19 +137,18 @@ pub(super) fn extras(
     c: &crate::store::Db<'_>,
     keys: &[ApiKey],
 ) -> crate::store::StoreResult<Extras> {
+    // Two queries for the whole page: its owners, and its keys' scope usage.
     let ids: Vec<Id> = keys.iter().map(|k| k.id).collect();
-    let mut owners = std::collections::HashMap::new();
-    for key in keys {
-        if let std::collections::hash_map::Entry::Vacant(slot) = owners.entry(key.user_id) {
-            let user = crate::store::users::get(c, key.user_id)?;
-            slot.insert(Owner::of(
-                user.id,
-                &user.email,
-                &user.name,
-                user.service_account,
-            ));
-        }
-    }
+    let mut owner_ids: Vec<Id> = keys.iter().map(|k| k.user_id).collect();
+    owner_ids.sort_unstable();
+    owner_ids.dedup();
+    let owners = crate::store::users::some(c, &owner_ids)?
+        .into_iter()
+        .map(|u| {
+            let owner = Owner::of(u.id, &u.email, &u.name, u.service_account);
+            (u.id, owner)
+        })
+        .collect();
     Ok(Extras {
         scopes: api_keys::scope_usage(c, &ids)?,
         owners,

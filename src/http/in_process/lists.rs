@@ -294,3 +294,52 @@ fn users_keys_and_the_audit_log_search_what_they_show_and_order_by_their_fields(
         "ordering",
     );
 }
+
+/// The audit log's filters combine, each a condition only when given, on the list and the
+/// export alike, and the count stays exact.
+#[test]
+fn audit_filters_combine_and_the_count_stays_exact() {
+    let s = Server::start();
+    let owner = s.owner_token();
+    s.create_user("ana@example.com", "analyst", "amber-falcon-93");
+    for password in ["wrong-password-1", "wrong-password-2"] {
+        assert_eq!(s.login("ana@example.com", password).status, 401);
+    }
+    assert_eq!(
+        s.login(super::support::ADMIN_EMAIL, "wrong-password-3")
+            .status,
+        401
+    );
+    let ana = s.user_id(&owner, "ana@example.com");
+    let count = |query: &str| {
+        let r = s
+            .get(&format!("/api/v1/audit-logs/?{query}"))
+            .bearer(&owner)
+            .send();
+        assert_eq!(r.status, 200, "{query}: {}", r.body);
+        r.json()["count"].as_u64().unwrap()
+    };
+    assert_eq!(count("action=login.failed"), 3);
+    assert_eq!(count(&format!("action=login.failed&user_id={ana}")), 2);
+    assert_eq!(
+        count(&format!(
+            "action=login.failed&user_id={ana}&since=2000-01-01"
+        )),
+        2
+    );
+    assert_eq!(count("action=login.failed&until=2000-01-01"), 0);
+    assert_eq!(
+        count(&format!("user_id={ana}&page_size=1")),
+        count(&format!("user_id={ana}"))
+    );
+    let export = s
+        .get(&format!(
+            "/api/v1/audit-logs/export/?format=jsonl&action=login.failed&user_id={ana}"
+        ))
+        .bearer(&owner)
+        .send();
+    assert_eq!(export.status, 200, "{}", export.body);
+    let lines: Vec<&str> = export.body.lines().filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 2, "{}", export.body);
+    assert!(lines.iter().all(|l| l.contains("login.failed")));
+}
