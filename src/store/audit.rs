@@ -512,9 +512,12 @@ fn stored_with_email(row: &Row<'_>) -> StoreResult<Stored> {
 /// to a SIEM sends next.
 pub fn after(db: &Db<'_>, after: Id, limit: u32) -> StoreResult<Vec<Stored>> {
     db.query_map(
-        &format!("SELECT {COLUMNS} FROM audit_log WHERE id > ?1 ORDER BY id LIMIT ?2"),
+        &format!(
+            "SELECT {COLUMNS_WITH_EMAIL} FROM audit_log a LEFT JOIN users u ON u.id = a.user_id
+             WHERE a.id > ?1 ORDER BY a.id LIMIT ?2"
+        ),
         args![after, limit],
-        stored,
+        stored_with_email,
     )
 }
 

@@ -270,7 +270,7 @@ pub async fn verify(call: Call<'_>, caller: Caller) -> Result<Response, ApiError
 const EXPORT_BATCH: u32 = 500;
 
 const CSV_HEADER: &str =
-    "id,at,action,outcome,user_id,api_key_prefix,ip,user_agent,target_type,target_id,details,hash,user_email\n";
+    "id,at,action,outcome,user_id,api_key_prefix,ip,user_agent,target_type,target_id,details,hash,user_email,service_account_id\n";
 
 fn csv_line(e: &AuditDto) -> String {
     let fields = [
@@ -287,6 +287,9 @@ fn csv_line(e: &AuditDto) -> String {
         e.details.to_string(),
         e.hash.clone().unwrap_or_default(),
         e.user_email.clone().unwrap_or_default(),
+        e.service_account_id
+            .map(|v| v.to_string())
+            .unwrap_or_default(),
     ];
     let mut line = fields
         .iter()

@@ -156,6 +156,24 @@ fn a_service_accounts_key_outlives_the_administrator_who_made_it() {
     let entry = &audit["results"][0];
     assert_eq!(entry["service_account_id"], id, "{entry}");
     assert_eq!(entry["user_email"], Value::Null, "{entry}");
+    // The CSV export and the stream to the SIEM carry it too.
+    let csv = s
+        .get("/api/v1/audit-logs/export/?format=csv&action=dashboard.deleted")
+        .bearer(&owner)
+        .send();
+    let lines: Vec<&str> = csv.body.lines().collect();
+    assert!(
+        lines[0].ends_with(",user_email,service_account_id"),
+        "{}",
+        csv.body
+    );
+    assert!(lines[1].ends_with(&format!(",,{id}")), "{}", csv.body);
+    let streamed = s
+        .audit()
+        .into_iter()
+        .find(|e| e.action == "dashboard.deleted")
+        .unwrap();
+    assert_eq!(streamed.service_account_id, Some(id));
     let audit = s
         .get("/api/v1/audit-logs/?action=service_account.created")
         .bearer(&owner)

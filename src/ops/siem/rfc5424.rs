@@ -94,6 +94,10 @@ pub fn message(entry: &Stored, origin: &Origin) -> String {
         ("org", entry.organization_id.map(|v| v.to_string())),
         ("outcome", Some(entry.outcome.clone())),
         ("user", entry.user_id.map(|v| v.to_string())),
+        (
+            "service_account",
+            entry.service_account_id.map(|v| v.to_string()),
+        ),
         ("key", entry.api_key_prefix.clone()),
         ("ip", entry.ip.clone()),
         ("target_type", entry.target_type.clone()),
@@ -174,6 +178,14 @@ mod tests {
         assert!(text.starts_with("<84>1 "), "{text}");
         assert!(text.contains(r#" key="a\"b\\c\]d""#), "{text}");
         assert!(!text.contains(" org="), "{text}");
+        assert!(!text.contains(" service_account="), "{text}");
+        // A service account's entry names it after the user.
+        e.service_account_id = e.user_id;
+        let text = message(&e, &origin());
+        assert!(
+            text.contains(r#" user="3" service_account="3" key="#),
+            "{text}"
+        );
     }
 
     #[test]
