@@ -136,7 +136,7 @@ pub fn create_key(config: Config, org: &str, name: &str, args: KeyArgs) -> Resul
     let key_name = clean_text(&args.key_name, 1, 100)
         .map_err(|e| Failure::usage(format!("--key-name {}", e.describe())))?;
     if let Some(days) = args.expires_in_days {
-        if ![30, 90, 365].contains(&days) {
+        if !crate::auth::policy::KEY_LIFETIMES.contains(&days) {
             return Err(Failure::usage("--expires-in-days must be 30, 90 or 365"));
         }
     }

@@ -257,12 +257,7 @@ fn apply_user_change(
     match wanted.is_active {
         Some(false) if before.is_active => {
             users::set_active(c.tx, id, false)?;
-            users::bump_session_epoch(c.tx, id)?;
-            let ended = sessions::revoke_all_for_user(c.tx, id, None)?;
-            let by = caller.map(|(me, _)| me);
-            let revoked = api_keys::revoke_all_for_user(c.tx, id, by)?;
-            c.touch_all(Kind::Session, &ended);
-            c.touch_all(Kind::ApiKey, &revoked);
+            end_everything(c, id)?;
             c.audit_in(org, "user.deactivated", "user", id, None)?;
         }
         Some(true) if !before.is_active => {
@@ -273,6 +268,19 @@ fn apply_user_change(
     }
     c.touch(Kind::User, id);
     Ok(users::get(c.tx, id)?)
+}
+
+/// Ends everything a deactivated user (or service account) holds, in the caller's
+/// transaction: every session (and any login that checked the password before this commits)
+/// and every key, revoked by the actor. Returns how many keys were revoked.
+pub(super) fn end_everything(c: &mut Change<'_, '_>, id: Id) -> Result<usize, ApiError> {
+    let by = c.actor().principal().map(|p| p.user_id);
+    users::bump_session_epoch(c.tx, id)?;
+    let ended = sessions::revoke_all_for_user(c.tx, id, None)?;
+    let revoked = api_keys::revoke_all_for_user(c.tx, id, by)?;
+    c.touch_all(Kind::Session, &ended);
+    c.touch_all(Kind::ApiKey, &revoked);
+    Ok(revoked.len())
 }
 
 /// Sets a new password (already hashed) and ends the user's sessions but `keep`; a login that

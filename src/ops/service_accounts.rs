@@ -9,8 +9,8 @@ use crate::domain::{Id, Role};
 use crate::error::ApiError;
 use crate::store::feed::Kind;
 use crate::store::service_accounts::{self, NewServiceAccount};
+use crate::store::users;
 use crate::store::users::User;
-use crate::store::{api_keys, sessions, users};
 
 /// What `PATCH` changes; `None` leaves it.
 #[derive(Debug, Clone, Default)]
@@ -103,18 +103,6 @@ pub async fn create(
     .await
 }
 
-/// Ends what the account holds: its keys revoked (and any session, though it never has one),
-/// in the caller's transaction.
-fn revoke_everything(c: &mut Change<'_, '_>, id: Id) -> Result<usize, ApiError> {
-    let by = c.actor().principal().map(|p| p.user_id);
-    users::bump_session_epoch(c.tx, id)?;
-    let ended = sessions::revoke_all_for_user(c.tx, id, None)?;
-    let revoked = api_keys::revoke_all_for_user(c.tx, id, by)?;
-    c.touch_all(Kind::Session, &ended);
-    c.touch_all(Kind::ApiKey, &revoked);
-    Ok(revoked.len())
-}
-
 /// Renames, describes, changes the role of, deactivates (revoking every key at once) or
 /// reactivates (its revoked keys stay revoked) a service account; audited with what changed.
 pub async fn update(
@@ -159,7 +147,7 @@ pub async fn update(
         match edit.is_active {
             Some(false) if before.is_active => {
                 users::set_active(c.tx, id, false)?;
-                let revoked = revoke_everything(c, id)?;
+                let revoked = super::accounts::end_everything(c, id)?;
                 changed.insert("is_active".into(), false.into());
                 changed.insert("keys_revoked".into(), revoked.into());
             }
@@ -191,7 +179,7 @@ pub async fn delete(app: &AppState, actor: &Actor, org: Id, id: Id) -> Result<()
         let before = find(c.tx, org, id)?;
         manageable(c.actor(), &before)?;
         service_accounts::mark_deleted(c.tx, id)?;
-        let revoked = revoke_everything(c, id)?;
+        let revoked = super::accounts::end_everything(c, id)?;
         let details = serde_json::json!({"name": &before.name, "keys_revoked": revoked});
         c.audit_in(
             org,

@@ -71,7 +71,7 @@ pub(super) struct KeyDto {
     /// account's key.
     owner_email: Option<String>,
     /// The service account the key acts as; `null` for a person's key.
-    service_account: Option<ServiceAccountDto>,
+    service_account: Option<ServiceAccountRef<'static>>,
     last_used_ip: Option<String>,
     last_used_user_agent: Option<String>,
     allowed_ips: Option<Vec<String>>,
@@ -84,26 +84,19 @@ pub(super) struct KeyDto {
     scope_usage: std::collections::BTreeMap<String, ScopeUse>,
 }
 
-/// The service account a key acts as.
-#[derive(Serialize, ToSchema, Clone)]
-pub(super) struct ServiceAccountDto {
-    id: Id,
-    name: String,
-}
-
 /// Whom a key acts as: a person (their email) or a service account.
 #[derive(Clone)]
 enum Owner {
     Person(String),
-    ServiceAccount(ServiceAccountDto),
+    ServiceAccount(ServiceAccountRef<'static>),
 }
 
 impl Owner {
     fn of(id: Id, email: &str, name: &str, service_account: bool) -> Owner {
         if service_account {
-            Owner::ServiceAccount(ServiceAccountDto {
+            Owner::ServiceAccount(ServiceAccountRef {
                 id,
-                name: name.to_string(),
+                name: name.to_string().into(),
             })
         } else {
             Owner::Person(email.to_string())
@@ -269,7 +262,7 @@ pub(super) fn validate(
         500,
     );
     if let Some(days) = request.expires_in_days {
-        if ![30, 90, 365].contains(&days) {
+        if !crate::auth::policy::KEY_LIFETIMES.contains(&days) {
             errors.insert(
                 "expires_in_days".into(),
                 vec!["must be 30, 90, 365 or null (never)".into()],
@@ -660,10 +653,11 @@ pub(super) struct VerifyKey<'a> {
 }
 
 /// The service account a key acts as.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, ToSchema, Clone)]
 pub(super) struct ServiceAccountRef<'a> {
     id: Id,
-    name: &'a str,
+    #[schema(value_type = String)]
+    name: std::borrow::Cow<'a, str>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -708,7 +702,7 @@ pub fn verify(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
         }),
         service_account: user.service_account.then(|| ServiceAccountRef {
             id: user.id,
-            name: &user.name,
+            name: (&*user.name).into(),
         }),
         organization: VerifyOrganization {
             id: user.organization_id,
