@@ -149,6 +149,11 @@ pub fn create_key(config: Config, org: &str, name: &str, args: KeyArgs) -> Resul
             scopes.push(scope);
         }
     }
+    if args.allowed_ips.len() > 32 {
+        return Err(Failure::usage(
+            "--allowed-ip: at most 32 addresses or ranges",
+        ));
+    }
     let mut allowed = Vec::new();
     for raw in &args.allowed_ips {
         let net = crate::config::parse_ip_net(raw)

@@ -75,7 +75,6 @@ pub fn format_rfc3339(at: UnixTime) -> String {
     Timestamp(at).to_string()
 }
 
-/// The first second of the current calendar month (UTC) and of the next.
 /// A length of time in its largest exact unit, as the configuration writes them: `"7d"`,
 /// `"12h"`, `"90m"`, `"45s"`.
 pub fn format_duration(secs: i64) -> String {
@@ -105,6 +104,7 @@ fn durations_read_back_as_written() {
     }
 }
 
+/// The first second of the current calendar month (UTC) and of the next.
 pub fn month_bounds(at: UnixTime) -> (UnixTime, UnixTime) {
     let date = OffsetDateTime::from_unix_timestamp(at)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)

@@ -71,12 +71,11 @@ fn details(key: &ApiKey) -> String {
     crate::domain::json_object(&[("prefix", &key.prefix), ("name", &key.name)])
 }
 
-/// Makes a key for `user_id`, checked against the owner as committed: a service account must
-/// still be active (not deactivated or deleted since the transport read it); a person whom the
-/// organization requires MFA of must have it (a session opened before the requirement makes no
-/// keys, which would never ask for it); and the organization's policy must allow the key (a
-/// canary, which never authenticates, always may be made). Returns the key and whether its
-/// owner is a service account.
+/// Makes a key for `user_id`, checked against the owner as committed: still active (a
+/// deactivation, of a person or a service account, between the transport's read and this
+/// transaction would otherwise leave a live key behind it), and a key the organization's
+/// policy allows (a canary, which never authenticates, always may be made). Returns the key
+/// and whether its owner is a service account.
 fn insert(
     tx: &Db<'_>,
     user_id: Id,
@@ -95,8 +94,8 @@ fn insert(
                 "the service account is deactivated or deleted".into(),
             ));
         }
-    } else if policy::mfa_enrollment_required(tx, &owner)? {
-        return Err(ApiError::MfaEnrollmentRequired);
+    } else if !owner.is_active {
+        return Err(ApiError::Conflict("the user is deactivated".into()));
     }
     if !spec.canary {
         let terms = KeyTerms {

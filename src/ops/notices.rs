@@ -261,9 +261,16 @@ async fn send_due(
     config: &NotifyConfig,
     relay: Option<&Relay>,
 ) -> Result<(), String> {
+    let mut channels: Vec<&'static str> = Vec::new();
+    if relay.is_some() {
+        channels.push("email");
+    }
+    if !config.webhook_url.is_empty() {
+        channels.push("webhook");
+    }
     let due = app
         .store
-        .read(|db| notices::due(db, now(), BATCH))
+        .read(move |db| notices::due(db, now(), BATCH, &channels))
         .await
         .map_err(|e| e.to_string())?;
     for notice in due {

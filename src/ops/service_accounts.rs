@@ -21,9 +21,7 @@ pub struct Edit {
     pub is_active: Option<bool>,
 }
 
-/// A role the actor may give: below the owner, not above their own, and `administrator` only
-/// by the owner (or the shell): an administrator's key that outlives its maker is the owner's
-/// decision, not that of an administrator who may be leaving.
+/// A role the actor may give: below the owner, and not above their own.
 fn check_role(actor: &Actor, role: Role) -> Result<(), ApiError> {
     if role == Role::Owner {
         return Err(ApiError::field(
@@ -31,15 +29,12 @@ fn check_role(actor: &Actor, role: Role) -> Result<(), ApiError> {
             "a service account cannot be the owner",
         ));
     }
-    match actor.principal().map(|p| p.role) {
-        Some(mine) if role > mine => Err(ApiError::denied(
+    if actor.principal().is_some_and(|p| role > p.role) {
+        return Err(ApiError::denied(
             "you cannot give a service account a role above your own",
-        )),
-        Some(mine) if role == Role::Administrator && mine != Role::Owner => Err(ApiError::denied(
-            "only the owner gives a service account the administrator role",
-        )),
-        _ => Ok(()),
+        ));
     }
+    Ok(())
 }
 
 fn check_name_free(c: &Change<'_, '_>, org: Id, name: &str, id: Id) -> Result<(), ApiError> {

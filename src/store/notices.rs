@@ -92,10 +92,17 @@ pub struct Due {
     pub owner_is_service_account: bool,
 }
 
-/// Up to `limit` notices due at `now` that no server holds.
-pub fn due(db: &Db<'_>, now: UnixTime, limit: u32) -> StoreResult<Vec<Due>> {
+/// Up to `limit` notices due at `now` on `channels` (those this server sends) that no server
+/// holds: a server without a channel never takes, and delays, another's notices.
+pub fn due(db: &Db<'_>, now: UnixTime, limit: u32, channels: &[&str]) -> StoreResult<Vec<Due>> {
+    if channels.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut params: Vec<&dyn super::sql::Param> = vec![&now, &limit];
+    params.extend(channels.iter().map(|c| c as &dyn super::sql::Param));
     db.query_map(
-        "SELECT n.id, n.threshold_days, n.channel, n.recipient, n.attempts,
+        &format!(
+            "SELECT n.id, n.threshold_days, n.channel, n.recipient, n.attempts,
                 k.id, k.name, k.prefix, k.expires_at,
                 o.id, o.name, u.id, u.email, u.name, u.service_account
          FROM key_notices n
@@ -104,9 +111,12 @@ pub fn due(db: &Db<'_>, now: UnixTime, limit: u32) -> StoreResult<Vec<Due>> {
          JOIN users u ON u.id = k.user_id
          WHERE n.state = 'pending' AND n.next_attempt_at <= ?1
            AND (n.claimed_until IS NULL OR n.claimed_until < ?1)
+           AND n.channel IN ({})
          ORDER BY n.next_attempt_at, n.id
          LIMIT ?2",
-        args![now, limit],
+            super::placeholders(3, channels.len())
+        ),
+        &params,
         |r| {
             Ok(Due {
                 id: r.get(0)?,

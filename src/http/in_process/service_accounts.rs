@@ -303,8 +303,6 @@ fn a_role_change_applies_to_its_keys_at_once_and_never_above_the_caller() {
     let ada = s.token(ADA, ADA_PASSWORD);
     for (body, status) in [
         (json!({"name": "x", "role": "owner"}), 400),
-        // An administrator's key that outlives its maker is the owner's decision.
-        (json!({"name": "x", "role": "administrator"}), 403),
         (json!({"name": "x", "role": "pilot"}), 400),
         (json!({"name": "", "role": "viewer"}), 400),
         (json!({"name": "x", "role": "viewer", "extra": 1}), 400),
