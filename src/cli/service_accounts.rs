@@ -165,24 +165,8 @@ pub fn create_key(config: Config, org: &str, name: &str, args: KeyArgs) -> Resul
     let (org, name) = (org.to_string(), name.to_string());
     with_app(config, |app| async move {
         let organization = find_organization(&app, &org)?;
+        // Active, and the scopes within its role: checked by the operation, as committed.
         let account = find(&app, organization, &name)?;
-        if !account.is_active {
-            return Err(Failure::usage(format!(
-                "service account {name:?} is deactivated: activate it first"
-            )));
-        }
-        let beyond: Vec<&str> = scopes
-            .iter()
-            .filter(|s| s.reach(account.role).is_none())
-            .map(|s| s.as_str())
-            .collect();
-        if !beyond.is_empty() {
-            return Err(Failure::usage(format!(
-                "the service account's role ({}) can never use: {}",
-                account.role,
-                beyond.join(", ")
-            )));
-        }
         let spec = keys::KeySpec {
             name: key_name,
             description: String::new(),
@@ -197,6 +181,7 @@ pub fn create_key(config: Config, org: &str, name: &str, args: KeyArgs) -> Resul
                 crate::error::ApiError::PolicyViolation { message, .. } => {
                     Failure::usage(format!("refused by the organization's policy: {message}"))
                 }
+                crate::error::ApiError::ScopeExceedsRole(why) => Failure::usage(why),
                 other => failure(other),
             })?;
         eprintln!(

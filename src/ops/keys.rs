@@ -73,14 +73,16 @@ fn details(key: &ApiKey) -> String {
 
 /// Makes a key for `user_id`, checked against the owner as committed: still active (a
 /// deactivation, of a person or a service account, between the transport's read and this
-/// transaction would otherwise leave a live key behind it), and a key the organization's
-/// policy allows (a canary, which never authenticates, always may be made). Returns the key
-/// and whether its owner is a service account.
+/// transaction would otherwise leave a live key behind it), scopes the owner's role can use
+/// (a `fresh` key; a successor keeps its predecessor's), and a key the organization's policy
+/// allows (a canary, which never authenticates, always may be made). Returns the key and
+/// whether its owner is a service account.
 fn insert(
     tx: &Db<'_>,
     user_id: Id,
     organization_id: Id,
     spec: &KeySpec,
+    fresh: bool,
 ) -> Result<(Created, bool), ApiError> {
     let owner = users::get(tx, user_id)?;
     if owner.organization_id != organization_id {
@@ -96,6 +98,25 @@ fn insert(
         }
     } else if !owner.is_active {
         return Err(ApiError::Conflict("the user is deactivated".into()));
+    }
+    if let (true, Some(scopes)) = (fresh, &spec.scopes) {
+        let beyond: Vec<&str> = scopes
+            .iter()
+            .filter(|s| s.reach(owner.role).is_none())
+            .map(|s| s.as_str())
+            .collect();
+        if !beyond.is_empty() {
+            let whose = if owner.service_account {
+                "the service account's role"
+            } else {
+                "your role"
+            };
+            return Err(ApiError::ScopeExceedsRole(format!(
+                "{whose} ({}) can never use: {}",
+                owner.role,
+                beyond.join(", ")
+            )));
+        }
     }
     if !spec.canary {
         let terms = KeyTerms {
@@ -154,7 +175,7 @@ pub async fn create_for(
     spec: KeySpec,
 ) -> Result<Created, ApiError> {
     change(app, actor, move |c| {
-        let (created, for_service_account) = insert(c.tx, owner, organization_id, &spec)?;
+        let (created, for_service_account) = insert(c.tx, owner, organization_id, &spec, true)?;
         let mut details = serde_json::json!({
             "prefix": &created.key.prefix,
             "name": &created.key.name,
@@ -226,7 +247,7 @@ pub async fn rotate(
             allowed_ips: old.allowed_ips.as_deref().map(parse_allowed_ips),
             canary: old.canary,
         };
-        let (created, _) = insert(c.tx, old.user_id, old.organization_id, &spec)?;
+        let (created, _) = insert(c.tx, old.user_id, old.organization_id, &spec, false)?;
         if !api_keys::replace(c.tx, old_id, created.key.id, overlap_secs, by)? {
             return Err(ApiError::Conflict(
                 "this key was already rotated or revoked".into(),

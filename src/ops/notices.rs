@@ -105,13 +105,8 @@ fn relay(config: &NotifyConfig) -> Result<Option<Relay>, String> {
         .tls(tls)
         .timeout(Some(SEND_DEADLINE));
     if credentials {
-        let decode = |s: &str| {
-            percent_decode(s).map_err(|_| "notify.smtp_url: credentials are not UTF-8".to_string())
-        };
-        builder = builder.credentials(Credentials::new(
-            decode(url.username())?,
-            decode(url.password().unwrap_or_default())?,
-        ));
+        let (user, password) = credentials_of(&url)?;
+        builder = builder.credentials(Credentials::new(user, password));
     }
     let from: Mailbox = config
         .from
@@ -124,28 +119,18 @@ fn relay(config: &NotifyConfig) -> Result<Option<Relay>, String> {
     }))
 }
 
-/// `%XX` escapes of a URL's user or password, decoded.
-fn percent_decode(text: &str) -> Result<String, std::string::FromUtf8Error> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%')
-            .then(|| text.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match escaped {
-            Some(byte) => {
-                out.push(byte);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out)
+/// The user and password of an SMTP address, which the URL keeps percent-encoded.
+fn credentials_of(url: &url::Url) -> Result<(String, String), String> {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8()
+            .map(|d| d.into_owned())
+            .map_err(|_| "notify.smtp_url: credentials are not UTF-8".to_string())
+    };
+    Ok((
+        decode(url.username())?,
+        decode(url.password().unwrap_or_default())?,
+    ))
 }
 
 /// Starts this server's notices on a task of its own; `None` when `notify` sends nowhere. A
@@ -537,6 +522,15 @@ mod tests {
     }
 
     #[test]
+    fn url_credentials_are_decoded() {
+        let url = url::Url::parse("smtp://mail%40example.com:p%3Ass%25word@relay:587").unwrap();
+        assert_eq!(
+            credentials_of(&url).unwrap(),
+            ("mail@example.com".to_string(), "p:ss%word".to_string())
+        );
+    }
+
+    #[test]
     fn days_left_round_up_and_the_signature_is_rfc_2104() {
         assert_eq!(days_left(10 * DAY, 3 * DAY + 3_600), 7);
         assert_eq!(days_left(10 * DAY, 3 * DAY), 7);
@@ -546,11 +540,5 @@ mod tests {
             signature("Jefe", b"what do ya want for nothing?").unwrap(),
             "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
-    }
-
-    #[test]
-    fn url_credentials_are_decoded() {
-        assert_eq!(percent_decode("a%40b%3Ac").unwrap(), "a@b:c");
-        assert_eq!(percent_decode("100%").unwrap(), "100%");
     }
 }

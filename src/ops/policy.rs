@@ -176,17 +176,24 @@ fn find_violations(
             rule: "require_mfa",
         })
         .collect();
+    // A decoy never authenticates; a replaced key ends with its rotation's overlap.
+    let usable: Vec<api_keys::ApiKey> = api_keys::usable_of_organization(db, organization_id)?
+        .into_iter()
+        .filter(|k| !k.canary && k.replaced_by.is_none())
+        .collect();
     let mut owners: std::collections::HashMap<Id, users::User> =
         people.into_iter().map(|u| (u.id, u)).collect();
+    // The service accounts that own keys, in one query.
+    let mut accounts: Vec<Id> = usable
+        .iter()
+        .map(|k| k.user_id)
+        .filter(|id| !owners.contains_key(id))
+        .collect();
+    accounts.sort_unstable();
+    accounts.dedup();
+    owners.extend(users::some(db, &accounts)?.into_iter().map(|u| (u.id, u)));
     let mut keys = Vec::new();
-    for key in api_keys::usable_of_organization(db, organization_id)? {
-        // A decoy never authenticates; a replaced key ends with its rotation's overlap.
-        if key.canary || key.replaced_by.is_some() {
-            continue;
-        }
-        if let std::collections::hash_map::Entry::Vacant(slot) = owners.entry(key.user_id) {
-            slot.insert(users::get(db, key.user_id)?);
-        }
+    for key in usable {
         let Some(owner) = owners.get(&key.user_id) else {
             continue;
         };

@@ -18,8 +18,7 @@ pub struct NewServiceAccount<'a> {
 fn handle() -> String {
     let mut bytes = [0u8; 12];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("service-account:{hex}")
+    format!("service-account:{}", crate::domain::hex(&bytes))
 }
 
 /// Stands in a service account's password hash: not a PHC string, so nothing verifies.
