@@ -42,7 +42,7 @@ function fieldsTable(schema) {
 function operationCard(path, method, op) {
   const id = op.operationId || `${method}-${path}`;
   const card = el("section", { class: "card operation", id },
-    el("h3", {}, el("span", { class: `method ${method}` }, method.toUpperCase()), " ", el("code", {}, path)),
+    el("h3", {}, el("span", { class: `method ${method}` }, method.toUpperCase()), " ", el("code", { class: "wrap" }, path)),
     el("p", {}, op.summary || ""));
   if (op.description) card.append(el("p", { class: "muted" }, op.description));
   const security = (op.security || []).flatMap((s) => Object.keys(s));

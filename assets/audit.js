@@ -18,7 +18,8 @@ import {
 // store::audit::ACTIONS equal.
 const ACTIONS = [
   "login.succeeded", "login.failed", "login.throttled", "mfa.enabled", "mfa.disabled", "mfa.reset",
-  "mfa.recovery_code_used", "mfa.recovery_codes_regenerated", "token.reuse_detected", "session.revoked", "password.changed",
+  "mfa.recovery_code_used", "mfa.recovery_codes_regenerated", "mfa.webauthn_added", "mfa.webauthn_removed",
+  "mfa.webauthn_clone_suspected", "token.reuse_detected", "session.revoked", "password.changed",
   "api_key.created", "api_key.rotated", "api_key.revoked", "api_key.first_used", "api_key.updated",
   "api_key.used_after_rotation", "api_key.ip_denied", "api_key.canary_used", "api_key.leaked",
   "user.created", "user.role_changed", "user.deactivated", "user.activated", "user.unlocked", "user.password_set",

@@ -1,12 +1,18 @@
 // /login: the email first, then what signs that address in: its organization's identity
 // provider ("Sign in with ..."), or the password (checked here or by the organization's
-// directory), then the TOTP or a recovery code when the account asks for one. An identity
-// provider's sign-in comes back here with a one-time code (?sso=) traded for the session.
+// directory), then the second factor when the account asks for one: a passkey, the TOTP or a
+// recovery code. A passkey registered for it signs in without the email or password. An
+// identity provider's sign-in comes back here with a one-time code (?sso=) traded for the
+// session.
 import { $, act, api, ApiError, el, errorText, say, Session } from "./common.js";
+import { passkeyProblem, passkeysSupported, usePasskey } from "./passkeys.js";
 
 const HOME = "/";
 const SECURITY_PAGE = "/settings/security";
 let recovery = false;
+// The second factors the account offered (`mfa_required`), and its passkey ceremony, used once.
+let methods = [];
+let ceremony = null;
 
 async function alreadySignedIn() {
   if (!Session.access) return;
@@ -93,19 +99,35 @@ async function lookUp() {
   });
 }
 
-function askForCode() {
+/** The second factor the account asks for: its passkey first, else the code. */
+function askForSecondFactor(body) {
+  methods = body.methods || ["totp", "recovery_code"];
+  ceremony = body.webauthn || null;
+  const passkey = methods.includes("webauthn") && passkeysSupported();
+  const totp = methods.includes("totp");
   $("#credentials").hidden = true;
   $("#second-factor").hidden = false;
-  $("#code").focus();
+  $("#passkey-factor").hidden = !passkey;
+  $("#use-recovery").hidden = !methods.includes("recovery_code");
+  if (!totp && !recovery) {
+    $("#code-entry").hidden = true;
+    $("#submit").hidden = true;
+  }
+  if (passkey) $("#use-passkey").focus();
+  else if (!$("#code-entry").hidden) $("#code").focus();
 }
 
 function toggleRecovery() {
   recovery = !recovery;
+  const withCode = recovery || methods.includes("totp");
+  $("#code-entry").hidden = !withCode;
+  $("#submit").hidden = !withCode;
   $("#code-label").textContent = recovery ? "Recovery code" : "Authentication code";
   $("#factor-hint").textContent = recovery
     ? "Enter one of the recovery codes you saved when you turned on two-factor authentication."
     : "Enter the 6-digit code from your authenticator app.";
-  $("#use-recovery").textContent = recovery ? "Use an authentication code instead" : "Use a recovery code instead";
+  $("#use-recovery").textContent = !recovery ? "Use a recovery code instead"
+    : methods.includes("totp") ? "Use an authentication code instead" : "Back";
   $("#code").value = "";
   $("#code").focus();
 }
@@ -119,31 +141,93 @@ async function signIn(event) {
     if (!code) return say("Enter the code.");
     body[recovery ? "recovery_code" : "totp_code"] = code;
   }
-  await act($("#submit"), async () => {
+  await act($("#submit"), () => logIn(body));
+}
+
+/** Where a new session goes first. */
+function signedIn(answer) {
+  Session.save(answer);
+  // A password someone else chose (the generated first owner's, an administrator's): ask
+  // for one of the user's own first; a temporary one opens nothing else until then.
+  if (answer.password_change_required || answer.password_change_suggested) {
+    sessionStorage.setItem("claribi.change-password",
+      answer.password_change_required ? "required" : "1");
+    location.assign(`${SECURITY_PAGE}#password`);
+  } else if (answer.mfa_enrollment_required) {
+    location.assign(`${SECURITY_PAGE}#mfa`);
+  } else {
+    location.assign(HOME);
+  }
+}
+
+async function logIn(body) {
+  try {
+    signedIn(await api("POST", "/api/auth/login/", body));
+  } catch (e) {
+    if (e.code === "mfa_required") {
+      askForSecondFactor(e.body);
+      return;
+    }
+    if (e.code === "mfa_invalid") $("#code").select();
+    if (e.code === "sso_required") {
+      $("#password").value = "";
+      throw new ApiError(403, {
+        message: "Your organization signs you in through its identity provider: use the Sign in with button above.",
+      });
+    }
+    throw e;
+  }
+}
+
+/** The passkey as the second factor: answers the login's ceremony (a new one if it was used). */
+async function confirmWithPasskey(event) {
+  const credentials = { email: $("#email").value.trim(), password: $("#password").value };
+  await act(event.target, async () => {
+    if (!ceremony) {
+      try {
+        await api("POST", "/api/auth/login/", credentials);
+      } catch (e) {
+        if (e.code !== "mfa_required") throw e;
+        ceremony = e.body.webauthn || null;
+      }
+      if (!ceremony) throw new ApiError(409, { message: "This account has no passkey to use any more." });
+    }
+    const { challenge_id, publicKey } = ceremony;
+    ceremony = null;
+    let credential;
     try {
-      const answer = await api("POST", "/api/auth/login/", body);
-      Session.save(answer);
-      // A password someone else chose (the generated first owner's, an administrator's): ask
-      // for one of the user's own first; a temporary one opens nothing else until then.
-      if (answer.password_change_required || answer.password_change_suggested) {
-        sessionStorage.setItem("claribi.change-password",
-          answer.password_change_required ? "required" : "1");
-        location.assign(`${SECURITY_PAGE}#password`);
-      } else if (answer.mfa_enrollment_required) {
-        location.assign(`${SECURITY_PAGE}#mfa`);
-      } else {
-        location.assign(HOME);
-      }
+      credential = await usePasskey(publicKey);
     } catch (e) {
-      if (e.code === "mfa_required") {
-        askForCode();
-        return;
+      throw new ApiError(400, { message: passkeyProblem(e) || errorText(e) });
+    }
+    try {
+      await logIn({ ...credentials, webauthn: { challenge_id, credential } });
+    } catch (e) {
+      if (e.code === "mfa_invalid") {
+        throw new ApiError(401, { message: "That passkey was not accepted for this account. Try again, or use another way." });
       }
-      if (e.code === "mfa_invalid") $("#code").select();
-      if (e.code === "sso_required") {
-        $("#password").value = "";
-        throw new ApiError(403, {
-          message: "Your organization signs you in through its identity provider: use the Sign in with button above.",
+      throw e;
+    }
+  });
+}
+
+/** A sign-in with a passkey alone (registered for sign-in without a password). */
+async function signInWithPasskey(event) {
+  await act(event.target, async () => {
+    const { challenge_id, publicKey } = await api("POST", "/api/auth/passkey/begin/");
+    let credential;
+    try {
+      credential = await usePasskey(publicKey);
+    } catch (e) {
+      throw new ApiError(400, { message: passkeyProblem(e) || errorText(e) });
+    }
+    try {
+      signedIn(await api("POST", "/api/auth/passkey/finish/", { challenge_id, credential }));
+    } catch (e) {
+      if (e.code === "invalid_credentials") {
+        throw new ApiError(401, {
+          message: "That passkey does not sign anyone in here. Use your email and password, then add a passkey for "
+            + "signing in under Settings > Security.",
         });
       }
       throw e;
@@ -152,6 +236,9 @@ async function signIn(event) {
 }
 
 $("#login").addEventListener("submit", signIn);
+$("#use-passkey").addEventListener("click", confirmWithPasskey);
+$("#passkey-sign-in").addEventListener("click", signInWithPasskey);
+$("#passkey-way").hidden = !passkeysSupported();
 $("#use-recovery").addEventListener("click", toggleRecovery);
 $("#change-email").addEventListener("click", changeEmail);
 finishProviderSignIn().then((done) => { if (!done) alreadySignedIn(); });

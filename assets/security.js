@@ -1,8 +1,10 @@
-// /settings/security: two-factor authentication, password change, sessions.
+// /settings/security: two-factor authentication (authenticator app and passkeys), password
+// change, sessions.
 import {
   $,
   act,
   api,
+  ApiError,
   clearFieldErrors,
   copyText,
   download,
@@ -15,21 +17,129 @@ import {
   Session,
   when,
 } from "./common.js";
+import { createPasskey, passkeyProblem, passkeysSupported } from "./passkeys.js";
 
-/** Shows the account's second factor as the server has it, with the recovery codes left. */
+let passkeyToRemove = null;
+
+/** Shows the account's second factors as the server has them, with the recovery codes left. */
 async function showMfa() {
   const mfa = await api("GET", "/api/auth/mfa/");
-  const enabled = mfa.methods.includes("totp");
+  const totp = mfa.methods.includes("totp");
+  const passkey = mfa.methods.includes("webauthn");
   const left = mfa.recovery_codes_left;
-  $("#mfa-status").textContent = enabled
-    ? "Two-factor authentication is on: signing in asks for a code from your authenticator app. "
-      + (left === 1 ? "1 recovery code is left." : `${left} recovery codes are left.`)
-    : "Two-factor authentication is off.";
-  $("#mfa-off").hidden = enabled;
-  $("#mfa-on").hidden = !enabled;
+  const codes = left === 1 ? "1 recovery code is left." : `${left} recovery codes are left.`;
+  let status = "Two-factor authentication is off.";
+  if (totp && passkey) {
+    status = `Two-factor authentication is on: signing in asks for a passkey or a code from your authenticator app. ${codes}`;
+  } else if (totp) {
+    status = `Two-factor authentication is on: signing in asks for a code from your authenticator app. ${codes}`;
+  } else if (passkey) {
+    status = `Two-factor authentication is on with your passkeys. ${codes}`
+      + (left === 0 ? " Make recovery codes in case you lose them." : "");
+  }
+  $("#mfa-status").textContent = status;
+  $("#mfa-start").textContent = passkey ? "Also use an authenticator app" : "Set up two-factor authentication";
+  $("#mfa-off").hidden = totp;
+  $("#mfa-on").hidden = !(totp || passkey);
+  $("#mfa-disable-open").hidden = !totp;
+  $("#mfa-disable-open").textContent = passkey ? "Stop using the authenticator app…" : "Turn off two-factor authentication…";
+  $("#renew-code-field").hidden = !totp;
+  $("#renew-with-code").hidden = !totp;
   $("#mfa-disable").hidden = true;
   $("#mfa-renew").hidden = true;
   $("#mfa-enrol").hidden = true;
+}
+
+/** The account's passkeys, each with its remove button. */
+async function showPasskeys() {
+  const page = await api("GET", "/api/auth/mfa/webauthn/?page_size=100");
+  $("#passkeys-status").textContent = page.count
+    ? "Signing in asks for one of these after your password; those marked \"yes\" also sign you in on their own."
+    : "A passkey is a security key or this device's screen lock: it confirms it is you, and cannot be phished.";
+  $("#passkey-list").hidden = page.count === 0;
+  $("#passkey-list tbody").replaceChildren(...page.results.map((p) => el("tr", { "data-passkey-id": p.id },
+    el("td", {}, p.name),
+    el("td", {}, p.passwordless ? "yes" : "no"),
+    el("td", {}, when(p.created_at)),
+    el("td", {}, p.last_used_at ? when(p.last_used_at) : "never"),
+    el("td", {}, el("button", {
+      class: "danger",
+      "data-remove-passkey": p.id,
+      onclick: () => askToRemove(p),
+    }, "Remove…")),
+  )));
+  if (!passkeysSupported()) {
+    $("#passkey-add").hidden = true;
+    $("#passkeys-status").textContent += " This browser cannot make passkeys.";
+  }
+}
+
+function askToRemove(passkey) {
+  passkeyToRemove = passkey;
+  $("#passkey-remove-question").textContent =
+    `Remove the passkey "${passkey.name}"? It will not sign you in again. Confirm with your password.`;
+  $("#passkey-add").hidden = true;
+  $("#passkey-remove").hidden = false;
+  $("#passkey-remove-password").focus();
+}
+
+function cancelRemoval() {
+  passkeyToRemove = null;
+  $("#passkey-remove").reset();
+  clearFieldErrors($("#passkey-remove"));
+  $("#passkey-remove").hidden = true;
+  $("#passkey-add").hidden = !passkeysSupported();
+}
+
+async function removePasskey(event) {
+  event.preventDefault();
+  const passkey = passkeyToRemove;
+  if (!passkey) return;
+  await act($("#passkey-remove-submit"), async () => {
+    await api("DELETE", `/api/auth/mfa/webauthn/${passkey.id}/`, {
+      password: $("#passkey-remove-password").value,
+    });
+    cancelRemoval();
+    say(`The passkey "${passkey.name}" was removed.`, "ok");
+    await showMfa();
+    await showPasskeys();
+    await refreshUser();
+  }, $("#passkey-remove-message"));
+}
+
+async function addPasskey(event) {
+  event.preventDefault();
+  const box = $("#passkey-message");
+  clearFieldErrors($("#passkey-add"));
+  const name = $("#passkey-name").value.trim();
+  if (!name) {
+    markField($("#passkey-name"), "Give the passkey a name you will recognise.");
+    return;
+  }
+  await act($("#passkey-add-submit"), async () => {
+    const passwordless = $("#passkey-passwordless").checked;
+    const begun = await api("POST", "/api/auth/mfa/webauthn/register/begin/", { passwordless });
+    let credential;
+    try {
+      credential = await createPasskey(begun.publicKey);
+    } catch (e) {
+      throw new ApiError(400, { message: passkeyProblem(e) || String(e.message || e) });
+    }
+    const made = await api("POST", "/api/auth/mfa/webauthn/register/finish/", {
+      challenge_id: begun.challenge_id,
+      name,
+      credential,
+    });
+    $("#passkey-add").reset();
+    say(`The passkey "${made.name}" was added.`, "ok");
+    await showMfa();
+    await showPasskeys();
+    const me = await refreshUser();
+    if (!$("#mfa-required").hidden && !me.mfa_enrollment_required) {
+      $("#mfa-required").hidden = true;
+      await loadSessions();
+    }
+  }, box);
 }
 
 async function startEnrolment(event) {
@@ -81,10 +191,9 @@ function downloadCodes() {
 async function renewCodes(event) {
   event.preventDefault();
   await act($("#mfa-renew-submit"), async () => {
-    const answer = await api("POST", "/api/auth/mfa/recovery-codes/", {
-      password: $("#renew-password").value,
-      code: $("#renew-code").value.trim(),
-    });
+    const body = { password: $("#renew-password").value };
+    if (!$("#renew-code-field").hidden) body.code = $("#renew-code").value.trim();
+    const answer = await api("POST", "/api/auth/mfa/recovery-codes/", body);
     $("#mfa-renew").reset();
     $("#recovery-codes").replaceChildren(...answer.recovery_codes.map((c) => el("li", {}, c)));
     $("#mfa-codes").hidden = false;
@@ -186,6 +295,9 @@ if (requireSession()) {
     $("#mfa-codes").hidden = true;
   });
   $("#password").addEventListener("submit", changePassword);
+  $("#passkey-add").addEventListener("submit", addPasskey);
+  $("#passkey-remove").addEventListener("submit", removePasskey);
+  $("#passkey-remove-cancel").addEventListener("click", cancelRemoval);
   act(null, async () => {
     const me = await refreshUser();
     // A temporary password opens only its change: the rest waits for it.
@@ -198,9 +310,11 @@ if (requireSession()) {
     if (me.mfa_enrollment_required) {
       $("#mfa-required").hidden = false;
       await showMfa();
+      await showPasskeys();
       return;
     }
     await showMfa();
+    await showPasskeys();
     await loadSessions();
   });
 }

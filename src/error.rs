@@ -24,8 +24,10 @@ pub enum ApiError {
     TokenNotValid,
     #[error("the email or password is wrong")]
     InvalidCredentials,
-    #[error("a one-time code from the authenticator app (or a recovery code) is required")]
-    MfaRequired,
+    /// The password was right; the account asks for a second factor: which ones, and with a
+    /// passkey, the ceremony to answer.
+    #[error("a second factor is required: a code from the authenticator app, a passkey or a recovery code")]
+    MfaRequired(Box<MfaChallenge>),
     #[error("the one-time code is wrong or was already used")]
     MfaInvalid,
     /// A wrong TOTP code inside a body (`confirm`, `disable`): a 400, not a 401.
@@ -108,6 +110,14 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// What `401 mfa_required` offers: the account's methods (`totp`, `webauthn`,
+/// `recovery_code`) and, with a passkey, `{challenge_id, publicKey}`.
+#[derive(Debug, Default)]
+pub struct MfaChallenge {
+    pub methods: Vec<&'static str>,
+    pub webauthn: Option<serde_json::Value>,
+}
+
 fn insufficient_scope_message(scope: Option<&str>) -> String {
     match scope {
         Some(scope) => format!("this API key lacks the scope `{scope}`"),
@@ -157,7 +167,7 @@ impl ApiError {
         use ApiError::*;
         match self {
             Invalid { .. } | ParseError(_) | MfaCodeRejected => 400,
-            NotAuthenticated | TokenNotValid | InvalidCredentials | MfaRequired | MfaInvalid
+            NotAuthenticated | TokenNotValid | InvalidCredentials | MfaRequired(_) | MfaInvalid
             | ApiKeyInvalid | ApiKeyRevoked | ApiKeyExpired | TokenReused => 401,
             InsufficientCredits(_) => 402,
             PermissionDenied(_)
@@ -191,7 +201,7 @@ impl ApiError {
             NotAuthenticated => "not_authenticated",
             TokenNotValid => "token_not_valid",
             InvalidCredentials => "invalid_credentials",
-            MfaRequired => "mfa_required",
+            MfaRequired(_) => "mfa_required",
             MfaInvalid | MfaCodeRejected => "mfa_invalid",
             ApiKeyInvalid => "api_key_invalid",
             ApiKeyRevoked => "api_key_revoked",

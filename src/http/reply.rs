@@ -119,6 +119,14 @@ pub(super) struct ErrorBody<'a> {
     errors: Option<&'a FieldErrors>,
     #[serde(skip_serializing_if = "Option::is_none")]
     mfa_required: Option<bool>,
+    /// `mfa_required`: the second factors the account has (`totp`, `webauthn`,
+    /// `recovery_code`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    methods: Option<&'a [&'static str]>,
+    /// `mfa_required` with a passkey: `{challenge_id, publicKey}` to answer with one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    webauthn: Option<&'a serde_json::Value>,
     /// `sso_required`: the provider to sign in with.
     #[serde(skip_serializing_if = "Option::is_none")]
     provider: Option<crate::domain::Id>,
@@ -139,7 +147,15 @@ pub fn error(err: &ApiError, request_id: &RequestId) -> Response {
             }
             _ => None,
         },
-        mfa_required: matches!(err, ApiError::MfaRequired).then_some(true),
+        mfa_required: matches!(err, ApiError::MfaRequired(_)).then_some(true),
+        methods: match err {
+            ApiError::MfaRequired(challenge) => Some(challenge.methods.as_slice()),
+            _ => None,
+        },
+        webauthn: match err {
+            ApiError::MfaRequired(challenge) => challenge.webauthn.as_ref(),
+            _ => None,
+        },
         provider: match err {
             ApiError::SsoRequired { provider, .. } => Some(*provider),
             _ => None,
@@ -153,9 +169,9 @@ pub fn error(err: &ApiError, request_id: &RequestId) -> Response {
     let headers = response.headers_mut();
     if status == 401 {
         let challenge = match err {
-            ApiError::NotAuthenticated | ApiError::InvalidCredentials | ApiError::MfaRequired => {
-                "Bearer realm=\"claribi\"".to_string()
-            }
+            ApiError::NotAuthenticated
+            | ApiError::InvalidCredentials
+            | ApiError::MfaRequired(_) => "Bearer realm=\"claribi\"".to_string(),
             _ => format!(
                 "Bearer realm=\"claribi\", error=\"invalid_token\", error_description=\"{}\"",
                 err.code()

@@ -428,7 +428,7 @@ pub async fn reset_mfa(app: &AppState, actor: &Actor, user_id: Id) -> Result<(),
                  (POST /api/v1/auth/mfa/totp/disable/)",
             ));
         }
-        users::set_mfa_enabled(c.tx, user_id, false)?;
+        users::reset_mfa(c.tx, user_id)?;
         c.journal(Revocation::MfaReset {
             user_id,
             email: user.email.clone(),

@@ -67,6 +67,18 @@ pub enum Revocation {
         user_id: Id,
         email: String,
     },
+    /// TOTP turned off by its user: the old authenticator app does not come back (passkeys
+    /// stay; entries of earlier versions are `MfaReset`).
+    TotpDisabled {
+        user_id: Id,
+        email: String,
+    },
+    /// A passkey removed: a restore does not bring it back.
+    PasskeyRemoved {
+        user_id: Id,
+        email: String,
+        credential_id: String,
+    },
     /// A role as a change left it (a demotion above all; promotions too, so that the last
     /// change made is the one a restore leaves).
     RoleChanged {

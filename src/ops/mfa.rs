@@ -18,17 +18,22 @@ enum Verdict {
     Unreadable,
 }
 
-/// Checks a TOTP code for `user` and records its step, so that it cannot be used again.
+/// Checks a TOTP code for `user` and records its step, so that it cannot be used again. Only
+/// against TOTP that is on, unless `pending` (the code that confirms enrolment).
 pub async fn check_totp(
     app: &AppState,
     actor: &Actor,
     user: &users::User,
     code: String,
+    pending: bool,
 ) -> Result<bool, ApiError> {
     let (id, email) = (user.id, user.email.clone());
     let at = now() as u64;
     let sealer = app.auth.mfa_sealer.clone();
     let verdict = change(app, actor, move |c| {
+        if !pending && !users::totp_enabled(c.tx, id)? {
+            return Ok(Verdict::Refused);
+        }
         let Some(stored) = users::mfa_secret(c.tx, id)? else {
             return Ok(Verdict::Refused);
         };
@@ -82,7 +87,7 @@ pub struct Enrolment {
 
 /// A user's second factors, as the account shows them.
 pub struct Status {
-    /// `totp` when it is on.
+    /// `totp` and `webauthn`, those on.
     pub methods: Vec<&'static str>,
     /// Recovery codes not used yet (none without MFA: turning it off deletes them).
     pub recovery_codes_left: i64,
@@ -90,31 +95,33 @@ pub struct Status {
 
 /// The caller's second factors and how many recovery codes are left, in one read.
 pub async fn status(app: &AppState, user_id: Id) -> Result<Status, ApiError> {
-    let (user, left) = app
-        .store
+    app.store
         .read(move |c| {
-            Ok((
-                users::get(c, user_id)?,
-                users::recovery_codes_left(c, user_id)?,
-            ))
+            let mut methods = Vec::with_capacity(2);
+            if users::totp_enabled(c, user_id)? {
+                methods.push("totp");
+            }
+            if crate::store::passkeys::count_of_user(c, user_id)? > 0 {
+                methods.push("webauthn");
+            }
+            Ok(Status {
+                methods,
+                recovery_codes_left: users::recovery_codes_left(c, user_id)?,
+            })
         })
-        .await?;
-    Ok(Status {
-        methods: if user.mfa_enabled {
-            vec!["totp"]
-        } else {
-            vec![]
-        },
-        recovery_codes_left: left,
-    })
+        .await
+        .map_err(ApiError::from)
 }
 
 /// Starts enrolment: a new secret, sealed and stored; nothing is enabled yet.
 pub async fn setup(app: &AppState, actor: &Actor, user_id: Id) -> Result<Enrolment, ApiError> {
-    let user = app.store.read(move |c| users::get(c, user_id)).await?;
-    if user.mfa_enabled {
+    let (user, totp) = app
+        .store
+        .read(move |c| Ok((users::get(c, user_id)?, users::totp_enabled(c, user_id)?)))
+        .await?;
+    if totp {
         return Err(ApiError::Conflict(
-            "MFA is already enabled; disable it first to enrol again".into(),
+            "TOTP is already enabled; disable it first to enrol again".into(),
         ));
     }
     let enrolment = totp::enrol(&user.email).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -141,23 +148,28 @@ pub async fn confirm(
     user_id: Id,
     code: String,
 ) -> Result<Vec<String>, ApiError> {
-    let user = app.store.read(move |c| users::get(c, user_id)).await?;
-    if user.mfa_enabled {
-        return Err(ApiError::Conflict("MFA is already enabled".into()));
-    }
-    let pending = app
+    let (user, totp, pending) = app
         .store
-        .read(move |c| users::mfa_secret(c, user_id))
+        .read(move |c| {
+            Ok((
+                users::get(c, user_id)?,
+                users::totp_enabled(c, user_id)?,
+                users::mfa_secret(c, user_id)?,
+            ))
+        })
         .await?;
+    if totp {
+        return Err(ApiError::Conflict("TOTP is already enabled".into()));
+    }
     if pending.is_none() {
         return Err(ApiError::field("code", "start with the setup step first"));
     }
-    if !check_totp(app, actor, &user, code).await? {
+    if !check_totp(app, actor, &user, code, true).await? {
         return Err(ApiError::MfaCodeRejected);
     }
     let (codes, hashes) = totp::new_recovery_codes();
     change(app, actor, move |c| {
-        users::set_mfa_enabled(c.tx, user_id, true)?;
+        users::enable_totp(c.tx, user_id)?;
         users::replace_recovery_codes(c.tx, user_id, &hashes)?;
         c.audit("mfa.enabled", "user", user_id, None)?;
         c.touch(Kind::User, user_id);
@@ -187,20 +199,17 @@ pub async fn regenerate_recovery_codes(
     Ok(codes)
 }
 
-/// Turns MFA off for the caller, whose password and code the transport has checked, unless
-/// the organization's policy requires it of them.
+/// Turns TOTP off for the caller, whose password and code the transport has checked. MFA
+/// stays on while a passkey remains; the last factor does not go while the organization's
+/// policy requires MFA of them.
 pub async fn disable(app: &AppState, actor: &Actor, user_id: Id) -> Result<(), ApiError> {
     change(app, actor, move |c| {
         let user = users::get(c.tx, user_id)?;
-        if super::policy::of(c.tx, user.organization_id)?.requires_mfa(user.role) {
-            return Err(ApiError::policy(
-                "require_mfa",
-                "require_mfa",
-                "the organization's policy requires MFA for your role: it cannot be turned off",
-            ));
+        users::disable_totp(c.tx, user_id)?;
+        if !users::get(c.tx, user_id)?.mfa_enabled {
+            refuse_if_required(c.tx, &user)?;
         }
-        users::set_mfa_enabled(c.tx, user_id, false)?;
-        c.journal(super::journal::Revocation::MfaReset {
+        c.journal(super::journal::Revocation::TotpDisabled {
             user_id,
             email: user.email,
         });
@@ -209,6 +218,19 @@ pub async fn disable(app: &AppState, actor: &Actor, user_id: Id) -> Result<(), A
         Ok(())
     })
     .await
+}
+
+/// `403 policy_violation` when the organization's policy requires MFA of `user`: their last
+/// second factor cannot go (the caller's transaction is rolled back).
+pub fn refuse_if_required(db: &crate::store::Db<'_>, user: &users::User) -> Result<(), ApiError> {
+    if super::policy::of(db, user.organization_id)?.requires_mfa(user.role) {
+        return Err(ApiError::policy(
+            "require_mfa",
+            "require_mfa",
+            "the organization's policy requires MFA for your role: it cannot be turned off",
+        ));
+    }
+    Ok(())
 }
 
 /// Seals TOTP secrets that a version before sealing stored as they were, in one transaction.

@@ -15,6 +15,7 @@ pub mod keys;
 pub mod mfa;
 pub mod notices;
 pub mod outbound;
+pub mod passkeys;
 pub mod policy;
 pub mod rates;
 pub mod restore;

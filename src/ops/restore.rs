@@ -12,7 +12,7 @@ use crate::ops::AppState;
 use crate::store::audit::{self, Outcome};
 use crate::store::feed::{self, Kind};
 use crate::store::ids::{self, Counter};
-use crate::store::{api_keys, organizations, public_links, sessions, users, StoreError};
+use crate::store::{api_keys, organizations, passkeys, public_links, sessions, users, StoreError};
 
 /// What re-applying the journal did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -139,7 +139,29 @@ pub async fn reapply(
                 },
                 Revocation::MfaReset { user_id, email } => match same_user(c, *user_id, email)? {
                     Some(u) if u.mfa_enabled => {
-                        users::set_mfa_enabled(c.tx, u.id, false)?;
+                        users::reset_mfa(c.tx, u.id)?;
+                        c.touch(Kind::User, u.id);
+                        true
+                    }
+                    _ => false,
+                },
+                Revocation::TotpDisabled { user_id, email } => {
+                    match same_user(c, *user_id, email)? {
+                        Some(u) if users::totp_enabled(c.tx, u.id)? => {
+                            users::disable_totp(c.tx, u.id)?;
+                            c.touch(Kind::User, u.id);
+                            true
+                        }
+                        _ => false,
+                    }
+                }
+                Revocation::PasskeyRemoved {
+                    user_id,
+                    email,
+                    credential_id,
+                } => match same_user(c, *user_id, email)? {
+                    Some(u) if passkeys::delete_by_credential_id(c.tx, u.id, credential_id)? => {
+                        users::refresh_mfa(c.tx, u.id)?;
                         c.touch(Kind::User, u.id);
                         true
                     }

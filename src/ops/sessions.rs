@@ -18,6 +18,8 @@ pub struct Credentials {
     pub password: Secret,
     pub totp_code: Option<String>,
     pub recovery_code: Option<String>,
+    /// A passkey answering the ceremony a `mfa_required` answer began.
+    pub webauthn: Option<super::passkeys::Answer>,
 }
 
 /// A successful login: the user and the session's tokens.
@@ -197,7 +199,7 @@ pub async fn recheck_password(
         return Err(ApiError::field(field, "is wrong"));
     }
     if let Some(code) = code {
-        if !mfa::check_totp(app, actor, user, code).await? {
+        if !mfa::check_totp(app, actor, user, code, false).await? {
             attempt.failed().await;
             record(app, failure("mfa_invalid")).await;
             return Err(ApiError::MfaCodeRejected);
@@ -318,23 +320,113 @@ pub async fn login(
     };
 
     if user.mfa_enabled {
-        let verdict = match (given.totp_code, given.recovery_code) {
-            (None, None) => {
+        use super::passkeys::{self, Verdict};
+        let verdict = match (given.totp_code, given.recovery_code, given.webauthn) {
+            (None, None, None) => {
                 // The password was right: not a failure, but no session without the code.
                 attempt.released().await;
-                return Err(ApiError::MfaRequired);
+                let request = passkeys::second_factor_request(app, &user).await?;
+                return Err(ApiError::MfaRequired(Box::new(request)));
             }
-            (Some(code), _) => mfa::check_totp(app, actor, &user, code).await?,
-            (None, Some(code)) => mfa::use_recovery_code(app, actor, &user, &code).await?,
+            (Some(code), _, _) => {
+                Verdict::from(mfa::check_totp(app, actor, &user, code, false).await?)
+            }
+            (None, Some(code), _) => {
+                Verdict::from(mfa::use_recovery_code(app, actor, &user, &code).await?)
+            }
+            (None, None, Some(answer)) => {
+                passkeys::check_second_factor(app, actor, &user, answer).await?
+            }
         };
-        if !verdict {
+        if verdict != Verdict::Accepted {
             attempt.failed().await;
-            record(app, failure("mfa_invalid", method, Some(&user))).await;
+            let reason = match verdict {
+                Verdict::CloneSuspected => "webauthn_clone_suspected",
+                _ => "mfa_invalid",
+            };
+            record(app, failure(reason, method, Some(&user))).await;
             return Err(ApiError::MfaInvalid);
         }
     }
     attempt.succeeded().await;
     open(app, actor, user, method).await
+}
+
+/// A sign-in without a password (contract 10.3): a passkey registered for it, found by its
+/// credential id, counted in the login throttle like a password. An address its
+/// organization signs in through an identity provider only (`enforce`) is sent there, as
+/// its password would be.
+pub async fn passkey_sign_in(
+    app: &AppState,
+    actor: &Actor,
+    challenge_id: String,
+    credential: serde_json::Value,
+) -> Result<LoggedIn, ApiError> {
+    use super::passkeys::{self, Verdict};
+    if challenge_id.is_empty() || challenge_id.len() > 64 {
+        return Err(ApiError::field(
+            "challenge_id",
+            "is required (the challenge_id the begin step answered)",
+        ));
+    }
+    let presented = passkeys::presented(app, credential).await?;
+    let attempt =
+        match super::throttle::begin(app, &presented.account_key, actor.client_ip()).await? {
+            Ok(attempt) => attempt,
+            Err(refused) => return Err(throttled(app, actor, refused).await),
+        };
+    let failure = |reason: &str, user: Option<&users::User>| {
+        let mut entry = actor.entry("login.failed", Outcome::Failure);
+        entry.user_id = user.map(|u| u.id);
+        entry.organization_id = user.map(|u| u.organization_id);
+        entry.details = crate::domain::json_object(&[
+            ("email", user.map(|u| u.email.as_str()).unwrap_or("")),
+            ("reason", reason),
+            ("method", "passkey"),
+        ]);
+        entry
+    };
+    let verdict = passkeys::sign_in_finish(app, actor, challenge_id, &presented).await;
+    let user = presented.stored.as_ref().map(|(_, user)| user.clone());
+    let verdict = match verdict {
+        Ok(verdict) => verdict,
+        Err(e) => {
+            attempt.released().await;
+            return Err(e);
+        }
+    };
+    match (verdict, user) {
+        (Verdict::Accepted, Some(user)) if user.is_active && !user.service_account => {
+            if let Ok(email) = Email::parse(&user.email) {
+                if let Some(provider) = provider_for(app, &email, Some(&user)).await? {
+                    if provider.oidc().is_some() && provider.enforce {
+                        attempt.failed().await;
+                        record(app, failure("sso_required", Some(&user))).await;
+                        return Err(ApiError::SsoRequired {
+                            provider: provider.id,
+                            name: provider.name,
+                        });
+                    }
+                }
+            }
+            attempt.succeeded().await;
+            open(app, actor, user, "passkey").await
+        }
+        (verdict, user) => {
+            attempt.failed().await;
+            let reason = match (&verdict, &user) {
+                (Verdict::CloneSuspected, _) => "webauthn_clone_suspected",
+                (Verdict::Accepted, Some(_)) => "inactive",
+                (_, None) => "unknown_passkey",
+                _ => "passkey_refused",
+            };
+            record(app, failure(reason, user.as_ref())).await;
+            Err(match verdict {
+                Verdict::CloneSuspected => ApiError::MfaInvalid,
+                _ => ApiError::InvalidCredentials,
+            })
+        }
+    }
 }
 
 /// Opens a session for `user`, whom `method` (`password`, `ldap`, `oidc`) has just vouched

@@ -41,6 +41,8 @@ const TABLES: &[&str] = &[
     "sso_identities",
     "sso_sign_ins",
     "sso_codes",
+    "webauthn_credentials",
+    "webauthn_challenges",
 ];
 
 /// Rows copied per table, in `TABLES` order.

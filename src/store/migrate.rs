@@ -36,6 +36,7 @@ const MIGRATIONS: &[(u32, &str)] = &[
     ),
     (18, include_str!("migrations/v18_key_expiry_notices.sql")),
     (19, include_str!("migrations/v19_audit_filter_indexes.sql")),
+    (20, include_str!("migrations/v20_passkeys.sql")),
 ];
 
 pub const SCHEMA_VERSION: u32 = 1 + MIGRATIONS.len() as u32;
@@ -79,6 +80,7 @@ const POSTGRES_MIGRATIONS: &[(u32, &str)] = &[
         19,
         include_str!("migrations/postgres/v19_audit_filter_indexes.sql"),
     ),
+    (20, include_str!("migrations/postgres/v20_passkeys.sql")),
 ];
 
 pub(super) fn migrate(db: &Db<'_>) -> StoreResult<()> {

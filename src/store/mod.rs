@@ -16,6 +16,7 @@ pub mod meta;
 mod migrate;
 pub mod notices;
 pub mod organizations;
+pub mod passkeys;
 mod postgres_pool;
 pub mod public_links;
 pub mod rates;

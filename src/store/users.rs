@@ -212,25 +212,66 @@ pub fn replace_mfa_secret(db: &Db<'_>, id: Id, stored: &str) -> StoreResult<()> 
     Ok(())
 }
 
-/// Stores a new pending secret (in the sealed form `auth::sealed` makes).
+/// Stores a new pending secret (in the sealed form `auth::sealed` makes), unless TOTP is on.
 pub fn set_mfa_secret(db: &Db<'_>, id: Id, secret: &str) -> StoreResult<()> {
     db.execute(
-        "UPDATE users SET mfa_secret = ?2, mfa_last_step = 0 WHERE id = ?1 AND mfa_enabled = 0",
+        "UPDATE users SET mfa_secret = ?2, mfa_last_step = 0 WHERE id = ?1 AND totp_enabled = 0",
         args![id, secret],
     )?;
     Ok(())
 }
 
-pub fn set_mfa_enabled(db: &Db<'_>, id: Id, enabled: bool) -> StoreResult<()> {
-    if enabled {
-        db.execute("UPDATE users SET mfa_enabled = 1 WHERE id = ?1", args![id])?;
-    } else {
-        db.execute(
-            "UPDATE users SET mfa_enabled = 0, mfa_secret = NULL, mfa_last_step = 0 WHERE id = ?1",
-            args![id],
-        )?;
+/// Whether TOTP is one of the user's second factors (a pending secret is not).
+pub fn totp_enabled(db: &Db<'_>, id: Id) -> StoreResult<bool> {
+    db.query_row(
+        "SELECT totp_enabled FROM users WHERE id = ?1",
+        args![id],
+        |row| row.get(0),
+    )
+}
+
+/// TOTP on, with the pending secret: MFA is on.
+pub fn enable_totp(db: &Db<'_>, id: Id) -> StoreResult<()> {
+    db.execute(
+        "UPDATE users SET totp_enabled = 1, mfa_enabled = 1 WHERE id = ?1",
+        args![id],
+    )?;
+    Ok(())
+}
+
+/// TOTP off; MFA stays on while a passkey remains (`refresh_mfa`).
+pub fn disable_totp(db: &Db<'_>, id: Id) -> StoreResult<()> {
+    db.execute(
+        "UPDATE users SET totp_enabled = 0, mfa_secret = NULL, mfa_last_step = 0 WHERE id = ?1",
+        args![id],
+    )?;
+    refresh_mfa(db, id)
+}
+
+/// `mfa_enabled` as the factors left say: on with TOTP or a passkey. With none, the
+/// recovery codes go too.
+pub fn refresh_mfa(db: &Db<'_>, id: Id) -> StoreResult<()> {
+    db.execute(
+        "UPDATE users SET mfa_enabled = CASE WHEN totp_enabled = 1 OR EXISTS
+             (SELECT 1 FROM webauthn_credentials w WHERE w.user_id = users.id) THEN 1 ELSE 0 END
+         WHERE id = ?1",
+        args![id],
+    )?;
+    if !get(db, id)?.mfa_enabled {
         db.execute("DELETE FROM recovery_codes WHERE user_id = ?1", args![id])?;
     }
+    Ok(())
+}
+
+/// Every second factor off (an MFA reset): TOTP, passkeys and recovery codes.
+pub fn reset_mfa(db: &Db<'_>, id: Id) -> StoreResult<()> {
+    db.execute(
+        "UPDATE users SET mfa_enabled = 0, totp_enabled = 0, mfa_secret = NULL, mfa_last_step = 0
+         WHERE id = ?1",
+        args![id],
+    )?;
+    super::passkeys::delete_all(db, id)?;
+    db.execute("DELETE FROM recovery_codes WHERE user_id = ?1", args![id])?;
     Ok(())
 }
 

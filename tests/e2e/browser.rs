@@ -234,6 +234,34 @@ impl Browser {
             .unwrap_or_default()
             .to_string()
     }
+
+    /// Adds Chromium's virtual authenticator (WebDriver's WebAuthn extension): a platform
+    /// authenticator that keeps discoverable credentials and verifies its user. Answers its id.
+    pub fn add_virtual_authenticator(&self) -> String {
+        let id = self.call(
+            "POST",
+            "/webauthn/authenticator",
+            Some(json!({
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": true,
+                "hasUserVerification": true,
+                "isUserConsenting": true,
+                "isUserVerified": true,
+            })),
+        );
+        id.as_str().expect("authenticator id").to_string()
+    }
+
+    /// The credentials the virtual authenticator `id` holds.
+    pub fn authenticator_credentials(&self, id: &str) -> Vec<Value> {
+        let found = self.call(
+            "GET",
+            &format!("/webauthn/authenticator/{id}/credentials"),
+            None,
+        );
+        found.as_array().cloned().unwrap_or_default()
+    }
 }
 
 impl Drop for Browser {

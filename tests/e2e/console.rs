@@ -735,3 +735,86 @@ fn service_accounts_the_policy_and_expiring_keys_in_the_console() {
     browser.open(&s.url("/reports"));
     browser.wait_for("location.pathname === '/settings/security'");
 }
+
+/// Contract 10.3 in the console, with Chromium's virtual authenticator: a passkey added under
+/// Settings > Security (for sign-in without a password too), then the login page's "Sign in
+/// with a passkey", the passkey as the second factor after the password, and its removal.
+#[test]
+fn passkeys_are_added_used_to_sign_in_and_removed_in_the_console() {
+    // WebAuthn needs a domain for the relying party: the browser reaches the server as
+    // localhost, the address `server.public_url` names.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let origin = format!("http://localhost:{port}");
+    let s = server()
+        .env("CLARIBI_SERVER__BIND", &format!("127.0.0.1:{port}"))
+        .env("CLARIBI_SERVER__PUBLIC_URL", &origin)
+        .start();
+    let browser = Browser::start();
+    let authenticator = browser.add_virtual_authenticator();
+    browser.open(&format!("{origin}/login"));
+    crate::web::enter_credentials(&browser, ADMIN_EMAIL, ADMIN_PASSWORD);
+    browser.wait_for("location.pathname === '/' || location.pathname === '/settings/security'");
+    browser.open(&format!("{origin}/settings/security"));
+    browser.wait_for("document.querySelector('#passkeys-status').textContent !== ''");
+    // A name first: the form says so next to the field.
+    browser.click("#passkey-add-submit");
+    browser.wait_for(
+        "document.querySelector('#passkey-name').getAttribute('aria-invalid') === 'true'",
+    );
+    browser.fill("#passkey-name", "This laptop");
+    browser.click("#passkey-passwordless");
+    browser.click("#passkey-add-submit");
+    browser.wait_for("document.querySelector('#passkey-list tbody tr[data-passkey-id]')");
+    assert!(browser.text("#passkey-list tbody").contains("This laptop"));
+    assert!(
+        browser.text("#mfa-status").contains("passkeys"),
+        "{}",
+        browser.text("#mfa-status")
+    );
+    let held = browser.authenticator_credentials(&authenticator);
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0]["isResidentCredential"], true, "{held:?}");
+
+    // Signed out, the login page signs in with the passkey alone.
+    browser.run("sessionStorage.clear();", json!([]));
+    browser.open(&format!("{origin}/login"));
+    browser.wait_for("!document.querySelector('#passkey-way').hidden");
+    browser.click("#passkey-sign-in");
+    browser.wait_for("location.pathname === '/'");
+    // And after the password, the passkey is the second factor.
+    browser.run("sessionStorage.clear();", json!([]));
+    browser.open(&format!("{origin}/login"));
+    crate::web::enter_credentials(&browser, ADMIN_EMAIL, ADMIN_PASSWORD);
+    browser.wait_for("!document.querySelector('#passkey-factor').hidden");
+    browser.click("#use-passkey");
+    browser.wait_for("location.pathname === '/'");
+    let asked = s.login(ADMIN_EMAIL, ADMIN_PASSWORD);
+    assert_eq!(asked.error_code(), "mfa_required", "{}", asked.body);
+    assert_eq!(
+        asked.json()["methods"],
+        json!(["webauthn"]),
+        "{}",
+        asked.body
+    );
+
+    // Removing it is asked first, with the password.
+    browser.open(&format!("{origin}/settings/security"));
+    browser.wait_for("document.querySelector('#passkey-list button[data-remove-passkey]')");
+    browser.click("#passkey-list button[data-remove-passkey]");
+    browser.wait_for("!document.querySelector('#passkey-remove').hidden");
+    assert!(browser
+        .text("#passkey-remove-question")
+        .contains("This laptop"));
+    browser.fill("#passkey-remove-password", ADMIN_PASSWORD);
+    browser.click("#passkey-remove-submit");
+    browser.wait_for("!document.querySelector('#passkey-list tbody tr')");
+    assert!(
+        browser.text("#mfa-status").contains("off"),
+        "{}",
+        browser.text("#mfa-status")
+    );
+    assert_eq!(s.login(ADMIN_EMAIL, ADMIN_PASSWORD).status, 200);
+}

@@ -1,6 +1,6 @@
 //! Login, token refresh, logout, `me` and password change.
 //!
-//! POST /api/auth/login/            {email, password, totp_code?, recovery_code?}
+//! POST /api/auth/login/            {email, password, totp_code?, recovery_code?, webauthn?}
 //! POST /api/auth/token/refresh/    {refresh}
 //! POST /api/auth/logout/           {refresh}
 //! GET  /api/auth/me/
@@ -31,6 +31,9 @@ pub(super) struct LoginRequest {
     totp_code: Option<String>,
     #[serde(default)]
     recovery_code: Option<String>,
+    /// A passkey answering the ceremony of the `mfa_required` answer.
+    #[serde(default)]
+    webauthn: Option<crate::ops::passkeys::Answer>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -156,6 +159,7 @@ pub async fn login(call: Call<'_>) -> Result<Response, ApiError> {
             password: request.password,
             totp_code: request.totp_code,
             recovery_code: request.recovery_code,
+            webauthn: request.webauthn,
         },
     )
     .await

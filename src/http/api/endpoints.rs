@@ -17,8 +17,9 @@ use futures_util::Stream;
 
 use super::docs::{created, d, list, ok, shape, Answer, Doc, Shape, PAGING};
 use super::{
-    api_keys, audit_log, auth, dashboards, data_sources, goals, mfa, organization, public_links,
-    reports, service_accounts, sessions, sso, sso_sign_in, system, usage, users, Shared,
+    api_keys, audit_log, auth, dashboards, data_sources, goals, mfa, organization, passkeys,
+    public_links, reports, service_accounts, sessions, sso, sso_sign_in, system, usage, users,
+    Shared,
 };
 use crate::auth::permission::Permission;
 use crate::auth::principal::Guard;
@@ -320,12 +321,114 @@ endpoints! {
         guard: Interactive,
         body: Json,
         handler: |call, caller| mfa::disable(call, caller).await,
-        doc: d("mfa", "Turn MFA off (password and code)", NoContent)
+        doc: d(
+            "mfa",
+            "Turn TOTP off (password and code); MFA stays on while a passkey remains",
+            NoContent,
+        )
             .body::<mfa::RecheckRequest>()
             .errors(&[
-                (409, "MFA is not enabled"),
+                (409, "TOTP is not enabled"),
+                (
+                    403,
+                    "policy_violation: the organization requires MFA and it is the last factor",
+                ),
                 (503, "the directory that checks the password does not answer"),
             ]),
+    },
+    PasskeyRegisterBegin {
+        route: Post Api "auth/mfa/webauthn/register/begin",
+        guard: MfaEnrolment,
+        body: OptionalJson,
+        handler: |call, caller| passkeys::register_begin(call, caller).await,
+        doc: d(
+            "mfa",
+            "Begin registering a passkey: the options for navigator.credentials.create",
+            ok::<passkeys::BeginResponse>(),
+        )
+        .body::<passkeys::RegisterBeginRequest>()
+        .errors(&[(
+            409,
+            "server.public_url is not set, or the account holds the most passkeys it may",
+        )]),
+    },
+    PasskeyRegisterFinish {
+        route: Post Api "auth/mfa/webauthn/register/finish",
+        guard: MfaEnrolment,
+        body: Json,
+        handler: |call, caller| passkeys::register_finish(call, caller).await,
+        doc: d(
+            "mfa",
+            "Finish registering a passkey with the browser's credential; MFA is on",
+            created::<passkeys::PasskeyDto>(),
+        )
+        .body::<passkeys::RegisterFinishRequest>()
+        .errors(&[(
+            409,
+            "server.public_url is not set, or the passkey is registered already",
+        )]),
+    },
+    ListPasskeys {
+        route: Get Api "auth/mfa/webauthn",
+        guard: MfaEnrolment,
+        body: NoBody,
+        handler: |call, caller| passkeys::list(call, caller).await,
+        doc: d(
+            "mfa",
+            "The caller's passkeys",
+            list::<passkeys::PasskeyDto>(),
+        )
+        .query(PAGING),
+    },
+    RemovePasskey {
+        route: Delete Api "auth/mfa/webauthn/{id}",
+        guard: Interactive,
+        body: Json,
+        handler: |call, caller| passkeys::remove(call, caller).await,
+        doc: d("mfa", "Remove one of the caller's passkeys (password)", NoContent)
+            .body::<passkeys::RemoveRequest>()
+            .errors(&[
+                (403, "policy_violation: the organization requires MFA and it is the last factor"),
+                (503, "the directory that checks the password does not answer"),
+            ]),
+    },
+    PasskeyBegin {
+        route: Post Api "auth/passkey/begin",
+        guard: Public,
+        body: NoBody,
+        handler: |call| passkeys::sign_in_begin(call).await,
+        doc: d(
+            "auth",
+            "Begin a sign-in without a password: the options for navigator.credentials.get",
+            ok::<passkeys::BeginResponse>(),
+        )
+        .errors(&[
+            (409, "server.public_url is not set"),
+            (503, "too many sign-ins wait to be finished; Retry-After"),
+        ]),
+    },
+    PasskeyFinish {
+        route: Post Api "auth/passkey/finish",
+        guard: Public,
+        body: Json,
+        handler: |call| passkeys::sign_in_finish(call).await,
+        doc: d(
+            "auth",
+            "Sign in with a passkey registered for sign-in without a password",
+            ok::<auth::LoginResponse>(),
+        )
+        .body::<passkeys::SignInRequest>()
+        .errors(&[
+            (
+                401,
+                "invalid_credentials, or mfa_invalid when the passkey's signature counter went \
+                 backwards (it may have been copied)",
+            ),
+            (
+                429,
+                "too many failed sign-ins for the account or the address; Retry-After",
+            ),
+        ]),
     },
     RegenerateRecoveryCodes {
         route: Post Api "auth/mfa/recovery-codes",

@@ -4,6 +4,7 @@
 //! POST /api/auth/mfa/totp/setup/
 //! POST /api/auth/mfa/totp/confirm/   {code}
 //! POST /api/auth/mfa/totp/disable/   {password, code}
+//! (passkeys: `passkeys.rs`)
 //! POST /api/auth/mfa/recovery-codes/ {password, code}
 
 use serde::{Deserialize, Serialize};
@@ -20,7 +21,7 @@ use crate::store::users;
 
 #[derive(Serialize, ToSchema)]
 pub(super) struct StatusResponse {
-    /// The second factors the account has on: `totp`; empty without MFA.
+    /// The second factors the account has on: `totp`, `webauthn`; empty without MFA.
     methods: Vec<String>,
     /// Recovery codes not used yet; 0 without MFA.
     recovery_codes_left: i64,
@@ -72,25 +73,46 @@ pub async fn confirm(call: Call<'_>, caller: Caller) -> Result<Response, ApiErro
     Ok(reply::ok(&ConfirmResponse { recovery_codes }))
 }
 
-/// `{password, code}`: what turning MFA off and new recovery codes ask for again.
+/// `{password, code}`: what turning TOTP off and new recovery codes ask for again.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RecheckRequest {
     password: Secret,
-    /// A current TOTP code (not a recovery code).
-    code: String,
+    /// A current TOTP code (not a recovery code); required while TOTP is on.
+    #[serde(default)]
+    code: Option<String>,
 }
 
-/// The caller as an actor, once MFA is found on and the body's password and code pass again
-/// (each failure counts as a failed login of the account).
-async fn rechecked(call: &Call<'_>, caller: &Caller) -> Result<Actor, ApiError> {
+/// What a re-check needs on: TOTP itself (turning it off), or any second factor.
+#[derive(PartialEq)]
+enum Needs {
+    Totp,
+    Mfa,
+}
+
+/// The caller as an actor, once the factor is found on and the body's password (and, with
+/// TOTP on, its code) pass again; each failure counts as a failed login of the account.
+async fn rechecked(call: &Call<'_>, caller: &Caller, needs: Needs) -> Result<Actor, ApiError> {
     let request: RecheckRequest = call.json()?;
     password_field("password", &request.password)?;
     let user_id = caller.principal().user_id;
     let actor = caller.actor();
-    let user = call.app.store.read(move |c| users::get(c, user_id)).await?;
+    let (user, totp) = call
+        .app
+        .store
+        .read(move |c| Ok((users::get(c, user_id)?, users::totp_enabled(c, user_id)?)))
+        .await?;
+    if needs == Needs::Totp && !totp {
+        return Err(ApiError::Conflict("TOTP is not enabled".into()));
+    }
     if !user.mfa_enabled {
         return Err(ApiError::Conflict("MFA is not enabled".into()));
+    }
+    if totp && request.code.as_deref().is_none_or(str::is_empty) {
+        return Err(ApiError::field(
+            "code",
+            "is required: a current code from the authenticator app",
+        ));
     }
     crate::ops::sessions::recheck_password(
         call.app,
@@ -98,7 +120,7 @@ async fn rechecked(call: &Call<'_>, caller: &Caller) -> Result<Actor, ApiError> 
         &user,
         "password",
         request.password,
-        Some(request.code),
+        request.code.filter(|_| totp),
     )
     .await?;
     Ok(actor)
@@ -106,7 +128,7 @@ async fn rechecked(call: &Call<'_>, caller: &Caller) -> Result<Actor, ApiError> 
 
 /// POST /api/auth/mfa/totp/disable/
 pub async fn disable(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
-    let actor = rechecked(&call, &caller).await?;
+    let actor = rechecked(&call, &caller, Needs::Totp).await?;
     mfa::disable(call.app, &actor, caller.principal().user_id).await?;
     Ok(reply::no_content())
 }
@@ -116,7 +138,7 @@ pub async fn regenerate_recovery_codes(
     call: Call<'_>,
     caller: Caller,
 ) -> Result<Response, ApiError> {
-    let actor = rechecked(&call, &caller).await?;
+    let actor = rechecked(&call, &caller, Needs::Mfa).await?;
     let recovery_codes =
         mfa::regenerate_recovery_codes(call.app, &actor, caller.principal().user_id).await?;
     Ok(reply::ok(&ConfirmResponse { recovery_codes }))

@@ -12,6 +12,7 @@ mod endpoints;
 mod goals;
 mod mfa;
 mod organization;
+mod passkeys;
 mod public_links;
 mod reports;
 mod service_accounts;

@@ -8,10 +8,12 @@
 //! asynchronous `Harness` below.
 
 mod api_keys;
+mod authenticator;
 mod contract;
 mod feed;
 mod key_lifecycle;
 mod lists;
+mod passkeys;
 mod passwords;
 #[path = "../../../tests/e2e/pg.rs"]
 mod pg;
