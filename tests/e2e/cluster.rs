@@ -644,3 +644,69 @@ fn two_servers_send_one_notice_per_key_and_threshold() {
     noticed.sort_unstable();
     assert_eq!(noticed, keys);
 }
+
+/// Contract 10.3 across servers: a passkey ceremony begun on one server is finished on the
+/// other (its state is in the database), and only once, whichever server the second try
+/// reaches; a passkey removed on one no longer opens a session on the other.
+#[test]
+fn a_passkey_ceremony_begun_on_one_server_finishes_on_the_other_once() {
+    const ORIGIN: &str = "https://bi.example.com";
+    let a = server()
+        .postgres()
+        .env("CLARIBI_SERVER__PUBLIC_URL", ORIGIN)
+        .start();
+    let b = a.another_on_same_database();
+    let owner = a.owner_token();
+    let mut device = crate::authenticator::Authenticator::new(ORIGIN);
+    let begun = a
+        .post("/api/auth/mfa/webauthn/register/begin/")
+        .bearer(&owner)
+        .json(&json!({"passwordless": true}))
+        .json();
+    let credential = device.create(&begun["publicKey"]);
+    let made = b
+        .post("/api/auth/mfa/webauthn/register/finish/")
+        .bearer(&owner)
+        .json(
+            &json!({"challenge_id": begun["challenge_id"], "name": "Laptop",
+                      "credential": credential}),
+        );
+    assert_eq!(made.status, 201, "{}", made.body);
+    let made = made.json();
+
+    // The second factor: asked on B, answered on A; the same answer on B is refused.
+    let asked = b.login(ADMIN_EMAIL, ADMIN_PASSWORD);
+    assert_eq!(asked.error_code(), "mfa_required", "{}", asked.body);
+    let ceremony = asked.json()["webauthn"].clone();
+    let answer = json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "webauthn": {
+        "challenge_id": ceremony["challenge_id"],
+        "credential": device.get(&ceremony["publicKey"], 0)}});
+    let first = a.post("/api/auth/login/").json(&answer);
+    assert_eq!(first.status, 200, "{}", first.body);
+    let again = b.post("/api/auth/login/").json(&answer);
+    assert_eq!(again.error_code(), "mfa_invalid", "{}", again.body);
+
+    // Without a password: begun on A, finished on B.
+    let begun = a.post("/api/auth/passkey/begin/").send().json();
+    let signed_in = b.post("/api/auth/passkey/finish/").json(&json!({
+        "challenge_id": begun["challenge_id"],
+        "credential": device.get(&begun["publicKey"], 0)}));
+    assert_eq!(signed_in.status, 200, "{}", signed_in.body);
+
+    // Removed on B, it opens nothing on A.
+    let removed = b
+        .request("DELETE", &format!("/api/auth/mfa/webauthn/{}/", made["id"]))
+        .bearer(&owner)
+        .json(&json!({"password": ADMIN_PASSWORD}));
+    assert_eq!(removed.status, 204, "{}", removed.body);
+    let begun = a.post("/api/auth/passkey/begin/").send().json();
+    let refused = a.post("/api/auth/passkey/finish/").json(&json!({
+        "challenge_id": begun["challenge_id"],
+        "credential": device.get(&begun["publicKey"], 0)}));
+    assert_eq!(
+        refused.error_code(),
+        "invalid_credentials",
+        "{}",
+        refused.body
+    );
+}

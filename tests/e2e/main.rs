@@ -1,6 +1,9 @@
 //! End-to-end tests: the real binary, over HTTP. One test binary keeps link time down.
 
 mod api_keys;
+// The passkey tests' software authenticator, shared with the in-process tests.
+#[path = "../../src/http/in_process/authenticator.rs"]
+mod authenticator;
 mod browser;
 mod cluster;
 mod console;

@@ -650,3 +650,74 @@ fn passwords_mfa_resets_demotions_and_revoked_links_made_after_the_backup_hold_a
         "the revoked link stays revoked"
     );
 }
+
+/// Contract 10.3 with 10.1's restore: a passkey removed, or an authenticator app turned off,
+/// after the backup does not come back with it (the journal re-applies both); the passkey
+/// kept still signs in.
+#[test]
+fn a_passkey_removed_or_totp_turned_off_after_the_backup_stays_so_after_a_restore() {
+    const ORIGIN: &str = "https://bi.example.com";
+    let s = server()
+        .sqlite()
+        .env("CLARIBI_SERVER__PUBLIC_URL", ORIGIN)
+        .start();
+    s.create_user("ana@example.com", "analyst", "ana-password-77");
+    let ana = s.token("ana@example.com", "ana-password-77");
+    let (secret, _) = crate::sessions::enable_mfa(&s, &ana);
+    let mut device = crate::authenticator::Authenticator::new(ORIGIN);
+    let mut ids = Vec::new();
+    for name in ["lost key", "kept key"] {
+        let begun = s
+            .post("/api/auth/mfa/webauthn/register/begin/")
+            .bearer(&ana)
+            .send()
+            .json();
+        let credential = device.create(&begun["publicKey"]);
+        let made = s
+            .post("/api/auth/mfa/webauthn/register/finish/")
+            .bearer(&ana)
+            .json(&json!({"challenge_id": begun["challenge_id"], "name": name,
+                          "credential": credential}));
+        assert_eq!(made.status, 201, "{}", made.body);
+        ids.push(made.json()["id"].as_i64().unwrap());
+    }
+    let backup = s.work_dir().join("before.db");
+    let out = s.cli(&["backup", "--out", backup.to_str().unwrap()], "");
+    assert!(out.status.success(), "{}", stdout(&out));
+
+    // After the backup: the first key was lost and removed; the authenticator app turned off.
+    let r = s
+        .request("DELETE", &format!("/api/auth/mfa/webauthn/{}/", ids[0]))
+        .bearer(&ana)
+        .json(&json!({"password": "ana-password-77"}));
+    assert_eq!(r.status, 204, "{}", r.body);
+    let r = s.post("/api/auth/mfa/totp/disable/").bearer(&ana).json(
+        &json!({"password": "ana-password-77", "code": crate::sessions::totp_at(&secret, 1)}),
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+
+    let s = s.stop_and_restart_with(|stopped| {
+        let out = stopped.cli(&["restore", "--from", backup.to_str().unwrap()], "");
+        assert!(out.status.success(), "{}", stdout(&out));
+    });
+    let asked = s.login("ana@example.com", "ana-password-77");
+    assert_eq!(asked.error_code(), "mfa_required", "{}", asked.body);
+    let asked = asked.json();
+    assert!(
+        !asked["methods"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("totp")),
+        "the app stays off: {asked}"
+    );
+    let allowed = asked["webauthn"]["publicKey"]["allowCredentials"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(allowed.len(), 1, "only the kept key: {asked}");
+    let r = s.post("/api/auth/login/").json(&json!({
+        "email": "ana@example.com", "password": "ana-password-77",
+        "webauthn": {"challenge_id": asked["webauthn"]["challenge_id"],
+                     "credential": device.get(&asked["webauthn"]["publicKey"], 1)}}));
+    assert_eq!(r.status, 200, "the kept key signs in: {}", r.body);
+}
