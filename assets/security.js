@@ -117,8 +117,9 @@ async function addPasskey(event) {
     return;
   }
   await act($("#passkey-add-submit"), async () => {
-    const passwordless = $("#passkey-passwordless").checked;
-    const begun = await api("POST", "/api/auth/mfa/webauthn/register/begin/", { passwordless });
+    const body = { passwordless: $("#passkey-passwordless").checked };
+    if ($("#passkey-password").value) body.password = $("#passkey-password").value;
+    const begun = await api("POST", "/api/auth/mfa/webauthn/register/begin/", body);
     let credential;
     try {
       credential = await createPasskey(begun.publicKey);

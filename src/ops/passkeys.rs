@@ -29,8 +29,15 @@ use crate::store::users;
 pub const CEREMONY: Duration = Duration::from_secs(300);
 /// Passkeys one account may hold.
 pub const MAX_PER_USER: i64 = 20;
-/// Ceremonies of one purpose that may wait at once: what unauthenticated requests can grow.
-const MAX_WAITING: i64 = 10_000;
+/// What ceremonies may wait at once: what requests, unauthenticated ones above all, can grow.
+const BOUNDS: passkeys::Bounds = passkeys::Bounds {
+    total: 10_000,
+    per_client: 20,
+    per_user: 3,
+};
+/// A session opened longer ago than this asks for the password again before a passkey is
+/// added, or recovery codes made without an authenticator app ("sudo mode").
+pub const RECENT_SIGN_IN: i64 = 10 * 60;
 /// A passkey's name, in characters.
 pub const MAX_NAME: usize = 100;
 
@@ -83,9 +90,11 @@ fn challenge_field(id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Stores a ceremony's state; `503` while `MAX_WAITING` of its purpose wait already.
+/// Stores a ceremony's state: `429` while the client keeps as many waiting as it may, `503`
+/// while the most that may wait in all do.
 async fn store_ceremony(
     app: &AppState,
+    actor: &Actor,
     user_id: Option<Id>,
     purpose: Purpose,
     state: String,
@@ -94,6 +103,7 @@ async fn store_ceremony(
     let id = new_challenge_id();
     let at = now();
     let stored = id.clone();
+    let client_ip = actor.client_ip().map(|ip| ip.to_string());
     let begun = app
         .store
         .write(move |tx| {
@@ -105,21 +115,48 @@ async fn store_ceremony(
                     purpose,
                     state: &state,
                     passwordless,
+                    client_ip: client_ip.as_deref(),
                     expires_at: ceremony_end(at),
                 },
                 at,
-                MAX_WAITING,
+                &BOUNDS,
             )
         })
         .await?;
-    if !begun {
-        tracing::warn!(
-            ?purpose,
-            "{MAX_WAITING} passkey ceremonies wait already; refusing more"
-        );
-        return Err(ApiError::Unavailable { retry_after: 30 });
+    match begun {
+        passkeys::Begun::Stored => Ok(id),
+        passkeys::Begun::ClientFull => {
+            crate::telemetry::throttled("passkey");
+            Err(ApiError::Throttled {
+                message: format!(
+                    "{} passkey sign-ins from this address wait to be finished; finish or \
+                     let them expire first",
+                    BOUNDS.per_client
+                ),
+                retry_after: CEREMONY.as_secs(),
+            })
+        }
+        passkeys::Begun::Full => {
+            tracing::warn!(
+                ?purpose,
+                "{} passkey ceremonies wait already; refusing more",
+                BOUNDS.total
+            );
+            Err(ApiError::Unavailable { retry_after: 30 })
+        }
     }
-    Ok(id)
+}
+
+/// Whether the caller's session was opened within `RECENT_SIGN_IN` (keys have no session).
+pub async fn signed_in_recently(app: &AppState, session_id: Option<Id>) -> Result<bool, ApiError> {
+    let Some(sid) = session_id else {
+        return Ok(false);
+    };
+    let session = app
+        .store
+        .read(move |c| crate::store::sessions::get(c, sid))
+        .await?;
+    Ok(now() - session.created_at <= RECENT_SIGN_IN)
 }
 
 /// Takes (deletes) a ceremony, committed before anything is checked: each is tried once.
@@ -167,6 +204,7 @@ pub struct Begun {
 /// discoverable credential with user verification, for sign-in without a password.
 pub async fn register_begin(
     app: &AppState,
+    actor: &Actor,
     user_id: Id,
     passwordless: bool,
 ) -> Result<Begun, ApiError> {
@@ -181,6 +219,15 @@ pub async fn register_begin(
             Ok((user, existing, handle))
         })
         .await?;
+    if passwordless && super::sessions::directory_of(app, &user).await?.is_some() {
+        // The directory decides at every sign-in whether the account may still sign in: a
+        // passkey alone would not ask it.
+        return Err(ApiError::Conflict(
+            "your organization's directory checks each of your sign-ins: a passkey can be your \
+             second factor, not a sign-in without your password"
+                .into(),
+        ));
+    }
     if existing.len() as i64 >= MAX_PER_USER {
         return Err(ApiError::Conflict(format!(
             "an account holds at most {MAX_PER_USER} passkeys; remove one first"
@@ -209,8 +256,15 @@ pub async fn register_begin(
         public_key["authenticatorSelection"]["requireResidentKey"] = json!(true);
     }
     let state = serde_json::to_string(&state).map_err(|e| internal("a registration state", e))?;
-    let challenge_id =
-        store_ceremony(app, Some(user_id), Purpose::Register, state, passwordless).await?;
+    let challenge_id = store_ceremony(
+        app,
+        actor,
+        Some(user_id),
+        Purpose::Register,
+        state,
+        passwordless,
+    )
+    .await?;
     Ok(Begun {
         challenge_id,
         public_key,
@@ -336,6 +390,7 @@ pub async fn remove(app: &AppState, actor: &Actor, user_id: Id, id: Id) -> Resul
 /// passkey, a ceremony to answer with one.
 pub async fn second_factor_request(
     app: &AppState,
+    actor: &Actor,
     user: &users::User,
 ) -> Result<crate::error::MfaChallenge, ApiError> {
     let user_id = user.id;
@@ -367,12 +422,17 @@ pub async fn second_factor_request(
                 .map_err(|e| internal("starting a passkey authentication", e))?;
             let state =
                 serde_json::to_string(&state).map_err(|e| internal("an authentication", e))?;
-            let challenge_id =
-                store_ceremony(app, Some(user_id), Purpose::Login, state, false).await?;
-            webauthn = Some(json!({
-                "challenge_id": challenge_id,
-                "publicKey": options.public_key,
-            }));
+            // Without room for the ceremony the other methods are still offered: a login that
+            // would answer with a code is not refused for it.
+            match store_ceremony(app, actor, Some(user_id), Purpose::Login, state, false).await {
+                Ok(challenge_id) => {
+                    webauthn = Some(json!({
+                        "challenge_id": challenge_id,
+                        "publicKey": options.public_key,
+                    }));
+                }
+                Err(e) => tracing::warn!(user_id, error = %e, "no passkey ceremony offered"),
+            }
         }
     }
     if codes > 0 {
@@ -461,7 +521,7 @@ async fn settle(
             // The ceremony's copy of the counter may be older than the stored one (another
             // sign-in between begin and finish): the stored one decides.
             let before = Credential::from(passkey.clone()).counter;
-            if result.counter() > 0 && result.counter() <= before {
+            if (result.counter() > 0 || before > 0) && result.counter() <= before {
                 Err(Verdict::CloneSuspected)
             } else {
                 passkey.update_credential(&result);
@@ -509,13 +569,13 @@ async fn settle(
 }
 
 /// Begins a sign-in without a password: options that let the authenticator pick the account.
-pub async fn sign_in_begin(app: &AppState) -> Result<Begun, ApiError> {
+pub async fn sign_in_begin(app: &AppState, actor: &Actor) -> Result<Begun, ApiError> {
     let rp = relying_party(app)?;
     let (options, state) = rp
         .start_discoverable_authentication()
         .map_err(|e| internal("starting a passkey sign-in", e))?;
     let state = serde_json::to_string(&state).map_err(|e| internal("a sign-in state", e))?;
-    let challenge_id = store_ceremony(app, None, Purpose::Passkey, state, true).await?;
+    let challenge_id = store_ceremony(app, actor, None, Purpose::Passkey, state, true).await?;
     let public_key =
         serde_json::to_value(&options.public_key).map_err(|e| internal("options", e))?;
     Ok(Begun {

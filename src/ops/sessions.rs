@@ -325,7 +325,7 @@ pub async fn login(
             (None, None, None) => {
                 // The password was right: not a failure, but no session without the code.
                 attempt.released().await;
-                let request = passkeys::second_factor_request(app, &user).await?;
+                let request = passkeys::second_factor_request(app, actor, &user).await?;
                 return Err(ApiError::MfaRequired(Box::new(request)));
             }
             (Some(code), _, _) => {
@@ -397,6 +397,17 @@ pub async fn passkey_sign_in(
     };
     match (verdict, user) {
         (Verdict::Accepted, Some(user)) if user.is_active && !user.service_account => {
+            if directory_of(app, &user).await?.is_some() {
+                // The directory decides each sign-in of the addresses it serves (it may have
+                // disabled the account since the last sync): it is asked with a password.
+                attempt.released().await;
+                record(app, failure("directory_user", Some(&user))).await;
+                return Err(ApiError::SsoNotAllowed(
+                    "your organization's directory checks each of your sign-ins: sign in with \
+                     your email and password, then use the passkey as your second factor"
+                        .into(),
+                ));
+            }
             if let Ok(email) = Email::parse(&user.email) {
                 if let Some(provider) = provider_for(app, &email, Some(&user)).await? {
                     if provider.oidc().is_some() && provider.enforce {

@@ -191,42 +191,82 @@ pub struct Challenge<'a> {
     pub purpose: Purpose,
     pub state: &'a str,
     pub passwordless: bool,
+    pub client_ip: Option<&'a str>,
     pub expires_at: UnixTime,
 }
 
-/// Stores a ceremony, after dropping those expired. `false` (nothing stored) when `limit`
-/// unexpired ceremonies of this purpose wait already: what requests can grow is bounded.
+/// What may wait at once: in all (of one purpose), per client address, and per account (its
+/// oldest ones give way to a new one).
+pub struct Bounds {
+    pub total: i64,
+    pub per_client: i64,
+    pub per_user: i64,
+}
+
+/// Whether a ceremony was stored.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Begun {
+    Stored,
+    /// `per_client` ceremonies of this address wait already.
+    ClientFull,
+    /// `total` ceremonies of this purpose wait already.
+    Full,
+}
+
+/// Stores a ceremony, after dropping those expired and, past `per_user`, the account's oldest
+/// of this purpose: what requests can grow is bounded.
 pub fn begin(
     db: &Db<'_>,
     challenge: &Challenge<'_>,
     now: UnixTime,
-    limit: i64,
-) -> StoreResult<bool> {
+    bounds: &Bounds,
+) -> StoreResult<Begun> {
+    let purpose = challenge.purpose.as_str();
     db.execute(
         "DELETE FROM webauthn_challenges WHERE expires_at <= ?1",
         args![now],
     )?;
+    if let Some(user_id) = challenge.user_id {
+        db.execute(
+            "DELETE FROM webauthn_challenges WHERE user_id = ?1 AND purpose = ?2 AND id NOT IN
+                 (SELECT id FROM webauthn_challenges WHERE user_id = ?1 AND purpose = ?2
+                  ORDER BY expires_at DESC, id LIMIT ?3)",
+            args![user_id, purpose, bounds.per_user - 1],
+        )?;
+    }
+    if let Some(ip) = challenge.client_ip {
+        let waiting: i64 = db.query_row(
+            "SELECT COUNT(*) FROM webauthn_challenges WHERE client_ip = ?1 AND purpose = ?2",
+            args![ip, purpose],
+            |r| r.get(0),
+        )?;
+        if waiting >= bounds.per_client {
+            return Ok(Begun::ClientFull);
+        }
+    }
     let waiting: i64 = db.query_row(
         "SELECT COUNT(*) FROM webauthn_challenges WHERE purpose = ?1",
-        args![challenge.purpose.as_str()],
+        args![purpose],
         |r| r.get(0),
     )?;
-    if waiting >= limit {
-        return Ok(false);
+    if waiting >= bounds.total {
+        return Ok(Begun::Full);
     }
     db.execute(
-        "INSERT INTO webauthn_challenges (id, user_id, purpose, state, passwordless, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO webauthn_challenges
+             (id, user_id, purpose, state, passwordless, client_ip, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         args![
             challenge.id,
             challenge.user_id,
-            challenge.purpose.as_str(),
+            purpose,
             challenge.state,
             challenge.passwordless,
+            challenge.client_ip,
             challenge.expires_at
         ],
     )?;
-    Ok(true)
+    Ok(Begun::Stored)
 }
 
 /// A ceremony taken to finish it.

@@ -347,10 +347,18 @@ endpoints! {
             ok::<passkeys::BeginResponse>(),
         )
         .body::<passkeys::RegisterBeginRequest>()
-        .errors(&[(
-            409,
-            "server.public_url is not set, or the account holds the most passkeys it may",
-        )]),
+        .errors(&[
+            (
+                400,
+                "password: required when the session was opened more than 10 minutes ago, or wrong",
+            ),
+            (
+                409,
+                "server.public_url is not set, the account holds the most passkeys it may, or \
+                 its directory checks every sign-in (no passwordless passkey)",
+            ),
+            (429, "too many ceremonies from this address wait; Retry-After"),
+        ]),
     },
     PasskeyRegisterFinish {
         route: Post Api "auth/mfa/webauthn/register/finish",
@@ -404,6 +412,10 @@ endpoints! {
         )
         .errors(&[
             (409, "server.public_url is not set"),
+            (
+                429,
+                "this address keeps too many sign-ins waiting to be finished; Retry-After",
+            ),
             (503, "too many sign-ins wait to be finished; Retry-After"),
         ]),
     },
@@ -423,6 +435,11 @@ endpoints! {
                 401,
                 "invalid_credentials, or mfa_invalid when the passkey's signature counter went \
                  backwards (it may have been copied)",
+            ),
+            (
+                403,
+                "sso_not_allowed: the address's directory checks every sign-in (use the \
+                 password, then the passkey)",
             ),
             (
                 429,

@@ -108,6 +108,16 @@ async fn rechecked(call: &Call<'_>, caller: &Caller, needs: Needs) -> Result<Act
     if !user.mfa_enabled {
         return Err(ApiError::Conflict("MFA is not enabled".into()));
     }
+    // Without an authenticator app, the passkey is the second proof: it was used to sign in
+    // a moment ago.
+    if !totp
+        && !crate::ops::passkeys::signed_in_recently(call.app, caller.principal().session_id)
+            .await?
+    {
+        return Err(ApiError::denied(
+            "sign in again with your passkey, then make new recovery codes within 10 minutes",
+        ));
+    }
     if totp && request.code.as_deref().is_none_or(str::is_empty) {
         return Err(ApiError::field(
             "code",

@@ -1,6 +1,6 @@
 //! Passkeys (contract 10.3): the caller's, in a session; and sign-in without a password.
 //!
-//! POST   /api/auth/mfa/webauthn/register/begin/   {passwordless?}
+//! POST   /api/auth/mfa/webauthn/register/begin/   {passwordless?, password?}
 //! POST   /api/auth/mfa/webauthn/register/finish/  {challenge_id, name, credential}
 //! GET    /api/auth/mfa/webauthn/
 //! DELETE /api/auth/mfa/webauthn/{id}/             {password}
@@ -27,6 +27,10 @@ pub(super) struct RegisterBeginRequest {
     /// authenticator with a PIN or biometrics).
     #[serde(default)]
     passwordless: bool,
+    /// The caller's password: required when the session was opened more than 10 minutes
+    /// ago (a passkey is a credential of its own; a borrowed session must not add one).
+    #[serde(default)]
+    password: Option<Secret>,
 }
 
 /// A ceremony begun: what `navigator.credentials.create` or `.get` takes as `publicKey`.
@@ -86,9 +90,27 @@ pub async fn register_begin(call: Call<'_>, caller: Caller) -> Result<Response, 
     } else {
         call.json()?
     };
-    let begun =
-        passkeys::register_begin(call.app, caller.principal().user_id, request.passwordless)
+    let user_id = caller.principal().user_id;
+    let actor = caller.actor();
+    match request.password {
+        Some(password) => {
+            password_field("password", &password)?;
+            let user = call.app.store.read(move |c| users::get(c, user_id)).await?;
+            crate::ops::sessions::recheck_password(
+                call.app, &actor, &user, "password", password, None,
+            )
             .await?;
+        }
+        None if !passkeys::signed_in_recently(call.app, caller.principal().session_id).await? => {
+            return Err(ApiError::field(
+                "password",
+                "is required: you signed in more than 10 minutes ago, so confirm it is you \
+                 before adding a passkey",
+            ));
+        }
+        None => {}
+    }
+    let begun = passkeys::register_begin(call.app, &actor, user_id, request.passwordless).await?;
     Ok(reply::ok(&BeginResponse::from(begun)))
 }
 
@@ -158,7 +180,7 @@ pub async fn remove(call: Call<'_>, caller: Caller) -> Result<Response, ApiError
 
 /// POST /api/auth/passkey/begin/
 pub async fn sign_in_begin(call: Call<'_>) -> Result<Response, ApiError> {
-    let begun = passkeys::sign_in_begin(call.app).await?;
+    let begun = passkeys::sign_in_begin(call.app, &call.anonymous()).await?;
     Ok(reply::ok(&BeginResponse::from(begun)))
 }
 

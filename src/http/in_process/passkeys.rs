@@ -593,3 +593,120 @@ fn the_passwordless_ceremonies_waiting_are_bounded() {
     s.execute("UPDATE webauthn_challenges SET expires_at = ?1", &[1]);
     assert_eq!(s.post("/api/auth/passkey/begin/").send().status, 200);
 }
+
+#[test]
+fn a_session_opened_long_ago_confirms_the_password_before_adding_a_passkey() {
+    let s = start();
+    s.create_user(ADA, "analyst", PASSWORD);
+    let ada = s.token(ADA, PASSWORD);
+    s.execute("UPDATE sessions SET created_at = created_at - ?1", &[3600]);
+    let path = "/api/auth/mfa/webauthn/register/begin/";
+    let r = s.post(path).bearer(&ada).json(&json!({}));
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.json()["errors"]["password"].is_array(), "{}", r.body);
+    let r = s
+        .post(path)
+        .bearer(&ada)
+        .json(&json!({"password": "not-the-password-1"}));
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.json()["errors"]["password"].is_array(), "{}", r.body);
+    let r = s
+        .post(path)
+        .bearer(&ada)
+        .json(&json!({"password": PASSWORD, "passwordless": true}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut authenticator = Authenticator::new(ORIGIN);
+    let credential = authenticator.create(&r.json()["publicKey"]);
+    let made = s
+        .post("/api/auth/mfa/webauthn/register/finish/")
+        .bearer(&ada)
+        .json(
+            &json!({"challenge_id": r.json()["challenge_id"], "name": "Key",
+                      "credential": credential}),
+        );
+    assert_eq!(made.status, 201, "{}", made.body);
+    // Recovery codes without an authenticator app: only right after a passkey sign-in.
+    let codes = s
+        .post("/api/auth/mfa/recovery-codes/")
+        .bearer(&ada)
+        .json(&json!({"password": PASSWORD}));
+    assert_eq!(
+        (codes.status, codes.error_code().as_str()),
+        (403, "permission_denied"),
+        "{}",
+        codes.body
+    );
+    let fresh = passkey_sign_in(&s, &mut authenticator, 0);
+    assert_eq!(fresh.status, 200, "{}", fresh.body);
+    let codes = s
+        .post("/api/auth/mfa/recovery-codes/")
+        .bearer(fresh.json()["access"].as_str().unwrap())
+        .json(&json!({"password": PASSWORD}));
+    assert_eq!(codes.status, 200, "{}", codes.body);
+}
+
+#[test]
+fn one_address_keeps_a_bounded_number_of_sign_ins_waiting() {
+    let s = start();
+    for n in 0..20 {
+        let r = s.post("/api/auth/passkey/begin/").send();
+        assert_eq!(r.status, 200, "begin {n}: {}", r.body);
+    }
+    let r = s.post("/api/auth/passkey/begin/").send();
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (429, "throttled"),
+        "{}",
+        r.body
+    );
+    assert!(r.header("retry-after").is_some());
+    // A password login's ceremonies give way to the newest: never more than a few per account.
+    let owner = s.owner_token();
+    let mut authenticator = Authenticator::new(ORIGIN);
+    register(&s, &owner, &mut authenticator, "Key", false);
+    for _ in 0..5 {
+        second_factor(&s, ADMIN_EMAIL, ADMIN_PASSWORD);
+    }
+    let waiting = s.execute(
+        "UPDATE webauthn_challenges SET state = state WHERE purpose = 'login' AND user_id = ?1",
+        &[1],
+    );
+    assert_eq!(waiting, 3);
+}
+
+#[test]
+fn an_address_the_directory_serves_keeps_its_passkey_as_a_second_factor_only() {
+    let s = start();
+    let owner = s.owner_token();
+    const DIRECTORY_USER: &str = "dee@example.org";
+    s.create_user(DIRECTORY_USER, "analyst", PASSWORD);
+    let dee = s.token(DIRECTORY_USER, PASSWORD);
+    let r = s
+        .post("/api/v1/organization/sso-providers/")
+        .bearer(&owner)
+        .json(&json!({
+            "name": "Corporate directory", "kind": "ldap", "email_domains": ["example.org"],
+            "url": "ldaps://127.0.0.1:9", "bind_dn": "cn=svc,dc=example,dc=org",
+            "bind_password": "svc-pw", "user_base": "ou=people,dc=example,dc=org",
+        }));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let alone = s
+        .post("/api/auth/mfa/webauthn/register/begin/")
+        .bearer(&dee)
+        .json(&json!({"passwordless": true}));
+    assert_eq!(
+        (alone.status, alone.error_code().as_str()),
+        (409, "conflict"),
+        "{}",
+        alone.body
+    );
+    assert!(alone.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("directory"));
+    let second = s
+        .post("/api/auth/mfa/webauthn/register/begin/")
+        .bearer(&dee)
+        .json(&json!({"passwordless": false}));
+    assert_eq!(second.status, 200, "{}", second.body);
+}

@@ -31,6 +31,11 @@ CREATE TABLE webauthn_challenges (
     -- webauthn-rs's ceremony state, JSON
     state         TEXT    NOT NULL,
     passwordless  INTEGER NOT NULL DEFAULT 0,
+    -- the address that began it: what one client may keep waiting is bounded
+    client_ip     TEXT,
     expires_at    INTEGER NOT NULL
 );
 CREATE INDEX webauthn_challenges_by_expiry ON webauthn_challenges (expires_at);
+CREATE INDEX webauthn_challenges_by_purpose ON webauthn_challenges (purpose, expires_at);
+CREATE INDEX webauthn_challenges_by_client ON webauthn_challenges (client_ip, purpose);
+CREATE INDEX webauthn_challenges_by_user ON webauthn_challenges (user_id, purpose);
