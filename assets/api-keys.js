@@ -339,7 +339,7 @@ function showAdminParts() {
   $("#leak").hidden = !admin;
 }
 
-if (requireSession()) {
+if (await requireSession()) {
   drawScopes([]);
   $("#generate").addEventListener("click", () => { $("#create").hidden = false; $("#name").focus(); });
   $("#create-cancel").addEventListener("click", () => { $("#create").reset(); toggleFullAccess(); $("#create").hidden = true; });

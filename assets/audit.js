@@ -96,7 +96,7 @@ async function fillChoices() {
   $("#user").append(...users.map((u) => el("option", { value: u.id }, u.email)));
 }
 
-if (requireSession()) {
+if (await requireSession()) {
   $("#filters").addEventListener("submit", (event) => {
     event.preventDefault();
     page = 1;

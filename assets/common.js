@@ -41,22 +41,134 @@ async function send(method, path, body) {
   return fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
 }
 
+/** A claim of a token (`sid`, `exp`), read without checking it: the server checks tokens. */
+function claim(token, name) {
+  try {
+    const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return JSON.parse(atob(payload))[name] ?? null;
+  } catch { return null; }
+}
+
+// The other tabs of this console, over a same-origin channel (the tokens never touch cookies
+// or localStorage): a new tab takes the session from an open one, a refreshed token reaches
+// every tab of the session, and signing out in one signs out the others.
+const tabs = typeof BroadcastChannel === "function" ? new BroadcastChannel("claribi.session") : null;
+let asking = null;
+
+if (tabs) {
+  tabs.onmessage = ({ data }) => {
+    if (!data || typeof data !== "object") return;
+    const mine = Session.access && claim(Session.access, "sid") === data.sid;
+    if (data.type === "ask" && Session.access) {
+      tabs.postMessage({ type: "share", access: Session.access, refresh: Session.refresh, user: Session.user });
+    } else if (data.type === "share" && asking && data.access) {
+      Session.save(data);
+      asking(true);
+    } else if (data.type === "tokens" && mine) {
+      Session.save(data);
+      scheduleRefresh();
+    } else if (data.type === "signed-out" && mine) {
+      Session.clear();
+      location.assign("/login");
+    }
+  };
+}
+
+/** Takes the session of another open tab, if one answers within a moment. */
+export function askOtherTabs() {
+  if (!tabs || Session.access) return Promise.resolve(!!Session.access);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => { asking = null; resolve(false); }, 400);
+    asking = (found) => { asking = null; clearTimeout(timer); resolve(found); };
+    tabs.postMessage({ type: "ask" });
+  });
+}
+
 let refreshing = null;
 
-/** One refresh at a time; false when the session is over. */
+/** One refresh at a time, across this browser's tabs of the session; false when the session
+ *  is over. With refresh tokens rotated, a tab that waited takes the tokens the other got. */
 async function refreshAccess() {
   if (!Session.refresh) return false;
   refreshing = refreshing || (async () => {
-    const r = await fetch("/api/auth/token/refresh/", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ refresh: Session.refresh }),
-    });
-    if (!r.ok) return false;
-    Session.save(await r.json());
-    return true;
+    const presented = Session.refresh;
+    const run = async () => {
+      if (Session.refresh !== presented) return true;
+      const r = await fetch("/api/auth/token/refresh/", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ refresh: Session.refresh }),
+      });
+      if (!r.ok) return false;
+      Session.save(await r.json());
+      if (tabs) {
+        tabs.postMessage({ type: "tokens", sid: claim(Session.access, "sid"), access: Session.access, refresh: Session.refresh });
+        // The other tabs take them before one of them may begin a refresh of its own.
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      return true;
+    };
+    return navigator.locks ? navigator.locks.request("claribi.refresh", run) : run();
   })().finally(() => { refreshing = null; });
   return refreshing;
+}
+
+let refreshTimer = null;
+
+/** Refreshes the access token a minute before it expires, so that no request meets it
+ *  expired and a page left open stays signed in while its session lasts. */
+function scheduleRefresh() {
+  clearTimeout(refreshTimer);
+  const exp = Session.access && claim(Session.access, "exp");
+  if (!exp) return;
+  const wait = Math.max(exp * 1000 - Date.now() - 60_000, 5_000);
+  refreshTimer = setTimeout(async () => { if (await refreshAccess()) scheduleRefresh(); }, wait);
+}
+
+const RESUME = "claribi.resume";
+/** How long what a page held waits for its user to sign in again. */
+const RESUME_MS = 30 * 60 * 1000;
+const NEVER_KEPT = ["password", "file", "hidden"];
+
+/** The session is over: what the page's fields hold is kept in this tab (never a password),
+ *  and signing in again comes back here. */
+function sessionEnded() {
+  if (location.pathname === "/login") {
+    Session.clear();
+    return;
+  }
+  const fields = {};
+  for (const field of document.querySelectorAll("main input[id], main textarea[id], main select[id]")) {
+    if (NEVER_KEPT.includes(field.type)) continue;
+    fields[field.id] = field.type === "checkbox" || field.type === "radio" ? field.checked : field.value;
+  }
+  const place = location.pathname + location.search + location.hash;
+  sessionStorage.setItem(RESUME, JSON.stringify({ place, fields, at: Date.now() }));
+  Session.clear();
+  location.assign(`/login?next=${encodeURIComponent(place)}&ended=1`);
+}
+
+/** Puts back what this page held when its session ended, once its user signed in again. */
+function resumeFields() {
+  let saved;
+  try { saved = JSON.parse(sessionStorage.getItem(RESUME) || "null"); } catch { saved = null; }
+  if (!saved || saved.place.split("#")[0] !== location.pathname + location.search) return;
+  sessionStorage.removeItem(RESUME);
+  if (Date.now() - saved.at > RESUME_MS) return;
+  let restored = 0;
+  for (const [id, value] of Object.entries(saved.fields || {})) {
+    const field = document.getElementById(id);
+    if (!field || NEVER_KEPT.includes(field.type)) continue;
+    if (typeof value === "boolean") field.checked = value;
+    else field.value = value;
+    field.dispatchEvent(new Event("input", { bubbles: true }));
+    restored += 1;
+  }
+  const main = $("main");
+  if (restored && main) {
+    main.prepend(el("div", { class: "message ok", id: "resumed", role: "status" },
+      "You are signed in again, and what you had typed is back: check it, then carry on."));
+  }
 }
 
 /** Calls the JSON API; refreshes an expired access token once; returns the parsed body. */
@@ -67,8 +179,7 @@ export async function api(method, path, body) {
     r = await send(method, path, body);
   }
   if (r.status === 401 && !signingIn) {
-    Session.clear();
-    location.assign("/login");
+    sessionEnded();
     throw new ApiError(401, { message: "Your session has ended." });
   }
   const text = await r.text();
@@ -96,6 +207,10 @@ export async function api(method, path, body) {
 export async function apiRaw(path) {
   let r = await send("GET", path);
   if (r.status === 401 && (await refreshAccess())) r = await send("GET", path);
+  if (r.status === 401) {
+    sessionEnded();
+    throw new ApiError(401, { message: "Your session has ended." });
+  }
   if (!r.ok) {
     let parsed = null;
     try { parsed = await r.json(); } catch { /* not JSON */ }
@@ -228,14 +343,17 @@ export function markField(field, text) {
   field.after(note);
 }
 
-/** Every page but /login: no token, no page. Draws the navigation. */
-export function requireSession() {
-  if (!Session.access) {
-    location.replace("/login");
+/** Every page but /login: no session (in this tab or another open one), no page; signing in
+ *  comes back here. Draws the navigation. */
+export async function requireSession() {
+  if (!(await askOtherTabs())) {
+    location.replace(`/login?next=${encodeURIComponent(location.pathname + location.search + location.hash)}`);
     return false;
   }
   drawNav();
   expiringKeysBanner();
+  scheduleRefresh();
+  resumeFields();
   return true;
 }
 
@@ -327,9 +445,12 @@ export function confirmIn(cell, question, yes, attrs, onYes, back) {
 }
 
 export async function logout() {
+  const sid = Session.access && claim(Session.access, "sid");
   try {
-    if (Session.refresh) await api("POST", "/api/auth/logout/", { refresh: Session.refresh });
-  } catch { /* the session may already be gone */ }
+    if (Session.refresh) await send("POST", "/api/auth/logout/", { refresh: Session.refresh });
+  } catch { /* the server may not answer: this tab forgets the session all the same */ }
+  // The session's other tabs sign out with this one.
+  if (tabs && sid) tabs.postMessage({ type: "signed-out", sid });
   Session.clear();
   location.assign("/login");
 }

@@ -350,7 +350,7 @@ const ROUTES = [
   [/^\/settings\/organization$/, organization],
 ];
 
-if (requireSession()) {
+if (await requireSession()) {
   const path = location.pathname.replace(/\/$/, "") || "/";
   const route = ROUTES.find(([pattern]) => pattern.test(path));
   act(null, async () => {

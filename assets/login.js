@@ -4,7 +4,7 @@
 // recovery code. A passkey registered for it signs in without the email or password. An
 // identity provider's sign-in comes back here with a one-time code (?sso=) traded for the
 // session.
-import { $, act, api, ApiError, el, errorText, say, Session } from "./common.js";
+import { $, act, api, ApiError, askOtherTabs, el, errorText, say, Session } from "./common.js";
 import { passkeyProblem, passkeysSupported, usePasskey } from "./passkeys.js";
 
 const HOME = "/";
@@ -14,11 +14,21 @@ let recovery = false;
 let methods = [];
 let ceremony = null;
 
+/** Where to go once signed in: back to the page whose session ended (`?next=`, a path of this
+ *  console only, never another site), else the overview. */
+function destination() {
+  const next = new URLSearchParams(location.search).get("next") || "";
+  const ours = next.startsWith("/") && !next.startsWith("//") && !next.startsWith("/\\")
+    && !next.startsWith("/login");
+  return ours ? next : HOME;
+}
+
+/** Signed in already, in this tab or another open one: straight on. */
 async function alreadySignedIn() {
-  if (!Session.access) return;
+  if (!(await askOtherTabs())) return;
   try {
     Session.save({ user: await api("GET", "/api/auth/me/") });
-    location.replace(HOME);
+    location.replace(destination());
   } catch { Session.clear(); }
 }
 
@@ -156,7 +166,7 @@ function signedIn(answer) {
   } else if (answer.mfa_enrollment_required) {
     location.assign(`${SECURITY_PAGE}#mfa`);
   } else {
-    location.assign(HOME);
+    location.assign(destination());
   }
 }
 
@@ -241,4 +251,7 @@ $("#passkey-sign-in").addEventListener("click", signInWithPasskey);
 $("#passkey-way").hidden = !passkeysSupported();
 $("#use-recovery").addEventListener("click", toggleRecovery);
 $("#change-email").addEventListener("click", changeEmail);
+if (new URLSearchParams(location.search).get("ended")) {
+  say("Your session has ended. Sign in again to go back to where you were: what you had typed is kept.");
+}
 finishProviderSignIn().then((done) => { if (!done) alreadySignedIn(); });

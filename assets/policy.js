@@ -55,7 +55,7 @@ async function save(event) {
   }, $("#form-message"));
 }
 
-if (requireSession()) {
+if (await requireSession()) {
   $("#policy-form").addEventListener("submit", save);
   act(null, async () => {
     await refreshUser();

@@ -260,7 +260,7 @@ async function loadSessions() {
   )));
 }
 
-if (requireSession()) {
+if (await requireSession()) {
   $("#mfa-start").addEventListener("click", startEnrolment);
   $("#mfa-confirm").addEventListener("submit", confirmEnrolment);
   $("#mfa-disable").addEventListener("submit", disableMfa);

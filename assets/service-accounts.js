@@ -187,7 +187,7 @@ async function createKey(event) {
   }, $("#key-message"));
 }
 
-if (requireSession()) {
+if (await requireSession()) {
   $("#account-form").addEventListener("submit", save);
   $("#cancel-edit").addEventListener("click", stopEditing);
   $("#key-form").addEventListener("submit", createKey);

@@ -173,7 +173,7 @@ async function load() {
     : [el("tr", {}, el("td", { class: "empty", colspan: 5 }, "No provider yet: everyone signs in with a password."))]));
 }
 
-if (requireSession()) {
+if (await requireSession()) {
   $("#redirect-uri").textContent = `${location.origin}/api/auth/sso/callback/`;
   $("#kind").addEventListener("change", showKind);
   $("#provider-form").addEventListener("submit", save);

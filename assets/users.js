@@ -164,7 +164,7 @@ async function create(event) {
   }, $("#create-message"));
 }
 
-if (requireSession()) {
+if (await requireSession()) {
   $("#create").addEventListener("submit", create);
   $("#previous").addEventListener("click", (e) => { page -= 1; act(e.target, load); });
   $("#next").addEventListener("click", (e) => { page += 1; act(e.target, load); });

@@ -235,6 +235,25 @@ impl Browser {
             .to_string()
     }
 
+    /// The current window's handle.
+    pub fn window(&self) -> String {
+        self.call("GET", "/window", None)
+            .as_str()
+            .expect("window handle")
+            .to_string()
+    }
+
+    /// Opens a new tab (empty, with a session storage of its own, as a user's new tab) and
+    /// answers its handle; the current window stays current.
+    pub fn new_tab(&self) -> String {
+        let made = self.call("POST", "/window/new", Some(json!({"type": "tab"})));
+        made["handle"].as_str().expect("tab handle").to_string()
+    }
+
+    pub fn switch_to(&self, handle: &str) {
+        self.call("POST", "/window", Some(json!({ "handle": handle })));
+    }
+
     /// Adds Chromium's virtual authenticator (WebDriver's WebAuthn extension): a platform
     /// authenticator that keeps discoverable credentials and verifies its user. Answers its id.
     pub fn add_virtual_authenticator(&self) -> String {

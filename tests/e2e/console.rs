@@ -818,3 +818,90 @@ fn passkeys_are_added_used_to_sign_in_and_removed_in_the_console() {
     );
     assert_eq!(s.login(ADMIN_EMAIL, ADMIN_PASSWORD).status, 200);
 }
+
+/// Issue 25, point 4: a second tab takes the open tab's session without signing in again,
+/// signing out in one tab signs out the other, and a session that ends mid-form says so,
+/// keeps what was typed (never a password) and comes back to the page after signing in again.
+#[test]
+fn the_session_follows_the_user_across_tabs_and_an_ended_one_keeps_the_form() {
+    // Access tokens of 62 s: the page refreshes its own a minute before the end (after the
+    // 5 s it waits at least), before any request meets it expired.
+    let s = server().env("CLARIBI_AUTH__ACCESS_TTL", "62s").start();
+    let browser = Browser::start();
+    sign_in(&browser, &s, ADMIN_EMAIL, ADMIN_PASSWORD);
+    let issued = browser.run(
+        "return sessionStorage.getItem('claribi.access');",
+        json!([]),
+    );
+    browser.wait_for(&format!(
+        "sessionStorage.getItem('claribi.access') !== {issued}"
+    ));
+    let first = browser.window();
+    let second = browser.new_tab();
+    browser.switch_to(&second);
+    browser.open(&s.url("/settings/security"));
+    browser.wait_for("document.querySelector('#sessions tbody tr')");
+    assert_eq!(
+        browser.run("return location.pathname;", json!([])),
+        json!("/settings/security"),
+        "the new tab did not ask for a password"
+    );
+    assert!(browser.text("#whoami").contains(ADMIN_EMAIL));
+    // One session for both tabs: the list shows the one.
+    let sessions = browser.run(
+        "return document.querySelectorAll('#sessions tbody tr').length;",
+        json!([]),
+    );
+    assert_eq!(sessions, json!(1));
+
+    // Signing out in this tab signs out the first.
+    browser.click("#logout");
+    browser.wait_for("location.pathname === '/login'");
+    browser.switch_to(&first);
+    browser.wait_for("location.pathname === '/login'");
+
+    // A form half filled in when the session ends (here it is signed out through the API, as
+    // an administrator's revoke or the session's end would).
+    crate::web::enter_credentials(&browser, ADMIN_EMAIL, ADMIN_PASSWORD);
+    browser.wait_for("location.pathname === '/'");
+    browser.open(&s.url("/settings/service-accounts"));
+    browser.wait_for("document.querySelector('#accounts')");
+    browser.fill("#name", "Nightly ETL");
+    browser.fill("#description", "loads the warehouse");
+    let ended = browser.run_async(
+        "const done = arguments[arguments.length - 1]; \
+         fetch('/api/auth/logout/', {method: 'POST', headers: {'Content-Type': 'application/json', \
+           Authorization: 'Bearer ' + sessionStorage.getItem('claribi.access')}, \
+           body: JSON.stringify({refresh: sessionStorage.getItem('claribi.refresh')})}) \
+         .then(r => done(r.status));",
+        json!([]),
+    );
+    assert_eq!(ended, json!(204));
+    browser.click("#save");
+    browser.wait_for("location.pathname === '/login'");
+    browser
+        .wait_for("document.querySelector('#message').textContent.includes('session has ended')");
+    crate::web::enter_credentials(&browser, ADMIN_EMAIL, ADMIN_PASSWORD);
+    browser.wait_for("location.pathname === '/settings/service-accounts'");
+    browser.wait_for("document.querySelector('#name').value === 'Nightly ETL'");
+    assert_eq!(
+        browser.run(
+            "return document.querySelector('#description').value;",
+            json!([])
+        ),
+        json!("loads the warehouse")
+    );
+    assert!(browser
+        .text("#resumed")
+        .contains("what you had typed is back"));
+    // Nothing of it is left behind in the tab's storage.
+    assert_eq!(
+        browser.run(
+            "return sessionStorage.getItem('claribi.resume');",
+            json!([])
+        ),
+        Value::Null
+    );
+    browser.click("#save");
+    browser.wait_for("document.querySelector('#accounts tbody tr[data-account-id]')");
+}
