@@ -38,6 +38,89 @@ function table(headers, rows, empty) {
       : [el("tr", {}, el("td", { colspan: headers.length, class: "empty" }, empty))]))));
 }
 
+/** Rows a list shows at a time. */
+const PAGE_SIZE = 25;
+
+/** The list page on screen, drawn again when the address changes (search, sort, page). */
+let redraw = null;
+
+/** Changes the list's address (`null` drops a parameter) and draws the list again; the back
+ *  button goes to the address before. */
+function goTo(changes) {
+  const next = new URLSearchParams(location.search);
+  for (const [k, v] of Object.entries(changes)) {
+    if (v === null || v === "") next.delete(k);
+    else next.set(k, v);
+  }
+  const query = next.toString();
+  history.pushState(null, "", `${location.pathname}${query ? `?${query}` : ""}`);
+  if (redraw) act(null, redraw);
+}
+
+window.addEventListener("popstate", () => { if (redraw) act(null, redraw); });
+
+/** The column header of a sortable field: a button that sorts by it, then the other way. */
+function sortHeader(label, field, ordering) {
+  if (!field) return el("th", { scope: "col" }, label);
+  const sorted = ordering === field ? "ascending" : ordering === `-${field}` ? "descending" : "none";
+  const next = sorted === "ascending" ? `-${field}` : sorted === "descending" ? null : field;
+  const arrow = sorted === "ascending" ? " ▲" : sorted === "descending" ? " ▼" : "";
+  return el("th", { scope: "col", "aria-sort": sorted },
+    el("button", { type: "button", class: "sort", "data-sort": field,
+      onclick: () => goTo({ ordering: next, page: null }) }, label, arrow));
+}
+
+/**
+ * A list of the API as the address says (`?search=&ordering=&page=`): searched, sorted by a
+ * column header, a page at a time, so that a reload, the back button or a shared address
+ * shows the same rows. `columns`: `[label, field it sorts by or null, cell(row)]`.
+ */
+async function listView({ title, path, noun, columns, rowAttrs, empty, intro }) {
+  redraw = () => listView({ title, path, noun, columns, rowAttrs, empty, intro });
+  const params = new URLSearchParams(location.search);
+  const search = params.get("search") || "";
+  const ordering = params.get("ordering") || "";
+  const pageNo = Math.max(1, Number.parseInt(params.get("page") || "1", 10) || 1);
+  const query = new URLSearchParams({ page: String(pageNo), page_size: String(PAGE_SIZE) });
+  if (search) query.set("search", search);
+  if (ordering) query.set("ordering", ordering);
+  let page;
+  try {
+    page = await api("GET", `${path}?${query}`);
+  } catch (e) {
+    // A page past the end (the list shrank since the address was made): the first instead.
+    if (e.status === 404 && pageNo > 1) return goTo({ page: null });
+    throw e;
+  }
+  const pages = Math.max(1, Math.ceil(page.count / PAGE_SIZE));
+  const counted = `${page.count} ${noun}${page.count === 1 ? "" : "s"}`
+    + (search ? ` matching "${search}"` : "") + (pages > 1 ? `; page ${pageNo} of ${pages}` : "");
+  const field = el("input", { type: "search", id: "list-search", name: "search", value: search,
+    autocomplete: "off" });
+  const form = el("form", { class: "search", role: "search",
+    onsubmit: (e) => { e.preventDefault(); goTo({ search: field.value.trim(), page: null }); } },
+  el("label", { for: "list-search" }, `Search the ${noun}s`), field,
+  el("button", { type: "submit", class: "secondary" }, "Search"),
+  search ? el("button", { type: "button", class: "link", onclick: () => goTo({ search: null, page: null }) }, "Show all") : null);
+  const pager = pages > 1 ? el("nav", { class: "pager", "aria-label": "Pages" },
+    el("button", { type: "button", class: "secondary", id: "previous-page", disabled: pageNo <= 1,
+      onclick: () => goTo({ page: pageNo - 1 > 1 ? String(pageNo - 1) : null }) }, "← Previous"),
+    el("span", { class: "muted" }, `Page ${pageNo} of ${pages}`),
+    el("button", { type: "button", class: "secondary", id: "next-page", disabled: pageNo >= pages,
+      onclick: () => goTo({ page: String(pageNo + 1) }) }, "Next →")) : null;
+  const rows = page.results.map((r) => el("tr", rowAttrs(r), ...columns.map(([, , cell]) => el("td", {}, cell(r)))));
+  show(title,
+    intro || null,
+    form,
+    el("p", { class: "muted", id: "list-count", role: "status" }, counted),
+    el("div", { class: "table-wrap" }, el("table", {},
+      el("thead", {}, el("tr", {}, ...columns.map(([label, sortField]) => sortHeader(label, sortField, ordering)))),
+      el("tbody", {}, ...(rows.length ? rows
+        : [el("tr", {}, el("td", { colspan: columns.length, class: "empty" }, search ? `No ${noun}s match "${search}".` : empty))])))),
+    pager);
+  sizeBars();
+}
+
 function link(href, text) {
   return el("a", { href }, text);
 }
@@ -116,14 +199,19 @@ async function overview() {
 
 async function reportsList() {
   if (!may("reports:read")) return show("Reports", notForYou("reports"));
-  const page = await api("GET", "/api/v1/reports/?page_size=100");
-  show("Reports",
-    el("p", { class: "muted" }, `${page.count} report${page.count === 1 ? "" : "s"}, newest first.`),
-    table(["Title", "Status", "Credits", "Created"], page.results.map((r) => el("tr", { "data-report-id": r.id },
-      el("td", {}, link(`/reports/${r.id}`, r.title)),
-      el("td", {}, r.status),
-      el("td", {}, String(r.credits_used)),
-      el("td", {}, when(r.created_at)))), "No reports yet."));
+  return listView({
+    title: "Reports",
+    path: "/api/v1/reports/",
+    noun: "report",
+    rowAttrs: (r) => ({ "data-report-id": r.id }),
+    columns: [
+      ["Title", "title", (r) => link(`/reports/${r.id}`, r.title)],
+      ["Status", "status", (r) => r.status],
+      ["Credits", "credits_used", (r) => String(r.credits_used)],
+      ["Created", "created_at", (r) => when(r.created_at)],
+    ],
+    empty: "No reports yet.",
+  });
 }
 
 async function reportOne(id) {
@@ -150,13 +238,20 @@ function widgetText(w) {
 
 async function dashboardsList() {
   if (!may("dashboards:read")) return show("Dashboards", notForYou("dashboards"));
-  const page = await api("GET", "/api/v1/dashboards/?page_size=100");
-  show("Dashboards",
-    table(["Name", "Widgets", "Last refreshed", "Updated"], page.results.map((d) => el("tr", { "data-dashboard-id": d.id },
-      el("td", {}, link(`/dashboards/${d.id}`, d.name), d.description ? el("div", { class: "muted" }, d.description) : null),
-      el("td", {}, String((d.widgets || []).length)),
-      el("td", {}, when(d.last_refreshed_at)),
-      el("td", {}, when(d.updated_at)))), "No dashboards yet."));
+  return listView({
+    title: "Dashboards",
+    path: "/api/v1/dashboards/",
+    noun: "dashboard",
+    rowAttrs: (d) => ({ "data-dashboard-id": d.id }),
+    columns: [
+      ["Name", "name", (d) => [link(`/dashboards/${d.id}`, d.name),
+        d.description ? el("div", { class: "muted" }, d.description) : null]],
+      ["Widgets", null, (d) => String((d.widgets || []).length)],
+      ["Last refreshed", "last_refreshed_at", (d) => when(d.last_refreshed_at)],
+      ["Updated", "updated_at", (d) => when(d.updated_at)],
+    ],
+    empty: "No dashboards yet.",
+  });
 }
 
 async function dashboardOne(id) {
@@ -197,17 +292,20 @@ function sizeBars() {
 
 async function goalsList() {
   if (!may("goals:read")) return show("Goals", notForYou("goals"));
-  const page = await api("GET", "/api/v1/goals/?page_size=100");
-  show("Goals",
-    table(["Goal", "Progress", "Target", "Due"], page.results.map((g) => {
-      const percent = g.target_value ? (100 * g.current_value) / g.target_value : 100;
-      return el("tr", { "data-goal-id": g.id },
-        el("td", {}, link(`/goals/${g.id}`, g.name)),
-        el("td", {}, progressBar(percent), `${number(g.current_value)} ${g.unit}`),
-        el("td", {}, `${number(g.target_value)} ${g.unit}`),
-        el("td", {}, g.due_date || "—"));
-    }), "No goals yet."));
-  sizeBars();
+  const percent = (g) => (g.target_value ? (100 * g.current_value) / g.target_value : 100);
+  return listView({
+    title: "Goals",
+    path: "/api/v1/goals/",
+    noun: "goal",
+    rowAttrs: (g) => ({ "data-goal-id": g.id }),
+    columns: [
+      ["Goal", "name", (g) => link(`/goals/${g.id}`, g.name)],
+      ["Progress", "current_value", (g) => [progressBar(percent(g)), `${number(g.current_value)} ${g.unit}`]],
+      ["Target", "target_value", (g) => `${number(g.target_value)} ${g.unit}`],
+      ["Due", "due_date", (g) => g.due_date || "—"],
+    ],
+    empty: "No goals yet.",
+  });
 }
 
 async function goalOne(id) {
@@ -235,11 +333,19 @@ async function goalOne(id) {
 
 async function dataSources() {
   if (!may("data_sources:read")) return show("Data sources", notForYou("data sources"));
-  const page = await api("GET", "/api/v1/data-sources/?page_size=100");
-  show("Data sources",
-    table(["Name", "Type", "Status", "Added"], page.results.map((d) => el("tr", { "data-source-id": d.id },
-      el("td", {}, d.name), el("td", {}, d.source_type), el("td", {}, d.status), el("td", {}, when(d.created_at)))),
-    "No data sources yet."));
+  return listView({
+    title: "Data sources",
+    path: "/api/v1/data-sources/",
+    noun: "data source",
+    rowAttrs: (d) => ({ "data-source-id": d.id }),
+    columns: [
+      ["Name", "name", (d) => d.name],
+      ["Type", "source_type", (d) => d.source_type],
+      ["Status", "status", (d) => d.status],
+      ["Added", "created_at", (d) => when(d.created_at)],
+    ],
+    empty: "No data sources yet.",
+  });
 }
 
 async function usage() {

@@ -905,3 +905,75 @@ fn the_session_follows_the_user_across_tabs_and_an_ended_one_keeps_the_form() {
     browser.click("#save");
     browser.wait_for("document.querySelector('#accounts tbody tr[data-account-id]')");
 }
+
+/// Issue 25, point 2: a list that pages, searches and sorts through the API's `search` and
+/// `ordering`, with all three in the address, so that a deep page survives a reload.
+#[test]
+fn the_reports_list_pages_searches_and_sorts_and_a_reload_keeps_the_place() {
+    let s = Server::start();
+    s.demo_seed(60);
+    let browser = Browser::start();
+    sign_in(&browser, &s, ADMIN_EMAIL, ADMIN_PASSWORD);
+    browser.open(&s.url("/reports"));
+    browser.wait_for("document.querySelector('#list-count')");
+    assert_eq!(browser.text("#list-count"), "60 reports; page 1 of 3");
+    let rows = "return document.querySelectorAll('#page table tbody tr[data-report-id]').length;";
+    assert_eq!(browser.run(rows, json!([])), json!(25));
+    browser.click("#next-page");
+    browser.wait_for("document.querySelector('#list-count').textContent.endsWith('page 2 of 3')");
+    browser.click("#next-page");
+    browser.wait_for("document.querySelector('#list-count').textContent.endsWith('page 3 of 3')");
+    assert_eq!(browser.run(rows, json!([])), json!(10));
+    let deep = browser.url();
+    assert!(deep.ends_with("/reports?page=3"), "{deep}");
+    browser.open(&deep);
+    browser.wait_for("document.querySelector('#list-count')");
+    assert_eq!(browser.text("#list-count"), "60 reports; page 3 of 3");
+    assert_eq!(browser.run(rows, json!([])), json!(10));
+
+    // Search, then sort by title one way and the other.
+    browser.fill("#list-search", "north");
+    browser.press("#list-search", "\u{E007}");
+    browser.wait_for("document.querySelector('#list-count').textContent.includes('matching')");
+    assert_eq!(browser.text("#list-count"), "15 reports matching \"north\"");
+    let titles = || -> Vec<String> {
+        let found = browser.run(
+            "return [...document.querySelectorAll('#page table tbody tr a')].map(a => a.textContent);",
+            json!([]),
+        );
+        serde_json::from_value(found).unwrap()
+    };
+    assert!(
+        titles().iter().all(|t| t.contains("North")),
+        "{:?}",
+        titles()
+    );
+    browser.click("th button[data-sort='title']");
+    browser.wait_for("location.search.includes('ordering=title')");
+    browser.wait_for("document.querySelector('th[aria-sort=ascending]')");
+    let ascending = titles();
+    let mut sorted = ascending.clone();
+    sorted.sort_by_key(|t| t.to_lowercase());
+    assert_eq!(ascending, sorted);
+    browser.click("th button[data-sort='title']");
+    browser.wait_for("document.querySelector('th[aria-sort=descending]')");
+    let descending = titles();
+    sorted.reverse();
+    assert_eq!(descending, sorted);
+    // The address holds all of it: a reload shows the same rows.
+    let place = browser.url();
+    assert!(
+        place.contains("search=north") && place.contains("ordering=-title"),
+        "{place}"
+    );
+    browser.open(&place);
+    browser.wait_for("document.querySelector('th[aria-sort=descending]')");
+    assert_eq!(titles(), descending);
+    assert_eq!(
+        browser.run(
+            "return document.querySelector('#list-search').value;",
+            json!([])
+        ),
+        json!("north")
+    );
+}
