@@ -8,11 +8,17 @@ import {
   clearFieldErrors,
   copyText,
   el,
+  listParams,
   markField,
+  onListChange,
+  PAGE_SIZE,
+  pager,
   refreshUser,
   requireSession,
   say,
   Session,
+  setListParams,
+  sortHeader,
   when,
 } from "./common.js";
 
@@ -227,27 +233,64 @@ function row(key, all) {
 
 let loads = 0;
 
+const STATUSES = ["active", "expired", "revoked"];
+
+/** The table's header: the sortable columns are buttons (the API's `ordering`). */
+function drawHeader(everyone, ordering) {
+  $("#keys thead").replaceChildren(el("tr", {},
+    sortHeader("Name", "name", ordering),
+    sortHeader("Owner", null, ordering, { class: "owner-column", hidden: !everyone }),
+    sortHeader("Key", "prefix", ordering),
+    sortHeader("Scopes", null, ordering),
+    sortHeader("Created", "created_at", ordering),
+    sortHeader("Expires", "expires_at", ordering),
+    sortHeader("Last used", "last_used_at", ordering),
+    sortHeader("Allowed from", null, ordering),
+    sortHeader("Uses", "usage_count", ordering),
+    sortHeader("Status", null, ordering),
+    el("th", {})));
+}
+
+/** The keys as the address says: whose, which status, searched, sorted, which page. */
 async function load() {
   // Answers may arrive out of order: only the latest request draws.
   const mine = ++loads;
-  const everyone = $("#all-keys").checked;
-  const wanted = $("#status-filter").value;
-  const query = new URLSearchParams({ page_size: "100" });
+  const { params, search, ordering, page: pageNo } = listParams();
+  const everyone = params.get("all") === "true" && Session.isAdmin();
+  const wanted = STATUSES.includes(params.get("status")) ? params.get("status") : "";
+  $("#all-keys").checked = everyone;
+  $("#status-filter").value = wanted;
+  $("#key-search").value = search;
+  const query = new URLSearchParams({ page: String(pageNo), page_size: String(PAGE_SIZE) });
   if (everyone) query.set("all", "true");
   if (wanted) query.set("status", wanted);
-  const page = await api("GET", `/api/auth/api-keys/?${query}`);
+  if (search) query.set("search", search);
+  if (ordering) query.set("ordering", ordering);
+  let page;
+  try {
+    page = await api("GET", `/api/auth/api-keys/?${query}`);
+  } catch (e) {
+    if (e.status === 404 && pageNo > 1) return setListParams({ page: null });
+    throw e;
+  }
   if (mine !== loads) return;
-  for (const th of document.querySelectorAll(".owner-column")) th.hidden = !everyone;
-  // Keys about to expire first (soonest first), then the rest as listed (newest first).
+  drawHeader(everyone, ordering);
+  const pages = Math.max(1, Math.ceil(page.count / PAGE_SIZE));
+  $("#keys-count").textContent = `${page.count} key${page.count === 1 ? "" : "s"}`
+    + (search ? ` matching "${search}"` : "") + (pages > 1 ? `; page ${pageNo} of ${pages}` : "");
+  $("#keys-pager").replaceChildren(...[pager(pageNo, page.count)].filter(Boolean));
+  // Keys about to expire first (soonest first), then the rest as listed (newest first),
+  // unless a column orders them.
   const soon = page.results.filter(expiresSoon)
     .sort((a, b) => new Date(a.expires_at) - new Date(b.expires_at));
-  const rest = page.results.filter((k) => !expiresSoon(k));
+  const rest = ordering ? page.results : page.results.filter((k) => !expiresSoon(k));
   $("#expiring").hidden = !soon.length;
   $("#expiring-list").replaceChildren(...soon.map((k) =>
     el("li", {}, `"${k.name}" (${k.prefix}…) expires ${when(k.expires_at)}. Rotate it before then.`)));
-  const rows = [...soon, ...rest].map((k) => row(k, everyone));
+  const rows = (ordering ? rest : [...soon, ...rest]).map((k) => row(k, everyone));
   $("#keys tbody").replaceChildren(...(rows.length ? rows
-    : [el("tr", {}, el("td", { colspan: 11, class: "empty" }, wanted ? `No ${wanted} keys.` : "No keys yet."))]));
+    : [el("tr", {}, el("td", { colspan: 11, class: "empty" },
+      search ? `No keys match "${search}".` : wanted ? `No ${wanted} keys.` : "No keys yet."))]));
 }
 
 /** Opens the form for a replacement of `key` without the scopes it never used. */
@@ -354,8 +397,15 @@ if (await requireSession()) {
   });
   $("#copy").addEventListener("click", copyKey);
   $("#dismiss").addEventListener("click", dismissKey);
-  $("#all-keys").addEventListener("change", () => act(null, load));
-  $("#status-filter").addEventListener("change", () => act(null, load));
+  onListChange(load);
+  $("#all-keys").addEventListener("change", () =>
+    setListParams({ all: $("#all-keys").checked ? "true" : null, page: null }));
+  $("#status-filter").addEventListener("change", () =>
+    setListParams({ status: $("#status-filter").value || null, page: null }));
+  $("#key-search-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    setListParams({ search: $("#key-search").value.trim(), page: null });
+  });
   $("#leak").addEventListener("submit", reportLeak);
   showAdminParts();
   act(null, async () => {

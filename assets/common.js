@@ -501,3 +501,63 @@ export async function allPages(path) {
   }
   return results;
 }
+
+// Lists kept in the address (`?search=&ordering=&page=` and a page's own filters), so that a
+// reload, the back button or a shared link shows the same rows.
+
+/** Rows a list shows at a time. */
+export const PAGE_SIZE = 25;
+let listRedraw = null;
+
+/** Draws the page's list again when its address changes (a filter, a sort, a page, back). */
+export function onListChange(redraw) {
+  listRedraw = redraw;
+}
+
+window.addEventListener("popstate", () => { if (listRedraw) act(null, listRedraw); });
+
+/** The address's list parameters: `search`, `ordering`, `page` (from 1) and the rest. */
+export function listParams() {
+  const params = new URLSearchParams(location.search);
+  return {
+    params,
+    search: params.get("search") || "",
+    ordering: params.get("ordering") || "",
+    page: Math.max(1, Number.parseInt(params.get("page") || "1", 10) || 1),
+  };
+}
+
+/** Changes the address (`null` or "" drops a parameter) and draws the list again. */
+export function setListParams(changes) {
+  const next = new URLSearchParams(location.search);
+  for (const [k, v] of Object.entries(changes)) {
+    if (v === null || v === "" || v === false) next.delete(k);
+    else next.set(k, String(v));
+  }
+  const query = next.toString();
+  history.pushState(null, "", `${location.pathname}${query ? `?${query}` : ""}${location.hash}`);
+  if (listRedraw) act(null, listRedraw);
+}
+
+/** A column header; for a sortable field, a button that sorts by it, then the other way. */
+export function sortHeader(label, field, ordering, attrs) {
+  if (!field) return el("th", { scope: "col", ...attrs }, label);
+  const sorted = ordering === field ? "ascending" : ordering === `-${field}` ? "descending" : "none";
+  const next = sorted === "ascending" ? `-${field}` : sorted === "descending" ? null : field;
+  const arrow = sorted === "ascending" ? " ▲" : sorted === "descending" ? " ▼" : "";
+  return el("th", { scope: "col", "aria-sort": sorted, ...attrs },
+    el("button", { type: "button", class: "sort", "data-sort": field,
+      onclick: () => setListParams({ ordering: next, page: null }) }, label, arrow));
+}
+
+/** Previous / "Page n of m" / Next, or nothing for a single page. */
+export function pager(page, count) {
+  const pages = Math.max(1, Math.ceil(count / PAGE_SIZE));
+  if (pages <= 1) return null;
+  return el("nav", { class: "pager", "aria-label": "Pages" },
+    el("button", { type: "button", class: "secondary", id: "previous-page", disabled: page <= 1,
+      onclick: () => setListParams({ page: page - 1 > 1 ? page - 1 : null }) }, "← Previous"),
+    el("span", { class: "muted" }, `Page ${page} of ${pages}`),
+    el("button", { type: "button", class: "secondary", id: "next-page", disabled: page >= pages,
+      onclick: () => setListParams({ page: page + 1 }) }, "Next →"));
+}

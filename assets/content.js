@@ -12,11 +12,17 @@ import {
   confirmIn,
   el,
   errorText,
+  listParams,
+  onListChange,
+  PAGE_SIZE,
+  pager,
   refreshUser,
   requireSession,
   say,
   Session,
+  setListParams,
   showFieldErrors,
+  sortHeader,
   when,
 } from "./common.js";
 import { SETTINGS } from "./pages.js";
@@ -38,49 +44,14 @@ function table(headers, rows, empty) {
       : [el("tr", {}, el("td", { colspan: headers.length, class: "empty" }, empty))]))));
 }
 
-/** Rows a list shows at a time. */
-const PAGE_SIZE = 25;
-
-/** The list page on screen, drawn again when the address changes (search, sort, page). */
-let redraw = null;
-
-/** Changes the list's address (`null` drops a parameter) and draws the list again; the back
- *  button goes to the address before. */
-function goTo(changes) {
-  const next = new URLSearchParams(location.search);
-  for (const [k, v] of Object.entries(changes)) {
-    if (v === null || v === "") next.delete(k);
-    else next.set(k, v);
-  }
-  const query = next.toString();
-  history.pushState(null, "", `${location.pathname}${query ? `?${query}` : ""}`);
-  if (redraw) act(null, redraw);
-}
-
-window.addEventListener("popstate", () => { if (redraw) act(null, redraw); });
-
-/** The column header of a sortable field: a button that sorts by it, then the other way. */
-function sortHeader(label, field, ordering) {
-  if (!field) return el("th", { scope: "col" }, label);
-  const sorted = ordering === field ? "ascending" : ordering === `-${field}` ? "descending" : "none";
-  const next = sorted === "ascending" ? `-${field}` : sorted === "descending" ? null : field;
-  const arrow = sorted === "ascending" ? " ▲" : sorted === "descending" ? " ▼" : "";
-  return el("th", { scope: "col", "aria-sort": sorted },
-    el("button", { type: "button", class: "sort", "data-sort": field,
-      onclick: () => goTo({ ordering: next, page: null }) }, label, arrow));
-}
-
 /**
  * A list of the API as the address says (`?search=&ordering=&page=`): searched, sorted by a
  * column header, a page at a time, so that a reload, the back button or a shared address
  * shows the same rows. `columns`: `[label, field it sorts by or null, cell(row)]`.
  */
 async function listView({ title, path, noun, columns, rowAttrs, empty, intro }) {
-  redraw = () => listView({ title, path, noun, columns, rowAttrs, empty, intro });
-  const params = new URLSearchParams(location.search);
-  const search = params.get("search") || "";
-  const ordering = params.get("ordering") || "";
-  const pageNo = Math.max(1, Number.parseInt(params.get("page") || "1", 10) || 1);
+  onListChange(() => listView({ title, path, noun, columns, rowAttrs, empty, intro }));
+  const { search, ordering, page: pageNo } = listParams();
   const query = new URLSearchParams({ page: String(pageNo), page_size: String(PAGE_SIZE) });
   if (search) query.set("search", search);
   if (ordering) query.set("ordering", ordering);
@@ -89,7 +60,7 @@ async function listView({ title, path, noun, columns, rowAttrs, empty, intro }) 
     page = await api("GET", `${path}?${query}`);
   } catch (e) {
     // A page past the end (the list shrank since the address was made): the first instead.
-    if (e.status === 404 && pageNo > 1) return goTo({ page: null });
+    if (e.status === 404 && pageNo > 1) return setListParams({ page: null });
     throw e;
   }
   const pages = Math.max(1, Math.ceil(page.count / PAGE_SIZE));
@@ -98,16 +69,10 @@ async function listView({ title, path, noun, columns, rowAttrs, empty, intro }) 
   const field = el("input", { type: "search", id: "list-search", name: "search", value: search,
     autocomplete: "off" });
   const form = el("form", { class: "search", role: "search",
-    onsubmit: (e) => { e.preventDefault(); goTo({ search: field.value.trim(), page: null }); } },
+    onsubmit: (e) => { e.preventDefault(); setListParams({ search: field.value.trim(), page: null }); } },
   el("label", { for: "list-search" }, `Search the ${noun}s`), field,
   el("button", { type: "submit", class: "secondary" }, "Search"),
-  search ? el("button", { type: "button", class: "link", onclick: () => goTo({ search: null, page: null }) }, "Show all") : null);
-  const pager = pages > 1 ? el("nav", { class: "pager", "aria-label": "Pages" },
-    el("button", { type: "button", class: "secondary", id: "previous-page", disabled: pageNo <= 1,
-      onclick: () => goTo({ page: pageNo - 1 > 1 ? String(pageNo - 1) : null }) }, "← Previous"),
-    el("span", { class: "muted" }, `Page ${pageNo} of ${pages}`),
-    el("button", { type: "button", class: "secondary", id: "next-page", disabled: pageNo >= pages,
-      onclick: () => goTo({ page: String(pageNo + 1) }) }, "Next →")) : null;
+  search ? el("button", { type: "button", class: "link", onclick: () => setListParams({ search: null, page: null }) }, "Show all") : null);
   const rows = page.results.map((r) => el("tr", rowAttrs(r), ...columns.map(([, , cell]) => el("td", {}, cell(r)))));
   show(title,
     intro || null,
@@ -117,7 +82,7 @@ async function listView({ title, path, noun, columns, rowAttrs, empty, intro }) 
       el("thead", {}, el("tr", {}, ...columns.map(([label, sortField]) => sortHeader(label, sortField, ordering)))),
       el("tbody", {}, ...(rows.length ? rows
         : [el("tr", {}, el("td", { colspan: columns.length, class: "empty" }, search ? `No ${noun}s match "${search}".` : empty))])))),
-    pager);
+    pager(pageNo, page.count));
   sizeBars();
 }
 

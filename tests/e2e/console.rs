@@ -977,3 +977,71 @@ fn the_reports_list_pages_searches_and_sorts_and_a_reload_keeps_the_place() {
         json!("north")
     );
 }
+
+/// Issue 25, point 2, on the keys page: beyond one page of keys, a pager; a search and a
+/// column's order through the API; all of it in the address, kept across a reload.
+#[test]
+fn the_keys_page_pages_searches_and_sorts_and_a_reload_keeps_the_place() {
+    let s = Server::start();
+    let owner = s.owner_token();
+    for n in 0..60 {
+        let r = s
+            .post("/api/auth/api-keys/")
+            .bearer(&owner)
+            .json(&json!({"name": format!("etl-{n:02}"), "expires_in_days": 90}));
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let browser = Browser::start();
+    sign_in(&browser, &s, ADMIN_EMAIL, ADMIN_PASSWORD);
+    browser.open(&s.url(KEYS_PAGE));
+    browser.wait_for("document.querySelector('#keys-count').textContent !== ''");
+    assert_eq!(browser.text("#keys-count"), "60 keys; page 1 of 3");
+    let rows = "return document.querySelectorAll('#keys tbody tr[data-key-id]').length;";
+    assert_eq!(browser.run(rows, json!([])), json!(25));
+    browser.click("#next-page");
+    browser.wait_for("document.querySelector('#keys-count').textContent.endsWith('page 2 of 3')");
+    let deep = browser.url();
+    assert!(deep.ends_with("?page=2"), "{deep}");
+    browser.open(&deep);
+    browser.wait_for("document.querySelector('#keys-count').textContent.endsWith('page 2 of 3')");
+    assert_eq!(browser.run(rows, json!([])), json!(25));
+
+    browser.fill("#key-search", "etl-1");
+    browser.press("#key-search", "\u{E007}");
+    browser.wait_for("document.querySelector('#keys-count').textContent.includes('matching')");
+    assert_eq!(browser.text("#keys-count"), "10 keys matching \"etl-1\"");
+    let first_name = "return document.querySelector('#keys tbody tr[data-key-id] td').textContent;";
+    browser.click("#keys th button[data-sort='name']");
+    browser.wait_for("document.querySelector('#keys th[aria-sort=ascending]')");
+    assert!(browser
+        .run(first_name, json!([]))
+        .as_str()
+        .unwrap()
+        .contains("etl-10"));
+    browser.click("#keys th button[data-sort='name']");
+    browser.wait_for("document.querySelector('#keys th[aria-sort=descending]')");
+    assert!(browser
+        .run(first_name, json!([]))
+        .as_str()
+        .unwrap()
+        .contains("etl-19"));
+    let place = browser.url();
+    assert!(
+        place.contains("search=etl-1") && place.contains("ordering=-name"),
+        "{place}"
+    );
+    browser.open(&place);
+    browser.wait_for("document.querySelector('#keys th[aria-sort=descending]')");
+    assert!(browser
+        .run(first_name, json!([]))
+        .as_str()
+        .unwrap()
+        .contains("etl-19"));
+    assert_eq!(
+        browser.run(
+            "return document.querySelector('#key-search').value;",
+            json!([])
+        ),
+        json!("etl-1")
+    );
+}
