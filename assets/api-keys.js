@@ -7,6 +7,7 @@ import {
   api,
   clearFieldErrors,
   copyText,
+  correctListParams,
   el,
   listParams,
   markField,
@@ -234,6 +235,8 @@ function row(key, all) {
 let loads = 0;
 
 const STATUSES = ["active", "expired", "revoked"];
+/** The columns the API sorts keys by. */
+const SORTABLE = ["name", "prefix", "created_at", "expires_at", "last_used_at", "usage_count"];
 
 /** The table's header: the sortable columns are buttons (the API's `ordering`). */
 function drawHeader(everyone, ordering) {
@@ -256,6 +259,9 @@ async function load() {
   // Answers may arrive out of order: only the latest request draws.
   const mine = ++loads;
   const { params, search, ordering, page: pageNo } = listParams();
+  if (ordering && !SORTABLE.includes(ordering.replace(/^-/, ""))) {
+    return setListParams({ ordering: null }, true);
+  }
   const everyone = params.get("all") === "true" && Session.isAdmin();
   const wanted = STATUSES.includes(params.get("status")) ? params.get("status") : "";
   $("#all-keys").checked = everyone;
@@ -270,7 +276,7 @@ async function load() {
   try {
     page = await api("GET", `/api/auth/api-keys/?${query}`);
   } catch (e) {
-    if (e.status === 404 && pageNo > 1) return setListParams({ page: null });
+    if (mine !== loads || correctListParams(e, pageNo)) return;
     throw e;
   }
   if (mine !== loads) return;

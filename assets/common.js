@@ -59,12 +59,16 @@ if (tabs) {
   tabs.onmessage = ({ data }) => {
     if (!data || typeof data !== "object") return;
     const mine = Session.access && claim(Session.access, "sid") === data.sid;
+    // Of two copies of a session's tokens, the later issued is kept (a late message never
+    // puts back a refresh token that was rotated away).
+    const newer = typeof data.access === "string"
+      && (!Session.access || (claim(data.access, "iat") ?? 0) >= (claim(Session.access, "iat") ?? 0));
     if (data.type === "ask" && Session.access) {
       tabs.postMessage({ type: "share", access: Session.access, refresh: Session.refresh, user: Session.user });
-    } else if (data.type === "share" && asking && data.access) {
+    } else if ((data.type === "share" || data.type === "tokens") && asking && data.access) {
       Session.save(data);
       asking(true);
-    } else if (data.type === "tokens" && mine) {
+    } else if (data.type === "tokens" && mine && newer) {
       Session.save(data);
       scheduleRefresh();
     } else if (data.type === "signed-out" && mine) {
@@ -86,27 +90,35 @@ export function askOtherTabs() {
 
 let refreshing = null;
 
-/** One refresh at a time, across this browser's tabs of the session; false when the session
- *  is over. With refresh tokens rotated, a tab that waited takes the tokens the other got. */
+/** One refresh at a time, across this browser's tabs of the session: `"renewed"`, `"ended"`
+ *  (the server refused the refresh token: the session is over) or `"unavailable"` (no answer,
+ *  or the server busy: the session may well go on). With refresh tokens rotated, a tab that
+ *  waited takes the tokens the other got. */
 async function refreshAccess() {
-  if (!Session.refresh) return false;
+  if (!Session.refresh) return "ended";
   refreshing = refreshing || (async () => {
     const presented = Session.refresh;
     const run = async () => {
-      if (Session.refresh !== presented) return true;
-      const r = await fetch("/api/auth/token/refresh/", {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ refresh: Session.refresh }),
-      });
-      if (!r.ok) return false;
+      if (Session.refresh !== presented) return "renewed";
+      let r;
+      try {
+        r = await fetch("/api/auth/token/refresh/", {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ refresh: Session.refresh }),
+        });
+      } catch {
+        return "unavailable";
+      }
+      if (r.status === 401 || r.status === 400) return "ended";
+      if (!r.ok) return "unavailable";
       Session.save(await r.json());
       if (tabs) {
         tabs.postMessage({ type: "tokens", sid: claim(Session.access, "sid"), access: Session.access, refresh: Session.refresh });
         // The other tabs take them before one of them may begin a refresh of its own.
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
-      return true;
+      return "renewed";
     };
     return navigator.locks ? navigator.locks.request("claribi.refresh", run) : run();
   })().finally(() => { refreshing = null; });
@@ -121,8 +133,16 @@ function scheduleRefresh() {
   clearTimeout(refreshTimer);
   const exp = Session.access && claim(Session.access, "exp");
   if (!exp) return;
-  const wait = Math.max(exp * 1000 - Date.now() - 60_000, 5_000);
-  refreshTimer = setTimeout(async () => { if (await refreshAccess()) scheduleRefresh(); }, wait);
+  // At most a day at a time (a timer's limit is 24.8 days; a long token is simply looked at
+  // again), at least 5 s.
+  const wait = Math.min(Math.max(exp * 1000 - Date.now() - 60_000, 5_000), 86_400_000);
+  refreshTimer = setTimeout(async () => {
+    const outcome = await refreshAccess();
+    if (outcome === "renewed") scheduleRefresh();
+    // The server busy or out of reach: try again shortly; an ended session is found by the
+    // next request.
+    else if (outcome === "unavailable") refreshTimer = setTimeout(scheduleRefresh, 30_000);
+  }, wait);
 }
 
 const RESUME = "claribi.resume";
@@ -130,38 +150,44 @@ const RESUME = "claribi.resume";
 const RESUME_MS = 30 * 60 * 1000;
 const NEVER_KEPT = ["password", "file", "hidden"];
 
-/** The session is over: what the page's fields hold is kept in this tab (never a password),
- *  and signing in again comes back here. */
+/** The session is over: the fields of the page's forms that ask for it (`data-resume`, set
+ *  while a form adds something new, never while it edits) are kept in this tab, never a
+ *  password, and signing in again comes back here. */
 function sessionEnded() {
   if (location.pathname === "/login") {
     Session.clear();
     return;
   }
   const fields = {};
-  for (const field of document.querySelectorAll("main input[id], main textarea[id], main select[id]")) {
+  for (const field of document.querySelectorAll("form[data-resume] input[id], form[data-resume] textarea[id], form[data-resume] select[id]")) {
     if (NEVER_KEPT.includes(field.type)) continue;
     fields[field.id] = field.type === "checkbox" || field.type === "radio" ? field.checked : field.value;
   }
   const place = location.pathname + location.search + location.hash;
-  sessionStorage.setItem(RESUME, JSON.stringify({ place, fields, at: Date.now() }));
+  const user = Session.user ? Session.user.id : null;
+  sessionStorage.setItem(RESUME, JSON.stringify({ place, fields, user, at: Date.now() }));
   Session.clear();
   location.assign(`/login?next=${encodeURIComponent(place)}&ended=1`);
 }
 
-/** Puts back what this page held when its session ended, once its user signed in again. */
-function resumeFields() {
+/** Puts back what this page's forms held when its session ended, once the same user signed
+ *  in again: pages call it once they are drawn. */
+export function resumeFields() {
   let saved;
   try { saved = JSON.parse(sessionStorage.getItem(RESUME) || "null"); } catch { saved = null; }
-  if (!saved || saved.place.split("#")[0] !== location.pathname + location.search) return;
+  if (!saved) return;
+  const late = Date.now() - saved.at > RESUME_MS;
+  if (late) sessionStorage.removeItem(RESUME);
+  if (late || saved.place.split("#")[0] !== location.pathname + location.search) return;
   sessionStorage.removeItem(RESUME);
-  if (Date.now() - saved.at > RESUME_MS) return;
+  if (!Session.user || saved.user !== Session.user.id) return;
   let restored = 0;
   for (const [id, value] of Object.entries(saved.fields || {})) {
     const field = document.getElementById(id);
-    if (!field || NEVER_KEPT.includes(field.type)) continue;
+    if (!field || NEVER_KEPT.includes(field.type) || !field.closest("form[data-resume]")) continue;
     if (typeof value === "boolean") field.checked = value;
     else field.value = value;
-    field.dispatchEvent(new Event("input", { bubbles: true }));
+    for (const kind of ["input", "change"]) field.dispatchEvent(new Event(kind, { bubbles: true }));
     restored += 1;
   }
   const main = $("main");
@@ -173,12 +199,17 @@ function resumeFields() {
 
 /** Calls the JSON API; refreshes an expired access token once; returns the parsed body. */
 export async function api(method, path, body) {
-  const signingIn = path === "/api/auth/login/";
+  // A 401 to a request without a session (a login, a passkey) is that request's own answer.
+  const withSession = !!Session.access;
   let r = await send(method, path, body);
-  if (r.status === 401 && !signingIn && (await refreshAccess())) {
-    r = await send(method, path, body);
+  if (r.status === 401 && withSession) {
+    const outcome = await refreshAccess();
+    if (outcome === "renewed") r = await send(method, path, body);
+    else if (outcome === "unavailable") {
+      throw new ApiError(503, { message: "The server could not renew your session just now: try again in a moment." });
+    }
   }
-  if (r.status === 401 && !signingIn) {
+  if (r.status === 401 && withSession) {
     sessionEnded();
     throw new ApiError(401, { message: "Your session has ended." });
   }
@@ -206,7 +237,7 @@ export async function api(method, path, body) {
 /** The raw response (for downloads), with the same refresh rule. */
 export async function apiRaw(path) {
   let r = await send("GET", path);
-  if (r.status === 401 && (await refreshAccess())) r = await send("GET", path);
+  if (r.status === 401 && (await refreshAccess()) === "renewed") r = await send("GET", path);
   if (r.status === 401) {
     sessionEnded();
     throw new ApiError(401, { message: "Your session has ended." });
@@ -353,7 +384,6 @@ export async function requireSession() {
   drawNav();
   expiringKeysBanner();
   scheduleRefresh();
-  resumeFields();
   return true;
 }
 
@@ -447,8 +477,17 @@ export function confirmIn(cell, question, yes, attrs, onYes, back) {
 export async function logout() {
   const sid = Session.access && claim(Session.access, "sid");
   try {
-    if (Session.refresh) await send("POST", "/api/auth/logout/", { refresh: Session.refresh });
+    if (Session.refresh) {
+      const body = { refresh: Session.refresh };
+      let r = await send("POST", "/api/auth/logout/", body);
+      // An access token that expired while the page slept: renewed once, so that the
+      // session really ends on the server.
+      if (r.status === 401 && (await refreshAccess()) === "renewed") {
+        r = await send("POST", "/api/auth/logout/", { refresh: Session.refresh });
+      }
+    }
   } catch { /* the server may not answer: this tab forgets the session all the same */ }
+  sessionStorage.removeItem(RESUME);
   // The session's other tabs sign out with this one.
   if (tabs && sid) tabs.postMessage({ type: "signed-out", sid });
   Session.clear();
@@ -527,16 +566,37 @@ export function listParams() {
   };
 }
 
-/** Changes the address (`null` or "" drops a parameter) and draws the list again. */
-export function setListParams(changes) {
+/** Changes the address (`null` or "" drops a parameter) and draws the list again. `replace`:
+ *  the address corrects this one (a page past the end, an unknown order) and takes its place
+ *  in the history, so that Back does not lead to it again. */
+export function setListParams(changes, replace) {
   const next = new URLSearchParams(location.search);
   for (const [k, v] of Object.entries(changes)) {
     if (v === null || v === "" || v === false) next.delete(k);
     else next.set(k, String(v));
   }
   const query = next.toString();
-  history.pushState(null, "", `${location.pathname}${query ? `?${query}` : ""}${location.hash}`);
+  const address = `${location.pathname}${query ? `?${query}` : ""}${location.hash}`;
+  if (address !== location.pathname + location.search + location.hash) {
+    if (replace) history.replaceState(null, "", address);
+    else history.pushState(null, "", address);
+  }
   if (listRedraw) act(null, listRedraw);
+}
+
+/** A list's answer that the address asked wrongly for: a page past the end (the list shrank)
+ *  or a search or order the API refuses. The address is corrected in place; `true` when it
+ *  was (the list is drawn again), `false` for any other error. */
+export function correctListParams(error, page) {
+  if (error.status === 404 && page > 1) {
+    setListParams({ page: null }, true);
+    return true;
+  }
+  if (error.status === 400) {
+    setListParams({ search: null, ordering: null, page: null }, true);
+    return true;
+  }
+  return false;
 }
 
 /** A column header; for a sortable field, a button that sorts by it, then the other way. */

@@ -10,6 +10,7 @@ import {
   ApiError,
   clearFieldErrors,
   confirmIn,
+  correctListParams,
   el,
   errorText,
   listParams,
@@ -49,9 +50,17 @@ function table(headers, rows, empty) {
  * column header, a page at a time, so that a reload, the back button or a shared address
  * shows the same rows. `columns`: `[label, field it sorts by or null, cell(row)]`.
  */
+let listLoads = 0;
+
 async function listView({ title, path, noun, columns, rowAttrs, empty, intro }) {
+  // Answers may arrive out of order: only the latest request draws.
+  const mine = ++listLoads;
   onListChange(() => listView({ title, path, noun, columns, rowAttrs, empty, intro }));
   const { search, ordering, page: pageNo } = listParams();
+  const sortable = columns.map(([, field]) => field).filter(Boolean);
+  if (ordering && !sortable.includes(ordering.replace(/^-/, ""))) {
+    return setListParams({ ordering: null }, true);
+  }
   const query = new URLSearchParams({ page: String(pageNo), page_size: String(PAGE_SIZE) });
   if (search) query.set("search", search);
   if (ordering) query.set("ordering", ordering);
@@ -59,10 +68,10 @@ async function listView({ title, path, noun, columns, rowAttrs, empty, intro }) 
   try {
     page = await api("GET", `${path}?${query}`);
   } catch (e) {
-    // A page past the end (the list shrank since the address was made): the first instead.
-    if (e.status === 404 && pageNo > 1) return setListParams({ page: null });
+    if (mine !== listLoads || correctListParams(e, pageNo)) return;
     throw e;
   }
+  if (mine !== listLoads) return;
   const pages = Math.max(1, Math.ceil(page.count / PAGE_SIZE));
   const counted = `${page.count} ${noun}${page.count === 1 ? "" : "s"}`
     + (search ? ` matching "${search}"` : "") + (pages > 1 ? `; page ${pageNo} of ${pages}` : "");

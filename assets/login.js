@@ -14,13 +14,16 @@ let recovery = false;
 let methods = [];
 let ceremony = null;
 
-/** Where to go once signed in: back to the page whose session ended (`?next=`, a path of this
- *  console only, never another site), else the overview. */
+/** Where to go once signed in: back to the page whose session ended (`?next=`), parsed as the
+ *  browser will and kept only when it is a page of this console (never another site, whatever
+ *  slashes, tabs or escapes it hides), else the overview. */
 function destination() {
-  const next = new URLSearchParams(location.search).get("next") || "";
-  const ours = next.startsWith("/") && !next.startsWith("//") && !next.startsWith("/\\")
-    && !next.startsWith("/login");
-  return ours ? next : HOME;
+  const next = new URLSearchParams(location.search).get("next");
+  if (!next || !next.startsWith("/")) return HOME;
+  let target;
+  try { target = new URL(next, location.origin); } catch { return HOME; }
+  if (target.origin !== location.origin || target.pathname.startsWith("/login")) return HOME;
+  return target.pathname + target.search + target.hash;
 }
 
 /** Signed in already, in this tab or another open one: straight on. */

@@ -12,6 +12,7 @@ import {
   el,
   refreshUser,
   requireSession,
+  resumeFields,
   say,
   when,
 } from "./common.js";
@@ -29,6 +30,8 @@ function body() {
 
 function edit(a) {
   editing = a;
+  // An edit is not kept across a session's end: a restored form would add, not change.
+  $("#account-form").removeAttribute("data-resume");
   $("#form-title").textContent = `Edit ${a.name}`;
   $("#save").textContent = "Save changes";
   $("#cancel-edit").hidden = false;
@@ -41,6 +44,7 @@ function edit(a) {
 
 function stopEditing() {
   editing = null;
+  $("#account-form").setAttribute("data-resume", "");
   $("#account-form").reset();
   clearFieldErrors($("#account-form"));
   say("", "error", $("#form-message"));
@@ -197,5 +201,6 @@ if (await requireSession()) {
     await refreshUser();
     if (adminOnly("Service accounts")) return;
     await load();
+    resumeFields();
   });
 }

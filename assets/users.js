@@ -3,7 +3,9 @@
 // after failed logins, reset MFA.
 // Nothing destructive happens on one click or key press: a role change takes an explicit Save
 // and a confirmation, deactivation a confirmation naming what stops working.
-import { $, act, adminOnly, api, confirmIn, el, refreshUser, requireSession, say, Session, when } from "./common.js";
+import {
+  $, act, adminOnly, api, confirmIn, el, refreshUser, requireSession, resumeFields, say, Session, when,
+} from "./common.js";
 
 const ROLES = ["viewer", "member", "analyst", "administrator"];
 const ROLE_MEANS = {
@@ -172,5 +174,6 @@ if (await requireSession()) {
     await refreshUser();
     if (adminOnly("Users")) return;
     await load();
+    resumeFields();
   });
 }

@@ -904,6 +904,20 @@ fn the_session_follows_the_user_across_tabs_and_an_ended_one_keeps_the_form() {
     );
     browser.click("#save");
     browser.wait_for("document.querySelector('#accounts tbody tr[data-account-id]')");
+
+    // `?next=` goes only to a page of this console, whatever a tab or a backslash hides.
+    for next in [
+        "%2F%09%2Fevil.example%2F",
+        "%2F%5Cevil.example",
+        "https%3A%2F%2Fevil.example",
+    ] {
+        browser.run("sessionStorage.clear();", json!([]));
+        browser.open(&s.url(&format!("/login?next={next}")));
+        crate::web::enter_credentials(&browser, ADMIN_EMAIL, ADMIN_PASSWORD);
+        browser.wait_for("location.pathname === '/'");
+        let here = browser.url();
+        assert!(here.starts_with(&s.url("/")), "{next} led to {here}");
+    }
 }
 
 /// Issue 25, point 2: a list that pages, searches and sorts through the API's `search` and
