@@ -192,6 +192,15 @@ async function logIn(body) {
   }
 }
 
+/** This device's answer to a passkey ceremony; its refusal said plainly. */
+async function answerWithPasskey(publicKey) {
+  try {
+    return await usePasskey(publicKey);
+  } catch (e) {
+    throw new ApiError(400, { message: passkeyProblem(e) || errorText(e) });
+  }
+}
+
 /** The passkey as the second factor: answers the login's ceremony (a new one if it was used). */
 async function confirmWithPasskey(event) {
   const credentials = { email: $("#email").value.trim(), password: $("#password").value };
@@ -207,12 +216,7 @@ async function confirmWithPasskey(event) {
     }
     const { challenge_id, publicKey } = ceremony;
     ceremony = null;
-    let credential;
-    try {
-      credential = await usePasskey(publicKey);
-    } catch (e) {
-      throw new ApiError(400, { message: passkeyProblem(e) || errorText(e) });
-    }
+    const credential = await answerWithPasskey(publicKey);
     try {
       await logIn({ ...credentials, webauthn: { challenge_id, credential } });
     } catch (e) {
@@ -228,12 +232,7 @@ async function confirmWithPasskey(event) {
 async function signInWithPasskey(event) {
   await act(event.target, async () => {
     const { challenge_id, publicKey } = await api("POST", "/api/auth/passkey/begin/");
-    let credential;
-    try {
-      credential = await usePasskey(publicKey);
-    } catch (e) {
-      throw new ApiError(400, { message: passkeyProblem(e) || errorText(e) });
-    }
+    const credential = await answerWithPasskey(publicKey);
     try {
       signedIn(await api("POST", "/api/auth/passkey/finish/", { challenge_id, credential }));
     } catch (e) {

@@ -440,7 +440,7 @@ pub async fn passkey_sign_in(
     }
 }
 
-/// Opens a session for `user`, whom `method` (`password`, `ldap`, `oidc`) has just vouched
+/// Opens a session for `user`, whom `method` (`password`, `ldap`, `oidc`, `passkey`) has just vouched
 /// for: audited `login.succeeded`, and only if no wholesale end of the user's sessions (a
 /// password change, a deactivation) committed since `user` was read.
 pub async fn open(
