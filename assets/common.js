@@ -421,6 +421,13 @@ async function expiringKeysBanner() {
 export function drawNav() {
   const nav = $("header.nav");
   if (!nav) return;
+  // A keyboard's first stop: past the navigation to the page itself.
+  const page = $("main");
+  if (page && !$("a.skip-link")) {
+    if (!page.id) page.id = "main-content";
+    page.setAttribute("tabindex", "-1");
+    document.body.prepend(el("a", { class: "skip-link", href: `#${page.id}` }, "Skip to the page"));
+  }
   const here = location.pathname.replace(/\/$/, "") || "/";
   const inSettings = SETTINGS.some(({ href }) => href === here) || here.startsWith("/settings");
   const current = (href) => href === here || (href !== "/" && here.startsWith(href + "/"))
@@ -463,16 +470,45 @@ export function adminOnly(what) {
 /** An inline confirmation in `cell`: `question` names what and says what breaks; `yes` is
  *  the button's label and `onYes` the action; `back` restores the cell. */
 export function confirmIn(cell, question, yes, attrs, onYes, back) {
-  const cancel = el("button", { class: "secondary", onclick: back }, "Cancel");
+  const asked = document.activeElement && cell.contains(document.activeElement)
+    ? document.activeElement.textContent : null;
+  const onKey = (e) => {
+    if (e.key !== "Escape") return;
+    e.preventDefault();
+    goBack();
+  };
+  function goBack() {
+    cell.removeEventListener("keydown", onKey);
+    back();
+    // Focus goes back to the button that asked, not to the page.
+    const again = asked && [...cell.querySelectorAll("button")].find((b) => b.textContent === asked);
+    if (again) again.focus();
+  }
+  const cancel = el("button", { class: "secondary", onclick: goBack }, "Cancel");
   cell.replaceChildren(
     el("span", { role: "alert" }, question, " "),
-    el("button", { class: "danger", ...attrs, onclick: (e) => act(e.target, onYes) }, yes),
+    el("button", { class: "danger", ...attrs, onclick: (e) => {
+      cell.removeEventListener("keydown", onKey);
+      act(e.target, onYes);
+    } }, yes),
     " ",
     cancel,
   );
-  // Keyboard focus stays in the row, on the safe choice.
+  // Keyboard focus stays in the row, on the safe choice; Esc is the same choice.
+  cell.addEventListener("keydown", onKey);
   cancel.focus();
 }
+
+// Esc in a form that has a Cancel button cancels it, as the button would.
+document.addEventListener("keydown", (e) => {
+  if (e.key !== "Escape" || e.defaultPrevented || !(e.target instanceof Element)) return;
+  const form = e.target.closest("form");
+  const cancel = form && [...form.querySelectorAll("button[id$='-cancel'], #cancel-edit")].find((b) => !b.hidden);
+  if (cancel) {
+    e.preventDefault();
+    cancel.click();
+  }
+});
 
 export async function logout() {
   const sid = Session.access && claim(Session.access, "sid");

@@ -1059,3 +1059,57 @@ fn the_keys_page_pages_searches_and_sorts_and_a_reload_keeps_the_place() {
         json!("etl-1")
     );
 }
+
+/// Issue 25, point 7 (in part): Esc cancels a confirmation and gives the focus back to the
+/// button that asked; Esc in a form with a Cancel button cancels it; a skip link is the first
+/// thing a keyboard reaches.
+#[test]
+fn esc_cancels_and_the_keyboard_first_meets_a_skip_link() {
+    let s = Server::start();
+    let owner = s.owner_token();
+    let made = s
+        .post("/api/v1/service-accounts/")
+        .bearer(&owner)
+        .json(&json!({"name": "Nightly ETL", "role": "analyst"}));
+    assert_eq!(made.status, 201, "{}", made.body);
+    let browser = Browser::start();
+    sign_in(&browser, &s, ADMIN_EMAIL, ADMIN_PASSWORD);
+    browser.open(&s.url("/settings/service-accounts"));
+    browser.wait_for("document.querySelector('#accounts button[data-deactivate]')");
+    assert_eq!(
+        browser.run(
+            "const first = document.querySelector('a[href], button, input, select, textarea'); \
+             return [first.className, !!document.querySelector(first.getAttribute('href'))];",
+            json!([])
+        ),
+        json!(["skip-link", true])
+    );
+    browser.click("#accounts button[data-deactivate]");
+    browser.wait_for("document.querySelector('#accounts button[data-confirm-deactivate]')");
+    browser.press(
+        "#accounts button[data-confirm-deactivate] + button",
+        "\u{E00C}",
+    );
+    browser.wait_for("!document.querySelector('#accounts button[data-confirm-deactivate]')");
+    assert_eq!(
+        browser.run(
+            "return document.activeElement.hasAttribute('data-deactivate');",
+            json!([])
+        ),
+        json!(true),
+        "the focus went back to Deactivate"
+    );
+    let account = s
+        .get("/api/v1/service-accounts/")
+        .bearer(&owner)
+        .send()
+        .json();
+    assert_eq!(account["results"][0]["is_active"], true, "{account}");
+
+    browser.open(&s.url(KEYS_PAGE));
+    browser.click("#generate");
+    browser.wait_for("!document.querySelector('#create').hidden");
+    browser.fill("#name", "half typed");
+    browser.press("#name", "\u{E00C}");
+    browser.wait_for("document.querySelector('#create').hidden");
+}
