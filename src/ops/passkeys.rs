@@ -80,7 +80,7 @@ fn ceremony_end(at: UnixTime) -> UnixTime {
 }
 
 /// A challenge id from a body: present and of the length this server makes.
-fn challenge_field(id: &str) -> Result<(), ApiError> {
+pub(crate) fn challenge_field(id: &str) -> Result<(), ApiError> {
     if id.is_empty() || id.len() > 64 {
         return Err(ApiError::field(
             "challenge_id",

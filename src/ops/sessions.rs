@@ -363,12 +363,7 @@ pub async fn passkey_sign_in(
     credential: serde_json::Value,
 ) -> Result<LoggedIn, ApiError> {
     use super::passkeys::{self, Verdict};
-    if challenge_id.is_empty() || challenge_id.len() > 64 {
-        return Err(ApiError::field(
-            "challenge_id",
-            "is required (the challenge_id the begin step answered)",
-        ));
-    }
+    passkeys::challenge_field(&challenge_id)?;
     let presented = passkeys::presented(app, credential).await?;
     let attempt =
         match super::throttle::begin(app, &presented.account_key, actor.client_ip()).await? {

@@ -63,7 +63,11 @@ fn second_factor(s: &Server, email: &str, password: &str) -> Value {
     r.json()
 }
 
-fn login_with(s: &Server, email: &str, password: &str, webauthn: Value) -> Resp {
+/// The login again, answering the ceremony of `asked` (a `mfa_required` answer) with
+/// `credential`.
+fn login_with(s: &Server, email: &str, password: &str, asked: &Value, credential: Value) -> Resp {
+    let webauthn =
+        json!({"challenge_id": asked["webauthn"]["challenge_id"], "credential": credential});
     s.post("/api/auth/login/")
         .json(&json!({"email": email, "password": password, "webauthn": webauthn}))
 }
@@ -210,14 +214,13 @@ fn a_passkey_is_the_second_factor_of_a_password_login() {
     assert_eq!(allowed.len(), 1, "{asked}");
 
     let credential = authenticator.get(&ceremony["publicKey"], 0);
-    let answer = json!({"challenge_id": ceremony["challenge_id"], "credential": credential});
-    let r = login_with(&s, ADA, PASSWORD, answer.clone());
+    let r = login_with(&s, ADA, PASSWORD, &asked, credential.clone());
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.json()["access"].is_string());
     assert_eq!(r.json()["user"]["mfa_enabled"], true);
 
     // The same answer again: the ceremony was used.
-    let replayed = login_with(&s, ADA, PASSWORD, answer);
+    let replayed = login_with(&s, ADA, PASSWORD, &asked, credential);
     assert_eq!(
         (replayed.status, replayed.error_code().as_str()),
         (401, "mfa_invalid"),
@@ -230,24 +233,13 @@ fn a_passkey_is_the_second_factor_of_a_password_login() {
     register(&s, &owner, &mut other, "Owner's key", false);
     let asked = second_factor(&s, ADA, PASSWORD);
     let options = asked["webauthn"]["publicKey"].clone().with_allowed(&other);
-    let r = login_with(
-        &s,
-        ADA,
-        PASSWORD,
-        json!({"challenge_id": asked["webauthn"]["challenge_id"],
-               "credential": other.get(&options, 0)}),
-    );
+    let r = login_with(&s, ADA, PASSWORD, &asked, other.get(&options, 0));
     assert_eq!(r.error_code(), "mfa_invalid", "{}", r.body);
     // A ceremony past its five minutes is over.
     let asked = second_factor(&s, ADA, PASSWORD);
     s.execute("UPDATE webauthn_challenges SET expires_at = ?1", &[1]);
     let credential = authenticator.get(&asked["webauthn"]["publicKey"], 0);
-    let r = login_with(
-        &s,
-        ADA,
-        PASSWORD,
-        json!({"challenge_id": asked["webauthn"]["challenge_id"], "credential": credential}),
-    );
+    let r = login_with(&s, ADA, PASSWORD, &asked, credential);
     assert_eq!(r.error_code(), "mfa_invalid", "{}", r.body);
     let listed = s.get("/api/auth/mfa/webauthn/").bearer(&ada).send().json();
     assert!(listed["results"][0]["last_used_at"].is_string(), "{listed}");
@@ -278,24 +270,14 @@ fn a_signature_counter_that_goes_backwards_refuses_the_sign_in() {
     for _ in 0..2 {
         let asked = second_factor(&s, ADA, PASSWORD);
         let credential = authenticator.get(&asked["webauthn"]["publicKey"], 0);
-        let r = login_with(
-            &s,
-            ADA,
-            PASSWORD,
-            json!({"challenge_id": asked["webauthn"]["challenge_id"], "credential": credential}),
-        );
+        let r = login_with(&s, ADA, PASSWORD, &asked, credential);
         assert_eq!(r.status, 200, "{}", r.body);
     }
     // A copy of the key that signed once: its counter is behind the stored one.
     authenticator.credentials[0].counter = 1;
     let asked = second_factor(&s, ADA, PASSWORD);
     let copied = authenticator.sign(&asked["webauthn"]["publicKey"], 0);
-    let r = login_with(
-        &s,
-        ADA,
-        PASSWORD,
-        json!({"challenge_id": asked["webauthn"]["challenge_id"], "credential": copied}),
-    );
+    let r = login_with(&s, ADA, PASSWORD, &asked, copied);
     assert_eq!(
         (r.status, r.error_code().as_str()),
         (401, "mfa_invalid"),
@@ -313,12 +295,7 @@ fn a_signature_counter_that_goes_backwards_refuses_the_sign_in() {
     let asked = second_factor(&s, ADA, PASSWORD);
     authenticator.credentials[0].counter = 2;
     let replayed = authenticator.sign(&asked["webauthn"]["publicKey"], 0);
-    let r = login_with(
-        &s,
-        ADA,
-        PASSWORD,
-        json!({"challenge_id": asked["webauthn"]["challenge_id"], "credential": replayed}),
-    );
+    let r = login_with(&s, ADA, PASSWORD, &asked, replayed);
     assert_eq!(r.error_code(), "mfa_invalid", "{}", r.body);
 }
 
@@ -469,12 +446,7 @@ fn removing_a_passkey_asks_for_the_password_and_keeps_a_factor_the_policy_requir
     assert_eq!(set.status, 200, "{}", set.body);
     let asked = second_factor(&s, ADA, PASSWORD);
     let credential = authenticator.get(&asked["webauthn"]["publicKey"], 1);
-    let ada = login_with(
-        &s,
-        ADA,
-        PASSWORD,
-        json!({"challenge_id": asked["webauthn"]["challenge_id"], "credential": credential}),
-    );
+    let ada = login_with(&s, ADA, PASSWORD, &asked, credential);
     assert_eq!(ada.status, 200, "{}", ada.body);
     assert_eq!(ada.json()["mfa_enrollment_required"], false);
     let ada = ada.json()["access"].as_str().unwrap().to_string();
