@@ -25,7 +25,9 @@ import {
   showFieldErrors,
   sortHeader,
   when,
+  copyText,
 } from "./common.js";
+import { markdown } from "./markdown.js";
 import { SETTINGS } from "./pages.js";
 
 const main = () => $("#page");
@@ -185,7 +187,38 @@ async function reportsList() {
       ["Created", "created_at", (r) => when(r.created_at)],
     ],
     empty: "No reports yet.",
+    intro: may("reports:generate") ? await generateForm() : null,
   });
+}
+
+/** Generates a report from a data source (charged to the month's credits), then opens it. */
+async function generateForm() {
+  const sources = await allPages("/api/v1/data-sources/");
+  const form = el("form", { class: "card", id: "generate", novalidate: true },
+    el("h2", {}, "Generate a report"),
+    el("label", { for: "generate-title" }, "Title"),
+    el("input", { type: "text", id: "generate-title", "data-field": "title", maxlength: 200, required: true }),
+    el("label", { for: "generate-source" }, "Data source"),
+    el("select", { id: "generate-source", "data-field": "data_source_id" },
+      ...(sources.length ? sources.map((d) => el("option", { value: d.id }, `${d.name} (${d.source_type})`))
+        : [el("option", { value: "" }, "No data source yet")])),
+    el("label", { for: "generate-prompt" }, "Question (optional)"),
+    el("textarea", { id: "generate-prompt", "data-field": "prompt", rows: 2, maxlength: 2000 }),
+    el("div", { class: "message", hidden: true, id: "generate-message", role: "status" }),
+    el("div", { class: "actions" },
+      el("button", { type: "submit", id: "generate-submit", disabled: !sources.length }, "Generate"),
+      el("span", { class: "muted" }, "Charged to this month's credits.")));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    act($("#generate-submit"), async () => {
+      const body = { title: $("#generate-title").value.trim(), data_source_id: Number($("#generate-source").value) };
+      const prompt = $("#generate-prompt").value.trim();
+      if (prompt) body.prompt = prompt;
+      const made = await api("POST", "/api/v1/reports/generate/", body);
+      location.assign(`/reports/${made.id}`);
+    }, $("#generate-message"));
+  });
+  return form;
 }
 
 async function reportOne(id) {
@@ -200,8 +233,70 @@ async function reportOne(id) {
         el("dt", {}, "Completed"), el("dd", {}, when(r.completed_at)),
         el("dt", {}, "Credits"), el("dd", {}, String(r.credits_used)),
         el("dt", {}, "Prompt"), el("dd", {}, r.prompt || "—"))),
+    may("reports:share") ? await shareCard("report", id) : null,
     el("h2", {}, "Summary"), el("p", { id: "report-summary" }, r.summary),
-    el("h2", {}, "Content"), el("pre", { class: "content", id: "report-content" }, r.content));
+    el("h2", {}, "Content"), el("article", { class: "card markdown", id: "report-content" }, markdown(r.content)));
+}
+
+const EXPIRIES = [["1", "1 day"], ["7", "7 days"], ["30", "30 days"], ["90", "90 days"], ["365", "1 year"], ["never", "Never"]];
+
+/**
+ * A report's or dashboard's public link: its address, views and expiry; made (or replaced)
+ * with a chosen expiry; revoked after a confirmation. A link lets anyone read the page at /s/
+ * without signing in.
+ */
+async function shareCard(kind, id) {
+  const base = `/api/v1/${kind}s/${id}/public-link/`;
+  let current = null;
+  try {
+    current = await api("GET", base);
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 404)) throw e;
+  }
+  const card = el("section", { class: "card", id: "share" });
+  const draw = (shared, said) => {
+    const box = el("div", { class: "message", hidden: true, id: "share-message", role: "status" });
+    const expiry = el("select", { id: "share-expiry" },
+      ...EXPIRIES.map(([value, text]) => el("option", { value, selected: value === "30" }, text)));
+    const make = el("button", { type: "button", id: "share-create", class: shared ? "secondary" : null },
+      shared ? "Replace the link" : "Create a link");
+    make.addEventListener("click", () => act(make, async () => {
+      const days = expiry.value === "never" ? null : Number(expiry.value);
+      const made = await api("POST", base, { expires_in_days: days });
+      draw(made, shared ? "A new link replaces the old one, which no longer works."
+        : `Anyone with this link can read the ${kind} without signing in.`);
+    }, box));
+    const actions = el("div", { class: "actions", id: "share-actions" }, make);
+    const parts = [el("h2", {}, "Public link")];
+    if (shared) {
+      const address = el("code", { id: "share-url" }, shared.url);
+      const copy = el("button", { type: "button", class: "secondary", onclick: (e) => copyText(shared.url, address, e.target) }, "Copy");
+      parts.push(
+        el("div", { class: "secret" }, address, copy),
+        el("p", { class: "muted", id: "share-facts" },
+          `Viewed ${shared.view_count} time${shared.view_count === 1 ? "" : "s"}; `
+          + `${shared.expires_at ? `expires ${when(shared.expires_at)}` : "never expires"}; created ${when(shared.created_at)}. `,
+          el("a", { href: shared.url, target: "_blank", rel: "noopener noreferrer" }, "Open the shared page")));
+      const revoke = el("button", { type: "button", class: "danger", id: "share-revoke" }, "Revoke the link");
+      revoke.addEventListener("click", () => {
+        const original = [...actions.childNodes];
+        confirmIn(actions, `Revoke the public link of this ${kind}? Whoever has it can no longer read it.`,
+          "Yes, revoke", { id: "share-revoke-confirm" }, async () => {
+            await api("DELETE", base);
+            draw(null, "The link is revoked: it no longer works.");
+          }, () => actions.replaceChildren(...original));
+      });
+      actions.append(revoke);
+    } else {
+      parts.push(el("p", { class: "muted", id: "share-facts" },
+        `Not shared. A public link lets anyone who has it read this ${kind}, without signing in, until it expires or is revoked.`));
+    }
+    parts.push(el("label", { for: "share-expiry" }, shared ? "A new link expires after" : "The link expires after"), expiry, box, actions);
+    card.replaceChildren(...parts);
+    if (said) say(said, "ok", box);
+  };
+  draw(current);
+  return card;
 }
 
 function widgetText(w) {
@@ -244,6 +339,7 @@ async function dashboardOne(id) {
     d.description ? el("p", {}, d.description) : null,
     el("p", {}, "Last refreshed: ", refreshed),
     el("div", { class: "actions" }, refresh),
+    may("dashboards:share") ? await shareCard("dashboard", id) : null,
     el("h2", {}, "Widgets"),
     table(["Type", "Settings"], (d.widgets || []).map((w) => el("tr", {},
       el("td", {}, el("code", {}, String(w.type))),
@@ -299,10 +395,32 @@ async function goalOne(id) {
     table(["Milestone", "Target", "Reached"], g.milestones.map((m) => el("tr", {},
       el("td", {}, m.name), el("td", {}, `${number(m.target_value)} ${g.unit}`),
       el("td", {}, m.reached_at ? when(m.reached_at) : "not yet"))), "No milestones."),
+    may("goals:write") ? progressForm(g) : null,
     el("h2", {}, "Progress recorded"),
     table(["When", "Value"], p.history.map((h) => el("tr", {},
       el("td", {}, when(h.at)), el("td", {}, `${number(h.value)} ${g.unit}`))), "Nothing recorded yet."));
   sizeBars();
+}
+
+/** Records where a goal stands now; the page then shows it with the milestones it reached. */
+function progressForm(g) {
+  const form = el("form", { class: "card", id: "record-progress", novalidate: true },
+    el("h2", {}, "Record progress"),
+    el("label", { for: "progress-value" }, `Value now (${g.unit})`),
+    el("input", { type: "number", id: "progress-value", "data-field": "value", step: "any", required: true,
+      value: g.current_value }),
+    el("div", { class: "message", hidden: true, id: "progress-message", role: "status" }),
+    el("div", { class: "actions" }, el("button", { type: "submit", id: "progress-submit" }, "Record")));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    act($("#progress-submit"), async () => {
+      const raw = $("#progress-value").value.trim();
+      await api("POST", `/api/v1/goals/${g.id}/progress/`, { value: raw === "" ? null : Number(raw) });
+      await goalOne(g.id);
+      say(`Recorded ${number(Number(raw))} ${g.unit}.`, "ok");
+    }, $("#progress-message"));
+  });
+  return form;
 }
 
 async function dataSources() {
@@ -314,12 +432,55 @@ async function dataSources() {
     rowAttrs: (d) => ({ "data-source-id": d.id }),
     columns: [
       ["Name", "name", (d) => d.name],
-      ["Type", "source_type", (d) => d.source_type],
+      ["Type", "source_type", (d) => SOURCE_TYPES[d.source_type] || d.source_type],
       ["Status", "status", (d) => d.status],
       ["Added", "created_at", (d) => when(d.created_at)],
+      ...(may("data_sources:write") ? [["Actions", null, removeSource]] : []),
     ],
     empty: "No data sources yet.",
+    intro: may("data_sources:write") ? sourceForm() : null,
   });
+}
+
+const SOURCE_TYPES = {
+  file: "File", database: "Database", api: "API", google_analytics: "Google Analytics",
+  google_sheets: "Google Sheets", bigquery_query: "BigQuery query",
+};
+
+function sourceForm() {
+  const form = el("form", { class: "card", id: "add-source", novalidate: true },
+    el("h2", {}, "Add a data source"),
+    el("label", { for: "source-name" }, "Name"),
+    el("input", { type: "text", id: "source-name", "data-field": "name", maxlength: 200, required: true }),
+    el("label", { for: "source-type" }, "Type"),
+    el("select", { id: "source-type", "data-field": "source_type" },
+      ...Object.entries(SOURCE_TYPES).map(([value, text]) => el("option", { value }, text))),
+    el("div", { class: "message", hidden: true, id: "source-message", role: "status" }),
+    el("div", { class: "actions" }, el("button", { type: "submit", id: "source-submit" }, "Add")));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    act($("#source-submit"), async () => {
+      const made = await api("POST", "/api/v1/data-sources/",
+        { name: $("#source-name").value.trim(), source_type: $("#source-type").value });
+      await dataSources();
+      say(`Added the data source "${made.name}".`, "ok");
+    }, $("#source-message"));
+  });
+  return form;
+}
+
+/** A row's Delete, asked first. Reports made from the source stay, without it. */
+function removeSource(d) {
+  const cell = el("div", { class: "row-actions" });
+  const ask = el("button", { type: "button", class: "link", "data-delete-source": d.id }, "Delete");
+  ask.addEventListener("click", () => confirmIn(cell, `Delete the data source "${d.name}"? Reports made from it stay, without their source.`, "Yes, delete",
+    { "data-confirm-delete": d.id }, async () => {
+      await api("DELETE", `/api/v1/data-sources/${d.id}/`);
+      await dataSources();
+      say(`Deleted the data source "${d.name}".`, "ok");
+    }, () => cell.replaceChildren(ask)));
+  cell.append(ask);
+  return cell;
 }
 
 async function usage() {

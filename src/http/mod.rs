@@ -15,6 +15,7 @@ mod reply;
 mod request;
 mod router;
 pub mod server;
+mod shared_page;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -272,6 +272,19 @@ impl Browser {
         id.as_str().expect("authenticator id").to_string()
     }
 
+    /// Makes pages see `prefers-color-scheme: scheme` (`dark` or `light`), as a browser set
+    /// to that theme (Chromium's DevTools protocol, through chromedriver).
+    pub fn prefer_color_scheme(&self, scheme: &str) {
+        self.call(
+            "POST",
+            "/goog/cdp/execute",
+            Some(json!({
+                "cmd": "Emulation.setEmulatedMedia",
+                "params": { "features": [{ "name": "prefers-color-scheme", "value": scheme }] },
+            })),
+        );
+    }
+
     /// The credentials the virtual authenticator `id` holds.
     pub fn authenticator_credentials(&self, id: &str) -> Vec<Value> {
         let found = self.call(

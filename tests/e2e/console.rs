@@ -1113,3 +1113,241 @@ fn esc_cancels_and_the_keyboard_first_meets_a_skip_link() {
     browser.press("#name", "\u{E00C}");
     browser.wait_for("document.querySelector('#create').hidden");
 }
+
+/// Issue 25, point 7: a browser set to a dark theme gets one, on every kind of page (lists,
+/// details, forms, the keys page, the audit log, the sign-in page), and axe-core finds no
+/// contrast (or other serious) problem in it.
+#[test]
+fn a_browser_that_asks_for_a_dark_theme_gets_a_readable_one() {
+    let path = std::env::var("CLARIBI_TEST_AXE").unwrap_or_default();
+    let source = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!("axe-core is missing ({path:?}): run scripts/test, which fetches it from the npm registry")
+    });
+    let s = Server::start();
+    s.demo_seed(3);
+    let browser = Browser::start();
+    browser.prefer_color_scheme("dark");
+    browser.open(&s.url("/login"));
+    browser.text("h1");
+    let background = "getComputedStyle(document.body).backgroundColor";
+    assert_eq!(
+        browser.run(&format!("return {background};"), json!([])),
+        json!("rgb(20, 24, 31)"),
+        "the sign-in page is dark"
+    );
+    let mut problems: Vec<String> = axe(&browser, &source)
+        .into_iter()
+        .map(|v| format!("/login {v}"))
+        .collect();
+    sign_in(&browser, &s, ADMIN_EMAIL, ADMIN_PASSWORD);
+    // A key, so that the keys page shows its badges and actions.
+    s.post("/api/auth/api-keys/")
+        .bearer(&s.owner_token())
+        .json(&json!({"name": "Nightly ETL"}));
+    for page in [
+        "/",
+        "/reports",
+        "/reports/1",
+        "/goals/1",
+        "/data-sources",
+        KEYS_PAGE,
+        "/admin/users",
+        "/admin/audit",
+    ] {
+        browser.open(&s.url(page));
+        browser.wait_for("document.querySelector('h1') && !document.querySelector('#loading')");
+        browser.wait_for("document.readyState === 'complete'");
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        assert_eq!(
+            browser.run(&format!("return {background};"), json!([])),
+            json!("rgb(20, 24, 31)"),
+            "{page} is dark"
+        );
+        problems.extend(
+            axe(&browser, &source)
+                .into_iter()
+                .map(|v| format!("{page} {v}")),
+        );
+    }
+    assert!(
+        problems.is_empty(),
+        "axe-core in the dark theme: {problems:#?}"
+    );
+    // Asked for light again, the same pages are light.
+    browser.prefer_color_scheme("light");
+    browser.open(&s.url("/admin/audit"));
+    browser.text("h1");
+    assert_eq!(
+        browser.run(&format!("return {background};"), json!([])),
+        json!("rgb(246, 248, 251)")
+    );
+}
+
+/// Issue 25, point 3: the BI side worked from the console. An administrator adds a data
+/// source, generates a report from it (its Markdown drawn, none of its HTML), shares it, reads
+/// it at /s/ as anyone would (styled, the text rendered, nothing of it run), revokes the link
+/// (the address then says the link no longer works) and records a goal's progress. A viewer
+/// sees none of these actions.
+#[test]
+fn a_report_is_generated_shared_read_at_s_and_revoked_from_the_console() {
+    let s = Server::start();
+    s.demo_seed(1);
+    s.create_user("vic@example.com", "viewer", "velvet-river-58");
+    let browser = Browser::start();
+    sign_in(&browser, &s, ADMIN_EMAIL, ADMIN_PASSWORD);
+
+    browser.open(&s.url("/data-sources"));
+    browser.fill("#source-name", "Ledger export");
+    browser.select("#source-type", "file");
+    browser.click("#source-submit");
+    browser.wait_for(
+        "document.querySelector('#page table tbody').textContent.includes('Ledger export')",
+    );
+    assert!(browser.text("#message").contains("Added the data source"));
+
+    browser.open(&s.url("/reports"));
+    browser.wait_for("document.querySelector('#generate-source option') !== null");
+    let title = "Q4 <img src=x onerror=\"window.pwned=1\"> **bold**";
+    browser.fill("#generate-title", title);
+    browser.run(
+        "const s = document.querySelector('#generate-source'); \
+         s.value = [...s.options].find(o => o.textContent.startsWith('Ledger export')).value;",
+        json!([]),
+    );
+    browser.fill("#generate-prompt", "How did the quarter close?");
+    browser.click("#generate-submit");
+    browser.wait_for("/^\\/reports\\/\\d+$/.test(location.pathname) && document.querySelector('#report-content') !== null");
+    let id: i64 = browser.url().rsplit('/').next().unwrap().parse().unwrap();
+    // The Markdown is drawn: headings and list items, the title's HTML as text.
+    let drawn = browser.run(
+        "const c = document.querySelector('#report-content'); \
+         return { h1: c.querySelector('h1') && c.querySelector('h1').textContent, \
+                  h2: [...c.querySelectorAll('h2')].map(h => h.textContent), \
+                  items: c.querySelectorAll('li').length, img: c.querySelectorAll('img').length, \
+                  strong: c.querySelectorAll('strong').length, pwned: window.pwned === 1 };",
+        json!([]),
+    );
+    assert_eq!(
+        drawn["h1"],
+        json!("Q4 <img src=x onerror=\"window.pwned=1\"> bold"),
+        "{drawn}"
+    );
+    assert!(
+        drawn["h2"].as_array().unwrap().contains(&json!("Source")),
+        "{drawn}"
+    );
+    assert!(drawn["items"].as_u64().unwrap() >= 4, "{drawn}");
+    assert_eq!(drawn["img"], json!(0), "{drawn}");
+    assert_eq!(drawn["strong"], json!(1), "{drawn}");
+    assert_eq!(drawn["pwned"], json!(false), "{drawn}");
+
+    // Shared for 7 days, from the report's page.
+    assert!(browser.text("#share-facts").contains("Not shared"));
+    browser.select("#share-expiry", "7");
+    browser.click("#share-create");
+    browser.wait_for("document.querySelector('#share-url') !== null");
+    let url = browser.text("#share-url");
+    let token = url.rsplit('/').next().unwrap().to_string();
+    assert!(url.ends_with(&format!("/s/{token}")), "{url}");
+    assert!(browser
+        .text("#share-facts")
+        .contains("Viewed 0 times; expires"));
+    let link = s
+        .get(&format!("/api/v1/reports/{id}/public-link/"))
+        .bearer(&s.owner_token())
+        .send()
+        .json();
+    assert_eq!(link["token"], json!(token));
+    let days = (time_of(&link["expires_at"]) - time_of(&link["created_at"])) / 86_400;
+    assert_eq!(days, 7, "{link}");
+
+    // Read at /s/ as anyone: the Markdown rendered, nothing of the title's HTML as HTML.
+    let page = s
+        .get(&format!("/s/{token}"))
+        .header("Accept", "text/html")
+        .send();
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("<h2>Source</h2>"), "{}", page.body);
+    assert!(!page.body.contains("<img"), "{}", page.body);
+    assert!(page.body.contains("Q4 &lt;img src=x"), "{}", page.body);
+    assert!(
+        !page.body.contains("How did the quarter close"),
+        "the prompt stays private"
+    );
+    let policy = page.header("content-security-policy").unwrap();
+    assert!(
+        policy.contains("style-src 'self'") && !policy.contains("script-src"),
+        "{policy}"
+    );
+    // In the browser it is styled by the console's stylesheet, which its policy lets load.
+    browser.open(&s.url(&format!("/s/{token}")));
+    let styled = browser.wait_for(
+        "(() => { const m = document.querySelector('main.shared'); \
+         return m && getComputedStyle(m).maxWidth !== 'none' ? getComputedStyle(m).maxWidth : null; })()",
+    );
+    assert_eq!(styled, json!("768px"), "48rem of 16px");
+    assert_eq!(
+        browser.run("return window.pwned === 1;", json!([])),
+        json!(false)
+    );
+
+    // Revoked from the console, after a confirmation.
+    browser.open(&s.url(&format!("/reports/{id}")));
+    browser.wait_for("document.querySelector('#share-revoke') !== null");
+    assert!(browser.text("#share-facts").contains("Viewed 2 times"));
+    browser.click("#share-revoke");
+    browser.click("#share-revoke-confirm");
+    browser.wait_for("document.querySelector('#share-url') === null");
+    assert!(browser.text("#share-message").contains("revoked"));
+    let gone = s
+        .get(&format!("/s/{token}"))
+        .header("Accept", "text/html")
+        .send();
+    assert_eq!(gone.status, 404);
+    assert!(gone.body.contains("This link no longer works"));
+    browser.open(&s.url(&format!("/s/{token}")));
+    assert_eq!(browser.text("h1"), "This link no longer works");
+
+    // A goal's progress, recorded from its page.
+    browser.open(&s.url("/goals"));
+    browser.click("#page table tbody a");
+    browser.wait_for("document.querySelector('#progress-value') !== null");
+    let goal = browser.url();
+    browser.fill("#progress-value", "12345");
+    browser.click("#progress-submit");
+    browser.wait_for("document.querySelector('#page table:last-of-type tbody') && document.querySelector('#page').textContent.includes('12,345')");
+    assert!(browser.text("#message").contains("Recorded 12,345"));
+
+    // A viewer reads the same pages without any of these actions.
+    browser.click("#logout");
+    browser.wait_for("location.pathname === '/login'");
+    sign_in(&browser, &s, "vic@example.com", "velvet-river-58");
+    for (path, absent) in [
+        (format!("/reports/{id}"), "#share"),
+        ("/reports".to_string(), "#generate"),
+        (
+            goal.trim_start_matches(&s.url("")).to_string(),
+            "#record-progress",
+        ),
+        ("/data-sources".to_string(), "#add-source"),
+    ] {
+        browser.open(&s.url(&path));
+        browser.wait_for("document.querySelector('#page h1') !== null && document.querySelector('#loading') === null");
+        assert_eq!(
+            browser.run(
+                &format!("return document.querySelector('{absent}') === null;"),
+                json!([])
+            ),
+            json!(true),
+            "{path} shows {absent} to a viewer"
+        );
+    }
+}
+
+/// Seconds since the epoch of a timestamp the API wrote.
+fn time_of(value: &Value) -> i64 {
+    let text = value.as_str().expect("a timestamp");
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .expect("RFC 3339")
+        .unix_timestamp()
+}

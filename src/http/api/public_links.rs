@@ -8,9 +8,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use super::{dashboards::DashboardDto, Call};
-use crate::domain::{format_rfc3339, now, Timestamp, UnixTime};
+use crate::domain::{now, Timestamp, UnixTime};
 use crate::error::ApiError;
 use crate::http::reply::{self, Response};
+use crate::http::shared_page;
 use crate::ops::content;
 use crate::ops::Caller;
 use crate::store::public_links::Shared;
@@ -175,14 +176,20 @@ impl From<DashboardDto> for PublicDashboard {
     }
 }
 
-/// GET /s/{token}: the shared report or dashboard as a plain HTML page (no script, no style;
-/// every value escaped). A view is counted as for the JSON reads. The page and both forms of
+/// GET /s/{token}: the shared report or dashboard as a read-only HTML page (`shared_page`: no
+/// script, no HTML from the shared text, the console's stylesheet). A view is counted as for the JSON reads. The page and both forms of
 /// its `404` vary with `Accept` and are never stored, so that no cache outlives a revocation
 /// or mixes the two forms.
 pub async fn page(call: Call<'_>) -> Result<Response, ApiError> {
     let ctx = call.ctx;
-    let mut response = match shared_page(call).await {
-        Ok(response) => response,
+    let mut response = match read_page(call).await {
+        Ok(mut response) => {
+            response.headers_mut().insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(shared_page::POLICY),
+            );
+            response
+        }
         // A person who follows a dead link reads why; a client asking for JSON gets the
         // error's usual shape.
         Err(ApiError::NotFound) if !crate::http::prefers_json(ctx) => {
@@ -198,7 +205,7 @@ pub async fn page(call: Call<'_>) -> Result<Response, ApiError> {
     Ok(response)
 }
 
-async fn shared_page(call: Call<'_>) -> Result<Response, ApiError> {
+async fn read_page(call: Call<'_>) -> Result<Response, ApiError> {
     let token = call.params.token.clone().ok_or(ApiError::NotFound)?;
     let app = call.app;
     let (link, html) = app
@@ -210,84 +217,14 @@ async fn shared_page(call: Call<'_>) -> Result<Response, ApiError> {
                 link.id,
                 if kind == "report" {
                     let r = reports::get(tx, link.organization_id, link.resource_id)?;
-                    render(
-                        &r.title,
-                        &[
-                            ("Summary", escape(&r.summary)),
-                            ("Report", format!("<pre>{}</pre>", escape(&r.content))),
-                            (
-                                "Completed",
-                                escape(&r.completed_at.map(format_rfc3339).unwrap_or_default()),
-                            ),
-                        ],
-                    )
+                    shared_page::report(&r)
                 } else {
                     let d = dashboards::get(tx, link.organization_id, link.resource_id)?;
-                    let widgets: Vec<serde_json::Value> =
-                        serde_json::from_str(&d.widgets).unwrap_or_default();
-                    let items: String = widgets
-                        .iter()
-                        .map(|w| format!("<li><pre>{}</pre></li>", escape(&w.to_string())))
-                        .collect();
-                    render(
-                        &d.name,
-                        &[
-                            ("Description", escape(&d.description)),
-                            ("Widgets", format!("<ul>{items}</ul>")),
-                            ("Updated", escape(&format_rfc3339(d.updated_at))),
-                            (
-                                "Last refreshed",
-                                escape(
-                                    &d.last_refreshed_at.map(format_rfc3339).unwrap_or_default(),
-                                ),
-                            ),
-                        ],
-                    )
+                    shared_page::dashboard(&d)
                 },
             ))
         })
         .await?;
     app.views.count(link);
     Ok(reply::text(html, "text/html; charset=utf-8"))
-}
-
-/// A page from a title and (heading, already escaped HTML) sections.
-fn render(title: &str, sections: &[(&str, String)]) -> String {
-    let body: String = sections
-        .iter()
-        .map(|(heading, html)| format!("<h2>{heading}</h2>\n{html}\n"))
-        .collect();
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"robots\" content=\"noindex\"><title>{t} - clariBI</title></head>\n\
-         <body><h1>{t}</h1>\n{body}<p>Shared from clariBI.</p></body></html>\n",
-        t = escape(title)
-    )
-}
-
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shared_pages_escape_everything() {
-        let html = render("<script>x</script>", &[("Summary", escape("a & \"b\""))]);
-        assert!(!html.contains("<script>"));
-        assert!(html.contains("&lt;script&gt;") && html.contains("a &amp; &quot;b&quot;"));
-    }
 }

@@ -801,10 +801,15 @@ fn public_links_work_until_revoked_replaced_or_expired() {
         !page.body.contains("How did we do?"),
         "the prompt leaks into /s/"
     );
-    assert!(!page
-        .header("content-security-policy")
-        .unwrap()
-        .contains("unsafe-inline"));
+    // Styled by the console's stylesheet; nothing else loads, nothing runs.
+    assert!(page.body.contains("href=\"/assets/app.css\""));
+    let policy = page.header("content-security-policy").unwrap();
+    assert!(policy.contains("style-src 'self'"), "{policy}");
+    assert!(policy.contains("default-src 'none'"), "{policy}");
+    assert!(
+        !policy.contains("script-src") && !policy.contains("unsafe-inline"),
+        "{policy}"
+    );
     assert_eq!(ok(s.get(&path).bearer(&t).send(), 200)["view_count"], 4);
     assert_eq!(
         s.get(&format!("/public/dashboards/{token}/")).send().status,
