@@ -4,6 +4,7 @@
 import {
   $,
   act,
+  agentName,
   api,
   clearFieldErrors,
   copyText,
@@ -12,6 +13,7 @@ import {
   listParams,
   markField,
   onListChange,
+  openDialog,
   PAGE_SIZE,
   pager,
   refreshUser,
@@ -87,7 +89,7 @@ function dismissKey() {
 }
 
 function statusBadge(status) {
-  return el("span", { class: `badge ${status}` }, status);
+  return el("span", { class: `badge ${status}`, "data-status": status }, status);
 }
 
 /** One address or range per line (commas and spaces also separate); `null` for none. */
@@ -124,88 +126,124 @@ function scopesCell(key) {
   return el("td", {}, items, advice);
 }
 
+/** A key as people tell keys apart: its name and its prefix. */
+function keyLabel(name, prefix) {
+  return `"${name}" (${prefix}…)`;
+}
+
+/** The keys of the page by id, to name a successor or predecessor by name and prefix. */
+let byId = new Map();
+
 function nameCell(key) {
   const notes = [];
   if (key.canary) notes.push(el("span", { class: "badge canary" }, "canary"));
+  if (key.allowed_ips) notes.push(el("span", { class: "badge", title: key.allowed_ips.join(", ") }, "allowlist"));
   if (key.replaced_by) {
     const overlap = key.status === "active" && key.expires_at;
+    const successor = byId.get(key.replaced_by);
     notes.push(el("div", { class: "muted", "data-replaced-by": key.replaced_by },
-      `Replaced by key #${key.replaced_by}`,
+      successor ? `Replaced by ${keyLabel(successor.name, successor.prefix)}` : "Replaced by a newer key",
       overlap ? `; works until ${when(key.expires_at)}` : ""));
   }
-  return el("td", {}, key.name, key.description ? el("div", { class: "muted" }, key.description) : null, notes);
+  const predecessor = [...byId.values()].find((k) => k.replaced_by === key.id);
+  if (predecessor) {
+    notes.push(el("div", { class: "muted", "data-replaces": predecessor.id },
+      el("span", { class: "badge current" }, "successor"), ` of ${keyLabel(predecessor.name, predecessor.prefix)}`));
+  }
+  return el("td", { "data-label": "Name" }, el("span", { "data-name": "" }, key.name), " ",
+    el("code", { class: "muted" }, `${key.prefix}…`), notes);
 }
 
 function lastUsedCell(key) {
-  if (!key.last_used_at) return el("td", {}, "—");
-  return el("td", {}, when(key.last_used_at),
+  if (!key.last_used_at) return el("td", { "data-label": "Last used" }, "—");
+  return el("td", { "data-label": "Last used" }, when(key.last_used_at),
     key.last_used_ip ? el("div", { class: "muted", "data-last-ip": "" }, `from ${key.last_used_ip}`) : null,
-    key.last_used_user_agent ? el("div", { class: "muted small", "data-last-agent": "" }, key.last_used_user_agent) : null);
+    key.last_used_user_agent ? el("div", { class: "muted", "data-last-agent": "", title: key.last_used_user_agent },
+      agentName(key.last_used_user_agent)) : null);
+}
+
+/** The drawer under a row: what the row leaves out. */
+function drawer(key, columns) {
+  const facts = [
+    ["Description", key.description || "—"],
+    ["Key", el("code", {}, `${key.prefix}…`)],
+    ["Created", when(key.created_at)],
+    ["Allowed from", el("span", { "data-allowed": "" }, key.allowed_ips ? key.allowed_ips.join(", ") : "any address")],
+    ["Last user agent", key.last_used_user_agent || "—"],
+  ];
+  return el("tr", { class: "drawer", hidden: true, id: `details-${key.id}`, "data-details-of": key.id },
+    el("td", { colspan: columns },
+      el("dl", { class: "details" }, ...facts.flatMap(([term, value]) => [el("dt", {}, term), el("dd", {}, value)]))));
 }
 
 function actions(key) {
-  const cell = el("td", { class: "row-actions" });
+  const cell = el("td", { class: "row-actions", "data-label": "Actions" });
+  const again = (attr) => () => document.querySelector(`button[${attr}='${key.id}']`);
+  const details = el("button", { type: "button", class: "link", "data-details": key.id,
+    "aria-expanded": "false", "aria-controls": `details-${key.id}` }, "Details");
+  details.addEventListener("click", () => {
+    const shown = $(`#details-${key.id}`);
+    shown.hidden = !shown.hidden;
+    details.setAttribute("aria-expanded", String(!shown.hidden));
+  });
+  cell.append(details);
   if (key.status !== "active") return cell;
-  const back = () => cell.replaceChildren(...buttons());
-  const confirmRevoke = () => cell.replaceChildren(
-    el("span", {}, `Revoke "${key.name}"? Integrations using it stop at once. `),
-    el("button", { class: "danger", "data-confirm-revoke": key.id, onclick: (e) => act(e.target, async () => {
+  const revoke = () => openDialog({
+    title: `Revoke ${keyLabel(key.name, key.prefix)}?`,
+    body: [el("p", {}, "Integrations using it stop at once. This cannot be undone.")],
+    yes: { label: "Revoke", class: "danger", "data-confirm-revoke": key.id },
+    onYes: async () => {
       await api("DELETE", `/api/auth/api-keys/${key.id}/`);
-      say(`Key "${key.name}" revoked.`, "ok");
+      say(`Key ${keyLabel(key.name, key.prefix)} revoked.`, "ok");
       await load();
-    }) }, "Revoke"),
-    " ",
-    el("button", { class: "secondary", onclick: back }, "Cancel"),
-  );
-  const confirmRotate = () => {
-    const overlap = el("select", { "data-overlap": key.id, "aria-label": "The old key" },
+    },
+    refocus: again("data-details"),
+  });
+  const rotate = () => {
+    const overlap = el("select", { id: "rotate-overlap", "data-overlap": key.id },
       ...OVERLAPS.map(([value, label]) => el("option", { value }, label)));
-    cell.replaceChildren(
-      el("span", {}, `Rotate "${key.name}"? A new key is made; the old key `),
-      overlap,
-      " ",
-      el("button", { "data-confirm-rotate": key.id, onclick: (e) => act(e.target, async () => {
+    openDialog({
+      title: `Rotate ${keyLabel(key.name, key.prefix)}?`,
+      body: [el("p", {}, "A new key is made with the same scopes and allowlist, and shown once."),
+        el("label", { for: "rotate-overlap" }, "The old key"), overlap],
+      yes: { label: "Rotate", "data-confirm-rotate": key.id },
+      onYes: async () => {
         const fresh = await api("POST", `/api/auth/api-keys/${key.id}/rotate/`, { overlap: overlap.value });
         showKey(fresh.key);
         say(overlap.value === "0s"
-          ? `Key "${key.name}" rotated: the old key no longer works.`
-          : `Key "${key.name}" rotated: the old key works until the overlap ends; its last caller shows in the list.`, "ok");
+          ? `Key ${keyLabel(key.name, key.prefix)} rotated: the old key no longer works.`
+          : `Key ${keyLabel(key.name, key.prefix)} rotated: the old key works until the overlap ends; its last caller shows in the list.`, "ok");
         await load();
-      }) }, "Rotate"),
-      " ",
-      el("button", { class: "secondary", onclick: back }, "Cancel"),
-    );
+      },
+    });
   };
   const edit = () => {
-    const name = el("input", { type: "text", value: key.name, maxlength: 100, "aria-label": "Name", "data-edit-name": key.id });
-    const ranges = el("textarea", { rows: 2, "aria-label": "Allowed addresses", "data-edit-ips": key.id,
+    const name = el("input", { type: "text", id: "edit-name", value: key.name, maxlength: 100, "data-field": "name", "data-edit-name": key.id });
+    const ranges = el("textarea", { id: "edit-ips", rows: 3, "data-field": "allowed_ips", "data-edit-ips": key.id,
       placeholder: "any address" });
     ranges.value = (key.allowed_ips || []).join("\n");
-    const box = el("div", { class: "message error", hidden: true, role: "alert" });
-    cell.replaceChildren(
-      el("label", {}, "Name"), name,
-      el("label", {}, "Allowed addresses"), ranges,
-      box,
-      el("div", { class: "actions" },
-        el("button", { "data-save": key.id, onclick: (e) => act(e.target, async () => {
-          await api("PATCH", `/api/auth/api-keys/${key.id}/`,
-            { name: name.value.trim(), allowed_ips: parseRanges(ranges.value) });
-          say(`Key "${name.value.trim()}" saved.`, "ok");
-          await load();
-        }, box) }, "Save"),
-        el("button", { class: "secondary", onclick: back }, "Cancel")),
-    );
+    openDialog({
+      title: `Edit ${keyLabel(key.name, key.prefix)}`,
+      body: [el("label", { for: "edit-name" }, "Name"), name,
+        el("label", { for: "edit-ips" }, "Allowed addresses"),
+        el("p", { class: "muted" }, "One address or range per line (10.0.0.0/8); empty for any address."), ranges],
+      yes: { label: "Save", "data-save": key.id },
+      onYes: async () => {
+        await api("PATCH", `/api/auth/api-keys/${key.id}/`,
+          { name: name.value.trim(), allowed_ips: parseRanges(ranges.value) });
+        say(`Key ${keyLabel(name.value.trim(), key.prefix)} saved.`, "ok");
+        await load();
+      },
+      refocus: again("data-edit"),
+    });
   };
   // A key is rotated once, by its creator; a canary key is never used, so never rotated.
   const own = !key.owner_email || (Session.user && key.owner_email === Session.user.email);
   const rotatable = own && !key.replaced_by && !key.canary;
-  const buttons = () => [
-    el("button", { class: "secondary", "data-edit": key.id, onclick: edit }, "Edit"),
-    " ",
-    ...(rotatable ? [el("button", { class: "secondary", "data-rotate": key.id, onclick: confirmRotate }, "Rotate"), " "] : []),
-    el("button", { class: "danger", "data-revoke": key.id, onclick: confirmRevoke }, "Revoke"),
-  ];
-  cell.replaceChildren(...buttons());
+  cell.append(" ",
+    el("button", { type: "button", class: "secondary", "data-edit": key.id, onclick: edit }, "Edit"), " ",
+    ...(rotatable ? [el("button", { type: "button", class: "secondary", "data-rotate": key.id, onclick: rotate }, "Rotate"), " "] : []),
+    el("button", { type: "button", class: "danger", "data-revoke": key.id, onclick: revoke }, "Revoke"));
   return cell;
 }
 
@@ -215,21 +253,21 @@ function expiresSoon(key) {
   return new Date(key.expires_at).getTime() - Date.now() < 14 * DAY;
 }
 
+/** A key's row and its drawer. */
 function row(key, all) {
-  return el("tr", { "data-key-id": key.id, class: expiresSoon(key) ? "expiring" : null },
+  const cells = [
     nameCell(key),
-    all ? el("td", { "data-owner": "" }, key.owner_email || "—") : null,
-    el("td", {}, el("code", {}, `${key.prefix}…`)),
+    all ? el("td", { "data-owner": "", "data-label": "Owner" }, key.owner_email || "—") : null,
     scopesCell(key),
-    el("td", {}, when(key.created_at)),
-    el("td", {}, key.expires_at ? when(key.expires_at) : "never"),
+    el("td", { "data-label": "Expires" }, key.expires_at ? when(key.expires_at) : "never"),
     lastUsedCell(key),
-    el("td", { "data-allowed": "" }, key.allowed_ips ? key.allowed_ips.join(", ") : el("span", { class: "muted" }, "any address")),
-    el("td", {}, String(key.usage_count)),
-    el("td", {}, statusBadge(key.status),
+    el("td", { "data-label": "Uses" }, String(key.usage_count)),
+    el("td", { "data-label": "Status" }, statusBadge(key.status),
       key.revoked_at ? el("div", { class: "muted small" }, `revoked ${when(key.revoked_at)}`) : null),
     actions(key),
-  );
+  ].filter(Boolean);
+  return [el("tr", { "data-key-id": key.id, class: expiresSoon(key) ? "expiring" : null }, ...cells),
+    drawer(key, cells.length)];
 }
 
 let loads = 0;
@@ -243,15 +281,12 @@ function drawHeader(everyone, ordering) {
   $("#keys thead").replaceChildren(el("tr", {},
     sortHeader("Name", "name", ordering),
     sortHeader("Owner", null, ordering, { class: "owner-column", hidden: !everyone }),
-    sortHeader("Key", "prefix", ordering),
     sortHeader("Scopes", null, ordering),
-    sortHeader("Created", "created_at", ordering),
     sortHeader("Expires", "expires_at", ordering),
     sortHeader("Last used", "last_used_at", ordering),
-    sortHeader("Allowed from", null, ordering),
     sortHeader("Uses", "usage_count", ordering),
     sortHeader("Status", null, ordering),
-    el("th", {})));
+    el("th", { scope: "col" }, el("span", { class: "visually-hidden" }, "Actions"))));
 }
 
 /** The keys as the address says: whose, which status, searched, sorted, which page. */
@@ -293,9 +328,10 @@ async function load() {
   $("#expiring").hidden = !soon.length;
   $("#expiring-list").replaceChildren(...soon.map((k) =>
     el("li", {}, `"${k.name}" (${k.prefix}…) expires ${when(k.expires_at)}. Rotate it before then.`)));
-  const rows = (ordering ? rest : [...soon, ...rest]).map((k) => row(k, everyone));
+  byId = new Map(page.results.map((k) => [k.id, k]));
+  const rows = (ordering ? rest : [...soon, ...rest]).flatMap((k) => row(k, everyone));
   $("#keys tbody").replaceChildren(...(rows.length ? rows
-    : [el("tr", {}, el("td", { colspan: 11, class: "empty" },
+    : [el("tr", {}, el("td", { colspan: 9, class: "empty" },
       search ? `No keys match "${search}".` : wanted ? `No ${wanted} keys.` : "No keys yet."))]));
 }
 
@@ -359,11 +395,24 @@ async function reportLeak(event) {
   const box = $("#leak-message");
   const text = $("#leak-text").value;
   if (!text.trim()) return say("Paste the text to search.", "error", box);
+  say("", "ok", box);
+  openDialog({
+    title: "Revoke every key of this organization found in the text?",
+    body: [el("p", {}, "Each well-formed clariBI key in it is looked up; this organization's are revoked at once, "
+      + "and the integrations using them stop. Keys of other organizations are only reported.")],
+    yes: { label: "Find and revoke", class: "danger", id: "leak-confirm" },
+    onYes: () => findLeaks(text),
+  });
+}
+
+async function findLeaks(text) {
+  const box = $("#leak-message");
   await act($("#leak-submit"), async () => {
     const answer = await api("POST", "/api/auth/api-keys/leak-report/", { text });
     const rows = answer.found.map((f) => el("tr", {},
       el("td", {}, el("code", {}, `${f.prefix}…`)),
-      el("td", {}, f.id ? `key #${f.id} of this organization` : el("span", { class: "muted" }, "not one of this organization's keys")),
+      el("td", {}, f.id ? (byId.has(f.id) ? keyLabel(byId.get(f.id).name, f.prefix) : "one of this organization's keys")
+        : el("span", { class: "muted" }, "not one of this organization's keys")),
       el("td", {}, f.status_before || "—"),
       el("td", {}, f.revoked ? "yes" : "no")));
     $("#leak-results tbody").replaceChildren(...(rows.length ? rows

@@ -4,6 +4,7 @@ import {
   $,
   act,
   adminOnly,
+  agentName,
   allPages,
   api,
   apiRaw,
@@ -58,21 +59,41 @@ function details(e) {
   ]));
 }
 
+/** An entry's row, compact (the user agent named, not spelled out), and its drawer: the full
+ *  user agent and the entry's details. */
+function entryRows(e) {
+  const more = [
+    e.user_agent ? ["User agent", e.user_agent] : null,
+  ].filter(Boolean);
+  const detailed = details(e);
+  const hasMore = more.length || detailed;
+  const drawer = el("tr", { class: "drawer", hidden: true, id: `entry-${e.id}` },
+    el("td", { colspan: 8 },
+      more.length ? el("dl", { class: "details" }, ...more.flatMap(([t, v]) => [el("dt", {}, t), el("dd", {}, v)])) : null,
+      detailed));
+  const toggle = hasMore ? el("button", { type: "button", class: "link", "aria-expanded": "false",
+    "aria-controls": `entry-${e.id}`, "data-entry-details": e.id, onclick: (event) => {
+      drawer.hidden = !drawer.hidden;
+      event.target.setAttribute("aria-expanded", String(!drawer.hidden));
+    } }, "Details") : "—";
+  return [el("tr", { "data-entry-id": e.id },
+    el("td", { "data-label": "When" }, when(e.at)),
+    el("td", { "data-label": "Action" }, el("code", {}, e.action)),
+    el("td", { "data-label": "Outcome" }, el("span", { class: `badge ${e.outcome === "success" ? "active" : "revoked"}` }, e.outcome)),
+    el("td", { "data-label": "User" }, e.user_email || (e.user_id === null ? "—" : `user #${e.user_id}`)),
+    el("td", { "data-label": "Key" }, e.api_key_prefix ? el("code", {}, `${e.api_key_prefix}…`) : "—"),
+    el("td", { "data-label": "From" }, e.ip || "—",
+      e.user_agent ? el("div", { class: "muted", title: e.user_agent, "data-agent": "" }, agentName(e.user_agent)) : null),
+    el("td", { "data-label": "Target" }, e.target_type ? `${e.target_type.replaceAll("_", " ")} #${e.target_id ?? ""}` : "—"),
+    el("td", { "data-label": "Details" }, toggle)), drawer];
+}
+
 async function load() {
   const q = new URLSearchParams(applied);
   q.set("page", String(page));
   q.set("page_size", "50");
   const answer = await api("GET", `/api/v1/audit-logs/?${q}`);
-  const rows = answer.results.map((e) => el("tr", { "data-entry-id": e.id },
-    el("td", {}, when(e.at)),
-    el("td", {}, el("code", {}, e.action)),
-    el("td", {}, el("span", { class: `badge ${e.outcome === "success" ? "active" : "revoked"}` }, e.outcome)),
-    el("td", {}, e.user_email || (e.user_id === null ? "—" : `user #${e.user_id}`)),
-    el("td", {}, e.api_key_prefix ? el("code", {}, e.api_key_prefix) : "—"),
-    el("td", {}, e.ip || "—", e.user_agent ? el("div", { class: "muted small" }, e.user_agent) : null),
-    el("td", {}, e.target_type ? `${e.target_type.replaceAll("_", " ")} #${e.target_id ?? ""}` : "—"),
-    el("td", {}, details(e)),
-  ));
+  const rows = answer.results.flatMap(entryRows);
   $("#entries tbody").replaceChildren(...(rows.length ? rows
     : [el("tr", {}, el("td", { colspan: 8, class: "empty" }, "No entries match."))]));
   $("#previous").disabled = !answer.previous;

@@ -499,6 +499,56 @@ export function confirmIn(cell, question, yes, attrs, onYes, back) {
   cancel.focus();
 }
 
+/**
+ * A modal dialog (the browser's <dialog>) that asks before an action: `title`, `body` nodes,
+ * and the confirming button `yes` (`label`, `class`, other attributes) that runs `onYes`.
+ * Errors stay in the dialog, next to their fields when it holds a form's fields, and it stays
+ * open; done, it closes. Esc or Cancel closes it; the focus then goes to `refocus()` (the
+ * button that opened it, found again when the list was drawn anew) or to that button.
+ */
+export function openDialog({ title, body, yes, onYes, refocus }) {
+  const opener = document.activeElement;
+  const heading = el("h2", { id: `dialog-title-${++dialogs}` }, title);
+  const box = el("div", { class: "message", hidden: true, role: "alert" });
+  const { label, class: kind, ...attrs } = yes;
+  const confirm = el("button", { type: "submit", class: kind || null, ...attrs }, label);
+  const dialog = el("dialog", { "aria-labelledby": heading.id });
+  const form = el("form", { novalidate: true }, heading, ...body, box,
+    el("div", { class: "actions" }, confirm,
+      el("button", { type: "button", class: "secondary", onclick: () => dialog.close() }, "Cancel")));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    act(confirm, async () => {
+      await onYes();
+      dialog.close();
+    }, box);
+  });
+  dialog.addEventListener("close", () => {
+    dialog.remove();
+    const back = (refocus && refocus()) || (opener && opener.isConnected ? opener : null);
+    if (back) back.focus();
+  });
+  dialog.append(form);
+  document.body.append(dialog);
+  dialog.showModal();
+  return dialog;
+}
+let dialogs = 0;
+
+/** A user agent as people name it ("Chrome 156 on Linux"); a tool's as it sent it
+ *  ("curl/8.5.0"), cut at 60 characters. */
+export function agentName(agent) {
+  if (!agent) return "";
+  const system = [[/Windows/, "Windows"], [/Android/, "Android"], [/iPhone|iPad|iPod/, "iOS"],
+    [/CrOS/, "ChromeOS"], [/Mac OS X|Macintosh/, "macOS"], [/Linux/, "Linux"]]
+    .find(([pattern]) => pattern.test(agent));
+  const browser = [[/Edg(?:e|A|iOS)?\/(\d+)/, "Edge"], [/OPR\/(\d+)/, "Opera"], [/(?:Firefox|FxiOS)\/(\d+)/, "Firefox"],
+    [/(?:Chrome|Chromium|CriOS)\/(\d+)/, "Chrome"], [/Version\/(\d+)[\d.]*(?: Mobile\/\S+)? Safari\//, "Safari"]]
+    .map(([pattern, name]) => [agent.match(pattern), name]).find(([found]) => found);
+  if (browser) return `${browser[1]} ${browser[0][1]}${system ? ` on ${system[1]}` : ""}`;
+  return agent.length > 60 ? `${agent.slice(0, 59)}…` : agent;
+}
+
 // Esc in a form that has a Cancel button cancels it, as the button would.
 document.addEventListener("keydown", (e) => {
   if (e.key !== "Escape" || e.defaultPrevented || !(e.target instanceof Element)) return;

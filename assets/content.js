@@ -14,6 +14,7 @@ import {
   el,
   errorText,
   listParams,
+  openDialog,
   onListChange,
   PAGE_SIZE,
   pager,
@@ -260,12 +261,22 @@ async function shareCard(kind, id) {
       ...EXPIRIES.map(([value, text]) => el("option", { value, selected: value === "30" }, text)));
     const make = el("button", { type: "button", id: "share-create", class: shared ? "secondary" : null },
       shared ? "Replace the link" : "Create a link");
-    make.addEventListener("click", () => act(make, async () => {
+    const createLink = async () => {
       const days = expiry.value === "never" ? null : Number(expiry.value);
       const made = await api("POST", base, { expires_in_days: days });
       draw(made, shared ? "A new link replaces the old one, which no longer works."
         : `Anyone with this link can read the ${kind} without signing in.`);
-    }, box));
+    };
+    // A new link ends the old one: asked first, as a revocation is.
+    make.addEventListener("click", () => (shared
+      ? openDialog({
+        title: `Replace the public link of this ${kind}?`,
+        body: [el("p", {}, "The current link stops working at once; whoever has it needs the new one.")],
+        yes: { label: "Replace", id: "share-replace-confirm" },
+        onYes: createLink,
+        refocus: () => $("#share-create"),
+      })
+      : act(make, createLink, box)));
     const actions = el("div", { class: "actions", id: "share-actions" }, make);
     const parts = [el("h2", {}, "Public link")];
     if (shared) {
@@ -278,22 +289,27 @@ async function shareCard(kind, id) {
           + `${shared.expires_at ? `expires ${when(shared.expires_at)}` : "never expires"}; created ${when(shared.created_at)}. `,
           el("a", { href: shared.url, target: "_blank", rel: "noopener noreferrer" }, "Open the shared page")));
       const revoke = el("button", { type: "button", class: "danger", id: "share-revoke" }, "Revoke the link");
-      revoke.addEventListener("click", () => {
-        const original = [...actions.childNodes];
-        confirmIn(actions, `Revoke the public link of this ${kind}? Whoever has it can no longer read it.`,
-          "Yes, revoke", { id: "share-revoke-confirm" }, async () => {
-            await api("DELETE", base);
-            draw(null, "The link is revoked: it no longer works.");
-          }, () => actions.replaceChildren(...original));
-      });
+      revoke.addEventListener("click", () => openDialog({
+        title: `Revoke the public link of this ${kind}?`,
+        body: [el("p", {}, "Whoever has it can no longer read it. This cannot be undone; a new link can be made.")],
+        yes: { label: "Revoke", class: "danger", id: "share-revoke-confirm" },
+        onYes: async () => {
+          await api("DELETE", base);
+          draw(null, "The link is revoked: it no longer works.");
+        },
+        refocus: () => $("#share-create"),
+      }));
       actions.append(revoke);
     } else {
       parts.push(el("p", { class: "muted", id: "share-facts" },
         `Not shared. A public link lets anyone who has it read this ${kind}, without signing in, until it expires or is revoked.`));
     }
     parts.push(el("label", { for: "share-expiry" }, shared ? "A new link expires after" : "The link expires after"), expiry, box, actions);
+    const focused = card.contains(document.activeElement);
     card.replaceChildren(...parts);
     if (said) say(said, "ok", box);
+    // Drawn anew after an action from the card: the focus stays in it, on its first button.
+    if (focused) make.focus();
   };
   draw(current);
   return card;
@@ -413,12 +429,16 @@ function progressForm(g) {
     el("div", { class: "actions" }, el("button", { type: "submit", id: "progress-submit" }, "Record")));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
+    const raw = $("#progress-value").value.trim();
+    let recorded = false;
     act($("#progress-submit"), async () => {
-      const raw = $("#progress-value").value.trim();
       await api("POST", `/api/v1/goals/${g.id}/progress/`, { value: raw === "" ? null : Number(raw) });
+      recorded = true;
+    }, $("#progress-message")).then(() => recorded && act(null, async () => {
+      // The page drawn anew, then said on it (a failure to draw is said on the page as it is).
       await goalOne(g.id);
       say(`Recorded ${number(Number(raw))} ${g.unit}.`, "ok");
-    }, $("#progress-message"));
+    }));
   });
   return form;
 }
@@ -459,28 +479,30 @@ function sourceForm() {
     el("div", { class: "actions" }, el("button", { type: "submit", id: "source-submit" }, "Add")));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
+    let made = null;
     act($("#source-submit"), async () => {
-      const made = await api("POST", "/api/v1/data-sources/",
+      made = await api("POST", "/api/v1/data-sources/",
         { name: $("#source-name").value.trim(), source_type: $("#source-type").value });
+    }, $("#source-message")).then(() => made && act(null, async () => {
       await dataSources();
       say(`Added the data source "${made.name}".`, "ok");
-    }, $("#source-message"));
+    }));
   });
   return form;
 }
 
 /** A row's Delete, asked first. Reports made from the source stay, without it. */
 function removeSource(d) {
-  const cell = el("div", { class: "row-actions" });
-  const ask = el("button", { type: "button", class: "link", "data-delete-source": d.id }, "Delete");
-  ask.addEventListener("click", () => confirmIn(cell, `Delete the data source "${d.name}"? Reports made from it stay, without their source.`, "Yes, delete",
-    { "data-confirm-delete": d.id }, async () => {
+  return el("button", { type: "button", class: "link", "data-delete-source": d.id, onclick: () => openDialog({
+    title: `Delete the data source "${d.name}"?`,
+    body: [el("p", {}, "Reports made from it stay, without their source.")],
+    yes: { label: "Delete", class: "danger", "data-confirm-delete": d.id },
+    onYes: async () => {
       await api("DELETE", `/api/v1/data-sources/${d.id}/`);
       await dataSources();
       say(`Deleted the data source "${d.name}".`, "ok");
-    }, () => cell.replaceChildren(ask)));
-  cell.append(ask);
-  return cell;
+    },
+  }) }, "Delete");
 }
 
 async function usage() {

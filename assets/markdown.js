@@ -1,9 +1,10 @@
 // A report's Markdown, drawn as page elements (never as HTML: text is only ever a text node, so
 // nothing written in a report can add markup or script). The part of CommonMark reports use:
-// ATX headings, paragraphs, lists (bulleted and numbered), block quotes, fenced and indented
-// code, rules; inline code, strong, emphasis, and links to http, https and mailto addresses
-// (any other link is shown as its text). The page a public link opens (/s/) renders the same
-// text on the server with a full CommonMark parser under the same rules.
+// ATX headings (one level under the page's title), paragraphs, lists (bulleted and numbered),
+// block quotes, fenced and indented code, rules; backslash escapes, inline code, strong,
+// emphasis, and links to http, https and mailto addresses (any other link is shown as its
+// text). The page a public link opens (/s/) renders the same text on the server with a full
+// CommonMark parser under the same rules.
 import { el } from "./common.js";
 
 const SAFE_LINK = /^(https?:|mailto:)/i;
@@ -12,13 +13,15 @@ const SAFE_LINK = /^(https?:|mailto:)/i;
  *  strong and emphasis. */
 function inline(text) {
   const out = [];
-  // Underscores inside a word (`source_type`) are not emphasis, as in CommonMark.
-  const pattern = /`([^`]+)`|\[([^\]]+)\]\(([^)\s]+)\)|\*\*([^*]+)\*\*|(?<!\w)__([^_]+)__(?!\w)|\*([^*\s][^*]*)\*|(?<!\w)_([^_\s][^_]*)_(?!\w)/g;
+  // A backslash before punctuation is that character, meaning nothing. Underscores inside a
+  // word (`source_type`) are not emphasis, as in CommonMark.
+  const pattern = /\\([!-/:-@[-`{-~])|`([^`]+)`|\[([^\]]+)\]\(([^)\s]+)\)|\*\*([^*]+)\*\*|(?<!\w)__([^_]+)__(?!\w)|\*([^*\s][^*]*)\*|(?<!\w)_([^_\s][^_]*)_(?!\w)/g;
   let last = 0;
   for (const m of text.matchAll(pattern)) {
     if (m.index > last) out.push(text.slice(last, m.index));
-    const [, code, label, href, strong1, strong2, em1, em2] = m;
-    if (code !== undefined) out.push(el("code", {}, code));
+    const [, escaped, code, label, href, strong1, strong2, em1, em2] = m;
+    if (escaped !== undefined) out.push(escaped);
+    else if (code !== undefined) out.push(el("code", {}, code));
     else if (label !== undefined) out.push(SAFE_LINK.test(href) ? el("a", { href, rel: "noopener noreferrer" }, ...inline(label)) : label);
     else if (strong1 !== undefined || strong2 !== undefined) out.push(el("strong", {}, ...inline(strong1 ?? strong2)));
     else out.push(el("em", {}, ...inline(em1 ?? em2)));
@@ -57,9 +60,13 @@ export function markdown(text) {
       const code = [];
       for (; i < lines.length && (/^( {4}|\t)/.test(lines[i]) || !lines[i].trim()); i += 1) code.push(lines[i].replace(/^( {4}|\t)/, ""));
       blocks.push(el("pre", {}, el("code", {}, code.join("\n").replace(/\n+$/, ""))));
-    } else if ((m = line.match(/^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$/))) {
+    } else if ((m = line.match(/^ {0,3}(#{1,6})(?:[ \t]+(.*))?$/))) {
       flush();
-      blocks.push(el(`h${m[1].length}`, {}, ...inline(m[2])));
+      // A closing run of #s is not part of the heading.
+      let heading = (m[2] || "").trimEnd();
+      const closing = heading.match(/(^|[ \t])#+$/);
+      if (closing) heading = heading.slice(0, closing.index).trimEnd();
+      blocks.push(el(`h${Math.min(6, m[1].length + 1)}`, {}, ...inline(heading)));
       i += 1;
     } else if (/^\s{0,3}([-*_])(\s*\1){2,}\s*$/.test(line)) {
       flush();

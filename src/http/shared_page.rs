@@ -1,11 +1,13 @@
 //! The read-only page a public link opens for people at `/s/{token}`: a report's Markdown
 //! rendered with no raw HTML let through, a dashboard's widgets as labelled values, dates in
-//! words. Styled by the console's stylesheet and served under the pages' policy (no script, no
-//! inline style), so nothing in a shared text can run or restyle the page.
+//! words. Styled by the console's stylesheet and served under its own policy (`POLICY`: no
+//! script, no inline style), so nothing in a shared text can run or restyle the page.
 
 use std::fmt::Write as _;
 
-use pulldown_cmark::{CodeBlockKind, CowStr, Event, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{
+    Alignment, CodeBlockKind, CowStr, Event, HeadingLevel, LinkType, Options, Parser, Tag, TagEnd,
+};
 use serde_json::Value;
 use time::{macros::format_description, OffsetDateTime};
 
@@ -88,7 +90,12 @@ fn widget(w: &Value) -> String {
         .get("type")
         .and_then(Value::as_str)
         .unwrap_or("widget");
-    let title = fields.get("title").and_then(Value::as_str);
+    let title = fields.get("title").and_then(|t| match t {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    });
+    let title = title.as_deref();
     let mut out = String::from("<section class=\"card widget\">\n");
     let _ = writeln!(out, "<h2>{}</h2>", escape(title.unwrap_or(&label(kind))));
     if title.is_some() {
@@ -172,9 +179,12 @@ fn date(at: UnixTime) -> String {
 /// CommonMark to HTML where nothing written as HTML reaches the page as HTML: raw HTML blocks
 /// are shown as code and inline HTML as text, links keep only `http`, `https` and `mailto`
 /// addresses (others become their text), and images become links to their address (a
-/// shared page loads nothing from elsewhere).
-pub fn markdown(text: &str) -> String {
-    let mut dropped_link = false;
+/// shared page loads nothing from elsewhere). Headings go one level down, under the page's
+/// own title; tables lose their column alignment, which pulldown-cmark writes as an inline
+/// style the page's policy refuses.
+fn markdown(text: &str) -> String {
+    // For each link or image open: whether its start was kept (its end is kept with it).
+    let mut open_links: Vec<bool> = Vec::new();
     let events = Parser::new_ext(text, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH)
         .filter_map(move |event| match event {
             Event::Start(Tag::HtmlBlock) => {
@@ -182,6 +192,22 @@ pub fn markdown(text: &str) -> String {
             }
             Event::End(TagEnd::HtmlBlock) => Some(Event::End(TagEnd::CodeBlock)),
             Event::Html(raw) | Event::InlineHtml(raw) => Some(Event::Text(raw)),
+            Event::Start(Tag::Heading {
+                level,
+                id,
+                classes,
+                attrs,
+            }) => Some(Event::Start(Tag::Heading {
+                level: lower(level),
+                id,
+                classes,
+                attrs,
+            })),
+            Event::End(TagEnd::Heading(level)) => Some(Event::End(TagEnd::Heading(lower(level)))),
+            Event::Start(Tag::Table(columns)) => Some(Event::Start(Tag::Table(vec![
+                Alignment::None;
+                columns.len()
+            ]))),
             Event::Start(Tag::Link {
                 link_type,
                 dest_url,
@@ -194,22 +220,37 @@ pub fn markdown(text: &str) -> String {
                 title,
                 id,
             }) => {
-                dropped_link = !safe_address(&dest_url);
-                (!dropped_link).then_some(Event::Start(Tag::Link {
+                // Links do not nest: one inside a kept link is dropped.
+                let keep = !open_links.contains(&true)
+                    && (link_type == LinkType::Email || safe_address(&dest_url));
+                open_links.push(keep);
+                keep.then_some(Event::Start(Tag::Link {
                     link_type,
                     dest_url,
                     title,
                     id,
                 }))
             }
-            Event::End(TagEnd::Link | TagEnd::Image) => {
-                (!std::mem::take(&mut dropped_link)).then_some(Event::End(TagEnd::Link))
-            }
+            Event::End(TagEnd::Link | TagEnd::Image) => open_links
+                .pop()
+                .unwrap_or(false)
+                .then_some(Event::End(TagEnd::Link)),
             other => Some(other),
         });
     let mut html = String::with_capacity(text.len() * 3 / 2);
     pulldown_cmark::html::push_html(&mut html, events);
     html
+}
+
+/// One heading level down (`#` is the page's second level), `######` staying the sixth.
+fn lower(level: HeadingLevel) -> HeadingLevel {
+    match level {
+        HeadingLevel::H1 => HeadingLevel::H2,
+        HeadingLevel::H2 => HeadingLevel::H3,
+        HeadingLevel::H3 => HeadingLevel::H4,
+        HeadingLevel::H4 => HeadingLevel::H5,
+        HeadingLevel::H5 | HeadingLevel::H6 => HeadingLevel::H6,
+    }
 }
 
 fn safe_address(url: &CowStr<'_>) -> bool {
@@ -219,7 +260,7 @@ fn safe_address(url: &CowStr<'_>) -> bool {
         .any(|scheme| lower.starts_with(scheme))
 }
 
-pub fn escape(text: &str) -> String {
+fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -241,8 +282,11 @@ mod tests {
     #[test]
     fn markdown_renders_its_structure() {
         let html = markdown("# Title\n\n## Source\n- name: **CRM**\n- type: `database`\n");
-        assert!(html.contains("<h1>Title</h1>"), "{html}");
-        assert!(html.contains("<h2>Source</h2>"), "{html}");
+        assert!(
+            html.contains("<h2>Title</h2>"),
+            "one level under the page's title: {html}"
+        );
+        assert!(html.contains("<h3>Source</h3>"), "{html}");
         assert!(
             html.contains("<li>name: <strong>CRM</strong></li>"),
             "{html}"
@@ -293,6 +337,45 @@ mod tests {
     }
 
     #[test]
+    fn tricky_links_are_dropped_and_none_nests() {
+        let html = markdown(
+            "<javascript:alert(1)> [x][ref] [y](jav&#x61;script:alert(2)) \
+             [q](https://e.example/\"onmouseover=\"alert(3)) <ops@example.com> \
+             [![a](https://ok.example/i.png)](javascript:alert(4)) \
+             [![b](https://img.example/b.png)](https://out.example)\n\n\
+             [ref]: javascript:alert(5)\n",
+        );
+        // Shown as text at most, never as an address.
+        assert!(!html.to_ascii_lowercase().contains("href=\"javascript"), "{html}");
+        assert!(html.contains(" x y "), "dropped links keep their text: {html}");
+        assert!(!html.contains("onmouseover=\""), "{html}");
+        assert!(html.contains("href=\"mailto:ops@example.com\""), "{html}");
+        assert_eq!(
+            html.matches("<a ").count(),
+            html.matches("</a>").count(),
+            "{html}"
+        );
+        assert!(
+            html.contains("<a href=\"https://out.example\">b</a>"),
+            "no link in a link: {html}"
+        );
+        assert!(
+            html.contains("<a href=\"https://ok.example/i.png\">a</a>"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn tables_keep_their_cells_but_not_an_inline_style() {
+        let html = markdown("| a | b |\n|:--|--:|\n| 1 | 2 |\n");
+        assert!(
+            html.contains("<table>") && html.contains("<td>2</td>"),
+            "{html}"
+        );
+        assert!(!html.contains("style="), "{html}");
+    }
+
+    #[test]
     fn a_shared_report_escapes_its_title_and_summary_and_says_when_in_words() {
         let r = Report {
             id: 1,
@@ -311,7 +394,8 @@ mod tests {
         assert!(html.contains("<title>&lt;b&gt;Q3&lt;/b&gt; - clariBI</title>"));
         assert!(!html.contains("<b>"));
         assert!(html.contains("a &amp; &quot;b&quot;"));
-        assert!(html.contains("<h2>Figures</h2>"));
+        assert!(html.contains("<h3>Figures</h3>"));
+        assert_eq!(html.matches("<h1>").count(), 1, "one title: {html}");
         assert!(
             html.contains(
                 "<time datetime=\"2026-11-30T00:53:20Z\">30 November 2026, 00:53 UTC</time>"

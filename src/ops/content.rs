@@ -140,15 +140,36 @@ fn compose(
         "This report answers the question recorded with it."
     };
     let content = format!(
-        "# {title}\n\n{question}\n\n## Source\n- name: {}\n- type: {}\n- status: {}\n- connected: {}\n\n\
+        "# {}\n\n{question}\n\n## Source\n- name: {}\n- type: {}\n- status: {}\n- connected: {}\n\n\
          ## Organization figures\n- reports before this one: {reports}\n- dashboards: {dashboards}\n\
          - goals: {goals}\n- data sources: {sources}\n",
-        source.name,
+        literal(title),
+        literal(&source.name),
         source.source_type,
         source.status,
         Timestamp(source.created_at)
     );
     (summary, content)
+}
+
+/// `text` as Markdown that reads as exactly that text: on one line, every character Markdown
+/// gives a meaning escaped. A title or a source's name is the organization's words; written
+/// into the report as they are, they could add a link or a section to the page a public link
+/// shows.
+fn literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' | '\r' | '\t' => out.push(' '),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '{' | '}' | '#' | '+' | '-' | '.'
+            | '!' | '<' | '>' | '|' | '~' | '&' | '"' | '\'' | '=' | ':' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 pub async fn delete_report(
@@ -400,5 +421,38 @@ mod tests {
         assert_eq!(a.len(), 32);
         assert!(a.bytes().all(|c| c.is_ascii_alphanumeric()));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_title_written_into_a_report_reads_as_its_text_and_nothing_more() {
+        use pulldown_cmark::{Event, Parser, Tag, TagEnd};
+        for title in [
+            "Q4 close\n\n[Your session expired, sign in](https://evil.example)",
+            "x\n## Organization figures\n- reports: 9999",
+            "<img src=x onerror=alert(1)> **bold** _em_ `code` ![i](https://e/i.png)",
+            "1. not a list | a | table |\n|---|---|",
+            "trailing \\",
+        ] {
+            let markdown = format!("# {}\n", literal(title));
+            let events: Vec<Event> = Parser::new(&markdown).collect();
+            let text: String = events
+                .iter()
+                .filter_map(|e| match e {
+                    Event::Text(t) => Some(t.to_string()),
+                    _ => None,
+                })
+                .collect();
+            let flat = title.replace(['\n', '\r', '\t'], " ");
+            assert_eq!(text, flat.trim_end(), "{markdown}");
+            assert!(
+                events.iter().all(|e| matches!(
+                    e,
+                    Event::Text(_)
+                        | Event::Start(Tag::Heading { .. })
+                        | Event::End(TagEnd::Heading(_))
+                )),
+                "{title:?} became {events:?}"
+            );
+        }
     }
 }

@@ -522,8 +522,17 @@ fn the_keys_page_names_owners_filters_by_status_and_groups_scopes() {
     let browser = Browser::start();
     sign_in(&browser, &s, ADMIN_EMAIL, ADMIN_PASSWORD);
     browser.open(&s.url(KEYS_PAGE));
-    // Dates as local ISO-like time with the zone.
-    let created = browser.text("#keys tbody tr td:nth-child(4)");
+    // Dates as local ISO-like time with the zone (the creation, in the row's drawer).
+    browser.text("#keys tbody tr[data-key-id]");
+    let created = browser
+        .run(
+            "return [...document.querySelectorAll('#keys tr.drawer dt')] \
+               .find(d => d.textContent === 'Created').nextElementSibling.textContent;",
+            json!([]),
+        )
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(
         regex_like_date(&created),
         "{created} is not like 2026-12-01 16:05 UTC"
@@ -543,10 +552,10 @@ fn the_keys_page_names_owners_filters_by_status_and_groups_scopes() {
     assert_eq!(owners, json!(["ana@example.com", ADMIN_EMAIL]));
     // Only the revoked ones, then only the active ones.
     browser.select("#status-filter", "revoked");
-    browser.wait_for("document.querySelectorAll('#keys tbody tr').length === 1");
-    assert_eq!(browser.text("#keys tbody .badge"), "revoked");
+    browser.wait_for("document.querySelectorAll('#keys tbody tr[data-key-id]').length === 1");
+    assert_eq!(browser.text("#keys tbody [data-status]"), "revoked");
     browser.select("#status-filter", "active");
-    browser.wait_for("[...document.querySelectorAll('#keys tbody .badge')].every(b => b.textContent === 'active')");
+    browser.wait_for("[...document.querySelectorAll('#keys tbody [data-status]')].every(b => b.textContent === 'active')");
     // Scopes are grouped by resource, each with what it allows.
     browser.click("#generate");
     let groups = browser.run(
@@ -1024,7 +1033,8 @@ fn the_keys_page_pages_searches_and_sorts_and_a_reload_keeps_the_place() {
     browser.press("#key-search", "\u{E007}");
     browser.wait_for("document.querySelector('#keys-count').textContent.includes('matching')");
     assert_eq!(browser.text("#keys-count"), "10 keys matching \"etl-1\"");
-    let first_name = "return document.querySelector('#keys tbody tr[data-key-id] td').textContent;";
+    let first_name =
+        "return document.querySelector('#keys tbody tr[data-key-id] [data-name]').textContent;";
     browser.click("#keys th button[data-sort='name']");
     browser.wait_for("document.querySelector('#keys th[aria-sort=ascending]')");
     assert!(browser
@@ -1184,15 +1194,21 @@ fn a_browser_that_asks_for_a_dark_theme_gets_a_readable_one() {
 }
 
 /// Issue 25, point 3: the BI side worked from the console. An administrator adds a data
-/// source, generates a report from it (its Markdown drawn, none of its HTML), shares it, reads
-/// it at /s/ as anyone would (styled, the text rendered, nothing of it run), revokes the link
-/// (the address then says the link no longer works) and records a goal's progress. A viewer
-/// sees none of these actions.
+/// source, generates a report from it (its Markdown drawn; the title's HTML and Markdown as
+/// text), shares it, reads it at /s/ as anyone would (styled, the text rendered), replaces
+/// the link and revokes the new one (each after a dialog; a dead address says the link no
+/// longer works) and records a goal's progress. Each role sees only the actions it may take.
 #[test]
 fn a_report_is_generated_shared_read_at_s_and_revoked_from_the_console() {
     let s = Server::start();
     s.demo_seed(1);
-    s.create_user("vic@example.com", "viewer", "velvet-river-58");
+    for (email, role) in [
+        ("vic@example.com", "viewer"),
+        ("meg@example.com", "member"),
+        ("ann@example.com", "analyst"),
+    ] {
+        s.create_user(email, role, "velvet-river-58");
+    }
     let browser = Browser::start();
     sign_in(&browser, &s, ADMIN_EMAIL, ADMIN_PASSWORD);
 
@@ -1207,7 +1223,7 @@ fn a_report_is_generated_shared_read_at_s_and_revoked_from_the_console() {
 
     browser.open(&s.url("/reports"));
     browser.wait_for("document.querySelector('#generate-source option') !== null");
-    let title = "Q4 <img src=x onerror=\"window.pwned=1\"> **bold**";
+    let title = "Q4 <img src=x> **bold** [sign in](https://evil.example)";
     browser.fill("#generate-title", title);
     browser.run(
         "const s = document.querySelector('#generate-source'); \
@@ -1216,39 +1232,35 @@ fn a_report_is_generated_shared_read_at_s_and_revoked_from_the_console() {
     );
     browser.fill("#generate-prompt", "How did the quarter close?");
     browser.click("#generate-submit");
-    browser.wait_for("/^\\/reports\\/\\d+$/.test(location.pathname) && document.querySelector('#report-content') !== null");
+    browser.wait_for(
+        "/^\\/reports\\/\\d+$/.test(location.pathname) && document.querySelector('#report-content') !== null",
+    );
     let id: i64 = browser.url().rsplit('/').next().unwrap().parse().unwrap();
-    // The Markdown is drawn: headings and list items, the title's HTML as text.
+    // The Markdown is drawn, one level under the page's title: headings and list items. The
+    // title reads as typed: no element, no emphasis, no link of its own.
     let drawn = browser.run(
         "const c = document.querySelector('#report-content'); \
-         return { h1: c.querySelector('h1') && c.querySelector('h1').textContent, \
-                  h2: [...c.querySelectorAll('h2')].map(h => h.textContent), \
-                  items: c.querySelectorAll('li').length, img: c.querySelectorAll('img').length, \
-                  strong: c.querySelectorAll('strong').length, pwned: window.pwned === 1 };",
+         return { h2: c.querySelector('h2') && c.querySelector('h2').textContent, \
+                  h3: [...c.querySelectorAll('h3')].map(h => h.textContent), \
+                  items: c.querySelectorAll('li').length, h1: c.querySelectorAll('h1').length, \
+                  other: c.querySelectorAll('img, strong, a').length };",
         json!([]),
     );
-    assert_eq!(
-        drawn["h1"],
-        json!("Q4 <img src=x onerror=\"window.pwned=1\"> bold"),
-        "{drawn}"
-    );
+    assert_eq!(drawn["h2"], json!(title), "{drawn}");
     assert!(
-        drawn["h2"].as_array().unwrap().contains(&json!("Source")),
+        drawn["h3"].as_array().unwrap().contains(&json!("Source")),
         "{drawn}"
     );
     assert!(drawn["items"].as_u64().unwrap() >= 4, "{drawn}");
-    assert_eq!(drawn["img"], json!(0), "{drawn}");
-    assert_eq!(drawn["strong"], json!(1), "{drawn}");
-    assert_eq!(drawn["pwned"], json!(false), "{drawn}");
+    assert_eq!(drawn["h1"], json!(0), "{drawn}");
+    assert_eq!(drawn["other"], json!(0), "{drawn}");
 
     // Shared for 7 days, from the report's page.
     assert!(browser.text("#share-facts").contains("Not shared"));
     browser.select("#share-expiry", "7");
     browser.click("#share-create");
     browser.wait_for("document.querySelector('#share-url') !== null");
-    let url = browser.text("#share-url");
-    let token = url.rsplit('/').next().unwrap().to_string();
-    assert!(url.ends_with(&format!("/s/{token}")), "{url}");
+    let token = share_token(&browser);
     assert!(browser
         .text("#share-facts")
         .contains("Viewed 0 times; expires"));
@@ -1261,15 +1273,20 @@ fn a_report_is_generated_shared_read_at_s_and_revoked_from_the_console() {
     let days = (time_of(&link["expires_at"]) - time_of(&link["created_at"])) / 86_400;
     assert_eq!(days, 7, "{link}");
 
-    // Read at /s/ as anyone: the Markdown rendered, nothing of the title's HTML as HTML.
+    // Read at /s/ as anyone: the Markdown rendered, the title's HTML and link as text.
     let page = s
         .get(&format!("/s/{token}"))
         .header("Accept", "text/html")
         .send();
     assert_eq!(page.status, 200);
-    assert!(page.body.contains("<h2>Source</h2>"), "{}", page.body);
+    assert!(page.body.contains("<h3>Source</h3>"), "{}", page.body);
     assert!(!page.body.contains("<img"), "{}", page.body);
-    assert!(page.body.contains("Q4 &lt;img src=x"), "{}", page.body);
+    assert!(!page.body.contains("<a "), "{}", page.body);
+    assert!(
+        page.body.contains("Q4 &lt;img src=x&gt; **bold**"),
+        "{}",
+        page.body
+    );
     assert!(
         !page.body.contains("How did the quarter close"),
         "the prompt stays private"
@@ -1286,62 +1303,92 @@ fn a_report_is_generated_shared_read_at_s_and_revoked_from_the_console() {
          return m && getComputedStyle(m).maxWidth !== 'none' ? getComputedStyle(m).maxWidth : null; })()",
     );
     assert_eq!(styled, json!("768px"), "48rem of 16px");
-    assert_eq!(
-        browser.run("return window.pwned === 1;", json!([])),
-        json!(false)
-    );
 
-    // Revoked from the console, after a confirmation.
+    // Replaced, after a dialog: the old address is dead, the new one reads.
     browser.open(&s.url(&format!("/reports/{id}")));
-    browser.wait_for("document.querySelector('#share-revoke') !== null");
+    browser.wait_for("document.querySelector('#share-url') !== null");
     assert!(browser.text("#share-facts").contains("Viewed 2 times"));
+    browser.click("#share-create");
+    browser.click("#share-replace-confirm");
+    browser.wait_for(&format!(
+        "document.querySelector('#share-url') && !document.querySelector('#share-url').textContent.endsWith('{token}')"
+    ));
+    assert!(browser
+        .text("#share-message")
+        .contains("replaces the old one"));
+    let replaced = share_token(&browser);
+    assert_eq!(s.get(&format!("/s/{token}")).send().status, 404);
+    assert_eq!(s.get(&format!("/s/{replaced}")).send().status, 200);
+
+    // Revoked, after a dialog.
     browser.click("#share-revoke");
     browser.click("#share-revoke-confirm");
     browser.wait_for("document.querySelector('#share-url') === null");
     assert!(browser.text("#share-message").contains("revoked"));
     let gone = s
-        .get(&format!("/s/{token}"))
+        .get(&format!("/s/{replaced}"))
         .header("Accept", "text/html")
         .send();
     assert_eq!(gone.status, 404);
     assert!(gone.body.contains("This link no longer works"));
-    browser.open(&s.url(&format!("/s/{token}")));
+    browser.open(&s.url(&format!("/s/{replaced}")));
     assert_eq!(browser.text("h1"), "This link no longer works");
 
     // A goal's progress, recorded from its page.
     browser.open(&s.url("/goals"));
     browser.click("#page table tbody a");
     browser.wait_for("document.querySelector('#progress-value') !== null");
-    let goal = browser.url();
+    let goal = browser.url().trim_start_matches(&s.url("")).to_string();
     browser.fill("#progress-value", "12345");
     browser.click("#progress-submit");
-    browser.wait_for("document.querySelector('#page table:last-of-type tbody') && document.querySelector('#page').textContent.includes('12,345')");
+    browser.wait_for("document.querySelector('#page').textContent.includes('12,345')");
     assert!(browser.text("#message").contains("Recorded 12,345"));
 
-    // A viewer reads the same pages without any of these actions.
-    browser.click("#logout");
-    browser.wait_for("location.pathname === '/login'");
-    sign_in(&browser, &s, "vic@example.com", "velvet-river-58");
-    for (path, absent) in [
-        (format!("/reports/{id}"), "#share"),
-        ("/reports".to_string(), "#generate"),
-        (
-            goal.trim_start_matches(&s.url("")).to_string(),
-            "#record-progress",
-        ),
-        ("/data-sources".to_string(), "#add-source"),
+    // Each role sees the actions its permissions allow (API.md section 2), and no other.
+    let report = format!("/reports/{id}");
+    let checks = [
+        (report.as_str(), "#share"),
+        ("/reports", "#generate"),
+        (goal.as_str(), "#record-progress"),
+        ("/data-sources", "#add-source"),
+        ("/data-sources", "[data-delete-source]"),
+    ];
+    for (email, shown) in [
+        ("vic@example.com", [false, false, false, false, false]),
+        ("meg@example.com", [false, true, false, false, false]),
+        ("ann@example.com", [true, true, true, false, false]),
     ] {
-        browser.open(&s.url(&path));
-        browser.wait_for("document.querySelector('#page h1') !== null && document.querySelector('#loading') === null");
-        assert_eq!(
-            browser.run(
-                &format!("return document.querySelector('{absent}') === null;"),
-                json!([])
-            ),
-            json!(true),
-            "{path} shows {absent} to a viewer"
-        );
+        browser.click("#logout");
+        browser.wait_for("location.pathname === '/login'");
+        sign_in(&browser, &s, email, "velvet-river-58");
+        for ((path, part), shown) in checks.iter().zip(shown) {
+            browser.open(&s.url(path));
+            browser.wait_for(
+                "document.querySelector('#page h1') !== null && document.querySelector('#loading') === null",
+            );
+            // Lists draw after their first answer: wait for the table.
+            browser.wait_for("document.querySelector('#page table, #page #report-content, #page #goal-percent') !== null");
+            assert_eq!(
+                browser.run(
+                    &format!("return document.querySelector('{part}') !== null;"),
+                    json!([])
+                ),
+                json!(shown),
+                "{email} on {path}: {part}"
+            );
+        }
     }
+}
+
+/// The token of the public link the share card shows.
+fn share_token(browser: &Browser) -> String {
+    let url = browser.text("#share-url");
+    let token = url.rsplit('/').next().unwrap().to_string();
+    assert!(
+        url.ends_with(&format!("/s/{token}")) && token.len() >= 22,
+        "{url}"
+    );
+    token
 }
 
 /// Seconds since the epoch of a timestamp the API wrote.

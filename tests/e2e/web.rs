@@ -113,7 +113,7 @@ fn sign_in_then_generate_use_rotate_and_revoke_a_key_shown_once() {
     assert!(listed["results"][0]["expires_at"].is_string());
     let row = format!("tr[data-key-id='{id}']");
     assert_eq!(
-        browser.text(&format!("{row} td:first-child")),
+        browser.text(&format!("{row} [data-name]")),
         name,
         "the name is text, not markup"
     );
@@ -128,7 +128,7 @@ fn sign_in_then_generate_use_rotate_and_revoke_a_key_shown_once() {
     // Shown once: gone after dismissing and after a reload.
     browser.click("#dismiss");
     browser.open(&s.url(KEYS_PAGE));
-    browser.text(&format!("{row} td:first-child"));
+    browser.text(&format!("{row} [data-name]"));
     let html = browser.run("return document.documentElement.outerHTML;", json!([]));
     assert!(!html.as_str().unwrap().contains(&key));
 
@@ -137,7 +137,7 @@ fn sign_in_then_generate_use_rotate_and_revoke_a_key_shown_once() {
     browser.click(&format!("button[data-rotate='{id}']"));
     browser.click(&format!("button[data-confirm-rotate='{id}']"));
     browser.wait_for(&format!(
-        "document.querySelector(\"{row} .badge\").textContent === 'revoked'"
+        "document.querySelector(\"{row} [data-status]\").textContent === 'revoked'"
     ));
     let rotated = browser.text("#new-key-value");
     assert!(rotated.starts_with("claribi_key_") && rotated != key);
@@ -165,7 +165,7 @@ fn sign_in_then_generate_use_rotate_and_revoke_a_key_shown_once() {
     browser.click(&format!("button[data-revoke='{id}']"));
     browser.click(&format!("button[data-confirm-revoke='{id}']"));
     browser.wait_for(&format!(
-        "document.querySelector(\"{row} .badge\").textContent === 'revoked'"
+        "document.querySelector(\"{row} [data-status]\").textContent === 'revoked'"
     ));
     assert_eq!(
         s.get("/api/v1/reports/").bearer(&rotated).send().status,
@@ -581,7 +581,7 @@ fn the_keys_page_shows_the_lifecycle_and_acts_on_it() {
     browser.fill(&format!("textarea[data-edit-ips='{new_id}']"), "10.0.0.0/8");
     browser.click(&format!("button[data-save='{new_id}']"));
     browser.wait_for(&format!(
-        "document.querySelector(\"tr[data-key-id='{new_id}'] [data-allowed]\").textContent === '10.0.0.0/8'"
+        "document.querySelector(\"tr[data-details-of='{new_id}'] [data-allowed]\").textContent === '10.0.0.0/8'"
     ));
     let refused = s.get("/api/v1/auth/verify/").bearer(&successor).send();
     assert_eq!(refused.status, 403, "loopback is outside the new list");
@@ -613,7 +613,9 @@ fn the_keys_page_shows_the_lifecycle_and_acts_on_it() {
         "#leak-text",
         &format!("pasted from chat: {soon_key} thanks"),
     );
+    // Asked first: it revokes at once.
     browser.click("#leak-submit");
+    browser.click("#leak-confirm");
     assert!(browser.text("#leak-results tbody").contains("yes"));
     assert!(browser.text("#leak-message").contains("1 revoked"));
     assert_eq!(
