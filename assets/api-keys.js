@@ -109,7 +109,7 @@ function unusedScopes(key) {
 }
 
 function scopesCell(key) {
-  if (!key.scopes) return el("td", {}, el("span", { class: "muted" }, "full access"));
+  if (!key.scopes) return el("td", { "data-label": "Scopes" }, el("span", { class: "muted" }, "full access"));
   const unused = unusedScopes(key);
   const items = key.scopes.map((scope) => {
     const use = key.scope_usage[scope] || { count: 0 };
@@ -123,7 +123,7 @@ function scopesCell(key) {
     ? el("button", { class: "link", "data-narrow": key.id, onclick: () => narrower(key, unused) },
       "Create a narrower key")
     : null;
-  return el("td", {}, items, advice);
+  return el("td", { "data-label": "Scopes" }, items, advice);
 }
 
 /** A key as people tell keys apart: its name and its prefix. */

@@ -8,10 +8,17 @@ import {
   allPages,
   api,
   apiRaw,
+  correctListParams,
   download,
   el,
+  listParams,
+  onListChange,
+  PAGE_SIZE,
+  pager,
   refreshUser,
   requireSession,
+  setListParams,
+  sortHeader,
   when,
 } from "./common.js";
 
@@ -30,24 +37,42 @@ const ACTIONS = [
   "service_account.created", "service_account.updated", "service_account.deleted", "policy.changed",
 ];
 
-let page = 1;
-/** The filters last applied (paging and exports use these, not half-edited inputs). */
-let applied = new URLSearchParams();
+/** The columns the API orders the log by. */
+const SORTABLE = ["at", "action"];
 
-/** The filters as the API's query: days are local days, sent as times with their offset. */
-function filters() {
+/** The address's filters, search, order and page as the API's query. Days in the address are
+ *  local days (`2026-12-01`), sent as times with their offset; `forExport` leaves out what an
+ *  export does not take (page, order, search). */
+function query(forExport) {
+  const { params, search, ordering, page } = listParams();
   const q = new URLSearchParams();
-  const action = $("#action").value;
-  const user = $("#user").value;
-  if (action) q.set("action", action);
-  if (user) q.set("user_id", user);
-  const localDay = (text, plusDays) => {
+  for (const name of ["action", "user_id"]) {
+    if (params.get(name)) q.set(name, params.get(name));
+  }
+  const day = (name, plusDays) => {
+    const text = params.get(name) || "";
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(text)) return;
     const [y, m, d] = text.split("-").map(Number);
-    return new Date(y, m - 1, d + plusDays).toISOString();
+    q.set(name, new Date(y, m - 1, d + plusDays).toISOString());
   };
-  if ($("#since").value) q.set("since", localDay($("#since").value, 0));
-  if ($("#until").value) q.set("until", localDay($("#until").value, 1));
+  day("since", 0);
+  day("until", 1);
+  if (forExport) return q;
+  if (search) q.set("search", search);
+  if (ordering) q.set("ordering", ordering);
+  q.set("page", String(page));
+  q.set("page_size", String(PAGE_SIZE));
   return q;
+}
+
+/** The form shows what the address says (after a reload, Back or a shared address). */
+function showFilters() {
+  const { params, search } = listParams();
+  $("#action").value = params.get("action") || "";
+  $("#user").value = params.get("user_id") || "";
+  $("#since").value = params.get("since") || "";
+  $("#until").value = params.get("until") || "";
+  $("#audit-search").value = search;
 }
 
 function details(e) {
@@ -88,22 +113,40 @@ function entryRows(e) {
     el("td", { "data-label": "Details" }, toggle)), drawer];
 }
 
+let loads = 0;
+
 async function load() {
-  const q = new URLSearchParams(applied);
-  q.set("page", String(page));
-  q.set("page_size", "50");
-  const answer = await api("GET", `/api/v1/audit-logs/?${q}`);
+  // Answers may arrive out of order: only the latest request draws.
+  const mine = ++loads;
+  const { ordering, page: pageNo, search } = listParams();
+  if (ordering && !SORTABLE.includes(ordering.replace(/^-/, ""))) {
+    return setListParams({ ordering: null }, true);
+  }
+  showFilters();
+  let answer;
+  try {
+    answer = await api("GET", `/api/v1/audit-logs/?${query(false)}`);
+  } catch (e) {
+    if (mine !== loads || correctListParams(e, pageNo)) return;
+    throw e;
+  }
+  if (mine !== loads) return;
+  $("#entries thead").replaceChildren(el("tr", {},
+    sortHeader("When", "at", ordering), sortHeader("Action", "action", ordering),
+    ...["Outcome", "User", "Key", "From", "Target"].map((label) => sortHeader(label, null, ordering)),
+    el("th", { scope: "col" }, el("span", { class: "visually-hidden" }, "Details"))));
   const rows = answer.results.flatMap(entryRows);
   $("#entries tbody").replaceChildren(...(rows.length ? rows
-    : [el("tr", {}, el("td", { colspan: 8, class: "empty" }, "No entries match."))]));
-  $("#previous").disabled = !answer.previous;
-  $("#next").disabled = !answer.next;
-  $("#position").textContent = `${answer.count} entr${answer.count === 1 ? "y" : "ies"}, page ${page}`;
+    : [el("tr", {}, el("td", { colspan: 8, class: "empty" }, search ? `No entries match "${search}".` : "No entries match."))]));
+  const pages = Math.max(1, Math.ceil(answer.count / PAGE_SIZE));
+  $("#position").textContent = `${answer.count} entr${answer.count === 1 ? "y" : "ies"}`
+    + (search ? ` matching "${search}"` : "") + (pages > 1 ? `; page ${pageNo} of ${pages}` : "");
+  $("#audit-pager").replaceChildren(...[pager(pageNo, answer.count)].filter(Boolean));
 }
 
 async function exportAs(format, button) {
   await act(button, async () => {
-    const q = new URLSearchParams(applied);
+    const q = query(true);
     q.set("format", format);
     const response = await apiRaw(`/api/v1/audit-logs/export/?${q}`);
     download(await response.blob(), `claribi-audit-log.${format}`);
@@ -118,28 +161,21 @@ async function fillChoices() {
 }
 
 if (await requireSession()) {
+  // Filters, search, order and page live in the address: a reload keeps the place.
   $("#filters").addEventListener("submit", (event) => {
     event.preventDefault();
-    page = 1;
-    const before = applied;
-    applied = filters();
-    act($("#apply"), async () => {
-      try {
-        await load();
-      } catch (e) {
-        applied = before;
-        throw e;
-      }
-    }, $("#filter-message"));
+    setListParams({
+      action: $("#action").value, user_id: $("#user").value, since: $("#since").value,
+      until: $("#until").value, search: $("#audit-search").value.trim(), page: null,
+    });
   });
-  $("#previous").addEventListener("click", (e) => { page -= 1; act(e.target, load); });
-  $("#next").addEventListener("click", (e) => { page += 1; act(e.target, load); });
   $("#export-csv").addEventListener("click", (e) => exportAs("csv", e.target));
   $("#export-json").addEventListener("click", (e) => exportAs("json", e.target));
   act(null, async () => {
     await refreshUser();
     if (adminOnly("Audit log")) return;
     await fillChoices();
+    onListChange(load);
     await load();
   });
 }

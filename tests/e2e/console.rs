@@ -1398,3 +1398,189 @@ fn time_of(value: &Value) -> i64 {
         .expect("RFC 3339")
         .unix_timestamp()
 }
+
+/// Issue 25, points 1 and 2: with 150 keys and 1,000 audit entries, the keys and audit pages
+/// fit the window at 1280 and at 390 pixels (no sideways scroll of the page or of a table; at
+/// 390 rows are cards), user agents are named, a row's details open under it, a dialog fits
+/// and gives the focus back, and the audit log's filter, search, order and deep page survive a
+/// reload.
+#[test]
+fn the_keys_and_audit_pages_fit_at_1280_and_390_with_150_keys_and_1000_entries() {
+    const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+                          Chrome/156.0.0.0 Safari/537.36";
+    // The seeding below is more than an hour's requests of one user at the default limit.
+    let s = server()
+        .env("CLARIBI_RATE_LIMITS__GENERAL_PER_HOUR", "100000")
+        .start();
+    let token = s.owner_token();
+    let scopes = [
+        json!(null),
+        json!(["reports:read"]),
+        json!([
+            "reports:read",
+            "dashboards:read",
+            "goals:read",
+            "usage:read"
+        ]),
+    ];
+    let mut ids = Vec::new();
+    for n in 0..150 {
+        let mut body = json!({
+            "name": format!("Nightly ETL of the warehouse number {n} with a long name"),
+            "description": "Loads the sales warehouse every night; owned by the data team.",
+            "scopes": scopes[n % 3],
+        });
+        if n % 5 == 0 {
+            body["allowed_ips"] = json!(["10.0.0.0/8", "192.168.10.0/24", "127.0.0.1"]);
+        }
+        let made = s
+            .post("/api/auth/api-keys/")
+            .bearer(&token)
+            .header("User-Agent", CHROME)
+            .json(&body);
+        assert_eq!(made.status, 201, "{}", made.body);
+        let made = made.json();
+        ids.push(made["id"].as_i64().unwrap());
+        let key = made["key"].as_str().unwrap().to_string();
+        let used = s
+            .get("/api/v1/auth/verify/")
+            .bearer(&key)
+            .header("User-Agent", CHROME)
+            .send();
+        assert_eq!(used.status, 200);
+    }
+    // Renames, until the log holds 1,000 entries or more.
+    let mut count = s
+        .get("/api/v1/audit-logs/?page_size=1")
+        .bearer(&token)
+        .send()
+        .json()["count"]
+        .as_i64()
+        .unwrap();
+    let mut n = 0;
+    while count < 1000 {
+        let id = ids[n % ids.len()];
+        let r = s
+            .request("PATCH", &format!("/api/auth/api-keys/{id}/"))
+            .bearer(&token)
+            .header("User-Agent", CHROME)
+            .json(&json!({"name": format!("Nightly ETL renamed {n}")}));
+        assert_eq!(r.status, 200, "{}", r.body);
+        n += 1;
+        count += 1;
+    }
+
+    let browser = Browser::start();
+    sign_in(&browser, &s, ADMIN_EMAIL, ADMIN_PASSWORD);
+    let fits = |table: &str| {
+        browser.run(
+            "const wrap = document.querySelector(arguments[0]).closest('.table-wrap'); \
+             const row = document.querySelector(arguments[0] + ' tbody tr'); \
+             return { page: Math.max(0, document.documentElement.scrollWidth - innerWidth), \
+                      table: Math.max(0, wrap.scrollWidth - wrap.clientWidth), \
+                      row: getComputedStyle(row).display };",
+            json!([table]),
+        )
+    };
+    for (width, display) in [(1280, "table-row"), (390, "block")] {
+        browser.resize(width, 900);
+        browser.open(&s.url(&format!("{KEYS_PAGE}?all=true")));
+        browser.wait_for("document.querySelectorAll('#keys tbody tr[data-key-id]').length === 25");
+        let measured = fits("#keys");
+        assert_eq!(
+            measured,
+            json!({"page": 0, "table": 0, "row": display}),
+            "keys at {width}"
+        );
+        let shot = |name: &str| {
+            if let Ok(dir) = std::env::var("CLARIBI_SCREENSHOTS") {
+                browser.screenshot(&std::path::Path::new(&dir).join(format!("{name}-{width}.png")));
+            }
+        };
+        shot("keys-150");
+        // The user agent is named; the whole of it is in the row's details.
+        assert_eq!(
+            browser.text("#keys tbody [data-last-agent]"),
+            "Chrome 156 on Linux"
+        );
+        let first = ids.last().unwrap();
+        browser.click(&format!("button[data-details='{first}']"));
+        assert!(browser
+            .text(&format!("#details-{first}"))
+            .contains("Chrome/156.0.0.0 Safari/537.36"));
+        assert_eq!(
+            fits("#keys")["table"],
+            json!(0),
+            "an open drawer at {width}"
+        );
+        shot("keys-drawer");
+        // A dialog fits the window, Esc closes it, and the focus is back on Edit.
+        browser.click(&format!("button[data-edit='{first}']"));
+        let dialog = browser.wait_for(
+            "(() => { const d = document.querySelector('dialog[open]'); if (!d) return null; \
+             const r = d.getBoundingClientRect(); return r.left >= 0 && r.right <= innerWidth; })()",
+        );
+        assert_eq!(dialog, json!(true), "the edit dialog at {width}");
+        shot("keys-dialog");
+        browser.press(&format!("input[data-edit-name='{first}']"), "\u{E00C}");
+        browser.wait_for(&format!(
+            "document.querySelector('dialog') === null && \
+             document.activeElement === document.querySelector(\"button[data-edit='{first}']\")"
+        ));
+
+        // (Renames carry the user agent; the address chooses them.)
+        browser.open(&s.url("/admin/audit?action=api_key.updated"));
+        browser.wait_for(
+            "document.querySelectorAll('#entries tbody tr[data-entry-id]').length === 25",
+        );
+        assert_eq!(
+            browser.run("return document.querySelector('#action').value;", json!([])),
+            json!("api_key.updated")
+        );
+        assert_eq!(
+            fits("#entries"),
+            json!({"page": 0, "table": 0, "row": display}),
+            "audit at {width}"
+        );
+        shot("audit-1000");
+        assert_eq!(
+            browser.text("#entries tbody [data-agent]"),
+            "Chrome 156 on Linux"
+        );
+    }
+
+    // The audit log's filter, search, order and a deep page, kept across a reload.
+    browser.resize(1280, 900);
+    browser.select("#action", "api_key.updated");
+    browser.fill("#audit-search", "ETL");
+    browser.click("#apply");
+    browser
+        .wait_for("document.querySelector('#position').textContent.includes('matching \"ETL\"')");
+    browser.click("#entries th button[data-sort='at']");
+    browser.wait_for("document.querySelector('#entries th[aria-sort=ascending]')");
+    browser.click("#next-page");
+    browser.click("#next-page");
+    browser.wait_for("/; page 3 of \\d+$/.test(document.querySelector('#position').textContent)");
+    let before = browser.run(
+        "return [location.search, [...document.querySelectorAll('#entries tbody tr[data-entry-id]')].map(r => r.dataset.entryId)];",
+        json!([]),
+    );
+    browser.open(&browser.url());
+    browser.wait_for("/; page 3 of \\d+$/.test(document.querySelector('#position').textContent)");
+    let after = browser.run(
+        "return [location.search, [...document.querySelectorAll('#entries tbody tr[data-entry-id]')].map(r => r.dataset.entryId)];",
+        json!([]),
+    );
+    assert_eq!(before, after);
+    assert_eq!(
+        browser.run("return [document.querySelector('#action').value, document.querySelector('#audit-search').value];", json!([])),
+        json!(["api_key.updated", "ETL"])
+    );
+    assert_eq!(
+        browser.run(
+            "return document.querySelector('#entries th[aria-sort=ascending] button').dataset.sort;",
+            json!([])
+        ),
+        json!("at")
+    );
+}
