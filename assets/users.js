@@ -4,7 +4,8 @@
 // Nothing destructive happens on one click or key press: a role change takes an explicit Save
 // and a confirmation, deactivation a confirmation naming what stops working.
 import {
-  $, act, adminOnly, api, confirmIn, el, refreshUser, requireSession, resumeFields, say, Session, when,
+  $, act, adminOnly, api, confirmIn, correctListParams, el, listParams, onListChange, PAGE_SIZE, pager,
+  refreshUser, requireSession, resumeFields, say, Session, setListParams, sortHeader, when,
 } from "./common.js";
 
 const ROLES = ["viewer", "member", "analyst", "administrator"];
@@ -14,10 +15,11 @@ const ROLE_MEANS = {
   analyst: "can generate reports and manage their own content",
   administrator: "can manage users, keys and the audit log of the organization",
 };
-let page = 1;
+/** The columns the API orders users by. */
+const SORTABLE = ["email", "name", "role", "created_at"];
 
 function roleCell(user, actions) {
-  if (user.role === "owner") return el("td", {}, "owner");
+  if (user.role === "owner") return el("td", { "data-label": "Role" }, "owner");
   const select = el("select", { "data-role-of": user.id, "aria-label": `Role of ${user.email}` },
     ...ROLES.map((r) => el("option", { value: r, selected: r === user.role }, r)));
   const save = el("button", { class: "secondary", "data-save-role": user.id, hidden: true }, "Save");
@@ -39,7 +41,7 @@ function roleCell(user, actions) {
         }
       }, () => { select.value = user.role; select.disabled = false; fillActions(actions, user); });
   });
-  return el("td", {}, select, " ", save);
+  return el("td", { "data-label": "Role", class: "role-cell" }, select, " ", save);
 }
 
 /** Roles by rank, the owner first. */
@@ -131,24 +133,52 @@ function fillActions(cell, user) {
   }
 }
 
+let loads = 0;
+
+/** The users as the address says: searched, sorted, which page. */
 async function load() {
-  const answer = await api("GET", `/api/v1/users/?page=${page}&page_size=50`);
-  $("#users tbody").replaceChildren(...answer.results.map((u) => {
-    const actions = el("td", { class: "row-actions" });
+  // Answers may arrive out of order: only the latest request draws.
+  const mine = ++loads;
+  const { search, ordering, page: pageNo } = listParams();
+  if (ordering && !SORTABLE.includes(ordering.replace(/^-/, ""))) {
+    return setListParams({ ordering: null }, true);
+  }
+  $("#user-search").value = search;
+  const query = new URLSearchParams({ page: String(pageNo), page_size: String(PAGE_SIZE) });
+  if (search) query.set("search", search);
+  if (ordering) query.set("ordering", ordering);
+  let answer;
+  try {
+    answer = await api("GET", `/api/v1/users/?${query}`);
+  } catch (e) {
+    if (mine !== loads || correctListParams(e, pageNo)) return;
+    throw e;
+  }
+  if (mine !== loads) return;
+  $("#users thead").replaceChildren(el("tr", {},
+    sortHeader("Email", "email", ordering), sortHeader("Name", "name", ordering),
+    sortHeader("Role", "role", ordering), sortHeader("Status", null, ordering),
+    sortHeader("Two-factor", null, ordering), sortHeader("Added", "created_at", ordering),
+    el("th", { scope: "col" }, el("span", { class: "visually-hidden" }, "Actions"))));
+  const rows = answer.results.map((u) => {
+    const actions = el("td", { class: "row-actions", "data-label": "Actions" });
     fillActions(actions, u);
     return el("tr", { "data-user-id": u.id },
-      el("td", {}, u.email),
-      el("td", {}, u.name || "—"),
+      el("td", { "data-label": "Email" }, u.email),
+      el("td", { "data-label": "Name" }, u.name || "—"),
       roleCell(u, actions),
-      el("td", {}, el("span", { class: `badge ${u.is_active ? "active" : "inactive"}` }, u.is_active ? "active" : "inactive")),
-      el("td", {}, u.mfa_enabled ? "on" : "off"),
-      el("td", {}, when(u.created_at)),
+      el("td", { "data-label": "Status" }, el("span", { class: `badge ${u.is_active ? "active" : "inactive"}` }, u.is_active ? "active" : "inactive")),
+      el("td", { "data-label": "Two-factor" }, u.mfa_enabled ? "on" : "off"),
+      el("td", { "data-label": "Added" }, when(u.created_at)),
       actions,
     );
-  }));
-  $("#previous").disabled = !answer.previous;
-  $("#next").disabled = !answer.next;
-  $("#position").textContent = `${answer.count} user${answer.count === 1 ? "" : "s"}, page ${page}`;
+  });
+  $("#users tbody").replaceChildren(...(rows.length ? rows
+    : [el("tr", {}, el("td", { colspan: 7, class: "empty" }, search ? `No users match "${search}".` : "No users."))]));
+  const pages = Math.max(1, Math.ceil(answer.count / PAGE_SIZE));
+  $("#position").textContent = `${answer.count} user${answer.count === 1 ? "" : "s"}`
+    + (search ? ` matching "${search}"` : "") + (pages > 1 ? `; page ${pageNo} of ${pages}` : "");
+  $("#users-pager").replaceChildren(...[pager(pageNo, answer.count)].filter(Boolean));
 }
 
 async function create(event) {
@@ -168,11 +198,14 @@ async function create(event) {
 
 if (await requireSession()) {
   $("#create").addEventListener("submit", create);
-  $("#previous").addEventListener("click", (e) => { page -= 1; act(e.target, load); });
-  $("#next").addEventListener("click", (e) => { page += 1; act(e.target, load); });
+  $("#user-search-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    setListParams({ search: $("#user-search").value.trim(), page: null });
+  });
   act(null, async () => {
     await refreshUser();
     if (adminOnly("Users")) return;
+    onListChange(load);
     await load();
     resumeFields();
   });

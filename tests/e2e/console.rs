@@ -1584,3 +1584,59 @@ fn the_keys_and_audit_pages_fit_at_1280_and_390_with_150_keys_and_1000_entries()
         json!("at")
     );
 }
+
+/// Issue 25, points 2 and 7: the users page searches and sorts through the API, keeps its
+/// place in the address, and at 390 pixels shows cards whose role select stays readable.
+#[test]
+fn the_users_page_searches_sorts_and_keeps_its_role_select_readable_at_390() {
+    let s = Server::start();
+    let token = s.owner_token();
+    for n in 0..30 {
+        let r = s.post("/api/v1/users/").bearer(&token).json(&json!({
+            "email": format!("user-{n:02}@example.com"),
+            "password": "velvet-river-58",
+            "role": "viewer",
+        }));
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let browser = Browser::start();
+    sign_in(&browser, &s, ADMIN_EMAIL, ADMIN_PASSWORD);
+    browser.resize(390, 900);
+    browser.open(&s.url("/admin/users"));
+    browser.wait_for(
+        "document.querySelector('#position').textContent.startsWith('31 users; page 1 of 2')",
+    );
+    browser.fill("#user-search", "user-1");
+    browser.press("#user-search", "\u{E007}");
+    browser.wait_for(
+        "document.querySelector('#position').textContent === '10 users matching \"user-1\"'",
+    );
+    browser.click("#users th button[data-sort='email']");
+    browser.wait_for("document.querySelector('#users th[aria-sort=ascending]')");
+    browser.click("#users th button[data-sort='email']");
+    browser.wait_for("document.querySelector('#users th[aria-sort=descending]')");
+    let first = "return document.querySelector('#users tbody tr td').textContent;";
+    assert_eq!(browser.run(first, json!([])), json!("user-19@example.com"));
+    browser.open(&browser.url());
+    browser.wait_for("document.querySelector('#users th[aria-sort=descending]')");
+    assert_eq!(browser.run(first, json!([])), json!("user-19@example.com"));
+    assert_eq!(
+        browser.run(
+            "return document.querySelector('#user-search').value;",
+            json!([])
+        ),
+        json!("user-1")
+    );
+    let layout = browser.run(
+        "const wrap = document.querySelector('#users').closest('.table-wrap'); \
+         return { page: Math.max(0, document.documentElement.scrollWidth - innerWidth), \
+                  table: Math.max(0, wrap.scrollWidth - wrap.clientWidth), \
+                  row: getComputedStyle(document.querySelector('#users tbody tr')).display, \
+                  select: document.querySelector('#users select[data-role-of]').getBoundingClientRect().width >= 120 };",
+        json!([]),
+    );
+    assert_eq!(
+        layout,
+        json!({"page": 0, "table": 0, "row": "block", "select": true})
+    );
+}
