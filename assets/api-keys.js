@@ -8,8 +8,11 @@ import {
   api,
   clearFieldErrors,
   copyText,
-  correctListParams,
+  countText,
+  detailsList,
+  drawer,
   el,
+  fetchListPage,
   listParams,
   markField,
   onListChange,
@@ -162,30 +165,21 @@ function lastUsedCell(key) {
       agentName(key.last_used_user_agent)) : null);
 }
 
-/** The drawer under a row: what the row leaves out. */
-function drawer(key, columns) {
-  const facts = [
+/** What the row leaves out, for its drawer. */
+function facts(key) {
+  return detailsList([
     ["Description", key.description || "—"],
     ["Key", el("code", {}, `${key.prefix}…`)],
     ["Created", when(key.created_at)],
     ["Allowed from", el("span", { "data-allowed": "" }, key.allowed_ips ? key.allowed_ips.join(", ") : "any address")],
     ["Last user agent", key.last_used_user_agent || "—"],
-  ];
-  return el("tr", { class: "drawer", hidden: true, id: `details-${key.id}`, "data-details-of": key.id },
-    el("td", { colspan: columns },
-      el("dl", { class: "details" }, ...facts.flatMap(([term, value]) => [el("dt", {}, term), el("dd", {}, value)]))));
+  ]);
 }
 
-function actions(key) {
+function actions(key, details) {
   const cell = el("td", { class: "row-actions", "data-label": "Actions" });
   const again = (attr) => () => document.querySelector(`button[${attr}='${key.id}']`);
-  const details = el("button", { type: "button", class: "link", "data-details": key.id,
-    "aria-expanded": "false", "aria-controls": `details-${key.id}` }, "Details");
-  details.addEventListener("click", () => {
-    const shown = $(`#details-${key.id}`);
-    shown.hidden = !shown.hidden;
-    details.setAttribute("aria-expanded", String(!shown.hidden));
-  });
+  details.dataset.details = key.id;
   cell.append(details);
   if (key.status !== "active") return cell;
   const revoke = () => openDialog({
@@ -195,9 +189,10 @@ function actions(key) {
     onYes: async () => {
       await api("DELETE", `/api/auth/api-keys/${key.id}/`);
       say(`Key ${keyLabel(key.name, key.prefix)} revoked.`, "ok");
-      await load();
     },
-    refocus: again("data-details"),
+    after: load,
+    // The row stays when the list shows revoked keys; else the message says what happened.
+    refocus: () => again("data-details")() || $("#message"),
   });
   const rotate = () => {
     const overlap = el("select", { id: "rotate-overlap", "data-overlap": key.id },
@@ -213,8 +208,10 @@ function actions(key) {
         say(overlap.value === "0s"
           ? `Key ${keyLabel(key.name, key.prefix)} rotated: the old key no longer works.`
           : `Key ${keyLabel(key.name, key.prefix)} rotated: the old key works until the overlap ends; its last caller shows in the list.`, "ok");
-        await load();
       },
+      after: load,
+      // The new key is shown once: the focus goes to its Copy button.
+      refocus: () => $("#copy"),
     });
   };
   const edit = () => {
@@ -232,8 +229,8 @@ function actions(key) {
         await api("PATCH", `/api/auth/api-keys/${key.id}/`,
           { name: name.value.trim(), allowed_ips: parseRanges(ranges.value) });
         say(`Key ${keyLabel(name.value.trim(), key.prefix)} saved.`, "ok");
-        await load();
       },
+      after: load,
       refocus: again("data-edit"),
     });
   };
@@ -255,6 +252,8 @@ function expiresSoon(key) {
 
 /** A key's row and its drawer. */
 function row(key, all) {
+  const { row: drawerRow, toggle } = drawer(`details-${key.id}`, all ? 8 : 7, facts(key),
+    "Details", `of ${keyLabel(key.name, key.prefix)}`, { "data-details-of": key.id });
   const cells = [
     nameCell(key),
     all ? el("td", { "data-owner": "", "data-label": "Owner" }, key.owner_email || "—") : null,
@@ -264,17 +263,16 @@ function row(key, all) {
     el("td", { "data-label": "Uses" }, String(key.usage_count)),
     el("td", { "data-label": "Status" }, statusBadge(key.status),
       key.revoked_at ? el("div", { class: "muted small" }, `revoked ${when(key.revoked_at)}`) : null),
-    actions(key),
+    actions(key, toggle),
   ].filter(Boolean);
-  return [el("tr", { "data-key-id": key.id, class: expiresSoon(key) ? "expiring" : null }, ...cells),
-    drawer(key, cells.length)];
+  return [el("tr", { "data-key-id": key.id, class: expiresSoon(key) ? "expiring" : null }, ...cells), drawerRow];
 }
 
 let loads = 0;
 
 const STATUSES = ["active", "expired", "revoked"];
 /** The columns the API sorts keys by. */
-const SORTABLE = ["name", "prefix", "created_at", "expires_at", "last_used_at", "usage_count"];
+const SORTABLE = ["name", "expires_at", "last_used_at", "usage_count"];
 
 /** The table's header: the sortable columns are buttons (the API's `ordering`). */
 function drawHeader(everyone, ordering) {
@@ -307,18 +305,10 @@ async function load() {
   if (wanted) query.set("status", wanted);
   if (search) query.set("search", search);
   if (ordering) query.set("ordering", ordering);
-  let page;
-  try {
-    page = await api("GET", `/api/auth/api-keys/?${query}`);
-  } catch (e) {
-    if (mine !== loads || correctListParams(e, pageNo)) return;
-    throw e;
-  }
-  if (mine !== loads) return;
+  const page = await fetchListPage("/api/auth/api-keys/", query, pageNo, () => mine === loads);
+  if (!page) return;
   drawHeader(everyone, ordering);
-  const pages = Math.max(1, Math.ceil(page.count / PAGE_SIZE));
-  $("#keys-count").textContent = `${page.count} key${page.count === 1 ? "" : "s"}`
-    + (search ? ` matching "${search}"` : "") + (pages > 1 ? `; page ${pageNo} of ${pages}` : "");
+  $("#keys-count").textContent = countText(page.count, ["key", "keys"], search, pageNo);
   $("#keys-pager").replaceChildren(...[pager(pageNo, page.count)].filter(Boolean));
   // Keys about to expire first (soonest first), then the rest as listed (newest first),
   // unless a column orders them.
@@ -331,7 +321,7 @@ async function load() {
   byId = new Map(page.results.map((k) => [k.id, k]));
   const rows = (ordering ? rest : [...soon, ...rest]).flatMap((k) => row(k, everyone));
   $("#keys tbody").replaceChildren(...(rows.length ? rows
-    : [el("tr", {}, el("td", { colspan: 9, class: "empty" },
+    : [el("tr", {}, el("td", { colspan: everyone ? 8 : 7, class: "empty" },
       search ? `No keys match "${search}".` : wanted ? `No ${wanted} keys.` : "No keys yet."))]));
 }
 
@@ -411,7 +401,7 @@ async function findLeaks(text) {
     const answer = await api("POST", "/api/auth/api-keys/leak-report/", { text });
     const rows = answer.found.map((f) => el("tr", {},
       el("td", {}, el("code", {}, `${f.prefix}…`)),
-      el("td", {}, f.id ? (byId.has(f.id) ? keyLabel(byId.get(f.id).name, f.prefix) : "one of this organization's keys")
+      el("td", {}, f.id ? (byId.has(f.id) ? keyLabel(byId.get(f.id).name, byId.get(f.id).prefix) : "one of this organization's keys")
         : el("span", { class: "muted" }, "not one of this organization's keys")),
       el("td", {}, f.status_before || "—"),
       el("td", {}, f.revoked ? "yes" : "no")));

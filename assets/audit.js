@@ -6,11 +6,13 @@ import {
   adminOnly,
   agentName,
   allPages,
-  api,
   apiRaw,
-  correctListParams,
+  countText,
+  detailsList,
   download,
+  drawer,
   el,
+  fetchListPage,
   listParams,
   onListChange,
   PAGE_SIZE,
@@ -46,14 +48,13 @@ const SORTABLE = ["at", "action"];
 function query(forExport) {
   const { params, search, ordering, page } = listParams();
   const q = new URLSearchParams();
-  for (const name of ["action", "user_id"]) {
-    if (params.get(name)) q.set(name, params.get(name));
-  }
+  // Only what the form could have chosen: an address edited by hand cannot make the list ask
+  // for something the server refuses.
+  if (ACTIONS.includes(params.get("action"))) q.set("action", params.get("action"));
+  if (/^\d{1,18}$/.test(params.get("user_id") || "")) q.set("user_id", params.get("user_id"));
   const day = (name, plusDays) => {
-    const text = params.get(name) || "";
-    if (!/^\d{4}-\d{2}-\d{2}$/.test(text)) return;
-    const [y, m, d] = text.split("-").map(Number);
-    q.set(name, new Date(y, m - 1, d + plusDays).toISOString());
+    const start = localDay(params.get(name), plusDays);
+    if (start) q.set(name, start.toISOString());
   };
   day("since", 0);
   day("until", 1);
@@ -63,6 +64,19 @@ function query(forExport) {
   q.set("page", String(page));
   q.set("page_size", String(PAGE_SIZE));
   return q;
+}
+
+/** The start of local day `text` (`2026-12-01`) plus `plusDays`, or null for anything but a
+ *  real day of the years 1000 to 9999 (what a date field gives). */
+function localDay(text, plusDays) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text || "");
+  if (!m) return null;
+  const [y, mo, d] = m.slice(1).map(Number);
+  const day = new Date(2000, mo - 1, d);
+  day.setFullYear(y);
+  if (y < 1000 || day.getFullYear() !== y || day.getMonth() !== mo - 1 || day.getDate() !== d) return null;
+  day.setDate(day.getDate() + plusDays);
+  return day.getFullYear() <= 9999 ? day : null;
 }
 
 /** The form shows what the address says (after a reload, Back or a shared address). */
@@ -77,30 +91,20 @@ function showFilters() {
 
 function details(e) {
   const entries = Object.entries(e.details || {});
-  if (!entries.length) return "";
-  return el("dl", { class: "details" }, ...entries.flatMap(([k, v]) => [
-    el("dt", {}, k.replaceAll("_", " ")),
-    el("dd", {}, v === null || v === undefined ? "—" : typeof v === "object" ? JSON.stringify(v) : String(v)),
-  ]));
+  if (!entries.length) return null;
+  return detailsList(entries.map(([k, v]) => [k.replaceAll("_", " "),
+    v === null || v === undefined ? "—" : typeof v === "object" ? JSON.stringify(v) : String(v)]));
 }
 
 /** An entry's row, compact (the user agent named, not spelled out), and its drawer: the full
  *  user agent and the entry's details. */
 function entryRows(e) {
-  const more = [
-    e.user_agent ? ["User agent", e.user_agent] : null,
-  ].filter(Boolean);
+  const agent = e.user_agent ? detailsList([["User agent", e.user_agent]]) : null;
   const detailed = details(e);
-  const hasMore = more.length || detailed;
-  const drawer = el("tr", { class: "drawer", hidden: true, id: `entry-${e.id}` },
-    el("td", { colspan: 8 },
-      more.length ? el("dl", { class: "details" }, ...more.flatMap(([t, v]) => [el("dt", {}, t), el("dd", {}, v)])) : null,
-      detailed));
-  const toggle = hasMore ? el("button", { type: "button", class: "link", "aria-expanded": "false",
-    "aria-controls": `entry-${e.id}`, "data-entry-details": e.id, onclick: (event) => {
-      drawer.hidden = !drawer.hidden;
-      event.target.setAttribute("aria-expanded", String(!drawer.hidden));
-    } }, "Details") : "—";
+  const more = agent || detailed
+    ? drawer(`entry-${e.id}`, 8, [agent, detailed], "Details", `of ${e.action} at ${when(e.at)}`, {})
+    : null;
+  if (more) more.toggle.dataset.entryDetails = e.id;
   return [el("tr", { "data-entry-id": e.id },
     el("td", { "data-label": "When" }, when(e.at)),
     el("td", { "data-label": "Action" }, el("code", {}, e.action)),
@@ -110,7 +114,7 @@ function entryRows(e) {
     el("td", { "data-label": "From" }, e.ip || "—",
       e.user_agent ? el("div", { class: "muted", title: e.user_agent, "data-agent": "" }, agentName(e.user_agent)) : null),
     el("td", { "data-label": "Target" }, e.target_type ? `${e.target_type.replaceAll("_", " ")} #${e.target_id ?? ""}` : "—"),
-    el("td", { "data-label": "Details" }, toggle)), drawer];
+    el("td", { "data-label": "Details" }, more ? more.toggle : "—")), ...(more ? [more.row] : [])];
 }
 
 let loads = 0;
@@ -123,14 +127,8 @@ async function load() {
     return setListParams({ ordering: null }, true);
   }
   showFilters();
-  let answer;
-  try {
-    answer = await api("GET", `/api/v1/audit-logs/?${query(false)}`);
-  } catch (e) {
-    if (mine !== loads || correctListParams(e, pageNo)) return;
-    throw e;
-  }
-  if (mine !== loads) return;
+  const answer = await fetchListPage("/api/v1/audit-logs/", query(false), pageNo, () => mine === loads);
+  if (!answer) return;
   $("#entries thead").replaceChildren(el("tr", {},
     sortHeader("When", "at", ordering), sortHeader("Action", "action", ordering),
     ...["Outcome", "User", "Key", "From", "Target"].map((label) => sortHeader(label, null, ordering)),
@@ -138,9 +136,7 @@ async function load() {
   const rows = answer.results.flatMap(entryRows);
   $("#entries tbody").replaceChildren(...(rows.length ? rows
     : [el("tr", {}, el("td", { colspan: 8, class: "empty" }, search ? `No entries match "${search}".` : "No entries match."))]));
-  const pages = Math.max(1, Math.ceil(answer.count / PAGE_SIZE));
-  $("#position").textContent = `${answer.count} entr${answer.count === 1 ? "y" : "ies"}`
-    + (search ? ` matching "${search}"` : "") + (pages > 1 ? `; page ${pageNo} of ${pages}` : "");
+  $("#position").textContent = countText(answer.count, ["entry", "entries"], search, pageNo);
   $("#audit-pager").replaceChildren(...[pager(pageNo, answer.count)].filter(Boolean));
 }
 

@@ -315,15 +315,25 @@ export async function act(control, action, box) {
   }
 }
 
-/** What went wrong, in words a person uses. */
+/** An API message as a sentence: capitalised, ending with a stop. */
+function sentence(text) {
+  const trimmed = String(text || "").trim();
+  if (!trimmed) return trimmed;
+  const capital = trimmed[0].toUpperCase() + trimmed.slice(1);
+  return /[.!?…]$/.test(capital) ? capital : `${capital}.`;
+}
+
+/** What went wrong, in words a person uses. A refusal for too many attempts says how long
+ *  it lasts when the server said ("…; try again in 15 minutes"). */
 export function errorText(e) {
   if (!(e instanceof ApiError)) return String(e.message || e);
   switch (e.code) {
-    case "permission_denied": return `You are not allowed to do this. ${e.message}`;
-    case "throttled": return "Too many attempts. Wait a moment and try again.";
+    case "permission_denied": return `You are not allowed to do this. ${sentence(e.message)}`;
+    case "throttled": return /try again in/.test(e.message) ? sentence(e.message)
+      : "Too many attempts. Wait a moment and try again.";
     case "unavailable": return "The server is busy. Try again in a moment.";
     case "not_found": return "This no longer exists, or it is not in your organization.";
-    default: return e.message;
+    default: return sentence(e.message);
   }
 }
 
@@ -366,8 +376,8 @@ export function markField(field, text) {
   const label = field.labels && field.labels[0] ? field.labels[0].textContent.trim() : "This field";
   const id = `${field.id || field.dataset.field}-error`;
   // "Current password is wrong", "Name must be at most 100 characters"; otherwise "Label: ...".
-  const sentence = /^(is|are|must|has|was|differs|cannot|does|should) /.test(text) ? `${label} ${text}` : `${label}: ${text}`;
-  const note = el("div", { class: "field-error", role: "alert", id }, sentence);
+  const said = /^(is|are|must|has|was|differs|cannot|does|should) /.test(text) ? `${label} ${text}` : `${label}: ${text}`;
+  const note = el("div", { class: "field-error", role: "alert", id }, said);
   field.setAttribute("aria-invalid", "true");
   const described = (field.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
   field.setAttribute("aria-describedby", [...described.filter((d) => d !== id), id].join(" "));
@@ -500,33 +510,59 @@ export function confirmIn(cell, question, yes, attrs, onYes, back) {
 }
 
 /**
- * A modal dialog (the browser's <dialog>) that asks before an action: `title`, `body` nodes,
- * and the confirming button `yes` (`label`, `class`, other attributes) that runs `onYes`.
- * Errors stay in the dialog, next to their fields when it holds a form's fields, and it stays
- * open; done, it closes. Esc or Cancel closes it; the focus then goes to `refocus()` (the
- * button that opened it, found again when the list was drawn anew) or to that button.
+ * A modal dialog (the browser's <dialog>) that asks before an action: `title`, `body` nodes
+ * (the first paragraph describes it to screen readers), and the confirming button `yes`
+ * (`label`, `class`, other attributes) that runs `onYes`. Errors stay in the dialog, next to
+ * their fields when it holds a form's fields, and it stays open; while the action runs it
+ * cannot be closed. Done, it closes and `after` runs (redrawing a list: its errors are said
+ * on the page, not as the action's). Esc or Cancel closes it; the focus then goes to
+ * `refocus()`, else the button that opened it, else the page. A destructive action's dialog
+ * opens on Cancel, so that Enter does not confirm it.
  */
-export function openDialog({ title, body, yes, onYes, refocus }) {
+export function openDialog({ title, body, yes, onYes, after, refocus }) {
   const opener = document.activeElement;
-  const heading = el("h2", { id: `dialog-title-${++dialogs}` }, title);
+  const n = ++dialogs;
+  const heading = el("h2", { id: `dialog-title-${n}` }, title);
+  const described = body.find((node) => node.tagName === "P");
+  if (described) described.id = `dialog-text-${n}`;
   const box = el("div", { class: "message", hidden: true, role: "alert" });
   const { label, class: kind, ...attrs } = yes;
   const confirm = el("button", { type: "submit", class: kind || null, ...attrs }, label);
-  const dialog = el("dialog", { "aria-labelledby": heading.id });
-  const form = el("form", { novalidate: true }, heading, ...body, box,
-    el("div", { class: "actions" }, confirm,
-      el("button", { type: "button", class: "secondary", onclick: () => dialog.close() }, "Cancel")));
+  const cancel = el("button", { type: "button", class: "secondary", autofocus: kind === "danger",
+    onclick: () => dialog.close() }, "Cancel");
+  const dialog = el("dialog", { "aria-labelledby": heading.id, "aria-describedby": described ? described.id : null });
+  let busy = false;
+  let succeeded = false;
+  const focusBack = () => {
+    const back = (refocus && refocus()) || (opener && opener.isConnected ? opener : null)
+      || $("main[tabindex]") || $("main");
+    if (back) back.focus();
+  };
+  const form = el("form", { novalidate: true }, heading, ...body, box, el("div", { class: "actions" }, confirm, cancel));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
+    if (busy) return;
+    busy = true;
+    cancel.disabled = true;
+    let done = false;
     act(confirm, async () => {
       await onYes();
+      done = true;
+    }, box).finally(async () => {
+      busy = false;
+      cancel.disabled = false;
+      if (!done) return;
+      succeeded = true;
       dialog.close();
-    }, box);
+      // The focus goes back once the page is drawn anew.
+      if (after) await act(null, after);
+      focusBack();
+    });
   });
+  dialog.addEventListener("cancel", (event) => { if (busy) event.preventDefault(); });
   dialog.addEventListener("close", () => {
     dialog.remove();
-    const back = (refocus && refocus()) || (opener && opener.isConnected ? opener : null);
-    if (back) back.focus();
+    if (!succeeded) focusBack();
   });
   dialog.append(form);
   document.body.append(dialog);
@@ -674,15 +710,57 @@ export function setListParams(changes, replace) {
  *  or a search or order the API refuses. The address is corrected in place; `true` when it
  *  was (the list is drawn again), `false` for any other error. */
 export function correctListParams(error, page) {
-  if (error.status === 404 && page > 1) {
-    setListParams({ page: null }, true);
-    return true;
-  }
+  const drop = {};
+  if (error.status === 404 && page > 1) drop.page = null;
   if (error.status === 400) {
-    setListParams({ search: null, ordering: null, page: null }, true);
-    return true;
+    // The parameters the answer names, else the list's own ones.
+    const named = Object.keys((error.body && error.body.errors) || {});
+    for (const name of named.length ? named : ["search", "ordering"]) drop[name] = null;
+    drop.page = null;
   }
-  return false;
+  // A correction that changes nothing would ask the same again: the error is said instead.
+  const next = new URLSearchParams(location.search);
+  if (!Object.keys(drop).some((name) => next.has(name))) return false;
+  setListParams(drop, true);
+  return true;
+}
+
+/** A page of a list for a load that a newer one may overtake (`isCurrent`): the answer, or
+ *  null when it is not to be drawn (a newer load began, or the address was corrected and the
+ *  list is drawn again). */
+export async function fetchListPage(path, query, page, isCurrent) {
+  try {
+    const answer = await api("GET", `${path}?${query}`);
+    return isCurrent() ? answer : null;
+  } catch (e) {
+    if (!isCurrent() || correctListParams(e, page)) return null;
+    throw e;
+  }
+}
+
+/** "31 users matching "x"; page 1 of 2": `nouns` is [one, many]. */
+export function countText(count, nouns, search, page) {
+  const pages = Math.max(1, Math.ceil(count / PAGE_SIZE));
+  return `${count} ${count === 1 ? nouns[0] : nouns[1]}`
+    + (search ? ` matching "${search}"` : "") + (pages > 1 ? `; page ${page} of ${pages}` : "");
+}
+
+/** Term and value pairs as a `dl.details`; values may be nodes. */
+export function detailsList(pairs) {
+  return el("dl", { class: "details" }, ...pairs.flatMap(([term, value]) => [el("dt", {}, term), el("dd", {}, value)]));
+}
+
+/** A row's drawer: a hidden row under it (`id`, spanning `columns`) with `content`, and the
+ *  button that opens and closes it (`label`, and `hint` said to screen readers). */
+export function drawer(id, columns, content, label, hint, attrs) {
+  const row = el("tr", { class: "drawer", hidden: true, id, ...attrs }, el("td", { colspan: columns }, content));
+  const toggle = el("button", { type: "button", class: "link", "aria-expanded": "false", "aria-controls": id },
+    label, hint ? el("span", { class: "visually-hidden" }, ` ${hint}`) : null);
+  toggle.addEventListener("click", () => {
+    row.hidden = !row.hidden;
+    toggle.setAttribute("aria-expanded", String(!row.hidden));
+  });
+  return { row, toggle };
 }
 
 /** A column header; for a sortable field, a button that sorts by it, then the other way. */
@@ -702,8 +780,8 @@ export function pager(page, count) {
   if (pages <= 1) return null;
   return el("nav", { class: "pager", "aria-label": "Pages" },
     el("button", { type: "button", class: "secondary", id: "previous-page", disabled: page <= 1,
-      onclick: () => setListParams({ page: page - 1 > 1 ? page - 1 : null }) }, "← Previous"),
+      onclick: () => { const now = listParams().page; setListParams({ page: now - 1 > 1 ? now - 1 : null }); } }, "← Previous"),
     el("span", { class: "muted" }, `Page ${page} of ${pages}`),
     el("button", { type: "button", class: "secondary", id: "next-page", disabled: page >= pages,
-      onclick: () => setListParams({ page: page + 1 }) }, "Next →"));
+      onclick: () => setListParams({ page: listParams().page + 1 }) }, "Next →"));
 }

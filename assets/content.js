@@ -10,9 +10,10 @@ import {
   ApiError,
   clearFieldErrors,
   confirmIn,
-  correctListParams,
+  countText,
   el,
   errorText,
+  fetchListPage,
   listParams,
   openDialog,
   onListChange,
@@ -67,17 +68,9 @@ async function listView({ title, path, noun, columns, rowAttrs, empty, intro }) 
   const query = new URLSearchParams({ page: String(pageNo), page_size: String(PAGE_SIZE) });
   if (search) query.set("search", search);
   if (ordering) query.set("ordering", ordering);
-  let page;
-  try {
-    page = await api("GET", `${path}?${query}`);
-  } catch (e) {
-    if (mine !== listLoads || correctListParams(e, pageNo)) return;
-    throw e;
-  }
-  if (mine !== listLoads) return;
-  const pages = Math.max(1, Math.ceil(page.count / PAGE_SIZE));
-  const counted = `${page.count} ${noun}${page.count === 1 ? "" : "s"}`
-    + (search ? ` matching "${search}"` : "") + (pages > 1 ? `; page ${pageNo} of ${pages}` : "");
+  const page = await fetchListPage(path, query, pageNo, () => mine === listLoads);
+  if (!page) return;
+  const counted = countText(page.count, [noun, `${noun}s`], search, pageNo);
   const field = el("input", { type: "search", id: "list-search", name: "search", value: search,
     autocomplete: "off" });
   const form = el("form", { class: "search", role: "search",
@@ -497,8 +490,8 @@ function removeSource(d) {
     title: `Delete the data source "${d.name}"?`,
     body: [el("p", {}, "Reports made from it stay, without their source.")],
     yes: { label: "Delete", class: "danger", "data-confirm-delete": d.id },
-    onYes: async () => {
-      await api("DELETE", `/api/v1/data-sources/${d.id}/`);
+    onYes: () => api("DELETE", `/api/v1/data-sources/${d.id}/`),
+    after: async () => {
       await dataSources();
       say(`Deleted the data source "${d.name}".`, "ok");
     },

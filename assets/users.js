@@ -4,7 +4,7 @@
 // Nothing destructive happens on one click or key press: a role change takes an explicit Save
 // and a confirmation, deactivation a confirmation naming what stops working.
 import {
-  $, act, adminOnly, api, confirmIn, correctListParams, el, listParams, onListChange, PAGE_SIZE, pager,
+  $, act, adminOnly, api, confirmIn, countText, el, fetchListPage, listParams, onListChange, PAGE_SIZE, pager,
   refreshUser, requireSession, resumeFields, say, Session, setListParams, sortHeader, when,
 } from "./common.js";
 
@@ -147,14 +147,8 @@ async function load() {
   const query = new URLSearchParams({ page: String(pageNo), page_size: String(PAGE_SIZE) });
   if (search) query.set("search", search);
   if (ordering) query.set("ordering", ordering);
-  let answer;
-  try {
-    answer = await api("GET", `/api/v1/users/?${query}`);
-  } catch (e) {
-    if (mine !== loads || correctListParams(e, pageNo)) return;
-    throw e;
-  }
-  if (mine !== loads) return;
+  const answer = await fetchListPage("/api/v1/users/", query, pageNo, () => mine === loads);
+  if (!answer) return;
   $("#users thead").replaceChildren(el("tr", {},
     sortHeader("Email", "email", ordering), sortHeader("Name", "name", ordering),
     sortHeader("Role", "role", ordering), sortHeader("Status", null, ordering),
@@ -175,9 +169,7 @@ async function load() {
   });
   $("#users tbody").replaceChildren(...(rows.length ? rows
     : [el("tr", {}, el("td", { colspan: 7, class: "empty" }, search ? `No users match "${search}".` : "No users."))]));
-  const pages = Math.max(1, Math.ceil(answer.count / PAGE_SIZE));
-  $("#position").textContent = `${answer.count} user${answer.count === 1 ? "" : "s"}`
-    + (search ? ` matching "${search}"` : "") + (pages > 1 ? `; page ${pageNo} of ${pages}` : "");
+  $("#position").textContent = countText(answer.count, ["user", "users"], search, pageNo);
   $("#users-pager").replaceChildren(...[pager(pageNo, answer.count)].filter(Boolean));
 }
 

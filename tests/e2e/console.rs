@@ -1334,6 +1334,23 @@ fn a_report_is_generated_shared_read_at_s_and_revoked_from_the_console() {
     browser.open(&s.url(&format!("/s/{replaced}")));
     assert_eq!(browser.text("h1"), "This link no longer works");
 
+    // A data source deleted, after a dialog that opens on Cancel (Enter does not delete).
+    browser.open(&s.url("/data-sources"));
+    browser.wait_for("[...document.querySelectorAll('#page tbody tr')].some(r => r.textContent.includes('Ledger export'))");
+    browser.run(
+        "[...document.querySelectorAll('#page tbody tr')].find(r => r.textContent.includes('Ledger export')) \
+           .querySelector('[data-delete-source]').click();",
+        json!([]),
+    );
+    browser.wait_for("document.querySelector('dialog[open]') !== null");
+    assert_eq!(
+        browser.run("return document.activeElement.textContent;", json!([])),
+        json!("Cancel")
+    );
+    browser.click("dialog[open] button[data-confirm-delete]");
+    browser.wait_for("document.querySelector('#message').textContent.includes('Deleted the data source \"Ledger export\"')");
+    assert!(!browser.text("#page tbody").contains("Ledger export"));
+
     // A goal's progress, recorded from its page.
     browser.open(&s.url("/goals"));
     browser.click("#page table tbody a");
@@ -1354,13 +1371,16 @@ fn a_report_is_generated_shared_read_at_s_and_revoked_from_the_console() {
         ("/data-sources", "[data-delete-source]"),
     ];
     for (email, shown) in [
+        (ADMIN_EMAIL, [true, true, true, true, true]),
         ("vic@example.com", [false, false, false, false, false]),
         ("meg@example.com", [false, true, false, false, false]),
         ("ann@example.com", [true, true, true, false, false]),
     ] {
-        browser.click("#logout");
-        browser.wait_for("location.pathname === '/login'");
-        sign_in(&browser, &s, email, "velvet-river-58");
+        if email != ADMIN_EMAIL {
+            browser.click("#logout");
+            browser.wait_for("location.pathname === '/login'");
+            sign_in(&browser, &s, email, "velvet-river-58");
+        }
         for ((path, part), shown) in checks.iter().zip(shown) {
             browser.open(&s.url(path));
             browser.wait_for(
@@ -1514,6 +1534,17 @@ fn the_keys_and_audit_pages_fit_at_1280_and_390_with_150_keys_and_1000_entries()
             "an open drawer at {width}"
         );
         shot("keys-drawer");
+        // A refused change stays in its dialog, the field marked.
+        if width == 1280 {
+            browser.click(&format!("button[data-edit='{first}']"));
+            browser.fill(&format!("input[data-edit-name='{first}']"), "");
+            browser.click(&format!("button[data-save='{first}']"));
+            browser.wait_for(&format!(
+                "document.querySelector(\"dialog[open] input[data-edit-name='{first}'][aria-invalid='true']\") !== null"
+            ));
+            browser.press(&format!("input[data-edit-name='{first}']"), "\u{E00C}");
+            browser.wait_for("document.querySelector('dialog') === null");
+        }
         // A dialog fits the window, Esc closes it, and the focus is back on Edit.
         browser.click(&format!("button[data-edit='{first}']"));
         let dialog = browser.wait_for(
@@ -1559,6 +1590,7 @@ fn the_keys_and_audit_pages_fit_at_1280_and_390_with_150_keys_and_1000_entries()
     browser.click("#entries th button[data-sort='at']");
     browser.wait_for("document.querySelector('#entries th[aria-sort=ascending]')");
     browser.click("#next-page");
+    browser.wait_for("/; page 2 of \\d+$/.test(document.querySelector('#position').textContent)");
     browser.click("#next-page");
     browser.wait_for("/; page 3 of \\d+$/.test(document.querySelector('#position').textContent)");
     let before = browser.run(
@@ -1639,4 +1671,35 @@ fn the_users_page_searches_sorts_and_keeps_its_role_select_readable_at_390() {
         layout,
         json!({"page": 0, "table": 0, "row": "block", "select": true})
     );
+}
+
+/// Issue 25, points 5 and 6: a locked account is told for how long, in a sentence (the API's
+/// own words, capitalised), and an administrator's unlock lets the person in at once.
+#[test]
+fn a_locked_account_is_told_for_how_long_and_an_unlock_lets_it_in() {
+    let s = Server::start();
+    s.create_user("lea@example.com", "viewer", "velvet-river-58");
+    for _ in 0..5 {
+        let r = s
+            .post("/api/auth/login/")
+            .json(&json!({"email": "lea@example.com", "password": "wrong-password-1"}));
+        assert_eq!(r.status, 401);
+    }
+    let browser = Browser::start();
+    browser.open(&s.url("/login"));
+    crate::web::enter_credentials(&browser, "lea@example.com", "velvet-river-58");
+    browser.wait_for("document.querySelector('#message').textContent.includes('try again in')");
+    assert_eq!(
+        browser.text("#message"),
+        "Too many failed logins; try again in 15 minutes."
+    );
+    // Unlocked by an administrator, from the users page.
+    let admin = Browser::start();
+    sign_in(&admin, &s, ADMIN_EMAIL, ADMIN_PASSWORD);
+    admin.open(&s.url("/admin/users?search=lea"));
+    admin.click("button[data-unlock]");
+    admin.wait_for("document.querySelector('#message').textContent.includes('may sign in again')");
+    browser.click("#submit");
+    // (In, at the page where a password chosen by someone else is replaced first.)
+    browser.wait_for("location.pathname === '/settings/security'");
 }
