@@ -585,6 +585,30 @@ export function agentName(agent) {
   return agent.length > 60 ? `${agent.slice(0, 59)}…` : agent;
 }
 
+/** On a narrow screen a `table.stack` is cards, each value under its column's name: cells
+ *  drawn without a `data-label` take their column header's text. */
+function labelCells(table) {
+  const heads = [...table.querySelectorAll("thead th")].map((th) => th.textContent.trim());
+  for (const row of table.tBodies[0] ? table.tBodies[0].rows : []) {
+    [...row.cells].forEach((cell, i) => {
+      if (!cell.dataset.label && cell.colSpan === 1 && heads[i]) cell.dataset.label = heads[i];
+    });
+  }
+}
+new MutationObserver((changes) => {
+  const tables = new Set();
+  for (const change of changes) {
+    const around = change.target.closest ? change.target.closest("table.stack") : null;
+    if (around) tables.add(around);
+    for (const node of change.addedNodes) {
+      if (!node.querySelectorAll) continue;
+      if (node.matches("table.stack")) tables.add(node);
+      node.querySelectorAll("table.stack").forEach((table) => tables.add(table));
+    }
+  }
+  tables.forEach(labelCells);
+}).observe(document.documentElement, { childList: true, subtree: true });
+
 // Esc in a form that has a Cancel button cancels it, as the button would.
 document.addEventListener("keydown", (e) => {
   if (e.key !== "Escape" || e.defaultPrevented || !(e.target instanceof Element)) return;

@@ -43,7 +43,7 @@ function show(title, ...content) {
 
 /** A table that scrolls sideways on its own on a narrow screen. */
 function table(headers, rows, empty) {
-  return el("div", { class: "table-wrap" }, el("table", {},
+  return el("div", { class: "table-wrap" }, el("table", { class: "stack" },
     el("thead", {}, el("tr", {}, ...headers.map((h) => el("th", { scope: "col" }, h)))),
     el("tbody", {}, ...(rows.length ? rows
       : [el("tr", {}, el("td", { colspan: headers.length, class: "empty" }, empty))]))));
@@ -83,7 +83,7 @@ async function listView({ title, path, noun, columns, rowAttrs, empty, intro }) 
     intro || null,
     form,
     el("p", { class: "muted", id: "list-count", role: "status" }, counted),
-    el("div", { class: "table-wrap" }, el("table", {},
+    el("div", { class: "table-wrap" }, el("table", { class: "stack" },
       el("thead", {}, el("tr", {}, ...columns.map(([label, sortField]) => sortHeader(label, sortField, ordering)))),
       el("tbody", {}, ...(rows.length ? rows
         : [el("tr", {}, el("td", { colspan: columns.length, class: "empty" }, search ? `No ${noun}s match "${search}".` : empty))])))),

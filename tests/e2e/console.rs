@@ -452,7 +452,9 @@ fn every_page_passes_axe_core_and_works_from_390_pixels() {
                 "const b = document.querySelector('#logout').getBoundingClientRect(); \
                  const wide = [...document.querySelectorAll('body *')].filter(e => !e.closest('table') \
                    && e.getBoundingClientRect().right > innerWidth + 1).map(e => e.tagName + '.' + e.className); \
-                 return [b.right <= innerWidth && b.bottom > 0, wide.slice(0, 5)];",
+                 const scrolled = [...document.querySelectorAll('.table-wrap')] \
+                   .filter(w => w.scrollWidth > w.clientWidth + 1).map(w => w.querySelector('table').id); \
+                 return [b.right <= innerWidth && b.bottom > 0, wide.slice(0, 5), scrolled];",
                 json!([]),
             );
             assert_eq!(
@@ -475,6 +477,12 @@ fn every_page_passes_axe_core_and_works_from_390_pixels() {
                 layout[1],
                 json!([]),
                 "{page} at {width}: wider than the window"
+            );
+            // Tables fit too: as cards on a narrow screen, none scrolls sideways.
+            assert_eq!(
+                layout[2],
+                json!([]),
+                "{page} at {width}: a table scrolls sideways"
             );
             if let (Some(dir), false) = (&shots, width == 360) {
                 let name = page.trim_matches('/').replace('/', "-");
