@@ -11,6 +11,7 @@ import {
   clearFieldErrors,
   confirmIn,
   countText,
+  detailsList,
   el,
   errorText,
   fetchListPage,
@@ -220,13 +221,13 @@ async function reportOne(id) {
   const r = await api("GET", `/api/v1/reports/${id}/`);
   show(r.title,
     el("p", {}, link("/reports", "← All reports")),
-    el("section", { class: "card" },
-      el("dl", { class: "details" },
-        el("dt", {}, "Status"), el("dd", {}, r.status),
-        el("dt", {}, "Created"), el("dd", {}, when(r.created_at)),
-        el("dt", {}, "Completed"), el("dd", {}, when(r.completed_at)),
-        el("dt", {}, "Credits"), el("dd", {}, String(r.credits_used)),
-        el("dt", {}, "Prompt"), el("dd", {}, r.prompt || "—"))),
+    el("section", { class: "card" }, detailsList([
+      ["Status", r.status],
+      ["Created", when(r.created_at)],
+      ["Completed", when(r.completed_at)],
+      ["Credits", String(r.credits_used)],
+      ["Prompt", r.prompt || "—"],
+    ])),
     may("reports:share") ? await shareCard("report", id) : null,
     el("h2", {}, "Summary"), el("p", { id: "report-summary" }, r.summary),
     el("h2", {}, "Content"), el("article", { class: "card markdown", id: "report-content" }, markdown(r.content)));
