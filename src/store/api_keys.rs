@@ -97,6 +97,7 @@ pub fn create(db: &Db<'_>, key: &NewApiKey<'_>) -> StoreResult<ApiKey> {
             id
         ],
     )?;
+    count(db, key.organization_id, key.user_id, 1, 0)?;
     get(db, id)
 }
 
@@ -125,25 +126,13 @@ pub enum Status {
     Revoked,
 }
 
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Active => "active",
-            Status::Expired => "expired",
-            Status::Revoked => "revoked",
-        }
-    }
-}
-
-/// The key's status at `now`, as ?3 (status name or NULL) and ?4 (now) say.
-const STATUS_IS: &str = "(CAST(?3 AS TEXT) IS NULL
-     OR (?3 = 'revoked' AND revoked_at IS NOT NULL)
-     OR (?3 = 'expired' AND revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ?4)
-     OR (?3 = 'active' AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?4)))";
-
 /// One page of a user's keys (or, with `user_id` None, of the organization's), only those of
 /// `status` when given, and only the active ones expiring by `expiring_by` when given,
 /// searched by name, prefix and the owner's email.
+///
+/// Without a search or `expiring_by`, the total is read from `key_counts` (the expired keys
+/// counted through the live keys' expiry index), and each status's page walks an index of
+/// its own keys.
 pub fn page(
     db: &Db<'_>,
     organization_id: Id,
@@ -152,19 +141,40 @@ pub fn page(
     expiring_by: Option<UnixTime>,
     listing: &super::Listing,
 ) -> StoreResult<(u64, Vec<ApiKey>)> {
-    let (status, at) = (status.map(Status::as_str), now());
-    let mut filter = format!(
-        "organization_id = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR user_id = ?2) AND {STATUS_IS}"
-    );
-    let mut params: Vec<&dyn super::sql::Param> = vec![&organization_id, &user_id, &status, &at];
+    let at = now();
+    let mut filter = String::from("organization_id = ?1");
+    let mut params: Vec<&dyn super::sql::Param> = vec![&organization_id];
+    if let Some(user_id) = &user_id {
+        params.push(user_id);
+        filter.push_str(&format!(" AND user_id = ?{}", params.len()));
+    }
+    if matches!(status, Some(Status::Expired | Status::Active)) || expiring_by.is_some() {
+        params.push(&at);
+    }
+    let now_at = params.len();
+    filter.push_str(&match status {
+        None => String::new(),
+        Some(Status::Revoked) => " AND revoked_at IS NOT NULL".to_string(),
+        Some(Status::Expired) => format!(
+            " AND revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ?{now_at}"
+        ),
+        Some(Status::Active) => {
+            format!(" AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?{now_at})")
+        }
+    });
     if let Some(by) = &expiring_by {
         // Keys to act on: not already replaced in a rotation, not decoys.
-        filter.push_str(
-            " AND revoked_at IS NULL AND expires_at > ?4 AND expires_at <= ?5 \
-             AND replaced_by IS NULL AND canary = 0",
-        );
         params.push(by);
+        filter.push_str(&format!(
+            " AND revoked_at IS NULL AND expires_at > ?{now_at} AND expires_at <= ?{} \
+             AND replaced_by IS NULL AND canary = 0",
+            params.len()
+        ));
     }
+    let known = match (&listing.search, expiring_by) {
+        (None, None) => Some(kept_count(db, organization_id, user_id, status, at)?),
+        _ => None,
+    };
     super::list(
         db,
         super::ListOf {
@@ -178,30 +188,103 @@ pub fn page(
                 "prefix",
                 "(SELECT u.email FROM users u WHERE u.id = api_keys.user_id)",
             ],
-            known: None,
+            known,
             row: from_row,
         },
         listing,
     )
 }
 
+/// How many of the organization's (or the owner's) keys have `status` (all with `None`) at
+/// `at`, from the kept totals and the live keys that have expired by then.
+fn kept_count(
+    db: &Db<'_>,
+    organization_id: Id,
+    user_id: Option<Id>,
+    status: Option<Status>,
+    at: UnixTime,
+) -> StoreResult<u64> {
+    let owner = user_id.unwrap_or(0);
+    let (keys, revoked): (u64, u64) = db
+        .query_opt(
+            "SELECT keys, revoked FROM key_counts WHERE organization_id = ?1 AND user_id = ?2",
+            args![organization_id, owner],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
+        .unwrap_or((0, 0));
+    let expired = || -> StoreResult<u64> {
+        match user_id {
+            None => db.query_row(
+                "SELECT COUNT(*) FROM api_keys WHERE organization_id = ?1
+                 AND revoked_at IS NULL AND expires_at <= ?2",
+                args![organization_id, at],
+                |r| r.get(0),
+            ),
+            Some(user_id) => db.query_row(
+                "SELECT COUNT(*) FROM api_keys WHERE user_id = ?1
+                 AND revoked_at IS NULL AND expires_at <= ?2 AND organization_id = ?3",
+                args![user_id, at, organization_id],
+                |r| r.get(0),
+            ),
+        }
+    };
+    Ok(match status {
+        None => keys,
+        Some(Status::Revoked) => revoked,
+        Some(Status::Expired) => expired()?,
+        Some(Status::Active) => keys.saturating_sub(revoked).saturating_sub(expired()?),
+    })
+}
+
 /// Revokes the key; `false` when it was already revoked.
 pub fn revoke(db: &Db<'_>, id: Id, by: Option<Id>) -> StoreResult<bool> {
-    let changed = db.execute(
-        "UPDATE api_keys SET revoked_at = ?2, revoked_by = ?3 WHERE id = ?1 AND revoked_at IS NULL",
+    let owner: Option<(Id, Id)> = db.query_opt(
+        "UPDATE api_keys SET revoked_at = ?2, revoked_by = ?3 WHERE id = ?1 AND revoked_at IS NULL
+         RETURNING organization_id, user_id",
         args![id, now(), by],
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    Ok(changed == 1)
+    match owner {
+        Some((organization_id, user_id)) => {
+            count(db, organization_id, user_id, 0, 1)?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
 }
 
 /// Revokes every live key of a user (deactivation); returns their ids.
 pub fn revoke_all_for_user(db: &Db<'_>, user_id: Id, by: Option<Id>) -> StoreResult<Vec<Id>> {
-    db.query_map(
+    let revoked: Vec<(Id, Id)> = db.query_map(
         "UPDATE api_keys SET revoked_at = ?2, revoked_by = ?3
-         WHERE user_id = ?1 AND revoked_at IS NULL RETURNING id",
+         WHERE user_id = ?1 AND revoked_at IS NULL RETURNING id, organization_id",
         args![user_id, now(), by],
-        |row| row.get(0),
-    )
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    if let Some(&(_, organization_id)) = revoked.first() {
+        count(db, organization_id, user_id, 0, revoked.len() as i64)?;
+    }
+    Ok(revoked.into_iter().map(|(id, _)| id).collect())
+}
+
+/// Moves the kept totals of the owner's keys and of the organization's (`key_counts`, user 0)
+/// by `keys` created and `revoked`.
+fn count(
+    db: &Db<'_>,
+    organization_id: Id,
+    user_id: Id,
+    keys: i64,
+    revoked: i64,
+) -> StoreResult<()> {
+    for owner in [user_id, 0] {
+        db.execute(
+            "INSERT INTO key_counts (organization_id, user_id, keys, revoked) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (organization_id, user_id) DO UPDATE
+             SET keys = key_counts.keys + ?3, revoked = key_counts.revoked + ?4",
+            args![organization_id, owner, keys, revoked],
+        )?;
+    }
+    Ok(())
 }
 
 pub fn find_by_prefix(db: &Db<'_>, prefix: &str) -> StoreResult<Vec<ApiKey>> {
@@ -224,11 +307,17 @@ pub fn replace(
 ) -> StoreResult<bool> {
     let at = now();
     let changed = if overlap_secs == 0 {
-        db.execute(
+        let owner: Option<(Id, Id)> = db.query_opt(
             "UPDATE api_keys SET revoked_at = ?2, revoked_by = ?3, replaced_by = ?4
-             WHERE id = ?1 AND revoked_at IS NULL AND replaced_by IS NULL",
+             WHERE id = ?1 AND revoked_at IS NULL AND replaced_by IS NULL
+             RETURNING organization_id, user_id",
             args![old, at, by, successor],
-        )?
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        if let Some((organization_id, user_id)) = owner {
+            count(db, organization_id, user_id, 0, 1)?;
+        }
+        u64::from(owner.is_some())
     } else {
         let until = at.saturating_add(overlap_secs);
         db.execute(

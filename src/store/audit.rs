@@ -69,6 +69,31 @@ pub fn record_past(db: &Db<'_>, entry: &Entry, floor: Id) -> StoreResult<Id> {
     Ok(id)
 }
 
+/// The columns an insert writes, `audit_values!` their values: ?1 to ?11 as `record_numbered`
+/// binds them, then the entry's positions (see `Position`), each one past the newest of its
+/// kind, found by one index seek. The writers' lock orders every writer, so no two entries
+/// take one position; an entry without an organization has none.
+macro_rules! audit_columns {
+    () => {
+        "at, organization_id, action, outcome, user_id, api_key_prefix, ip, user_agent, \
+         target_type, target_id, details, org_seq, action_seq, user_seq"
+    };
+}
+
+macro_rules! audit_values {
+    () => {
+        "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,
+         CASE WHEN CAST(?2 AS BIGINT) IS NULL THEN NULL ELSE 1 + COALESCE(
+             (SELECT MAX(org_seq) FROM audit_log WHERE organization_id = ?2), 0) END,
+         CASE WHEN CAST(?2 AS BIGINT) IS NULL THEN NULL ELSE 1 + COALESCE(
+             (SELECT MAX(action_seq) FROM audit_log WHERE organization_id = ?2 AND action = ?3),
+             0) END,
+         CASE WHEN CAST(?2 AS BIGINT) IS NULL OR CAST(?5 AS BIGINT) IS NULL THEN NULL ELSE 1 + COALESCE(
+             (SELECT MAX(user_seq) FROM audit_log WHERE organization_id = ?2 AND user_id = ?5),
+             0) END"
+    };
+}
+
 fn record_numbered(db: &Db<'_>, entry: &Entry, id: Option<Id>) -> StoreResult<Id> {
     // A debug build (`cargo test` without `--release`) fails on an action missing from the
     // list, and so from the audit page's choices.
@@ -96,47 +121,42 @@ fn record_numbered(db: &Db<'_>, entry: &Entry, id: Option<Id>) -> StoreResult<Id
         entry.ip.as_deref(),
     );
     let (target_type, target_id) = (entry.target_type, entry.target_id);
+    let params = args![
+        at,
+        org,
+        action,
+        outcome,
+        user,
+        key,
+        ip,
+        ua,
+        target_type,
+        target_id,
+        details,
+        id
+    ];
     let id: Id = match id {
         // An id chosen by `record_past`.
-        Some(id) => db.query_row(
-            "INSERT INTO audit_log (id, at, organization_id, action, outcome, user_id,
-                                    api_key_prefix, ip, user_agent, target_type, target_id,
-                                    details)
-             VALUES (?12, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
-            args![
-                at,
-                org,
-                action,
-                outcome,
-                user,
-                key,
-                ip,
-                ua,
-                target_type,
-                target_id,
-                details,
-                id
-            ],
+        Some(_) => db.query_row(
+            concat!(
+                "INSERT INTO audit_log (id, ",
+                audit_columns!(),
+                ") VALUES (?12, ",
+                audit_values!(),
+                ") RETURNING id"
+            ),
+            params,
             |r| r.get(0),
         )?,
         None => db.query_row(
-            "INSERT INTO audit_log (at, organization_id, action, outcome, user_id,
-                                    api_key_prefix, ip, user_agent, target_type, target_id,
-                                    details)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
-            args![
-                at,
-                org,
-                action,
-                outcome,
-                user,
-                key,
-                ip,
-                ua,
-                target_type,
-                target_id,
-                details
-            ],
+            concat!(
+                "INSERT INTO audit_log (",
+                audit_columns!(),
+                ") VALUES (",
+                audit_values!(),
+                ") RETURNING id"
+            ),
+            &params[..11],
             |r| r.get(0),
         )?,
     };
@@ -437,7 +457,41 @@ pub struct Filter {
     pub until: Option<UnixTime>,
 }
 
+/// An entry's position among the organization's entries (`org_seq`), among those of its
+/// action (`action_seq`) or among those of its user (`user_seq`): 1 for the first, the count
+/// for the newest, since the log is never shortened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Position {
+    Organization,
+    Action,
+    User,
+}
+
+impl Position {
+    fn column(self) -> &'static str {
+        match self {
+            Position::Organization => "a.org_seq",
+            Position::Action => "a.action_seq",
+            Position::User => "a.user_seq",
+        }
+    }
+}
+
 impl Filter {
+    /// The position that numbers the entries this filter keeps, where one does: none for a
+    /// time range or for an action and a user together.
+    fn position(&self) -> Option<Position> {
+        if self.since.is_some() || self.until.is_some() {
+            return None;
+        }
+        match (&self.action, &self.user_id) {
+            (None, None) => Some(Position::Organization),
+            (Some(_), None) => Some(Position::Action),
+            (None, Some(_)) => Some(Position::User),
+            (Some(_), Some(_)) => None,
+        }
+    }
+
     /// The conditions on `audit_log` (aliased `a`) of the organization and of the filters
     /// given, no others (so that each query is one the indexes serve, not a `? IS NULL OR`
     /// for every filter), with their values: ?1 is the organization, the filters follow.
@@ -591,12 +645,22 @@ pub fn batch_after(
 
 /// The organization's entries, searched by action, the user's email, the prefix of the key
 /// used and the details (which name the keys, users and links an entry is about).
+///
+/// In the log's own order (newest first, without a search, by organization, action or user),
+/// the total and the page are each one index seek on the entries' positions, whatever the
+/// log's length and the page's depth; other lists count the entries they match.
 pub fn page(
     db: &Db<'_>,
     organization_id: Id,
     filter: &Filter,
     listing: &super::Listing,
 ) -> StoreResult<(u64, Vec<Stored>)> {
+    if let Some(position) = filter
+        .position()
+        .filter(|_| listing.search.is_none() && listing.order.column == "id")
+    {
+        return page_by_position(db, organization_id, filter, position, listing);
+    }
     let (conditions, params) = filter.conditions(&organization_id);
     super::list(
         db,
@@ -612,6 +676,50 @@ pub fn page(
         },
         listing,
     )
+}
+
+/// `page` through the entries' positions: the newest matching entry's position is the total,
+/// and the page is the entries from position `total - offset` down (or from `offset + 1` up).
+fn page_by_position(
+    db: &Db<'_>,
+    organization_id: Id,
+    filter: &Filter,
+    position: Position,
+    listing: &super::Listing,
+) -> StoreResult<(u64, Vec<Stored>)> {
+    let (conditions, mut params) = filter.conditions(&organization_id);
+    let column = position.column();
+    let total: u64 = db.query_row(
+        &format!("SELECT COALESCE(MAX({column}), 0) FROM audit_log a WHERE {conditions}"),
+        &params,
+        |r| r.get(0),
+    )?;
+    if listing.offset >= total {
+        return Ok((total, Vec::new()));
+    }
+    let (bound, way) = if listing.order.descending {
+        (format!("{column} <="), "DESC")
+    } else {
+        (format!("{column} >"), "ASC")
+    };
+    let from = if listing.order.descending {
+        total - listing.offset
+    } else {
+        listing.offset
+    };
+    params.extend([&from as &dyn super::sql::Param, &listing.limit]);
+    let rows = db.query_map(
+        &format!(
+            "SELECT {COLUMNS_WITH_EMAIL}
+             FROM audit_log a LEFT JOIN users u ON u.id = a.user_id
+             WHERE {conditions} AND {bound} ?{} ORDER BY {column} {way} LIMIT ?{}",
+            params.len() - 1,
+            params.len()
+        ),
+        &params,
+        stored_with_email,
+    )?;
+    Ok((total, rows))
 }
 
 #[cfg(test)]
@@ -682,6 +790,104 @@ mod tests {
         assert_eq!(verdict(Chains::All).first_invalid, Some(ids[2]));
         assert_eq!(verdict(Chains::Organization(2)).first_invalid, Some(ids[2]));
         assert_eq!(verdict(Chains::Organization(1)).first_invalid, None);
+    }
+
+    /// Every page of every list the positions answer (the organization's, one action's, one
+    /// user's, both orders) is the page a count and a scan in id order give, entries of other
+    /// organizations and without one in between.
+    #[test]
+    fn pages_found_by_position_are_the_pages_a_scan_gives() {
+        let (_dir, store) = open_temp();
+        let actions = ["login.failed", "login.succeeded", "api_key.created"];
+        let written: Vec<(Id, Option<Id>, &str, Option<Id>)> = store
+            .write_blocking(|db| -> StoreResult<_> {
+                let mut written = Vec::new();
+                for i in 0..61u32 {
+                    let org = [Some(1), Some(2), None][(i % 3) as usize];
+                    let action = actions[(i as usize * 7 / 3) % 3];
+                    let user = [Some(10), None, Some(11), Some(10)][(i % 4) as usize];
+                    let entry = Entry {
+                        user_id: user,
+                        ..entry(org, action)
+                    };
+                    written.push((record(db, &entry)?, org, action, user));
+                }
+                Ok(written)
+            })
+            .unwrap();
+        let filters = [
+            Filter::default(),
+            Filter {
+                action: Some("login.failed".into()),
+                ..Filter::default()
+            },
+            Filter {
+                action: Some("api_key.created".into()),
+                ..Filter::default()
+            },
+            Filter {
+                user_id: Some(10),
+                ..Filter::default()
+            },
+            Filter {
+                user_id: Some(12),
+                ..Filter::default()
+            },
+        ];
+        for filter in &filters {
+            assert!(filter.position().is_some());
+            let mut kept: Vec<Id> = written
+                .iter()
+                .filter(|(_, org, action, user)| {
+                    *org == Some(1)
+                        && filter.action.as_deref().is_none_or(|a| a == *action)
+                        && filter.user_id.is_none_or(|u| Some(u) == *user)
+                })
+                .map(|(id, ..)| *id)
+                .collect();
+            for descending in [true, false] {
+                if descending {
+                    kept.sort_by(|a, b| b.cmp(a));
+                } else {
+                    kept.sort();
+                }
+                for (offset, limit) in [(0, 20), (0, 3), (3, 3), (5, 4), (19, 20), (40, 20)] {
+                    let listing = crate::store::Listing {
+                        offset,
+                        limit,
+                        search: None,
+                        order: crate::store::Order {
+                            column: "id",
+                            descending,
+                        },
+                    };
+                    let (count, rows) = store
+                        .read_blocking(|db| page(db, 1, filter, &listing))
+                        .unwrap();
+                    let expected: Vec<Id> = kept
+                        .iter()
+                        .copied()
+                        .skip(offset as usize)
+                        .take(limit as usize)
+                        .collect();
+                    let got: Vec<Id> = rows.iter().map(|e| e.id).collect();
+                    assert_eq!(count, kept.len() as u64, "{filter:?}");
+                    assert_eq!(got, expected, "{filter:?} {offset} {limit} {descending}");
+                }
+            }
+        }
+        // Entries without an organization have no positions.
+        let unplaced: u64 = store
+            .read_blocking(|db| {
+                db.query_row(
+                    "SELECT COUNT(*) FROM audit_log WHERE organization_id IS NULL
+                     AND org_seq IS NULL AND action_seq IS NULL AND user_seq IS NULL",
+                    args![],
+                    |r| r.get(0),
+                )
+            })
+            .unwrap();
+        assert_eq!(unplaced, 20);
     }
 
     /// Three entries of organization 1's chain.

@@ -19,6 +19,7 @@ const TABLES: &[&str] = &[
     "meta",
     "api_keys",
     "api_key_scope_usage",
+    "key_counts",
     "key_notices",
     "data_sources",
     "reports",

@@ -37,6 +37,8 @@ const MIGRATIONS: &[(u32, &str)] = &[
     (18, include_str!("migrations/v18_key_expiry_notices.sql")),
     (19, include_str!("migrations/v19_audit_filter_indexes.sql")),
     (20, include_str!("migrations/v20_passkeys.sql")),
+    (21, include_str!("migrations/v21_audit_positions.sql")),
+    (22, include_str!("migrations/v22_key_counts.sql")),
 ];
 
 pub const SCHEMA_VERSION: u32 = 1 + MIGRATIONS.len() as u32;
@@ -81,6 +83,11 @@ const POSTGRES_MIGRATIONS: &[(u32, &str)] = &[
         include_str!("migrations/postgres/v19_audit_filter_indexes.sql"),
     ),
     (20, include_str!("migrations/postgres/v20_passkeys.sql")),
+    (
+        21,
+        include_str!("migrations/postgres/v21_audit_positions.sql"),
+    ),
+    (22, include_str!("migrations/postgres/v22_key_counts.sql")),
 ];
 
 pub(super) fn migrate(db: &Db<'_>) -> StoreResult<()> {
@@ -280,6 +287,69 @@ mod tests {
                 Ok(())
             })
             .unwrap();
+    }
+
+    #[test]
+    fn the_audit_entries_of_an_older_database_are_given_their_positions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v20.db");
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.execute_batch(BASELINE).unwrap();
+            for &(version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v <= 20) {
+                apply(&conn, version, sql).unwrap();
+            }
+            conn.execute_batch(
+                "INSERT INTO audit_log (id, at, organization_id, action, outcome, user_id) VALUES
+                   (1, 0, 1, 'login.failed', 'failure', 7),
+                   (2, 0, 2, 'login.failed', 'failure', NULL),
+                   (3, 0, NULL, 'login.failed', 'failure', NULL),
+                   (4, 0, 1, 'login.succeeded', 'success', 7),
+                   (5, 0, 1, 'login.failed', 'failure', NULL),
+                   (6, 0, 1, 'login.failed', 'failure', 7);",
+            )
+            .unwrap();
+        }
+        let store = crate::store::Store::open(&path, 1, std::time::Duration::from_secs(1)).unwrap();
+        type Positions = (Option<i64>, Option<i64>, Option<i64>);
+        let positions: Vec<Positions> = store
+            .read_blocking(|db| {
+                db.query_map(
+                    "SELECT org_seq, action_seq, user_seq FROM audit_log ORDER BY id",
+                    args![],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+            })
+            .unwrap();
+        assert_eq!(
+            positions,
+            [
+                (Some(1), Some(1), Some(1)),
+                (Some(1), Some(1), None),
+                (None, None, None),
+                (Some(2), Some(1), Some(2)),
+                (Some(3), Some(2), None),
+                (Some(4), Some(3), Some(3)),
+            ]
+        );
+        // The next entry follows on.
+        let next: Positions = store
+            .write_blocking(|db| {
+                let entry = crate::store::audit::Entry {
+                    organization_id: Some(1),
+                    action: "login.failed",
+                    user_id: Some(7),
+                    ..Default::default()
+                };
+                let id = crate::store::audit::record(db, &entry)?;
+                db.query_row(
+                    "SELECT org_seq, action_seq, user_seq FROM audit_log WHERE id = ?1",
+                    args![id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+            })
+            .unwrap();
+        assert_eq!(next, (Some(5i64), Some(4i64), Some(4i64)));
     }
 
     #[test]

@@ -343,3 +343,148 @@ fn audit_filters_combine_and_the_count_stays_exact() {
     assert_eq!(lines.len(), 2, "{}", export.body);
     assert!(lines.iter().all(|l| l.contains("login.failed")));
 }
+
+/// The audit log's pages in its own order (found by the entries' positions, whatever the depth):
+/// every page, for the organization, one action and one user, holds the entries the export
+/// lists in the same places, with an exact `count`; past the end is a `404`.
+#[test]
+fn audit_pages_at_any_depth_are_the_exports_entries_in_order() {
+    let s = Server::start();
+    let owner = s.owner_token();
+    s.create_user("ana@example.com", "analyst", "amber-falcon-93");
+    let ana = s.user_id(&owner, "ana@example.com");
+    for i in 0..3 {
+        assert_eq!(
+            s.login("ana@example.com", &format!("wrong-{i}")).status,
+            401
+        );
+        s.token("ana@example.com", "amber-falcon-93");
+    }
+    for query in [
+        String::new(),
+        "action=login.failed".to_string(),
+        format!("user_id={ana}"),
+    ] {
+        let export = s
+            .get(&format!("/api/v1/audit-logs/export/?format=json&{query}"))
+            .bearer(&owner)
+            .send();
+        let expected: Vec<i64> = ok(export)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_i64().unwrap())
+            .collect();
+        assert!(expected.len() >= 3, "{query}: {expected:?}");
+        let mut listed = Vec::new();
+        let pages = expected.len().div_ceil(2);
+        for page in 1..=pages {
+            let body = ok(s
+                .get(&format!(
+                    "/api/v1/audit-logs/?{query}&page_size=2&page={page}"
+                ))
+                .bearer(&owner)
+                .send());
+            assert_eq!(body["count"], expected.len(), "{query} page {page}");
+            listed.extend(
+                body["results"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["id"].as_i64().unwrap()),
+            );
+        }
+        assert_eq!(listed, expected, "{query}");
+        let past = s
+            .get(&format!(
+                "/api/v1/audit-logs/?{query}&page_size=2&page={}",
+                pages + 1
+            ))
+            .bearer(&owner)
+            .send();
+        assert_eq!(past.status, 404, "{query}: {}", past.body);
+    }
+}
+
+/// The key lists' totals are kept, not counted: after creations, revocations, a rotation, a
+/// deactivation and keys whose time ran out, each list's `count` (the organization's and one
+/// owner's, for every status) is the number of keys it pages through.
+#[test]
+fn key_list_totals_stay_exact_through_revocations_rotations_and_expiry() {
+    let s = Server::start();
+    let owner = s.owner_token();
+    s.create_user("ana@example.com", "administrator", "amber-falcon-93");
+    s.create_user("bo@example.com", "member", "bronze-otter-41");
+    let ana = s.token("ana@example.com", "amber-falcon-93");
+    let bo = s.token("bo@example.com", "bronze-otter-41");
+    let mut ids = Vec::new();
+    for (token, n) in [(&owner, 4), (&ana, 5), (&bo, 3)] {
+        for i in 0..n {
+            let key = create_key(
+                &s,
+                token,
+                json!({"name": format!("k{i}"), "expires_in_days": 30}),
+            );
+            ids.push((token.clone(), key["id"].as_i64().unwrap()));
+        }
+    }
+    let revoke = |token: &str, id: i64| {
+        let r = s
+            .request("DELETE", &format!("/api/auth/api-keys/{id}/"))
+            .bearer(token)
+            .send();
+        assert!(matches!(r.status, 200 | 204), "{}", r.body);
+    };
+    revoke(&owner, ids[0].1);
+    revoke(&owner, ids[5].1);
+    // Twice: counted once.
+    revoke(&owner, ids[5].1);
+    let rotated = s
+        .post(&format!("/api/auth/api-keys/{}/rotate/", ids[6].1))
+        .bearer(&ana)
+        .json(&json!({}));
+    assert_eq!(rotated.status, 201, "{}", rotated.body);
+    // Two keys whose time ran out, behind the server's back.
+    s.execute(
+        "UPDATE api_keys SET expires_at = 1 WHERE id = ?1 OR id = ?2",
+        &[ids[1].1, ids[7].1],
+    );
+    let bo_id = s.user_id(&owner, "bo@example.com");
+    let r = s
+        .request("PATCH", &format!("/api/v1/users/{bo_id}/"))
+        .bearer(&owner)
+        .json(&json!({"is_active": false}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let lists = ["?all=true", "?all=false"];
+    let statuses = ["", "&status=active", "&status=expired", "&status=revoked"];
+    for (token, who) in [(&owner, "owner"), (&ana, "ana")] {
+        for list in lists {
+            let mut total = 0;
+            for status in statuses {
+                let query = format!("/api/auth/api-keys/{list}{status}&page_size=100");
+                let body = ok(s.get(&query).bearer(token).send());
+                let listed = body["results"].as_array().unwrap().len();
+                assert_eq!(body["count"], listed, "{who} {query}");
+                if !status.is_empty() {
+                    total += listed;
+                    let wanted = &status["&status=".len()..];
+                    assert!(
+                        body["results"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .all(|k| k["status"] == wanted),
+                        "{who} {query}: {body}"
+                    );
+                } else if list == "?all=true" {
+                    assert_eq!(listed, 13, "{who}: twelve keys and a successor");
+                }
+            }
+            let all = ok(s
+                .get(&format!("/api/auth/api-keys/{list}&page_size=100"))
+                .bearer(token)
+                .send());
+            assert_eq!(all["count"], total, "{who} {list}: the statuses add up");
+        }
+    }
+}

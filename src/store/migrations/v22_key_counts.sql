@@ -1,0 +1,23 @@
+-- Schema version 22: the key lists' totals kept rather than counted (issue 27). key_counts
+-- holds, per organization and owner (user_id 0: the whole organization), how many keys there
+-- are and how many of them are revoked, moved in the transactions that create and revoke keys
+-- (keys are never deleted). The expired keys, a matter of the clock, are counted through the
+-- index of the live keys' expiry; the active ones are the rest.
+CREATE TABLE key_counts (
+    organization_id  INTEGER NOT NULL,
+    user_id          INTEGER NOT NULL,
+    keys             INTEGER NOT NULL,
+    revoked          INTEGER NOT NULL,
+    PRIMARY KEY (organization_id, user_id)
+);
+INSERT INTO key_counts (organization_id, user_id, keys, revoked)
+SELECT organization_id, user_id, COUNT(*), COUNT(revoked_at) FROM api_keys
+GROUP BY organization_id, user_id;
+INSERT INTO key_counts (organization_id, user_id, keys, revoked)
+SELECT organization_id, 0, COUNT(*), COUNT(revoked_at) FROM api_keys GROUP BY organization_id;
+-- A page of live or of revoked keys, newest first, walks only those; the expired keys of an
+-- organization or an owner are a range of these.
+CREATE INDEX api_keys_live ON api_keys (organization_id, id) WHERE revoked_at IS NULL;
+CREATE INDEX api_keys_revoked ON api_keys (organization_id, id) WHERE revoked_at IS NOT NULL;
+CREATE INDEX api_keys_live_expiry ON api_keys (organization_id, expires_at) WHERE revoked_at IS NULL;
+CREATE INDEX api_keys_live_expiry_by_user ON api_keys (user_id, expires_at) WHERE revoked_at IS NULL;
