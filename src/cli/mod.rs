@@ -114,6 +114,26 @@ enum DemoCommand {
         #[arg(long, default_value_t = 20)]
         reports: u64,
     },
+    /// Give an organization a long past, written as the server writes it (server stopped):
+    /// audit entries, API keys of its owner (the first ones revoked) and reports. For trying
+    /// how an installation that has lived for years holds up (benches/scale).
+    History {
+        /// The organization's name.
+        #[arg(long, value_name = "NAME")]
+        org: String,
+        /// How many audit entries to write.
+        #[arg(long, default_value_t = 0)]
+        audit_entries: u64,
+        /// How many API keys to create (their secrets are not kept).
+        #[arg(long, default_value_t = 0)]
+        keys: u64,
+        /// How many of those keys to revoke.
+        #[arg(long, default_value_t = 0)]
+        revoked_keys: u64,
+        /// How many completed reports to add.
+        #[arg(long, default_value_t = 0)]
+        reports: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -363,6 +383,22 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::ServiceAccount(command) => service_account(config, command),
         Command::Policy(PolicyCommand::Show { org }) => service_accounts::show_policy(config, &org),
         Command::Demo(DemoCommand::Seed { org, reports }) => demo::seed(config, &org, reports),
+        Command::Demo(DemoCommand::History {
+            org,
+            audit_entries,
+            keys,
+            revoked_keys,
+            reports,
+        }) => demo::history(
+            config,
+            &org,
+            &demo::History {
+                audit_entries,
+                keys,
+                revoked_keys,
+                reports,
+            },
+        ),
         Command::Backup { out } => admin::backup(config, &out),
         Command::Restore { from } => admin::restore(config, &from),
         Command::Migrate { to } => admin::migrate(config, &to),

@@ -154,13 +154,16 @@ pub fn page(
     let now_at = params.len();
     filter.push_str(&match status {
         None => String::new(),
-        Some(Status::Revoked) => " AND revoked_at IS NOT NULL".to_string(),
+        // As the indexes of the keys by state say it (schema v22).
+        Some(Status::Revoked) => " AND (revoked_at IS NOT NULL) = TRUE".to_string(),
         Some(Status::Expired) => format!(
-            " AND revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ?{now_at}"
+            " AND (revoked_at IS NOT NULL) = FALSE AND expires_at IS NOT NULL \
+             AND expires_at <= ?{now_at}"
         ),
-        Some(Status::Active) => {
-            format!(" AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?{now_at})")
-        }
+        Some(Status::Active) => format!(
+            " AND (revoked_at IS NOT NULL) = FALSE \
+             AND (expires_at IS NULL OR expires_at > ?{now_at})"
+        ),
     });
     if let Some(by) = &expiring_by {
         // Keys to act on: not already replaced in a rotation, not decoys.

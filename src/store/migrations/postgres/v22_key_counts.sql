@@ -15,8 +15,9 @@ SELECT organization_id, user_id, COUNT(*), COUNT(revoked_at) FROM api_keys
 GROUP BY organization_id, user_id;
 INSERT INTO key_counts (organization_id, user_id, keys, revoked)
 SELECT organization_id, 0, COUNT(*), COUNT(revoked_at) FROM api_keys GROUP BY organization_id;
--- A page of live or of revoked keys, newest first, walks only those; the expired keys of an
--- organization or an owner are a range of these.
+-- A page of live or of revoked keys, newest first, walks only those (PostgreSQL reads the
+-- lists' `(revoked_at IS NOT NULL) = TRUE` or `FALSE` as the conditions of these indexes); the
+-- expired keys of an organization or an owner are counted over the live keys' expiry.
 CREATE INDEX api_keys_live ON api_keys (organization_id, id) WHERE revoked_at IS NULL;
 CREATE INDEX api_keys_revoked ON api_keys (organization_id, id) WHERE revoked_at IS NOT NULL;
 CREATE INDEX api_keys_live_expiry ON api_keys (organization_id, expires_at) WHERE revoked_at IS NULL;
