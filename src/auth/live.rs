@@ -13,7 +13,7 @@ use ipnet::IpNet;
 
 use super::api_key::KeyHash;
 use super::permission::{Permission, SCOPES};
-use super::rate::RateCounters;
+use super::rate::{Moved, RateCounters};
 use crate::domain::{Id, Role, UnixTime};
 
 /// Sessions write `last_seen_at` at most this often.
@@ -287,30 +287,7 @@ impl LiveKey {
     }
 }
 
-/// Whose request counters: an API key's, or a user's (JWT sessions).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RateSubject {
-    Key(Id),
-    User(Id),
-}
-
-impl RateSubject {
-    /// `key:<id>` or `user:<id>`, as the database names it.
-    pub fn name(self) -> String {
-        match self {
-            RateSubject::Key(id) => format!("key:{id}"),
-            RateSubject::User(id) => format!("user:{id}"),
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<RateSubject> {
-        match name.split_once(':')? {
-            ("key", id) => id.parse().ok().map(RateSubject::Key),
-            ("user", id) => id.parse().ok().map(RateSubject::User),
-            _ => None,
-        }
-    }
-}
+pub use crate::auth::rate::RateSubject;
 
 /// Uses counted since the last flush.
 pub struct Usage {
@@ -349,6 +326,9 @@ pub struct Live {
     revoked_whole: Mutex<Vec<KeyHash>>,
     used: Arc<UsedKeys>,
     user_rates: RwLock<HashMap<Id, Arc<RateCounters>>>,
+    /// Where request counters queue themselves when they count, for the servers that share
+    /// a database (`ops::rates`).
+    moved_rates: Arc<Moved>,
 }
 
 impl Default for Live {
@@ -365,6 +345,7 @@ impl Default for Live {
             revoked_whole: Mutex::default(),
             used: Arc::default(),
             user_rates: RwLock::default(),
+            moved_rates: Arc::default(),
         }
     }
 }
@@ -446,6 +427,10 @@ impl Live {
                         return true;
                     }
                     None => Arc::new(KeyCounters {
+                        rates: Arc::new(RateCounters::new(
+                            RateSubject::Key(k.id),
+                            self.moved_rates.clone(),
+                        )),
                         key_id: k.id,
                         user_id: k.user_id,
                         organization_id: k.organization_id,
@@ -578,18 +563,21 @@ impl Live {
         if let Some(rates) = read(&self.user_rates).get(&user_id) {
             return rates.clone();
         }
-        write(&self.user_rates).entry(user_id).or_default().clone()
+        write(&self.user_rates)
+            .entry(user_id)
+            .or_insert_with(|| {
+                Arc::new(RateCounters::new(
+                    RateSubject::User(user_id),
+                    self.moved_rates.clone(),
+                ))
+            })
+            .clone()
     }
 
-    /// Every key's and user's request counters, with whose they are: what servers that share
-    /// a database add up. Allocates nothing per counter.
-    pub fn for_each_rates(&self, mut f: impl FnMut(RateSubject, &Arc<RateCounters>)) {
-        for key in read(&self.keys).values() {
-            f(RateSubject::Key(key.id), &key.counters.rates);
-        }
-        for (id, rates) in read(&self.user_rates).iter() {
-            f(RateSubject::User(*id), rates);
-        }
+    /// Where the request counters of keys and users queue themselves when they count, once
+    /// `Moved::start` is called: what servers that share a database publish.
+    pub fn moved_rates(&self) -> &Arc<Moved> {
+        &self.moved_rates
     }
 
     /// Takes the uses counted since the last call, from the keys used since (`used`): its

@@ -1,11 +1,13 @@
 //! Hourly request limits per API key (per user for JWT sessions): fixed windows aligned to the
 //! clock hour, counted with atomics so the hot path takes no lock. Servers that share a
-//! database add what the others counted in the window, as last read (every second, see
-//! `ops::rates`).
+//! database add what the others counted in the window, as last read (every 250 ms, see
+//! `ops::rates`); the counters that counted since the last publication queue themselves
+//! (`Moved`), so that publishing costs the keys and users in use, not those held.
 
-use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 
-use crate::domain::UnixTime;
+use crate::domain::{Id, UnixTime};
 
 const WINDOW: i64 = 3600;
 
@@ -100,11 +102,155 @@ pub struct RateCounters {
     pub general: RateCounter,
     /// Report generations and dashboard refreshes.
     pub generation: RateCounter,
+    /// Whose, and where they queue themselves when they count (`None`: counted here only).
+    owner: Option<(RateSubject, Arc<Moved>)>,
+    /// In `Moved`'s queue, until the sharer takes it.
+    queued: AtomicBool,
+}
+
+impl RateCounters {
+    /// The counters of `subject`, queued in `moved` when they count while counts are shared.
+    pub fn new(subject: RateSubject, moved: Arc<Moved>) -> Self {
+        RateCounters {
+            owner: Some((subject, moved)),
+            ..RateCounters::default()
+        }
+    }
+
+    pub fn subject(&self) -> Option<RateSubject> {
+        self.owner.as_ref().map(|(subject, _)| *subject)
+    }
+
+    /// Counts one request against the general limit (see `RateCounter::hit`).
+    pub fn hit_general(self: &Arc<Self>, now: UnixTime, limit: u32) -> Result<RateInfo, RateInfo> {
+        let info = self.general.hit(now, limit);
+        self.moved();
+        info
+    }
+
+    /// Counts one report generation or dashboard refresh (see `RateCounter::hit`).
+    pub fn hit_generation(
+        self: &Arc<Self>,
+        now: UnixTime,
+        limit: u32,
+    ) -> Result<RateInfo, RateInfo> {
+        let info = self.generation.hit(now, limit);
+        self.moved();
+        info
+    }
+
+    /// After a count: in the sharer's queue once until it takes these. The swap releases the
+    /// count before it, which the sharer's swap of `queued` acquires before it reads the
+    /// counts: a count is either read by the sharer that takes these or queues them again.
+    fn moved(self: &Arc<Self>) {
+        if let Some((_, moved)) = &self.owner {
+            if moved.on.load(Ordering::Relaxed)
+                && !self.queued.load(Ordering::Acquire)
+                && !self.queued.swap(true, Ordering::AcqRel)
+            {
+                lock(&moved.queue).push(self.clone());
+            }
+        }
+    }
+}
+
+/// Whose request counters: an API key's, or a user's (JWT sessions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RateSubject {
+    Key(Id),
+    User(Id),
+}
+
+impl RateSubject {
+    /// `key:<id>` or `user:<id>`, as the database names it.
+    pub fn name(self) -> String {
+        match self {
+            RateSubject::Key(id) => format!("key:{id}"),
+            RateSubject::User(id) => format!("user:{id}"),
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<RateSubject> {
+        match name.split_once(':')? {
+            ("key", id) => id.parse().ok().map(RateSubject::Key),
+            ("user", id) => id.parse().ok().map(RateSubject::User),
+            _ => None,
+        }
+    }
+}
+
+/// The counters that counted since the sharer last took them, each once: with one server
+/// (`start` never called) nothing is queued.
+#[derive(Debug, Default)]
+pub struct Moved {
+    on: AtomicBool,
+    queue: Mutex<Vec<Arc<RateCounters>>>,
+}
+
+impl Moved {
+    /// From now on, counters that count queue themselves.
+    pub fn start(&self) {
+        self.on.store(true, Ordering::Release);
+    }
+
+    /// The counters queued since the last call, out of the queue: the next count of any of
+    /// them queues it again.
+    pub fn take(&self) -> Vec<Arc<RateCounters>> {
+        let taken = std::mem::take(&mut *lock(&self.queue));
+        for rates in &taken {
+            rates.queued.swap(false, Ordering::AcqRel);
+        }
+        taken
+    }
+
+    /// Queues again counters whose counts could not be published.
+    pub fn put_back(&self, counters: Vec<Arc<RateCounters>>) {
+        let mut queue = lock(&self.queue);
+        for rates in counters {
+            if !rates.queued.swap(true, Ordering::AcqRel) {
+                queue.push(rates);
+            }
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A push or a take cannot leave the queue half-changed.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counters_queue_once_while_shared_and_again_after_they_are_taken() {
+        let moved = Arc::new(Moved::default());
+        let key = Arc::new(RateCounters::new(RateSubject::Key(7), moved.clone()));
+        let user = Arc::new(RateCounters::new(RateSubject::User(3), moved.clone()));
+        // Counts alone until sharing starts.
+        key.hit_general(3600, 10).unwrap();
+        assert!(moved.take().is_empty());
+        moved.start();
+        for _ in 0..3 {
+            key.hit_general(3600, 10).unwrap();
+        }
+        user.hit_generation(3600, 10).unwrap();
+        let taken = moved.take();
+        let subjects: Vec<_> = taken.iter().map(|r| r.subject()).collect();
+        assert_eq!(
+            subjects,
+            [Some(RateSubject::Key(7)), Some(RateSubject::User(3))]
+        );
+        assert_eq!(taken[0].general.unpublished(3600), Some((3600, 4)));
+        assert!(moved.take().is_empty(), "nothing counted since");
+        key.hit_general(3600, 10).unwrap();
+        assert_eq!(moved.take().len(), 1);
+        // What could not be published is queued again, once.
+        moved.put_back(vec![user.clone(), user.clone()]);
+        user.hit_general(3600, 10).unwrap();
+        assert_eq!(moved.take().len(), 1);
+    }
 
     #[test]
     fn counts_within_the_hour_and_starts_again_after_it() {

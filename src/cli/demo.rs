@@ -10,7 +10,8 @@ use crate::domain::Role;
 use crate::ops::App;
 use crate::store::goals::{self, GoalFields};
 use crate::store::{
-    api_keys, audit, dashboards, data_sources, organizations, reports, users, Db, StoreError,
+    api_keys, audit, dashboards, data_sources, organizations, reports, sessions, users, Db,
+    StoreError,
 };
 
 pub fn seed(config: Config, organization: &str, reports: u64) -> Result<(), Failure> {
@@ -67,6 +68,7 @@ pub struct History {
     pub keys: u64,
     pub revoked_keys: u64,
     pub reports: u64,
+    pub sessions: u64,
 }
 
 /// Rows written per transaction: a long history is many short commits, as the server's own.
@@ -75,7 +77,8 @@ const BATCH: u64 = 10_000;
 /// Writes `history` into the organization through the store's own functions (the audit
 /// entries chained and numbered, the keys with their kept totals, the reports counted), in
 /// transactions of `BATCH` rows. The entries are the owner's and anonymous, a tenth of them
-/// failed logins; the keys are the owner's, the first `revoked_keys` revoked.
+/// failed logins; the keys and the sessions are the owner's, the first `revoked_keys` keys
+/// revoked.
 pub fn history(config: Config, organization: &str, history: &History) -> Result<(), Failure> {
     if history.revoked_keys > history.keys {
         return Err(Failure::usage("--revoked-keys is more than --keys"));
@@ -157,6 +160,32 @@ pub fn history(config: Config, organization: &str, history: &History) -> Result<
             .map_err(failure)?;
         made += n;
     }
+    let mut opened = 0;
+    while opened < history.sessions {
+        let n = BATCH.min(history.sessions - opened);
+        store
+            .write_blocking(|db| -> Result<(), StoreError> {
+                for i in opened..opened + n {
+                    let random =
+                        || crate::auth::api_key::hash_hex(&crate::auth::api_key::generate().hash);
+                    sessions::create(
+                        db,
+                        &sessions::NewSession {
+                            user_id: owner,
+                            expires_at: crate::domain::now() + 30 * 86_400,
+                            ip: Some(&format!("10.1.{}.{}", i / 256 % 256, i % 256)),
+                            user_agent: Some("claribi-history/1"),
+                            refresh_jti: &random(),
+                            secret: &random(),
+                            mfa_enrollment_required: false,
+                        },
+                    )?;
+                }
+                Ok(())
+            })
+            .map_err(failure)?;
+        opened += n;
+    }
     if history.reports > 0 {
         let source = store
             .write_blocking(|db| {
@@ -173,8 +202,13 @@ pub fn history(config: Config, organization: &str, history: &History) -> Result<
         }
     }
     println!(
-        "wrote {organization:?}'s history: {} audit entries, {} keys ({} revoked), {} reports",
-        history.audit_entries, history.keys, history.revoked_keys, history.reports
+        "wrote {organization:?}'s history: {} audit entries, {} keys ({} revoked), {} reports, \
+         {} sessions",
+        history.audit_entries,
+        history.keys,
+        history.revoked_keys,
+        history.reports,
+        history.sessions
     );
     Ok(())
 }

@@ -115,7 +115,7 @@ enum DemoCommand {
         reports: u64,
     },
     /// Give an organization a long past, written as the server writes it (server stopped):
-    /// audit entries, API keys of its owner (the first ones revoked) and reports. For trying
+    /// audit entries, API keys of its owner (the first ones revoked), reports and sessions. For trying
     /// how an installation that has lived for years holds up (benches/scale).
     History {
         /// The organization's name.
@@ -133,6 +133,9 @@ enum DemoCommand {
         /// How many completed reports to add.
         #[arg(long, default_value_t = 0)]
         reports: u64,
+        /// How many signed-in sessions of the owner to open (their tokens are not kept).
+        #[arg(long, default_value_t = 0)]
+        sessions: u64,
     },
 }
 
@@ -389,6 +392,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             keys,
             revoked_keys,
             reports,
+            sessions,
         }) => demo::history(
             config,
             &org,
@@ -397,6 +401,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 keys,
                 revoked_keys,
                 reports,
+                sessions,
             },
         ),
         Command::Backup { out } => admin::backup(config, &out),

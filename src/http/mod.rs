@@ -313,7 +313,7 @@ fn limit_rate(
 ) -> Result<(), ApiError> {
     let now = crate::domain::now();
     let limit = app.config.rate_limits.general_per_hour;
-    match principal.rates.general.hit(now, limit) {
+    match principal.rates.hit_general(now, limit) {
         Ok(info) => {
             *rate = Some(info);
             Ok(())

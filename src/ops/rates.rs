@@ -3,10 +3,11 @@
 //! its counters add to their own (`auth::rate`). A limit therefore holds across servers with at
 //! most a second of lag; with one server (SQLite) nothing of this runs.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::auth::live::RateSubject;
-use crate::auth::rate::{RateCounter, RateCounters};
+use crate::auth::rate::{RateCounter, RateCounters, RateSubject};
 use crate::domain::now;
 use crate::ops::AppState;
 use crate::store::rates;
@@ -24,26 +25,43 @@ fn counter<'a>(rates: &'a RateCounters, kind: &str) -> &'a RateCounter {
     }
 }
 
-/// Runs for the life of the server.
+/// Runs for the life of the server. Each round publishes the counters that counted since the
+/// last (`Moved`), and sets what the other servers counted on the counters that counted here
+/// this window; a counter that first counts here later gets the others' count at its round.
+/// Its cost is the keys and users in use, never the live state's size.
 pub async fn share_periodically(app: AppState) {
+    let moved = app.auth.live.moved_rates().clone();
+    moved.start();
     let mut ticker = tokio::time::interval(EVERY);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_prune = Instant::now();
     let mut failing = false;
+    // The counters that counted here in `window`, by whose they are.
+    let mut window = 0;
+    let mut seen: HashMap<RateSubject, Arc<RateCounters>> = HashMap::new();
     loop {
         ticker.tick().await;
         let at = now();
-        let window = at - at.rem_euclid(3600);
-        let mut counted = Vec::new();
+        let this_window = at - at.rem_euclid(3600);
+        if this_window != window {
+            window = this_window;
+            seen.clear();
+        }
+        let taken = moved.take();
         let mut counts = Vec::new();
-        app.auth.live.for_each_rates(|subject, rates| {
+        let mut counted = Vec::new();
+        for rates in &taken {
+            let Some(subject) = rates.subject() else {
+                continue;
+            };
+            seen.insert(subject, rates.clone());
             for kind in ["general", "generation"] {
                 if let Some((window, n)) = counter(rates, kind).unpublished(at) {
                     counts.push((subject.name(), kind, window, n));
                     counted.push((rates.clone(), kind, window, n));
                 }
             }
-        });
+        }
         let prune = last_prune.elapsed() >= Duration::from_secs(3600);
         let server = app.server_id.clone();
         let throttle_rules = crate::store::throttle::Rules {
@@ -75,28 +93,20 @@ pub async fn share_periodically(app: AppState) {
                 for (rates, kind, window, n) in &counted {
                     counter(rates, kind).published(*window, *n);
                 }
-                if others.is_empty() {
-                    continue;
-                }
-                let others: std::collections::HashMap<(RateSubject, bool), u32> = others
-                    .into_iter()
-                    .filter_map(|(subject, kind, n)| {
-                        Some(((RateSubject::parse(&subject)?, kind == "general"), n))
-                    })
-                    .collect();
-                app.auth.live.for_each_rates(|subject, rates| {
-                    for kind in ["general", "generation"] {
-                        if let Some(&n) = others.get(&(subject, kind == "general")) {
-                            counter(rates, kind).set_others(window, n);
-                        }
+                for (subject, kind, n) in others {
+                    if let Some(rates) = RateSubject::parse(&subject).and_then(|s| seen.get(&s)) {
+                        counter(rates, &kind).set_others(window, n);
                     }
-                });
+                }
             }
-            Err(e) if !failing => {
-                failing = true;
-                tracing::warn!(error = %e, "sharing rate-limit counts failed; each server counts alone until it works");
+            Err(e) => {
+                // Published at the next round that works.
+                moved.put_back(taken);
+                if !failing {
+                    failing = true;
+                    tracing::warn!(error = %e, "sharing rate-limit counts failed; each server counts alone until it works");
+                }
             }
-            Err(_) => {}
         }
     }
 }

@@ -174,8 +174,8 @@ pub fn page(
             params.len()
         ));
     }
-    let known = match (&listing.search, expiring_by) {
-        (None, None) => Some(kept_count(db, organization_id, user_id, status, at)?),
+    let kept = match (&listing.search, expiring_by) {
+        (None, None) => Some(kept_total(user_id.is_some(), status, now_at)),
         _ => None,
     };
     super::list(
@@ -191,52 +191,39 @@ pub fn page(
                 "prefix",
                 "(SELECT u.email FROM users u WHERE u.id = api_keys.user_id)",
             ],
-            known,
+            kept: kept.as_deref(),
             row: from_row,
         },
         listing,
     )
 }
 
-/// How many of the organization's (or the owner's) keys have `status` (all with `None`) at
-/// `at`, from the kept totals and the live keys that have expired by then.
-fn kept_count(
-    db: &Db<'_>,
-    organization_id: Id,
-    user_id: Option<Id>,
-    status: Option<Status>,
-    at: UnixTime,
-) -> StoreResult<u64> {
-    let owner = user_id.unwrap_or(0);
-    let (keys, revoked): (u64, u64) = db
-        .query_opt(
-            "SELECT keys, revoked FROM key_counts WHERE organization_id = ?1 AND user_id = ?2",
-            args![organization_id, owner],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?
-        .unwrap_or((0, 0));
-    let expired = || -> StoreResult<u64> {
-        match user_id {
-            None => db.query_row(
-                "SELECT COUNT(*) FROM api_keys WHERE organization_id = ?1
-                 AND revoked_at IS NULL AND expires_at <= ?2",
-                args![organization_id, at],
-                |r| r.get(0),
-            ),
-            Some(user_id) => db.query_row(
-                "SELECT COUNT(*) FROM api_keys WHERE user_id = ?1
-                 AND revoked_at IS NULL AND expires_at <= ?2 AND organization_id = ?3",
-                args![user_id, at, organization_id],
-                |r| r.get(0),
-            ),
-        }
+/// The SQL of how many of the organization's keys (?1), or of the owner's (?2, `by_owner`),
+/// have `status` (all with `None`) at ?`now_at`: the kept totals, less the live keys that have
+/// expired by then, counted over their expiry index.
+fn kept_total(by_owner: bool, status: Option<Status>, now_at: usize) -> String {
+    let owner = if by_owner { "?2" } else { "0" };
+    let kept = |field: &str| {
+        format!(
+            "COALESCE((SELECT {field} FROM key_counts \
+             WHERE organization_id = ?1 AND user_id = {owner}), 0)"
+        )
     };
-    Ok(match status {
-        None => keys,
-        Some(Status::Revoked) => revoked,
-        Some(Status::Expired) => expired()?,
-        Some(Status::Active) => keys.saturating_sub(revoked).saturating_sub(expired()?),
-    })
+    let whose = if by_owner {
+        "user_id = ?2 AND organization_id = ?1"
+    } else {
+        "organization_id = ?1"
+    };
+    let expired = format!(
+        "(SELECT COUNT(*) FROM api_keys \
+         WHERE {whose} AND revoked_at IS NULL AND expires_at <= ?{now_at})"
+    );
+    match status {
+        None => kept("keys"),
+        Some(Status::Revoked) => kept("revoked"),
+        Some(Status::Expired) => expired,
+        Some(Status::Active) => format!("({} - {} - {expired})", kept("keys"), kept("revoked")),
+    }
 }
 
 /// Revokes the key; `false` when it was already revoked.

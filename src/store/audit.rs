@@ -671,15 +671,16 @@ pub fn page(
             params: &params,
             id: "a.id",
             searched: &["a.action", "u.email", "a.api_key_prefix", "a.details"],
-            known: None,
+            kept: None,
             row: stored_with_email,
         },
         listing,
     )
 }
 
-/// `page` through the entries' positions: the newest matching entry's position is the total,
-/// and the page is the entries from position `total - offset` down (or from `offset + 1` up).
+/// `page` through the entries' positions, in one statement: the newest matching entry's
+/// position is the total, and the page is the entries from position `total - offset` down
+/// (or from `offset + 1` up).
 fn page_by_position(
     db: &Db<'_>,
     organization_id: Id,
@@ -687,39 +688,22 @@ fn page_by_position(
     position: Position,
     listing: &super::Listing,
 ) -> StoreResult<(u64, Vec<Stored>)> {
-    let (conditions, mut params) = filter.conditions(&organization_id);
+    let (conditions, params) = filter.conditions(&organization_id);
     let column = position.column();
-    let total: u64 = db.query_row(
-        &format!("SELECT COALESCE(MAX({column}), 0) FROM audit_log a WHERE {conditions}"),
-        &params,
-        |r| r.get(0),
-    )?;
-    if listing.offset >= total {
-        return Ok((total, Vec::new()));
-    }
-    let (bound, way) = if listing.order.descending {
-        (format!("{column} <="), "DESC")
-    } else {
-        (format!("{column} >"), "ASC")
-    };
-    let from = if listing.order.descending {
-        total - listing.offset
-    } else {
-        listing.offset
-    };
-    params.extend([&from as &dyn super::sql::Param, &listing.limit]);
-    let rows = db.query_map(
-        &format!(
-            "SELECT {COLUMNS_WITH_EMAIL}
+    let total = format!("(SELECT COALESCE(MAX({column}), 0) FROM audit_log a WHERE {conditions})");
+    super::page(db, &total, stored_with_email, &params, listing, |n| {
+        let (limit, offset) = (n + 1, n + 2);
+        let (from, way) = if listing.order.descending {
+            (format!("{column} <= {total} - ?{offset}"), "DESC")
+        } else {
+            (format!("{column} > ?{offset}"), "ASC")
+        };
+        format!(
+            "SELECT {total}, {COLUMNS_WITH_EMAIL}
              FROM audit_log a LEFT JOIN users u ON u.id = a.user_id
-             WHERE {conditions} AND {bound} ?{} ORDER BY {column} {way} LIMIT ?{}",
-            params.len() - 1,
-            params.len()
-        ),
-        &params,
-        stored_with_email,
-    )?;
-    Ok((total, rows))
+             WHERE {conditions} AND {from} ORDER BY {column} {way} LIMIT ?{limit}"
+        )
+    })
 }
 
 #[cfg(test)]

@@ -175,6 +175,9 @@ fn copy_tables(source: &rusqlite::Connection, db: &super::Db<'_>) -> StoreResult
             |_| Ok(()),
         )?;
     }
+    // The planner's statistics of the copied tables, as PostgreSQL advises after a bulk load:
+    // without them, until autovacuum gets to it, a list of revoked keys can walk the live ones.
+    db.execute_batch("ANALYZE")?;
     Ok(copied)
 }
 

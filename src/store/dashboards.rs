@@ -3,7 +3,7 @@
 
 use super::{args, Row};
 
-use super::row_counts::{add_count, count_of};
+use super::row_counts::add_count;
 use super::{public_links, usage, Db, StoreError, StoreResult};
 use crate::domain::{now, Id, UnixTime};
 
@@ -69,10 +69,6 @@ pub fn list(
     organization_id: Id,
     listing: &super::Listing,
 ) -> StoreResult<(u64, Vec<Dashboard>)> {
-    let known = match listing.search {
-        None => Some(count_of(db, organization_id, "dashboard")?),
-        Some(_) => None,
-    };
     super::list(
         db,
         super::ListOf {
@@ -82,7 +78,7 @@ pub fn list(
             params: args![organization_id],
             id: "id",
             searched: &["name"],
-            known,
+            kept: Some("COALESCE((SELECT count FROM row_counts WHERE organization_id = ?1 AND kind = 'dashboard'), 0)"),
             row: from_row,
         },
         listing,

@@ -68,7 +68,7 @@ pub fn list(
             params: args![organization_id],
             id: "id",
             searched: &["name"],
-            known: None,
+            kept: None,
             row: from_row,
         },
         listing,

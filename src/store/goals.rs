@@ -147,7 +147,7 @@ pub fn list(
             params: args![organization_id],
             id: "id",
             searched: &["name"],
-            known: None,
+            kept: None,
             row: goal,
         },
         listing,

@@ -273,6 +273,31 @@ impl Store {
         blocking(move || store.read_in_place(f)).await?
     }
 
+    /// `read` for an `f` that runs one statement (a list's page with its total): without a
+    /// transaction around it, the statement being its own snapshot, so one round trip to
+    /// PostgreSQL instead of three. A second statement of `f` would see a later snapshot.
+    pub async fn read_statement<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Db<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        let store = self.clone();
+        blocking(move || {
+            let _blocking = OnBlockingThread::enter();
+            match &store.pool {
+                Backend::Sqlite(pool) => {
+                    let conn = pool.get()?;
+                    f(&Db::sqlite(&conn))
+                }
+                Backend::Postgres(pool) => {
+                    let mut conn = pool.get()?;
+                    f(&Db::postgres(&mut conn))
+                }
+            }
+        })
+        .await?
+    }
+
     /// Runs `f` in one write transaction on a blocking thread (SQLite: `BEGIN IMMEDIATE`;
     /// PostgreSQL: the write lock, see `BEGIN_WRITE`); commits when `f` returns `Ok`, rolls back
     /// otherwise.
@@ -461,38 +486,6 @@ impl Drop for Snapshot<'_> {
     }
 }
 
-/// Where a page's total comes from.
-pub(crate) enum Count<'a> {
-    /// A `SELECT COUNT(*)` taking the same parameters as the page's select.
-    Query(&'a str),
-    /// Already known, e.g. from the `row_counts` table, so no table is scanned for it.
-    Known(u64),
-}
-
-/// One page of a list and the total it is part of, for every paginated table: `select` takes
-/// `params` followed by the limit and the offset as its last two parameters. Both statements
-/// are cached per connection; run inside one read, the count and the page agree.
-pub(crate) fn page<T>(
-    db: &Db<'_>,
-    count: Count<'_>,
-    select: &str,
-    params: &[&dyn sql::Param],
-    offset: u64,
-    limit: u64,
-    row: fn(&Row<'_>) -> StoreResult<T>,
-) -> StoreResult<(u64, Vec<T>)> {
-    let count = match count {
-        Count::Known(n) => n,
-        Count::Query(sql) => db.query_row(sql, params, |r| r.get(0))?,
-    };
-    // Both databases bind signed integers: saturated (see `Param for u64`), which is exact
-    // here (an offset of i64::MAX is past the end of any table).
-    let mut all = params.to_vec();
-    all.extend([&limit as &dyn sql::Param, &offset]);
-    let rows = db.query_map(select, &all, row)?;
-    Ok((count, rows))
-}
-
 /// How a list is read: its page, an optional search and its order.
 #[derive(Debug, Clone)]
 pub struct Listing {
@@ -537,7 +530,8 @@ fn like_pattern(text: &str) -> String {
 
 /// What a list reads: `SELECT columns FROM from WHERE filter`, `filter` taking `params` as
 /// ?1..?n, the id column `id` (qualified where `from` joins). The search looks in `searched`;
-/// `known` is the count without a search when it is kept rather than counted.
+/// `kept` is an SQL expression of the total without a search, taking the same parameters
+/// (every one of them), where the total is kept rather than counted.
 pub(crate) struct ListOf<'a, T> {
     pub from: &'a str,
     pub columns: &'a str,
@@ -545,11 +539,13 @@ pub(crate) struct ListOf<'a, T> {
     pub params: &'a [&'a dyn sql::Param],
     pub id: &'a str,
     pub searched: &'a [&'a str],
-    pub known: Option<u64>,
+    pub kept: Option<&'a str>,
     pub row: fn(&Row<'_>) -> StoreResult<T>,
 }
 
-/// One page of a list with its search and order, and its total.
+/// One page of a list with its search and order, and its total, in one statement (the total
+/// a column before the row's, so that both come from one snapshot, in one round trip to
+/// PostgreSQL); a page past the end asks for the total alone.
 pub(crate) fn list<T>(
     db: &Db<'_>,
     of: ListOf<'_, T>,
@@ -571,41 +567,56 @@ pub(crate) fn list<T>(
         }
         _ => of.filter.to_string(),
     };
-    let count_sql;
-    let count = match (of.known, &pattern) {
-        (Some(n), None) => Count::Known(n),
-        _ => {
-            count_sql = format!("SELECT COUNT(*) FROM {} WHERE {filter}", of.from);
-            Count::Query(&count_sql)
-        }
+    let total = match (of.kept, &pattern) {
+        (Some(kept), None) => kept.to_string(),
+        _ => format!("(SELECT COUNT(*) FROM {} WHERE {filter})", of.from),
     };
     let way = if listing.order.descending {
         "DESC"
     } else {
         "ASC"
     };
-    let n = params.len();
     let order = if listing.order.column == "id" {
         format!("{} {way}", of.id)
     } else {
         format!("{} {way} NULLS LAST, {} {way}", listing.order.column, of.id)
     };
-    let select = format!(
-        "SELECT {} FROM {} WHERE {filter} ORDER BY {order} LIMIT ?{} OFFSET ?{}",
-        of.columns,
-        of.from,
-        n + 1,
-        n + 2
-    );
-    page(
-        db,
-        count,
-        &select,
-        &params,
-        listing.offset,
-        listing.limit,
-        of.row,
-    )
+    page(db, &total, of.row, &params, listing, |n| {
+        format!(
+            "SELECT {total}, {} FROM {} WHERE {filter} ORDER BY {order} LIMIT ?{} OFFSET ?{}",
+            of.columns,
+            of.from,
+            n + 1,
+            n + 2
+        )
+    })
+}
+
+/// Runs a page's statement, `select(n)`: the list's total `total` (an SQL expression of
+/// `params`), then `row`'s columns, the limit and the offset being ?n+1 and ?n+2. Without a
+/// row to carry it, the total is read alone.
+pub(crate) fn page<T>(
+    db: &Db<'_>,
+    total: &str,
+    row: fn(&Row<'_>) -> StoreResult<T>,
+    params: &[&dyn sql::Param],
+    listing: &Listing,
+    select: impl FnOnce(usize) -> String,
+) -> StoreResult<(u64, Vec<T>)> {
+    // Both databases bind signed integers: saturated (see `Param for u64`), which is exact
+    // here (an offset of i64::MAX is past the end of any table).
+    let mut all = params.to_vec();
+    all.extend([&listing.limit as &dyn sql::Param, &listing.offset]);
+    let mut count = None;
+    let rows = db.query_map(&select(params.len()), &all, |r| {
+        count = Some(r.get::<u64>(0)?);
+        row(&r.shifted(1))
+    })?;
+    let count = match count {
+        Some(count) => count,
+        None => db.query_row(&format!("SELECT {total}"), params, |r| r.get(0))?,
+    };
+    Ok((count, rows))
 }
 
 /// Maps a UNIQUE violation to `Conflict(what)`, anything else unchanged.

@@ -99,10 +99,6 @@ pub fn list(
     organization_id: Id,
     listing: &super::Listing,
 ) -> StoreResult<(u64, Vec<Report>)> {
-    let known = match listing.search {
-        None => Some(count_of(db, organization_id, "report")?),
-        Some(_) => None,
-    };
     super::list(
         db,
         super::ListOf {
@@ -112,7 +108,7 @@ pub fn list(
             params: args![organization_id],
             id: "id",
             searched: &["title"],
-            known,
+            kept: Some("COALESCE((SELECT count FROM row_counts WHERE organization_id = ?1 AND kind = 'report'), 0)"),
             row: from_row,
         },
         listing,

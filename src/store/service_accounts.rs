@@ -108,7 +108,7 @@ pub fn page(
             params: args![organization_id],
             id: "id",
             searched: &["name", "description"],
-            known: None,
+            kept: None,
             row: users::from_row,
         },
         listing,

@@ -173,9 +173,10 @@ impl<T: Column> Column for Option<T> {
     }
 }
 
-/// One row of a result.
-pub struct Row<'r>(RowRef<'r>);
+/// One row of a result: its columns from `shift` on (see `shifted`).
+pub struct Row<'r>(RowRef<'r>, usize);
 
+#[derive(Clone, Copy)]
 enum RowRef<'r> {
     Sqlite(&'r rusqlite::Row<'r>),
     Postgres(&'r postgres::Row),
@@ -184,6 +185,7 @@ enum RowRef<'r> {
 impl Row<'_> {
     /// Column `i` (from 0).
     pub fn get<T: Column>(&self, i: usize) -> StoreResult<T> {
+        let i = i + self.1;
         let converted = match &self.0 {
             RowRef::Sqlite(row) => {
                 use rusqlite::types::ValueRef;
@@ -201,6 +203,12 @@ impl Row<'_> {
             RowRef::Postgres(row) => pg::column(row, i).and_then(|v| T::from_value(v)),
         };
         converted.map_err(|e| StoreError::Database(format!("column {i}: {e}")))
+    }
+
+    /// The same row without its first `n` columns: a row reader written for a table's columns
+    /// reads them after columns a statement put before them (a list's total).
+    pub fn shifted(&self, n: usize) -> Row<'_> {
+        Row(self.0, self.1 + n)
     }
 }
 
@@ -363,7 +371,7 @@ impl<'c> Db<'c> {
                 let mut rows = statement.raw_query();
                 let mut out = Vec::new();
                 while let Some(row) = rows.next()? {
-                    out.push(f(&Row(RowRef::Sqlite(row)))?);
+                    out.push(f(&Row(RowRef::Sqlite(row), 0))?);
                 }
                 Ok(out)
             }
@@ -371,7 +379,7 @@ impl<'c> Db<'c> {
                 let rows = conn.borrow_mut().query(sql, params);
                 let rows = self.pg(rows)?;
                 rows.iter()
-                    .map(|row| f(&Row(RowRef::Postgres(row))))
+                    .map(|row| f(&Row(RowRef::Postgres(row), 0)))
                     .collect()
             }
         }
@@ -390,7 +398,7 @@ impl<'c> Db<'c> {
                 bind_sqlite(&mut statement, params)?;
                 let mut rows = statement.raw_query();
                 match rows.next()? {
-                    Some(row) => Ok(Some(f(&Row(RowRef::Sqlite(row)))?)),
+                    Some(row) => Ok(Some(f(&Row(RowRef::Sqlite(row), 0))?)),
                     None => Ok(None),
                 }
             }
@@ -400,7 +408,7 @@ impl<'c> Db<'c> {
                 let rows = conn.borrow_mut().query(sql, params);
                 let row = self.pg(rows)?.into_iter().next();
                 match row {
-                    Some(row) => Ok(Some(f(&Row(RowRef::Postgres(&row)))?)),
+                    Some(row) => Ok(Some(f(&Row(RowRef::Postgres(&row), 0))?)),
                     None => Ok(None),
                 }
             }

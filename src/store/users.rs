@@ -331,7 +331,7 @@ pub fn page(
             params: args![organization_id],
             id: "id",
             searched: &["email", "name"],
-            known: None,
+            kept: None,
             row: from_row,
         },
         listing,

@@ -112,7 +112,7 @@ pub async fn list(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> 
     let (count, rows) = call
         .app
         .store
-        .read(move |c| audit::page(c, org, &filter, &listing))
+        .read_statement(move |c| audit::page(c, org, &filter, &listing))
         .await?;
     let results: Vec<AuditDto> = rows.into_iter().map(Into::into).collect();
     Ok(reply::ok(&page.wrap(&call, count, results)?))

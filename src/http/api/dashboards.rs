@@ -87,7 +87,14 @@ pub(super) const SORTABLE: Sortable = Sortable::newest_first(
 
 /// GET /api/v1/dashboards/
 pub async fn list(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
-    org_page::<_, DashboardDto, _>(call, caller, &SORTABLE, dashboards::list).await
+    org_page::<_, DashboardDto, _>(
+        call,
+        caller,
+        &SORTABLE,
+        super::Reads::OneStatement,
+        dashboards::list,
+    )
+    .await
 }
 
 /// GET /api/v1/dashboards/{id}/

@@ -66,7 +66,14 @@ pub(super) const SORTABLE: Sortable = Sortable::newest_first(
 
 /// GET /api/v1/data-sources/
 pub async fn list(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
-    org_page::<_, DataSourceDto, _>(call, caller, &SORTABLE, data_sources::list).await
+    org_page::<_, DataSourceDto, _>(
+        call,
+        caller,
+        &SORTABLE,
+        super::Reads::OneStatement,
+        data_sources::list,
+    )
+    .await
 }
 
 /// GET /api/v1/data-sources/{id}/

@@ -187,7 +187,7 @@ pub(super) const SORTABLE: Sortable = Sortable::newest_first(
 
 /// GET /api/v1/goals/
 pub async fn list(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
-    org_page::<_, GoalDto, _>(call, caller, &SORTABLE, goals::list).await
+    org_page::<_, GoalDto, _>(call, caller, &SORTABLE, super::Reads::More, goals::list).await
 }
 
 /// GET /api/v1/goals/{id}/

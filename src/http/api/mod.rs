@@ -78,8 +78,7 @@ impl Call<'_> {
         caller
             .principal()
             .rates
-            .generation
-            .hit(now, limit)
+            .hit_generation(now, limit)
             .map(|_| ())
             .map_err(|info| {
                 crate::telemetry::throttled("generation");
@@ -120,11 +119,13 @@ fn text(
 }
 
 /// `GET` of a list of the caller's organization, ordered as `sortable` allows:
-/// `query(conn, organization, listing)` reads one page and the count, each row becomes its DTO.
+/// `query(conn, organization, listing)` reads one page and the count (in one statement, see
+/// `store::list`, but where `reads` says it reads more), each row becomes its DTO.
 async fn org_page<Row, Dto, Q>(
     call: Call<'_>,
     caller: Caller,
     sortable: &Sortable,
+    reads: Reads,
     query: Q,
 ) -> Result<Response, ApiError>
 where
@@ -141,13 +142,24 @@ where
     let page = PageRequest::from(call.ctx)?;
     let listing = page.listing(sortable)?;
     let org = caller.organization_id();
-    let (count, rows) = call
-        .app
-        .store
-        .read(move |c| query(c, org, &listing))
-        .await?;
+    let store = &call.app.store;
+    let (count, rows) = match reads {
+        Reads::OneStatement => {
+            store
+                .read_statement(move |c| query(c, org, &listing))
+                .await?
+        }
+        Reads::More => store.read(move |c| query(c, org, &listing)).await?,
+    };
     let results: Vec<Dto> = rows.into_iter().map(Dto::from).collect();
     Ok(reply::ok(&page.wrap(&call, count, results)?))
+}
+
+/// What a list's query runs: its one statement (`store::list`), or more, which must share a
+/// snapshot (a goal's milestones).
+enum Reads {
+    OneStatement,
+    More,
 }
 
 /// The fields a list may be ordered by (`?ordering=field` or `-field`, DRF's convention),

@@ -61,7 +61,14 @@ pub(super) const SORTABLE: Sortable = Sortable::newest_first(
 
 /// GET /api/v1/reports/
 pub async fn list(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
-    org_page::<_, ReportDto, _>(call, caller, &SORTABLE, reports::list).await
+    org_page::<_, ReportDto, _>(
+        call,
+        caller,
+        &SORTABLE,
+        super::Reads::OneStatement,
+        reports::list,
+    )
+    .await
 }
 
 /// GET /api/v1/reports/{id}/

@@ -64,7 +64,14 @@ pub(super) const SORTABLE: Sortable = Sortable {
 
 /// GET /api/v1/users/
 pub async fn list(call: Call<'_>, caller: Caller) -> Result<Response, ApiError> {
-    org_page::<_, UserDto, _>(call, caller, &SORTABLE, users::page).await
+    org_page::<_, UserDto, _>(
+        call,
+        caller,
+        &SORTABLE,
+        super::Reads::OneStatement,
+        users::page,
+    )
+    .await
 }
 
 /// GET /api/v1/users/{id}/
