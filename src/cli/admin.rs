@@ -327,7 +327,7 @@ pub fn backup(config: Config, out: &Path) -> Result<(), Failure> {
 
 /// The data directory's exclusive lock, held while a command changes a stopped installation:
 /// refused while a server runs on it (every `serve` holds the lock shared).
-fn stopped_installation(data_dir: &Path) -> Result<std::fs::File, Failure> {
+pub(super) fn stopped_installation(data_dir: &Path) -> Result<std::fs::File, Failure> {
     crate::data_dir::try_lock_exclusive(data_dir)
         .map_err(Failure::runtime)?
         .ok_or_else(|| {

@@ -83,6 +83,15 @@ pub fn history(config: Config, organization: &str, history: &History) -> Result<
     if history.revoked_keys > history.keys {
         return Err(Failure::usage("--revoked-keys is more than --keys"));
     }
+    // Keys and sessions written behind a running server's back would be unknown to it (the
+    // live state reads them at start): the installation must be stopped, which only SQLite's
+    // data directory can tell. On PostgreSQL, fill an SQLite installation and migrate it.
+    if config.database.is_postgres() {
+        return Err(Failure::usage(
+            "demo history writes into SQLite only: fill an SQLite installation, then claribi migrate",
+        ));
+    }
+    let _stopped = super::admin::stopped_installation(&config.server.data_dir)?;
     let app = App::open(config).map_err(Failure::runtime)?;
     let store = &app.store;
     let (org, owner) = store

@@ -114,7 +114,8 @@ enum DemoCommand {
         #[arg(long, default_value_t = 20)]
         reports: u64,
     },
-    /// Give an organization a long past, written as the server writes it (server stopped):
+    /// Give an organization a long past, written as the server writes it (SQLite, server
+    /// stopped):
     /// audit entries, API keys of its owner (the first ones revoked), reports and sessions. For trying
     /// how an installation that has lived for years holds up (benches/scale).
     History {

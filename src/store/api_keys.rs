@@ -126,6 +126,10 @@ pub enum Status {
     Revoked,
 }
 
+/// A key's state as the indexes `api_keys_by_state` and `api_keys_by_owner_state` hold it: 0
+/// live (active or expired), 1 revoked.
+const STATE: &str = "(CASE WHEN revoked_at IS NULL THEN 0 ELSE 1 END)";
+
 /// One page of a user's keys (or, with `user_id` None, of the organization's), only those of
 /// `status` when given, and only the active ones expiring by `expiring_by` when given,
 /// searched by name, prefix and the owner's email.
@@ -154,16 +158,14 @@ pub fn page(
     let now_at = params.len();
     filter.push_str(&match status {
         None => String::new(),
-        // As the indexes of the keys by state say it (schema v22).
-        Some(Status::Revoked) => " AND (revoked_at IS NOT NULL) = TRUE".to_string(),
-        Some(Status::Expired) => format!(
-            " AND (revoked_at IS NOT NULL) = FALSE AND expires_at IS NOT NULL \
-             AND expires_at <= ?{now_at}"
-        ),
-        Some(Status::Active) => format!(
-            " AND (revoked_at IS NOT NULL) = FALSE \
-             AND (expires_at IS NULL OR expires_at > ?{now_at})"
-        ),
+        // As the indexes of the keys by state say it (schema v22), on both databases.
+        Some(Status::Revoked) => format!(" AND {STATE} = 1"),
+        Some(Status::Expired) => {
+            format!(" AND {STATE} = 0 AND expires_at IS NOT NULL AND expires_at <= ?{now_at}")
+        }
+        Some(Status::Active) => {
+            format!(" AND {STATE} = 0 AND (expires_at IS NULL OR expires_at > ?{now_at})")
+        }
     });
     if let Some(by) = &expiring_by {
         // Keys to act on: not already replaced in a rotation, not decoys.

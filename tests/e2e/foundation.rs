@@ -298,6 +298,67 @@ fn help_is_clear_for_every_command() {
     }
 }
 
+/// `claribi demo history` writes a stopped installation's long past, which the next start
+/// lists with exact totals; refused while the server runs, and on PostgreSQL.
+#[test]
+fn demo_history_fills_a_stopped_installation_and_the_lists_count_it() {
+    let s = server().sqlite().start();
+    let args = [
+        "demo",
+        "history",
+        "--org",
+        "Default Organization",
+        "--audit-entries",
+        "250",
+        "--keys",
+        "30",
+        "--revoked-keys",
+        "12",
+        "--reports",
+        "40",
+        "--sessions",
+        "5",
+    ];
+    let running = s.cli(&args, "");
+    assert_eq!(running.status.code(), Some(1), "{running:?}");
+    assert!(String::from_utf8_lossy(&running.stderr).contains("stop it first"));
+    let s = s.stop_and_restart_with(|s| {
+        let out = s.cli(&args, "");
+        assert!(out.status.success(), "{out:?}");
+        let on_postgres = s.cli_with(
+            &[(
+                "CLARIBI_DATABASE__URL",
+                "postgres://nobody@127.0.0.1:1/none",
+            )],
+            &args,
+            "",
+        );
+        assert_eq!(on_postgres.status.code(), Some(2), "{on_postgres:?}");
+    });
+    let t = s.owner_token();
+    let count = |path: &str| {
+        s.get(path).bearer(&t).send().json()["count"]
+            .as_u64()
+            .unwrap()
+    };
+    assert!(count("/api/v1/audit-logs/") >= 250);
+    assert_eq!(count("/api/v1/audit-logs/?action=login.failed"), 25);
+    assert_eq!(count("/api/auth/api-keys/?all=true"), 30);
+    assert_eq!(count("/api/auth/api-keys/?all=true&status=revoked"), 12);
+    assert_eq!(count("/api/auth/api-keys/?all=true&status=active"), 18);
+    assert_eq!(count("/api/v1/reports/"), 40);
+    let sessions = s.get("/api/auth/sessions/").bearer(&t).send();
+    assert_eq!(sessions.status, 200, "{}", sessions.body);
+    assert_eq!(
+        sessions.body.matches("claribi-history/1").count(),
+        5,
+        "the sessions written are live: {}",
+        sessions.body
+    );
+    let verified = s.cli(&["audit", "verify"], "");
+    assert!(verified.status.success(), "the chain holds: {verified:?}");
+}
+
 /// `claribi demo seed` into a running server's organization, and a missing one named.
 #[test]
 fn demo_seed_fills_an_organization() {

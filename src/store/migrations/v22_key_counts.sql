@@ -17,9 +17,12 @@ INSERT INTO key_counts (organization_id, user_id, keys, revoked)
 SELECT organization_id, 0, COUNT(*), COUNT(revoked_at) FROM api_keys GROUP BY organization_id;
 -- A page of live or of revoked keys, newest first, walks only those: SQLite's planner, without
 -- statistics, prefers api_keys_by_organization to a partial index, so the state is a column of
--- these (the lists say `(revoked_at IS NOT NULL) = TRUE` or `FALSE`). The expired keys of an
+-- these (the lists say `CASE WHEN revoked_at IS NULL THEN 0 ELSE 1 END`, 0 live, 1 revoked;
+-- PostgreSQL's are the same). The expired keys of an
 -- organization or an owner are counted over the live keys' expiry.
-CREATE INDEX api_keys_by_state ON api_keys (organization_id, (revoked_at IS NOT NULL), id);
-CREATE INDEX api_keys_by_owner_state ON api_keys (user_id, (revoked_at IS NOT NULL), id);
+CREATE INDEX api_keys_by_state ON api_keys
+    (organization_id, (CASE WHEN revoked_at IS NULL THEN 0 ELSE 1 END), id);
+CREATE INDEX api_keys_by_owner_state ON api_keys
+    (user_id, (CASE WHEN revoked_at IS NULL THEN 0 ELSE 1 END), id);
 CREATE INDEX api_keys_live_expiry ON api_keys (organization_id, expires_at) WHERE revoked_at IS NULL;
 CREATE INDEX api_keys_live_expiry_by_user ON api_keys (user_id, expires_at) WHERE revoked_at IS NULL;

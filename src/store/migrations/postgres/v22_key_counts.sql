@@ -15,11 +15,14 @@ SELECT organization_id, user_id, COUNT(*), COUNT(revoked_at) FROM api_keys
 GROUP BY organization_id, user_id;
 INSERT INTO key_counts (organization_id, user_id, keys, revoked)
 SELECT organization_id, 0, COUNT(*), COUNT(revoked_at) FROM api_keys GROUP BY organization_id;
--- A page of live or of revoked keys, newest first, walks only those (PostgreSQL reads the
--- lists' `(revoked_at IS NOT NULL) = TRUE` or `FALSE` as the conditions of these indexes); the
--- expired keys of an organization or an owner are counted over the live keys' expiry.
-CREATE INDEX api_keys_live ON api_keys (organization_id, id) WHERE revoked_at IS NULL;
-CREATE INDEX api_keys_revoked ON api_keys (organization_id, id) WHERE revoked_at IS NOT NULL;
+-- A page of live or of revoked keys, newest first, walks only those: the state is a column of
+-- these (the lists say `CASE WHEN revoked_at IS NULL THEN 0 ELSE 1 END`, 0 live, 1 revoked: a
+-- boolean test PostgreSQL would rewrite as `revoked_at IS NULL`, which no index column matches). The expired keys of an organization or an owner
+-- are counted over the live keys' expiry.
+CREATE INDEX api_keys_by_state ON api_keys
+    (organization_id, (CASE WHEN revoked_at IS NULL THEN 0 ELSE 1 END), id);
+CREATE INDEX api_keys_by_owner_state ON api_keys
+    (user_id, (CASE WHEN revoked_at IS NULL THEN 0 ELSE 1 END), id);
 CREATE INDEX api_keys_live_expiry ON api_keys (organization_id, expires_at) WHERE revoked_at IS NULL;
 CREATE INDEX api_keys_live_expiry_by_user ON api_keys (user_id, expires_at) WHERE revoked_at IS NULL;
 -- SQLite's indexes end with the row id; PostgreSQL's need it said, for the newest first.
