@@ -104,111 +104,84 @@ pub fn history(config: Config, organization: &str, history: &History) -> Result<
         "api_key.updated",
         "public_link.created",
     ];
-    let mut written = 0;
-    while written < history.audit_entries {
-        let n = BATCH.min(history.audit_entries - written);
-        store
-            .write_blocking(|db| -> Result<(), StoreError> {
-                for i in written..written + n {
-                    let action = if i % 10 == 3 {
-                        "login.failed"
+    in_batches(store, history.audit_entries, |db, rows| {
+        for i in rows {
+            let action = if i % 10 == 3 {
+                "login.failed"
+            } else {
+                ACTIONS[(i % 5) as usize]
+            };
+            audit::record(
+                db,
+                &audit::Entry {
+                    organization_id: Some(org),
+                    action,
+                    outcome: if action == "login.failed" {
+                        audit::Outcome::Failure
                     } else {
-                        ACTIONS[(i % 5) as usize]
-                    };
-                    audit::record(
-                        db,
-                        &audit::Entry {
-                            organization_id: Some(org),
-                            action,
-                            outcome: if action == "login.failed" {
-                                audit::Outcome::Failure
-                            } else {
-                                audit::Outcome::Success
-                            },
-                            user_id: (i % 2 == 0).then_some(owner),
-                            ip: Some(format!("10.0.{}.{}", i / 256 % 256, i % 256)),
-                            user_agent: Some("claribi-history/1".into()),
-                            details: format!(r#"{{"entry":{i}}}"#),
-                            ..audit::Entry::default()
-                        },
-                    )?;
-                }
-                Ok(())
-            })
-            .map_err(failure)?;
-        written += n;
-    }
-    let mut made = 0;
-    while made < history.keys {
-        let n = BATCH.min(history.keys - made);
-        store
-            .write_blocking(|db| -> Result<(), StoreError> {
-                for i in made..made + n {
-                    let new = crate::auth::api_key::generate();
-                    let key = api_keys::create(
-                        db,
-                        &api_keys::NewApiKey {
-                            user_id: owner,
-                            organization_id: org,
-                            name: &format!("history key {i}"),
-                            description: "",
-                            key_hash: &crate::auth::api_key::hash_hex(&new.hash),
-                            prefix: &new.prefix,
-                            scopes: None,
-                            expires_in_days: (i % 3 == 0).then_some(365),
-                            allowed_ips: None,
-                            canary: false,
-                        },
-                    )?;
-                    if i < history.revoked_keys {
-                        api_keys::revoke(db, key.id, Some(owner))?;
-                    }
-                }
-                Ok(())
-            })
-            .map_err(failure)?;
-        made += n;
-    }
-    let mut opened = 0;
-    while opened < history.sessions {
-        let n = BATCH.min(history.sessions - opened);
-        store
-            .write_blocking(|db| -> Result<(), StoreError> {
-                for i in opened..opened + n {
-                    let random =
-                        || crate::auth::api_key::hash_hex(&crate::auth::api_key::generate().hash);
-                    sessions::create(
-                        db,
-                        &sessions::NewSession {
-                            user_id: owner,
-                            expires_at: crate::domain::now() + 30 * 86_400,
-                            ip: Some(&format!("10.1.{}.{}", i / 256 % 256, i % 256)),
-                            user_agent: Some("claribi-history/1"),
-                            refresh_jti: &random(),
-                            secret: &random(),
-                            mfa_enrollment_required: false,
-                        },
-                    )?;
-                }
-                Ok(())
-            })
-            .map_err(failure)?;
-        opened += n;
-    }
+                        audit::Outcome::Success
+                    },
+                    user_id: (i % 2 == 0).then_some(owner),
+                    ip: Some(format!("10.0.{}.{}", i / 256 % 256, i % 256)),
+                    user_agent: Some("claribi-history/1".into()),
+                    details: format!(r#"{{"entry":{i}}}"#),
+                    ..audit::Entry::default()
+                },
+            )?;
+        }
+        Ok(())
+    })?;
+    in_batches(store, history.keys, |db, rows| {
+        for i in rows {
+            let new = crate::auth::api_key::generate();
+            let key = api_keys::create(
+                db,
+                &api_keys::NewApiKey {
+                    user_id: owner,
+                    organization_id: org,
+                    name: &format!("history key {i}"),
+                    description: "",
+                    key_hash: &crate::auth::api_key::hash_hex(&new.hash),
+                    prefix: &new.prefix,
+                    scopes: None,
+                    expires_in_days: (i % 3 == 0).then_some(365),
+                    allowed_ips: None,
+                    canary: false,
+                },
+            )?;
+            if i < history.revoked_keys {
+                api_keys::revoke(db, key.id, Some(owner))?;
+            }
+        }
+        Ok(())
+    })?;
+    in_batches(store, history.sessions, |db, rows| {
+        for i in rows {
+            let random = || crate::auth::api_key::hash_hex(&crate::auth::api_key::generate().hash);
+            sessions::create(
+                db,
+                &sessions::NewSession {
+                    user_id: owner,
+                    expires_at: crate::domain::now() + 30 * 86_400,
+                    ip: Some(&format!("10.1.{}.{}", i / 256 % 256, i % 256)),
+                    user_agent: Some("claribi-history/1"),
+                    refresh_jti: &random(),
+                    secret: &random(),
+                    mfa_enrollment_required: false,
+                },
+            )?;
+        }
+        Ok(())
+    })?;
     if history.reports > 0 {
         let source = store
             .write_blocking(|db| {
                 data_sources::create(db, org, "History warehouse", "database", owner)
             })
             .map_err(failure)?;
-        let mut seeded = 0;
-        while seeded < history.reports {
-            let n = BATCH.min(history.reports - seeded);
-            store
-                .write_blocking(|db| reports::seed(db, org, source.id, owner, n))
-                .map_err(failure)?;
-            seeded += n;
-        }
+        in_batches(store, history.reports, |db, rows| {
+            reports::seed(db, org, source.id, owner, rows.end - rows.start)
+        })?;
     }
     println!(
         "wrote {organization:?}'s history: {} audit entries, {} keys ({} revoked), {} reports, \
@@ -219,6 +192,23 @@ pub fn history(config: Config, organization: &str, history: &History) -> Result<
         history.reports,
         history.sessions
     );
+    Ok(())
+}
+
+/// Runs `write` over the rows `0..total`, in transactions of `BATCH` rows.
+fn in_batches(
+    store: &crate::store::Store,
+    total: u64,
+    write: impl Fn(&Db<'_>, std::ops::Range<u64>) -> Result<(), StoreError> + Sync,
+) -> Result<(), Failure> {
+    let mut done = 0;
+    while done < total {
+        let rows = done..total.min(done + BATCH);
+        done = rows.end;
+        store
+            .write_blocking(|db| write(db, rows))
+            .map_err(failure)?;
+    }
     Ok(())
 }
 
