@@ -4,8 +4,9 @@
 //! `ops::rates`); the counters that counted since the last publication queue themselves
 //! (`Moved`), so that publishing costs the keys and users in use, not those held.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::domain::{Id, UnixTime};
 
@@ -123,6 +124,7 @@ impl RateCounters {
 
     /// Counts one request against the general limit (see `RateCounter::hit`).
     pub fn hit_general(self: &Arc<Self>, now: UnixTime, limit: u32) -> Result<RateInfo, RateInfo> {
+        self.learn_others(now);
         let info = self.general.hit(now, limit);
         self.moved();
         info
@@ -134,9 +136,32 @@ impl RateCounters {
         now: UnixTime,
         limit: u32,
     ) -> Result<RateInfo, RateInfo> {
+        self.learn_others(now);
         let info = self.generation.hit(now, limit);
         self.moved();
         info
+    }
+
+    /// At the first count of a window on this server, what the other servers counted for
+    /// these in it, as the sharer last read (`Moved::set_others`): from then on the sharer
+    /// sets it at each round, since these counted here. Once per window: an atomic load after.
+    fn learn_others(&self, now: UnixTime) {
+        let Some((subject, moved)) = &self.owner else {
+            return;
+        };
+        let window = now - now.rem_euclid(WINDOW);
+        if !moved.on.load(Ordering::Relaxed)
+            || self.general.others_window.load(Ordering::Acquire) == window
+        {
+            return;
+        }
+        let others = read(&moved.others);
+        let (general, generation) = match others.get(subject) {
+            Some(&(at, general, generation)) if at == window => (general, generation),
+            _ => (0, 0),
+        };
+        self.generation.set_others(window, generation);
+        self.general.set_others(window, general);
     }
 
     /// After a count: in the sharer's queue once until it takes these. The swap releases the
@@ -185,6 +210,9 @@ impl RateSubject {
 pub struct Moved {
     on: AtomicBool,
     queue: Mutex<Vec<Arc<RateCounters>>>,
+    /// What the other servers counted per key and user, as last read: (window, general,
+    /// generation). Read by a counter at its first count of a window here.
+    others: RwLock<HashMap<RateSubject, (UnixTime, u32, u32)>>,
 }
 
 impl Moved {
@@ -203,6 +231,15 @@ impl Moved {
         taken
     }
 
+    /// What the other servers counted in `window`, as just read: replaces the last reading.
+    pub fn set_others(&self, window: UnixTime, counts: HashMap<RateSubject, (u32, u32)>) {
+        let counts = counts
+            .into_iter()
+            .map(|(subject, (general, generation))| (subject, (window, general, generation)))
+            .collect();
+        *self.others.write().unwrap_or_else(|e| e.into_inner()) = counts;
+    }
+
     /// Queues again counters whose counts could not be published.
     pub fn put_back(&self, counters: Vec<Arc<RateCounters>>) {
         let mut queue = lock(&self.queue);
@@ -212,6 +249,11 @@ impl Moved {
             }
         }
     }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    // A replacement of the whole map cannot leave it half-written.
+    lock.read().unwrap_or_else(|e| e.into_inner())
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -250,6 +292,22 @@ mod tests {
         moved.put_back(vec![user.clone(), user.clone()]);
         user.hit_general(3600, 10).unwrap();
         assert_eq!(moved.take().len(), 1);
+    }
+
+    #[test]
+    fn a_first_count_here_includes_what_the_other_servers_counted() {
+        let moved = Arc::new(Moved::default());
+        moved.start();
+        moved.set_others(3600, HashMap::from([(RateSubject::Key(9), (8, 1))]));
+        let key = Arc::new(RateCounters::new(RateSubject::Key(9), moved.clone()));
+        let info = key.hit_general(3601, 10).unwrap();
+        assert_eq!(info.remaining, 1, "8 elsewhere and this one");
+        assert!(
+            key.hit_generation(3602, 1).is_err(),
+            "1 elsewhere and this one"
+        );
+        // The next window starts from the others' count of that window (none read yet).
+        assert_eq!(key.hit_general(7200, 10).unwrap().remaining, 9);
     }
 
     #[test]

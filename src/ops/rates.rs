@@ -27,8 +27,9 @@ fn counter<'a>(rates: &'a RateCounters, kind: &str) -> &'a RateCounter {
 
 /// Runs for the life of the server. Each round publishes the counters that counted since the
 /// last (`Moved`), and sets what the other servers counted on the counters that counted here
-/// this window; a counter that first counts here later gets the others' count at its round.
-/// Its cost is the keys and users in use, never the live state's size.
+/// this window; a counter that first counts here later reads the others' count of the round
+/// (`Moved::set_others`) at that count. Its cost is the keys and users in use, never the live
+/// state's size.
 pub async fn share_periodically(app: AppState) {
     let moved = app.auth.live.moved_rates().clone();
     moved.start();
@@ -93,11 +94,25 @@ pub async fn share_periodically(app: AppState) {
                 for (rates, kind, window, n) in &counted {
                     counter(rates, kind).published(*window, *n);
                 }
+                let mut counts: HashMap<RateSubject, (u32, u32)> = HashMap::new();
                 for (subject, kind, n) in others {
-                    if let Some(rates) = RateSubject::parse(&subject).and_then(|s| seen.get(&s)) {
-                        counter(rates, &kind).set_others(window, n);
+                    let Some(subject) = RateSubject::parse(&subject) else {
+                        continue;
+                    };
+                    let both = counts.entry(subject).or_default();
+                    if kind == "general" {
+                        both.0 = n;
+                    } else {
+                        both.1 = n;
                     }
                 }
+                for (subject, rates) in &seen {
+                    let (general, generation) = counts.get(subject).copied().unwrap_or_default();
+                    rates.general.set_others(window, general);
+                    rates.generation.set_others(window, generation);
+                }
+                // For the counters that have not counted here yet: read at their first count.
+                moved.set_others(window, counts);
             }
             Err(e) => {
                 // Published at the next round that works.
