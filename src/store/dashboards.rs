@@ -78,7 +78,7 @@ pub fn list(
             params: args![organization_id],
             id: "id",
             searched: &["name"],
-            kept: Some("COALESCE((SELECT count FROM row_counts WHERE organization_id = ?1 AND kind = 'dashboard'), 0)"),
+            kept: Some(super::row_counts::DASHBOARDS),
             row: from_row,
         },
         listing,

@@ -609,7 +609,9 @@ pub(crate) fn page<T>(
     all.extend([&listing.limit as &dyn sql::Param, &listing.offset]);
     let mut count = None;
     let rows = db.query_map(&select(params.len()), &all, |r| {
-        count = Some(r.get::<u64>(0)?);
+        if count.is_none() {
+            count = Some(r.get::<u64>(0)?);
+        }
         row(&r.shifted(1))
     })?;
     let count = match count {

@@ -108,7 +108,7 @@ pub fn list(
             params: args![organization_id],
             id: "id",
             searched: &["title"],
-            kept: Some("COALESCE((SELECT count FROM row_counts WHERE organization_id = ?1 AND kind = 'report'), 0)"),
+            kept: Some(super::row_counts::REPORTS),
             row: from_row,
         },
         listing,

@@ -21,6 +21,12 @@ pub(super) fn add_count(
     Ok(())
 }
 
+/// The kept totals of the lists, as SQL expressions of the organization ?1 (`ListOf::kept`).
+pub(super) const REPORTS: &str =
+    "COALESCE((SELECT count FROM row_counts WHERE organization_id = ?1 AND kind = 'report'), 0)";
+pub(super) const DASHBOARDS: &str =
+    "COALESCE((SELECT count FROM row_counts WHERE organization_id = ?1 AND kind = 'dashboard'), 0)";
+
 pub(super) fn count_of(db: &Db<'_>, organization_id: Id, kind: &str) -> StoreResult<u64> {
     Ok(db
         .query_opt(
